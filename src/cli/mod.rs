@@ -1,0 +1,74 @@
+//! Command-line interface: argument definitions (clap derive) and dispatch
+//! to one module per subcommand.
+
+mod data;
+
+use clap::{Parser, Subcommand};
+
+/// Reproducibility suite for privacy-preserving CNN inference with CKKS
+/// homomorphic encryption and self-learning activation functions (SLAF).
+///
+/// Regenerates the figures and tables of Pulido-Gaytan & Tchernykh,
+/// PLOS ONE 2024 (SLAF CNNs under CKKS) and Pulido-Gaytan et al.,
+/// IEEE Access 2023 (homomorphic sign approximations) into `results/`.
+#[derive(Debug, Parser)]
+#[command(name = "slaf-he", version, about, long_about)]
+pub struct Cli {
+    /// Suppress progress bars (they are also hidden when stdout is not a terminal).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// MNIST data: verify the vendored files and print split sizes.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+    /// Train a CNN (CNN1, CNN2, CryptoNets) with a chosen activation (not implemented yet).
+    Train(NotYetArgs),
+    /// Learning-rate range test with a loss-vs-lr plot (not implemented yet).
+    LrFind(NotYetArgs),
+    /// Encrypted inference of a trained model under CKKS (not implemented yet).
+    Infer(NotYetArgs),
+    /// Compare the degree-9 sign approximations of the P2 study (not implemented yet).
+    Compare(NotYetArgs),
+    /// Interval analysis of the sign approximations (not implemented yet).
+    Interval(NotYetArgs),
+    /// Benchmarks of the CKKS primitives and the pipelines (not implemented yet).
+    Bench(NotYetArgs),
+    /// Regenerate every table and figure into results/ (not implemented yet).
+    Reproduce(NotYetArgs),
+}
+
+/// Placeholder arguments of a subcommand that has not landed yet; any
+/// arguments are accepted and ignored, and the command exits non-zero.
+#[derive(Debug, clap::Args)]
+pub struct NotYetArgs {
+    /// Arguments of the future subcommand (ignored for now).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub rest: Vec<String>,
+}
+
+/// Run the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let not_yet = |name: &str| {
+        anyhow::bail!(
+            "`slaf-he {name}` is not implemented yet (see the open issues); no result was produced"
+        )
+    };
+    match cli.command {
+        Command::Data(cmd) => data::run(cmd, cli.quiet),
+        Command::Train(_) => not_yet("train"),
+        Command::LrFind(_) => not_yet("lr-find"),
+        Command::Infer(_) => not_yet("infer"),
+        Command::Compare(_) => not_yet("compare"),
+        Command::Interval(_) => not_yet("interval"),
+        Command::Bench(_) => not_yet("bench"),
+        Command::Reproduce(_) => not_yet("reproduce"),
+    }
+}

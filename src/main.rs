@@ -1,0 +1,20 @@
+//! The `slaf-he` command-line program: verifies data, and (as the issues
+//! land) trains models, runs the comparison study, encrypted inference,
+//! benchmarks and the one-command reproduction into `results/`.
+
+mod cli;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the error and its causes, separated by ": ".
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! The `slaf-he` binary: `data verify` succeeds on the vendored files, fails
+//! with one clear line on a corrupt copy, and unfinished subcommands refuse
+//! to produce results.
+
+use std::process::Command;
+
+fn slaf_he() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_slaf-he"))
+}
+
+#[test]
+fn data_verify_prints_split_sizes_and_class_counts() {
+    let out = slaf_he().args(["data", "verify"]).output().expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("train: 60000 images of 28x28, test: 10000 images"));
+    assert!(stdout.contains("5923  6742  5958  6131  5842  5421  5918  6265  5851  5949"));
+    assert!(stdout.contains("980  1135  1032  1010   982   892   958  1028   974  1009"));
+}
+
+#[test]
+fn data_verify_on_corrupt_copy_exits_nonzero_with_one_error_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in slaf_he::data::FILES
+        .iter()
+        .chain([&slaf_he::data::CHECKSUMS])
+    {
+        std::fs::copy(
+            slaf_he::data::default_data_dir().join(name),
+            dir.path().join(name),
+        )
+        .expect("copy");
+    }
+    let victim = dir.path().join(slaf_he::data::TRAIN_LABELS);
+    let mut bytes = std::fs::read(&victim).expect("read");
+    bytes[50] ^= 0xff;
+    std::fs::write(&victim, bytes).expect("write");
+    let out = slaf_he()
+        .args(["data", "verify", "--data"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("checksum mismatch (sha256)"), "{stderr}");
+    assert!(stderr.contains("train-labels.idx1-ubyte.gz"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for sub in [
+        "data",
+        "train",
+        "lr-find",
+        "infer",
+        "compare",
+        "interval",
+        "bench",
+        "reproduce",
+    ] {
+        let out = slaf_he().args([sub, "--help"]).output().expect("run");
+        assert!(out.status.success(), "{sub} --help");
+        assert!(!out.stdout.is_empty());
+    }
+}
