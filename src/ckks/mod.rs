@@ -4,3 +4,5 @@
 //! `tfhe-ntt`) -> parameters, keys, encoder and encryptor -> evaluator ->
 //! polynomial evaluator and linear transforms. The CKKS core issue fills it
 //! in; nothing is exported yet.
+
+pub mod circuits;

@@ -1,0 +1,304 @@
+//! Plaintext matrix × encrypted vector by the diagonal method (Halevi–Shoup)
+//! with baby-step giant-step and hoisted baby rotations, plus plaintext dot
+//! products / slot sums.
+//!
+//! Layouts (n = slot count):
+//! - input: the vector `v` (length `cols`) in slots `[0, cols)`, **zeros in
+//!   slots `[cols, n)`** — a fresh zero-padded encryption or the output of
+//!   another [`LinearTransform`]; no replicated copy is assumed;
+//! - output: `y = M v` (length `rows`) in slots `[0, rows)`, zeros in
+//!   `[rows, n)` (up to CKKS noise), so transforms chain directly.
+//!
+//! With `rot_k(v)[i] = v[(i + k) mod n]`, `y = sum_k diag_k ⊙ rot_k(v)` where
+//! `diag_k[i] = M[i][(i + k) mod n]` if `i < rows` and `(i + k) mod n < cols`,
+//! else 0. Because the padding of `v` is zero, every wrapped read hits a zero
+//! and the masked diagonals zero the output past `rows`. The non-zero
+//! diagonals are the band `k = d mod n`, `d in [-(rows-1), cols-1]`
+//! (`D = rows + cols - 1` of them). BSGS writes `d = d_min + g j + b`:
+//! `y = sum_j rot_{s_j}( sum_b rot_{-s_j}(diag_d) ⊙ rot_b(v) )` with
+//! `s_j = d_min + g j`; the `g - 1` baby rotations share one decomposition
+//! (hoisting), the `ceil(D / g)` giant rotations act on the sums, and the
+//! pre-rotated diagonals are encoded once, at scale `q_level`, so the result
+//! (after one rescale) has exactly the input's scale at `level - 1`.
+
+use super::{CircuitBackend, CircuitError, be};
+
+/// A matrix with its diagonals pre-rotated and encoded at one level.
+#[derive(Debug)]
+pub struct LinearTransform<P> {
+    rows: usize,
+    cols: usize,
+    slots: usize,
+    level: usize,
+    giant: usize,
+    d_min: i64,
+    /// For each giant step: the rotation and the (baby step, diagonal) list.
+    groups: Vec<(usize, Vec<(usize, P)>)>,
+}
+
+fn rot_step(d: i64, n: usize) -> usize {
+    d.rem_euclid(n as i64) as usize
+}
+
+/// Band of diagonals `(d_min, D)` and the baby-step size `g`.
+fn band(rows: usize, cols: usize, n: usize) -> (i64, usize, usize) {
+    let (d_min, count) = if rows + cols - 1 > n {
+        (0, n)
+    } else {
+        (-(rows as i64 - 1), rows + cols - 1)
+    };
+    let mut g = (count as f64).sqrt().ceil() as usize;
+    // Minimise (g - 1) + ceil(count / g) around sqrt.
+    let cost = |g: usize| g - 1 + count.div_ceil(g);
+    for c in g.saturating_sub(2).max(1)..=g + 2 {
+        if cost(c) < cost(g) {
+            g = c;
+        }
+    }
+    (d_min, count, g.max(1))
+}
+
+impl<P> LinearTransform<P> {
+    /// Pre-encodes `matrix` (row-major, `rows x cols`) for ciphertexts at
+    /// `level` (must be >= 1: the transform consumes one level).
+    pub fn new<B: CircuitBackend<Plaintext = P>>(
+        backend: &B,
+        matrix: &[f64],
+        rows: usize,
+        cols: usize,
+        level: usize,
+    ) -> Result<Self, CircuitError> {
+        let n = backend.slots();
+        if rows == 0 || cols == 0 || rows > n || cols > n {
+            return Err(CircuitError::ShapeTooLarge {
+                rows,
+                cols,
+                slots: n,
+            });
+        }
+        if matrix.len() != rows * cols {
+            return Err(CircuitError::LengthMismatch {
+                operation: "linear transform matrix",
+                expected: rows * cols,
+                got: matrix.len(),
+            });
+        }
+        if level == 0 {
+            return Err(CircuitError::DepthExhausted {
+                needed: 1,
+                available: 0,
+            });
+        }
+        let (d_min, count, g) = band(rows, cols, n);
+        let scale = backend.prime(level);
+        let mut groups = Vec::new();
+        let mut j = 0;
+        while j * g < count {
+            let s = d_min + (j * g) as i64;
+            let mut list = Vec::new();
+            for b in 0..g {
+                let idx = j * g + b;
+                if idx >= count {
+                    break;
+                }
+                let k = rot_step(d_min + idx as i64, n);
+                // diag_k pre-rotated by -s: value at slot i is diag_k[(i - s) mod n].
+                let mut v = vec![0.0; n];
+                let mut nonzero = false;
+                for r in 0..rows {
+                    let c = (r + k) % n;
+                    if c < cols {
+                        let x = matrix[r * cols + c];
+                        if x != 0.0 {
+                            v[rot_step(r as i64 + s, n)] = x;
+                            nonzero = true;
+                        }
+                    }
+                }
+                if nonzero {
+                    let pt = backend
+                        .encode(&v, level, scale)
+                        .map_err(be("linear transform encode"))?;
+                    list.push((b, pt));
+                }
+            }
+            if !list.is_empty() {
+                groups.push((rot_step(s, n), list));
+            }
+            j += 1;
+        }
+        Ok(Self {
+            rows,
+            cols,
+            slots: n,
+            level,
+            giant: g,
+            d_min,
+            groups,
+        })
+    }
+
+    /// Output length (rows).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    /// Input length (columns).
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+    /// Level the diagonals are encoded at (input ciphertexts must be there).
+    pub fn level(&self) -> usize {
+        self.level
+    }
+    /// Baby-step size `g`.
+    pub fn baby_steps(&self) -> usize {
+        self.giant
+    }
+    /// Lowest diagonal offset of the band.
+    pub fn band_start(&self) -> i64 {
+        self.d_min
+    }
+
+    /// The (left) rotation steps this transform performs, in `1..slots`:
+    /// generate Galois keys for exactly these.
+    pub fn rotation_steps(&self) -> Vec<usize> {
+        let mut s: Vec<usize> = self
+            .groups
+            .iter()
+            .flat_map(|(gs, l)| l.iter().map(|(b, _)| *b).chain(std::iter::once(*gs)))
+            .filter(|&x| x % self.slots != 0)
+            .collect();
+        s.sort_unstable();
+        s.dedup();
+        s
+    }
+
+    /// `M v`: input at level [`Self::level`] laid out as in the module doc;
+    /// output at `level - 1` with the input's exact scale.
+    pub fn apply<B: CircuitBackend<Plaintext = P>>(
+        &self,
+        backend: &B,
+        ct: &B::Ciphertext,
+    ) -> Result<B::Ciphertext, CircuitError> {
+        if backend.level(ct) != self.level {
+            return Err(CircuitError::LevelMismatch {
+                ct_level: backend.level(ct),
+                pt_level: self.level,
+            });
+        }
+        let in_scale = backend.scale(ct);
+        let mut used = vec![false; self.giant];
+        for (_, l) in &self.groups {
+            for (b, _) in l {
+                used[*b] = true;
+            }
+        }
+        let steps: Vec<usize> = (0..self.giant).filter(|&b| used[b]).collect();
+        let rotated = backend
+            .rotate_hoisted(ct, &steps)
+            .map_err(be("linear transform baby steps"))?;
+        let mut baby: Vec<Option<&B::Ciphertext>> = vec![None; self.giant];
+        for (b, c) in steps.iter().zip(&rotated) {
+            baby[*b] = Some(c);
+        }
+        let mut acc: Option<B::Ciphertext> = None;
+        for (gs, list) in &self.groups {
+            let mut inner: Option<B::Ciphertext> = None;
+            for (b, pt) in list {
+                let Some(src) = baby[*b] else { continue };
+                let m = backend
+                    .mul_plain(src, pt)
+                    .map_err(be("linear transform mul_plain"))?;
+                inner = Some(match inner {
+                    None => m,
+                    Some(a) => backend.add(&a, &m).map_err(be("linear transform add"))?,
+                });
+            }
+            let Some(inner) = inner else { continue };
+            let inner = if *gs == 0 {
+                inner
+            } else {
+                backend
+                    .rotate(&inner, *gs)
+                    .map_err(be("linear transform giant step"))?
+            };
+            acc = Some(match acc {
+                None => inner,
+                Some(a) => backend
+                    .add(&a, &inner)
+                    .map_err(be("linear transform add"))?,
+            });
+        }
+        let acc = match acc {
+            Some(a) => a,
+            None => backend
+                .mul_const(ct, 0.0, backend.prime(self.level))
+                .map_err(be("linear transform zero matrix"))?,
+        };
+        let mut out = backend
+            .rescale(&acc)
+            .map_err(be("linear transform rescale"))?;
+        backend.set_scale(&mut out, in_scale);
+        Ok(out)
+    }
+}
+
+/// Rotation steps used by [`inner_sum`] for a vector of length `len`.
+pub fn inner_sum_rotation_steps(len: usize) -> Vec<usize> {
+    let mut s = Vec::new();
+    let mut k = 1;
+    while k < len {
+        s.push(k);
+        k <<= 1;
+    }
+    s
+}
+
+/// Sum of slots `[0, len)` into slot 0 (`ceil(log2 len)` rotations). Needs
+/// slots `[len, 2^ceil(log2 len))` to be zero; the other output slots hold
+/// partial sums (not zero).
+pub fn inner_sum<B: CircuitBackend>(
+    backend: &B,
+    ct: &B::Ciphertext,
+    len: usize,
+) -> Result<B::Ciphertext, CircuitError> {
+    let mut acc = ct.clone();
+    for k in inner_sum_rotation_steps(len) {
+        let r = backend.rotate(&acc, k).map_err(be("inner sum rotate"))?;
+        acc = backend.add(&acc, &r).map_err(be("inner sum add"))?;
+    }
+    Ok(acc)
+}
+
+/// Dot product `<w, v>` of a plaintext vector with an encrypted vector in
+/// slots `[0, w.len())` (zeros after): result in slot 0, at `level - 1`,
+/// input scale. One plaintext multiply, `ceil(log2 len)` rotations.
+pub fn dot_plain<B: CircuitBackend>(
+    backend: &B,
+    ct: &B::Ciphertext,
+    w: &[f64],
+) -> Result<B::Ciphertext, CircuitError> {
+    let n = backend.slots();
+    if w.is_empty() || w.len() > n {
+        return Err(CircuitError::LengthMismatch {
+            operation: "dot_plain",
+            expected: n,
+            got: w.len(),
+        });
+    }
+    let level = backend.level(ct);
+    if level == 0 {
+        return Err(CircuitError::DepthExhausted {
+            needed: 1,
+            available: 0,
+        });
+    }
+    let s = backend.scale(ct);
+    let pt = backend
+        .encode(w, level, backend.prime(level))
+        .map_err(be("dot_plain encode"))?;
+    let m = backend.mul_plain(ct, &pt).map_err(be("dot_plain mul"))?;
+    let mut m = backend.rescale(&m).map_err(be("dot_plain rescale"))?;
+    backend.set_scale(&mut m, s);
+    inner_sum(backend, &m, w.len())
+}
