@@ -23,7 +23,7 @@ pub mod polynomial;
 pub mod sim;
 
 pub use lintrans::{LinearTransform, dot_plain, inner_sum, inner_sum_rotation_steps};
-pub use poly_eval::{EvalPlan, PolynomialEvaluator};
+pub use poly_eval::{AffineMode, EvalPlan, PolynomialEvaluator};
 pub use polynomial::{Basis, Polynomial};
 
 use std::error::Error as StdError;

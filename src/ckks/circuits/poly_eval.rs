@@ -20,8 +20,16 @@
 //! the requested scale (default: the input's), whatever the primes are.
 //!
 //! The affine map of a Chebyshev interval, `t = alpha x + beta`, costs no
-//! level: the ciphertext's scale is relabelled to `scale / alpha` (the same
-//! encryption read as `alpha x`) and `beta` is added as a constant.
+//! level when `alpha` is an integer (power basis, `[-1, 1]`, `[0, 2]`,
+//! `[-1/2, 1/2]`, ...) or close enough to 1 that relabelling the scale to
+//! `scale / alpha` (the same encryption read as `alpha x`) skews the powers'
+//! scales by at most 4x; otherwise it costs exactly one extra level (a
+//! constant multiplication landing `T_1` on the next prime's scale), reported
+//! in [`EvalPlan::affine`] and [`EvalPlan::depth`]. Callers who need the
+//! optimal depth on a general interval should fold the map into the
+//! preceding linear layer and evaluate on `[-1, 1]`. Constants are rounded at
+//! `target_scale * q / scale(T_i)`: a target scale far below the primes
+//! costs constant precision.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -138,6 +146,38 @@ pub struct EvalPlan {
     pub depth: usize,
     /// Ciphertext-ciphertext multiplications (each followed by relinearization).
     pub ct_mults: usize,
+    /// How the Chebyshev affine map `t = alpha x + beta` is applied.
+    pub affine: AffineMode,
+}
+
+/// How the affine map of a Chebyshev interval is applied to the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AffineMode {
+    /// `alpha` is 1 or an integer: integer multiplication, no level, scale kept.
+    Integer,
+    /// Scale relabelled to `scale / alpha` (no level). Used when the scale
+    /// drift this causes in the powers, `max(alpha, 1/alpha)^max_power`, is
+    /// at most 4 (it costs the constants that many times in precision).
+    Relabel,
+    /// One constant multiplication + rescale landing `T_1` on the scale of
+    /// the next prime: the one extra level, spent only when relabelling
+    /// would cost more than 2 bits of precision.
+    ExtraLevel,
+}
+
+/// Largest tolerated power-scale drift of [`AffineMode::Relabel`].
+const MAX_RELABEL_DRIFT: f64 = 4.0;
+
+fn affine_mode(alpha: f64, max_power: usize) -> AffineMode {
+    if alpha >= 1.0 && (alpha - alpha.round()).abs() < 1e-12 {
+        return AffineMode::Integer;
+    }
+    let drift = alpha.max(1.0 / alpha).powi(max_power as i32);
+    if drift <= MAX_RELABEL_DRIFT {
+        AffineMode::Relabel
+    } else {
+        AffineMode::ExtraLevel
+    }
 }
 
 impl EvalPlan {
@@ -150,17 +190,24 @@ impl EvalPlan {
         let mut best: Option<EvalPlan> = None;
         for l in 1..=max_l {
             let root = build(&poly.coeffs, 1 << l, chebyshev);
-            let depth = cost(&root);
+            let mut depth = cost(&root);
             let mut set = BTreeSet::new();
             let mut mults = 0;
             collect_powers(&root, &mut set, &mut mults);
-            mults += power_closure(&set).len();
+            let closure = power_closure(&set);
+            mults += closure.len();
+            let max_power = closure.iter().chain(set.iter()).max().copied().unwrap_or(1);
+            let affine = affine_mode(poly.affine().0, max_power);
+            if affine == AffineMode::ExtraLevel {
+                depth += 1;
+            }
             let plan = EvalPlan {
                 root,
                 chebyshev,
                 baby_log: l,
                 depth,
                 ct_mults: mults,
+                affine,
             };
             let better = match &best {
                 None => true,
@@ -260,9 +307,28 @@ impl<'a, B: CircuitBackend> PolynomialEvaluator<'a, B> {
         // T_1: the affine map costs no level (scale relabelling + constant).
         let (alpha, beta) = poly.affine();
         let mut t1 = ct.clone();
-        if alpha != 1.0 {
-            let s = bk.scale(&t1);
-            bk.set_scale(&mut t1, s / alpha);
+        match plan.affine {
+            AffineMode::Integer => {
+                if alpha != 1.0 {
+                    t1 = bk
+                        .mul_const(&t1, alpha.round(), 1.0)
+                        .map_err(be("poly affine map"))?;
+                }
+            }
+            AffineMode::Relabel => {
+                let s = bk.scale(&t1);
+                bk.set_scale(&mut t1, s / alpha);
+            }
+            AffineMode::ExtraLevel => {
+                // Land T_1 at level - 1 on scale q_{level-1}, so the powers keep
+                // scales close to the primes.
+                let want = bk.prime(level - 1);
+                let k = want * bk.prime(level) / bk.scale(&t1);
+                let mut m = bk.mul_const(&t1, alpha, k).map_err(be("poly affine map"))?;
+                bk.set_scale(&mut m, want * bk.prime(level));
+                t1 = bk.rescale(&m).map_err(be("poly affine map"))?;
+                bk.set_scale(&mut t1, want);
+            }
         }
         if beta != 0.0 {
             t1 = bk.add_const(&t1, beta).map_err(be("poly affine map"))?;
@@ -279,9 +345,10 @@ impl<'a, B: CircuitBackend> PolynomialEvaluator<'a, B> {
         match self.eval_node(&plan.root, &powers, target_level, target_scale)? {
             Value::Ct(c) => Ok(c),
             Value::Const(c) => {
-                // Constant polynomial: 0 * x + c at the target.
-                let t1 = &powers[&1];
-                self.leaf(&[(0.0, t1)], c, target_level, target_scale)
+                // Constant polynomial (depth 0): 0 * x + c at the target scale.
+                let mut z = bk.mul_const(ct, 0.0, 1.0).map_err(be("poly constant"))?;
+                bk.set_scale(&mut z, target_scale);
+                bk.add_const(&z, c).map_err(be("poly constant"))
             }
         }
     }
