@@ -1,0 +1,157 @@
+//! Linear transforms (diagonal method, BSGS, hoisting) vs ndarray, on the
+//! CKKS bookkeeping simulator; chained transforms prove the zero-padding
+//! layout is preserved (no replicated copy is assumed).
+
+use ndarray::{Array1, Array2};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use slaf_he::ckks::circuits::sim::{SimBackend, SimCiphertext};
+use slaf_he::ckks::circuits::{
+    CircuitBackend, CircuitError, LinearTransform, dot_plain, inner_sum_rotation_steps,
+};
+
+const SCALE: f64 = 67108864.0; // 2^26
+
+/// N = 2^12 (2048 slots), chain [40, 26 x 4].
+fn backend() -> SimBackend {
+    SimBackend::with_bit_sizes(&[40, 26, 26, 26, 26], 12, 8.0, 21)
+}
+
+fn random_matrix(rows: usize, cols: usize, seed: u64) -> Array2<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    Array2::from_shape_fn((rows, cols), |_| rng.random_range(-0.5..0.5))
+}
+
+fn random_vec(n: usize, seed: u64) -> Array1<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    Array1::from_shape_fn(n, |_| rng.random_range(-1.0..1.0))
+}
+
+fn apply(
+    bk: &SimBackend,
+    m: &Array2<f64>,
+    ct: &SimCiphertext,
+) -> (
+    SimCiphertext,
+    LinearTransform<slaf_he::ckks::circuits::sim::SimPlaintext>,
+) {
+    let (rows, cols) = m.dim();
+    let flat: Vec<f64> = m.iter().copied().collect();
+    let lt = LinearTransform::new(bk, &flat, rows, cols, ct.level).unwrap();
+    let out = lt.apply(bk, ct).unwrap();
+    (out, lt)
+}
+
+fn check(out: &SimCiphertext, want: &Array1<f64>, tol: f64) {
+    let err = want
+        .iter()
+        .zip(&out.values)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(err < tol, "max error {err:e} >= {tol:e}");
+    let tail = out.values[want.len()..]
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!(tail < tol, "slots past the output are not zero: {tail:e}");
+}
+
+#[test]
+fn shapes_square_and_rectangular_vs_ndarray() {
+    for (rows, cols) in [
+        (10usize, 64usize),
+        (64, 256),
+        (64, 64),
+        (100, 500),
+        (256, 10),
+        (3, 2048),
+    ] {
+        let bk = backend();
+        let m = random_matrix(rows, cols, (rows * 7 + cols) as u64);
+        let v = random_vec(cols, cols as u64);
+        let ct = bk.encrypt(v.as_slice().unwrap(), SCALE);
+        let (out, lt) = apply(&bk, &m, &ct);
+        assert_eq!(out.level, ct.level - 1);
+        assert_eq!(out.scale, SCALE, "exact input scale");
+        // Error: cols products of rounding errors ~2^-26 each, plus noise.
+        let tol = (cols as f64).sqrt() * 64.0 / SCALE * 8.0;
+        check(&out, &m.dot(&v), tol);
+        // Only declared rotations were used, and about 2 sqrt(#diagonals) of them.
+        let declared = lt.rotation_steps();
+        let used = bk.used_rotations();
+        assert!(used.iter().all(|s| declared.contains(s)), "{rows}x{cols}");
+        let diagonals = (rows + cols - 1).min(bk.slots()) as f64;
+        assert!(
+            (bk.key_switches() as f64) <= 2.0 * diagonals.sqrt() + 2.0,
+            "{rows}x{cols}: {} rotations for {diagonals} diagonals",
+            bk.key_switches()
+        );
+    }
+}
+
+#[test]
+fn chained_transforms_keep_the_zero_padding() {
+    let bk = backend();
+    let m1 = random_matrix(64, 256, 1);
+    let m2 = random_matrix(10, 64, 2);
+    let m3 = random_matrix(40, 10, 3);
+    let v = random_vec(256, 4);
+    let ct = bk.encrypt(v.as_slice().unwrap(), SCALE);
+    let (h1, _) = apply(&bk, &m1, &ct);
+    let (h2, _) = apply(&bk, &m2, &h1);
+    let (h3, _) = apply(&bk, &m3, &h2);
+    let want = m3.dot(&m2.dot(&m1.dot(&v)));
+    assert_eq!(h3.level, ct.level - 3);
+    assert_eq!(h3.scale, SCALE);
+    check(&h3, &want, 1e-4);
+}
+
+#[test]
+fn dot_product_and_inner_sum() {
+    let bk = backend();
+    let w = random_vec(300, 5);
+    let v = random_vec(300, 6);
+    let ct = bk.encrypt(v.as_slice().unwrap(), SCALE);
+    let out = dot_plain(&bk, &ct, w.as_slice().unwrap()).unwrap();
+    assert!((out.values[0] - w.dot(&v)).abs() < 1e-4);
+    assert_eq!(
+        inner_sum_rotation_steps(300),
+        vec![1, 2, 4, 8, 16, 32, 64, 128, 256]
+    );
+}
+
+#[test]
+fn errors_are_typed() {
+    let bk = backend();
+    let ct = bk.encrypt(&[1.0, 2.0], SCALE);
+    let e = LinearTransform::new(&bk, &[0.0; 6], 2, 3, 0).unwrap_err();
+    assert!(matches!(
+        e,
+        CircuitError::DepthExhausted {
+            needed: 1,
+            available: 0
+        }
+    ));
+    let e = LinearTransform::new(&bk, &[0.0; 5], 2, 3, 2).unwrap_err();
+    assert!(matches!(
+        e,
+        CircuitError::LengthMismatch {
+            expected: 6,
+            got: 5,
+            ..
+        }
+    ));
+    let e = LinearTransform::new(&bk, &[], 0, 3, 2).unwrap_err();
+    assert!(matches!(e, CircuitError::ShapeTooLarge { .. }));
+    let lt = LinearTransform::new(&bk, &[1.0; 6], 2, 3, 2).unwrap();
+    let e = lt.apply(&bk, &ct).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            CircuitError::LevelMismatch {
+                ct_level: 4,
+                pt_level: 2
+            }
+        ),
+        "{e}"
+    );
+}
