@@ -142,16 +142,25 @@ fn errors_are_typed() {
     ));
     let e = LinearTransform::new(&bk, &[], 0, 3, 2).unwrap_err();
     assert!(matches!(e, CircuitError::ShapeTooLarge { .. }));
+    // A higher input level is brought down; a lower one is refused.
     let lt = LinearTransform::new(&bk, &[1.0; 6], 2, 3, 2).unwrap();
-    let e = lt.apply(&bk, &ct).unwrap_err();
+    let out = lt.apply(&bk, &ct).unwrap();
+    assert_eq!(out.level, 1);
+    assert!((out.values[0] - 3.0).abs() < 1e-5 && (out.values[1] - 3.0).abs() < 1e-5);
+    let low = bk.mod_down(&ct, 1).unwrap();
+    let e = lt.apply(&bk, &low).unwrap_err();
     assert!(
         matches!(
             e,
             CircuitError::LevelMismatch {
-                ct_level: 4,
+                ct_level: 1,
                 pt_level: 2
             }
         ),
         "{e}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "linear transform: ciphertext at level 1 is below the level 2 the diagonals are encoded at"
     );
 }

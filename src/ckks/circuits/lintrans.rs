@@ -173,19 +173,29 @@ impl<P> LinearTransform<P> {
         s
     }
 
-    /// `M v`: input at level [`Self::level`] laid out as in the module doc;
-    /// output at `level - 1` with the input's exact scale.
+    /// `M v`: input at level >= [`Self::level`] (brought down to it) laid
+    /// out as in the module doc; output at `level - 1` with the input's exact
+    /// scale. A lower input level is [`CircuitError::LevelMismatch`].
     pub fn apply<B: CircuitBackend<Plaintext = P>>(
         &self,
         backend: &B,
         ct: &B::Ciphertext,
     ) -> Result<B::Ciphertext, CircuitError> {
-        if backend.level(ct) != self.level {
+        if backend.level(ct) < self.level {
             return Err(CircuitError::LevelMismatch {
                 ct_level: backend.level(ct),
                 pt_level: self.level,
             });
         }
+        let lowered;
+        let ct = if backend.level(ct) > self.level {
+            lowered = backend
+                .mod_down(ct, self.level)
+                .map_err(be("linear transform mod-down"))?;
+            &lowered
+        } else {
+            ct
+        };
         let in_scale = backend.scale(ct);
         let mut used = vec![false; self.giant];
         for (_, l) in &self.groups {

@@ -70,9 +70,9 @@ pub enum CircuitError {
         /// Given length.
         got: usize,
     },
-    /// The ciphertext is not at the level/scale a pre-encoded transform expects.
+    /// The ciphertext is below the level a pre-encoded transform was encoded at.
     #[error(
-        "linear transform: ciphertext at level {ct_level} but diagonals encoded at level {pt_level}"
+        "linear transform: ciphertext at level {ct_level} is below the level {pt_level} the diagonals are encoded at"
     )]
     LevelMismatch {
         /// Ciphertext level.
