@@ -258,3 +258,38 @@ fn constant_and_linear_polynomials() {
         .unwrap();
     assert!(out.values[..64].iter().all(|v| (v - 0.75).abs() < 1e-5));
 }
+
+/// Prints precision bits (-log2 max |error|) of the SPEC §6 sign
+/// approximations on the simulator (N = 2^13 chain, scale 2^26, ±8 rounding
+/// noise per event). Simulator numbers, not measurements of the real scheme:
+/// `cargo test --release --test ckks_circuits_poly -- --ignored --nocapture`
+#[test]
+#[ignore = "prints a report"]
+fn report_sim_precision() {
+    let bk = backend();
+    let xs: Vec<f64> = (0..1000).map(|i| -1.0 + 2.0 * i as f64 / 999.0).collect();
+    let f = Polynomial::power(vec![0.0, 1.5, 0.0, -0.5]);
+    let g = Polynomial::power(vec![0.0, 2126.0 / 1024.0, 0.0, -1359.0 / 1024.0]);
+    let cheb = Polynomial::chebyshev(
+        vec![
+            0.0, 1.2797, 0.0, -0.4444, 0.0, 0.2901, 0.0, -0.2365, 0.0, 0.1111,
+        ],
+        -1.0,
+        1.0,
+    );
+    for (name, p) in [
+        ("composition f(g(x)) deg 9", f.compose(&g)),
+        ("newton f(f(x)) deg 9", f.compose(&f)),
+        ("chebfun deg 9", cheb.clone()),
+        ("chebfun deg 9 as power basis", cheb.to_power()),
+    ] {
+        let plan = EvalPlan::new(&p).unwrap();
+        let (_, err) = run(&bk, &p, &xs, None);
+        println!(
+            "{name}: depth {} ct_mults {} precision {:.1} bits",
+            plan.depth,
+            plan.ct_mults,
+            -err.log2()
+        );
+    }
+}

@@ -12,6 +12,17 @@
 //! circuits' depth, scale and layout logic is tested independently of the
 //! core.
 //!
+//! Implementing [`CircuitBackend`] for the core evaluator is a thin mapping:
+//! `add`/`sub`/`mul_relin`/`rescale`/`mod_down`/`rotate` are the evaluator's
+//! ops (without auto-rescale); `rotate_hoisted` is its hoisted rotation (one
+//! decomposition of `c1`, one automorphism + key-switch inner product per
+//! step); `set_scale` only changes the ciphertext's scale label; `mul_const`
+//! multiplies every RNS limb by `round(c * const_scale)` reduced modulo the
+//! limb's prime (the integer can exceed the primes and 2^53 — compute it in
+//! `i128`/two limbs), `add_const` adds `round(c * scale)` to the constant
+//! coefficient (slot-wise constant), and `encode` is the encoder at an
+//! explicit level and scale.
+//!
 //! Conventions: a ciphertext at level `l` holds primes `q_0..=q_l`; rescaling
 //! at level `l` divides the scale by `q_l` and moves to level `l - 1`.
 //! `rotate(ct, k)` moves slot `i + k` to slot `i` (left rotation, as SEAL's
