@@ -164,3 +164,24 @@ fn errors_are_typed() {
         "linear transform: ciphertext at level 1 is below the level 2 the diagonals are encoded at"
     );
 }
+
+#[test]
+fn parallel_apply_matches_sequential() {
+    let bk = backend();
+    let m = random_matrix(64, 256, 31);
+    let v = random_vec(256, 32);
+    let flat: Vec<f64> = m.iter().copied().collect();
+    let ct = bk.encrypt(v.as_slice().unwrap(), SCALE);
+    let lt = LinearTransform::new(&bk, &flat, 64, 256, ct.level).unwrap();
+    let seq = lt.apply(&bk, &ct).unwrap();
+    let par = lt.apply_parallel(&bk, &ct, 3).unwrap();
+    assert_eq!((par.level, par.scale), (seq.level, seq.scale));
+    check(&par, &m.dot(&v), 1e-4);
+    let diff = seq
+        .values
+        .iter()
+        .zip(&par.values)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(diff < 1e-5, "{diff:e}");
+}

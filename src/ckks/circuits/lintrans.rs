@@ -197,22 +197,23 @@ impl<P> LinearTransform<P> {
             ct
         };
         let in_scale = backend.scale(ct);
-        let mut used = vec![false; self.giant];
-        for (_, l) in &self.groups {
-            for (b, _) in l {
-                used[*b] = true;
-            }
-        }
-        let steps: Vec<usize> = (0..self.giant).filter(|&b| used[b]).collect();
-        let rotated = backend
-            .rotate_hoisted(ct, &steps)
-            .map_err(be("linear transform baby steps"))?;
+        let (steps, rotated) = self.baby_rotations(backend, ct)?;
         let mut baby: Vec<Option<&B::Ciphertext>> = vec![None; self.giant];
         for (b, c) in steps.iter().zip(&rotated) {
             baby[*b] = Some(c);
         }
+        let acc = Self::giant_sum(backend, &baby, &self.groups)?;
+        self.finish(backend, ct, acc, in_scale)
+    }
+
+    /// Sum over `groups` of `rot_{s_j}(sum_b diag ⊙ baby_b)` (before rescale).
+    fn giant_sum<B: CircuitBackend<Plaintext = P>>(
+        backend: &B,
+        baby: &[Option<&B::Ciphertext>],
+        groups: &[(usize, Vec<(usize, P)>)],
+    ) -> Result<Option<B::Ciphertext>, CircuitError> {
         let mut acc: Option<B::Ciphertext> = None;
-        for (gs, list) in &self.groups {
+        for (gs, list) in groups {
             let mut inner: Option<B::Ciphertext> = None;
             for (b, pt) in list {
                 let Some(src) = baby[*b] else { continue };
@@ -239,6 +240,98 @@ impl<P> LinearTransform<P> {
                     .map_err(be("linear transform add"))?,
             });
         }
+        Ok(acc)
+    }
+
+    /// [`Self::apply`] with the giant-step groups spread over `threads`
+    /// scoped threads (the hoisted baby rotations are computed once, first).
+    /// Same result up to CKKS noise.
+    pub fn apply_parallel<B>(
+        &self,
+        backend: &B,
+        ct: &B::Ciphertext,
+        threads: usize,
+    ) -> Result<B::Ciphertext, CircuitError>
+    where
+        B: CircuitBackend<Plaintext = P> + Sync,
+        B::Ciphertext: Send + Sync,
+        P: Sync,
+    {
+        let threads = threads.max(1).min(self.groups.len().max(1));
+        if threads == 1 {
+            return self.apply(backend, ct);
+        }
+        if backend.level(ct) < self.level {
+            return Err(CircuitError::LevelMismatch {
+                ct_level: backend.level(ct),
+                pt_level: self.level,
+            });
+        }
+        let ct = backend
+            .mod_down(ct, self.level)
+            .map_err(be("linear transform mod-down"))?;
+        let in_scale = backend.scale(&ct);
+        let (steps, rotated) = self.baby_rotations(backend, &ct)?;
+        let mut baby: Vec<Option<&B::Ciphertext>> = vec![None; self.giant];
+        for (b, c) in steps.iter().zip(&rotated) {
+            baby[*b] = Some(c);
+        }
+        let chunk = self.groups.len().div_ceil(threads);
+        let baby = &baby;
+        let partials: Vec<Result<Option<B::Ciphertext>, CircuitError>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = self
+                .groups
+                .chunks(chunk)
+                .map(|g| sc.spawn(move || Self::giant_sum(backend, baby, g)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(CircuitError::WorkerPanicked {
+                            operation: "linear transform apply_parallel",
+                        })
+                    })
+                })
+                .collect()
+        });
+        let mut acc: Option<B::Ciphertext> = None;
+        for p in partials {
+            if let Some(c) = p? {
+                acc = Some(match acc {
+                    None => c,
+                    Some(a) => backend.add(&a, &c).map_err(be("linear transform add"))?,
+                });
+            }
+        }
+        self.finish(backend, &ct, acc, in_scale)
+    }
+
+    fn baby_rotations<B: CircuitBackend<Plaintext = P>>(
+        &self,
+        backend: &B,
+        ct: &B::Ciphertext,
+    ) -> Result<(Vec<usize>, Vec<B::Ciphertext>), CircuitError> {
+        let mut used = vec![false; self.giant];
+        for (_, l) in &self.groups {
+            for (b, _) in l {
+                used[*b] = true;
+            }
+        }
+        let steps: Vec<usize> = (0..self.giant).filter(|&b| used[b]).collect();
+        let rotated = backend
+            .rotate_hoisted(ct, &steps)
+            .map_err(be("linear transform baby steps"))?;
+        Ok((steps, rotated))
+    }
+
+    fn finish<B: CircuitBackend<Plaintext = P>>(
+        &self,
+        backend: &B,
+        ct: &B::Ciphertext,
+        acc: Option<B::Ciphertext>,
+        in_scale: f64,
+    ) -> Result<B::Ciphertext, CircuitError> {
         let acc = match acc {
             Some(a) => a,
             None => backend

@@ -91,6 +91,12 @@ pub enum CircuitError {
         /// Level of the encoded diagonals.
         pt_level: usize,
     },
+    /// A worker thread of a parallel circuit panicked.
+    #[error("{operation}: a worker thread panicked")]
+    WorkerPanicked {
+        /// Operation that failed.
+        operation: &'static str,
+    },
     /// An operation of the underlying evaluator failed.
     #[error("{operation}: evaluator error: {source}")]
     Backend {
