@@ -3,23 +3,38 @@
 //! products / slot sums.
 //!
 //! Layouts (n = slot count):
-//! - input: the vector `v` (length `cols`) in slots `[0, cols)`, **zeros in
-//!   slots `[cols, n)`** — a fresh zero-padded encryption or the output of
-//!   another [`LinearTransform`]; no replicated copy is assumed;
-//! - output: `y = M v` (length `rows`) in slots `[0, rows)`, zeros in
-//!   `[rows, n)` (up to CKKS noise), so transforms chain directly.
+//! - input: the vector `v` (length `cols`) in slots `[0, cols)`. Slots
+//!   `[cols, n)` are **never read** (every diagonal entry that would read
+//!   them is zero), so they may hold anything: zeros of a fresh zero-padded
+//!   encryption, or the leftovers of a previous transform or activation. No
+//!   replicated copy of `v` is assumed anywhere.
+//! - output: `y = M v` (length `rows`) in slots `[0, rows)`. With
+//!   [`Strategy::Band`] slots `[rows, n)` are zero (up to noise); with
+//!   [`Strategy::Folded`] they hold partial sums
+//!   ([`LinearTransform::output_zero_padded`] says which). Either output
+//!   feeds another transform directly; [`inner_sum`]/[`dot_plain`] need the
+//!   zero padding.
 //!
-//! With `rot_k(v)[i] = v[(i + k) mod n]`, `y = sum_k diag_k ⊙ rot_k(v)` where
-//! `diag_k[i] = M[i][(i + k) mod n]` if `i < rows` and `(i + k) mod n < cols`,
-//! else 0. Because the padding of `v` is zero, every wrapped read hits a zero
-//! and the masked diagonals zero the output past `rows`. The non-zero
-//! diagonals are the band `k = d mod n`, `d in [-(rows-1), cols-1]`
-//! (`D = rows + cols - 1` of them). BSGS writes `d = d_min + g j + b`:
-//! `y = sum_j rot_{s_j}( sum_b rot_{-s_j}(diag_d) ⊙ rot_b(v) )` with
+//! Band (square-ish matrices): with `rot_k(v)[i] = v[(i + k) mod n]`,
+//! `y = sum_k diag_k ⊙ rot_k(v)`, `diag_k[i] = M[i][(i + k) mod n]` if
+//! `i < rows` and `(i + k) mod n < cols`, else 0: the non-zero diagonals are
+//! the band `k = d mod n`, `d in [-(rows-1), cols-1]` (`rows + cols - 1`).
+//!
+//! Folded (wide matrices, `rows < cols`, Halevi–Shoup "hybrid" without
+//! replication): with `L = rows * 2^m >= cols` (`L <= n`), for `i < L`,
+//! `z[i] = sum_{k<rows} M[i mod rows][(i + k) mod L] v[(i + k) mod L]`; the
+//! wrap `i + k >= L` is read by a second band of diagonals at offsets
+//! `k - L` (instead of a replicated copy), so `2 rows` diagonals in all;
+//! then `y[t] = sum_b z[t + b rows]` by `m` rotate-and-add folds
+//! (`2^(m-1) rows, ..., rows`). For 100x3136 that is 200 diagonals instead
+//! of 3235.
+//!
+//! BSGS (both): `d = d_min + g j + b`,
+//! `sum_j rot_{s_j}( sum_b rot_{-s_j}(diag_d) ⊙ rot_b(v) )` with
 //! `s_j = d_min + g j`; the `g - 1` baby rotations share one decomposition
-//! (hoisting), the `ceil(D / g)` giant rotations act on the sums, and the
-//! pre-rotated diagonals are encoded once, at scale `q_level`, so the result
-//! (after one rescale) has exactly the input's scale at `level - 1`.
+//! (hoisting), the giant rotations act on the sums, and the pre-rotated
+//! diagonals are encoded once, at scale `q_level`, so the result (after one
+//! rescale) has exactly the input's scale at `level - 1`.
 
 use super::{CircuitBackend, CircuitError, be};
 
@@ -31,42 +46,73 @@ pub struct LinearTransform<P> {
     slots: usize,
     level: usize,
     giant: usize,
-    d_min: i64,
+    strategy: Strategy,
     /// For each giant step: the rotation and the (baby step, diagonal) list.
     groups: Vec<(usize, Vec<(usize, P)>)>,
+    /// Rotate-and-add folds after the rescale (Folded strategy).
+    folds: Vec<usize>,
+}
+
+/// How a matrix is laid out in diagonals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Folded for wide matrices when it needs fewer diagonals, else Band.
+    Auto,
+    /// `rows + cols - 1` generalized diagonals; zero-padded output.
+    Band,
+    /// `2 rows` diagonals + `log2(L / rows)` folds; output past `rows` not zero.
+    Folded,
+}
+
+/// Smallest `L = rows * 2^m >= cols`, if `L <= n`.
+fn folded_len(rows: usize, cols: usize, n: usize) -> Option<usize> {
+    let mut l = rows;
+    while l < cols {
+        l *= 2;
+    }
+    (l <= n).then_some(l)
+}
+
+/// Baby-step size minimising `(g - 1) + sum ceil(count / g)` over the bands.
+fn baby_size(counts: &[usize]) -> usize {
+    let cost = |g: usize| g - 1 + counts.iter().map(|c| c.div_ceil(g)).sum::<usize>();
+    let total: usize = counts.iter().sum();
+    let mut best = 1;
+    for g in 1..=((total as f64).sqrt().ceil() as usize + 2) {
+        if cost(g) < cost(best) {
+            best = g;
+        }
+    }
+    best
 }
 
 fn rot_step(d: i64, n: usize) -> usize {
     d.rem_euclid(n as i64) as usize
 }
 
-/// Band of diagonals `(d_min, D)` and the baby-step size `g`.
-fn band(rows: usize, cols: usize, n: usize) -> (i64, usize, usize) {
-    let (d_min, count) = if rows + cols - 1 > n {
-        (0, n)
-    } else {
-        (-(rows as i64 - 1), rows + cols - 1)
-    };
-    let mut g = (count as f64).sqrt().ceil() as usize;
-    // Minimise (g - 1) + ceil(count / g) around sqrt.
-    let cost = |g: usize| g - 1 + count.div_ceil(g);
-    for c in g.saturating_sub(2).max(1)..=g + 2 {
-        if cost(c) < cost(g) {
-            g = c;
-        }
-    }
-    (d_min, count, g.max(1))
-}
-
 impl<P> LinearTransform<P> {
     /// Pre-encodes `matrix` (row-major, `rows x cols`) for ciphertexts at
-    /// `level` (must be >= 1: the transform consumes one level).
+    /// `level` (must be >= 1: the transform consumes one level), with
+    /// [`Strategy::Auto`].
     pub fn new<B: CircuitBackend<Plaintext = P>>(
         backend: &B,
         matrix: &[f64],
         rows: usize,
         cols: usize,
         level: usize,
+    ) -> Result<Self, CircuitError> {
+        Self::with_strategy(backend, matrix, rows, cols, level, Strategy::Auto)
+    }
+
+    /// As [`Self::new`] with an explicit [`Strategy`] (`Folded` falls back to
+    /// `Band` when `rows >= cols` or `rows * 2^m` does not fit the slots).
+    pub fn with_strategy<B: CircuitBackend<Plaintext = P>>(
+        backend: &B,
+        matrix: &[f64],
+        rows: usize,
+        cols: usize,
+        level: usize,
+        strategy: Strategy,
     ) -> Result<Self, CircuitError> {
         let n = backend.slots();
         if rows == 0 || cols == 0 || rows > n || cols > n {
@@ -89,43 +135,103 @@ impl<P> LinearTransform<P> {
                 available: 0,
             });
         }
-        let (d_min, count, g) = band(rows, cols, n);
-        let scale = backend.prime(level);
-        let mut groups = Vec::new();
-        let mut j = 0;
-        while j * g < count {
-            let s = d_min + (j * g) as i64;
-            let mut list = Vec::new();
-            for b in 0..g {
-                let idx = j * g + b;
-                if idx >= count {
-                    break;
+        let folded_l = folded_len(rows, cols, n).filter(|_| rows < cols);
+        let strategy = match (strategy, folded_l) {
+            (Strategy::Band, _) | (Strategy::Auto, None) | (Strategy::Folded, None) => {
+                Strategy::Band
+            }
+            (Strategy::Auto, Some(_)) if 2 * rows >= rows + cols - 1 => Strategy::Band,
+            _ => Strategy::Folded,
+        };
+        let at = |r: usize, c: usize| matrix[r * cols + c];
+        // Bands (d_min, count) and the unrotated diagonal of offset d.
+        let (bands, folds): (Vec<(i64, usize)>, Vec<usize>) = match (strategy, folded_l) {
+            (Strategy::Folded, Some(l)) => {
+                let mut folds = Vec::new();
+                let mut h = l / 2;
+                while h >= rows {
+                    folds.push(h);
+                    h /= 2;
                 }
-                let k = rot_step(d_min + idx as i64, n);
-                // diag_k pre-rotated by -s: value at slot i is diag_k[(i - s) mod n].
-                let mut v = vec![0.0; n];
-                let mut nonzero = false;
-                for r in 0..rows {
-                    let c = (r + k) % n;
-                    if c < cols {
-                        let x = matrix[r * cols + c];
-                        if x != 0.0 {
-                            v[rot_step(r as i64 + s, n)] = x;
-                            nonzero = true;
+                if l == n {
+                    (vec![(0, rows)], folds)
+                } else {
+                    (vec![(0, rows), (-(l as i64), rows)], folds)
+                }
+            }
+            _ if rows + cols - 1 > n => (vec![(0, n)], Vec::new()),
+            _ => (vec![(-(rows as i64 - 1), rows + cols - 1)], Vec::new()),
+        };
+        let diag = |d: i64| -> Vec<f64> {
+            let mut v = vec![0.0; n];
+            match (strategy, folded_l) {
+                (Strategy::Folded, Some(l)) => {
+                    for (i, slot) in v.iter_mut().enumerate().take(l) {
+                        let t = i % rows;
+                        if d >= 0 {
+                            let j = i + d as usize;
+                            if j < l {
+                                if j < cols {
+                                    *slot = at(t, j);
+                                }
+                            } else if l == n {
+                                *slot = at(t, j - l);
+                            }
+                        } else {
+                            let k = (d + l as i64) as usize;
+                            if i + k >= l {
+                                *slot = at(t, i + k - l);
+                            }
                         }
                     }
                 }
-                if nonzero {
+                _ => {
+                    let k = rot_step(d, n);
+                    for (r, slot) in v.iter_mut().enumerate().take(rows) {
+                        let c = (r + k) % n;
+                        if c < cols {
+                            *slot = at(r, c);
+                        }
+                    }
+                }
+            }
+            v
+        };
+        let counts: Vec<usize> = bands.iter().map(|b| b.1).collect();
+        let g = baby_size(&counts);
+        let scale = backend.prime(level);
+        let mut groups = Vec::new();
+        for &(d_min, count) in &bands {
+            let mut j = 0;
+            while j * g < count {
+                let s = d_min + (j * g) as i64;
+                let mut list = Vec::new();
+                for b in 0..g {
+                    let idx = j * g + b;
+                    if idx >= count {
+                        break;
+                    }
+                    let dv = diag(d_min + idx as i64);
+                    if dv.iter().all(|&x| x == 0.0) {
+                        continue;
+                    }
+                    // Pre-rotated by -s: slot (i + s) mod n holds diag[i].
+                    let mut v = vec![0.0; n];
+                    for (i, &x) in dv.iter().enumerate() {
+                        if x != 0.0 {
+                            v[rot_step(i as i64 + s, n)] = x;
+                        }
+                    }
                     let pt = backend
                         .encode(&v, level, scale)
                         .map_err(be("linear transform encode"))?;
                     list.push((b, pt));
                 }
+                if !list.is_empty() {
+                    groups.push((rot_step(s, n), list));
+                }
+                j += 1;
             }
-            if !list.is_empty() {
-                groups.push((rot_step(s, n), list));
-            }
-            j += 1;
         }
         Ok(Self {
             rows,
@@ -133,8 +239,9 @@ impl<P> LinearTransform<P> {
             slots: n,
             level,
             giant: g,
-            d_min,
+            strategy,
             groups,
+            folds,
         })
     }
 
@@ -154,9 +261,17 @@ impl<P> LinearTransform<P> {
     pub fn baby_steps(&self) -> usize {
         self.giant
     }
-    /// Lowest diagonal offset of the band.
-    pub fn band_start(&self) -> i64 {
-        self.d_min
+    /// The strategy in use (never `Auto`).
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
+    }
+    /// Number of encoded (non-zero) diagonals.
+    pub fn diagonal_count(&self) -> usize {
+        self.groups.iter().map(|g| g.1.len()).sum()
+    }
+    /// Whether output slots `[rows, n)` are zero.
+    pub fn output_zero_padded(&self) -> bool {
+        self.folds.is_empty()
     }
 
     /// The (left) rotation steps this transform performs, in `1..slots`:
@@ -166,6 +281,7 @@ impl<P> LinearTransform<P> {
             .groups
             .iter()
             .flat_map(|(gs, l)| l.iter().map(|(b, _)| *b).chain(std::iter::once(*gs)))
+            .chain(self.folds.iter().copied())
             .filter(|&x| x % self.slots != 0)
             .collect();
         s.sort_unstable();
@@ -342,6 +458,12 @@ impl<P> LinearTransform<P> {
             .rescale(&acc)
             .map_err(be("linear transform rescale"))?;
         backend.set_scale(&mut out, in_scale);
+        for &h in &self.folds {
+            let r = backend
+                .rotate(&out, h)
+                .map_err(be("linear transform fold"))?;
+            out = backend.add(&out, &r).map_err(be("linear transform fold"))?;
+        }
         Ok(out)
     }
 }

@@ -33,7 +33,7 @@ pub mod poly_eval;
 pub mod polynomial;
 pub mod sim;
 
-pub use lintrans::{LinearTransform, dot_plain, inner_sum, inner_sum_rotation_steps};
+pub use lintrans::{LinearTransform, Strategy, dot_plain, inner_sum, inner_sum_rotation_steps};
 pub use poly_eval::{AffineMode, EvalPlan, PolynomialEvaluator};
 pub use polynomial::{Basis, Polynomial};
 
