@@ -293,3 +293,35 @@ fn report_sim_precision() {
         );
     }
 }
+
+#[test]
+fn every_degree_up_to_31_has_optimal_depth_and_is_accurate() {
+    let bk = backend();
+    let mut rng = ChaCha8Rng::seed_from_u64(99);
+    let xs = inputs(64, -1.0, 1.0, 100);
+    for d in 1usize..=31 {
+        for chebyshev in [false, true] {
+            // Random sparsity pattern (odd/even-like gaps), non-zero leading term.
+            let mut coeffs: Vec<f64> = (0..=d)
+                .map(|_| {
+                    if rng.random_bool(0.3) {
+                        0.0
+                    } else {
+                        rng.random_range(-1.0..1.0)
+                    }
+                })
+                .collect();
+            coeffs[d] = 0.5;
+            let p = if chebyshev {
+                Polynomial::chebyshev(coeffs, -1.0, 1.0)
+            } else {
+                Polynomial::power(coeffs)
+            };
+            let (_, err) = run(&bk, &p, &xs, None);
+            assert!(
+                err < tol(&p, 1.0),
+                "degree {d} chebyshev={chebyshev}: err {err:e}"
+            );
+        }
+    }
+}

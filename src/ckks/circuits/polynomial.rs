@@ -116,6 +116,20 @@ impl Polynomial {
         Polynomial::chebyshev(power_to_cheb(&in_t), a, b)
     }
 
+    /// `self(x) * other(x)` in the power basis (e.g. SLAF-P's `x * s(x)`).
+    pub fn multiply(&self, other: &Polynomial) -> Polynomial {
+        Polynomial::power(poly_mul(&self.to_power().coeffs, &other.to_power().coeffs))
+    }
+
+    /// `a * self(x) + b * other(x)` in the power basis.
+    pub fn linear_combination(&self, a: f64, other: &Polynomial, b: f64) -> Polynomial {
+        let (p, q) = (self.to_power().coeffs, other.to_power().coeffs);
+        let out = (0..p.len().max(q.len()))
+            .map(|i| a * p.get(i).copied().unwrap_or(0.0) + b * q.get(i).copied().unwrap_or(0.0))
+            .collect();
+        Polynomial::power(out)
+    }
+
     /// `self(inner(x))` in the power basis.
     pub fn compose(&self, inner: &Polynomial) -> Polynomial {
         let outer = self.to_power();
@@ -259,6 +273,11 @@ mod tests {
         for x in [-1.0, -0.4, 0.1, 0.9] {
             assert!((fg.eval(x) - f.eval(g.eval(x))).abs() < 1e-12);
         }
+        // SLAF-P: (x + x s(x)) / 2 with a cubic s has degree 4, depth 3.
+        let x = Polynomial::power(vec![0.0, 1.0]);
+        let relu = x.linear_combination(0.5, &x.multiply(&f), 0.5);
+        assert_eq!((relu.degree(), relu.depth()), (4, 3));
+        assert!((relu.eval(0.7) - 0.5 * (0.7 + 0.7 * f.eval(0.7))).abs() < 1e-12);
         assert_eq!(ceil_log2(16), 4);
         assert_eq!(ceil_log2(17), 5);
         assert!(Polynomial::power(vec![]).validate().is_err());
