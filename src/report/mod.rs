@@ -7,6 +7,7 @@
 //! folder and renamed, so a crash never leaves a half-written result.
 
 mod figure;
+pub mod manifest;
 pub mod paper;
 mod table;
 
