@@ -2,6 +2,7 @@
 //! to one module per subcommand.
 
 mod data;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -29,10 +30,10 @@ pub enum Command {
     /// MNIST data: verify the vendored files and print split sizes.
     #[command(subcommand)]
     Data(data::DataCommand),
-    /// Train a CNN (CNN1, CNN2, CryptoNets) with a chosen activation (not implemented yet).
-    Train(NotYetArgs),
-    /// Learning-rate range test with a loss-vs-lr plot (not implemented yet).
-    LrFind(NotYetArgs),
+    /// Train a CNN (CNN1, CNN2, CryptoNets) with a chosen activation and save its weights.
+    Train(train::TrainArgs),
+    /// Learning-rate range test: (lr, smoothed loss) points as CSV.
+    LrFind(train::LrFindArgs),
     /// Encrypted inference of a trained model under CKKS (not implemented yet).
     Infer(NotYetArgs),
     /// Compare the degree-9 sign approximations of the P2 study (not implemented yet).
@@ -63,8 +64,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Data(cmd) => data::run(cmd, cli.quiet),
-        Command::Train(_) => not_yet("train"),
-        Command::LrFind(_) => not_yet("lr-find"),
+        Command::Train(args) => train::run_train(args, cli.quiet),
+        Command::LrFind(args) => train::run_lr_find(args, cli.quiet),
         Command::Infer(_) => not_yet("infer"),
         Command::Compare(_) => not_yet("compare"),
         Command::Interval(_) => not_yet("interval"),
