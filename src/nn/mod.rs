@@ -11,6 +11,7 @@
 //! This module never uses `ckks`.
 
 pub mod act;
+pub mod cache;
 pub mod inference;
 pub mod layers;
 pub mod model;
