@@ -2,6 +2,7 @@
 //! to one module per subcommand.
 
 mod data;
+mod reproduce;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -42,8 +43,11 @@ pub enum Command {
     Interval(NotYetArgs),
     /// Benchmarks of the CKKS primitives and the pipelines (not implemented yet).
     Bench(NotYetArgs),
-    /// Regenerate every table and figure into results/ (not implemented yet).
-    Reproduce(NotYetArgs),
+    /// Regenerate every table and figure into results/ (manifest.json, REPORT.md).
+    ///
+    /// `--quick` (default) takes minutes on 2 cores; `--full` runs the papers'
+    /// complete protocol (hours). Trained models are cached.
+    Reproduce(reproduce::ReproduceArgs),
 }
 
 /// Placeholder arguments of a subcommand that has not landed yet; any
@@ -70,6 +74,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Compare(_) => not_yet("compare"),
         Command::Interval(_) => not_yet("interval"),
         Command::Bench(_) => not_yet("bench"),
-        Command::Reproduce(_) => not_yet("reproduce"),
+        Command::Reproduce(args) => reproduce::run(args, cli.quiet),
     }
 }
