@@ -57,12 +57,12 @@ pub fn train_cached(
     on_epoch: &mut dyn FnMut(&super::EpochLog),
 ) -> Result<(WeightsFile, Provenance), NnError> {
     let path = dir.join(format!("{}.json", cache_key(cfg, data)?));
-    if !retrain && path.is_file() {
-        if let Ok(w) = WeightsFile::load(&path) {
-            if &w.config == cfg {
-                return Ok((w, Provenance::Cached));
-            }
-        }
+    if !retrain
+        && path.is_file()
+        && let Ok(w) = WeightsFile::load(&path)
+        && &w.config == cfg
+    {
+        return Ok((w, Provenance::Cached));
     }
     let (model, report) = train(data, cfg, quiet, on_epoch)?;
     let weights = WeightsFile::new(&model, cfg, &report)?;
