@@ -205,3 +205,22 @@ fn malformed_weights_files_are_named_errors() {
     let missing = WeightsFile::load(std::path::Path::new("/nonexistent/w.json"));
     assert!(matches!(missing, Err(NnError::Io { .. })));
 }
+
+#[test]
+fn inference_form_accuracy_equals_training_form_accuracy() {
+    let data = slaf_he::data::Mnist::load_default().unwrap();
+    let test = data.test.head(300);
+    let mut m = model(
+        Arch::Cnn2,
+        &ActSpec::Slaf {
+            degree: 3,
+            init: Some(vec![0.0, 1.0, 0.2, 0.0]),
+        },
+        4,
+    );
+    let inf = InferenceModel::from_model(&m).unwrap();
+    let a = inf.evaluate(&test);
+    let b = slaf_he::nn::evaluate(&mut m, &test);
+    assert_eq!(a.total, 300);
+    assert_eq!(a.correct, b.correct);
+}

@@ -257,6 +257,42 @@ impl InferenceModel {
         self.fc2.apply(&h)
     }
 
+    /// Plaintext accuracy of the inference form on `split` (images in parallel).
+    pub fn evaluate(&self, split: &crate::data::Split) -> super::train::Accuracy {
+        let preds: Vec<usize> = (0..split.len())
+            .into_par_iter()
+            .map(|i| {
+                let img: Vec<f64> = split.images.row(i).iter().map(|&v| f64::from(v)).collect();
+                let logits = self.forward(&img);
+                super::optim::argmax(logits.iter().map(|&v| v as f32))
+            })
+            .collect();
+        let mut correct = [0usize; 10];
+        let mut count = [0usize; 10];
+        for (p, &y) in preds.iter().zip(&split.labels) {
+            let y = usize::from(y);
+            count[y] += 1;
+            correct[y] += usize::from(*p == y);
+        }
+        let c: usize = correct.iter().sum();
+        let total: usize = count.iter().sum();
+        super::train::Accuracy {
+            overall: c as f64 / total.max(1) as f64,
+            per_class: correct
+                .iter()
+                .zip(&count)
+                .map(|(&a, &b)| a as f64 / b.max(1) as f64)
+                .collect(),
+            correct: c,
+            total,
+        }
+    }
+
+    /// Load the inference form from a weights file (validated).
+    pub fn load(path: &std::path::Path) -> Result<Self, NnError> {
+        Ok(super::weights::WeightsFile::load(path)?.inference)
+    }
+
     /// Check shapes against the architecture and that every value is finite.
     pub fn validate(&self) -> Result<(), NnError> {
         let bad = |d: String| Err(NnError::InvalidWeights { detail: d });

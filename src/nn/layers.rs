@@ -125,33 +125,45 @@ impl ConvGeom {
         self.in_c * self.k * self.k
     }
 
+    /// Valid kernel offsets `[lo, hi)` along one axis for output index `o`,
+    /// and the input index of kernel offset 0 (may be negative).
+    #[inline]
+    fn span(&self, o: usize, len: usize) -> (usize, usize, isize) {
+        let i0 = (o * self.stride) as isize - self.pad as isize;
+        let lo = (-i0).clamp(0, self.k as isize) as usize;
+        let hi = (len as isize - i0).clamp(0, self.k as isize) as usize;
+        (lo, hi.max(lo), i0)
+    }
+
     /// im2col of one sample: row `p = oy * out_w + ox` of `cols` receives the
     /// patch under output position `p`, columns ordered `(ci, ky, kx)`.
     fn im2col(&self, x: &[f32], mut cols: ArrayViewMut2<f32>) {
         let (oh, ow, k) = (self.out_h(), self.out_w(), self.k);
         for oy in 0..oh {
+            let (ky0, ky1, iy0) = self.span(oy, self.in_h);
             for ox in 0..ow {
+                let (kx0, kx1, ix0) = self.span(ox, self.in_w);
                 let mut row = cols.row_mut(oy * ow + ox);
                 let Some(row) = row.as_slice_mut() else {
                     return;
                 };
                 for ci in 0..self.in_c {
                     for ky in 0..k {
-                        let iy = (oy * self.stride + ky) as isize - self.pad as isize;
                         let dst = &mut row[(ci * k + ky) * k..(ci * k + ky + 1) * k];
-                        if iy < 0 || iy >= self.in_h as isize {
+                        if ky < ky0 || ky >= ky1 {
                             dst.fill(0.0);
                             continue;
                         }
-                        let base = (ci * self.in_h + iy as usize) * self.in_w;
-                        for (kx, d) in dst.iter_mut().enumerate() {
-                            let ix = (ox * self.stride + kx) as isize - self.pad as isize;
-                            *d = if ix < 0 || ix >= self.in_w as isize {
-                                0.0
-                            } else {
-                                x[base + ix as usize]
-                            };
-                        }
+                        let base = ((ci * self.in_h) as isize + iy0 + ky as isize)
+                            * self.in_w as isize
+                            + ix0;
+                        let (s0, s1) = (
+                            (base + kx0 as isize) as usize,
+                            (base + kx1 as isize) as usize,
+                        );
+                        dst[..kx0].fill(0.0);
+                        dst[kx0..kx1].copy_from_slice(&x[s0..s1]);
+                        dst[kx1..].fill(0.0);
                     }
                 }
             }
@@ -162,20 +174,25 @@ impl ConvGeom {
     fn col2im(&self, cols: ArrayView2<f32>, dx: &mut [f32]) {
         let (oh, ow, k) = (self.out_h(), self.out_w(), self.k);
         for oy in 0..oh {
+            let (ky0, ky1, iy0) = self.span(oy, self.in_h);
             for ox in 0..ow {
+                let (kx0, kx1, ix0) = self.span(ox, self.in_w);
                 let row = cols.row(oy * ow + ox);
+                let Some(row) = row.to_slice() else {
+                    return;
+                };
                 for ci in 0..self.in_c {
-                    for ky in 0..k {
-                        let iy = (oy * self.stride + ky) as isize - self.pad as isize;
-                        if iy < 0 || iy >= self.in_h as isize {
-                            continue;
-                        }
-                        let base = (ci * self.in_h + iy as usize) * self.in_w;
-                        for kx in 0..k {
-                            let ix = (ox * self.stride + kx) as isize - self.pad as isize;
-                            if ix >= 0 && ix < self.in_w as isize {
-                                dx[base + ix as usize] += row[(ci * k + ky) * k + kx];
-                            }
+                    for ky in ky0..ky1 {
+                        let src = &row[(ci * k + ky) * k..(ci * k + ky + 1) * k];
+                        let base = ((ci * self.in_h) as isize + iy0 + ky as isize)
+                            * self.in_w as isize
+                            + ix0;
+                        let (s0, s1) = (
+                            (base + kx0 as isize) as usize,
+                            (base + kx1 as isize) as usize,
+                        );
+                        for (d, &v) in dx[s0..s1].iter_mut().zip(&src[kx0..kx1]) {
+                            *d += v;
                         }
                     }
                 }
@@ -233,12 +250,18 @@ impl Conv2d {
                     let xs = xi.as_slice().unwrap_or_default();
                     g.im2col(xs, cols.slice_mut(s![i * ohw..(i + 1) * ohw, ..]));
                 }
-                let y = cols.dot(&w.t()); // (m*ohw, oc)
-                for i in 0..m {
-                    for c in 0..oc {
-                        let bc = b[c];
-                        for p in 0..ohw {
-                            o[[i, c * ohw + p]] = y[[i * ohw + p, c]] + bc;
+                let y = cols.dot(&w.t()); // (m*ohw, oc), standard layout
+                let (Some(ys), Some(bs)) = (y.as_slice(), b.as_slice()) else {
+                    return cols;
+                };
+                for (i, mut orow) in o.outer_iter_mut().enumerate() {
+                    let Some(orow) = orow.as_slice_mut() else {
+                        continue;
+                    };
+                    let yi = &ys[i * ohw * oc..(i + 1) * ohw * oc];
+                    for (p, yp) in yi.chunks_exact(oc).enumerate() {
+                        for (c, (&v, &bc)) in yp.iter().zip(bs).enumerate() {
+                            orow[c * ohw + p] = v + bc;
                         }
                     }
                 }
@@ -278,10 +301,14 @@ impl Conv2d {
             .map(|((dyc, dxc), cols)| {
                 let m = dyc.nrows();
                 let mut d = Array2::<f32>::zeros((m * ohw, oc));
-                for i in 0..m {
-                    for c in 0..oc {
-                        for p in 0..ohw {
-                            d[[i * ohw + p, c]] = dyc[[i, c * ohw + p]];
+                if let Some(ds) = d.as_slice_mut() {
+                    for (i, dyr) in dyc.outer_iter().enumerate() {
+                        let dyr = dyr.to_vec();
+                        let di = &mut ds[i * ohw * oc..(i + 1) * ohw * oc];
+                        for (p, dp) in di.chunks_exact_mut(oc).enumerate() {
+                            for (c, v) in dp.iter_mut().enumerate() {
+                                *v = dyr[c * ohw + p];
+                            }
                         }
                     }
                 }
@@ -432,32 +459,37 @@ impl BatchNorm {
     /// Forward pass `(n, channels*spatial)`.
     pub fn forward(&mut self, x: &Array2<f32>, mode: Mode) -> Array2<f32> {
         let (n, c, sp) = (x.nrows(), self.channels, self.spatial);
+        let x = x.as_standard_layout();
+        let xs = x.as_slice().unwrap_or_default();
+        let row = c * sp;
         let batch = mode == Mode::Train && !self.use_running_in_train;
         let mut mean = vec![0f32; c];
         let mut inv_std = vec![0f32; c];
         if batch {
             let m = (n * sp) as f64;
+            let mut sum = vec![0f64; c];
+            for r in xs.chunks_exact(row) {
+                for (ch, seg) in r.chunks_exact(sp).enumerate() {
+                    sum[ch] += seg.iter().map(|&v| f64::from(v)).sum::<f64>();
+                }
+            }
+            let mu: Vec<f64> = sum.iter().map(|s| s / m).collect();
+            let mut ss = vec![0f64; c];
+            for r in xs.chunks_exact(row) {
+                for (ch, seg) in r.chunks_exact(sp).enumerate() {
+                    ss[ch] += seg
+                        .iter()
+                        .map(|&v| (f64::from(v) - mu[ch]).powi(2))
+                        .sum::<f64>();
+                }
+            }
             for ch in 0..c {
-                let mut sum = 0f64;
-                for i in 0..n {
-                    for p in 0..sp {
-                        sum += f64::from(x[[i, ch * sp + p]]);
-                    }
-                }
-                let mu = sum / m;
-                let mut ss = 0f64;
-                for i in 0..n {
-                    for p in 0..sp {
-                        let d = f64::from(x[[i, ch * sp + p]]) - mu;
-                        ss += d * d;
-                    }
-                }
-                let var = ss / m;
-                let unbiased = if m > 1.0 { ss / (m - 1.0) } else { var };
-                mean[ch] = mu as f32;
+                let var = ss[ch] / m;
+                let unbiased = if m > 1.0 { ss[ch] / (m - 1.0) } else { var };
+                mean[ch] = mu[ch] as f32;
                 inv_std[ch] = (1.0 / (var + f64::from(self.eps)).sqrt()) as f32;
                 let mo = self.momentum;
-                self.running_mean[ch] = (1.0 - mo) * self.running_mean[ch] + mo * mu as f32;
+                self.running_mean[ch] = (1.0 - mo) * self.running_mean[ch] + mo * mu[ch] as f32;
                 self.running_var[ch] = (1.0 - mo) * self.running_var[ch] + mo * unbiased as f32;
             }
         } else {
@@ -466,65 +498,82 @@ impl BatchNorm {
                 inv_std[ch] = 1.0 / (self.running_var[ch] + self.eps).sqrt();
             }
         }
-        let mut xhat = x.clone();
-        for mut row in xhat.outer_iter_mut() {
-            for ch in 0..c {
-                for p in 0..sp {
-                    let v = &mut row[ch * sp + p];
-                    *v = (*v - mean[ch]) * inv_std[ch];
-                }
-            }
-        }
-        let mut y = xhat.clone();
-        for mut row in y.outer_iter_mut() {
+        let mut xhat = vec![0f32; xs.len()];
+        let mut y = vec![0f32; xs.len()];
+        for ((xr, hr), yr) in xs
+            .chunks_exact(row)
+            .zip(xhat.chunks_exact_mut(row))
+            .zip(y.chunks_exact_mut(row))
+        {
             for ch in 0..c {
                 let (g, b) = (self.weight.value[ch], self.bias.value[ch]);
-                for p in 0..sp {
-                    let v = &mut row[ch * sp + p];
-                    *v = *v * g + b;
+                let (mu, is) = (mean[ch], inv_std[ch]);
+                let r = ch * sp..(ch + 1) * sp;
+                for ((&v, h), o) in xr[r.clone()].iter().zip(&mut hr[r.clone()]).zip(&mut yr[r]) {
+                    *h = (v - mu) * is;
+                    *o = *h * g + b;
                 }
             }
         }
         if mode == Mode::Train {
-            self.xhat = xhat;
+            self.xhat = Array2::from_shape_vec((n, row), xhat).unwrap_or_default();
             self.inv_std = inv_std;
             self.batch_stats = batch;
         }
-        y
+        Array2::from_shape_vec((n, row), y).unwrap_or_default()
     }
 
     /// Backward pass: sets gamma/beta gradients, returns the input gradient.
     pub fn backward(&mut self, dy: &Array2<f32>) -> Array2<f32> {
         let (n, c, sp) = (dy.nrows(), self.channels, self.spatial);
+        let row = c * sp;
         let m = (n * sp) as f64;
-        let mut dx = Array2::<f32>::zeros(dy.raw_dim());
-        for ch in 0..c {
-            let (mut sdy, mut sdyx) = (0f64, 0f64);
-            for i in 0..n {
-                for p in 0..sp {
-                    let d = f64::from(dy[[i, ch * sp + p]]);
-                    sdy += d;
-                    sdyx += d * f64::from(self.xhat[[i, ch * sp + p]]);
-                }
-            }
-            self.weight.grad[ch] = sdyx as f32;
-            self.bias.grad[ch] = sdy as f32;
-            let g = f64::from(self.weight.value[ch]);
-            let is = f64::from(self.inv_std[ch]);
-            for i in 0..n {
-                for p in 0..sp {
-                    let j = ch * sp + p;
-                    let d = f64::from(dy[[i, j]]);
-                    dx[[i, j]] = if self.batch_stats {
-                        let xh = f64::from(self.xhat[[i, j]]);
-                        (g * is * (d - sdy / m - xh * sdyx / m)) as f32
-                    } else {
-                        (g * is * d) as f32
-                    };
+        let dy = dy.as_standard_layout();
+        let dys = dy.as_slice().unwrap_or_default();
+        let xh = self.xhat.as_slice().unwrap_or_default();
+        let mut sdy = vec![0f64; c];
+        let mut sdyx = vec![0f64; c];
+        for (dr, hr) in dys.chunks_exact(row).zip(xh.chunks_exact(row)) {
+            for ch in 0..c {
+                let r = ch * sp..(ch + 1) * sp;
+                for (&d, &h) in dr[r.clone()].iter().zip(&hr[r]) {
+                    sdy[ch] += f64::from(d);
+                    sdyx[ch] += f64::from(d) * f64::from(h);
                 }
             }
         }
-        dx
+        let mut dx = vec![0f32; dys.len()];
+        for ch in 0..c {
+            self.weight.grad[ch] = sdyx[ch] as f32;
+            self.bias.grad[ch] = sdy[ch] as f32;
+        }
+        let coef: Vec<(f32, f32, f32)> = (0..c)
+            .map(|ch| {
+                let gi = f64::from(self.weight.value[ch]) * f64::from(self.inv_std[ch]);
+                if self.batch_stats {
+                    (
+                        gi as f32,
+                        (gi * sdy[ch] / m) as f32,
+                        (gi * sdyx[ch] / m) as f32,
+                    )
+                } else {
+                    (gi as f32, 0.0, 0.0)
+                }
+            })
+            .collect();
+        for ((dr, hr), xr) in dys
+            .chunks_exact(row)
+            .zip(xh.chunks_exact(row))
+            .zip(dx.chunks_exact_mut(row))
+        {
+            for (ch, &(gi, a, b)) in coef.iter().enumerate() {
+                let r = ch * sp..(ch + 1) * sp;
+                for ((&d, &h), o) in dr[r.clone()].iter().zip(&hr[r.clone()]).zip(&mut xr[r]) {
+                    *o = gi * d - a - h * b;
+                }
+            }
+        }
+        Array2::from_shape_vec((n, row), dx).unwrap_or_default()
     }
 
     /// The per-channel affine map `y = scale * x + shift` of evaluation mode, in f64.
@@ -595,52 +644,55 @@ impl AvgPool2d {
         }
     }
 
-    /// Per output position (within one channel): clipped window rows,
-    /// columns and 1/divisor.
-    fn windows(&self) -> Vec<(usize, usize, usize, usize, f32)> {
-        let (oh, ow) = (self.out_h(), self.out_w());
-        let mut v = Vec::with_capacity(oh * ow);
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let hs = (oy * self.stride) as isize - self.pad as isize;
-                let ws = (ox * self.stride) as isize - self.pad as isize;
-                let he = (hs + self.k as isize).min((self.h + self.pad) as isize);
-                let we = (ws + self.k as isize).min((self.w + self.pad) as isize);
-                let inv = 1.0 / ((he - hs) * (we - ws)) as f32;
-                v.push((
-                    hs.max(0) as usize,
-                    he.min(self.h as isize) as usize,
-                    ws.max(0) as usize,
-                    we.min(self.w as isize) as usize,
-                    inv,
-                ));
-            }
-        }
-        v
+    /// Clipped window `[lo, hi)` and PyTorch divisor factor per output index
+    /// along one axis of length `len` (the divisor of a window is the
+    /// product of its row and column factors, padding included).
+    fn axis_windows(&self, len: usize, out: usize) -> Vec<(usize, usize, f32)> {
+        (0..out)
+            .map(|o| {
+                let s = (o * self.stride) as isize - self.pad as isize;
+                let e = (s + self.k as isize).min((len + self.pad) as isize);
+                let lo = s.max(0) as usize;
+                let hi = (e.min(len as isize).max(0) as usize).max(lo);
+                (lo, hi, 1.0 / (e - s) as f32)
+            })
+            .collect()
     }
 
-    /// Forward pass `(n, c*h*w)` → `(n, c*oh*ow)`, samples in parallel.
+    /// Forward pass `(n, c*h*w)` → `(n, c*oh*ow)`: separable (rows, then
+    /// columns), samples in parallel.
     pub fn forward(&self, x: &Array2<f32>) -> Array2<f32> {
-        let win = self.windows();
-        let (hw, ohw) = (self.h * self.w, self.out_h() * self.out_w());
+        let (oh, ow) = (self.out_h(), self.out_w());
+        let rows = self.axis_windows(self.h, oh);
+        let cols = self.axis_windows(self.w, ow);
+        let (hw, ohw) = (self.h * self.w, oh * ow);
         let mut y = Array2::<f32>::zeros((x.nrows(), self.out_len()));
         let ys: Vec<_> = y.axis_chunks_iter_mut(Axis(0), CHUNK).collect();
         let xs: Vec<_> = x.axis_chunks_iter(Axis(0), CHUNK).collect();
         ys.into_par_iter()
             .zip(xs.into_par_iter())
             .for_each(|(mut yc, xc)| {
+                let mut hb = vec![0f32; self.h * ow];
                 for (xi, mut yi) in xc.outer_iter().zip(yc.outer_iter_mut()) {
                     let (Some(xi), Some(yi)) = (xi.to_slice(), yi.as_slice_mut()) else {
                         continue;
                     };
-                    for c in 0..self.c {
-                        let xs = &xi[c * hw..(c + 1) * hw];
-                        for (o, &(h0, h1, w0, w1, inv)) in win.iter().enumerate() {
-                            let mut acc = 0f32;
-                            for iy in h0..h1 {
-                                acc += xs[iy * self.w + w0..iy * self.w + w1].iter().sum::<f32>();
+                    for (xs, ys) in xi.chunks_exact(hw).zip(yi.chunks_exact_mut(ohw)) {
+                        for (xr, hr) in xs.chunks_exact(self.w).zip(hb.chunks_exact_mut(ow)) {
+                            for (h, &(w0, w1, f)) in hr.iter_mut().zip(&cols) {
+                                *h = xr[w0..w1].iter().sum::<f32>() * f;
                             }
-                            yi[c * ohw + o] = acc * inv;
+                        }
+                        for (yr, &(h0, h1, f)) in ys.chunks_exact_mut(ow).zip(&rows) {
+                            yr.fill(0.0);
+                            for r in h0..h1 {
+                                for (o, &v) in yr.iter_mut().zip(&hb[r * ow..(r + 1) * ow]) {
+                                    *o += v;
+                                }
+                            }
+                            for o in yr.iter_mut() {
+                                *o *= f;
+                            }
                         }
                     }
                 }
@@ -650,24 +702,34 @@ impl AvgPool2d {
 
     /// Backward pass (pooling has no parameters), samples in parallel.
     pub fn backward(&self, dy: &Array2<f32>) -> Array2<f32> {
-        let win = self.windows();
-        let (hw, ohw) = (self.h * self.w, self.out_h() * self.out_w());
+        let (oh, ow) = (self.out_h(), self.out_w());
+        let rows = self.axis_windows(self.h, oh);
+        let cols = self.axis_windows(self.w, ow);
+        let (hw, ohw) = (self.h * self.w, oh * ow);
         let mut dx = Array2::<f32>::zeros((dy.nrows(), self.c * hw));
         let dxs: Vec<_> = dx.axis_chunks_iter_mut(Axis(0), CHUNK).collect();
         let dys: Vec<_> = dy.axis_chunks_iter(Axis(0), CHUNK).collect();
         dxs.into_par_iter()
             .zip(dys.into_par_iter())
             .for_each(|(mut dxc, dyc)| {
+                let mut hb = vec![0f32; self.h * ow];
                 for (dyi, mut dxi) in dyc.outer_iter().zip(dxc.outer_iter_mut()) {
                     let (Some(dyi), Some(dxi)) = (dyi.to_slice(), dxi.as_slice_mut()) else {
                         continue;
                     };
-                    for c in 0..self.c {
-                        let dxs = &mut dxi[c * hw..(c + 1) * hw];
-                        for (o, &(h0, h1, w0, w1, inv)) in win.iter().enumerate() {
-                            let g = dyi[c * ohw + o] * inv;
-                            for iy in h0..h1 {
-                                for v in &mut dxs[iy * self.w + w0..iy * self.w + w1] {
+                    for (gs, dxs) in dyi.chunks_exact(ohw).zip(dxi.chunks_exact_mut(hw)) {
+                        hb.fill(0.0);
+                        for (gr, &(h0, h1, f)) in gs.chunks_exact(ow).zip(&rows) {
+                            for r in h0..h1 {
+                                for (h, &g) in hb[r * ow..(r + 1) * ow].iter_mut().zip(gr) {
+                                    *h += g * f;
+                                }
+                            }
+                        }
+                        for (xr, hr) in dxs.chunks_exact_mut(self.w).zip(hb.chunks_exact(ow)) {
+                            for (&h, &(w0, w1, f)) in hr.iter().zip(&cols) {
+                                let g = h * f;
+                                for v in &mut xr[w0..w1] {
                                     *v += g;
                                 }
                             }
