@@ -135,7 +135,8 @@ pub struct LrFindArgs {
     /// Loss smoothing factor.
     #[arg(long, default_value_t = 0.99)]
     pub beta: f64,
-    /// CSV file for the (lr, smoothed loss, raw loss) points.
+    /// CSV file for the (lr, smoothed loss, raw loss) points; the plot is
+    /// written beside it with the same name and .svg/.png extensions.
     #[arg(long, value_name = "FILE.csv", default_value = "lr_find.csv")]
     pub out: PathBuf,
 }
@@ -219,8 +220,29 @@ pub fn run_lr_find(args: LrFindArgs, _quiet: bool) -> anyhow::Result<()> {
     for p in &pts {
         csv.push_str(&format!("{:e},{},{}\n", p.lr, p.loss, p.raw_loss));
     }
-    std::fs::write(&args.out, csv)
+    slaf_he::report::atomic_write(&args.out, csv.as_bytes())
         .with_context(|| format!("cannot write {}", args.out.display()))?;
+    // The plot beside the CSV: loss vs learning rate on a log axis.
+    let chart = slaf_he::report::LineChart {
+        title: format!("LR range test: {} {}", cfg.arch.name(), cfg.variant.name()),
+        x_label: "learning rate".into(),
+        y_label: "smoothed training loss".into(),
+        series: vec![slaf_he::report::Series::new(
+            "smoothed loss",
+            pts.iter()
+                .filter(|p| p.loss.is_finite() && p.lr > 0.0)
+                .map(|p| (p.lr, p.loss))
+                .collect(),
+        )],
+        log_x: true,
+        ..Default::default()
+    };
+    let figure = slaf_he::report::Figure::from(chart);
+    let svg = args.out.with_extension("svg");
+    let png = args.out.with_extension("png");
+    figure.save_svg(&svg)?;
+    figure.save_png(&png)?;
+    println!("plot written to {} and {}", svg.display(), png.display());
     let best = pts
         .iter()
         .min_by(|a, b| a.loss.total_cmp(&b.loss))

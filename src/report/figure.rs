@@ -351,10 +351,15 @@ where
         .y_label_area_size(72)
         .build_cartesian_2d(x, y)
         .map_err(|e| e.to_string())?;
+    let (lx, ly) = (c.log_x, c.log_y);
+    let fx = move |v: &f64| tick_label(*v, lx);
+    let fy = move |v: &f64| tick_label(*v, ly);
     chart
         .configure_mesh()
         .x_desc(&c.x_label)
         .y_desc(&c.y_label)
+        .x_label_formatter(&fx)
+        .y_label_formatter(&fy)
         .label_style((FONT, 15))
         .axis_desc_style((FONT, 17))
         .light_line_style(RGBColor(235, 235, 235))
@@ -384,6 +389,27 @@ where
             .map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// A tick label: powers of ten as `1e-5` on log axes, otherwise up to four
+/// significant digits without a negative zero.
+fn tick_label(v: f64, log: bool) -> String {
+    if log {
+        let e = v.log10();
+        if (e - e.round()).abs() < 1e-6 {
+            return format!("1e{}", e.round() as i32);
+        }
+        return format!("{v:.1e}");
+    }
+    if v.abs() < 1e-12 {
+        return "0".into();
+    }
+    let s = super::table::format_float(v, 4);
+    if s.contains('.') && !s.contains('e') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }
 
 fn draw_bar<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &BarChart) -> Result<(), String> {
@@ -548,6 +574,15 @@ mod tests {
         assert!(Figure::from(empty).to_svg().is_err());
         let imgs = digits_grid("d", vec![vec![0.0; 3]], 2, vec!["x".into()]);
         assert!(imgs.to_svg().is_err());
+    }
+
+    #[test]
+    fn tick_labels_are_readable() {
+        assert_eq!(tick_label(1e-5 * (1.0 + 1e-12), true), "1e-5");
+        assert_eq!(tick_label(100.0, true), "1e2");
+        assert_eq!(tick_label(-0.0, false), "0");
+        assert_eq!(tick_label(0.25, false), "0.25");
+        assert_eq!(tick_label(140.0, false), "140");
     }
 
     #[test]
