@@ -15,7 +15,7 @@ fn tiny_reproduce_writes_a_self_describing_results_tree() {
                 "--profile",
                 "tiny",
                 "--only",
-                "training",
+                "training,comparison,interval",
                 "--out",
             ])
             .arg(out.path())
@@ -41,9 +41,11 @@ fn tiny_reproduce_writes_a_self_describing_results_tree() {
     assert_eq!(manifest["crate_version"], env!("CARGO_PKG_VERSION"));
     assert!(manifest["machine"]["cores"].as_u64().expect("cores") >= 1);
     let stages = manifest["stages"].as_array().expect("stages");
-    assert_eq!(stages.len(), 1);
-    assert_eq!(stages[0]["name"], "training");
-    assert_eq!(stages[0]["status"], "ok");
+    assert_eq!(stages.len(), 3);
+    for (st, name) in stages.iter().zip(["training", "comparison", "interval"]) {
+        assert_eq!(st["name"], name);
+        assert_eq!(st["status"], "ok", "{st}");
+    }
     assert!(stages[0]["outputs"].as_array().expect("outputs").len() >= 4);
 
     let csv = std::fs::read_to_string(out.path().join("training/accuracy.csv")).expect("csv");
@@ -58,7 +60,35 @@ fn tiny_reproduce_writes_a_self_describing_results_tree() {
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     let png = std::fs::read(out.path().join("training/learning_curves.png")).expect("png");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // The comparison and interval CSVs keep their contract columns.
+    let cmp = std::fs::read_to_string(out.path().join("comparison/metrics.csv")).expect("csv");
+    assert_eq!(
+        cmp.lines().next().expect("header"),
+        "method,basis,degree,depth,r2,chi2,l1,l2,linf,rel_l1_pct,rel_l2_pct,rel_linf_pct,gen_ms,he_eval_ms,he_max_err,he_value_1_minus_05"
+    );
+    assert_eq!(
+        cmp.lines().count(),
+        1 + 8,
+        "8 methods (TFHE skipped in tiny)"
+    );
+    let int = std::fs::read_to_string(out.path().join("interval/metrics.csv")).expect("csv");
+    assert_eq!(
+        int.lines().next().expect("header"),
+        "eps,method,r2,l1,l2,linf,rel_l1_pct,rel_l2_pct,rel_linf_pct"
+    );
+    assert_eq!(int.lines().count(), 1 + 51 * 7);
+    for f in [
+        "comparison/approximations.svg",
+        "interval/rel_l1_vs_eps.svg",
+    ] {
+        let svg = std::fs::read_to_string(out.path().join(f)).expect("svg");
+        assert!(svg.starts_with("<svg"), "{f}");
+    }
     let report = std::fs::read_to_string(out.path().join("REPORT.md")).expect("report");
+    assert!(
+        report.contains("| P2 metrics | least squares R² | 0.93944 | 0.93944 |"),
+        "{report}"
+    );
     assert!(report.contains("| experiment | quantity | paper | reproduced | difference | note |"));
     assert!(report.contains("CNN1-ReLU"));
 

@@ -3,6 +3,7 @@
 
 mod data;
 mod reproduce;
+mod study;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -37,10 +38,11 @@ pub enum Command {
     LrFind(train::LrFindArgs),
     /// Encrypted inference of a trained model under CKKS (not implemented yet).
     Infer(NotYetArgs),
-    /// Compare the degree-9 sign approximations of the P2 study (not implemented yet).
-    Compare(NotYetArgs),
-    /// Interval analysis of the sign approximations (not implemented yet).
-    Interval(NotYetArgs),
+    /// Compare the degree-9 sign approximations of the P2 study (plus minimax
+    /// and TFHE-rs exact comparison): metrics.csv, as_published.csv, figures.
+    Compare(study::CompareArgs),
+    /// Interval analysis of the sign approximations: metrics for eps = 0..0.5.
+    Interval(study::IntervalArgs),
     /// Benchmarks of the CKKS primitives and the pipelines (not implemented yet).
     Bench(NotYetArgs),
     /// Regenerate every table and figure into results/ (manifest.json, REPORT.md).
@@ -71,8 +73,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train::run_train(args, cli.quiet),
         Command::LrFind(args) => train::run_lr_find(args, cli.quiet),
         Command::Infer(_) => not_yet("infer"),
-        Command::Compare(_) => not_yet("compare"),
-        Command::Interval(_) => not_yet("interval"),
+        Command::Compare(args) => {
+            let (files, _) = study::compare(&args)?;
+            study::print_written(&files);
+            Ok(())
+        }
+        Command::Interval(args) => {
+            let (files, _) = study::interval(&args)?;
+            study::print_written(&files);
+            Ok(())
+        }
         Command::Bench(_) => not_yet("bench"),
         Command::Reproduce(args) => reproduce::run(args, cli.quiet),
     }

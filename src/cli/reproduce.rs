@@ -183,7 +183,9 @@ pub fn run(args: ReproduceArgs, quiet: bool) -> anyhow::Result<()> {
         let _ = std::io::stdout().flush();
         let result = match stage {
             Stage::Training => training(&mut ctx),
-            Stage::Comparison | Stage::Interval | Stage::Inference => Err(NotYet(stage).into()),
+            Stage::Comparison => comparison(&ctx),
+            Stage::Interval => interval(&ctx),
+            Stage::Inference => Err(NotYet(stage).into()),
         };
         let seconds = t.elapsed().as_secs_f64();
         let record = match result {
@@ -461,6 +463,39 @@ fn training(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
         outputs,
         measured,
         parameters: serde_json::to_value(&plan)?,
+    })
+}
+
+fn comparison(ctx: &Ctx<'_>) -> anyhow::Result<StageOutput> {
+    let args = super::study::CompareArgs {
+        runs: 30,
+        quick: ctx.profile == Profile::Tiny,
+        out: ctx.out.join("comparison"),
+        eps: slaf_he::approx::methods::DEFAULT_MINIMAX_EPS,
+        no_tfhe: ctx.profile == Profile::Tiny,
+    };
+    let (files, measured) = super::study::compare(&args)?;
+    Ok(StageOutput {
+        outputs: super::study::relative_to(files, ctx.out),
+        measured,
+        parameters: serde_json::json!({
+            "runs": if args.quick { 3 } else { args.runs },
+            "minimax_eps": args.eps,
+            "tfhe": !args.no_tfhe,
+        }),
+    })
+}
+
+fn interval(ctx: &Ctx<'_>) -> anyhow::Result<StageOutput> {
+    let args = super::study::IntervalArgs {
+        out: ctx.out.join("interval"),
+        eps: slaf_he::approx::methods::DEFAULT_MINIMAX_EPS,
+    };
+    let (files, measured) = super::study::interval(&args)?;
+    Ok(StageOutput {
+        outputs: super::study::relative_to(files, ctx.out),
+        measured,
+        parameters: serde_json::json!({ "eps": "0.00..0.50 step 0.01", "minimax_eps": args.eps }),
     })
 }
 
