@@ -1,6 +1,7 @@
 //! Command-line interface: argument definitions (clap derive) and dispatch
 //! to one module per subcommand.
 
+mod bench;
 mod data;
 mod reproduce;
 mod study;
@@ -43,8 +44,9 @@ pub enum Command {
     Compare(study::CompareArgs),
     /// Interval analysis of the sign approximations: metrics for eps = 0..0.5.
     Interval(study::IntervalArgs),
-    /// Benchmarks of the CKKS primitives and the pipelines (not implemented yet).
-    Bench(NotYetArgs),
+    /// Benchmarks: `bench ckks` times the CKKS primitives (median µs).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Regenerate every table and figure into results/ (manifest.json, REPORT.md).
     ///
     /// `--quick` (default) takes minutes on 2 cores; `--full` runs the papers'
@@ -83,7 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             study::print_written(&files);
             Ok(())
         }
-        Command::Bench(_) => not_yet("bench"),
+        Command::Bench(cmd) => bench::run(cmd),
         Command::Reproduce(args) => reproduce::run(args, cli.quiet),
     }
 }
