@@ -31,6 +31,7 @@ pub mod evaluator;
 pub mod keys;
 pub mod math;
 pub mod params;
+pub mod poly_eval;
 pub mod ring;
 
 pub use context::CkksContext;
@@ -39,6 +40,7 @@ pub use error::CkksError;
 pub use evaluator::{Ciphertext, Encryptor, Evaluator, decrypt, encrypt_symmetric};
 pub use keys::{GaloisKeys, KeyGenerator, PublicKey, RelinearizationKey, SecretKey};
 pub use params::{CkksParameters, CkksParametersLiteral, presets};
+pub use poly_eval::{Basis, Polynomial};
 
 /// Precision in bits of `got` against `want`: −log2 of the max and of the
 /// mean absolute error (Lattigo's precision statistics, reduced).
