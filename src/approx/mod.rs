@@ -8,6 +8,7 @@
 //! evaluation of the polynomials uses [`crate::ckks`] through
 //! [`methods::Approximation::he_stages`].
 
+pub mod he_eval;
 pub mod interval;
 pub mod methods;
 pub mod metrics;

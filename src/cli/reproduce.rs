@@ -473,6 +473,7 @@ fn comparison(ctx: &Ctx<'_>) -> anyhow::Result<StageOutput> {
         out: ctx.out.join("comparison"),
         eps: slaf_he::approx::methods::DEFAULT_MINIMAX_EPS,
         no_tfhe: ctx.profile == Profile::Tiny,
+        no_he: ctx.profile == Profile::Tiny,
     };
     let (files, measured) = super::study::compare(&args)?;
     Ok(StageOutput {
