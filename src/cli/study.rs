@@ -52,6 +52,18 @@ pub struct IntervalArgs {
     pub eps: f64,
 }
 
+/// The methods drawn in figures and analysed per eps (the published
+/// Chebyshev row is left out: it is indistinguishable from the native one).
+const PLOTTED: [Method; 7] = [
+    Method::LeastSquares,
+    Method::Composition,
+    Method::Newton,
+    Method::Chebyshev,
+    Method::Fourier,
+    Method::Minimax,
+    Method::CompositeMinimax,
+];
+
 /// What a study command measured: numbers keyed like `report::paper`.
 pub type Measured = BTreeMap<String, f64>;
 
@@ -282,15 +294,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<(Vec<PathBuf>, Measured)> {
         "sign",
         xs.iter().map(|&x| (x, sign(x))).collect(),
     )];
-    let shown = [
-        Method::LeastSquares,
-        Method::Composition,
-        Method::Newton,
-        Method::Chebyshev,
-        Method::Fourier,
-        Method::Minimax,
-        Method::CompositeMinimax,
-    ];
+    let shown = PLOTTED;
     for (a, ..) in approxs.iter().filter(|a| shown.contains(&a.0.method)) {
         series.push(Series::new(
             a.method.name(),
@@ -376,15 +380,7 @@ pub fn abs_error_figure(approxs: &[Approximation]) -> Figure {
 
 /// Run `slaf-he interval`; returns the files written and the measured values.
 pub fn interval(args: &IntervalArgs) -> anyhow::Result<(Vec<PathBuf>, Measured)> {
-    let methods = [
-        Method::LeastSquares,
-        Method::Composition,
-        Method::Newton,
-        Method::Chebyshev,
-        Method::Fourier,
-        Method::Minimax,
-        Method::CompositeMinimax,
-    ];
+    let methods = PLOTTED;
     let rows = interval_analysis(&methods, &eps_values(), args.eps)?;
     let out = &args.out;
     let mut df = interval_frame(&rows)?;
