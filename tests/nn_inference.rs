@@ -141,6 +141,8 @@ fn weights_file() -> WeightsFile {
         train_accuracy: 0.5,
         train_seconds: 1.0,
         max_abs_input: m.max_abs_input(),
+        optimizer: Some(cfg.optimizer()),
+        schedule: Some(cfg.schedule(100)),
     };
     WeightsFile::new(&m, &cfg, &report).unwrap()
 }
@@ -223,4 +225,34 @@ fn inference_form_accuracy_equals_training_form_accuracy() {
     let b = slaf_he::nn::evaluate(&mut m, &test);
     assert_eq!(a.total, 300);
     assert_eq!(a.correct, b.correct);
+}
+
+/// Every weights file committed under results/training/ loads, validates, and
+/// its inference form reproduces the test accuracy recorded at training time.
+#[test]
+fn committed_weights_files_reproduce_their_accuracy() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results/training");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    let data = slaf_he::data::Mnist::load_default().unwrap();
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.extension().and_then(|x| x.to_str()) != Some("json") {
+            continue;
+        }
+        let w = WeightsFile::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let test = match w.config.limit_test {
+            Some(n) => data.test.head(n),
+            None => data.test.clone(),
+        };
+        let acc = w.inference.evaluate(&test);
+        assert!(
+            (acc.overall - w.report.test.overall).abs() <= 5e-4,
+            "{}: inference form {} vs recorded {}",
+            p.display(),
+            acc.overall,
+            w.report.test.overall
+        );
+    }
 }

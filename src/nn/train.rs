@@ -193,7 +193,8 @@ impl TrainConfig {
         }
     }
 
-    fn optimizer(&self) -> OptimizerConfig {
+    /// The optimiser the recipe uses.
+    pub fn optimizer(&self) -> OptimizerConfig {
         match self.recipe {
             Recipe::Adam => OptimizerConfig::Adam {
                 weight_decay: self.weight_decay.unwrap_or(0.0),
@@ -204,7 +205,8 @@ impl TrainConfig {
         }
     }
 
-    fn schedule(&self, total_steps: usize) -> Schedule {
+    /// The schedule the recipe uses over `total_steps` optimiser steps.
+    pub fn schedule(&self, total_steps: usize) -> Schedule {
         match self.recipe {
             Recipe::SgdOnecycle => Schedule::OneCycle(OneCycle::recipe(total_steps)),
             Recipe::Adam => Schedule::Constant {
@@ -262,6 +264,13 @@ pub struct TrainReport {
     pub train_seconds: f64,
     /// Max |input| per activation layer.
     pub max_abs_input: Vec<MaxAbs>,
+    /// Optimiser of the training phases (absent in files of early builds).
+    #[serde(default)]
+    pub optimizer: Option<OptimizerConfig>,
+    /// Learning-rate schedule of the first training phase, with its total
+    /// steps (absent in files of early builds).
+    #[serde(default)]
+    pub schedule: Option<Schedule>,
 }
 
 /// Evaluate on `split` (evaluation mode, chunks of 500 images).
@@ -434,6 +443,7 @@ pub fn train(
         quiet,
     };
     let t0 = Instant::now();
+    let (optimizer, schedule) = (phase.optimizer.clone(), phase.schedule.clone());
     let mut logs = train_phase(&mut model, &train, &test, &phase, on_epoch)?;
     if cfg.variant == Variant::SlafR {
         model.swap_relu_for_slaf(cfg.degree);
@@ -458,6 +468,8 @@ pub fn train(
         test: test_acc,
         train_seconds,
         max_abs_input: model.max_abs_input(),
+        optimizer: Some(optimizer),
+        schedule: Some(schedule),
     };
     Ok((model, report))
 }
