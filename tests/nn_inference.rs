@@ -7,7 +7,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use slaf_he::nn::train::{Accuracy, TrainReport, eval_logits};
 use slaf_he::nn::{
-    ActSpec, Arch, InferenceModel, Layer, Model, NnError, TrainConfig, Variant, WeightsFile,
+    ActSpec, Arch, InferenceModel, Layer, Model, NnError, SignInit, TrainConfig, Variant,
+    WeightsFile,
 };
 
 /// A model with non-trivial BatchNorm statistics and activations.
@@ -64,6 +65,12 @@ fn collapsed_model_matches_training_form_for_every_arch_and_activation() {
         ActSpec::SlafP {
             r: 10.0,
             trainable: false,
+            init: SignInit::LeastSquares,
+        },
+        ActSpec::SlafP {
+            r: 10.0,
+            trainable: false,
+            init: SignInit::Newton,
         },
     ];
     for arch in [Arch::Cnn1, Arch::Cnn2, Arch::Cnn2Nopad, Arch::Cryptonets] {
@@ -108,6 +115,7 @@ fn slafp_expands_to_a_power_basis_polynomial() {
         &ActSpec::SlafP {
             r: 30.0,
             trainable: false,
+            init: SignInit::LeastSquares,
         },
         2,
     );

@@ -43,6 +43,10 @@ pub struct ModelArgs {
     /// (default: zeros; a1 = 0.01 for CNN2, see the docs of TrainConfig).
     #[arg(long)]
     pub slaf_init: Option<String>,
+    /// SLAF-P: initialisation of s: ls (least squares, default), chebyshev,
+    /// composition or newton (the last two are degree 9).
+    #[arg(long, default_value = "ls")]
+    pub slafp_init: String,
     /// SLAF-P: train the sign polynomial s (default: fixed, as published).
     #[arg(long)]
     pub trainable_s: bool,
@@ -69,6 +73,12 @@ impl ModelArgs {
         }
         c.weight_decay = self.weight_decay;
         c.slafp_trainable = self.trainable_s;
+        c.slafp_init = slaf_he::nn::SignInit::parse(&self.slafp_init).with_context(|| {
+            format!(
+                "unknown --slafp-init {:?} (ls, chebyshev, composition, newton)",
+                self.slafp_init
+            )
+        })?;
         c.slaf_init = match self.slaf_init.as_deref() {
             None => None,
             Some("zeros") => Some(vec![0.0; c.degree + 1]),

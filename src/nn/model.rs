@@ -3,7 +3,7 @@
 //! any activation.
 
 use super::NnError;
-use super::act::{ActLayer, Activation, MaxAbs, Slaf, SlafP};
+use super::act::{ActLayer, Activation, MaxAbs, SignInit, Slaf, SlafP};
 use super::layers::{
     AvgPool2d, BatchNorm, Conv2d, ConvGeom, Linear, Mode, ParamMut, conv2d, linear,
 };
@@ -92,12 +92,14 @@ pub enum ActSpec {
         /// Initial coefficients (`None`: zeros).
         init: Option<Vec<f32>>,
     },
-    /// SLAF-P with the sign fit on `[-r, r)`; `trainable` s or fixed.
+    /// SLAF-P with the sign approximation `init` on `[-r, r]`; `trainable` s or fixed.
     SlafP {
         /// Fit range.
         r: f64,
         /// Whether s is learned.
         trainable: bool,
+        /// Which sign approximation initialises s.
+        init: SignInit,
     },
 }
 
@@ -110,7 +112,9 @@ impl ActSpec {
                 Some(c) => Slaf::with_coeffs(c.clone()),
                 None => Slaf::zeros(*degree),
             }),
-            Self::SlafP { r, trainable } => Activation::SlafP(SlafP::fitted(*r, *trainable)),
+            Self::SlafP { r, trainable, init } => {
+                Activation::SlafP(SlafP::with_init(*r, *init, *trainable))
+            }
         }
     }
 }

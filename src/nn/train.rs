@@ -126,6 +126,9 @@ pub struct TrainConfig {
     pub weight_decay: Option<f64>,
     /// SLAF-P: learn s (default false: fixed, as published).
     pub slafp_trainable: bool,
+    /// SLAF-P: which sign approximation initialises s.
+    #[serde(default)]
+    pub slafp_init: super::act::SignInit,
     /// SLAF-R: epochs of the coefficient retraining (compressed one-cycle).
     pub slaf_r_epochs: usize,
     /// SLAF-R: do not freeze the weights (the original's behaviour).
@@ -154,6 +157,7 @@ impl TrainConfig {
             clip_grad: variant.is_polynomial().then_some(1.0),
             weight_decay: None,
             slafp_trainable: false,
+            slafp_init: super::act::SignInit::LeastSquares,
             slaf_r_epochs: 2,
             as_published: false,
             pytorch_conv_init: false,
@@ -189,6 +193,7 @@ impl TrainConfig {
             Variant::SlafP => ActSpec::SlafP {
                 r: self.arch.slafp_range(),
                 trainable: self.slafp_trainable,
+                init: self.slafp_init,
             },
         }
     }

@@ -141,6 +141,7 @@ impl WeightsFile {
             Some("slaf-p") => super::model::ActSpec::SlafP {
                 r: self.arch.slafp_range(),
                 trainable: self.config.slafp_trainable,
+                init: self.config.slafp_init,
             },
             other => {
                 return Err(NnError::InvalidWeights {
