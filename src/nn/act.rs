@@ -94,7 +94,7 @@ pub fn sign_poly(init: SignInit, r: f64) -> Vec<f64> {
                 .collect();
             let a: Vec<Vec<f64>> = nodes
                 .iter()
-                .map(|&x| (0..n).map(|k| x.powi(k as i32)).collect())
+                .map(|&x| (0..n).map(|k| x.powi(k)).collect())
                 .collect();
             let b: Vec<f64> = nodes.iter().map(|&x| x.signum()).collect();
             solve(a, b)
