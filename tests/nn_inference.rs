@@ -42,7 +42,7 @@ fn assert_same_logits(m: &mut Model, what: &str) {
     let mut worst = 0f64;
     for (i, row) in x.outer_iter().enumerate() {
         let img: Vec<f64> = row.iter().map(|&v| f64::from(v)).collect();
-        let got = inf.forward(&img);
+        let got = inf.forward(&img).unwrap();
         for (g, w) in got.iter().zip(want.row(i)) {
             worst = worst.max((g - f64::from(*w)).abs());
         }
@@ -169,7 +169,7 @@ fn weights_file_round_trip() {
     let inf = &back.inference;
     let l = eval_logits(&mut m, &x);
     let img: Vec<f64> = x.row(0).iter().map(|&v| f64::from(v)).collect();
-    let li = inf.forward(&img);
+    let li = inf.forward(&img).unwrap();
     assert!((li[0] - f64::from(l[[0, 0]])).abs() < 1e-4);
 }
 
@@ -263,4 +263,14 @@ fn committed_weights_files_reproduce_their_accuracy() {
             w.report.test.overall
         );
     }
+}
+
+#[test]
+fn wrong_image_size_is_an_error_not_a_panic() {
+    let inf = InferenceModel::from_model(&model(Arch::Cnn1, &ActSpec::Square, 1)).unwrap();
+    assert!(matches!(
+        inf.forward(&[0.0; 100]),
+        Err(NnError::InvalidInput { .. })
+    ));
+    assert_eq!(inf.forward(&[0.0; 784]).unwrap().len(), 10);
 }

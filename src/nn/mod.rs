@@ -67,6 +67,12 @@ pub enum NnError {
         /// What is wrong.
         detail: String,
     },
+    /// An input (image, tensor) has the wrong size.
+    #[error("invalid input: {detail}")]
+    InvalidInput {
+        /// What is wrong.
+        detail: String,
+    },
     /// Reading or writing a file failed.
     #[error("cannot access {path}: {source}")]
     Io {
