@@ -163,6 +163,10 @@ fn weights_file_round_trip() {
     w.save(&path).unwrap();
     let back = WeightsFile::load(&path).unwrap();
     assert!(back == w, "weights file changed in the round trip");
+    let gz = dir.path().join("w.json.gz");
+    w.save(&gz).unwrap();
+    assert!(std::fs::metadata(&gz).unwrap().len() < std::fs::metadata(&path).unwrap().len());
+    assert!(WeightsFile::load(&gz).unwrap() == w, "gzip round trip");
     // The training-form state reloads to the same logits.
     let mut m = back.to_model().unwrap();
     let x = images(3, 9);
@@ -246,7 +250,8 @@ fn committed_weights_files_reproduce_their_accuracy() {
     let data = slaf_he::data::Mnist::load_default().unwrap();
     for e in entries.flatten() {
         let p = e.path();
-        if p.extension().and_then(|x| x.to_str()) != Some("json") {
+        let name = p.to_string_lossy();
+        if !(name.ends_with(".json") || name.ends_with(".json.gz")) {
             continue;
         }
         let w = WeightsFile::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));

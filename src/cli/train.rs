@@ -122,7 +122,7 @@ pub struct TrainArgs {
     /// PyTorch's default conv init instead of Kaiming-normal.
     #[arg(long)]
     pub pytorch_conv_init: bool,
-    /// Where to write the weights file (JSON).
+    /// Where to write the weights file (JSON; gzip-compressed if FILE ends in .gz).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Print a JSON summary on the last line of stdout.
