@@ -119,6 +119,13 @@ pub struct TrainArgs {
     /// SLAF-R: do not freeze the weights while retraining (the original code's behaviour).
     #[arg(long)]
     pub as_published: bool,
+    /// SLAF-R: initialise the SLAFs with a least-squares ReLU fit on each
+    /// layer's observed input range instead of zeros.
+    #[arg(long)]
+    pub slaf_r_fit: bool,
+    /// SLAF-R: optimiser of the retraining (default: the same as --optimizer).
+    #[arg(long)]
+    pub slaf_r_optimizer: Option<String>,
     /// PyTorch's default conv init instead of Kaiming-normal.
     #[arg(long)]
     pub pytorch_conv_init: bool,
@@ -156,6 +163,12 @@ pub fn run_train(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
     cfg.epochs = args.epochs;
     cfg.slaf_r_epochs = args.slaf_r_epochs;
     cfg.as_published = args.as_published;
+    cfg.slaf_r_fit = args.slaf_r_fit;
+    cfg.slaf_r_recipe = args
+        .slaf_r_optimizer
+        .as_deref()
+        .map(Recipe::parse)
+        .transpose()?;
     cfg.pytorch_conv_init = args.pytorch_conv_init;
     let mnist = args.model.setup()?;
     println!(

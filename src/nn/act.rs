@@ -140,24 +140,46 @@ fn compose(outer: &[f64], inner: &[f64]) -> Vec<f64> {
 pub fn sign_fit_ls(r: f64, step: f64, degree: usize) -> Vec<f64> {
     let n = ((2.0 * r) / step).ceil() as usize;
     let delta = (-r + step) - (-r);
+    let xs: Vec<f64> = (0..n).map(|i| -r + i as f64 * delta).collect();
+    fit_ls(
+        &xs,
+        |x| {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                0.0
+            }
+        },
+        r,
+        degree,
+    )
+}
+
+/// Least-squares fit of ReLU by a polynomial of `degree` on 2001 evenly
+/// spaced points of `[-r, r]` (used to initialise SLAF-R's coefficients
+/// from the range each layer saw while training with ReLU).
+pub fn relu_fit_ls(r: f64, degree: usize) -> Vec<f64> {
+    let r = if r > 0.0 && r.is_finite() { r } else { 1.0 };
+    let xs: Vec<f64> = (0..=2000).map(|i| -r + i as f64 * r / 1000.0).collect();
+    fit_ls(&xs, |x| x.max(0.0), r, degree)
+}
+
+/// Least-squares polynomial fit of `f` at `xs`, solved on `t = x / r` with
+/// normal equations in f64 and rescaled; returns `a0..ad`.
+fn fit_ls(xs: &[f64], f: impl Fn(f64) -> f64, r: f64, degree: usize) -> Vec<f64> {
     let d = degree + 1;
     let mut ata = vec![vec![0f64; d]; d];
     let mut atb = vec![0f64; d];
-    for i in 0..n {
-        let x = -r + i as f64 * delta;
+    for &x in xs {
         let t = x / r;
-        let y = if x > 0.0 {
-            1.0
-        } else if x < 0.0 {
-            -1.0
-        } else {
-            0.0
-        };
+        let y = f(x);
         let pw: Vec<f64> = (0..d).map(|k| t.powi(k as i32)).collect();
-        for a in 0..d {
+        for (a, row) in ata.iter_mut().enumerate() {
             atb[a] += pw[a] * y;
-            for b in 0..d {
-                ata[a][b] += pw[a] * pw[b];
+            for (b, v) in row.iter_mut().enumerate() {
+                *v += pw[a] * pw[b];
             }
         }
     }

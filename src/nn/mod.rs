@@ -18,7 +18,9 @@ pub mod optim;
 pub mod train;
 pub mod weights;
 
-pub use act::{ActLayer, Activation, MaxAbs, SignInit, Slaf, SlafP, sign_fit_ls, sign_poly};
+pub use act::{
+    ActLayer, Activation, MaxAbs, SignInit, Slaf, SlafP, relu_fit_ls, sign_fit_ls, sign_poly,
+};
 pub use inference::{Dense, InferenceAct, InferenceConv, InferenceModel};
 pub use layers::{AvgPool2d, BatchNorm, Conv2d, ConvGeom, Linear, Mode, Param, ParamMut};
 pub use model::{ActSpec, Arch, Layer, Model, NamedTensor};

@@ -385,11 +385,28 @@ impl Model {
     /// Replace every ReLU by a SLAF of `degree` (zero coefficients), keeping
     /// the max |input| record (SLAF-R).
     pub fn swap_relu_for_slaf(&mut self, degree: usize) {
+        self.swap_relu(degree, false);
+    }
+
+    /// Replace every ReLU by a SLAF of `degree` initialised with the
+    /// least-squares fit of ReLU on `[-m, m]`, `m` the layer's max |input|
+    /// seen in training ([`super::act::relu_fit_ls`]).
+    pub fn swap_relu_for_fitted_slaf(&mut self, degree: usize) {
+        self.swap_relu(degree, true);
+    }
+
+    fn swap_relu(&mut self, degree: usize, fitted: bool) {
         for (_, l) in &mut self.layers {
             if let Layer::Act(a) = l
                 && matches!(a.act, Activation::Relu)
             {
-                a.act = Activation::Slaf(Slaf::zeros(degree));
+                a.act = Activation::Slaf(if fitted {
+                    let m = f64::from(a.max_abs.train);
+                    let c = super::act::relu_fit_ls(m, degree);
+                    Slaf::with_coeffs(c.iter().map(|&v| v as f32).collect())
+                } else {
+                    Slaf::zeros(degree)
+                });
             }
         }
     }

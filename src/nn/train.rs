@@ -133,6 +133,13 @@ pub struct TrainConfig {
     pub slaf_r_epochs: usize,
     /// SLAF-R: do not freeze the weights (the original's behaviour).
     pub as_published: bool,
+    /// SLAF-R: start the swapped-in SLAFs from a least-squares ReLU fit on
+    /// each layer's observed range instead of zeros.
+    #[serde(default)]
+    pub slaf_r_fit: bool,
+    /// SLAF-R: optimiser/schedule of the retraining (None: same as `recipe`).
+    #[serde(default)]
+    pub slaf_r_recipe: Option<Recipe>,
     /// PyTorch-default uniform conv init instead of Kaiming-normal.
     pub pytorch_conv_init: bool,
     /// SLAF initial coefficients `a0..ad` (None: see [`TrainConfig::slaf_init_coeffs`]).
@@ -160,6 +167,8 @@ impl TrainConfig {
             slafp_init: super::act::SignInit::LeastSquares,
             slaf_r_epochs: 2,
             as_published: false,
+            slaf_r_fit: false,
+            slaf_r_recipe: None,
             pytorch_conv_init: false,
             slaf_init: None,
         }
@@ -451,14 +460,23 @@ pub fn train(
     let (optimizer, schedule) = (phase.optimizer.clone(), phase.schedule.clone());
     let mut logs = train_phase(&mut model, &train, &test, &phase, on_epoch)?;
     if cfg.variant == Variant::SlafR {
-        model.swap_relu_for_slaf(cfg.degree);
+        if cfg.slaf_r_fit {
+            model.swap_relu_for_fitted_slaf(cfg.degree);
+        } else {
+            model.swap_relu_for_slaf(cfg.degree);
+        }
         if !cfg.as_published {
             model.freeze_non_activation();
         }
+        let rcfg = TrainConfig {
+            recipe: cfg.slaf_r_recipe.unwrap_or(cfg.recipe),
+            ..cfg.clone()
+        };
         let phase = Phase {
             label: "slaf-r",
             epochs: cfg.slaf_r_epochs,
-            schedule: cfg.schedule(steps * cfg.slaf_r_epochs),
+            optimizer: rcfg.optimizer(),
+            schedule: rcfg.schedule(steps * cfg.slaf_r_epochs),
             clip_grad: cfg.clip_grad,
             seed: cfg.seed.wrapping_add(1),
             ..phase
