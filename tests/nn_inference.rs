@@ -7,7 +7,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use slaf_he::nn::train::{Accuracy, TrainReport, eval_logits};
 use slaf_he::nn::{
-    ActSpec, Arch, InferenceModel, Layer, Model, NnError, TrainConfig, Variant, WeightsFile,
+    ActSpec, Arch, InferenceModel, Layer, Model, NnError, SignInit, TrainConfig, Variant,
+    WeightsFile,
 };
 
 /// A model with non-trivial BatchNorm statistics and activations.
@@ -41,7 +42,7 @@ fn assert_same_logits(m: &mut Model, what: &str) {
     let mut worst = 0f64;
     for (i, row) in x.outer_iter().enumerate() {
         let img: Vec<f64> = row.iter().map(|&v| f64::from(v)).collect();
-        let got = inf.forward(&img);
+        let got = inf.forward(&img).unwrap();
         for (g, w) in got.iter().zip(want.row(i)) {
             worst = worst.max((g - f64::from(*w)).abs());
         }
@@ -64,6 +65,12 @@ fn collapsed_model_matches_training_form_for_every_arch_and_activation() {
         ActSpec::SlafP {
             r: 10.0,
             trainable: false,
+            init: SignInit::LeastSquares,
+        },
+        ActSpec::SlafP {
+            r: 10.0,
+            trainable: false,
+            init: SignInit::Newton,
         },
     ];
     for arch in [Arch::Cnn1, Arch::Cnn2, Arch::Cnn2Nopad, Arch::Cryptonets] {
@@ -108,6 +115,7 @@ fn slafp_expands_to_a_power_basis_polynomial() {
         &ActSpec::SlafP {
             r: 30.0,
             trainable: false,
+            init: SignInit::LeastSquares,
         },
         2,
     );
@@ -141,6 +149,8 @@ fn weights_file() -> WeightsFile {
         train_accuracy: 0.5,
         train_seconds: 1.0,
         max_abs_input: m.max_abs_input(),
+        optimizer: Some(cfg.optimizer()),
+        schedule: Some(cfg.schedule(100)),
     };
     WeightsFile::new(&m, &cfg, &report).unwrap()
 }
@@ -153,13 +163,17 @@ fn weights_file_round_trip() {
     w.save(&path).unwrap();
     let back = WeightsFile::load(&path).unwrap();
     assert!(back == w, "weights file changed in the round trip");
+    let gz = dir.path().join("w.json.gz");
+    w.save(&gz).unwrap();
+    assert!(std::fs::metadata(&gz).unwrap().len() < std::fs::metadata(&path).unwrap().len());
+    assert!(WeightsFile::load(&gz).unwrap() == w, "gzip round trip");
     // The training-form state reloads to the same logits.
     let mut m = back.to_model().unwrap();
     let x = images(3, 9);
     let inf = &back.inference;
     let l = eval_logits(&mut m, &x);
     let img: Vec<f64> = x.row(0).iter().map(|&v| f64::from(v)).collect();
-    let li = inf.forward(&img);
+    let li = inf.forward(&img).unwrap();
     assert!((li[0] - f64::from(l[[0, 0]])).abs() < 1e-4);
 }
 
@@ -223,4 +237,45 @@ fn inference_form_accuracy_equals_training_form_accuracy() {
     let b = slaf_he::nn::evaluate(&mut m, &test);
     assert_eq!(a.total, 300);
     assert_eq!(a.correct, b.correct);
+}
+
+/// Every weights file committed under results/training/ loads, validates, and
+/// its inference form reproduces the test accuracy recorded at training time.
+#[test]
+fn committed_weights_files_reproduce_their_accuracy() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results/training");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    let data = slaf_he::data::Mnist::load_default().unwrap();
+    for e in entries.flatten() {
+        let p = e.path();
+        let name = p.to_string_lossy();
+        if !(name.ends_with(".json") || name.ends_with(".json.gz")) {
+            continue;
+        }
+        let w = WeightsFile::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let test = match w.config.limit_test {
+            Some(n) => data.test.head(n),
+            None => data.test.clone(),
+        };
+        let acc = w.inference.evaluate(&test);
+        assert!(
+            (acc.overall - w.report.test.overall).abs() <= 5e-4,
+            "{}: inference form {} vs recorded {}",
+            p.display(),
+            acc.overall,
+            w.report.test.overall
+        );
+    }
+}
+
+#[test]
+fn wrong_image_size_is_an_error_not_a_panic() {
+    let inf = InferenceModel::from_model(&model(Arch::Cnn1, &ActSpec::Square, 1)).unwrap();
+    assert!(matches!(
+        inf.forward(&[0.0; 100]),
+        Err(NnError::InvalidInput { .. })
+    ));
+    assert_eq!(inf.forward(&[0.0; 784]).unwrap().len(), 10);
 }

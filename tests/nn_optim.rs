@@ -115,3 +115,26 @@ fn slafp_sign_fit_reproduces_the_notebooks() {
         }
     }
 }
+
+#[test]
+fn other_sign_initialisations() {
+    use slaf_he::nn::{SignInit, sign_poly};
+    let ev = |c: &[f64], x: f64| c.iter().rev().fold(0.0, |a, &k| a * x + k);
+    let f = |t: f64| -t * t * t / 2.0 + 1.5 * t;
+    let g = |t: f64| -(1359.0 / 1024.0) * t * t * t + (2126.0 / 1024.0) * t;
+    let newton = sign_poly(SignInit::Newton, 10.0);
+    let comp = sign_poly(SignInit::Composition, 10.0);
+    assert_eq!((newton.len(), comp.len()), (10, 10));
+    for x in [-9.0, -3.0, 0.5, 5.0, 10.0] {
+        let t: f64 = x / 10.0;
+        assert!((ev(&newton, x) - f(f(t))).abs() < 1e-12, "newton at {x}");
+        assert!((ev(&comp, x) - f(g(t))).abs() < 1e-12, "composition at {x}");
+    }
+    // Chebyshev: the cubic interpolates sign at the 4 Chebyshev points.
+    let cheb = sign_poly(SignInit::Chebyshev, 2.0);
+    assert_eq!(cheb.len(), 4);
+    for j in 0..4 {
+        let node = ((2 * j + 1) as f64 * std::f64::consts::PI / 8.0).cos();
+        assert!((ev(&cheb, 2.0 * node) - node.signum()).abs() < 1e-12);
+    }
+}

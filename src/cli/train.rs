@@ -43,6 +43,10 @@ pub struct ModelArgs {
     /// (default: zeros; a1 = 0.01 for CNN2, see the docs of TrainConfig).
     #[arg(long)]
     pub slaf_init: Option<String>,
+    /// SLAF-P: initialisation of s: ls (least squares, default), chebyshev,
+    /// composition or newton (the last two are degree 9).
+    #[arg(long, default_value = "ls")]
+    pub slafp_init: String,
     /// SLAF-P: train the sign polynomial s (default: fixed, as published).
     #[arg(long)]
     pub trainable_s: bool,
@@ -69,6 +73,12 @@ impl ModelArgs {
         }
         c.weight_decay = self.weight_decay;
         c.slafp_trainable = self.trainable_s;
+        c.slafp_init = slaf_he::nn::SignInit::parse(&self.slafp_init).with_context(|| {
+            format!(
+                "unknown --slafp-init {:?} (ls, chebyshev, composition, newton)",
+                self.slafp_init
+            )
+        })?;
         c.slaf_init = match self.slaf_init.as_deref() {
             None => None,
             Some("zeros") => Some(vec![0.0; c.degree + 1]),
@@ -109,10 +119,17 @@ pub struct TrainArgs {
     /// SLAF-R: do not freeze the weights while retraining (the original code's behaviour).
     #[arg(long)]
     pub as_published: bool,
+    /// SLAF-R: initialise the SLAFs with a least-squares ReLU fit on each
+    /// layer's observed input range instead of zeros.
+    #[arg(long)]
+    pub slaf_r_fit: bool,
+    /// SLAF-R: optimiser of the retraining (default: the same as --optimizer).
+    #[arg(long)]
+    pub slaf_r_optimizer: Option<String>,
     /// PyTorch's default conv init instead of Kaiming-normal.
     #[arg(long)]
     pub pytorch_conv_init: bool,
-    /// Where to write the weights file (JSON).
+    /// Where to write the weights file (JSON; gzip-compressed if FILE ends in .gz).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Print a JSON summary on the last line of stdout.
@@ -147,6 +164,12 @@ pub fn run_train(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
     cfg.epochs = args.epochs;
     cfg.slaf_r_epochs = args.slaf_r_epochs;
     cfg.as_published = args.as_published;
+    cfg.slaf_r_fit = args.slaf_r_fit;
+    cfg.slaf_r_recipe = args
+        .slaf_r_optimizer
+        .as_deref()
+        .map(Recipe::parse)
+        .transpose()?;
     cfg.pytorch_conv_init = args.pytorch_conv_init;
     let mnist = args.model.setup()?;
     println!(

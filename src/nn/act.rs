@@ -41,11 +41,93 @@ impl SlafP {
     /// SLAF-P with the least-squares sign fit on `arange(-r, r, 0.01)`;
     /// `trainable` decides whether `s` is learned (default: fixed, as published).
     pub fn fitted(r: f64, trainable: bool) -> Self {
-        let c = sign_fit_ls(r, 0.01, 3);
+        Self::with_init(r, SignInit::LeastSquares, trainable)
+    }
+
+    /// SLAF-P with `s` from the sign approximation `init` scaled to `[-r, r]`.
+    pub fn with_init(r: f64, init: SignInit, trainable: bool) -> Self {
+        let c = sign_poly(init, r);
         let mut s = Param::new(Array1::from_iter(c.iter().map(|&v| v as f32)));
         s.frozen = !trainable;
         Self { s }
     }
+}
+
+/// How the sign approximation `s` of SLAF-P is initialised.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignInit {
+    /// Least-squares cubic on NumPy's `arange(-R, R, 0.01)` (the original).
+    #[default]
+    LeastSquares,
+    /// Cubic interpolating sign at the 4 Chebyshev points of the first kind.
+    Chebyshev,
+    /// Degree 9: `f(g(x/R))`, `f(t) = -t³/2 + 3t/2`,
+    /// `g(t) = -(1359/1024) t³ + (2126/1024) t` (SPEC.md §6).
+    Composition,
+    /// Degree 9: Newton-Raphson `f(f(x/R))`.
+    Newton,
+}
+
+impl SignInit {
+    /// Parse `ls`, `chebyshev`, `composition` or `newton`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "ls" | "least-squares" => Self::LeastSquares,
+            "chebyshev" => Self::Chebyshev,
+            "composition" => Self::Composition,
+            "newton" => Self::Newton,
+            _ => return None,
+        })
+    }
+}
+
+/// Power-basis coefficients of a sign approximation on `[-r, r]`.
+pub fn sign_poly(init: SignInit, r: f64) -> Vec<f64> {
+    let f = [0.0, 1.5, 0.0, -0.5];
+    let unit: Vec<f64> = match init {
+        SignInit::LeastSquares => return sign_fit_ls(r, 0.01, 3),
+        SignInit::Chebyshev => {
+            let n = 4;
+            let nodes: Vec<f64> = (0..n)
+                .map(|j| ((2 * j + 1) as f64 * std::f64::consts::PI / (2 * n) as f64).cos())
+                .collect();
+            let a: Vec<Vec<f64>> = nodes
+                .iter()
+                .map(|&x| (0..n).map(|k| x.powi(k)).collect())
+                .collect();
+            let b: Vec<f64> = nodes.iter().map(|&x| x.signum()).collect();
+            solve(a, b)
+        }
+        SignInit::Composition => {
+            let g = [0.0, 2126.0 / 1024.0, 0.0, -1359.0 / 1024.0];
+            compose(&f, &g)
+        }
+        SignInit::Newton => compose(&f, &f),
+    };
+    unit.iter()
+        .enumerate()
+        .map(|(k, v)| v / r.powi(k as i32))
+        .collect()
+}
+
+/// Power-basis coefficients of `outer(inner(x))`.
+fn compose(outer: &[f64], inner: &[f64]) -> Vec<f64> {
+    let mut acc = vec![0f64];
+    for &c in outer.iter().rev() {
+        let mut next = vec![0f64; acc.len() + inner.len() - 1];
+        for (i, a) in acc.iter().enumerate() {
+            for (j, b) in inner.iter().enumerate() {
+                next[i + j] += a * b;
+            }
+        }
+        next[0] += c;
+        acc = next;
+    }
+    while acc.len() > 1 && acc.last() == Some(&0.0) {
+        acc.pop();
+    }
+    acc
 }
 
 /// Least-squares fit of sign(x) (sign(0) = 0) by a polynomial of `degree`
@@ -58,24 +140,46 @@ impl SlafP {
 pub fn sign_fit_ls(r: f64, step: f64, degree: usize) -> Vec<f64> {
     let n = ((2.0 * r) / step).ceil() as usize;
     let delta = (-r + step) - (-r);
+    let xs: Vec<f64> = (0..n).map(|i| -r + i as f64 * delta).collect();
+    fit_ls(
+        &xs,
+        |x| {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                0.0
+            }
+        },
+        r,
+        degree,
+    )
+}
+
+/// Least-squares fit of ReLU by a polynomial of `degree` on 2001 evenly
+/// spaced points of `[-r, r]` (used to initialise SLAF-R's coefficients
+/// from the range each layer saw while training with ReLU).
+pub fn relu_fit_ls(r: f64, degree: usize) -> Vec<f64> {
+    let r = if r > 0.0 && r.is_finite() { r } else { 1.0 };
+    let xs: Vec<f64> = (0..=2000).map(|i| -r + i as f64 * r / 1000.0).collect();
+    fit_ls(&xs, |x| x.max(0.0), r, degree)
+}
+
+/// Least-squares polynomial fit of `f` at `xs`, solved on `t = x / r` with
+/// normal equations in f64 and rescaled; returns `a0..ad`.
+fn fit_ls(xs: &[f64], f: impl Fn(f64) -> f64, r: f64, degree: usize) -> Vec<f64> {
     let d = degree + 1;
     let mut ata = vec![vec![0f64; d]; d];
     let mut atb = vec![0f64; d];
-    for i in 0..n {
-        let x = -r + i as f64 * delta;
+    for &x in xs {
         let t = x / r;
-        let y = if x > 0.0 {
-            1.0
-        } else if x < 0.0 {
-            -1.0
-        } else {
-            0.0
-        };
+        let y = f(x);
         let pw: Vec<f64> = (0..d).map(|k| t.powi(k as i32)).collect();
-        for a in 0..d {
+        for (a, row) in ata.iter_mut().enumerate() {
             atb[a] += pw[a] * y;
-            for b in 0..d {
-                ata[a][b] += pw[a] * pw[b];
+            for (b, v) in row.iter_mut().enumerate() {
+                *v += pw[a] * pw[b];
             }
         }
     }

@@ -240,8 +240,21 @@ impl InferenceModel {
         })
     }
 
-    /// Plaintext f64 forward pass of one image (784 pixels in [0, 1]) to 10 logits.
-    pub fn forward(&self, image: &[f64]) -> Vec<f64> {
+    /// Plaintext f64 forward pass of one image (784 pixels in [0, 1]) to 10
+    /// logits. An image or conv tensors of the wrong size are an
+    /// [`NnError::InvalidInput`] (the other shapes are checked by [`Self::validate`]).
+    pub fn forward(&self, image: &[f64]) -> Result<Vec<f64>, NnError> {
+        let g = self.conv.geom;
+        if image.len() != g.in_len() {
+            return Err(NnError::InvalidInput {
+                detail: format!("image has {} values, expected {}", image.len(), g.in_len()),
+            });
+        }
+        if self.conv.weight.len() != g.out_c * g.patch() || self.conv.bias.len() != g.out_c {
+            return Err(NnError::InvalidInput {
+                detail: "conv tensors do not match the conv geometry".into(),
+            });
+        }
         let h: Vec<f64> = self
             .conv
             .apply(image)
@@ -254,7 +267,7 @@ impl InferenceModel {
             .into_iter()
             .map(|v| self.act2.apply(v))
             .collect();
-        self.fc2.apply(&h)
+        Ok(self.fc2.apply(&h))
     }
 
     /// Plaintext accuracy of the inference form on `split` (images in parallel).
@@ -263,8 +276,10 @@ impl InferenceModel {
             .into_par_iter()
             .map(|i| {
                 let img: Vec<f64> = split.images.row(i).iter().map(|&v| f64::from(v)).collect();
-                let logits = self.forward(&img);
-                super::optim::argmax(logits.iter().map(|&v| v as f32))
+                match self.forward(&img) {
+                    Ok(logits) => super::optim::argmax(logits.iter().map(|&v| v as f32)),
+                    Err(_) => usize::MAX,
+                }
             })
             .collect();
         let mut correct = [0usize; 10];

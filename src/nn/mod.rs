@@ -19,7 +19,9 @@ pub mod optim;
 pub mod train;
 pub mod weights;
 
-pub use act::{ActLayer, Activation, MaxAbs, Slaf, SlafP, sign_fit_ls};
+pub use act::{
+    ActLayer, Activation, MaxAbs, SignInit, Slaf, SlafP, relu_fit_ls, sign_fit_ls, sign_poly,
+};
 pub use inference::{Dense, InferenceAct, InferenceConv, InferenceModel};
 pub use layers::{AvgPool2d, BatchNorm, Conv2d, ConvGeom, Linear, Mode, Param, ParamMut};
 pub use model::{ActSpec, Arch, Layer, Model, NamedTensor};
@@ -65,6 +67,12 @@ pub enum NnError {
     /// A weights file or state is malformed or does not fit the architecture.
     #[error("invalid weights: {detail}")]
     InvalidWeights {
+        /// What is wrong.
+        detail: String,
+    },
+    /// An input (image, tensor) has the wrong size.
+    #[error("invalid input: {detail}")]
+    InvalidInput {
         /// What is wrong.
         detail: String,
     },

@@ -3,7 +3,7 @@
 //! any activation.
 
 use super::NnError;
-use super::act::{ActLayer, Activation, MaxAbs, Slaf, SlafP};
+use super::act::{ActLayer, Activation, MaxAbs, SignInit, Slaf, SlafP};
 use super::layers::{
     AvgPool2d, BatchNorm, Conv2d, ConvGeom, Linear, Mode, ParamMut, conv2d, linear,
 };
@@ -92,12 +92,14 @@ pub enum ActSpec {
         /// Initial coefficients (`None`: zeros).
         init: Option<Vec<f32>>,
     },
-    /// SLAF-P with the sign fit on `[-r, r)`; `trainable` s or fixed.
+    /// SLAF-P with the sign approximation `init` on `[-r, r]`; `trainable` s or fixed.
     SlafP {
         /// Fit range.
         r: f64,
         /// Whether s is learned.
         trainable: bool,
+        /// Which sign approximation initialises s.
+        init: SignInit,
     },
 }
 
@@ -110,7 +112,9 @@ impl ActSpec {
                 Some(c) => Slaf::with_coeffs(c.clone()),
                 None => Slaf::zeros(*degree),
             }),
-            Self::SlafP { r, trainable } => Activation::SlafP(SlafP::fitted(*r, *trainable)),
+            Self::SlafP { r, trainable, init } => {
+                Activation::SlafP(SlafP::with_init(*r, *init, *trainable))
+            }
         }
     }
 }
@@ -381,11 +385,28 @@ impl Model {
     /// Replace every ReLU by a SLAF of `degree` (zero coefficients), keeping
     /// the max |input| record (SLAF-R).
     pub fn swap_relu_for_slaf(&mut self, degree: usize) {
+        self.swap_relu(degree, false);
+    }
+
+    /// Replace every ReLU by a SLAF of `degree` initialised with the
+    /// least-squares fit of ReLU on `[-m, m]`, `m` the layer's max |input|
+    /// seen in training ([`super::act::relu_fit_ls`]).
+    pub fn swap_relu_for_fitted_slaf(&mut self, degree: usize) {
+        self.swap_relu(degree, true);
+    }
+
+    fn swap_relu(&mut self, degree: usize, fitted: bool) {
         for (_, l) in &mut self.layers {
             if let Layer::Act(a) = l
                 && matches!(a.act, Activation::Relu)
             {
-                a.act = Activation::Slaf(Slaf::zeros(degree));
+                a.act = Activation::Slaf(if fitted {
+                    let m = f64::from(a.max_abs.train);
+                    let c = super::act::relu_fit_ls(m, degree);
+                    Slaf::with_coeffs(c.iter().map(|&v| v as f32).collect())
+                } else {
+                    Slaf::zeros(degree)
+                });
             }
         }
     }

@@ -126,10 +126,20 @@ pub struct TrainConfig {
     pub weight_decay: Option<f64>,
     /// SLAF-P: learn s (default false: fixed, as published).
     pub slafp_trainable: bool,
+    /// SLAF-P: which sign approximation initialises s.
+    #[serde(default)]
+    pub slafp_init: super::act::SignInit,
     /// SLAF-R: epochs of the coefficient retraining (compressed one-cycle).
     pub slaf_r_epochs: usize,
     /// SLAF-R: do not freeze the weights (the original's behaviour).
     pub as_published: bool,
+    /// SLAF-R: start the swapped-in SLAFs from a least-squares ReLU fit on
+    /// each layer's observed range instead of zeros.
+    #[serde(default)]
+    pub slaf_r_fit: bool,
+    /// SLAF-R: optimiser/schedule of the retraining (None: same as `recipe`).
+    #[serde(default)]
+    pub slaf_r_recipe: Option<Recipe>,
     /// PyTorch-default uniform conv init instead of Kaiming-normal.
     pub pytorch_conv_init: bool,
     /// SLAF initial coefficients `a0..ad` (None: see [`TrainConfig::slaf_init_coeffs`]).
@@ -154,8 +164,11 @@ impl TrainConfig {
             clip_grad: variant.is_polynomial().then_some(1.0),
             weight_decay: None,
             slafp_trainable: false,
+            slafp_init: super::act::SignInit::LeastSquares,
             slaf_r_epochs: 2,
             as_published: false,
+            slaf_r_fit: false,
+            slaf_r_recipe: None,
             pytorch_conv_init: false,
             slaf_init: None,
         }
@@ -189,11 +202,13 @@ impl TrainConfig {
             Variant::SlafP => ActSpec::SlafP {
                 r: self.arch.slafp_range(),
                 trainable: self.slafp_trainable,
+                init: self.slafp_init,
             },
         }
     }
 
-    fn optimizer(&self) -> OptimizerConfig {
+    /// The optimiser the recipe uses.
+    pub fn optimizer(&self) -> OptimizerConfig {
         match self.recipe {
             Recipe::Adam => OptimizerConfig::Adam {
                 weight_decay: self.weight_decay.unwrap_or(0.0),
@@ -204,7 +219,8 @@ impl TrainConfig {
         }
     }
 
-    fn schedule(&self, total_steps: usize) -> Schedule {
+    /// The schedule the recipe uses over `total_steps` optimiser steps.
+    pub fn schedule(&self, total_steps: usize) -> Schedule {
         match self.recipe {
             Recipe::SgdOnecycle => Schedule::OneCycle(OneCycle::recipe(total_steps)),
             Recipe::Adam => Schedule::Constant {
@@ -262,6 +278,13 @@ pub struct TrainReport {
     pub train_seconds: f64,
     /// Max |input| per activation layer.
     pub max_abs_input: Vec<MaxAbs>,
+    /// Optimiser of the training phases (absent in files of early builds).
+    #[serde(default)]
+    pub optimizer: Option<OptimizerConfig>,
+    /// Learning-rate schedule of the first training phase, with its total
+    /// steps (absent in files of early builds).
+    #[serde(default)]
+    pub schedule: Option<Schedule>,
 }
 
 /// Evaluate on `split` (evaluation mode, chunks of 500 images).
@@ -434,16 +457,26 @@ pub fn train(
         quiet,
     };
     let t0 = Instant::now();
+    let (optimizer, schedule) = (phase.optimizer.clone(), phase.schedule.clone());
     let mut logs = train_phase(&mut model, &train, &test, &phase, on_epoch)?;
     if cfg.variant == Variant::SlafR {
-        model.swap_relu_for_slaf(cfg.degree);
+        if cfg.slaf_r_fit {
+            model.swap_relu_for_fitted_slaf(cfg.degree);
+        } else {
+            model.swap_relu_for_slaf(cfg.degree);
+        }
         if !cfg.as_published {
             model.freeze_non_activation();
         }
+        let rcfg = TrainConfig {
+            recipe: cfg.slaf_r_recipe.unwrap_or(cfg.recipe),
+            ..cfg.clone()
+        };
         let phase = Phase {
             label: "slaf-r",
             epochs: cfg.slaf_r_epochs,
-            schedule: cfg.schedule(steps * cfg.slaf_r_epochs),
+            optimizer: rcfg.optimizer(),
+            schedule: rcfg.schedule(steps * cfg.slaf_r_epochs),
             clip_grad: cfg.clip_grad,
             seed: cfg.seed.wrapping_add(1),
             ..phase
@@ -458,6 +491,8 @@ pub fn train(
         test: test_acc,
         train_seconds,
         max_abs_input: model.max_abs_input(),
+        optimizer: Some(optimizer),
+        schedule: Some(schedule),
     };
     Ok((model, report))
 }

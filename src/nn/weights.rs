@@ -13,6 +13,7 @@
 //!   "state": [ { "name": "conv1.weight", "shape": [..], "values": [..] }, .. ],
 //!   "config": { TrainConfig }, "report": { TrainReport } }
 //! ```
+//! A name ending in `.gz` is written gzip-compressed; loading detects gzip.
 //! [`WeightsFile::load`] validates everything and fails with a typed
 //! [`NnError`] naming the problem.
 
@@ -141,6 +142,7 @@ impl WeightsFile {
             Some("slaf-p") => super::model::ActSpec::SlafP {
                 r: self.arch.slafp_range(),
                 trainable: self.config.slafp_trainable,
+                init: self.config.slafp_init,
             },
             other => {
                 return Err(NnError::InvalidWeights {
@@ -153,24 +155,47 @@ impl WeightsFile {
         Ok(m)
     }
 
-    /// Write pretty JSON to `path`.
+    /// Write JSON to `path`; gzip-compressed when the name ends in `.gz`.
     pub fn save(&self, path: &Path) -> Result<(), NnError> {
         self.validate()?;
         let text = serde_json::to_string(self).map_err(|e| NnError::InvalidWeights {
             detail: format!("cannot serialise: {e}"),
         })?;
-        std::fs::write(path, text).map_err(|source| NnError::Io {
+        let io = |source| NnError::Io {
             path: path.to_path_buf(),
             source,
-        })
+        };
+        if path.extension().is_some_and(|e| e == "gz") {
+            use std::io::Write;
+            let file = std::fs::File::create(path).map_err(io)?;
+            let mut enc = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+            enc.write_all(text.as_bytes()).map_err(io)?;
+            enc.finish().map_err(io)?;
+            Ok(())
+        } else {
+            std::fs::write(path, text).map_err(io)
+        }
     }
 
-    /// Read and validate a weights file.
+    /// Read and validate a weights file (plain or gzip-compressed JSON).
     pub fn load(path: &Path) -> Result<Self, NnError> {
-        let text = std::fs::read_to_string(path).map_err(|source| NnError::Io {
+        let io = |source| NnError::Io {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let bytes = std::fs::read(path).map_err(io)?;
+        let text = if bytes.starts_with(&[0x1f, 0x8b]) {
+            use std::io::Read;
+            let mut s = String::new();
+            flate2::read::GzDecoder::new(bytes.as_slice())
+                .read_to_string(&mut s)
+                .map_err(io)?;
+            s
+        } else {
+            String::from_utf8(bytes).map_err(|_| NnError::InvalidWeights {
+                detail: format!("{}: not UTF-8 text", path.display()),
+            })?
+        };
         Self::from_json(&text).map_err(|e| match e {
             NnError::InvalidWeights { detail } => NnError::InvalidWeights {
                 detail: format!("{}: {detail}", path.display()),
