@@ -1,8 +1,56 @@
 //! Our own RNS-CKKS homomorphic encryption scheme.
 //!
-//! Layered like Lattigo: modular arithmetic and RNS polynomial rings (on
-//! `tfhe-ntt`) -> parameters, keys, encoder and encryptor -> evaluator ->
-//! polynomial evaluator and linear transforms. The CKKS core issue fills it
-//! in; nothing is exported yet.
+//! Layered like Lattigo: [`math`] (modular arithmetic, NTT-friendly primes)
+//! and [`ring`] (RNS polynomials on `tfhe-ntt`) -> [`params`] (validated
+//! against the HE standard) and [`context`] -> [`encoder`], [`keys`],
+//! encryption and decryption -> [`evaluator`]. Scales are tracked exactly
+//! through rescaling (no relabelling with a nominal scale).
+//!
+//! ```
+//! use slaf_he::ckks::*;
+//! use rand::SeedableRng;
+//! let params = CkksParameters::new(CkksParametersLiteral {
+//!     log_n: 12, coeff_mod_bit_sizes: vec![40, 30, 39], scale_bits: 30, allow_insecure: false,
+//! }).unwrap();
+//! let ctx = CkksContext::new(params).unwrap();
+//! let mut kg = KeyGenerator::new(&ctx, rand_chacha::ChaCha20Rng::seed_from_u64(1));
+//! let pk = kg.public_key();
+//! let rk = kg.relinearization_key();
+//! let enc = Encoder::new(&ctx);
+//! let mut encryptor = Encryptor::new(&ctx, pk, rand_chacha::ChaCha20Rng::seed_from_u64(2));
+//! let ct = encryptor.encrypt(&enc.encode(&[1.5, -2.0], 1, 2f64.powi(30)).unwrap());
+//! let sq = Evaluator::new(&ctx).mul_relin_rescale(&ct, &ct, &rk).unwrap();
+//! let out = enc.decode(&decrypt(&ctx, kg.secret_key(), &sq));
+//! assert!((out[0] - 2.25).abs() < 1e-4 && (out[1] - 4.0).abs() < 1e-4);
+//! ```
 
 pub mod circuits;
+pub mod context;
+pub mod encoder;
+pub mod error;
+pub mod evaluator;
+pub mod keys;
+pub mod math;
+pub mod params;
+pub mod poly_eval;
+pub mod ring;
+
+pub use context::CkksContext;
+pub use encoder::{Encoder, Plaintext};
+pub use error::CkksError;
+pub use evaluator::{Ciphertext, Encryptor, Evaluator, decrypt, encrypt_symmetric};
+pub use keys::{GaloisKeys, KeyGenerator, PublicKey, RelinearizationKey, SecretKey};
+pub use params::{CkksParameters, CkksParametersLiteral, presets};
+pub use poly_eval::{Basis, Polynomial};
+
+/// Precision in bits of `got` against `want`: −log2 of the max and of the
+/// mean absolute error (Lattigo's precision statistics, reduced).
+pub fn precision_bits(got: &[f64], want: &[f64]) -> (f64, f64) {
+    let errs: Vec<f64> = got.iter().zip(want).map(|(a, b)| (a - b).abs()).collect();
+    let max = errs
+        .iter()
+        .fold(0.0f64, |a, &e| a.max(e))
+        .max(f64::MIN_POSITIVE);
+    let mean = (errs.iter().sum::<f64>() / errs.len().max(1) as f64).max(f64::MIN_POSITIVE);
+    (-max.log2(), -mean.log2())
+}

@@ -1,7 +1,11 @@
 //! Command-line interface: argument definitions (clap derive) and dispatch
 //! to one module per subcommand.
 
+mod bench;
 mod data;
+mod reproduce;
+mod study;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -29,20 +33,25 @@ pub enum Command {
     /// MNIST data: verify the vendored files and print split sizes.
     #[command(subcommand)]
     Data(data::DataCommand),
-    /// Train a CNN (CNN1, CNN2, CryptoNets) with a chosen activation (not implemented yet).
-    Train(NotYetArgs),
-    /// Learning-rate range test with a loss-vs-lr plot (not implemented yet).
-    LrFind(NotYetArgs),
+    /// Train a CNN (CNN1, CNN2, CryptoNets) with a chosen activation and save its weights.
+    Train(train::TrainArgs),
+    /// Learning-rate range test: (lr, smoothed loss) points as CSV.
+    LrFind(train::LrFindArgs),
     /// Encrypted inference of a trained model under CKKS (not implemented yet).
     Infer(NotYetArgs),
-    /// Compare the degree-9 sign approximations of the P2 study (not implemented yet).
-    Compare(NotYetArgs),
-    /// Interval analysis of the sign approximations (not implemented yet).
-    Interval(NotYetArgs),
-    /// Benchmarks of the CKKS primitives and the pipelines (not implemented yet).
-    Bench(NotYetArgs),
-    /// Regenerate every table and figure into results/ (not implemented yet).
-    Reproduce(NotYetArgs),
+    /// Compare the degree-9 sign approximations of the P2 study (plus minimax
+    /// and TFHE-rs exact comparison): metrics.csv, as_published.csv, figures.
+    Compare(study::CompareArgs),
+    /// Interval analysis of the sign approximations: metrics for eps = 0..0.5.
+    Interval(study::IntervalArgs),
+    /// Benchmarks: `bench ckks` times the CKKS primitives (median µs).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// Regenerate every table and figure into results/ (manifest.json, REPORT.md).
+    ///
+    /// `--quick` (default) takes minutes on 2 cores; `--full` runs the papers'
+    /// complete protocol (hours). Trained models are cached.
+    Reproduce(reproduce::ReproduceArgs),
 }
 
 /// Placeholder arguments of a subcommand that has not landed yet; any
@@ -63,12 +72,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Data(cmd) => data::run(cmd, cli.quiet),
-        Command::Train(_) => not_yet("train"),
-        Command::LrFind(_) => not_yet("lr-find"),
+        Command::Train(args) => train::run_train(args, cli.quiet),
+        Command::LrFind(args) => train::run_lr_find(args, cli.quiet),
         Command::Infer(_) => not_yet("infer"),
-        Command::Compare(_) => not_yet("compare"),
-        Command::Interval(_) => not_yet("interval"),
-        Command::Bench(_) => not_yet("bench"),
-        Command::Reproduce(_) => not_yet("reproduce"),
+        Command::Compare(args) => {
+            let (files, _) = study::compare(&args)?;
+            study::print_written(&files);
+            Ok(())
+        }
+        Command::Interval(args) => {
+            let (files, _) = study::interval(&args)?;
+            study::print_written(&files);
+            Ok(())
+        }
+        Command::Bench(cmd) => bench::run(cmd),
+        Command::Reproduce(args) => reproduce::run(args, cli.quiet),
     }
 }

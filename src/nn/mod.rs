@@ -1,5 +1,91 @@
 //! Plaintext neural networks: layers with hand-written forward and backward
 //! passes, self-learning activation functions (SLAF), optimisers, learning
-//! rate schedules and the training loop for CNN1, CNN2 and CryptoNets.
+//! rate schedules and the training loop for CNN1, CNN2 and CryptoNets
+//! (SPEC.md §2–4), plus the collapsed inference form and the weights file
+//! that encrypted inference loads.
 //!
-//! Filled in by the training-engine issue; nothing is exported yet.
+//! Layout: `layers` (Conv2d, Linear, BatchNorm, AvgPool2d), `act`
+//! (ReLU, x², SLAF, SLAF-P), `model` (the networks), `optim` (loss, SGD,
+//! Adam, OneCycle, clipping), `train` (loop, evaluation, SLAF-R, LR range
+//! test), `inference` ([`InferenceModel`]), `weights` ([`WeightsFile`]).
+//! This module never uses `ckks`.
+
+pub mod act;
+pub mod cache;
+pub mod inference;
+pub mod layers;
+pub mod model;
+pub mod optim;
+pub mod train;
+pub mod weights;
+
+pub use act::{
+    ActLayer, Activation, MaxAbs, SignInit, Slaf, SlafP, relu_fit_ls, sign_fit_ls, sign_poly,
+};
+pub use inference::{Dense, InferenceAct, InferenceConv, InferenceModel};
+pub use layers::{AvgPool2d, BatchNorm, Conv2d, ConvGeom, Linear, Mode, Param, ParamMut};
+pub use model::{ActSpec, Arch, Layer, Model, NamedTensor};
+pub use optim::{OneCycle, Optimizer, OptimizerConfig, Schedule, softmax_cross_entropy};
+pub use train::{
+    Accuracy, EpochLog, LrPoint, Recipe, TrainConfig, TrainReport, Variant, evaluate, lr_find,
+    train,
+};
+pub use weights::WeightsFile;
+
+use std::path::PathBuf;
+
+/// Errors of the training engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NnError {
+    /// Training produced a NaN/inf loss or gradient; no model is returned.
+    #[error(
+        "training diverged: non-finite loss ({value}) at epoch {epoch}, batch {batch}; try --clip-grad or a lower learning rate"
+    )]
+    NonFiniteLoss {
+        /// 1-based epoch of the phase.
+        epoch: usize,
+        /// 1-based batch within the epoch.
+        batch: usize,
+        /// The loss value (NaN when a gradient was the non-finite part).
+        value: f64,
+    },
+    /// A name (model, activation, optimiser) is not known.
+    #[error("unknown {what} {name:?}")]
+    UnknownName {
+        /// What kind of name.
+        what: &'static str,
+        /// The name given.
+        name: String,
+    },
+    /// The training configuration cannot run.
+    #[error("invalid training configuration: {detail}")]
+    InvalidConfig {
+        /// What is wrong.
+        detail: String,
+    },
+    /// A weights file or state is malformed or does not fit the architecture.
+    #[error("invalid weights: {detail}")]
+    InvalidWeights {
+        /// What is wrong.
+        detail: String,
+    },
+    /// An input (image, tensor) has the wrong size.
+    #[error("invalid input: {detail}")]
+    InvalidInput {
+        /// What is wrong.
+        detail: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("cannot access {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Data access failed.
+    #[error("data error during training: {0}")]
+    Data(#[from] crate::data::DataError),
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Executes every notebook in notebooks/ headless (nbclient + the evcxr "rust" kernel).
+# Profile: SLAF_HE_PROFILE=quick|full (default quick here; a person in Jupyter gets full).
+# EVCXR_TMPDIR persists compiled dependencies between runs (target/evcxr), so reruns are warm.
+# Usage: bash notebooks/run.sh [--write] [NOTEBOOK.ipynb ...]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+bash "$here/setup.sh" >/dev/null
+venv="${SLAF_HE_VENV:-$here/.venv}"
+[ -n "${CONDA_PREFIX:-}" ] && [ ! -x "$venv/bin/python" ] && venv="$CONDA_PREFIX"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+export JUPYTER_PATH="$venv/share/jupyter"
+export EVCXR_TMPDIR="${EVCXR_TMPDIR:-$here/../target/evcxr}"
+export SLAF_HE_PROFILE="${SLAF_HE_PROFILE:-quick}"
+mkdir -p "$EVCXR_TMPDIR"
+write=()
+args=()
+for a in "$@"; do
+  if [ "$a" = --write ]; then write=(--write); else args+=("$a"); fi
+done
+if [ ${#args[@]} -eq 0 ]; then
+  mapfile -t args < <(ls "$here"/*.ipynb 2>/dev/null)
+fi
+if [ ${#args[@]} -eq 0 ]; then
+  echo "no notebooks to run"; exit 0
+fi
+cd "$here"
+"$venv/bin/python" "$here/run_notebooks.py" "${write[@]}" "${args[@]}"

@@ -1,0 +1,75 @@
+"""Execute the evcxr notebooks headless with nbclient and fail loudly.
+
+nbclient's own CellExecutionError message omits the rustc error text, and an
+evcxr cell whose code panicked may still be reported as successful, so this
+runner prints the failing cell's outputs itself and also fails when a stderr
+stream contains 'panicked at'.
+
+Usage: python run_notebooks.py [--write] NOTEBOOK.ipynb [...]
+  --write   store the executed outputs back into the notebook files
+"""
+import sys
+import time
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+
+def outputs_text(cell):
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            parts.append(out.get("text", ""))
+        elif out.get("output_type") == "error":
+            parts.append("\n".join(out.get("traceback", [])) or out.get("evalue", ""))
+        elif "data" in out and "text/plain" in out["data"]:
+            parts.append(out["data"]["text/plain"])
+    return "".join(parts)
+
+
+def run(path, write):
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, kernel_name="rust", timeout=3600, allow_errors=False,
+                            resources={"metadata": {"path": str(__import__("pathlib").Path(path).parent)}})
+    start = time.time()
+    failed = None
+    try:
+        client.execute()
+    except CellExecutionError as e:
+        failed = str(e).splitlines()[0] if str(e) else "cell execution error"
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stderr" \
+                    and "panicked at" in out.get("text", ""):
+                failed = failed or f"cell {i} panicked"
+            if out.get("output_type") == "error":
+                failed = failed or f"cell {i} raised an error"
+        if failed and cell.get("outputs") and any(o.get("output_type") == "error" or
+                                                  (o.get("name") == "stderr") for o in cell["outputs"]):
+            print(f"--- {path}: cell {i} ---\n{cell.source}\n--- output ---\n{outputs_text(cell)}",
+                  file=sys.stderr)
+            break
+    elapsed = time.time() - start
+    if write and not failed:
+        nbformat.write(nb, path)
+    status = "FAILED: " + failed if failed else "ok"
+    print(f"{path}: {status} ({elapsed:.0f} s)")
+    return failed is None
+
+
+def main(argv):
+    write = "--write" in argv
+    paths = [a for a in argv if a != "--write"]
+    if not paths:
+        print(__doc__)
+        return 2
+    ok = [run(p, write) for p in paths]
+    print(f"{sum(ok)} passed, {len(ok) - sum(ok)} failed")
+    return 0 if all(ok) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Sets up everything the notebooks need, in a Python venv (no conda needed):
+#   - a venv at notebooks/.venv with jupyterlab + nbclient (or reuse $VIRTUAL_ENV / a conda env),
+#   - the evcxr Jupyter kernel 0.22.0 (prebuilt copy from ../shared/tools when present,
+#     else `cargo install evcxr_jupyter --version 0.22.0 --locked`, 15-20 min),
+#   - the kernelspec "rust", registered inside the venv (JUPYTER_PATH=<venv>/share/jupyter).
+# Usage: bash notebooks/setup.sh        then: notebooks/.venv/bin/jupyter lab notebooks/
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+venv="${SLAF_HE_VENV:-$here/.venv}"
+if [ -n "${CONDA_PREFIX:-}" ] && python3 -c "import nbclient, jupyterlab" 2>/dev/null; then
+  venv="$CONDA_PREFIX"
+else
+  if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/python" -m pip install -q --upgrade pip
+  "$venv/bin/python" -m pip install -q "jupyterlab>=4" "nbclient>=0.10" "nbformat>=5" "ipykernel"
+fi
+# The Rust kernel.
+shared_tool="$here/../../shared/tools/install-evcxr.sh"
+if ! command -v evcxr_jupyter >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/evcxr_jupyter" ]; then
+  if [ -f "$shared_tool" ]; then
+    bash "$shared_tool" >/dev/null
+  else
+    cargo install evcxr_jupyter --version 0.22.0 --locked
+  fi
+fi
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+# Register the kernelspec inside the venv so it does not depend on ~/.local.
+JUPYTER_DATA_DIR="$venv/share/jupyter" evcxr_jupyter --install >/dev/null
+echo "venv: $venv"
+echo "kernel: $(command -v evcxr_jupyter) ($(JUPYTER_PATH="$venv/share/jupyter" "$venv/bin/jupyter" kernelspec list 2>/dev/null | grep -c rust) rust kernelspec)"

@@ -1,0 +1,77 @@
+//! The shared, immutable CKKS context: parameters plus one NTT plan per
+//! prime and the per-level modulus lists that every other component uses.
+
+use super::error::CkksError;
+use super::params::CkksParameters;
+use super::ring::{Crt, Modulus};
+use std::sync::Arc;
+
+/// Parameters with their precomputations, shared behind an `Arc`.
+pub struct CkksContext {
+    params: CkksParameters,
+    /// q_0..q_L then P.
+    moduli: Vec<Arc<Modulus>>,
+    /// For each level l: q_0..q_l then P.
+    qp_by_level: Vec<Vec<Arc<Modulus>>>,
+    crt: Crt,
+}
+
+impl std::fmt::Debug for CkksContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CkksContext({})", self.params.describe())
+    }
+}
+
+impl CkksContext {
+    /// Build the context (NTT plans for every prime).
+    pub fn new(params: CkksParameters) -> Result<Arc<Self>, CkksError> {
+        let n = params.n();
+        let moduli: Vec<Arc<Modulus>> = params
+            .q()
+            .iter()
+            .chain(std::iter::once(&params.p()))
+            .map(|&q| Modulus::new(n, q).map(Arc::new))
+            .collect::<Result<_, _>>()?;
+        let l = params.max_level();
+        let p = Arc::clone(&moduli[l + 1]);
+        let qp_by_level = (0..=l)
+            .map(|lvl| {
+                let mut v: Vec<Arc<Modulus>> = moduli[..=lvl].to_vec();
+                v.push(Arc::clone(&p));
+                v
+            })
+            .collect();
+        let crt = Crt::new(params.q());
+        Ok(Arc::new(Self {
+            params,
+            moduli,
+            qp_by_level,
+            crt,
+        }))
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &CkksParameters {
+        &self.params
+    }
+
+    /// The moduli q_0..q_level.
+    pub fn q_moduli(&self, level: usize) -> &[Arc<Modulus>] {
+        &self.moduli[..=level.min(self.params.max_level())]
+    }
+
+    /// The moduli q_0..q_level, P.
+    pub fn qp_moduli(&self, level: usize) -> &[Arc<Modulus>] {
+        &self.qp_by_level[level.min(self.params.max_level())]
+    }
+
+    /// All moduli q_0..q_L, P (the key level).
+    pub fn key_moduli(&self) -> &[Arc<Modulus>] {
+        &self.moduli
+    }
+
+    /// CRT reconstruction over the ciphertext primes.
+    pub fn crt(&self) -> &Crt {
+        &self.crt
+    }
+}

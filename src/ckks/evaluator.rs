@@ -1,0 +1,505 @@
+//! Ciphertexts, encryption, decryption and the homomorphic evaluator:
+//! add/sub/negate, multiply (ct×ct, ct×pt, ct×scalar), relinearise,
+//! rescale with exact scale tracking, mod-down, rotations and conjugation
+//! by hybrid key switching, and inner sums.
+
+use super::context::CkksContext;
+use super::encoder::Plaintext;
+use super::error::CkksError;
+use super::keys::{
+    GaloisKeys, PublicKey, RelinearizationKey, SecretKey, SwitchingKey, galois_element,
+    sample_error, sample_ternary, sample_uniform, small_to_ntt,
+};
+use super::math::{add_mod, reduce_i64};
+use super::ring::{RnsPoly, automorphism, divide_round_by_last, lift_digit};
+use rand::{CryptoRng, RngCore};
+use rayon::prelude::*;
+use std::sync::Arc;
+
+/// A ciphertext: 2 parts (3 after a product, before relinearisation), NTT
+/// domain over q_0..q_level, with its exact scale.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ciphertext {
+    /// c0, c1 (, c2).
+    pub parts: Vec<RnsPoly>,
+    /// Level = number of primes - 1.
+    pub level: usize,
+    /// Exact scale (tracked through every rescale, as SEAL does).
+    pub scale: f64,
+}
+
+impl Ciphertext {
+    /// Level.
+    pub fn level(&self) -> usize {
+        self.level
+    }
+    /// Scale.
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+}
+
+/// Public-key or symmetric encryption.
+pub struct Encryptor<R: RngCore + CryptoRng> {
+    ctx: Arc<CkksContext>,
+    pk: PublicKey,
+    rng: R,
+}
+
+impl<R: RngCore + CryptoRng> Encryptor<R> {
+    /// An encryptor with a public key and a CSPRNG.
+    pub fn new(ctx: &Arc<CkksContext>, pk: PublicKey, rng: R) -> Self {
+        Self {
+            ctx: Arc::clone(ctx),
+            pk,
+            rng,
+        }
+    }
+
+    /// Encrypt with the public key: (b u + e0 + m, a u + e1).
+    pub fn encrypt(&mut self, pt: &Plaintext) -> Ciphertext {
+        let m = self.ctx.q_moduli(pt.level);
+        let n = self.ctx.params().n();
+        let u = small_to_ntt(&sample_ternary(n, &mut self.rng), m);
+        let mut b = self.pk.b.clone();
+        b.truncate(m.len());
+        let mut a = self.pk.a.clone();
+        a.truncate(m.len());
+        let mut c0 = b.mul(&u, m);
+        c0.add_assign(&small_to_ntt(&sample_error(n, &mut self.rng), m), m);
+        c0.add_assign(&pt.poly, m);
+        let mut c1 = a.mul(&u, m);
+        c1.add_assign(&small_to_ntt(&sample_error(n, &mut self.rng), m), m);
+        Ciphertext {
+            parts: vec![c0, c1],
+            level: pt.level,
+            scale: pt.scale,
+        }
+    }
+}
+
+/// Symmetric (secret-key) encryption: (-a s + e + m, a).
+pub fn encrypt_symmetric(
+    ctx: &Arc<CkksContext>,
+    sk: &SecretKey,
+    pt: &Plaintext,
+    rng: &mut impl CryptoRng,
+) -> Ciphertext {
+    let m = ctx.q_moduli(pt.level);
+    let n = ctx.params().n();
+    let a = sample_uniform(n, m, rng);
+    let mut s = sk.s.clone();
+    s.truncate(m.len());
+    let mut c0 = a.mul(&s, m);
+    c0.neg_assign(m);
+    c0.add_assign(&small_to_ntt(&sample_error(n, rng), m), m);
+    c0.add_assign(&pt.poly, m);
+    Ciphertext {
+        parts: vec![c0, a],
+        level: pt.level,
+        scale: pt.scale,
+    }
+}
+
+/// Decrypt: c0 + c1 s (+ c2 s²).
+pub fn decrypt(ctx: &Arc<CkksContext>, sk: &SecretKey, ct: &Ciphertext) -> Plaintext {
+    let m = ctx.q_moduli(ct.level);
+    let mut s = sk.s.clone();
+    s.truncate(m.len());
+    let mut acc = ct.parts[0].clone();
+    let mut spow = s.clone();
+    for part in &ct.parts[1..] {
+        acc.mul_acc(part, &spow, m);
+        spow = spow.mul(&s, m);
+    }
+    Plaintext {
+        poly: acc,
+        level: ct.level,
+        scale: ct.scale,
+    }
+}
+
+/// Relative tolerance under which two scales count as equal.
+pub const SCALE_TOLERANCE: f64 = 1e-9;
+
+/// The homomorphic evaluator.
+#[derive(Clone, Debug)]
+pub struct Evaluator {
+    ctx: Arc<CkksContext>,
+}
+
+impl Evaluator {
+    /// An evaluator for the context.
+    pub fn new(ctx: &Arc<CkksContext>) -> Self {
+        Self {
+            ctx: Arc::clone(ctx),
+        }
+    }
+
+    /// The context.
+    pub fn context(&self) -> &Arc<CkksContext> {
+        &self.ctx
+    }
+
+    /// Drop primes (no division) down to `level`.
+    pub fn mod_down_to(&self, ct: &Ciphertext, level: usize) -> Result<Ciphertext, CkksError> {
+        if level > ct.level {
+            return Err(CkksError::Mismatch {
+                op: "mod down",
+                detail: format!("target level {level} above the ciphertext's {}", ct.level),
+            });
+        }
+        let mut out = ct.clone();
+        for p in &mut out.parts {
+            p.truncate(level + 1);
+        }
+        out.level = level;
+        Ok(out)
+    }
+
+    fn check_scales(op: &'static str, a: f64, b: f64) -> Result<(), CkksError> {
+        if ((a - b) / a).abs() > SCALE_TOLERANCE {
+            return Err(CkksError::Mismatch {
+                op,
+                detail: format!("scales differ ({a:.6e} vs {b:.6e}); rescale or adjust first"),
+            });
+        }
+        Ok(())
+    }
+
+    fn aligned(
+        &self,
+        a: &Ciphertext,
+        b: &Ciphertext,
+    ) -> Result<(Ciphertext, Ciphertext), CkksError> {
+        let l = a.level.min(b.level);
+        Ok((self.mod_down_to(a, l)?, self.mod_down_to(b, l)?))
+    }
+
+    /// a + b (levels aligned automatically; scales must be equal).
+    pub fn add(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext, CkksError> {
+        Self::check_scales("add", a.scale, b.scale)?;
+        let (mut x, y) = self.aligned(a, b)?;
+        let m = self.ctx.q_moduli(x.level);
+        while x.parts.len() < y.parts.len() {
+            x.parts
+                .push(RnsPoly::zero(self.ctx.params().n(), m.len(), true));
+        }
+        for (p, q) in x.parts.iter_mut().zip(&y.parts) {
+            p.add_assign(q, m);
+        }
+        Ok(x)
+    }
+
+    /// a - b.
+    pub fn sub(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext, CkksError> {
+        let nb = self.negate(b);
+        self.add(a, &nb)
+    }
+
+    /// -a.
+    pub fn negate(&self, a: &Ciphertext) -> Ciphertext {
+        let m = self.ctx.q_moduli(a.level);
+        let mut out = a.clone();
+        for p in &mut out.parts {
+            p.neg_assign(m);
+        }
+        out
+    }
+
+    /// ct + pt (scales must be equal; the plaintext must be at or above the level).
+    pub fn add_plain(&self, a: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext, CkksError> {
+        Self::check_scales("add plaintext", a.scale, pt.scale)?;
+        let l = a.level.min(pt.level);
+        let mut x = self.mod_down_to(a, l)?;
+        let m = self.ctx.q_moduli(l);
+        let mut p = pt.poly.clone();
+        p.truncate(l + 1);
+        x.parts[0].add_assign(&p, m);
+        Ok(x)
+    }
+
+    /// ct + c in every slot.
+    pub fn add_scalar(&self, a: &Ciphertext, c: f64) -> Result<Ciphertext, CkksError> {
+        let v = (c * a.scale).round();
+        if !v.is_finite() || v.abs() >= 2f64.powi(62) {
+            return Err(CkksError::Encoding {
+                detail: format!("constant {c} at scale {:.3e} does not fit", a.scale),
+            });
+        }
+        let v = v as i64;
+        let m = self.ctx.q_moduli(a.level);
+        let mut out = a.clone();
+        // A constant polynomial is the same constant in every NTT slot.
+        out.parts[0]
+            .limbs
+            .par_iter_mut()
+            .zip(m)
+            .for_each(|(l, md)| {
+                let r = reduce_i64(v, md.q);
+                for x in l.iter_mut() {
+                    *x = add_mod(*x, r, md.q);
+                }
+            });
+        Ok(out)
+    }
+
+    /// ct × c, encoding c as the integer round(c · const_scale); the result's
+    /// scale is ct.scale · const_scale (choose const_scale = the prime the
+    /// next rescale drops to keep the scale exactly).
+    pub fn mul_scalar(
+        &self,
+        a: &Ciphertext,
+        c: f64,
+        const_scale: f64,
+    ) -> Result<Ciphertext, CkksError> {
+        let v = (c * const_scale).round();
+        if !v.is_finite() || v.abs() >= 2f64.powi(62) {
+            return Err(CkksError::Encoding {
+                detail: format!("constant {c} at scale {const_scale:.3e} does not fit"),
+            });
+        }
+        let m = self.ctx.q_moduli(a.level);
+        let scalars: Vec<u64> = m.iter().map(|md| reduce_i64(v as i64, md.q)).collect();
+        let mut out = a.clone();
+        for p in &mut out.parts {
+            p.mul_scalar_limbs(&scalars, m);
+        }
+        out.scale = a.scale * const_scale;
+        Ok(out)
+    }
+
+    /// ct × integer (scale unchanged).
+    pub fn mul_integer(&self, a: &Ciphertext, k: i64) -> Ciphertext {
+        let m = self.ctx.q_moduli(a.level);
+        let scalars: Vec<u64> = m.iter().map(|md| reduce_i64(k, md.q)).collect();
+        let mut out = a.clone();
+        for p in &mut out.parts {
+            p.mul_scalar_limbs(&scalars, m);
+        }
+        out
+    }
+
+    /// ct × pt (scales multiply).
+    pub fn mul_plain(&self, a: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext, CkksError> {
+        let l = a.level.min(pt.level);
+        let x = self.mod_down_to(a, l)?;
+        let m = self.ctx.q_moduli(l);
+        let mut p = pt.poly.clone();
+        p.truncate(l + 1);
+        Ok(Ciphertext {
+            parts: x.parts.iter().map(|c| c.mul(&p, m)).collect(),
+            level: l,
+            scale: a.scale * pt.scale,
+        })
+    }
+
+    /// a × b without relinearisation (3 parts).
+    pub fn mul(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext, CkksError> {
+        if a.parts.len() != 2 || b.parts.len() != 2 {
+            return Err(CkksError::Degree {
+                op: "multiply",
+                parts: a.parts.len().max(b.parts.len()),
+                expected: 2,
+            });
+        }
+        let (x, y) = self.aligned(a, b)?;
+        let m = self.ctx.q_moduli(x.level);
+        let c0 = x.parts[0].mul(&y.parts[0], m);
+        let mut c1 = x.parts[0].mul(&y.parts[1], m);
+        c1.mul_acc(&x.parts[1], &y.parts[0], m);
+        let c2 = x.parts[1].mul(&y.parts[1], m);
+        Ok(Ciphertext {
+            parts: vec![c0, c1, c2],
+            level: x.level,
+            scale: a.scale * b.scale,
+        })
+    }
+
+    /// Key switching of `d` (NTT domain, level `level`) with `key`:
+    /// returns (u0, u1) with u0 + u1 s ≈ d s'.
+    fn key_switch(&self, d: &RnsPoly, level: usize, key: &SwitchingKey) -> (RnsPoly, RnsPoly) {
+        let qm = self.ctx.q_moduli(level);
+        let qpm = self.ctx.qp_moduli(level);
+        let n = self.ctx.params().n();
+        let key_p = self.ctx.params().max_level() + 1;
+        let mut dc = d.clone();
+        dc.to_coeff(qm);
+        let k = level + 2;
+        // Map output limb j to the key's limb: j for q_j, key_p for P.
+        let key_idx = |j: usize| if j == level + 1 { key_p } else { j };
+        let digits: Vec<RnsPoly> = dc.limbs.par_iter().map(|l| lift_digit(l, qpm)).collect();
+        let (limbs0, limbs1): (Vec<Vec<u64>>, Vec<Vec<u64>>) = (0..k)
+            .into_par_iter()
+            .map(|j| {
+                let md = &qpm[j];
+                let (mut a0, mut a1) = (vec![0u64; n], vec![0u64; n]);
+                for (i, dig) in digits.iter().enumerate() {
+                    let (b, a) = &key.parts[i];
+                    md.mul_acc(&mut a0, &dig.limbs[j], &b.limbs[key_idx(j)]);
+                    md.mul_acc(&mut a1, &dig.limbs[j], &a.limbs[key_idx(j)]);
+                }
+                (a0, a1)
+            })
+            .unzip();
+        let mut u0 = RnsPoly {
+            limbs: limbs0,
+            ntt: true,
+        };
+        let mut u1 = RnsPoly {
+            limbs: limbs1,
+            ntt: true,
+        };
+        // Mod down by P (exact rounding division).
+        let _ = divide_round_by_last(&mut u0, qpm);
+        let _ = divide_round_by_last(&mut u1, qpm);
+        (u0, u1)
+    }
+
+    /// Relinearise a 3-part ciphertext to 2 parts.
+    pub fn relinearize(
+        &self,
+        a: &Ciphertext,
+        rk: &RelinearizationKey,
+    ) -> Result<Ciphertext, CkksError> {
+        match a.parts.len() {
+            2 => Ok(a.clone()),
+            3 => {
+                let (u0, u1) = self.key_switch(&a.parts[2], a.level, &rk.0);
+                let m = self.ctx.q_moduli(a.level);
+                let mut c0 = a.parts[0].clone();
+                c0.add_assign(&u0, m);
+                let mut c1 = a.parts[1].clone();
+                c1.add_assign(&u1, m);
+                Ok(Ciphertext {
+                    parts: vec![c0, c1],
+                    level: a.level,
+                    scale: a.scale,
+                })
+            }
+            p => Err(CkksError::Degree {
+                op: "relinearize",
+                parts: p,
+                expected: 3,
+            }),
+        }
+    }
+
+    /// Divide by the last prime: level - 1, scale / q_level (exact).
+    pub fn rescale(&self, a: &Ciphertext) -> Result<Ciphertext, CkksError> {
+        if a.level == 0 {
+            return Err(CkksError::LevelExhausted {
+                op: "rescale",
+                level: 0,
+            });
+        }
+        let m = self.ctx.q_moduli(a.level);
+        let q_last = m[a.level].q as f64;
+        let mut out = a.clone();
+        for p in &mut out.parts {
+            divide_round_by_last(p, m)?;
+        }
+        out.level -= 1;
+        out.scale /= q_last;
+        Ok(out)
+    }
+
+    /// a × b, relinearised and rescaled.
+    pub fn mul_relin_rescale(
+        &self,
+        a: &Ciphertext,
+        b: &Ciphertext,
+        rk: &RelinearizationKey,
+    ) -> Result<Ciphertext, CkksError> {
+        if a.level.min(b.level) == 0 {
+            return Err(CkksError::LevelExhausted {
+                op: "multiply and rescale",
+                level: 0,
+            });
+        }
+        let p = self.mul(a, b)?;
+        let r = self.relinearize(&p, rk)?;
+        self.rescale(&r)
+    }
+
+    fn apply_galois(
+        &self,
+        a: &Ciphertext,
+        k: usize,
+        gk: &GaloisKeys,
+        step: i64,
+    ) -> Result<Ciphertext, CkksError> {
+        if a.parts.len() != 2 {
+            return Err(CkksError::Degree {
+                op: "rotate",
+                parts: a.parts.len(),
+                expected: 2,
+            });
+        }
+        if k == 1 {
+            return Ok(a.clone());
+        }
+        let key = gk
+            .keys
+            .get(&k)
+            .ok_or(CkksError::MissingGaloisKey { step })?;
+        let m = self.ctx.q_moduli(a.level);
+        let mut c0 = a.parts[0].clone();
+        c0.to_coeff(m);
+        let mut c0 = automorphism(&c0, k, m);
+        c0.to_ntt(m);
+        let mut c1 = a.parts[1].clone();
+        c1.to_coeff(m);
+        let mut c1 = automorphism(&c1, k, m);
+        c1.to_ntt(m);
+        let (u0, u1) = self.key_switch(&c1, a.level, key);
+        c0.add_assign(&u0, m);
+        Ok(Ciphertext {
+            parts: vec![c0, u1],
+            level: a.level,
+            scale: a.scale,
+        })
+    }
+
+    /// Rotate the slots left by `step` (negative: right).
+    pub fn rotate(
+        &self,
+        a: &Ciphertext,
+        step: i64,
+        gk: &GaloisKeys,
+    ) -> Result<Ciphertext, CkksError> {
+        let k = galois_element(step, self.ctx.params().n());
+        self.apply_galois(a, k, gk, step)
+    }
+
+    /// Complex conjugation of every slot.
+    pub fn conjugate(&self, a: &Ciphertext, gk: &GaloisKeys) -> Result<Ciphertext, CkksError> {
+        let k = 2 * self.ctx.params().n() - 1;
+        self.apply_galois(a, k, gk, 0)
+    }
+
+    /// Sum of `count` consecutive slots (count a power of two) into slot 0
+    /// (every slot i gets the sum of slots i..i+count), by log2(count)
+    /// rotations by powers of two.
+    pub fn inner_sum(
+        &self,
+        a: &Ciphertext,
+        count: usize,
+        gk: &GaloisKeys,
+    ) -> Result<Ciphertext, CkksError> {
+        if !count.is_power_of_two() {
+            return Err(CkksError::Mismatch {
+                op: "inner sum",
+                detail: format!("count {count} is not a power of two"),
+            });
+        }
+        let mut acc = a.clone();
+        let mut step = 1usize;
+        while step < count {
+            let r = self.rotate(&acc, step as i64, gk)?;
+            acc = self.add(&acc, &r)?;
+            step <<= 1;
+        }
+        Ok(acc)
+    }
+}

@@ -1,0 +1,259 @@
+//! `slaf-he bench ...`: benchmarks that print tables (median over
+//! repetitions) and optionally one JSON object on the last line.
+
+use clap::{Args, Subcommand};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use slaf_he::ckks::{
+    CkksContext, CkksParameters, CkksParametersLiteral, Encoder, Encryptor, Evaluator,
+    KeyGenerator, decrypt, precision_bits,
+};
+use std::time::Instant;
+
+/// Benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// CKKS primitives: key generation, encrypt/decrypt, add, multiply, rotate, rescale.
+    Ckks(CkksBenchArgs),
+}
+
+/// Arguments of `slaf-he bench ckks`.
+#[derive(Debug, Args)]
+pub struct CkksBenchArgs {
+    /// Fewer repetitions.
+    #[arg(long)]
+    pub quick: bool,
+    /// Print one JSON object on the last line of stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Worker threads (default 1, to compare with single-threaded SEAL).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Ring degree of a custom set (with --coeff-mod-bit-sizes and --scale-bits).
+    #[arg(long, requires_all = ["coeff_mod_bit_sizes", "scale_bits"])]
+    pub poly_modulus_degree: Option<usize>,
+    /// Chain bit sizes of a custom set, e.g. 40,26,26,40.
+    #[arg(long, value_delimiter = ',')]
+    pub coeff_mod_bit_sizes: Option<Vec<u32>>,
+    /// log2 of the scale of a custom set.
+    #[arg(long)]
+    pub scale_bits: Option<u32>,
+    /// Allow a custom set above the HE-standard bound (loudly reported).
+    #[arg(long)]
+    pub insecure_params: bool,
+}
+
+/// Run a bench subcommand.
+pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+    match cmd {
+        BenchCommand::Ckks(args) => ckks(args),
+    }
+}
+
+struct Row {
+    op: &'static str,
+    n: usize,
+    levels: usize,
+    threads: usize,
+    median_us: f64,
+    precision_bits: Option<f64>,
+}
+
+fn median_us(reps: usize, mut f: impl FnMut()) -> f64 {
+    let mut t: Vec<f64> = (0..reps.max(1))
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+fn ckks(args: CkksBenchArgs) -> anyhow::Result<()> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.max(1))
+        .build()?;
+    let sets: Vec<CkksParameters> = match (
+        &args.poly_modulus_degree,
+        &args.coeff_mod_bit_sizes,
+        args.scale_bits,
+    ) {
+        (Some(n), Some(bits), Some(s)) => {
+            if !n.is_power_of_two() {
+                anyhow::bail!("--poly-modulus-degree must be a power of two, got {n}");
+            }
+            vec![CkksParameters::new(CkksParametersLiteral {
+                log_n: n.trailing_zeros(),
+                coeff_mod_bit_sizes: bits.clone(),
+                scale_bits: s,
+                allow_insecure: args.insecure_params,
+            })?]
+        }
+        _ => vec![
+            slaf_he::ckks::presets::cnn1_x2(),
+            slaf_he::ckks::presets::slaf(),
+        ],
+    };
+    let reps = if args.quick { 3 } else { 15 };
+    let mut rows = Vec::new();
+    for params in sets {
+        if params.is_insecure() {
+            println!(
+                "WARNING: benchmarking INSECURE parameters: {}",
+                params.describe()
+            );
+        }
+        println!("{}", params.describe());
+        let r = pool.install(|| bench_set(params, reps, args.threads))?;
+        rows.extend(r);
+    }
+    println!(
+        "{:<22} {:>6} {:>7} {:>8} {:>14} {:>10}",
+        "op", "N", "levels", "threads", "median_us", "prec_bits"
+    );
+    for r in &rows {
+        println!(
+            "{:<22} {:>6} {:>7} {:>8} {:>14.1} {:>10}",
+            r.op,
+            r.n,
+            r.levels,
+            r.threads,
+            r.median_us,
+            r.precision_bits.map_or("—".into(), |b| format!("{b:.1}"))
+        );
+    }
+    println!("(poly_eval_deg9 lands with the polynomial evaluator)");
+    if args.json {
+        let ops: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "op": r.op, "n": r.n, "levels": r.levels, "threads": r.threads,
+                    "median_us": r.median_us, "precision_bits": r.precision_bits,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "ops": ops }));
+    }
+    Ok(())
+}
+
+fn bench_set(params: CkksParameters, reps: usize, threads: usize) -> anyhow::Result<Vec<Row>> {
+    let n = params.n();
+    let levels = params.max_level() + 1;
+    let top = params.max_level();
+    let scale = params.default_scale();
+    let ctx = CkksContext::new(params)?;
+    let mut rows = Vec::new();
+    let mut row = |op, us, prec| {
+        rows.push(Row {
+            op,
+            n,
+            levels,
+            threads,
+            median_us: us,
+            precision_bits: prec,
+        })
+    };
+    let mut seed = 1u64;
+    let mut next = || {
+        seed += 1;
+        ChaCha20Rng::seed_from_u64(seed)
+    };
+    let kg_reps = reps.min(5);
+    row(
+        "keygen_secret_public",
+        median_us(kg_reps, || {
+            let mut kg = KeyGenerator::new(&ctx, next());
+            std::hint::black_box(kg.public_key());
+        }),
+        None,
+    );
+    let mut kg = KeyGenerator::new(&ctx, ChaCha20Rng::seed_from_u64(99));
+    let pk = kg.public_key();
+    let mut rk = None;
+    row(
+        "keygen_relin",
+        median_us(kg_reps, || rk = Some(kg.relinearization_key())),
+        None,
+    );
+    let rk = rk.ok_or_else(|| anyhow::anyhow!("no relinearisation key"))?;
+    let mut gk = None;
+    row(
+        "keygen_galois",
+        median_us(kg_reps.min(3), || gk = Some(kg.galois_keys(&[1], false))),
+        None,
+    );
+    let gk = gk.ok_or_else(|| anyhow::anyhow!("no Galois key"))?;
+    let enc = Encoder::new(&ctx);
+    let slots = n / 2;
+    let v: Vec<f64> = (0..slots)
+        .map(|i| ((i * 7919) % 1000) as f64 / 1000.0 - 0.5)
+        .collect();
+    let pt = enc.encode(&v, top, scale)?;
+    let mut encryptor = Encryptor::new(&ctx, pk, ChaCha20Rng::seed_from_u64(5));
+    let mut ct = encryptor.encrypt(&pt);
+    row(
+        "encrypt",
+        median_us(reps, || ct = encryptor.encrypt(&pt)),
+        None,
+    );
+    let sk = kg.secret_key();
+    let mut out = Vec::new();
+    row(
+        "decrypt",
+        median_us(reps, || out = enc.decode(&decrypt(&ctx, sk, &ct))),
+        Some(precision_bits(&out, &v).0),
+    );
+    let ev = Evaluator::new(&ctx);
+    let mut r = ct.clone();
+    row(
+        "add",
+        median_us(reps, || r = ev.add(&ct, &ct).unwrap_or_else(|_| ct.clone())),
+        None,
+    );
+    row(
+        "mul_plain",
+        median_us(reps, || {
+            r = ev.mul_plain(&ct, &pt).unwrap_or_else(|_| ct.clone())
+        }),
+        None,
+    );
+    let mut m = ct.clone();
+    row(
+        "mul_relin_rescale",
+        median_us(reps, || {
+            m = ev
+                .mul_relin_rescale(&ct, &ct, &rk)
+                .unwrap_or_else(|_| ct.clone())
+        }),
+        {
+            let got = enc.decode(&decrypt(&ctx, sk, &m));
+            let want: Vec<f64> = v.iter().map(|x| x * x).collect();
+            Some(precision_bits(&got, &want).0)
+        },
+    );
+    let mut rot = ct.clone();
+    row(
+        "rotate",
+        median_us(reps, || {
+            rot = ev.rotate(&ct, 1, &gk).unwrap_or_else(|_| ct.clone())
+        }),
+        {
+            let got = enc.decode(&decrypt(&ctx, sk, &rot));
+            let want: Vec<f64> = (0..slots).map(|i| v[(i + 1) % slots]).collect();
+            Some(precision_bits(&got, &want).0)
+        },
+    );
+    let prod = ev.relinearize(&ev.mul(&ct, &ct)?, &rk)?;
+    row(
+        "rescale",
+        median_us(reps, || {
+            r = ev.rescale(&prod).unwrap_or_else(|_| prod.clone())
+        }),
+        None,
+    );
+    Ok(rows)
+}

@@ -1,0 +1,560 @@
+//! `slaf-he reproduce`: runs every experiment stage into one results folder
+//! and writes `manifest.json` and `REPORT.md` (paper vs reproduced).
+//!
+//! A failing stage is recorded with its error and the run goes on (unless
+//! `--fail-fast`); the exit code is non-zero when any stage failed. Stages
+//! whose code has not landed yet are recorded as skipped, with the reason,
+//! and never produce numbers.
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use slaf_he::data::Mnist;
+use slaf_he::nn::cache::{Provenance, default_cache_dir, train_cached};
+use slaf_he::nn::{Arch, TrainConfig, Variant, WeightsFile};
+use slaf_he::report::manifest::{Machine, Manifest, StageRecord, StageStatus, git_commit, rfc3339};
+use slaf_he::report::paper::paper_vs_reproduced;
+use slaf_he::report::polars::prelude::{Column, DataFrame};
+use slaf_he::report::{Figure, LineChart, Series, atomic_write, dataframe_to_markdown, write_csv};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+/// How much of the papers' protocol to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Profile {
+    /// A few minutes on 2 cores: short training, the full comparison and interval study.
+    Quick,
+    /// The papers' complete protocol (30-epoch training of every variant, ...). Hours.
+    Full,
+    /// Seconds; for tests of the orchestration only (tiny subsets, 1 epoch).
+    #[value(hide = true)]
+    Tiny,
+}
+
+impl Profile {
+    fn name(self) -> &'static str {
+        match self {
+            Profile::Quick => "quick",
+            Profile::Full => "full",
+            Profile::Tiny => "tiny",
+        }
+    }
+}
+
+/// The stages, in run order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Stage {
+    /// Plaintext training of CNN1/CNN2/CryptoNets variants (results/training/).
+    Training,
+    /// The P2 sign-approximation comparison (results/comparison/).
+    Comparison,
+    /// The P2 interval analysis (results/interval/).
+    Interval,
+    /// Encrypted inference under CKKS (results/inference/).
+    Inference,
+}
+
+impl Stage {
+    const ALL: [Stage; 4] = [
+        Stage::Training,
+        Stage::Comparison,
+        Stage::Interval,
+        Stage::Inference,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Stage::Training => "training",
+            Stage::Comparison => "comparison",
+            Stage::Interval => "interval",
+            Stage::Inference => "inference",
+        }
+    }
+}
+
+/// Arguments of `slaf-he reproduce`.
+#[derive(Debug, Args)]
+pub struct ReproduceArgs {
+    /// Run the short profile (the default): minutes on 2 cores.
+    #[arg(long, conflicts_with_all = ["full", "profile"])]
+    pub quick: bool,
+    /// Run the papers' complete protocol (hours).
+    #[arg(long, conflicts_with = "profile")]
+    pub full: bool,
+    /// Profile by name (quick, full).
+    #[arg(long, value_enum, hide = true)]
+    pub profile: Option<Profile>,
+    /// Run only these stages (comma separated).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<Stage>,
+    /// Results folder.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub out: PathBuf,
+    /// Retrain models even when the cache has them.
+    #[arg(long)]
+    pub retrain: bool,
+    /// Stop at the first failing stage.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Folder of the trained-model cache [default: $SLAF_HE_CACHE, else results/.cache/models].
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// Folder with the MNIST files [default: $SLAF_HE_DATA, else data/mnist].
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+}
+
+/// What a stage produced.
+#[derive(Default)]
+struct StageOutput {
+    outputs: Vec<PathBuf>,
+    measured: BTreeMap<String, f64>,
+    parameters: serde_json::Value,
+}
+
+struct Ctx<'a> {
+    profile: Profile,
+    out: &'a Path,
+    cache: PathBuf,
+    retrain: bool,
+    quiet: bool,
+    data_dir: PathBuf,
+    mnist: Option<Mnist>,
+}
+
+impl Ctx<'_> {
+    fn mnist(&mut self) -> anyhow::Result<&Mnist> {
+        if self.mnist.is_none() {
+            let m = Mnist::load(&self.data_dir)
+                .with_context(|| format!("loading MNIST from {}", self.data_dir.display()))?;
+            self.mnist = Some(m);
+        }
+        self.mnist.as_ref().context("MNIST could not be loaded")
+    }
+}
+
+/// Run `slaf-he reproduce`.
+pub fn run(args: ReproduceArgs, quiet: bool) -> anyhow::Result<()> {
+    let profile = match (args.full, args.profile) {
+        (true, _) => Profile::Full,
+        (_, Some(p)) => p,
+        _ => Profile::Quick,
+    };
+    let stages: Vec<Stage> = if args.only.is_empty() {
+        Stage::ALL.to_vec()
+    } else {
+        Stage::ALL
+            .into_iter()
+            .filter(|s| args.only.contains(s))
+            .collect()
+    };
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let mut ctx = Ctx {
+        profile,
+        out: &args.out,
+        cache: args.cache.clone().unwrap_or_else(default_cache_dir),
+        retrain: args.retrain,
+        quiet,
+        data_dir: args
+            .data
+            .clone()
+            .unwrap_or_else(slaf_he::data::default_data_dir),
+        mnist: None,
+    };
+    let started = SystemTime::now();
+    println!(
+        "reproduce: profile {}, stages {}, results in {}",
+        profile.name(),
+        stages
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+            .join(","),
+        args.out.display()
+    );
+    let mut records = Vec::new();
+    let mut measured = BTreeMap::new();
+    let mut parameters = serde_json::Map::new();
+    for stage in stages {
+        let t = Instant::now();
+        println!("== stage {}", stage.name());
+        let _ = std::io::stdout().flush();
+        let result = match stage {
+            Stage::Training => training(&mut ctx),
+            Stage::Comparison => comparison(&ctx),
+            Stage::Interval => interval(&ctx),
+            Stage::Inference => Err(NotYet(stage).into()),
+        };
+        let seconds = t.elapsed().as_secs_f64();
+        let record = match result {
+            Ok(out) => {
+                println!("   {} ok in {seconds:.1} s", stage.name());
+                measured.extend(out.measured);
+                parameters.insert(stage.name().into(), out.parameters);
+                StageRecord {
+                    name: stage.name().into(),
+                    status: StageStatus::Ok,
+                    seconds,
+                    outputs: out.outputs,
+                    error: None,
+                }
+            }
+            Err(e) if e.downcast_ref::<NotYet>().is_some() => {
+                println!("   {} skipped: {e}", stage.name());
+                StageRecord {
+                    name: stage.name().into(),
+                    status: StageStatus::Skipped,
+                    seconds,
+                    outputs: vec![],
+                    error: Some(e.to_string()),
+                }
+            }
+            Err(e) => {
+                eprintln!("   {} FAILED: {e:#}", stage.name());
+                StageRecord {
+                    name: stage.name().into(),
+                    status: StageStatus::Failed,
+                    seconds,
+                    outputs: vec![],
+                    error: Some(format!("{e:#}")),
+                }
+            }
+        };
+        let failed = record.status == StageStatus::Failed;
+        records.push(record);
+        if failed && args.fail_fast {
+            break;
+        }
+    }
+    let manifest = Manifest {
+        crate_version: env!("CARGO_PKG_VERSION").into(),
+        git_commit: git_commit(Path::new(env!("CARGO_MANIFEST_DIR"))),
+        machine: Machine::current(),
+        profile: profile.name().into(),
+        seeds: serde_json::json!({ "data_and_weights": slaf_he::data::DEFAULT_SEED }),
+        parameters: serde_json::Value::Object(parameters),
+        started: rfc3339(started),
+        finished: rfc3339(SystemTime::now()),
+        stages: records,
+    };
+    manifest.write(&args.out.join("manifest.json"))?;
+    write_report(&args.out, &manifest, &measured)?;
+    println!(
+        "wrote {} and {}",
+        args.out.join("manifest.json").display(),
+        args.out.join("REPORT.md").display()
+    );
+    let failed: Vec<&str> = manifest
+        .stages
+        .iter()
+        .filter(|s| s.status == StageStatus::Failed)
+        .map(|s| s.name.as_str())
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("stage(s) failed: {}", failed.join(", "))
+    }
+}
+
+/// A stage whose code has not landed yet.
+#[derive(Debug)]
+struct NotYet(Stage);
+
+impl std::fmt::Display for NotYet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the {} stage is not implemented yet; no numbers are produced for it",
+            self.0.name()
+        )
+    }
+}
+
+impl std::error::Error for NotYet {}
+
+/// The training runs of a profile: `(arch, variant, epochs, limit_train, limit_test)`.
+fn training_plan(profile: Profile) -> Vec<TrainConfig> {
+    let cfg = |arch, variant, epochs: usize, lim: Option<(usize, usize)>| {
+        let mut c = TrainConfig::new(arch, variant);
+        c.epochs = epochs;
+        if let Some((tr, te)) = lim {
+            c.limit_train = Some(tr);
+            c.limit_test = Some(te);
+        }
+        if variant == Variant::SlafR {
+            c.slaf_r_epochs = if epochs >= 30 { 2 } else { 1 };
+        }
+        c
+    };
+    use Arch::*;
+    use Variant::*;
+    match profile {
+        Profile::Tiny => vec![
+            cfg(Cnn1, Relu, 1, Some((600, 200))),
+            cfg(Cnn1, X2, 1, Some((600, 200))),
+        ],
+        Profile::Quick => {
+            let mut v: Vec<TrainConfig> = [Relu, X2, Slaf, SlafR, SlafP]
+                .into_iter()
+                .map(|a| cfg(Cnn1, a, 2, None))
+                .collect();
+            v.push(cfg(Cnn2, Slaf, 1, None));
+            v.push(cfg(Cryptonets, X2, 1, None));
+            v
+        }
+        Profile::Full => {
+            let mut v = Vec::new();
+            for arch in [Cnn1, Cnn2] {
+                for a in [Relu, X2, Slaf, SlafR, SlafP] {
+                    v.push(cfg(arch, a, 30, None));
+                }
+            }
+            v.push(cfg(Cryptonets, X2, 30, None));
+            v
+        }
+    }
+}
+
+fn reference_key(w: &WeightsFile) -> String {
+    format!(
+        "ref.acc.{}.{}",
+        w.config.arch.name().replace('-', "_"),
+        w.config.variant.name().replace('-', "_")
+    )
+}
+
+fn training(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
+    let plan = training_plan(ctx.profile);
+    let dir = ctx.out.join("training");
+    let cache = ctx.cache.clone();
+    let (retrain, quiet) = (ctx.retrain, ctx.quiet);
+    let mnist = ctx.mnist()?;
+    let mut rows: Vec<(WeightsFile, Provenance)> = Vec::new();
+    for cfg in &plan {
+        print!(
+            "   {:<10} {:<6} {:>2} epoch(s) ... ",
+            cfg.arch.name(),
+            cfg.variant.name(),
+            cfg.epochs
+        );
+        let _ = std::io::stdout().flush();
+        let (w, prov) = train_cached(mnist, cfg, &cache, retrain, quiet, &mut |_| ())
+            .with_context(|| format!("training {} {}", cfg.arch.name(), cfg.variant.name()))?;
+        println!(
+            "test accuracy {:.2}% ({})",
+            100.0 * w.report.test.overall,
+            match prov {
+                Provenance::Cached => "cached".to_string(),
+                Provenance::Trained => format!("trained in {:.1} s", w.report.train_seconds),
+            }
+        );
+        rows.push((w, prov));
+    }
+    let col = |f: &dyn Fn(&WeightsFile) -> f64| rows.iter().map(|(w, _)| f(w)).collect::<Vec<_>>();
+    let reference: Vec<Option<f64>> = rows
+        .iter()
+        .map(|(w, _)| slaf_he::report::paper::reference(&reference_key(w)).map(|r| r.paper))
+        .collect();
+    let mut df = DataFrame::new_infer_height(vec![
+        Column::new(
+            "model".into(),
+            rows.iter()
+                .map(|(w, _)| w.config.arch.name())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "act".into(),
+            rows.iter()
+                .map(|(w, _)| w.config.variant.name())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "epochs".into(),
+            rows.iter()
+                .map(|(w, _)| w.config.epochs as u32)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "test_accuracy_pct".into(),
+            col(&|w| 100.0 * w.report.test.overall),
+        ),
+        Column::new("pytorch_reference_pct".into(), reference),
+        Column::new(
+            "clip_grad".into(),
+            rows.iter()
+                .map(|(w, _)| w.config.clip_grad.map(f64::from))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new("train_seconds".into(), col(&|w| w.report.train_seconds)),
+        Column::new(
+            "max_abs_input_act1".into(),
+            col(&|w| {
+                w.report
+                    .max_abs_input
+                    .first()
+                    .map_or(f64::NAN, |m| f64::from(m.overall()))
+            }),
+        ),
+        Column::new(
+            "max_abs_input_act2".into(),
+            col(&|w| {
+                w.report
+                    .max_abs_input
+                    .get(1)
+                    .map_or(f64::NAN, |m| f64::from(m.overall()))
+            }),
+        ),
+    ])
+    .map_err(|e| anyhow::anyhow!("building the training table: {e}"))?;
+    let csv = dir.join("accuracy.csv");
+    write_csv(&mut df, &csv)?;
+    let md = dir.join("accuracy.md");
+    atomic_write(
+        &md,
+        format!(
+            "# Test accuracy per model and activation ({} profile)\n\n{}",
+            ctx.profile.name(),
+            dataframe_to_markdown(&df, 5)
+        )
+        .as_bytes(),
+    )?;
+    let mut outputs = vec![csv, md];
+    // Learning curves: test accuracy per epoch, one line per run.
+    let curves = LineChart {
+        title: "Test accuracy per epoch".into(),
+        x_label: "epoch".into(),
+        y_label: "test accuracy (%)".into(),
+        series: rows
+            .iter()
+            .map(|(w, _)| {
+                Series::new(
+                    format!("{} {}", w.config.arch.name(), w.config.variant.name()),
+                    w.report
+                        .epochs
+                        .iter()
+                        .enumerate()
+                        .map(|(i, e)| ((i + 1) as f64, 100.0 * e.test_accuracy))
+                        .collect(),
+                )
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let (svg, png) = Figure::from(curves).save(&dir, "learning_curves")?;
+    outputs.extend([svg, png]);
+    let mut measured = BTreeMap::new();
+    for (w, _) in &rows {
+        measured.insert(reference_key(w), 100.0 * w.report.test.overall);
+        if w.config.arch == Arch::Cnn2 && w.config.variant == Variant::Slaf {
+            measured.insert(
+                "p1.plain_acc.cnn2.slaf".into(),
+                100.0 * w.report.test.overall,
+            );
+        }
+    }
+    let outputs = outputs
+        .into_iter()
+        .map(|p| p.strip_prefix(ctx.out).map(Path::to_path_buf).unwrap_or(p))
+        .collect();
+    Ok(StageOutput {
+        outputs,
+        measured,
+        parameters: serde_json::to_value(&plan)?,
+    })
+}
+
+fn comparison(ctx: &Ctx<'_>) -> anyhow::Result<StageOutput> {
+    let args = super::study::CompareArgs {
+        runs: 30,
+        quick: ctx.profile == Profile::Tiny,
+        out: ctx.out.join("comparison"),
+        eps: slaf_he::approx::methods::DEFAULT_MINIMAX_EPS,
+        no_tfhe: ctx.profile == Profile::Tiny,
+        no_he: ctx.profile == Profile::Tiny,
+    };
+    let (files, measured) = super::study::compare(&args)?;
+    Ok(StageOutput {
+        outputs: super::study::relative_to(files, ctx.out),
+        measured,
+        parameters: serde_json::json!({
+            "runs": if args.quick { 3 } else { args.runs },
+            "minimax_eps": args.eps,
+            "tfhe": !args.no_tfhe,
+        }),
+    })
+}
+
+fn interval(ctx: &Ctx<'_>) -> anyhow::Result<StageOutput> {
+    let args = super::study::IntervalArgs {
+        out: ctx.out.join("interval"),
+        eps: slaf_he::approx::methods::DEFAULT_MINIMAX_EPS,
+    };
+    let (files, measured) = super::study::interval(&args)?;
+    Ok(StageOutput {
+        outputs: super::study::relative_to(files, ctx.out),
+        measured,
+        parameters: serde_json::json!({ "eps": "0.00..0.50 step 0.01", "minimax_eps": args.eps }),
+    })
+}
+
+fn write_report(
+    out: &Path,
+    manifest: &Manifest,
+    measured: &BTreeMap<String, f64>,
+) -> anyhow::Result<()> {
+    let mut s = String::new();
+    s.push_str("# slaf-he: paper vs reproduced\n\n");
+    s.push_str(&format!(
+        "Generated by `slaf-he reproduce` (profile **{}**) on {} ({} cores, {}), commit `{}`, {} to {}.\n\n",
+        manifest.profile,
+        manifest.machine.cpu,
+        manifest.machine.cores,
+        manifest.machine.os,
+        manifest.git_commit,
+        manifest.started,
+        manifest.finished
+    ));
+    if manifest.profile != "full" {
+        s.push_str("This is not the full protocol: training ran for a few epochs only, so accuracies are below the papers' 30-epoch numbers by design. Run `slaf-he reproduce --full` for the comparable numbers.\n\n");
+    }
+    s.push_str("## Stages\n\n| stage | status | seconds | outputs / reason |\n|---|---|---|---|\n");
+    for st in &manifest.stages {
+        let status = match st.status {
+            StageStatus::Ok => "ok",
+            StageStatus::Failed => "FAILED",
+            StageStatus::Skipped => "skipped",
+        };
+        let what = match &st.error {
+            Some(e) => e.clone(),
+            None => st
+                .outputs
+                .iter()
+                .map(|p| format!("`{}`", p.display()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        s.push_str(&format!(
+            "| {} | {status} | {:.1} | {what} |\n",
+            st.name, st.seconds
+        ));
+    }
+    s.push_str("\n## Paper vs reproduced\n\n");
+    s.push_str(&paper_vs_reproduced(measured));
+    let figures: Vec<&PathBuf> = manifest
+        .stages
+        .iter()
+        .flat_map(|st| &st.outputs)
+        .filter(|p| p.extension().is_some_and(|e| e == "svg"))
+        .collect();
+    if !figures.is_empty() {
+        s.push_str("\n## Figures\n\n");
+        for f in figures {
+            s.push_str(&format!("![{}]({})\n\n", f.display(), f.display()));
+        }
+    }
+    atomic_write(&out.join("REPORT.md"), s.as_bytes())?;
+    Ok(())
+}

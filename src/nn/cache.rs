@@ -1,0 +1,85 @@
+//! A cache of trained models keyed by a hash of everything that determines
+//! them (training configuration, data checksums, crate version), so that
+//! `slaf-he reproduce` reruns and the notebooks reuse trained weights
+//! instead of retraining.
+//!
+//! Entries are weights files (`<key>.json`) in one folder, by default
+//! `results/.cache/models/` of the repository (`$SLAF_HE_CACHE` overrides).
+
+use super::{NnError, TrainConfig, WeightsFile, train};
+use crate::data::{Mnist, sha256_hex};
+use std::path::{Path, PathBuf};
+
+/// The default cache folder: `$SLAF_HE_CACHE`, else `results/.cache/models`
+/// in this repository.
+pub fn default_cache_dir() -> PathBuf {
+    match std::env::var_os("SLAF_HE_CACHE") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("results")
+            .join(".cache")
+            .join("models"),
+    }
+}
+
+/// The cache key of a configuration on a data set: SHA-256 over the
+/// configuration (JSON), the data fingerprint and the crate version.
+pub fn cache_key(cfg: &TrainConfig, data: &Mnist) -> Result<String, NnError> {
+    let cfg_json = serde_json::to_string(cfg).map_err(|e| NnError::InvalidConfig {
+        detail: format!("cannot serialise the training configuration: {e}"),
+    })?;
+    let text = format!(
+        "slaf-he {}\n{cfg_json}\n{}",
+        env!("CARGO_PKG_VERSION"),
+        data.fingerprint()
+    );
+    Ok(sha256_hex(text.as_bytes())[..20].to_string())
+}
+
+/// Where a trained model has come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Provenance {
+    /// Loaded from the cache.
+    Cached,
+    /// Trained now (and stored in the cache).
+    Trained,
+}
+
+/// Return the model for `cfg`: from `dir` when a valid entry exists and
+/// `retrain` is false, otherwise train it (calling `on_epoch` per epoch)
+/// and store it. A corrupt cache entry is retrained, not trusted.
+pub fn train_cached(
+    data: &Mnist,
+    cfg: &TrainConfig,
+    dir: &Path,
+    retrain: bool,
+    quiet: bool,
+    on_epoch: &mut dyn FnMut(&super::EpochLog),
+) -> Result<(WeightsFile, Provenance), NnError> {
+    let path = dir.join(format!("{}.json", cache_key(cfg, data)?));
+    if !retrain
+        && path.is_file()
+        && let Ok(w) = WeightsFile::load(&path)
+        && &w.config == cfg
+    {
+        return Ok((w, Provenance::Cached));
+    }
+    let (model, report) = train(data, cfg, quiet, on_epoch)?;
+    let weights = WeightsFile::new(&model, cfg, &report)?;
+    std::fs::create_dir_all(dir).map_err(|source| NnError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    // Write beside, then rename, so a crash never leaves a half-written entry.
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        cache_key(cfg, data)?,
+        std::process::id()
+    ));
+    weights.save(&tmp)?;
+    std::fs::rename(&tmp, &path).map_err(|source| NnError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok((weights, Provenance::Trained))
+}

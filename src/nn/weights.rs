@@ -1,0 +1,215 @@
+//! The weights file: one JSON document (serde) with the architecture, the
+//! activation variant, the inference-form tensors ([`InferenceModel`]), the
+//! full training-form state, the training configuration, the final
+//! accuracies and the per-layer max |input|.
+//!
+//! Format (version 1):
+//! ```text
+//! { "format": "slaf-he-weights", "version": 1,
+//!   "arch": "cnn1" | "cnn2" | "cnn2-nopad" | "cryptonets",
+//!   "variant": "relu" | "x2" | "slaf" | "slaf-r" | "slaf-p",
+//!   "activations": [ { "name": "act1", "kind": "slaf", "coeffs": [..] }, .. ],
+//!   "inference": { "arch", "conv": { "geom", "weight", "bias" }, "act1", "dense1", "act2", "fc2" },
+//!   "state": [ { "name": "conv1.weight", "shape": [..], "values": [..] }, .. ],
+//!   "config": { TrainConfig }, "report": { TrainReport } }
+//! ```
+//! A name ending in `.gz` is written gzip-compressed; loading detects gzip.
+//! [`WeightsFile::load`] validates everything and fails with a typed
+//! [`NnError`] naming the problem.
+
+use super::NnError;
+use super::act::MaxAbs;
+use super::inference::InferenceModel;
+use super::model::{Arch, Layer, Model, NamedTensor};
+use super::train::{TrainConfig, TrainReport, Variant};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Value of the `format` field.
+pub const FORMAT: &str = "slaf-he-weights";
+/// Current format version.
+pub const VERSION: u32 = 1;
+
+/// One activation layer as trained.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActRecord {
+    /// Layer name (`act1`, `act2`).
+    pub name: String,
+    /// `relu`, `x2`, `slaf` or `slaf-p`.
+    pub kind: String,
+    /// SLAF: `a0..ad`; SLAF-P: the coefficients of s; empty otherwise.
+    pub coeffs: Vec<f64>,
+    /// Max |input| seen in training and test passes.
+    pub max_abs: MaxAbs,
+}
+
+/// The whole weights file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WeightsFile {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Always [`VERSION`].
+    pub version: u32,
+    /// Network.
+    pub arch: Arch,
+    /// Activation variant.
+    pub variant: Variant,
+    /// Activation layers in order.
+    pub activations: Vec<ActRecord>,
+    /// Inference (collapsed) form: what encrypted inference loads.
+    pub inference: InferenceModel,
+    /// Training-form state dict.
+    pub state: Vec<NamedTensor>,
+    /// How the model was trained.
+    pub config: TrainConfig,
+    /// Accuracies, epoch logs, max |input|.
+    pub report: TrainReport,
+}
+
+impl WeightsFile {
+    /// Assemble the file for a trained model.
+    pub fn new(model: &Model, config: &TrainConfig, report: &TrainReport) -> Result<Self, NnError> {
+        let activations = model
+            .layers
+            .iter()
+            .filter_map(|(n, l)| match l {
+                Layer::Act(a) => {
+                    let mut act = a.act.clone();
+                    let coeffs = act
+                        .param()
+                        .map(|p| p.value.iter().map(|&v| f64::from(v)).collect())
+                        .unwrap_or_default();
+                    Some(ActRecord {
+                        name: n.clone(),
+                        kind: a.act.name().to_string(),
+                        coeffs,
+                        max_abs: a.max_abs,
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        let w = Self {
+            format: FORMAT.to_string(),
+            version: VERSION,
+            arch: model.arch,
+            variant: config.variant,
+            activations,
+            inference: InferenceModel::from_model(model)?,
+            state: model.state(),
+            config: config.clone(),
+            report: report.clone(),
+        };
+        w.validate()?;
+        Ok(w)
+    }
+
+    /// Check format, version, shapes against the architecture, and finiteness.
+    pub fn validate(&self) -> Result<(), NnError> {
+        if self.format != FORMAT {
+            return Err(NnError::InvalidWeights {
+                detail: format!("format is {:?}, expected {FORMAT:?}", self.format),
+            });
+        }
+        if self.version != VERSION {
+            return Err(NnError::InvalidWeights {
+                detail: format!(
+                    "version {} is not supported (expected {VERSION})",
+                    self.version
+                ),
+            });
+        }
+        if self.inference.arch != self.arch || self.config.arch != self.arch {
+            return Err(NnError::InvalidWeights {
+                detail: "arch differs between the header, the inference form and the config".into(),
+            });
+        }
+        self.inference.validate()?;
+        // The training-form state must load into a fresh model of this architecture.
+        self.to_model()?;
+        Ok(())
+    }
+
+    /// Rebuild the training-form model (evaluation-ready) from the state.
+    pub fn to_model(&self) -> Result<Model, NnError> {
+        let spec = match self.activations.first().map(|a| a.kind.as_str()) {
+            Some("relu") => super::model::ActSpec::Relu,
+            Some("x2") => super::model::ActSpec::Square,
+            Some("slaf") => super::model::ActSpec::Slaf {
+                degree: self.activations[0].coeffs.len().saturating_sub(1),
+                init: None,
+            },
+            Some("slaf-p") => super::model::ActSpec::SlafP {
+                r: self.arch.slafp_range(),
+                trainable: self.config.slafp_trainable,
+                init: self.config.slafp_init,
+            },
+            other => {
+                return Err(NnError::InvalidWeights {
+                    detail: format!("unknown activation kind {other:?}"),
+                });
+            }
+        };
+        let mut m = Model::new(self.arch, &spec, 0, false);
+        m.load_state(&self.state)?;
+        Ok(m)
+    }
+
+    /// Write JSON to `path`; gzip-compressed when the name ends in `.gz`.
+    pub fn save(&self, path: &Path) -> Result<(), NnError> {
+        self.validate()?;
+        let text = serde_json::to_string(self).map_err(|e| NnError::InvalidWeights {
+            detail: format!("cannot serialise: {e}"),
+        })?;
+        let io = |source| NnError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if path.extension().is_some_and(|e| e == "gz") {
+            use std::io::Write;
+            let file = std::fs::File::create(path).map_err(io)?;
+            let mut enc = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+            enc.write_all(text.as_bytes()).map_err(io)?;
+            enc.finish().map_err(io)?;
+            Ok(())
+        } else {
+            std::fs::write(path, text).map_err(io)
+        }
+    }
+
+    /// Read and validate a weights file (plain or gzip-compressed JSON).
+    pub fn load(path: &Path) -> Result<Self, NnError> {
+        let io = |source| NnError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let bytes = std::fs::read(path).map_err(io)?;
+        let text = if bytes.starts_with(&[0x1f, 0x8b]) {
+            use std::io::Read;
+            let mut s = String::new();
+            flate2::read::GzDecoder::new(bytes.as_slice())
+                .read_to_string(&mut s)
+                .map_err(io)?;
+            s
+        } else {
+            String::from_utf8(bytes).map_err(|_| NnError::InvalidWeights {
+                detail: format!("{}: not UTF-8 text", path.display()),
+            })?
+        };
+        Self::from_json(&text).map_err(|e| match e {
+            NnError::InvalidWeights { detail } => NnError::InvalidWeights {
+                detail: format!("{}: {detail}", path.display()),
+            },
+            other => other,
+        })
+    }
+
+    /// Parse and validate JSON text.
+    pub fn from_json(text: &str) -> Result<Self, NnError> {
+        let w: Self = serde_json::from_str(text).map_err(|e| NnError::InvalidWeights {
+            detail: format!("malformed JSON: {e}"),
+        })?;
+        w.validate()?;
+        Ok(w)
+    }
+}

@@ -1,0 +1,598 @@
+//! Figures in one consistent style: line charts (optionally log axes), bar
+//! charts and a grid of MNIST digits, rendered to SVG (strings or files)
+//! and PNG files. A [`Figure`] also displays itself inline in an evcxr
+//! notebook (`evcxr_display`).
+
+use super::{ReportError, atomic_write, temp_path};
+use plotters::coord::Shift;
+use plotters::coord::combinators::IntoLogRange;
+use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
+use plotters::prelude::*;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// Font family name under which the vendored DejaVu Sans is registered.
+const FONT: &str = "sans-serif";
+static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+static FONT_READY: OnceLock<bool> = OnceLock::new();
+
+fn ensure_font() -> Result<(), ReportError> {
+    let ok = *FONT_READY.get_or_init(|| {
+        plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_ok()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ReportError::Draw {
+            title: String::new(),
+            detail: "the vendored DejaVu Sans font could not be loaded".into(),
+        })
+    }
+}
+
+/// The shared palette (colour-blind friendly, Okabe–Ito order).
+pub(crate) const PALETTE: [RGBColor; 8] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(230, 159, 0),
+    RGBColor(86, 180, 233),
+    RGBColor(0, 0, 0),
+    RGBColor(240, 228, 66),
+];
+
+/// Default figure size in pixels.
+const SIZE: (u32, u32) = (900, 560);
+
+/// One named line of a [`LineChart`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    /// Legend entry.
+    pub name: String,
+    /// Points `(x, y)`, drawn in order.
+    pub points: Vec<(f64, f64)>,
+}
+
+impl Series {
+    /// A series from a name and points.
+    pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Self {
+            name: name.into(),
+            points,
+        }
+    }
+}
+
+/// A line chart with a title, axis labels and a legend.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LineChart {
+    /// Title drawn above the plot.
+    pub title: String,
+    /// Label of the x axis.
+    pub x_label: String,
+    /// Label of the y axis.
+    pub y_label: String,
+    /// The lines.
+    pub series: Vec<Series>,
+    /// Logarithmic x axis.
+    pub log_x: bool,
+    /// Logarithmic y axis.
+    pub log_y: bool,
+    /// Fixed y range (otherwise fitted to the data with a margin).
+    pub y_range: Option<(f64, f64)>,
+}
+
+/// A bar chart of named values.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BarChart {
+    /// Title drawn above the plot.
+    pub title: String,
+    /// Label of the y axis.
+    pub y_label: String,
+    /// `(category, value)` bars, drawn left to right.
+    pub bars: Vec<(String, f64)>,
+    /// Logarithmic y axis (values must be positive).
+    pub log_y: bool,
+}
+
+/// A figure that can be saved as SVG/PNG or shown in a notebook.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Figure {
+    /// A line chart.
+    Line(LineChart),
+    /// A bar chart.
+    Bar(BarChart),
+    /// A grid of grey images with captions (e.g. MNIST digits).
+    Images {
+        /// Title drawn above the grid.
+        title: String,
+        /// Images as rows of pixels in [0, 1].
+        images: Vec<Vec<f32>>,
+        /// Image side in pixels (images are square).
+        side: usize,
+        /// One caption per image.
+        captions: Vec<String>,
+    },
+}
+
+impl From<LineChart> for Figure {
+    fn from(c: LineChart) -> Self {
+        Figure::Line(c)
+    }
+}
+
+impl From<BarChart> for Figure {
+    fn from(c: BarChart) -> Self {
+        Figure::Bar(c)
+    }
+}
+
+/// A figure showing the given images (each `side*side` pixels in [0, 1]) in a
+/// row-wrapped grid, with one caption under each.
+pub fn digits_grid(
+    title: impl Into<String>,
+    images: Vec<Vec<f32>>,
+    side: usize,
+    captions: Vec<String>,
+) -> Figure {
+    Figure::Images {
+        title: title.into(),
+        images,
+        side,
+        captions,
+    }
+}
+
+impl Figure {
+    /// The figure's title.
+    pub fn title(&self) -> &str {
+        match self {
+            Figure::Line(c) => &c.title,
+            Figure::Bar(c) => &c.title,
+            Figure::Images { title, .. } => title,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ReportError> {
+        let bad = |detail: &str| ReportError::InvalidData {
+            title: self.title().to_string(),
+            detail: detail.to_string(),
+        };
+        match self {
+            Figure::Line(c) => {
+                let pts: Vec<&(f64, f64)> = c.series.iter().flat_map(|s| &s.points).collect();
+                if pts.is_empty() {
+                    return Err(bad("no points to draw"));
+                }
+                if pts.iter().any(|(x, y)| !x.is_finite() || !y.is_finite()) {
+                    return Err(bad("non-finite point"));
+                }
+                if c.log_x && pts.iter().any(|(x, _)| *x <= 0.0) {
+                    return Err(bad("log x axis needs positive x"));
+                }
+                if c.log_y && pts.iter().any(|(_, y)| *y <= 0.0) {
+                    return Err(bad("log y axis needs positive y"));
+                }
+            }
+            Figure::Bar(c) => {
+                if c.bars.is_empty() {
+                    return Err(bad("no bars to draw"));
+                }
+                if c.bars.iter().any(|(_, v)| !v.is_finite()) {
+                    return Err(bad("non-finite bar"));
+                }
+                if c.log_y && c.bars.iter().any(|(_, v)| *v <= 0.0) {
+                    return Err(bad("log y axis needs positive values"));
+                }
+            }
+            Figure::Images {
+                images,
+                side,
+                captions,
+                ..
+            } => {
+                if images.is_empty() || *side == 0 {
+                    return Err(bad("no images"));
+                }
+                if images.iter().any(|im| im.len() != side * side) {
+                    return Err(bad("an image does not have side*side pixels"));
+                }
+                if captions.len() != images.len() {
+                    return Err(bad("one caption per image is needed"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn size(&self) -> (u32, u32) {
+        match self {
+            Figure::Images { images, .. } => {
+                let cols = images.len().min(10) as u32;
+                let rows = images.len().div_ceil(10) as u32;
+                (cols * 90 + 20, rows * 110 + 50)
+            }
+            _ => SIZE,
+        }
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<(), ReportError> {
+        let err = |e: String| ReportError::Draw {
+            title: self.title().to_string(),
+            detail: e,
+        };
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        match self {
+            Figure::Line(c) => draw_line(&root, c).map_err(err)?,
+            Figure::Bar(c) => draw_bar(&root, c).map_err(err)?,
+            Figure::Images {
+                title,
+                images,
+                side,
+                captions,
+            } => draw_images(&root, title, images, *side, captions).map_err(err)?,
+        }
+        root.present().map_err(|e| err(e.to_string()))
+    }
+
+    /// Render as an SVG document.
+    pub fn to_svg(&self) -> Result<String, ReportError> {
+        ensure_font()?;
+        self.validate()?;
+        let mut s = String::new();
+        {
+            let root = SVGBackend::with_string(&mut s, self.size()).into_drawing_area();
+            self.draw(root)?;
+        }
+        Ok(s)
+    }
+
+    /// Write an SVG file (atomically).
+    pub fn save_svg(&self, path: &Path) -> Result<(), ReportError> {
+        atomic_write(path, self.to_svg()?.as_bytes())
+    }
+
+    /// Write a PNG file (atomically).
+    pub fn save_png(&self, path: &Path) -> Result<(), ReportError> {
+        ensure_font()?;
+        self.validate()?;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| ReportError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
+        let tmp = temp_path(path);
+        {
+            let root = BitMapBackend::new(&tmp, self.size()).into_drawing_area();
+            self.draw(root)?;
+        }
+        std::fs::rename(&tmp, path).map_err(|source| {
+            let _ = std::fs::remove_file(&tmp);
+            ReportError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        })
+    }
+
+    /// Write `dir/stem.svg` and `dir/stem.png`; returns both paths.
+    pub fn save(&self, dir: &Path, stem: &str) -> Result<(PathBuf, PathBuf), ReportError> {
+        let svg = dir.join(format!("{stem}.svg"));
+        let png = dir.join(format!("{stem}.png"));
+        self.save_svg(&svg)?;
+        self.save_png(&png)?;
+        Ok((svg, png))
+    }
+
+    /// Show the figure inline in an evcxr (Rust Jupyter) notebook.
+    pub fn evcxr_display(&self) {
+        match self.to_svg() {
+            Ok(svg) => println!("EVCXR_BEGIN_CONTENT image/svg+xml\n{svg}\nEVCXR_END_CONTENT"),
+            Err(e) => eprintln!("figure could not be drawn: {e}"),
+        }
+    }
+}
+
+fn bounds(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    if log {
+        let (lo, hi) = if lo == hi {
+            (lo / 2.0, hi * 2.0)
+        } else {
+            (lo, hi)
+        };
+        (lo / 1.2, hi * 1.2)
+    } else {
+        let span = if hi > lo { hi - lo } else { lo.abs().max(1.0) };
+        (lo - 0.05 * span, hi + 0.05 * span)
+    }
+}
+
+fn draw_line<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    c: &LineChart,
+) -> Result<(), String> {
+    let pts = || c.series.iter().flat_map(|s| s.points.iter().copied());
+    let (x0, x1) = bounds(pts().map(|p| p.0), c.log_x);
+    let (x0, x1) = if c.log_x {
+        (x0, x1)
+    } else {
+        let (lo, hi) = bounds(pts().map(|p| p.0), false);
+        let pad = (hi - lo) / 1.1 * 0.05;
+        (lo + pad, hi - pad)
+    };
+    let (y0, y1) = c
+        .y_range
+        .unwrap_or_else(|| bounds(pts().map(|p| p.1), c.log_y));
+    match (c.log_x, c.log_y) {
+        (false, false) => plot_xy(root, c, x0..x1, y0..y1),
+        (true, false) => plot_xy(root, c, (x0..x1).log_scale(), y0..y1),
+        (false, true) => plot_xy(root, c, x0..x1, (y0..y1).log_scale()),
+        (true, true) => plot_xy(root, c, (x0..x1).log_scale(), (y0..y1).log_scale()),
+    }
+}
+
+fn plot_xy<DB, X, Y>(root: &DrawingArea<DB, Shift>, c: &LineChart, x: X, y: Y) -> Result<(), String>
+where
+    DB: DrawingBackend,
+    X: AsRangedCoord<Value = f64>,
+    Y: AsRangedCoord<Value = f64>,
+    X::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let mut chart = ChartBuilder::on(root)
+        .caption(&c.title, (FONT, 24))
+        .margin(14)
+        .x_label_area_size(48)
+        .y_label_area_size(72)
+        .build_cartesian_2d(x, y)
+        .map_err(|e| e.to_string())?;
+    let (lx, ly) = (c.log_x, c.log_y);
+    let fx = move |v: &f64| tick_label(*v, lx);
+    let fy = move |v: &f64| tick_label(*v, ly);
+    chart
+        .configure_mesh()
+        .x_desc(&c.x_label)
+        .y_desc(&c.y_label)
+        .x_label_formatter(&fx)
+        .y_label_formatter(&fy)
+        .label_style((FONT, 15))
+        .axis_desc_style((FONT, 17))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (i, s) in c.series.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        chart
+            .draw_series(LineSeries::new(
+                s.points.iter().copied(),
+                color.stroke_width(2),
+            ))
+            .map_err(|e| e.to_string())?
+            .label(&s.name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3))
+            });
+    }
+    if c.series.len() > 1 || c.series.iter().any(|s| !s.name.is_empty()) {
+        chart
+            .configure_series_labels()
+            .label_font((FONT, 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(160, 160, 160))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// A tick label: powers of ten as `1e-5` on log axes, otherwise up to four
+/// significant digits without a negative zero.
+fn tick_label(v: f64, log: bool) -> String {
+    if log {
+        let e = v.log10();
+        if (e - e.round()).abs() < 1e-6 {
+            return format!("1e{}", e.round() as i32);
+        }
+        return format!("{v:.1e}");
+    }
+    if v.abs() < 1e-12 {
+        return "0".into();
+    }
+    let s = super::table::format_float(v, 4);
+    if s.contains('.') && !s.contains('e') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+fn draw_bar<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &BarChart) -> Result<(), String> {
+    let n = c.bars.len();
+    let names: Vec<String> = c.bars.iter().map(|(n, _)| n.clone()).collect();
+    let vals = || c.bars.iter().map(|(_, v)| *v);
+    let x = -0.5..(n as f64 - 0.5);
+    let fmt = move |v: &f64| {
+        let i = v.round();
+        if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < names.len() {
+            names[i as usize].clone()
+        } else {
+            String::new()
+        }
+    };
+    let draw = |y0: f64, y1: f64, base: f64, log: bool| -> Result<(), String> {
+        macro_rules! body {
+            ($yr:expr) => {{
+                let mut chart = ChartBuilder::on(root)
+                    .caption(&c.title, (FONT, 24))
+                    .margin(14)
+                    .x_label_area_size(60)
+                    .y_label_area_size(80)
+                    .build_cartesian_2d(x.clone(), $yr)
+                    .map_err(|e| e.to_string())?;
+                chart
+                    .configure_mesh()
+                    .disable_x_mesh()
+                    .x_labels(n)
+                    .x_label_formatter(&fmt)
+                    .y_desc(&c.y_label)
+                    .label_style((FONT, 13))
+                    .axis_desc_style((FONT, 17))
+                    .light_line_style(RGBColor(235, 235, 235))
+                    .draw()
+                    .map_err(|e| e.to_string())?;
+                chart
+                    .draw_series(c.bars.iter().enumerate().map(|(i, (_, v))| {
+                        let color = PALETTE[i % PALETTE.len()];
+                        Rectangle::new(
+                            [(i as f64 - 0.35, base), (i as f64 + 0.35, *v)],
+                            color.filled(),
+                        )
+                    }))
+                    .map_err(|e| e.to_string())?;
+            }};
+        }
+        if log {
+            body!((y0..y1).log_scale());
+        } else {
+            body!(y0..y1);
+        }
+        Ok(())
+    };
+    if c.log_y {
+        let (lo, hi) = bounds(vals(), true);
+        draw(lo, hi, lo, true)
+    } else {
+        let (lo, hi) = bounds(vals().chain([0.0]), false);
+        draw(lo.min(0.0), hi, 0.0, false)
+    }
+}
+
+fn draw_images<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    images: &[Vec<f32>],
+    side: usize,
+    captions: &[String],
+) -> Result<(), String> {
+    let area = root.titled(title, (FONT, 22)).map_err(|e| e.to_string())?;
+    let cols = images.len().min(10);
+    let rows = images.len().div_ceil(10);
+    let cells = area.split_evenly((rows, cols));
+    for ((cell, img), cap) in cells.iter().zip(images).zip(captions) {
+        let (w, h) = cell.dim_in_pixel();
+        let px = ((w.min(h.saturating_sub(22))) as usize / side).max(1) as i32;
+        let off_x = (w as i32 - px * side as i32) / 2;
+        for (k, &v) in img.iter().enumerate() {
+            let (r, c) = ((k / side) as i32, (k % side) as i32);
+            let g = (255.0 * (1.0 - v.clamp(0.0, 1.0))) as u8;
+            cell.draw(&Rectangle::new(
+                [
+                    (off_x + c * px, r * px),
+                    (off_x + (c + 1) * px, (r + 1) * px),
+                ],
+                RGBColor(g, g, g).filled(),
+            ))
+            .map_err(|e| e.to_string())?;
+        }
+        cell.draw(&Text::new(
+            cap.clone(),
+            (off_x, px * side as i32 + 4),
+            (FONT, 14),
+        ))
+        .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line() -> LineChart {
+        LineChart {
+            title: "sign and p".into(),
+            x_label: "x".into(),
+            y_label: "y".into(),
+            series: vec![
+                Series::new("sign", vec![(-1.0, -1.0), (0.0, 0.0), (1.0, 1.0)]),
+                Series::new("p", vec![(-1.0, -0.9), (1.0, 0.9)]),
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn line_chart_svg_has_title_and_legend() {
+        let svg = Figure::from(line()).to_svg().expect("svg");
+        assert!(svg.starts_with("<svg"));
+        assert!(svg.contains("sign and p"));
+        // Legend entries are text elements of their own.
+        assert!(svg.contains(">\np\n</text>"), "legend entry 'p' missing");
+        assert!(
+            svg.contains(">\nsign\n</text>"),
+            "legend entry 'sign' missing"
+        );
+    }
+
+    #[test]
+    fn log_axes_and_bars_render_and_png_is_png() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut c = line();
+        c.series = vec![Series::new(
+            "loss",
+            vec![(1e-6, 2.3), (1e-3, 1.0), (1.0, 5.0)],
+        )];
+        c.log_x = true;
+        let (svg, png) = Figure::from(c).save(dir.path(), "lr").expect("save");
+        assert!(std::fs::read_to_string(svg).expect("svg").contains("<svg"));
+        let bytes = std::fs::read(png).expect("png");
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        let bars = BarChart {
+            title: "time".into(),
+            y_label: "ms".into(),
+            bars: vec![("a".into(), 3.0), ("b".into(), 30.0)],
+            log_y: true,
+        };
+        assert!(Figure::from(bars).to_svg().expect("bars").contains("time"));
+    }
+
+    #[test]
+    fn bad_data_is_an_error_not_a_panic() {
+        let mut c = line();
+        c.series[0].points.push((f64::NAN, 1.0));
+        assert!(matches!(
+            Figure::from(c).to_svg(),
+            Err(ReportError::InvalidData { .. })
+        ));
+        let empty = LineChart::default();
+        assert!(Figure::from(empty).to_svg().is_err());
+        let imgs = digits_grid("d", vec![vec![0.0; 3]], 2, vec!["x".into()]);
+        assert!(imgs.to_svg().is_err());
+    }
+
+    #[test]
+    fn tick_labels_are_readable() {
+        assert_eq!(tick_label(1e-5 * (1.0 + 1e-12), true), "1e-5");
+        assert_eq!(tick_label(100.0, true), "1e2");
+        assert_eq!(tick_label(-0.0, false), "0");
+        assert_eq!(tick_label(0.25, false), "0.25");
+        assert_eq!(tick_label(140.0, false), "140");
+    }
+
+    #[test]
+    fn digit_grid_renders() {
+        let imgs = digits_grid(
+            "digits",
+            vec![vec![0.5; 16], vec![1.0; 16]],
+            4,
+            vec!["7".into(), "2".into()],
+        );
+        assert!(imgs.to_svg().expect("svg").contains("digits"));
+    }
+}

@@ -1,0 +1,45 @@
+//! Trained-model cache: a second request is served from the cache with the
+//! identical weights, `retrain` forces training, a different configuration
+//! gets its own entry and a corrupt entry is retrained rather than trusted.
+
+use slaf_he::data::Mnist;
+use slaf_he::nn::cache::{Provenance, cache_key, train_cached};
+use slaf_he::nn::{Arch, TrainConfig, Variant};
+
+#[test]
+fn cache_reuses_retrains_and_recovers() {
+    let data = Mnist::load_default().expect("mnist");
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut cfg = TrainConfig::new(Arch::Cnn1, Variant::Relu);
+    cfg.epochs = 1;
+    cfg.limit_train = Some(300);
+    cfg.limit_test = Some(100);
+    let mut n_epochs = 0;
+    let (w1, p1) =
+        train_cached(&data, &cfg, dir.path(), false, true, &mut |_| n_epochs += 1).expect("train");
+    assert_eq!(p1, Provenance::Trained);
+    assert_eq!(n_epochs, 1);
+    let (w2, p2) =
+        train_cached(&data, &cfg, dir.path(), false, true, &mut |_| n_epochs += 1).expect("cached");
+    assert_eq!(p2, Provenance::Cached);
+    assert_eq!(n_epochs, 1, "no training on a cache hit");
+    assert_eq!(w1.inference, w2.inference);
+
+    let (_, p3) = train_cached(&data, &cfg, dir.path(), true, true, &mut |_| ()).expect("retrain");
+    assert_eq!(p3, Provenance::Trained);
+
+    let mut other = cfg.clone();
+    other.seed = 74;
+    assert_ne!(
+        cache_key(&cfg, &data).expect("key"),
+        cache_key(&other, &data).expect("key")
+    );
+
+    let entry = dir
+        .path()
+        .join(format!("{}.json", cache_key(&cfg, &data).expect("key")));
+    std::fs::write(&entry, "{ not json").expect("corrupt");
+    let (_, p4) = train_cached(&data, &cfg, dir.path(), false, true, &mut |_| ()).expect("recover");
+    assert_eq!(p4, Provenance::Trained);
+    assert!(slaf_he::nn::WeightsFile::load(&entry).is_ok());
+}

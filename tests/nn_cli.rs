@@ -1,0 +1,94 @@
+//! `slaf-he train` and `slaf-he lr-find` end to end on a small slice of MNIST.
+
+use slaf_he::nn::WeightsFile;
+use std::process::Command;
+
+fn slaf_he() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_slaf-he"))
+}
+
+#[test]
+fn train_prints_json_last_and_writes_a_loadable_weights_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("w.json");
+    let o = slaf_he()
+        .args([
+            "train",
+            "--model",
+            "cnn1",
+            "--act",
+            "x2",
+            "--epochs",
+            "1",
+            "--limit-train",
+            "2000",
+            "--limit-test",
+            "300",
+            "--json",
+            "-q",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("Test Accuracy of 9:"));
+    let last = stdout.trim().lines().last().unwrap();
+    let v: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(v["model"], "cnn1");
+    assert_eq!(v["act"], "x2");
+    assert_eq!(v["epochs"], 1);
+    assert_eq!(v["per_class"].as_array().unwrap().len(), 10);
+    assert_eq!(v["max_abs_input"].as_array().unwrap().len(), 2);
+    let acc = v["test_accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&acc), "{acc}");
+    let w = WeightsFile::load(&out).unwrap();
+    assert_eq!(w.config.clip_grad, Some(1.0));
+    assert!((w.report.test.overall - acc).abs() < 1e-4);
+}
+
+#[test]
+fn lr_find_writes_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lr.csv");
+    let o = slaf_he()
+        .args([
+            "lr-find",
+            "--model",
+            "cnn1",
+            "--act",
+            "relu",
+            "--limit-train",
+            "1280",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("lr,loss,raw_loss"));
+    let lrs: Vec<f64> = lines
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(lrs.len() > 2);
+    assert!((lrs[0] - 1e-6).abs() < 1e-12);
+    assert!(lrs.windows(2).all(|w| w[1] > w[0]));
+}
+
+#[test]
+fn unknown_model_is_one_clear_error() {
+    let o = slaf_he()
+        .args(["train", "--model", "resnet", "--act", "relu"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("unknown model \"resnet\""), "{err}");
+}

@@ -1,0 +1,109 @@
+//! `slaf-he reproduce` orchestration on the test-only tiny profile: the
+//! manifest, the CSV schema, valid SVG/PNG figures, REPORT.md, and the
+//! model cache being reused on a second run.
+
+use std::process::Command;
+
+#[test]
+fn tiny_reproduce_writes_a_self_describing_results_tree() {
+    let out = tempfile::tempdir().expect("tmp");
+    let cache = tempfile::tempdir().expect("tmp");
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_slaf-he"))
+            .args([
+                "reproduce",
+                "--profile",
+                "tiny",
+                "--only",
+                "training,comparison,interval",
+                "--out",
+            ])
+            .arg(out.path())
+            .arg("--cache")
+            .arg(cache.path())
+            .output()
+            .expect("run")
+    };
+    let first = run();
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        first.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(stdout.contains("trained in"), "{stdout}");
+
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    assert_eq!(manifest["profile"], "tiny");
+    assert_eq!(manifest["crate_version"], env!("CARGO_PKG_VERSION"));
+    assert!(manifest["machine"]["cores"].as_u64().expect("cores") >= 1);
+    let stages = manifest["stages"].as_array().expect("stages");
+    assert_eq!(stages.len(), 3);
+    for (st, name) in stages.iter().zip(["training", "comparison", "interval"]) {
+        assert_eq!(st["name"], name);
+        assert_eq!(st["status"], "ok", "{st}");
+    }
+    assert!(stages[0]["outputs"].as_array().expect("outputs").len() >= 4);
+
+    let csv = std::fs::read_to_string(out.path().join("training/accuracy.csv")).expect("csv");
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().expect("header"),
+        "model,act,epochs,test_accuracy_pct,pytorch_reference_pct,clip_grad,train_seconds,max_abs_input_act1,max_abs_input_act2"
+    );
+    assert_eq!(lines.count(), 2, "two tiny runs");
+    let svg =
+        std::fs::read_to_string(out.path().join("training/learning_curves.svg")).expect("svg");
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    let png = std::fs::read(out.path().join("training/learning_curves.png")).expect("png");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // The comparison and interval CSVs keep their contract columns.
+    let cmp = std::fs::read_to_string(out.path().join("comparison/metrics.csv")).expect("csv");
+    assert_eq!(
+        cmp.lines().next().expect("header"),
+        "method,basis,degree,depth,r2,chi2,l1,l2,linf,rel_l1_pct,rel_l2_pct,rel_linf_pct,gen_ms,he_eval_ms,he_max_err,he_value_1_minus_05"
+    );
+    assert_eq!(
+        cmp.lines().count(),
+        1 + 8,
+        "8 methods (TFHE skipped in tiny)"
+    );
+    let int = std::fs::read_to_string(out.path().join("interval/metrics.csv")).expect("csv");
+    assert_eq!(
+        int.lines().next().expect("header"),
+        "eps,method,r2,l1,l2,linf,rel_l1_pct,rel_l2_pct,rel_linf_pct"
+    );
+    assert_eq!(int.lines().count(), 1 + 51 * 7);
+    for f in [
+        "comparison/approximations.svg",
+        "interval/rel_l1_vs_eps.svg",
+    ] {
+        let svg = std::fs::read_to_string(out.path().join(f)).expect("svg");
+        assert!(svg.starts_with("<svg"), "{f}");
+    }
+    let report = std::fs::read_to_string(out.path().join("REPORT.md")).expect("report");
+    assert!(
+        report.contains("| P2 metrics | least squares R² | 0.93944 | 0.93944 |"),
+        "{report}"
+    );
+    assert!(report.contains("| experiment | quantity | paper | reproduced | difference | note |"));
+    assert!(report.contains("CNN1-ReLU"));
+
+    // Second run: models come from the cache.
+    let second = run();
+    assert!(second.status.success());
+    assert!(String::from_utf8_lossy(&second.stdout).contains("(cached)"));
+}
+
+#[test]
+fn unknown_stage_is_a_usage_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_slaf-he"))
+        .args(["reproduce", "--only", "bogus"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bogus"));
+}
