@@ -28,11 +28,13 @@
 //! `rotate(ct, k)` moves slot `i + k` to slot `i` (left rotation, as SEAL's
 //! `rotate_vector` with positive steps).
 
+pub mod core_backend;
 pub mod lintrans;
 pub mod poly_eval;
 pub mod polynomial;
 pub mod sim;
 
+pub use core_backend::CoreBackend;
 pub use lintrans::{LinearTransform, Strategy, dot_plain, inner_sum, inner_sum_rotation_steps};
 pub use poly_eval::{AffineMode, EvalPlan, PolynomialEvaluator};
 pub use polynomial::{Basis, Polynomial};
