@@ -24,6 +24,7 @@
 //! assert!((out[0] - 2.25).abs() < 1e-4 && (out[1] - 4.0).abs() < 1e-4);
 //! ```
 
+pub mod circuits;
 pub mod context;
 pub mod encoder;
 pub mod error;
