@@ -7,7 +7,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use slaf_he::approx::he_eval::HeSetup;
 use slaf_he::approx::{Method, as_published, build, grid, poly};
-use slaf_he::ckks::Polynomial;
+use slaf_he::ckks::circuits::Polynomial;
 
 #[test]
 fn encrypted_values_agree_with_plaintext_and_defects_show() {
@@ -45,8 +45,32 @@ fn encrypted_values_agree_with_plaintext_and_defects_show() {
         "{}",
         r.value_1_minus_05
     );
-    // The composite minimax (two degree-7 stages) does not fit the 6 levels: a typed error.
+    // Depth-optimal: composition and Newton take 2 + 2 levels, degree 9 takes 4,
+    // the composite minimax (two degree-7 stages) 3 + 3 = 6 (all of the chain).
+    for (m, levels) in [
+        (Method::LeastSquares, 4),
+        (Method::Composition, 4),
+        (Method::Newton, 4),
+        (Method::Chebyshev, 4),
+    ] {
+        let a = build(m, &g, 0.05).expect("build");
+        assert_eq!(he.evaluate(&a, 1).expect("he").levels_used, levels, "{m:?}");
+    }
     let cm = build(Method::CompositeMinimax, &g, 0.05).expect("cm");
-    let err = he.evaluate(&cm, 1).expect_err("too deep");
-    assert!(err.to_string().contains("needs depth"), "{err}");
+    let r = he
+        .evaluate(&cm, 1)
+        .expect("composite minimax fits 6 levels");
+    assert_eq!(r.levels_used, 6);
+    assert!(r.max_err < 0.05, "composite minimax: max err {}", r.max_err);
+    assert!((r.value_1_minus_05 - cm.eval(0.5)).abs() < 0.05);
+    // A stage deeper than the chain is a typed error naming the depth.
+    let deep = Polynomial::power(
+        (0..=127)
+            .map(|k| if k % 2 == 1 { 1e-3 } else { 0.0 })
+            .collect(),
+    );
+    let err = he
+        .evaluate_polys(&[deep], 1, &|_| 0.0)
+        .expect_err("too deep");
+    assert!(err.to_string().contains("depth"), "{err}");
 }

@@ -6,15 +6,23 @@
 
 use super::methods::{Approximation, HeStage};
 use super::{ApproxError, grid};
-use crate::ckks::poly_eval::{evaluate, evaluate_stages};
+use crate::ckks::circuits::{self, CircuitError, CoreBackend, PolynomialEvaluator};
 use crate::ckks::{
-    Ciphertext, CkksContext, CkksError, Encoder, Encryptor, Evaluator, KeyGenerator, Polynomial,
+    Ciphertext, CkksContext, CkksError, Encoder, Encryptor, Evaluator, KeyGenerator,
     RelinearizationKey, SecretKey, decrypt, presets,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use std::sync::Arc;
 use std::time::Instant;
+
+impl From<CircuitError> for ApproxError {
+    fn from(e: CircuitError) -> Self {
+        ApproxError::Numerical {
+            detail: format!("CKKS circuit: {e}"),
+        }
+    }
+}
 
 impl From<CkksError> for ApproxError {
     fn from(e: CkksError) -> Self {
@@ -55,10 +63,11 @@ pub struct HeEvaluation {
     pub levels_used: usize,
 }
 
-fn stage_poly(s: &HeStage) -> Polynomial {
+/// The circuits' polynomial of one evaluation stage (Chebyshev stages on [-1, 1]).
+pub fn stage_poly(s: &HeStage) -> circuits::Polynomial {
     match s {
-        HeStage::Power(c) => Polynomial::power(c.clone()),
-        HeStage::Chebyshev(c) => Polynomial::chebyshev(c.clone()),
+        HeStage::Power(c) => circuits::Polynomial::power(c.clone()),
+        HeStage::Chebyshev(c) => circuits::Polynomial::chebyshev(c.clone(), -1.0, 1.0),
     }
 }
 
@@ -105,11 +114,18 @@ impl HeSetup {
         self.encoder.decode(&decrypt(&self.ctx, self.secret(), ct))
     }
 
-    /// Evaluate power/Chebyshev stages on `ct`.
-    fn run(&self, ct: &Ciphertext, stages: &[Polynomial]) -> Result<Ciphertext, ApproxError> {
+    /// Evaluate power/Chebyshev stages on `ct` with the depth-optimal
+    /// evaluator (⌈log2(d+1)⌉ levels per stage, output at the input's scale).
+    fn run(
+        &self,
+        ct: &Ciphertext,
+        stages: &[circuits::Polynomial],
+    ) -> Result<Ciphertext, ApproxError> {
+        let backend = CoreBackend::new(&self.evaluator, &self.encoder, Some(&self.rk), None);
+        let pe = PolynomialEvaluator::new(&backend);
         Ok(match stages {
-            [one] => evaluate(&self.evaluator, ct, one, &self.rk, None)?,
-            many => evaluate_stages(&self.evaluator, ct, many, &self.rk)?,
+            [one] => pe.evaluate(ct, one, None)?,
+            many => pe.evaluate_composition(ct, many, None)?,
         })
     }
 
@@ -120,14 +136,14 @@ impl HeSetup {
         runs: usize,
     ) -> Result<HeEvaluation, ApproxError> {
         let (stages, _) = a.he_stages();
-        let stages: Vec<Polynomial> = stages.iter().map(stage_poly).collect();
+        let stages: Vec<circuits::Polynomial> = stages.iter().map(stage_poly).collect();
         self.evaluate_polys(&stages, runs, &|x| a.eval(x))
     }
 
     /// Encrypted evaluation of power/Chebyshev stages with plaintext reference `f`.
     pub fn evaluate_polys(
         &mut self,
-        stages: &[Polynomial],
+        stages: &[circuits::Polynomial],
         runs: usize,
         f: &dyn Fn(f64) -> f64,
     ) -> Result<HeEvaluation, ApproxError> {

@@ -214,8 +214,8 @@ pub enum HeStage {
 }
 
 /// Degree of the Chebyshev polynomial that stands in for the Fourier
-/// series under encryption (depth 5).
-pub const FOURIER_HE_DEGREE: usize = 31;
+/// series under encryption (depth 6, the whole chain of the study; conversion error ~2e-10).
+pub const FOURIER_HE_DEGREE: usize = 47;
 
 /// Chebyshev interpolant of degree `d` of `f` at the `d + 1` Chebyshev
 /// points of the second kind (chebfun's construction).

@@ -215,7 +215,7 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<(Vec<PathBuf>, Measured)> {
                     let c = coeffs.clone();
                     setup
                         .evaluate_polys(
-                            &[slaf_he::ckks::Polynomial::power(coeffs.clone())],
+                            &[slaf_he::ckks::circuits::Polynomial::power(coeffs.clone())],
                             1,
                             &move |x| poly::eval_power(&c, x),
                         )
@@ -271,8 +271,9 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<(Vec<PathBuf>, Measured)> {
         }
     }
     details.push_str(&format!(
-        "- Minimax methods approximate sign on [-1, -{e}] ∪ [{e}, 1] (eps = {e}); composite minimax = two odd degree-7 Remez stages.\n- Chebyshev: native interpolant at the 10 Chebyshev points of the second kind (chebfun's construction); `chebyshev_published` uses the original's rounded coefficients.\n- chi2 = Σ (p − sign)² / |sign| (Pearson with |expected|; equals L2² on this grid).\n- Encrypted evaluation: our CKKS with N=8192, [31, 26x6, 31], scale 2^26 (the original's parameters); he_eval_ms is the mean evaluation time (single run of the evaluator, all cores), he_max_err the max |decrypted − plaintext p| over the 1000 points. The evaluator uses depth ⌈log2 d⌉+1 per polynomial stage; a method whose depth exceeds the 6 levels keeps empty columns.\n",
-        e = args.eps
+        "- Minimax methods approximate sign on [-1, -{e}] ∪ [{e}, 1] (eps = {e}); composite minimax = two odd degree-7 Remez stages.\n- Chebyshev: native interpolant at the 10 Chebyshev points of the second kind (chebfun's construction); `chebyshev_published` uses the original's rounded coefficients.\n- chi2 = Σ (p − sign)² / |sign| (Pearson with |expected|; equals L2² on this grid).\n- Encrypted evaluation: our CKKS with N=8192, [31, 26x6, 31], scale 2^26 (the original's parameters); he_eval_ms is the mean evaluation time (single run of the evaluator, all cores), he_max_err the max |decrypted − plaintext p| over the 1000 points. The depth-optimal evaluator (baby-step giant-step, exact scales) uses ⌈log2(d+1)⌉ levels per polynomial stage: 4 for degree 9 and for the two cubic stages of composition and Newton, 6 for the composite minimax (7∘7); the Fourier series is evaluated as its degree-{fd} Chebyshev interpolant. A method whose depth exceeded the 6 levels would keep empty columns.\n",
+        e = args.eps,
+        fd = slaf_he::approx::methods::FOURIER_HE_DEGREE
     ));
     for n in &he_notes {
         details.push_str(&format!("- {n}\n"));
