@@ -20,6 +20,7 @@ fn encrypted_values_agree_with_plaintext_and_defects_show() {
         Method::Newton,
         Method::Chebyshev,
         Method::Fourier,
+        Method::Minimax,
     ] {
         let a = build(m, &g, 0.05).expect("build");
         let r = he.evaluate(&a, 1).expect("he");

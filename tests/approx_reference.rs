@@ -143,3 +143,31 @@ fn minimax_methods_beat_the_original_away_from_zero() {
     assert_eq!(build(Method::Minimax, &g, eps).expect("m").depth(), 4);
     assert!(build(Method::Minimax, &g, 1.5).is_err());
 }
+
+#[test]
+fn degenerate_degrees_are_typed_errors() {
+    use slaf_he::approx::methods::{fit_fourier, least_squares};
+    use slaf_he::approx::minimax::{composite_sign_minimax, odd_sign_minimax};
+    let g = grid();
+    let y: Vec<f64> = g
+        .iter()
+        .map(|&x| slaf_he::approx::methods::sign(x))
+        .collect();
+    for err in [
+        least_squares(&g, &y, 0).map(|_| ()).expect_err("degree 0"),
+        fit_fourier(&g, &y, 0).map(|_| ()).expect_err("order 0"),
+        odd_sign_minimax(0, 0.05, 1.0)
+            .map(|_| ())
+            .expect_err("degree 0"),
+        odd_sign_minimax(8, 0.05, 1.0)
+            .map(|_| ())
+            .expect_err("even degree"),
+        composite_sign_minimax(&[7, 0], 0.05)
+            .map(|_| ())
+            .expect_err("degree 0 stage"),
+    ] {
+        assert!(err.to_string().to_lowercase().contains("degree"), "{err}");
+    }
+    assert!(build(Method::Minimax, &g, -0.1).is_err());
+    assert!(build(Method::CompositeMinimax, &g, 1.0).is_err());
+}

@@ -324,6 +324,25 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<(Vec<PathBuf>, Measured)> {
         log_y: true,
     });
     written.extend(pair(fig.save(out, "generation_time")?));
+    // Encrypted evaluation time: ours beside the original's (Colab, TenSEAL).
+    let mut he_bars = Vec::new();
+    for (n, t) in names.iter().zip(&he_eval_ms) {
+        if let Some(t) = t {
+            he_bars.push((format!("{n} (ours)"), *t));
+            if let Some(r) = slaf_he::report::paper::reference(&format!("p2.he_ms.{n}")) {
+                he_bars.push((format!("{n} (original)"), r.paper));
+            }
+        }
+    }
+    if !he_bars.is_empty() {
+        let fig = Figure::from(BarChart {
+            title: "Encrypted evaluation time (CKKS N=8192): ours vs the original".into(),
+            y_label: "milliseconds".into(),
+            bars: he_bars,
+            log_y: false,
+        });
+        written.extend(pair(fig.save(out, "he_eval_time")?));
+    }
     let fig = Figure::from(BarChart {
         title: "Relative L1 error on [-1, 1]".into(),
         y_label: "relative L1 (%)".into(),

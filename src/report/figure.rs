@@ -414,9 +414,16 @@ fn tick_label(v: f64, log: bool) -> String {
 
 fn draw_bar<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &BarChart) -> Result<(), String> {
     let n = c.bars.len();
-    let names: Vec<String> = c.bars.iter().map(|(n, _)| n.clone()).collect();
+    let mut names: Vec<String> = c.bars.iter().map(|(n, _)| n.clone()).collect();
+    // Long or many labels do not fit under vertical bars: draw horizontal bars
+    // (first bar on top) with the names on the y axis instead.
+    let widest = names.iter().map(|s| s.chars().count()).max().unwrap_or(0);
+    let horizontal = names.iter().map(|s| s.chars().count() + 2).sum::<usize>() > 90;
+    if horizontal {
+        names.reverse();
+    }
     let vals = || c.bars.iter().map(|(_, v)| *v);
-    let x = -0.5..(n as f64 - 0.5);
+    let cat = -0.5..(n as f64 - 0.5);
     let fmt = move |v: &f64| {
         let i = v.round();
         if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < names.len() {
@@ -427,34 +434,67 @@ fn draw_bar<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &BarChart) -> 
     };
     let draw = |y0: f64, y1: f64, base: f64, log: bool| -> Result<(), String> {
         macro_rules! body {
-            ($yr:expr) => {{
-                let mut chart = ChartBuilder::on(root)
-                    .caption(&c.title, (FONT, 24))
-                    .margin(14)
-                    .x_label_area_size(60)
-                    .y_label_area_size(80)
-                    .build_cartesian_2d(x.clone(), $yr)
-                    .map_err(|e| e.to_string())?;
-                chart
-                    .configure_mesh()
-                    .disable_x_mesh()
-                    .x_labels(n)
-                    .x_label_formatter(&fmt)
-                    .y_desc(&c.y_label)
-                    .label_style((FONT, 13))
-                    .axis_desc_style((FONT, 17))
-                    .light_line_style(RGBColor(235, 235, 235))
-                    .draw()
-                    .map_err(|e| e.to_string())?;
-                chart
-                    .draw_series(c.bars.iter().enumerate().map(|(i, (_, v))| {
-                        let color = PALETTE[i % PALETTE.len()];
-                        Rectangle::new(
-                            [(i as f64 - 0.35, base), (i as f64 + 0.35, *v)],
-                            color.filled(),
-                        )
-                    }))
-                    .map_err(|e| e.to_string())?;
+            ($vr:expr) => {{
+                if horizontal {
+                    let mut chart = ChartBuilder::on(root)
+                        .caption(&c.title, (FONT, 24))
+                        .margin(14)
+                        .x_label_area_size(50)
+                        .y_label_area_size((widest as u32 * 8 + 20).min(420))
+                        .build_cartesian_2d($vr, cat.clone())
+                        .map_err(|e| e.to_string())?;
+                    chart
+                        .configure_mesh()
+                        .disable_y_mesh()
+                        .y_labels(n)
+                        .y_label_formatter(&fmt)
+                        .x_desc(&c.y_label)
+                        .label_style((FONT, 13))
+                        .axis_desc_style((FONT, 17))
+                        .light_line_style(RGBColor(235, 235, 235))
+                        .draw()
+                        .map_err(|e| e.to_string())?;
+                    chart
+                        .draw_series(c.bars.iter().enumerate().map(|(i, (_, v))| {
+                            let color = PALETTE[i % PALETTE.len()];
+                            Rectangle::new(
+                                [
+                                    (base, (n - 1 - i) as f64 - 0.35),
+                                    (*v, (n - 1 - i) as f64 + 0.35),
+                                ],
+                                color.filled(),
+                            )
+                        }))
+                        .map_err(|e| e.to_string())?;
+                } else {
+                    let mut chart = ChartBuilder::on(root)
+                        .caption(&c.title, (FONT, 24))
+                        .margin(14)
+                        .x_label_area_size(60)
+                        .y_label_area_size(80)
+                        .build_cartesian_2d(cat.clone(), $vr)
+                        .map_err(|e| e.to_string())?;
+                    chart
+                        .configure_mesh()
+                        .disable_x_mesh()
+                        .x_labels(n)
+                        .x_label_formatter(&fmt)
+                        .y_desc(&c.y_label)
+                        .label_style((FONT, 13))
+                        .axis_desc_style((FONT, 17))
+                        .light_line_style(RGBColor(235, 235, 235))
+                        .draw()
+                        .map_err(|e| e.to_string())?;
+                    chart
+                        .draw_series(c.bars.iter().enumerate().map(|(i, (_, v))| {
+                            let color = PALETTE[i % PALETTE.len()];
+                            Rectangle::new(
+                                [(i as f64 - 0.35, base), (i as f64 + 0.35, *v)],
+                                color.filled(),
+                            )
+                        }))
+                        .map_err(|e| e.to_string())?;
+                }
             }};
         }
         if log {
