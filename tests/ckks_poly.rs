@@ -1,12 +1,18 @@
-//! Polynomial evaluation on ciphertexts vs direct evaluation: degrees 3, 9
-//! and 15 in the power and Chebyshev bases (including the P2 sign
-//! approximations), the levels consumed, exact output scale, a SLAF-like
-//! cubic with large coefficients on wide inputs, and depth exhaustion.
+//! Polynomial evaluation on real ciphertexts (the circuits'
+//! depth-optimal evaluator over the CKKS core) vs direct evaluation:
+//! degrees 3, 9 and 15 in the power and Chebyshev bases (including the P2
+//! sign approximations), the levels consumed (⌈log2(d+1)⌉), exact output
+//! scale, a SLAF-like cubic with large coefficients on wide inputs, and
+//! depth exhaustion.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use slaf_he::ckks::poly_eval::{evaluate, evaluate_stages};
+use slaf_he::ckks::circuits::{CoreBackend, Polynomial, PolynomialEvaluator};
 use slaf_he::ckks::*;
+
+fn cheb(c: Vec<f64>) -> Polynomial {
+    Polynomial::chebyshev(c, -1.0, 1.0)
+}
 
 fn run(
     poly: &Polynomial,
@@ -31,7 +37,10 @@ fn run(
     let ct = Encryptor::new(&ctx, pk, ChaCha20Rng::seed_from_u64(12))
         .encrypt(&enc.encode(xs, top, scale).expect("encode"));
     let ev = Evaluator::new(&ctx);
-    let out = evaluate(&ev, &ct, poly, &rk, None).expect("evaluate");
+    let bk = CoreBackend::new(&ev, &enc, Some(&rk), None);
+    let out = PolynomialEvaluator::new(&bk)
+        .evaluate(&ct, poly, None)
+        .expect("evaluate");
     let dec = enc.decode(&decrypt(&ctx, kg.secret_key(), &out));
     (dec[..xs.len()].to_vec(), out, top)
 }
@@ -50,13 +59,13 @@ fn power_and_chebyshev_polynomials_match_direct_evaluation() {
     ];
     let cases = vec![
         Polynomial::power(vec![0.1, 1.5, 0.0, -0.5]),
-        Polynomial::chebyshev(cheb9),
+        cheb(cheb9),
         Polynomial::power(
             (0..10)
                 .map(|i| 0.3 / (i as f64 + 1.0) * if i % 2 == 0 { 1.0 } else { -1.0 })
                 .collect(),
         ),
-        Polynomial::chebyshev((0..16).map(|i| 0.5f64.powi(i)).collect()),
+        cheb((0..16).map(|i| 0.5f64.powi(i)).collect()),
     ];
     for p in cases {
         let bits = std::iter::once(60)
@@ -73,9 +82,10 @@ fn power_and_chebyshev_polynomials_match_direct_evaluation() {
             "exact scale"
         );
     }
-    assert_eq!(Polynomial::power(vec![0.0; 10]).depth(), 0);
-    assert_eq!(Polynomial::chebyshev(vec![1.0; 10]).depth(), 5);
-    assert_eq!(Polynomial::power(vec![1.0; 4]).depth(), 3);
+    assert_eq!(cheb(vec![1.0; 10]).depth(), 4);
+    assert_eq!(cheb(vec![1.0; 16]).depth(), 4);
+    assert_eq!(cheb(vec![1.0; 17]).depth(), 5);
+    assert_eq!(Polynomial::power(vec![1.0; 4]).depth(), 2);
 }
 
 #[test]
@@ -113,8 +123,12 @@ fn composition_stages_and_depth_exhaustion() {
     let ev = Evaluator::new(&ctx);
     let f = Polynomial::power(vec![0.0, 1.5, 0.0, -0.5]);
     let g = Polynomial::power(vec![0.0, 2126.0 / 1024.0, 0.0, -1359.0 / 1024.0]);
-    let out = evaluate_stages(&ev, &ct, &[g.clone(), f.clone()], &rk).expect("f∘g");
-    assert_eq!(out.level(), 0);
+    let bk = CoreBackend::new(&ev, &enc, Some(&rk), None);
+    let pe = PolynomialEvaluator::new(&bk);
+    let out = pe
+        .evaluate_composition(&ct, &[g.clone(), f.clone()], None)
+        .expect("f∘g");
+    assert_eq!(out.level(), 2, "two cubic stages take 2 + 2 levels");
     let got = enc.decode(&decrypt(&ctx, kg.secret_key(), &out));
     let max_err = xs
         .iter()
@@ -122,7 +136,8 @@ fn composition_stages_and_depth_exhaustion() {
         .map(|(&x, y)| (f.eval(g.eval(x)) - y).abs())
         .fold(0.0, f64::max);
     assert!(max_err < 5e-2, "{max_err}");
-    // A third cubic stage needs 3 more levels: a typed error, not garbage.
-    let err = evaluate(&ev, &out, &f, &rk, None).expect_err("exhausted");
-    assert!(err.to_string().contains("needs depth 3"), "{err}");
+    // A degree-7 stage needs 3 more levels: a typed error, not garbage.
+    let f7 = Polynomial::power(vec![0.0, 1.0, 0.0, 0.1, 0.0, 0.01, 0.0, 0.001]);
+    let err = pe.evaluate(&out, &f7, None).expect_err("exhausted");
+    assert!(err.to_string().contains("depth 3"), "{err}");
 }

@@ -10,7 +10,7 @@ use super::keys::{
     GaloisKeys, PublicKey, RelinearizationKey, SecretKey, SwitchingKey, galois_element,
     sample_error, sample_ternary, sample_uniform, small_to_ntt,
 };
-use super::math::{add_mod, reduce_i64};
+use super::math::{add_mod, reduce_f64, reduce_i64};
 use super::ring::{RnsPoly, automorphism, divide_round_by_last, lift_digit};
 use rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
@@ -222,13 +222,8 @@ impl Evaluator {
     /// ct + c in every slot.
     pub fn add_scalar(&self, a: &Ciphertext, c: f64) -> Result<Ciphertext, CkksError> {
         let v = (c * a.scale).round();
-        if !v.is_finite() || v.abs() >= 2f64.powi(62) {
-            return Err(CkksError::Encoding {
-                detail: format!("constant {c} at scale {:.3e} does not fit", a.scale),
-            });
-        }
-        let v = v as i64;
         let m = self.ctx.q_moduli(a.level);
+        check_fits(v, m, || format!("constant {c} at scale {:.3e}", a.scale))?;
         let mut out = a.clone();
         // A constant polynomial is the same constant in every NTT slot.
         out.parts[0]
@@ -236,7 +231,7 @@ impl Evaluator {
             .par_iter_mut()
             .zip(m)
             .for_each(|(l, md)| {
-                let r = reduce_i64(v, md.q);
+                let r = reduce_f64(v, md.q);
                 for x in l.iter_mut() {
                     *x = add_mod(*x, r, md.q);
                 }
@@ -254,13 +249,9 @@ impl Evaluator {
         const_scale: f64,
     ) -> Result<Ciphertext, CkksError> {
         let v = (c * const_scale).round();
-        if !v.is_finite() || v.abs() >= 2f64.powi(62) {
-            return Err(CkksError::Encoding {
-                detail: format!("constant {c} at scale {const_scale:.3e} does not fit"),
-            });
-        }
         let m = self.ctx.q_moduli(a.level);
-        let scalars: Vec<u64> = m.iter().map(|md| reduce_i64(v as i64, md.q)).collect();
+        check_fits(v, m, || format!("constant {c} at scale {const_scale:.3e}"))?;
+        let scalars: Vec<u64> = m.iter().map(|md| reduce_f64(v, md.q)).collect();
         let mut out = a.clone();
         for p in &mut out.parts {
             p.mul_scalar_limbs(&scalars, m);
@@ -502,4 +493,20 @@ impl Evaluator {
         }
         Ok(acc)
     }
+}
+
+/// A rounded constant must be finite and below half the modulus of the
+/// level (else it wraps around and decrypts to garbage).
+fn check_fits(
+    v: f64,
+    m: &[Arc<super::ring::Modulus>],
+    what: impl FnOnce() -> String,
+) -> Result<(), CkksError> {
+    let log_q: f64 = m.iter().map(|md| (md.q as f64).log2()).sum();
+    if !v.is_finite() || (v.abs() >= 1.0 && v.abs().log2() >= log_q - 1.0) {
+        return Err(CkksError::Encoding {
+            detail: format!("{} does not fit the modulus (2^{log_q:.0})", what()),
+        });
+    }
+    Ok(())
 }

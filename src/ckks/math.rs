@@ -46,6 +46,24 @@ pub fn reduce_i64(v: i64, q: u64) -> u64 {
     r as u64
 }
 
+/// `v mod q` for an integer-valued finite `f64` of any magnitude (exact:
+/// `v = ±m · 2^e` with a 53-bit integer `m`, reduced as `m · 2^e mod q`).
+/// Non-integer inputs are rounded first; non-finite inputs give 0.
+pub fn reduce_f64(v: f64, q: u64) -> u64 {
+    let v = v.round();
+    if !v.is_finite() {
+        return 0;
+    }
+    if v.abs() < 2f64.powi(62) {
+        return reduce_i64(v as i64, q);
+    }
+    let bits = v.abs().to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as i64 - 1075; // v = m · 2^exp, exp > 0 here
+    let m = (bits & ((1u64 << 52) - 1)) | (1u64 << 52);
+    let r = mul_mod(m % q, pow_mod(2, exp as u64, q), q);
+    if v < 0.0 && r != 0 { q - r } else { r }
+}
+
 /// Deterministic Miller–Rabin for 64-bit integers.
 pub fn is_prime(n: u64) -> bool {
     if n < 2 {
@@ -113,6 +131,37 @@ pub fn ntt_primes(bits: &[u32], n: usize) -> Option<Vec<u64>> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn reduce_f64_is_exact_beyond_i64() {
+        let q = 1_152_921_504_606_584_833u64; // a 60-bit prime
+        for &v in &[
+            0.0,
+            1.0,
+            -1.0,
+            12345.0,
+            -(2f64.powi(61)),
+            2f64.powi(62),
+            -(3.0 * 2f64.powi(70)),
+            2f64.powi(100) * 1.5,
+        ] {
+            let want = {
+                // v = m · 2^e exactly; compute with i128 pieces.
+                let (m, e) = if v.abs() < 2f64.powi(62) {
+                    (v as i128, 0u32)
+                } else {
+                    let e = v.abs().log2().floor() as u32 - 52;
+                    ((v / 2f64.powi(e as i32)) as i128, e)
+                };
+                let mut r = m.rem_euclid(q as i128);
+                for _ in 0..e {
+                    r = (r * 2).rem_euclid(q as i128);
+                }
+                r as u64
+            };
+            assert_eq!(reduce_f64(v, q), want, "{v}");
+        }
+    }
     use super::*;
 
     #[test]

@@ -3,7 +3,8 @@
 //! Layered like Lattigo: [`math`] (modular arithmetic, NTT-friendly primes)
 //! and [`ring`] (RNS polynomials on `tfhe-ntt`) -> [`params`] (validated
 //! against the HE standard) and [`context`] -> [`encoder`], [`keys`],
-//! encryption and decryption -> [`evaluator`]. Scales are tracked exactly
+//! encryption and decryption -> [`evaluator`] -> [`circuits`] (depth-optimal
+//! polynomial evaluation, linear transforms). Scales are tracked exactly
 //! through rescaling (no relabelling with a nominal scale).
 //!
 //! ```
@@ -32,7 +33,6 @@ pub mod evaluator;
 pub mod keys;
 pub mod math;
 pub mod params;
-pub mod poly_eval;
 pub mod ring;
 
 pub use context::CkksContext;
@@ -41,7 +41,6 @@ pub use error::CkksError;
 pub use evaluator::{Ciphertext, Encryptor, Evaluator, decrypt, encrypt_symmetric};
 pub use keys::{GaloisKeys, KeyGenerator, PublicKey, RelinearizationKey, SecretKey};
 pub use params::{CkksParameters, CkksParametersLiteral, presets};
-pub use poly_eval::{Basis, Polynomial};
 
 /// Precision in bits of `got` against `want`: −log2 of the max and of the
 /// mean absolute error (Lattigo's precision statistics, reduced).
