@@ -3,7 +3,7 @@
 //! gets its own entry and a corrupt entry is retrained rather than trusted.
 
 use slaf_he::data::Mnist;
-use slaf_he::nn::cache::{Provenance, cache_key, train_cached};
+use slaf_he::nn::cache::{Provenance, cache_key, insert, load_dir, train_cached};
 use slaf_he::nn::{Arch, TrainConfig, Variant};
 
 #[test]
@@ -42,4 +42,32 @@ fn cache_reuses_retrains_and_recovers() {
     let (_, p4) = train_cached(&data, &cfg, dir.path(), false, true, &mut |_| ()).expect("recover");
     assert_eq!(p4, Provenance::Trained);
     assert!(slaf_he::nn::WeightsFile::load(&entry).is_ok());
+}
+
+#[test]
+fn committed_weights_seed_the_cache() {
+    let data = Mnist::load_default().expect("mnist");
+    let cache = tempfile::tempdir().expect("tmp");
+    let committed = tempfile::tempdir().expect("tmp");
+    let mut cfg = TrainConfig::new(Arch::Cnn1, Variant::X2);
+    cfg.epochs = 1;
+    cfg.limit_train = Some(200);
+    cfg.limit_test = Some(50);
+    let (w, _) = train_cached(&data, &cfg, cache.path(), false, true, &mut |_| ()).expect("train");
+    w.save(&committed.path().join("cnn1-x2.json.gz"))
+        .expect("save");
+    std::fs::write(committed.path().join("broken.json"), "{").expect("write");
+    let found = load_dir(committed.path());
+    assert_eq!(found.len(), 1, "the broken file is skipped");
+    assert_eq!(found[0].1.config, cfg);
+    // A fresh cache seeded with the committed file serves it without training.
+    let fresh = tempfile::tempdir().expect("tmp");
+    let entry = insert(&data, &found[0].1, fresh.path()).expect("insert");
+    assert!(entry.is_file());
+    let mut epochs = 0;
+    let (w2, p) =
+        train_cached(&data, &cfg, fresh.path(), false, true, &mut |_| epochs += 1).expect("hit");
+    assert_eq!((p, epochs), (Provenance::Cached, 0));
+    assert_eq!(w2.inference, w.inference);
+    assert!(load_dir(&committed.path().join("missing")).is_empty());
 }

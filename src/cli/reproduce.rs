@@ -332,8 +332,26 @@ fn training(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
     let cache = ctx.cache.clone();
     let (retrain, quiet) = (ctx.retrain, ctx.quiet);
     let mnist = ctx.mnist()?;
+    // Weights files committed under <out>/training/ (e.g. the 30-epoch runs of
+    // results/training/run_all.sh) seed the cache when their configuration is
+    // exactly the one requested.
+    let committed = if retrain {
+        Vec::new()
+    } else {
+        slaf_he::nn::cache::load_dir(&dir)
+    };
     let mut rows: Vec<(WeightsFile, Provenance)> = Vec::new();
     for cfg in &plan {
+        let key_path = cache.join(format!(
+            "{}.json",
+            slaf_he::nn::cache::cache_key(cfg, mnist)?
+        ));
+        if !key_path.is_file()
+            && let Some((p, w)) = committed.iter().find(|(_, w)| &w.config == cfg)
+        {
+            slaf_he::nn::cache::insert(mnist, w, &cache)?;
+            println!("   (cache seeded from {})", p.display());
+        }
         print!(
             "   {:<10} {:<6} {:>2} epoch(s) ... ",
             cfg.arch.name(),

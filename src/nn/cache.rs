@@ -83,3 +83,43 @@ pub fn train_cached(
     })?;
     Ok((weights, Provenance::Trained))
 }
+
+/// Store an already trained model in the cache under the key of its own
+/// configuration (e.g. a weights file committed under `results/training/`),
+/// so that [`train_cached`] returns it. Returns the cache entry's path.
+pub fn insert(data: &Mnist, weights: &WeightsFile, dir: &Path) -> Result<PathBuf, NnError> {
+    weights.validate()?;
+    let key = cache_key(&weights.config, data)?;
+    std::fs::create_dir_all(dir).map_err(|source| NnError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let path = dir.join(format!("{key}.json"));
+    let tmp = dir.join(format!(".{key}.tmp-{}", std::process::id()));
+    weights.save(&tmp)?;
+    std::fs::rename(&tmp, &path).map_err(|source| NnError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+/// Every readable weights file (`*.json`, `*.json.gz`) in `dir`, sorted
+/// by path; unreadable or invalid files are skipped.
+pub fn load_dir(dir: &Path) -> Vec<(PathBuf, WeightsFile)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            !n.starts_with('.') && (n.ends_with(".json.gz") || n.ends_with(".json"))
+        })
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .filter_map(|p| WeightsFile::load(&p).ok().map(|w| (p, w)))
+        .collect()
+}
