@@ -62,4 +62,10 @@ pub enum CkksError {
         /// Parts expected.
         expected: usize,
     },
+    /// A serialized object is malformed or belongs to other parameters.
+    #[error("cannot load CKKS object: {detail}")]
+    Deserialize {
+        /// What is wrong.
+        detail: String,
+    },
 }

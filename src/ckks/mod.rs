@@ -34,6 +34,7 @@ pub mod keys;
 pub mod math;
 pub mod params;
 pub mod ring;
+pub mod serial;
 
 pub use context::CkksContext;
 pub use encoder::{Encoder, Plaintext};

@@ -1,0 +1,379 @@
+//! Serialization of parameters (JSON, through serde and re-validated
+//! against the HE standard on load) and of ciphertexts, public keys,
+//! relinearization keys and Galois keys (a compact little-endian binary
+//! format), validated on load against the context they are read into.
+//!
+//! Binary layout: magic `SLAFCKKS`, format version (u32), object kind (u8),
+//! ring degree (u64), the number of chain primes and the primes q_0..q_L, P
+//! (u64 each), then the object. A polynomial is its limb count (u32), an
+//! NTT flag (u8) and `limbs × N` coefficients (u64). Loading checks the
+//! magic, version and kind, that N and every prime equal the context's,
+//! the level and limb counts, that every coefficient is below its prime,
+//! that the scale is finite and positive, and that no byte is left over.
+//! Anything else is [`CkksError::Deserialize`], never a panic.
+//!
+//! The secret key has no serializer on purpose.
+
+use super::context::CkksContext;
+use super::error::CkksError;
+use super::evaluator::Ciphertext;
+use super::keys::{GaloisKeys, PublicKey, RelinearizationKey, SwitchingKey};
+use super::params::{CkksParameters, CkksParametersLiteral};
+use super::ring::RnsPoly;
+use std::collections::HashMap;
+
+const MAGIC: &[u8; 8] = b"SLAFCKKS";
+const VERSION: u32 = 1;
+
+/// What a serialized blob holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Kind {
+    Ciphertext = 1,
+    PublicKey = 2,
+    RelinearizationKey = 3,
+    GaloisKeys = 4,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Ciphertext => "ciphertext",
+            Kind::PublicKey => "public key",
+            Kind::RelinearizationKey => "relinearization key",
+            Kind::GaloisKeys => "Galois keys",
+        }
+    }
+}
+
+fn bad(detail: impl Into<String>) -> CkksError {
+    CkksError::Deserialize {
+        detail: detail.into(),
+    }
+}
+
+/// The parameters as JSON (the literal they were built from).
+pub fn parameters_to_json(params: &CkksParameters) -> String {
+    // A struct of numbers, strings and bools always serializes.
+    serde_json::to_string_pretty(params.literal()).unwrap_or_default()
+}
+
+/// Parameters from JSON, validated exactly as [`CkksParameters::new`]
+/// (an insecure chain is refused unless the JSON sets `allow_insecure`).
+pub fn parameters_from_json(text: &str) -> Result<CkksParameters, CkksError> {
+    let lit: CkksParametersLiteral =
+        serde_json::from_str(text).map_err(|e| bad(format!("parameters JSON: {e}")))?;
+    CkksParameters::new(lit)
+}
+
+struct Writer {
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    fn new(ctx: &CkksContext, kind: Kind) -> Self {
+        let mut w = Writer { buf: Vec::new() };
+        w.buf.extend_from_slice(MAGIC);
+        w.u32(VERSION);
+        w.buf.push(kind as u8);
+        let p = ctx.params();
+        w.u64(p.n() as u64);
+        w.u32((p.q().len() + 1) as u32);
+        for &q in p.q() {
+            w.u64(q);
+        }
+        w.u64(p.p());
+        w
+    }
+    fn u32(&mut self, v: u32) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    fn poly(&mut self, p: &RnsPoly) {
+        self.u32(p.limbs.len() as u32);
+        self.buf.push(u8::from(p.ntt));
+        self.buf.reserve(p.limbs.iter().map(|l| l.len() * 8).sum());
+        for l in &p.limbs {
+            for &c in l {
+                self.u64(c);
+            }
+        }
+    }
+    fn switching_key(&mut self, k: &SwitchingKey) {
+        self.u32(k.parts.len() as u32);
+        for (b, a) in &k.parts {
+            self.poly(b);
+            self.poly(a);
+        }
+    }
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    n: usize,
+    /// q_0..q_L, P.
+    primes: Vec<u64>,
+}
+
+impl<'a> Reader<'a> {
+    fn new(ctx: &CkksContext, buf: &'a [u8], kind: Kind) -> Result<Self, CkksError> {
+        let p = ctx.params();
+        let primes: Vec<u64> = p.q().iter().copied().chain([p.p()]).collect();
+        let mut r = Reader {
+            buf,
+            pos: 0,
+            n: p.n(),
+            primes,
+        };
+        if r.take(8)? != MAGIC {
+            return Err(bad("not a slaf-he CKKS object (bad magic)"));
+        }
+        let version = r.u32()?;
+        if version != VERSION {
+            return Err(bad(format!(
+                "format version {version}, this build reads {VERSION}"
+            )));
+        }
+        let k = r.take(1)?[0];
+        if k != kind as u8 {
+            return Err(bad(format!(
+                "expected a {} (kind {}), found kind {k}",
+                kind.name(),
+                kind as u8
+            )));
+        }
+        let n = r.u64()?;
+        if n != r.n as u64 {
+            return Err(bad(format!(
+                "ring degree {n} does not match the context's {}",
+                r.n
+            )));
+        }
+        let count = r.u32()? as usize;
+        if count != r.primes.len() {
+            return Err(bad(format!(
+                "{count} primes in the chain, the context has {}",
+                r.primes.len()
+            )));
+        }
+        for i in 0..count {
+            let q = r.u64()?;
+            if q != r.primes[i] {
+                return Err(bad(format!(
+                    "prime {i} is {q}, the context's is {}",
+                    r.primes[i]
+                )));
+            }
+        }
+        Ok(r)
+    }
+    fn take(&mut self, k: usize) -> Result<&'a [u8], CkksError> {
+        let end = self
+            .pos
+            .checked_add(k)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or_else(|| bad(format!("truncated at byte {}", self.pos)))?;
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn u32(&mut self) -> Result<u32, CkksError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Result<u64, CkksError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+    /// A polynomial whose limb i is modulo `moduli[i]`.
+    fn poly(&mut self, moduli: &[u64], what: &str) -> Result<RnsPoly, CkksError> {
+        let k = self.u32()? as usize;
+        if k != moduli.len() {
+            return Err(bad(format!("{what}: {k} limbs, expected {}", moduli.len())));
+        }
+        let ntt = match self.take(1)?[0] {
+            0 => false,
+            1 => true,
+            f => return Err(bad(format!("{what}: NTT flag {f}"))),
+        };
+        let bytes = self.take(k.saturating_mul(self.n).saturating_mul(8))?;
+        let mut limbs = Vec::with_capacity(k);
+        for (i, &q) in moduli.iter().enumerate() {
+            let chunk = &bytes[i * self.n * 8..(i + 1) * self.n * 8];
+            let mut limb = Vec::with_capacity(self.n);
+            for c in chunk.chunks_exact(8) {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(c);
+                let v = u64::from_le_bytes(a);
+                if v >= q {
+                    return Err(bad(format!(
+                        "{what}: coefficient {v} of limb {i} is not below its prime {q}"
+                    )));
+                }
+                limb.push(v);
+            }
+            limbs.push(limb);
+        }
+        Ok(RnsPoly { limbs, ntt })
+    }
+    /// Moduli q_0..q_L, P of keys.
+    fn key_moduli(&self) -> Vec<u64> {
+        self.primes.clone()
+    }
+    fn switching_key(&mut self, what: &str) -> Result<SwitchingKey, CkksError> {
+        let digits = self.u32()? as usize;
+        let expected = self.primes.len() - 1;
+        if digits != expected {
+            return Err(bad(format!(
+                "{what}: {digits} key-switching digits, expected {expected}"
+            )));
+        }
+        let m = self.key_moduli();
+        let mut parts = Vec::with_capacity(digits);
+        for _ in 0..digits {
+            let b = self.poly(&m, what)?;
+            let a = self.poly(&m, what)?;
+            parts.push((b, a));
+        }
+        Ok(SwitchingKey { parts })
+    }
+    fn finish(self) -> Result<(), CkksError> {
+        if self.pos != self.buf.len() {
+            return Err(bad(format!(
+                "{} trailing bytes after the object",
+                self.buf.len() - self.pos
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Serialize a ciphertext.
+pub fn ciphertext_to_bytes(ctx: &CkksContext, ct: &Ciphertext) -> Vec<u8> {
+    let mut w = Writer::new(ctx, Kind::Ciphertext);
+    w.u32(ct.level as u32);
+    w.u64(ct.scale.to_bits());
+    w.u32(ct.parts.len() as u32);
+    for p in &ct.parts {
+        w.poly(p);
+    }
+    w.buf
+}
+
+/// Read a ciphertext serialized under the same parameters, validated.
+pub fn ciphertext_from_bytes(ctx: &CkksContext, bytes: &[u8]) -> Result<Ciphertext, CkksError> {
+    let mut r = Reader::new(ctx, bytes, Kind::Ciphertext)?;
+    let level = r.u32()? as usize;
+    let max = ctx.params().max_level();
+    if level > max {
+        return Err(bad(format!(
+            "ciphertext level {level} above the chain's top level {max}"
+        )));
+    }
+    let scale = f64::from_bits(r.u64()?);
+    if !(scale.is_finite() && scale > 0.0) {
+        return Err(bad(format!(
+            "ciphertext scale {scale} is not a positive number"
+        )));
+    }
+    let parts = r.u32()? as usize;
+    if !(2..=3).contains(&parts) {
+        return Err(bad(format!(
+            "ciphertext has {parts} parts, expected 2 or 3"
+        )));
+    }
+    let moduli = r.primes[..=level].to_vec();
+    let polys = (0..parts)
+        .map(|_| r.poly(&moduli, "ciphertext"))
+        .collect::<Result<Vec<_>, _>>()?;
+    r.finish()?;
+    Ok(Ciphertext {
+        parts: polys,
+        level,
+        scale,
+    })
+}
+
+/// Serialize a public key.
+pub fn public_key_to_bytes(ctx: &CkksContext, pk: &PublicKey) -> Vec<u8> {
+    let mut w = Writer::new(ctx, Kind::PublicKey);
+    w.poly(&pk.b);
+    w.poly(&pk.a);
+    w.buf
+}
+
+/// Read a public key serialized under the same parameters, validated.
+pub fn public_key_from_bytes(ctx: &CkksContext, bytes: &[u8]) -> Result<PublicKey, CkksError> {
+    let mut r = Reader::new(ctx, bytes, Kind::PublicKey)?;
+    let m = r.primes[..r.primes.len() - 1].to_vec();
+    let b = r.poly(&m, "public key")?;
+    let a = r.poly(&m, "public key")?;
+    r.finish()?;
+    Ok(PublicKey { b, a })
+}
+
+/// Serialize a relinearization key.
+pub fn relinearization_key_to_bytes(ctx: &CkksContext, rk: &RelinearizationKey) -> Vec<u8> {
+    let mut w = Writer::new(ctx, Kind::RelinearizationKey);
+    w.switching_key(&rk.0);
+    w.buf
+}
+
+/// Read a relinearization key serialized under the same parameters, validated.
+pub fn relinearization_key_from_bytes(
+    ctx: &CkksContext,
+    bytes: &[u8],
+) -> Result<RelinearizationKey, CkksError> {
+    let mut r = Reader::new(ctx, bytes, Kind::RelinearizationKey)?;
+    let k = r.switching_key("relinearization key")?;
+    r.finish()?;
+    Ok(RelinearizationKey(k))
+}
+
+/// Serialize Galois keys (sorted by Galois element).
+pub fn galois_keys_to_bytes(ctx: &CkksContext, gk: &GaloisKeys) -> Vec<u8> {
+    let mut w = Writer::new(ctx, Kind::GaloisKeys);
+    let elements = gk.elements();
+    w.u32(elements.len() as u32);
+    for e in elements {
+        w.u64(e as u64);
+        if let Some(k) = gk.keys.get(&e) {
+            w.switching_key(k);
+        }
+    }
+    w.buf
+}
+
+/// Read Galois keys serialized under the same parameters, validated (each
+/// Galois element odd, below 2N and listed once).
+pub fn galois_keys_from_bytes(ctx: &CkksContext, bytes: &[u8]) -> Result<GaloisKeys, CkksError> {
+    let mut r = Reader::new(ctx, bytes, Kind::GaloisKeys)?;
+    let count = r.u32()? as usize;
+    let two_n = 2 * r.n as u64;
+    let mut keys = HashMap::new();
+    for _ in 0..count {
+        let e = r.u64()?;
+        if e % 2 == 0 || e >= two_n {
+            return Err(bad(format!("Galois element {e} is not odd and below 2N")));
+        }
+        let k = r.switching_key("Galois key")?;
+        if keys.insert(e as usize, k).is_some() {
+            return Err(bad(format!("Galois element {e} listed twice")));
+        }
+    }
+    r.finish()?;
+    Ok(GaloisKeys { keys })
+}
+
+/// Size in bytes of a serialized ciphertext (what a client uploads),
+/// computed without serializing.
+pub fn ciphertext_size(ctx: &CkksContext, ct: &Ciphertext) -> usize {
+    let header = 8 + 4 + 1 + 8 + 4 + 8 * (ctx.params().q().len() + 1);
+    let poly = |p: &RnsPoly| 4 + 1 + p.limbs.iter().map(|l| l.len() * 8).sum::<usize>();
+    header + 4 + 8 + 4 + ct.parts.iter().map(poly).sum::<usize>()
+}

@@ -1,0 +1,120 @@
+//! Serialization of CKKS objects: round trips that still decrypt / compute
+//! correctly, and corrupt or foreign input refused with a typed error.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use slaf_he::ckks::serial::*;
+use slaf_he::ckks::*;
+use std::sync::Arc;
+
+fn context(bits: Vec<u32>) -> Arc<CkksContext> {
+    let params = CkksParameters::new(CkksParametersLiteral {
+        log_n: 11,
+        coeff_mod_bit_sizes: bits,
+        scale_bits: 25,
+        allow_insecure: true, // small test ring
+    })
+    .expect("params");
+    CkksContext::new(params).expect("ctx")
+}
+
+fn close(a: &[f64], b: &[f64], tol: f64) -> bool {
+    a.iter().zip(b).all(|(x, y)| (x - y).abs() < tol)
+}
+
+#[test]
+fn objects_round_trip_and_still_work() {
+    let ctx = context(vec![40, 25, 25, 40]);
+    let mut kg = KeyGenerator::new(&ctx, ChaCha20Rng::seed_from_u64(1));
+    let pk = kg.public_key();
+    let rk = kg.relinearization_key();
+    let gk = kg.galois_keys(&[1, -3], true);
+    let enc = Encoder::new(&ctx);
+    let ev = Evaluator::new(&ctx);
+    let xs: Vec<f64> = (0..16).map(|i| i as f64 / 8.0 - 1.0).collect();
+
+    // Public key: a ciphertext made with the reloaded key decrypts.
+    let pk2 = public_key_from_bytes(&ctx, &public_key_to_bytes(&ctx, &pk)).expect("pk");
+    let mut encryptor = Encryptor::new(&ctx, pk2, ChaCha20Rng::seed_from_u64(2));
+    let ct = encryptor.encrypt(&enc.encode(&xs, 2, 2f64.powi(25)).expect("encode"));
+
+    // Ciphertext: identical after the round trip; size is as computed.
+    let bytes = ciphertext_to_bytes(&ctx, &ct);
+    assert_eq!(bytes.len(), ciphertext_size(&ctx, &ct));
+    let ct2 = ciphertext_from_bytes(&ctx, &bytes).expect("ct");
+    assert_eq!(ct, ct2);
+    let dec = enc.decode(&decrypt(&ctx, kg.secret_key(), &ct2));
+    assert!(close(&dec, &xs, 5e-3), "{:?}", &dec[..16]);
+
+    // Relinearization key: x² with the reloaded key.
+    let rk2 =
+        relinearization_key_from_bytes(&ctx, &relinearization_key_to_bytes(&ctx, &rk)).expect("rk");
+    let sq = ev.mul_relin_rescale(&ct2, &ct2, &rk2).expect("square");
+    let dec = enc.decode(&decrypt(&ctx, kg.secret_key(), &sq));
+    let want: Vec<f64> = xs.iter().map(|x| x * x).collect();
+    assert!(close(&dec, &want, 1e-2));
+
+    // Galois keys: rotations with the reloaded keys.
+    let gk2 = galois_keys_from_bytes(&ctx, &galois_keys_to_bytes(&ctx, &gk)).expect("gk");
+    assert_eq!(gk.elements(), gk2.elements());
+    let rot = ev.rotate(&ct2, 1, &gk2).expect("rotate");
+    let dec = enc.decode(&decrypt(&ctx, kg.secret_key(), &rot));
+    assert!(close(&dec[..15], &xs[1..], 5e-3));
+
+    // Parameters: JSON round trip, validated again on load.
+    let json = parameters_to_json(ctx.params());
+    let p2 = parameters_from_json(&json).expect("params");
+    assert_eq!(p2.q(), ctx.params().q());
+    let insecure = json.replace("\"allow_insecure\": true", "\"allow_insecure\": false");
+    assert!(matches!(
+        parameters_from_json(&insecure),
+        Err(CkksError::InsecureParameters { .. })
+    ));
+    assert!(parameters_from_json("{\"log_n\": 13}").is_err());
+}
+
+#[test]
+fn corrupt_or_foreign_input_is_refused() {
+    let ctx = context(vec![40, 25, 25, 40]);
+    let mut kg = KeyGenerator::new(&ctx, ChaCha20Rng::seed_from_u64(3));
+    let pk = kg.public_key();
+    let enc = Encoder::new(&ctx);
+    let ct = Encryptor::new(&ctx, pk, ChaCha20Rng::seed_from_u64(4))
+        .encrypt(&enc.encode(&[0.5], 2, 2f64.powi(25)).expect("encode"));
+    let good = ciphertext_to_bytes(&ctx, &ct);
+    let refused = |bytes: &[u8], needle: &str| match ciphertext_from_bytes(&ctx, bytes) {
+        Err(CkksError::Deserialize { detail }) => {
+            assert!(detail.contains(needle), "{detail:?} lacks {needle:?}")
+        }
+        other => panic!("expected a Deserialize error containing {needle:?}, got {other:?}"),
+    };
+    refused(&good[..good.len() - 1], "truncated");
+    refused(&good[..3], "truncated");
+    refused(&[], "truncated");
+    let mut extra = good.clone();
+    extra.push(0);
+    refused(&extra, "trailing");
+    let mut magic = good.clone();
+    magic[0] = b'X';
+    refused(&magic, "magic");
+    // The last coefficient set to u64::MAX is not below its prime.
+    let mut coef = good.clone();
+    let n = coef.len();
+    coef[n - 8..].copy_from_slice(&u64::MAX.to_le_bytes());
+    refused(&coef, "not below its prime");
+    // A public key is not a ciphertext.
+    let pk_bytes = public_key_to_bytes(&ctx, &kg.public_key());
+    refused(&pk_bytes, "expected a ciphertext");
+    // Another chain: the primes differ.
+    let other = context(vec![40, 26, 26, 40]);
+    match ciphertext_from_bytes(&other, &good) {
+        Err(CkksError::Deserialize { detail }) => assert!(detail.contains("prime"), "{detail}"),
+        r => panic!("{r:?}"),
+    }
+    // Flipping every byte position of the header never panics.
+    for i in 0..64.min(good.len()) {
+        let mut b = good.clone();
+        b[i] ^= 0xA5;
+        let _ = ciphertext_from_bytes(&ctx, &b);
+    }
+}
