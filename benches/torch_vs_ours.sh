@@ -11,7 +11,7 @@ out=results/training/epoch_time_vs_pytorch.md
 {
   echo "# Epoch time over 60,000 images: slaf-he vs PyTorch CPU ($threads threads)"
   echo
-  echo "Measured by \`benches/torch_vs_ours.sh $threads\` on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(date -u +%Y-%m-%d); torch $("${PY:-/usr/bin/python3}" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo '?'). One epoch each of the SPEC §4 recipe, ReLU activations, machine possibly shared."
+  echo "Measured by \`benches/torch_vs_ours.sh $threads\` on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(date -u +%Y-%m-%d); torch $("${PY:-/usr/bin/python3}" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo '?'). One epoch each of the SPEC §4 recipe, ReLU activations (CryptoNets: x²), machine possibly shared."
   echo
   echo "| model | slaf-he (s) | PyTorch (s) | ratio ours/PyTorch |"
   echo "|---|---:|---:|---:|"
