@@ -6,7 +6,7 @@
 //! permutations) and exact CRT reconstruction (Garner) for decoding.
 
 use super::error::CkksError;
-use super::math::{add_mod, inv_mod, mul_mod, sub_mod};
+use super::math::{add_mod, inv_mod, mul_mod, mul_shoup, shoup, sub_mod};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -220,15 +220,17 @@ impl RnsPoly {
             .for_each(|(((acc, x), y), md)| md.mul_acc(acc, x, y));
     }
 
-    /// Multiply every limb by a per-limb scalar.
+    /// Multiply every limb by a per-limb scalar (each below its prime).
     pub fn mul_scalar_limbs(&mut self, scalars: &[u64], m: &[Arc<Modulus>]) {
         self.limbs
             .par_iter_mut()
             .zip(scalars)
             .zip(m)
             .for_each(|((a, &s), md)| {
+                let s = s % md.q;
+                let sp = shoup(s, md.q);
                 for x in a.iter_mut() {
-                    *x = mul_mod(*x, s, md.q);
+                    *x = mul_shoup(*x, s, sp, md.q);
                 }
             });
     }
@@ -267,17 +269,19 @@ pub fn divide_round_by_last(a: &mut RnsPoly, m: &[Arc<Modulus>]) -> Result<(), C
         .zip(&m[..k - 1])
         .for_each(|(limb, md)| {
             let qi = md.q;
-            let mut r: Vec<u64> = last.iter().map(|&v| v % qi).collect();
+            let barrett = shoup(1, qi);
             let half_i = half % qi;
-            for x in r.iter_mut() {
-                *x = sub_mod(*x, half_i, qi);
-            }
+            let mut r: Vec<u64> = last
+                .iter()
+                .map(|&v| sub_mod(mul_shoup(v, 1, barrett, qi), half_i, qi))
+                .collect();
             if was_ntt {
                 md.fwd(&mut r);
             }
             let inv = inv_mod(qlast % qi, qi).unwrap_or(0);
+            let inv_s = shoup(inv, qi);
             for (x, y) in limb.iter_mut().zip(&r) {
-                *x = mul_mod(sub_mod(*x, *y, qi), inv, qi);
+                *x = mul_shoup(sub_mod(*x, *y, qi), inv, inv_s, qi);
             }
         });
     Ok(())
@@ -297,14 +301,12 @@ pub fn lift_digit(digit: &[u64], q_src: u64, m: &[Arc<Modulus>]) -> RnsPoly {
         .map(|md| {
             let q = md.q;
             let neg = (q - q_src % q) % q; // -q_src mod q
+            let barrett = shoup(1, q);
             let mut v: Vec<u64> = digit
                 .iter()
                 .map(|&x| {
-                    if x > half {
-                        add_mod(x % q, neg, q)
-                    } else {
-                        x % q
-                    }
+                    let r = mul_shoup(x, 1, barrett, q);
+                    if x > half { add_mod(r, neg, q) } else { r }
                 })
                 .collect();
             md.fwd(&mut v);
