@@ -11,7 +11,7 @@ use super::keys::{
     sample_error, sample_ternary, sample_uniform, small_to_ntt,
 };
 use super::math::{add_mod, reduce_f64, reduce_i64};
-use super::ring::{RnsPoly, automorphism, divide_round_by_last, lift_digit};
+use super::ring::{RnsPoly, automorphism_ntt, divide_round_by_last, lift_digit};
 use rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -307,19 +307,34 @@ impl Evaluator {
         })
     }
 
-    /// Key switching of `d` (NTT domain, level `level`) with `key`:
-    /// returns (u0, u1) with u0 + u1 s ≈ d s'.
-    fn key_switch(&self, d: &RnsPoly, level: usize, key: &SwitchingKey) -> (RnsPoly, RnsPoly) {
+    /// The key-switching decomposition of `d` (NTT domain, level `level`):
+    /// one centred digit per prime q_i, lifted to q_0..q_level, P (NTT).
+    fn decompose(&self, d: &RnsPoly, level: usize) -> Vec<RnsPoly> {
         let qm = self.ctx.q_moduli(level);
+        let qpm = self.ctx.qp_moduli(level);
+        let mut dc = d.clone();
+        dc.to_coeff(qm);
+        dc.limbs
+            .par_iter()
+            .zip(qm)
+            .map(|(l, src)| lift_digit(l, src.q, qpm))
+            .collect()
+    }
+
+    /// Inner product of decomposed digits with `key`, then the mod-down by
+    /// P: (u0, u1) with u0 + u1 s ≈ d s'.
+    fn key_switch_digits(
+        &self,
+        digits: &[RnsPoly],
+        level: usize,
+        key: &SwitchingKey,
+    ) -> (RnsPoly, RnsPoly) {
         let qpm = self.ctx.qp_moduli(level);
         let n = self.ctx.params().n();
         let key_p = self.ctx.params().max_level() + 1;
-        let mut dc = d.clone();
-        dc.to_coeff(qm);
         let k = level + 2;
         // Map output limb j to the key's limb: j for q_j, key_p for P.
         let key_idx = |j: usize| if j == level + 1 { key_p } else { j };
-        let digits: Vec<RnsPoly> = dc.limbs.par_iter().map(|l| lift_digit(l, qpm)).collect();
         let (limbs0, limbs1): (Vec<Vec<u64>>, Vec<Vec<u64>>) = (0..k)
             .into_par_iter()
             .map(|j| {
@@ -345,6 +360,13 @@ impl Evaluator {
         let _ = divide_round_by_last(&mut u0, qpm);
         let _ = divide_round_by_last(&mut u1, qpm);
         (u0, u1)
+    }
+
+    /// Key switching of `d` (NTT domain, level `level`) with `key`:
+    /// returns (u0, u1) with u0 + u1 s ≈ d s'.
+    fn key_switch(&self, d: &RnsPoly, level: usize, key: &SwitchingKey) -> (RnsPoly, RnsPoly) {
+        let digits = self.decompose(d, level);
+        self.key_switch_digits(&digits, level, key)
     }
 
     /// Relinearise a 3-part ciphertext to 2 parts.
@@ -413,13 +435,7 @@ impl Evaluator {
         self.rescale(&r)
     }
 
-    fn apply_galois(
-        &self,
-        a: &Ciphertext,
-        k: usize,
-        gk: &GaloisKeys,
-        step: i64,
-    ) -> Result<Ciphertext, CkksError> {
+    fn check_two_parts(a: &Ciphertext) -> Result<(), CkksError> {
         if a.parts.len() != 2 {
             return Err(CkksError::Degree {
                 op: "rotate",
@@ -427,6 +443,21 @@ impl Evaluator {
                 expected: 2,
             });
         }
+        Ok(())
+    }
+
+    /// sigma_k of `a` from the decomposition of its (unrotated) c1: the
+    /// Galois key is stored pre-permuted by sigma_k^-1, so
+    /// sigma_k(c0 + <digits, key>) , sigma_k(<digits, key'>) is the rotated
+    /// ciphertext; only the two result polynomials are permuted (NTT domain).
+    fn galois_from_digits(
+        &self,
+        a: &Ciphertext,
+        digits: &[RnsPoly],
+        k: usize,
+        gk: &GaloisKeys,
+        step: i64,
+    ) -> Result<Ciphertext, CkksError> {
         if k == 1 {
             return Ok(a.clone());
         }
@@ -435,21 +466,60 @@ impl Evaluator {
             .get(&k)
             .ok_or(CkksError::MissingGaloisKey { step })?;
         let m = self.ctx.q_moduli(a.level);
-        let mut c0 = a.parts[0].clone();
-        c0.to_coeff(m);
-        let mut c0 = automorphism(&c0, k, m);
-        c0.to_ntt(m);
-        let mut c1 = a.parts[1].clone();
-        c1.to_coeff(m);
-        let mut c1 = automorphism(&c1, k, m);
-        c1.to_ntt(m);
-        let (u0, u1) = self.key_switch(&c1, a.level, key);
-        c0.add_assign(&u0, m);
+        let (mut u0, u1) = self.key_switch_digits(digits, a.level, key);
+        u0.add_assign(&a.parts[0], m);
         Ok(Ciphertext {
-            parts: vec![c0, u1],
+            parts: vec![automorphism_ntt(&u0, k, m), automorphism_ntt(&u1, k, m)],
             level: a.level,
             scale: a.scale,
         })
+    }
+
+    fn apply_galois(
+        &self,
+        a: &Ciphertext,
+        k: usize,
+        gk: &GaloisKeys,
+        step: i64,
+    ) -> Result<Ciphertext, CkksError> {
+        Self::check_two_parts(a)?;
+        if k == 1 {
+            return Ok(a.clone());
+        }
+        if !gk.keys.contains_key(&k) {
+            return Err(CkksError::MissingGaloisKey { step });
+        }
+        let digits = self.decompose(&a.parts[1], a.level);
+        self.galois_from_digits(a, &digits, k, gk, step)
+    }
+
+    /// Rotations of `a` left by each of `steps` with one shared key-switch
+    /// decomposition of c1 (hoisting): each further step costs one inner
+    /// product with its key, the mod-down by P and two index permutations.
+    /// Steps run in parallel on the rayon pool; step 0 returns a copy.
+    pub fn rotate_hoisted(
+        &self,
+        a: &Ciphertext,
+        steps: &[i64],
+        gk: &GaloisKeys,
+    ) -> Result<Vec<Ciphertext>, CkksError> {
+        Self::check_two_parts(a)?;
+        let n = self.ctx.params().n();
+        let elts: Vec<(i64, usize)> = steps.iter().map(|&s| (s, galois_element(s, n))).collect();
+        if let Some(&(step, _)) = elts
+            .iter()
+            .find(|(_, k)| *k != 1 && !gk.keys.contains_key(k))
+        {
+            return Err(CkksError::MissingGaloisKey { step });
+        }
+        let digits = if elts.iter().any(|(_, k)| *k != 1) {
+            self.decompose(&a.parts[1], a.level)
+        } else {
+            Vec::new()
+        };
+        elts.par_iter()
+            .map(|&(step, k)| self.galois_from_digits(a, &digits, k, gk, step))
+            .collect()
     }
 
     /// Rotate the slots left by `step` (negative: right).

@@ -5,7 +5,7 @@
 
 use super::context::CkksContext;
 use super::math::{mul_mod, reduce_i64};
-use super::ring::{Modulus, RnsPoly, automorphism};
+use super::ring::{Modulus, RnsPoly, automorphism, automorphism_ntt};
 use rand::{CryptoRng, Rng, RngCore};
 use rand_distr::{Distribution, Normal};
 use std::collections::HashMap;
@@ -54,7 +54,11 @@ pub struct SwitchingKey {
 #[derive(Clone, Debug)]
 pub struct RelinearizationKey(pub(crate) SwitchingKey);
 
-/// Galois keys, by Galois element (5^r mod 2N for a rotation by r, 2N-1 for conjugation).
+/// Galois keys, by Galois element (5^r mod 2N for a rotation by r, 2N-1 for
+/// conjugation). The key of element k is stored with sigma_k^-1 already
+/// applied (an NTT-domain permutation), so that a rotation key-switches the
+/// *unrotated* c1 and permutes only the result: its decomposition can be
+/// shared by several rotations (hoisting).
 #[derive(Clone, Debug, Default)]
 pub struct GaloisKeys {
     pub(crate) keys: HashMap<usize, SwitchingKey>,
@@ -219,8 +223,14 @@ impl<R: RngCore + CryptoRng> KeyGenerator<R> {
             let mut target = automorphism(&s, k, &m);
             s.limbs.iter_mut().for_each(|l| l.zeroize());
             target.to_ntt(&m);
-            let key = self.switching_key(&target);
+            let mut key = self.switching_key(&target);
             target.limbs.iter_mut().for_each(|l| l.zeroize());
+            // (Z/2N)* has order N: k^-1 = k^(N-1) mod 2N.
+            let k_inv = super::math::pow_mod(k as u64, n as u64 - 1, 2 * n as u64) as usize;
+            for (b, a) in &mut key.parts {
+                *b = automorphism_ntt(b, k_inv, &m);
+                *a = automorphism_ntt(a, k_inv, &m);
+            }
             keys.insert(k, key);
         }
         GaloisKeys { keys }

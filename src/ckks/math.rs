@@ -7,6 +7,23 @@ pub fn mul_mod(a: u64, b: u64, q: u64) -> u64 {
     ((u128::from(a) * u128::from(b)) % u128::from(q)) as u64
 }
 
+/// Shoup's precomputed constant `floor(w 2^64 / q)` for multiplying by a
+/// fixed `w < q` ([`mul_shoup`]); `shoup(1, q)` is the Barrett constant.
+#[inline]
+pub fn shoup(w: u64, q: u64) -> u64 {
+    ((u128::from(w) << 64) / u128::from(q)) as u64
+}
+
+/// `a * w mod q` for any `a < 2^64`, `w < q < 2^63`, with `w_shoup =
+/// shoup(w, q)`: one high product and one conditional subtraction instead
+/// of a 128-bit division. With `w = 1` it reduces `a` modulo `q` (Barrett).
+#[inline]
+pub fn mul_shoup(a: u64, w: u64, w_shoup: u64, q: u64) -> u64 {
+    let hi = ((u128::from(a) * u128::from(w_shoup)) >> 64) as u64;
+    let r = a.wrapping_mul(w).wrapping_sub(hi.wrapping_mul(q));
+    if r >= q { r - q } else { r }
+}
+
 /// `a + b mod q` for `a, b < q`.
 #[inline]
 pub fn add_mod(a: u64, b: u64, q: u64) -> u64 {
@@ -163,6 +180,30 @@ mod tests {
         }
     }
     use super::*;
+
+    #[test]
+    fn shoup_and_barrett_match_the_division() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for q in [
+            (1u64 << 26) + 1,
+            1_073_872_897,
+            (1u64 << 61) - 1,
+            (1u64 << 62) - 57,
+        ] {
+            for _ in 0..10_000 {
+                let a = next();
+                let w = next() % q;
+                assert_eq!(mul_shoup(a, w, shoup(w, q), q), mul_mod(a, w, q));
+                assert_eq!(mul_shoup(a, 1, shoup(1, q), q), a % q);
+            }
+        }
+    }
 
     #[test]
     fn primes_have_the_requested_shape() {

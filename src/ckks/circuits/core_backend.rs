@@ -102,17 +102,27 @@ impl CircuitBackend for CoreBackend<'_> {
     fn encode(&self, values: &[f64], level: usize, scale: f64) -> Result<Plaintext, CkksError> {
         self.encoder.encode(values, level, scale)
     }
+    fn add_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext, CkksError> {
+        self.evaluator.add_plain(ct, pt)
+    }
     fn mul_plain(&self, ct: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext, CkksError> {
         self.evaluator.mul_plain(ct, pt)
     }
-    /// Not hoisted yet: the core has no shared-decomposition rotation, so
-    /// this is one key switch per step (the BSGS still bounds their number).
+    /// Hoisted: one key-switch decomposition of c1 shared by all steps
+    /// ([`Evaluator::rotate_hoisted`]).
     fn rotate_hoisted(
         &self,
         ct: &Ciphertext,
         steps: &[usize],
     ) -> Result<Vec<Ciphertext>, CkksError> {
-        steps.iter().map(|&s| self.rotate(ct, s)).collect()
+        if steps.iter().all(|s| s.is_multiple_of(self.slots())) {
+            return Ok(steps.iter().map(|_| ct.clone()).collect());
+        }
+        let gk = self
+            .galois_keys
+            .ok_or_else(|| Self::missing("Galois keys"))?;
+        let steps: Vec<i64> = steps.iter().map(|&s| s as i64).collect();
+        self.evaluator.rotate_hoisted(ct, &steps, gk)
     }
     fn rotate(&self, ct: &Ciphertext, step: usize) -> Result<Ciphertext, CkksError> {
         if step.is_multiple_of(self.slots()) {

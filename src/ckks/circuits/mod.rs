@@ -184,6 +184,12 @@ pub trait CircuitBackend {
         level: usize,
         scale: f64,
     ) -> Result<Self::Plaintext, Self::Error>;
+    /// Ciphertext + plaintext (same level and scale).
+    fn add_plain(
+        &self,
+        ct: &Self::Ciphertext,
+        pt: &Self::Plaintext,
+    ) -> Result<Self::Ciphertext, Self::Error>;
     /// Ciphertext × plaintext (same level), scale multiplies, no rescale.
     fn mul_plain(
         &self,

@@ -355,6 +355,35 @@ impl CircuitBackend for SimBackend {
             scale,
         })
     }
+    fn add_plain(&self, ct: &SimCiphertext, pt: &SimPlaintext) -> Result<SimCiphertext, SimError> {
+        if ct.level != pt.level {
+            return Err(SimError::Level {
+                operation: "add_plain",
+                a: ct.level,
+                b: pt.level,
+            });
+        }
+        if ((ct.scale - pt.scale) / ct.scale).abs() > 1e-9 {
+            return Err(SimError::Scale {
+                operation: "add_plain",
+                a: ct.scale,
+                b: pt.scale,
+            });
+        }
+        let values = ct
+            .values
+            .iter()
+            .zip(&pt.values)
+            .map(|(x, y)| x + y)
+            .collect();
+        self.check(
+            "add_plain",
+            SimCiphertext {
+                values,
+                ..ct.clone()
+            },
+        )
+    }
     fn mul_plain(&self, ct: &SimCiphertext, pt: &SimPlaintext) -> Result<SimCiphertext, SimError> {
         if ct.level != pt.level {
             return Err(SimError::Level {
