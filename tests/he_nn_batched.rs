@@ -172,3 +172,27 @@ fn run_driver_on_cnn1_x2_small_ring_agrees_with_plaintext() {
     assert_eq!(csv.lines().count(), 17);
 }
 
+
+/// Throughput of the fused kernel (run with `--ignored --nocapture`).
+#[test]
+#[ignore]
+fn linear_combination_throughput() {
+    let params = CkksParameters::new(small(14, vec![27, 26, 26, 26, 26, 27])).unwrap();
+    let ctx = CkksContext::new(params).unwrap();
+    let ev = Evaluator::new(&ctx);
+    let lvl = ctx.params().max_level();
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let mut xs: Vec<_> = (0..128).map(|_| ev.zero_ciphertext(lvl, 2, 1.0)).collect();
+    for (x, k) in xs.iter_mut().flat_map(|c| c.parts.iter_mut()).flat_map(|p| p.limbs.iter_mut().enumerate()).map(|(k, l)| (l, k)) {
+        let q = ctx.q_moduli(lvl)[k].q;
+        x.iter_mut().for_each(|v| *v = rng.random_range(0..q));
+    }
+    let refs: Vec<_> = xs.iter().collect();
+    let rows: Vec<Vec<(usize, f64)>> = (0..100).map(|_| (0..128).map(|j| (j, rng.random_range(-1.0..1.0))).collect()).collect();
+    let mut accs: Vec<_> = (0..100).map(|_| ev.zero_ciphertext(lvl, 2, 1e6)).collect();
+    let t = std::time::Instant::now();
+    ev.linear_combinations_into(&refs, &rows, 1e6, &mut accs).unwrap();
+    let s = t.elapsed().as_secs_f64();
+    let macs = 100.0 * 128.0 * 2.0 * (lvl + 1) as f64 * 16384.0;
+    eprintln!("{:.2} s, {:.2} G lane-MAC/s", s, macs / s / 1e9);
+}

@@ -42,8 +42,11 @@ pub fn inv_mod(a: u64, q: u64) -> Option<u64> {
 /// Reduce a signed integer into [0, q).
 #[inline]
 pub fn reduce_i64(v: i64, q: u64) -> u64 {
-    let r = (i128::from(v)).rem_euclid(i128::from(q));
-    r as u64
+    // u64 remainder (hardware division), skipped for |v| < q: no 128-bit
+    // software division on the hot paths (sampling, encoding, weights).
+    let a = v.unsigned_abs();
+    let r = if a < q { a } else { a % q };
+    if v < 0 && r != 0 { q - r } else { r }
 }
 
 /// Deterministic Miller–Rabin for 64-bit integers.

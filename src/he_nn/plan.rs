@@ -336,12 +336,19 @@ impl ParamsChoice {
     }
 }
 
+/// Smallest scale (bits) `auto` plans for the decrypted logits.
+pub const MIN_OUTPUT_SCALE_BITS: u32 = 20;
+
 /// The smallest secure parameters for `plan`: N from 2^13 to 2^15, middle
 /// primes of `scale_bits` bits (one per level of depth), first and special
-/// primes large enough for the logits (and at least `scale_bits + 5`).
+/// primes large enough for the logits at scale 2^20 (and at least
+/// `scale_bits + 5`).
 pub fn auto_params(plan: &CircuitPlan, scale_bits: u32) -> Result<CkksParameters, HeNnError> {
-    let scale = 2f64.powi(scale_bits as i32);
-    let edge = (plan.logit_bits(scale).ceil() as u32).clamp(scale_bits + 5, 60);
+    // The logits may be decrypted at a scale below the default one (the
+    // engine lowers the output scale to what the last level holds), down to
+    // 2^MIN_OUTPUT_SCALE_BITS: the first prime only needs room for that.
+    let out_scale = 2f64.powi(MIN_OUTPUT_SCALE_BITS.min(scale_bits) as i32);
+    let edge = (plan.logit_bits(out_scale).ceil() as u32).clamp(scale_bits + 5, 60);
     let mut last_err = None;
     for log_n in 13..=15u32 {
         let mut bits = vec![edge];
