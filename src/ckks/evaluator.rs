@@ -12,7 +12,7 @@ use super::keys::{
     GaloisKeys, PublicKey, RelinearizationKey, SecretKey, SwitchingKey, galois_element,
     sample_error, sample_ternary, sample_uniform, small_to_ntt,
 };
-use super::math::{add_mod, reduce_i64};
+use super::math::{add_mod, barrett_const, barrett_reduce, reduce_i64, shoup_const};
 use super::ring::{RnsPoly, automorphism, divide_round_by_last, lift_digit};
 use rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
@@ -658,14 +658,6 @@ impl Evaluator {
 /// Coefficients per cache tile of [`lincomb_limb`].
 const LINCOMB_TILE: usize = 256;
 
-/// Barrett reduction of any `x < 2^64` modulo `q` (`m = floor(2^64 / q)`).
-#[inline(always)]
-fn barrett(x: u64, q: u64, m: u64) -> u64 {
-    let qh = ((u128::from(x) * u128::from(m)) >> 64) as u64;
-    let r = x.wrapping_sub(qh.wrapping_mul(q));
-    if r >= q { r - q } else { r }
-}
-
 /// One prime of [`Evaluator::linear_combinations_into`]: `outs[i] += sum_j
 /// w_ij x_j (mod q)` over tiles of coefficients, products accumulated
 /// lazily between reductions.
@@ -673,7 +665,7 @@ fn lincomb_limb(q: u64, xs: &[Option<&[u64]>], rows: &[Vec<(usize, i64)>], outs:
     let Some(n) = outs.first().map(|o| o.len()) else {
         return;
     };
-    let m = ((1u128 << 64) / u128::from(q)) as u64;
+    let m = barrett_const(q);
     let small = q < (1u64 << 32);
     // Rows with weights reduced mod q (and Shoup quotients for large q),
     // inputs without this part skipped.
@@ -684,7 +676,7 @@ fn lincomb_limb(q: u64, xs: &[Option<&[u64]>], rows: &[Vec<(usize, i64)>], outs:
                 .filter_map(|&(j, v)| {
                     let x = xs[j]?;
                     let w = reduce_i64(v, q);
-                    let ws = ((u128::from(w) << 64) / u128::from(q)) as u64;
+                    let ws = shoup_const(w, q);
                     (w != 0).then_some((x, w, ws))
                 })
                 .collect()
@@ -722,7 +714,7 @@ fn lincomb_limb(q: u64, xs: &[Option<&[u64]>], rows: &[Vec<(usize, i64)>], outs:
                     }
                 }
                 for ai in a.iter_mut() {
-                    *ai = barrett(*ai, q, m);
+                    *ai = barrett_reduce(*ai, q, m);
                 }
             }
             out[t0..t1].copy_from_slice(a);

@@ -7,6 +7,34 @@ pub fn mul_mod(a: u64, b: u64, q: u64) -> u64 {
     ((u128::from(a) * u128::from(b)) % u128::from(q)) as u64
 }
 
+/// Barrett constant `floor(2^64 / q)` for [`barrett_reduce`].
+#[inline]
+pub fn barrett_const(q: u64) -> u64 {
+    ((1u128 << 64) / u128::from(q)) as u64
+}
+
+/// `x mod q` for any `x < 2^64`, with `m = barrett_const(q)` (no division).
+#[inline(always)]
+pub fn barrett_reduce(x: u64, q: u64, m: u64) -> u64 {
+    let qh = ((u128::from(x) * u128::from(m)) >> 64) as u64;
+    let r = x.wrapping_sub(qh.wrapping_mul(q));
+    if r >= q { r - q } else { r }
+}
+
+/// Shoup precomputation `floor(w · 2^64 / q)` of a fixed multiplier `w < q`.
+#[inline]
+pub fn shoup_const(w: u64, q: u64) -> u64 {
+    ((u128::from(w) << 64) / u128::from(q)) as u64
+}
+
+/// `x · w mod q` for `x < 2^64`, `w < q < 2^63`, with `ws = shoup_const(w, q)`.
+#[inline(always)]
+pub fn mul_mod_shoup(x: u64, w: u64, ws: u64, q: u64) -> u64 {
+    let qh = ((u128::from(ws) * u128::from(x)) >> 64) as u64;
+    let r = w.wrapping_mul(x).wrapping_sub(qh.wrapping_mul(q));
+    if r >= q { r - q } else { r }
+}
+
 /// `a + b mod q` for `a, b < q`.
 #[inline]
 pub fn add_mod(a: u64, b: u64, q: u64) -> u64 {
@@ -147,5 +175,12 @@ mod tests {
         assert_eq!(sub_mod(0, 1, q), q - 1);
         assert!(!is_prime(q * 3));
         assert!(inv_mod(0, q).is_none());
+        let m = barrett_const(q);
+        for x in [0u64, 1, q - 1, q, q + 1, u64::MAX, 0x1234_5678_9abc_def0] {
+            assert_eq!(barrett_reduce(x, q, m), x % q);
+            let ws = shoup_const(a, q);
+            assert_eq!(mul_mod_shoup(x, a, ws, q), mul_mod(x % q, a, q));
+            assert_eq!(mul_mod_shoup(x, a, ws, q), ((u128::from(x) * u128::from(a)) % u128::from(q)) as u64);
+        }
     }
 }

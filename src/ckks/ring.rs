@@ -5,7 +5,9 @@
 //! automorphisms and exact CRT reconstruction (Garner) for decoding.
 
 use super::error::CkksError;
-use super::math::{add_mod, inv_mod, mul_mod, sub_mod};
+use super::math::{
+    add_mod, barrett_const, barrett_reduce, inv_mod, mul_mod, mul_mod_shoup, shoup_const, sub_mod,
+};
 use rayon::prelude::*;
 use std::sync::Arc;
 use tfhe_ntt::prime64::Plan;
@@ -167,8 +169,9 @@ impl RnsPoly {
             .zip(scalars)
             .zip(m)
             .for_each(|((a, &s), md)| {
+                let ss = shoup_const(s, md.q);
                 for x in a.iter_mut() {
-                    *x = mul_mod(*x, s, md.q);
+                    *x = mul_mod_shoup(*x, s, ss, md.q);
                 }
             });
     }
@@ -207,7 +210,8 @@ pub fn divide_round_by_last(a: &mut RnsPoly, m: &[Arc<Modulus>]) -> Result<(), C
         .zip(&m[..k - 1])
         .for_each(|(limb, md)| {
             let qi = md.q;
-            let mut r: Vec<u64> = last.iter().map(|&v| v % qi).collect();
+            let bm = barrett_const(qi);
+            let mut r: Vec<u64> = last.iter().map(|&v| barrett_reduce(v, qi, bm)).collect();
             let half_i = half % qi;
             for x in r.iter_mut() {
                 *x = sub_mod(*x, half_i, qi);
@@ -216,8 +220,9 @@ pub fn divide_round_by_last(a: &mut RnsPoly, m: &[Arc<Modulus>]) -> Result<(), C
                 md.fwd(&mut r);
             }
             let inv = inv_mod(qlast % qi, qi).unwrap_or(0);
+            let inv_s = shoup_const(inv, qi);
             for (x, y) in limb.iter_mut().zip(&r) {
-                *x = mul_mod(sub_mod(*x, *y, qi), inv, qi);
+                *x = mul_mod_shoup(sub_mod(*x, *y, qi), inv, inv_s, qi);
             }
         });
     Ok(())
@@ -229,7 +234,8 @@ pub fn lift_digit(digit: &[u64], m: &[Arc<Modulus>]) -> RnsPoly {
     let limbs = m
         .par_iter()
         .map(|md| {
-            let mut v: Vec<u64> = digit.iter().map(|&x| x % md.q).collect();
+            let bm = barrett_const(md.q);
+            let mut v: Vec<u64> = digit.iter().map(|&x| barrett_reduce(x, md.q, bm)).collect();
             md.fwd(&mut v);
             v
         })

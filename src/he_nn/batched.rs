@@ -130,6 +130,10 @@ pub struct BatchedEngine {
     model: InferenceModel,
     /// Conv taps per output feature: (pixel, weight).
     taps: Vec<Vec<(usize, f64)>>,
+    /// dense1 and fc2 biases plus the fused activations' constant terms
+    /// (`b_i + c0 · sum_j W_ij`).
+    bias1: Vec<f64>,
+    bias2: Vec<f64>,
     start_level: usize,
     scale: f64,
     input_scale: f64,
@@ -230,8 +234,19 @@ impl BatchedEngine {
                 }
             }
         }
+        let with_offset = |d: &crate::nn::Dense, off: f64| -> Vec<f64> {
+            d.weight
+                .chunks(d.cols.max(1))
+                .zip(&d.bias)
+                .map(|(row, b)| b + off * row.iter().sum::<f64>())
+                .collect()
+        };
+        let bias1 = with_offset(&model.dense1, Self::act_offset(&plan.act1));
+        let bias2 = with_offset(&model.fc2, Self::act_offset(&plan.act2));
         Ok(Self {
             encoder: Encoder::new(&ctx),
+            bias1,
+            bias2,
             evaluator: Evaluator::new(&ctx),
             ctx,
             keygen,
@@ -342,35 +357,96 @@ impl BatchedEngine {
         CoreBackend::new(&self.evaluator, &self.encoder, Some(&self.rk), None)
     }
 
-    fn activate(&self, act: &ActPlan, ct: &Ciphertext) -> Result<Ciphertext, HeNnError> {
+    /// Whether `act` is evaluated fused with the next linear layer: its last
+    /// product is neither relinearised nor rescaled (see [`Self::activate`]).
+    fn fused(act: &ActPlan) -> bool {
         match act {
-            ActPlan::Square { .. } => Ok(self.evaluator.mul_relin_rescale(ct, ct, &self.rk)?),
+            ActPlan::Square { .. } => true,
+            ActPlan::Poly { poly, .. } => poly.degree() == 3,
+        }
+    }
+
+    /// The constant term the fused evaluation leaves out (added through the
+    /// next layer's bias instead).
+    fn act_offset(act: &ActPlan) -> f64 {
+        match act {
+            ActPlan::Poly { poly, .. } if Self::fused(act) => poly.coeffs[0],
+            _ => 0.0,
+        }
+    }
+
+    /// Evaluate an activation on `ct` (2 parts, scale Δ); returns the result
+    /// and the number of rescales it still owes (0 or 1).
+    ///
+    /// Square and cubic activations are fused with the following linear
+    /// layer: `x²` resp. `x²·(c2 + c3·x) + c1·x` (c0 goes into the next
+    /// bias) is returned as an unrelinearised, unrescaled 3-part ciphertext;
+    /// the linear layer accumulates it, relinearises the sums (before any
+    /// rescale, so the rounding noise is not multiplied by s²) and rescales
+    /// twice. Same depth, but one key switch per feature fewer (none for
+    /// x²). Other polynomials go through the depth-optimal evaluator.
+    fn activate(&self, act: &ActPlan, ct: &Ciphertext) -> Result<(Ciphertext, usize), HeNnError> {
+        let ev = &self.evaluator;
+        match act {
+            ActPlan::Square { .. } => Ok((ev.mul(ct, ct)?, 1)),
+            ActPlan::Poly { poly, .. } if Self::fused(act) => {
+                let (c1, c2, c3) = (poly.coeffs[1], poly.coeffs[2], poly.coeffs[3]);
+                let l = ct.level;
+                if l < 2 {
+                    return Err(CkksError::LevelExhausted {
+                        op: "cubic activation",
+                        level: l,
+                    }
+                    .into());
+                }
+                let q = |k: usize| self.ctx.q_moduli(k)[k].q as f64;
+                let s = ct.scale;
+                // x² at level l-1.
+                let x2 = ev.mul_relin_rescale(ct, ct, &self.rk)?;
+                // c2 + c3·x at level l-1, scale t = q_{l-1}.
+                let t = q(l - 1);
+                let qx = ev.rescale(&ev.mul_scalar(ct, c3, t * q(l) / s)?)?;
+                let qx = ev.add_scalar(&qx, c2)?;
+                let prod = ev.mul(&x2, &qx)?;
+                // c1·x at level l-1 on the product's scale.
+                let mut rx = ev.rescale(&ev.mul_scalar(ct, c1, prod.scale * q(l) / s)?)?;
+                rx.scale = prod.scale;
+                Ok((ev.add(&prod, &rx)?, 1))
+            }
             ActPlan::Poly { poly, plan } => {
                 let bk = self.backend();
-                Ok(PolynomialEvaluator::new(&bk).evaluate_plan(
-                    ct,
-                    poly,
-                    plan,
-                    Some(self.scale),
-                )?)
+                Ok((
+                    PolynomialEvaluator::new(&bk).evaluate_plan(ct, poly, plan, Some(self.scale))?,
+                    0,
+                ))
             }
         }
     }
 
-    /// Fused `rows` linear combinations of `xs` landing (after the caller's
-    /// rescale) on `target` scale; returns the accumulators.
+    /// Fused `rows` linear combinations of `xs` (which owe `pending`
+    /// rescales), accumulated into `accs` (created when `None`) so that
+    /// after `pending + 1` rescales the result has scale `target`.
     fn dense(
         &self,
         xs: &[&Ciphertext],
         rows: &[Vec<(usize, f64)>],
         target: f64,
+        pending: usize,
         accs: Option<Vec<Ciphertext>>,
     ) -> Result<Vec<Ciphertext>, HeNnError> {
         let Some(x0) = xs.first() else {
             return Ok(accs.unwrap_or_default());
         };
-        let q = self.ctx.q_moduli(x0.level)[x0.level].q as f64;
-        let c = target * q / x0.scale;
+        if x0.level < pending + 1 {
+            return Err(CkksError::LevelExhausted {
+                op: "linear layer",
+                level: x0.level,
+            }
+            .into());
+        }
+        let m = self.ctx.q_moduli(x0.level);
+        let drop: f64 = (0..=pending).map(|k| m[x0.level - k].q as f64).product();
+        let c = target * drop / x0.scale;
         let parts = xs.iter().map(|x| x.parts.len()).max().unwrap_or(2);
         let mut accs = accs.unwrap_or_else(|| {
             (0..rows.len())
@@ -385,19 +461,27 @@ impl BatchedEngine {
         Ok(accs)
     }
 
-    /// Add the biases, rescale, and pin the scale to `target`.
+    /// Relinearise (3-part sums), rescale `rescales` times (at least 1)
+    /// adding the biases before the last one, and pin the scale to `target`.
     fn finish(
         &self,
         accs: Vec<Ciphertext>,
         bias: &[f64],
         target: f64,
+        rescales: usize,
     ) -> Result<Vec<Ciphertext>, HeNnError> {
         accs.into_par_iter()
             .zip(bias.par_iter())
             .map(|(a, &b)| {
-                let a = self.evaluator.add_scalar(&a, b)?;
-                let mut r = self.evaluator.rescale(&a)?;
-                debug_assert!(((r.scale - target) / target).abs() < 1e-9);
+                // Relinearise before any rescale; the bias goes in at the
+                // last rescale's input scale (~Δ·q, where it fits 62 bits).
+                let mut r = self.evaluator.relinearize(&a, &self.rk)?;
+                for _ in 1..rescales {
+                    r = self.evaluator.rescale(&r)?;
+                }
+                let r = self.evaluator.add_scalar(&r, b)?;
+                let mut r = self.evaluator.rescale(&r)?;
+                debug_assert!(((r.scale - target) / target).abs() < 1e-6);
                 r.scale = target;
                 Ok(r)
             })
@@ -438,11 +522,11 @@ impl BatchedEngine {
         // Plaintext reference for the precision option.
         let reference = self.opts.precision.then(|| self.reference(images));
         let mut prec: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); 5];
-        let sample = |layer: usize, ct: &Ciphertext, want: &dyn Fn(usize) -> f64, fold: f64| {
+        let sample = |layer: usize, ct: &Ciphertext, want: &dyn Fn(usize) -> f64, fold: f64, off: f64| {
             (
                 self.decrypt_slots(ct, count)
                     .into_iter()
-                    .map(|v| v * fold)
+                    .map(|v| v * fold + off)
                     .collect::<Vec<_>>(),
                 (0..count).map(want).collect::<Vec<_>>(),
                 layer,
@@ -453,30 +537,36 @@ impl BatchedEngine {
         let hidden = self.model.dense1.rows;
         let feats = self.taps.len();
         let fold1 = self.plan.act1.fold();
+        let (off1, off2) = (
+            Self::act_offset(&self.plan.act1),
+            Self::act_offset(&self.plan.act2),
+        );
+        let mut pending1 = 0;
         let mut accs: Option<Vec<Ciphertext>> = None;
         for f0 in (0..feats).step_by(self.opts.chunk) {
             let f1 = (f0 + self.opts.chunk).min(feats);
             // conv
             let t = Instant::now();
             let xs: Vec<&Ciphertext> = inputs.iter().collect();
-            let conv = self.dense(&xs, &self.taps[f0..f1], self.scale, None)?;
-            let conv = self.finish(conv, &self.model.conv.bias_per_feature(f0, f1), self.scale)?;
+            let conv = self.dense(&xs, &self.taps[f0..f1], self.scale, 0, None)?;
+            let conv = self.finish(conv, &self.model.conv.bias_per_feature(f0, f1), self.scale, 1)?;
             times.conv += wall_ms(t);
             // act1
             let t = Instant::now();
-            let acts: Vec<Ciphertext> = conv
+            let acts: Vec<(Ciphertext, usize)> = conv
                 .par_iter()
                 .map(|c| self.activate(&self.plan.act1, c))
                 .collect::<Result<_, _>>()?;
+            pending1 = acts.first().map_or(0, |a| a.1);
             times.act1 += wall_ms(t);
             if let Some(r) = &reference
                 && f0 == 0
             {
                 for f in 0..SAMPLES.min(f1 - f0) {
-                    let (a, b, l) = sample(0, &conv[f], &|i| r.conv[i][f], 1.0);
+                    let (a, b, l) = sample(0, &conv[f], &|i| r.conv[i][f], 1.0, 0.0);
                     prec[l].0.extend(a);
                     prec[l].1.extend(b);
-                    let (a, b, l) = sample(1, &acts[f], &|i| r.act1[i][f], fold1);
+                    let (a, b, l) = sample(1, &acts[f].0, &|i| r.act1[i][f], fold1, off1);
                     prec[l].0.extend(a);
                     prec[l].1.extend(b);
                 }
@@ -484,14 +574,14 @@ impl BatchedEngine {
             drop(conv);
             // dense1 contribution
             let t = Instant::now();
-            let xs: Vec<&Ciphertext> = acts.iter().collect();
+            let xs: Vec<&Ciphertext> = acts.iter().map(|a| &a.0).collect();
             let rows: Vec<Vec<(usize, f64)>> = (0..hidden)
                 .map(|i| {
                     let w = &self.model.dense1.weight[i * feats..(i + 1) * feats];
                     (f0..f1).map(|f| (f - f0, w[f] * fold1)).collect()
                 })
                 .collect();
-            accs = Some(self.dense(&xs, &rows, self.scale, accs.take())?);
+            accs = Some(self.dense(&xs, &rows, self.scale, pending1, accs.take())?);
             times.fc1 += wall_ms(t);
             if let Some(p) = progress {
                 p((f1 - f0) as u64);
@@ -500,16 +590,18 @@ impl BatchedEngine {
         let t = Instant::now();
         let h = self.finish(
             accs.unwrap_or_default(),
-            &self.model.dense1.bias,
+            &self.bias1,
             self.scale,
+            pending1 + 1,
         )?;
         times.fc1 += wall_ms(t);
         // act2
         let t = Instant::now();
-        let h2: Vec<Ciphertext> = h
+        let h2: Vec<(Ciphertext, usize)> = h
             .par_iter()
             .map(|c| self.activate(&self.plan.act2, c))
             .collect::<Result<_, _>>()?;
+        let pending2 = h2.first().map_or(0, |a| a.1);
         times.act2 += wall_ms(t);
         // fc2
         let t = Instant::now();
@@ -520,9 +612,9 @@ impl BatchedEngine {
                 w.iter().enumerate().map(|(j, &v)| (j, v * fold2)).collect()
             })
             .collect();
-        let xs: Vec<&Ciphertext> = h2.iter().collect();
-        let out = self.dense(&xs, &rows, self.out_scale, None)?;
-        let out = self.finish(out, &self.model.fc2.bias, self.out_scale)?;
+        let xs: Vec<&Ciphertext> = h2.iter().map(|a| &a.0).collect();
+        let out = self.dense(&xs, &rows, self.out_scale, pending2, None)?;
+        let out = self.finish(out, &self.bias2, self.out_scale, pending2 + 1)?;
         times.fc2 = wall_ms(t);
         // decrypt
         let t = Instant::now();
@@ -537,10 +629,10 @@ impl BatchedEngine {
 
         let precision = reference.map(|r| {
             for j in 0..SAMPLES.min(hidden) {
-                let (a, b, l) = sample(2, &h[j], &|i| r.fc1[i][j], 1.0);
+                let (a, b, l) = sample(2, &h[j], &|i| r.fc1[i][j], 1.0, 0.0);
                 prec[l].0.extend(a);
                 prec[l].1.extend(b);
-                let (a, b, l) = sample(3, &h2[j], &|i| r.act2[i][j], fold2);
+                let (a, b, l) = sample(3, &h2[j].0, &|i| r.act2[i][j], fold2, off2);
                 prec[l].0.extend(a);
                 prec[l].1.extend(b);
             }
