@@ -77,28 +77,45 @@ fn linear_combinations_match_plaintext_on_small_and_large_primes() {
     let sq: Vec<_> = cts[..8].iter().map(|c| ev.mul(c, c).unwrap()).collect();
     let sq_refs: Vec<_> = sq.iter().collect();
     let rows: Vec<Vec<(usize, f64)>> = (0..5)
-        .map(|i| (0..8).filter(|j| (i + j) % 3 != 0).map(|j| (j, 0.25 * (i as f64 - j as f64))).collect())
+        .map(|i| {
+            (0..8)
+                .filter(|j| (i + j) % 3 != 0)
+                .map(|j| (j, 0.25 * (i as f64 - j as f64)))
+                .collect()
+        })
         .collect();
     let c = 256.0;
     let mut accs: Vec<_> = (0..5)
         .map(|_| ev.zero_ciphertext(top, 3, sq[0].scale * c))
         .collect();
-    ev.linear_combinations_into(&sq_refs, &rows, c, &mut accs).unwrap();
-    ev.linear_combinations_into(&sq_refs, &rows, c, &mut accs).unwrap();
+    ev.linear_combinations_into(&sq_refs, &rows, c, &mut accs)
+        .unwrap();
+    ev.linear_combinations_into(&sq_refs, &rows, c, &mut accs)
+        .unwrap();
     for (i, acc) in accs.iter().enumerate() {
         assert_eq!(acc.parts.len(), 3);
         let r = ev.rescale(&ev.relinearize(acc, &rk).unwrap()).unwrap();
         let got = enc.decode(&decrypt(&ctx, kg.secret_key(), &r));
         for s in (0..slots).step_by(97) {
-            let want: f64 = 2.0 * rows[i].iter().map(|&(j, w)| w * xs[j][s] * xs[j][s]).sum::<f64>();
+            let want: f64 = 2.0
+                * rows[i]
+                    .iter()
+                    .map(|&(j, w)| w * xs[j][s] * xs[j][s])
+                    .sum::<f64>();
             let got = got[s];
-            assert!((got - want).abs() < 1e-3, "row {i} slot {s}: {got} vs {want}");
+            assert!(
+                (got - want).abs() < 1e-3,
+                "row {i} slot {s}: {got} vs {want}"
+            );
         }
     }
 
     // Mismatched inputs are typed errors.
     let low = ev.mod_down_to(&cts[0], top - 1).unwrap();
-    assert!(ev.linear_combination(&[&cts[1], &low], &[1.0, 1.0], q).is_err());
+    assert!(
+        ev.linear_combination(&[&cts[1], &low], &[1.0, 1.0], q)
+            .is_err()
+    );
     assert!(ev.linear_combination(&refs[..2], &[1.0], q).is_err());
 }
 
@@ -172,7 +189,6 @@ fn run_driver_on_cnn1_x2_small_ring_agrees_with_plaintext() {
     assert_eq!(csv.lines().count(), 17);
 }
 
-
 /// Throughput of the fused kernel (run with `--ignored --nocapture`).
 #[test]
 #[ignore]
@@ -183,15 +199,23 @@ fn linear_combination_throughput() {
     let lvl = ctx.params().max_level();
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let mut xs: Vec<_> = (0..128).map(|_| ev.zero_ciphertext(lvl, 2, 1.0)).collect();
-    for (x, k) in xs.iter_mut().flat_map(|c| c.parts.iter_mut()).flat_map(|p| p.limbs.iter_mut().enumerate()).map(|(k, l)| (l, k)) {
+    for (x, k) in xs
+        .iter_mut()
+        .flat_map(|c| c.parts.iter_mut())
+        .flat_map(|p| p.limbs.iter_mut().enumerate())
+        .map(|(k, l)| (l, k))
+    {
         let q = ctx.q_moduli(lvl)[k].q;
         x.iter_mut().for_each(|v| *v = rng.random_range(0..q));
     }
     let refs: Vec<_> = xs.iter().collect();
-    let rows: Vec<Vec<(usize, f64)>> = (0..100).map(|_| (0..128).map(|j| (j, rng.random_range(-1.0..1.0))).collect()).collect();
+    let rows: Vec<Vec<(usize, f64)>> = (0..100)
+        .map(|_| (0..128).map(|j| (j, rng.random_range(-1.0..1.0))).collect())
+        .collect();
     let mut accs: Vec<_> = (0..100).map(|_| ev.zero_ciphertext(lvl, 2, 1e6)).collect();
     let t = std::time::Instant::now();
-    ev.linear_combinations_into(&refs, &rows, 1e6, &mut accs).unwrap();
+    ev.linear_combinations_into(&refs, &rows, 1e6, &mut accs)
+        .unwrap();
     let s = t.elapsed().as_secs_f64();
     let macs = 100.0 * 128.0 * 2.0 * (lvl + 1) as f64 * 16384.0;
     eprintln!("{:.2} s, {:.2} G lane-MAC/s", s, macs / s / 1e9);

@@ -196,7 +196,11 @@ fn infer_errors_are_one_clear_line() {
         &weights_path("cnn1-x2"),
         "do not fit the 10000 test images",
     );
-    assert_one_line_error(&[], &PathBuf::from("/nonexistent/w.json.gz"), "does not exist");
+    assert_one_line_error(
+        &[],
+        &PathBuf::from("/nonexistent/w.json.gz"),
+        "does not exist",
+    );
     assert_one_line_error(
         &["--mode", "per-image", "--images", "1"],
         &weights_path("cnn1-x2"),

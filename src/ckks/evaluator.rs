@@ -486,7 +486,9 @@ impl Evaluator {
         let n = self.ctx.params().n();
         let level = level.min(self.ctx.params().max_level());
         Ciphertext {
-            parts: (0..parts).map(|_| RnsPoly::zero(n, level + 1, true)).collect(),
+            parts: (0..parts)
+                .map(|_| RnsPoly::zero(n, level + 1, true))
+                .collect(),
             level,
             scale,
         }
@@ -615,17 +617,20 @@ impl Evaluator {
                 }
             }
         }
-        groups.into_par_iter().enumerate().for_each(|(g, mut outs)| {
-            let (p, k) = (g / nl, g % nl);
-            if p >= in_parts || outs.len() != int_rows.len() {
-                return;
-            }
-            let x_limbs: Vec<Option<&[u64]>> = xs
-                .iter()
-                .map(|c| c.parts.get(p).map(|part| part.limbs[k].as_slice()))
-                .collect();
-            lincomb_limb(m[k].q, &x_limbs, &int_rows, &mut outs);
-        });
+        groups
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(g, mut outs)| {
+                let (p, k) = (g / nl, g % nl);
+                if p >= in_parts || outs.len() != int_rows.len() {
+                    return;
+                }
+                let x_limbs: Vec<Option<&[u64]>> = xs
+                    .iter()
+                    .map(|c| c.parts.get(p).map(|part| part.limbs[k].as_slice()))
+                    .collect();
+                lincomb_limb(m[k].q, &x_limbs, &int_rows, &mut outs);
+            });
         Ok(())
     }
 
@@ -661,7 +666,12 @@ const LINCOMB_TILE: usize = 256;
 /// One prime of [`Evaluator::linear_combinations_into`]: `outs[i] += sum_j
 /// w_ij x_j (mod q)` over tiles of coefficients, products accumulated
 /// lazily between reductions.
-fn lincomb_limb(q: u64, xs: &[Option<&[u64]>], rows: &[Vec<(usize, i64)>], outs: &mut [&mut [u64]]) {
+fn lincomb_limb(
+    q: u64,
+    xs: &[Option<&[u64]>],
+    rows: &[Vec<(usize, i64)>],
+    outs: &mut [&mut [u64]],
+) {
     let Some(n) = outs.first().map(|o| o.len()) else {
         return;
     };

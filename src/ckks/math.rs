@@ -180,7 +180,10 @@ mod tests {
             assert_eq!(barrett_reduce(x, q, m), x % q);
             let ws = shoup_const(a, q);
             assert_eq!(mul_mod_shoup(x, a, ws, q), mul_mod(x % q, a, q));
-            assert_eq!(mul_mod_shoup(x, a, ws, q), ((u128::from(x) * u128::from(a)) % u128::from(q)) as u64);
+            assert_eq!(
+                mul_mod_shoup(x, a, ws, q),
+                ((u128::from(x) * u128::from(a)) % u128::from(q)) as u64
+            );
         }
     }
 }

@@ -86,8 +86,8 @@ pub fn run_infer(args: InferArgs, quiet: bool) -> anyhow::Result<()> {
         data_dir: args.data.clone(),
         quiet: quiet || args.json,
     };
-    let out = run(&req)
-        .with_context(|| format!("encrypted inference of {}", args.weights.display()))?;
+    let out =
+        run(&req).with_context(|| format!("encrypted inference of {}", args.weights.display()))?;
     if let Some(dir) = &args.out {
         let dir = if dir.as_os_str().is_empty() {
             default_out_dir(&out.summary)

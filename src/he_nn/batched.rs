@@ -12,15 +12,19 @@
 //! 1. conv: for a chunk of features, `sum_k round(w_k·q)·pixel_k` with
 //!    [`Evaluator::linear_combinations_into`] (lazy modular reduction,
 //!    cache-blocked), bias, one rescale → scale Δ exactly;
-//! 2. act1 on every feature of the chunk (depth-optimal polynomial
-//!    evaluator, or one square for X2). Every product is relinearised
-//!    before its rescale: deferring relinearisation past the linear layer
-//!    would rescale 3-part ciphertexts, whose rounding error is multiplied
-//!    by s² on decryption (measured: ~5 bits of precision lost);
+//! 2. act1 on every feature of the chunk. A square or cubic activation is
+//!    fused with the next linear layer: its last product is left
+//!    unrelinearised and unrescaled (its constant term goes into the next
+//!    bias), so that relinearisation happens once per dense1 output instead
+//!    of once per feature (none per feature for x²). Relinearisation always
+//!    precedes rescaling: rescaling a 3-part ciphertext would multiply its
+//!    rounding error by s² on decryption (measured: ~5 bits lost). Other
+//!    polynomials use the depth-optimal evaluator;
 //! 3. the chunk's contribution to the dense1 accumulators, again as one
 //!    fused linear combination;
 //!
-//! then, once all features are in: dense1 bias + rescale, act2, fc2,
+//! then, once all features are in: dense1 relinearisation, bias and
+//! rescales, act2, fc2,
 //! decryption and decoding of the 10 logit ciphertexts. Scales are exact
 //! at every layer.
 //!
@@ -344,7 +348,9 @@ impl BatchedEngine {
                 (g * per..((g + 1) * per).min(pixels))
                     .map(|j| {
                         let vals: Vec<f64> = images.iter().map(|im| f64::from(im[j])).collect();
-                        let pt = self.encoder.encode(&vals, self.start_level, self.input_scale)?;
+                        let pt = self
+                            .encoder
+                            .encode(&vals, self.start_level, self.input_scale)?;
                         Ok(enc.encrypt(&pt))
                     })
                     .collect::<Result<Vec<_>, CkksError>>()
@@ -416,7 +422,12 @@ impl BatchedEngine {
             ActPlan::Poly { poly, plan } => {
                 let bk = self.backend();
                 Ok((
-                    PolynomialEvaluator::new(&bk).evaluate_plan(ct, poly, plan, Some(self.scale))?,
+                    PolynomialEvaluator::new(&bk).evaluate_plan(
+                        ct,
+                        poly,
+                        plan,
+                        Some(self.scale),
+                    )?,
                     0,
                 ))
             }
@@ -522,16 +533,17 @@ impl BatchedEngine {
         // Plaintext reference for the precision option.
         let reference = self.opts.precision.then(|| self.reference(images));
         let mut prec: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); 5];
-        let sample = |layer: usize, ct: &Ciphertext, want: &dyn Fn(usize) -> f64, fold: f64, off: f64| {
-            (
-                self.decrypt_slots(ct, count)
-                    .into_iter()
-                    .map(|v| v * fold + off)
-                    .collect::<Vec<_>>(),
-                (0..count).map(want).collect::<Vec<_>>(),
-                layer,
-            )
-        };
+        let sample =
+            |layer: usize, ct: &Ciphertext, want: &dyn Fn(usize) -> f64, fold: f64, off: f64| {
+                (
+                    self.decrypt_slots(ct, count)
+                        .into_iter()
+                        .map(|v| v * fold + off)
+                        .collect::<Vec<_>>(),
+                    (0..count).map(want).collect::<Vec<_>>(),
+                    layer,
+                )
+            };
         const SAMPLES: usize = 3;
 
         let hidden = self.model.dense1.rows;
@@ -549,7 +561,12 @@ impl BatchedEngine {
             let t = Instant::now();
             let xs: Vec<&Ciphertext> = inputs.iter().collect();
             let conv = self.dense(&xs, &self.taps[f0..f1], self.scale, 0, None)?;
-            let conv = self.finish(conv, &self.model.conv.bias_per_feature(f0, f1), self.scale, 1)?;
+            let conv = self.finish(
+                conv,
+                &self.model.conv.bias_per_feature(f0, f1),
+                self.scale,
+                1,
+            )?;
             times.conv += wall_ms(t);
             // act1
             let t = Instant::now();

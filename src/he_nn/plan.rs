@@ -316,7 +316,11 @@ impl ParamsChoice {
     /// Resolve to validated parameters that fit `plan` (else
     /// [`HeNnError::ChainTooShort`]). `scale_bits` is the scale `auto` uses
     /// (25 for SLAF-P, 26 otherwise, as the presets).
-    pub fn resolve(&self, plan: &CircuitPlan, scale_bits: u32) -> Result<CkksParameters, HeNnError> {
+    pub fn resolve(
+        &self,
+        plan: &CircuitPlan,
+        scale_bits: u32,
+    ) -> Result<CkksParameters, HeNnError> {
         let params = match self {
             Self::Preset(name) => match name.as_str() {
                 "cnn1-x2" => presets::cnn1_x2(),

@@ -322,11 +322,8 @@ fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
                 let setup = t.elapsed().as_secs_f64();
                 let bs = engine.batch_size();
                 let nb = count.div_ceil(bs);
-                let bar = crate::progress::bar(
-                    (nb * engine.features()) as u64,
-                    "batched HE",
-                    req.quiet,
-                );
+                let bar =
+                    crate::progress::bar((nb * engine.features()) as u64, "batched HE", req.quiet);
                 let t = Instant::now();
                 let mut he = Vec::with_capacity(count);
                 let mut times = StageTimes::default();
@@ -449,9 +446,12 @@ fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
 
 /// The default output folder: `results/inference/<model>-<act>-<mode>`.
 pub fn default_out_dir(s: &InferenceSummary) -> PathBuf {
-    PathBuf::from("results")
-        .join("inference")
-        .join(format!("{}-{}-{}", s.model, s.act, s.mode.name()))
+    PathBuf::from("results").join("inference").join(format!(
+        "{}-{}-{}",
+        s.model,
+        s.act,
+        s.mode.name()
+    ))
 }
 
 fn pct(x: f64) -> String {
@@ -468,13 +468,25 @@ pub fn summary_markdown(s: &InferenceSummary) -> String {
         s.mode.name()
     );
     let rows: Vec<(&str, String)> = vec![
-        ("test images", format!("{} (from index {})", s.images, s.offset)),
+        (
+            "test images",
+            format!("{} (from index {})", s.images, s.offset),
+        ),
         ("plaintext accuracy", pct(s.plain_accuracy)),
         ("encrypted accuracy", pct(s.he_accuracy)),
         ("agreement (argmax)", pct(s.agreement)),
-        ("max / mean logit error", format!("{:.3e} / {:.3e}", s.max_logit_error, s.mean_logit_error)),
-        ("wall time (enc + eval + dec)", format!("{:.2} s", s.wall_seconds)),
-        ("time per image", format!("{:.3} ms", 1e3 * s.seconds_per_image)),
+        (
+            "max / mean logit error",
+            format!("{:.3e} / {:.3e}", s.max_logit_error, s.mean_logit_error),
+        ),
+        (
+            "wall time (enc + eval + dec)",
+            format!("{:.2} s", s.wall_seconds),
+        ),
+        (
+            "time per image",
+            format!("{:.3} ms", 1e3 * s.seconds_per_image),
+        ),
         ("key generation", format!("{:.2} s", s.setup_seconds)),
         (
             "batches",
@@ -486,7 +498,10 @@ pub fn summary_markdown(s: &InferenceSummary) -> String {
         ("CKKS parameters", s.params.description.clone()),
         (
             "depth",
-            format!("{} ({}), inputs at level {}", s.params.depth, s.params.depth_breakdown, s.params.start_level),
+            format!(
+                "{} ({}), inputs at level {}",
+                s.params.depth, s.params.depth_breakdown, s.params.start_level
+            ),
         ),
         ("ciphertext (one input)", mib(s.ciphertext_bytes)),
         ("inputs per batch/image", mib(s.input_bytes)),
@@ -546,13 +561,24 @@ pub fn summary_markdown(s: &InferenceSummary) -> String {
 pub fn write_outputs(out: &InferenceOutcome, dir: &Path) -> Result<Vec<PathBuf>, HeNnError> {
     let r = &out.rows;
     let mut df = DataFrame::new_infer_height(vec![
-        Column::new("index".into(), r.iter().map(|x| x.index as u64).collect::<Vec<_>>()),
-        Column::new("label".into(), r.iter().map(|x| u32::from(x.label)).collect::<Vec<_>>()),
+        Column::new(
+            "index".into(),
+            r.iter().map(|x| x.index as u64).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "label".into(),
+            r.iter().map(|x| u32::from(x.label)).collect::<Vec<_>>(),
+        ),
         Column::new(
             "plain_pred".into(),
-            r.iter().map(|x| u32::from(x.plain_pred)).collect::<Vec<_>>(),
+            r.iter()
+                .map(|x| u32::from(x.plain_pred))
+                .collect::<Vec<_>>(),
         ),
-        Column::new("he_pred".into(), r.iter().map(|x| u32::from(x.he_pred)).collect::<Vec<_>>()),
+        Column::new(
+            "he_pred".into(),
+            r.iter().map(|x| u32::from(x.he_pred)).collect::<Vec<_>>(),
+        ),
         Column::new(
             "max_logit_err".into(),
             r.iter().map(|x| x.max_logit_error).collect::<Vec<_>>(),
@@ -567,11 +593,10 @@ pub fn write_outputs(out: &InferenceOutcome, dir: &Path) -> Result<Vec<PathBuf>,
     let md = dir.join("summary.md");
     report::atomic_write(&md, summary_markdown(&out.summary).as_bytes())?;
     let json = dir.join("summary.json");
-    let text = serde_json::to_string_pretty(&out.summary).map_err(|e| {
-        HeNnError::InvalidRequest {
+    let text =
+        serde_json::to_string_pretty(&out.summary).map_err(|e| HeNnError::InvalidRequest {
             detail: format!("cannot serialise the summary: {e}"),
-        }
-    })?;
+        })?;
     report::atomic_write(&json, text.as_bytes())?;
     Ok(vec![csv, md, json])
 }
