@@ -59,8 +59,11 @@ pub fn inv_mod(a: u64, q: u64) -> Option<u64> {
 /// Reduce a signed integer into [0, q).
 #[inline]
 pub fn reduce_i64(v: i64, q: u64) -> u64 {
-    let r = (i128::from(v)).rem_euclid(i128::from(q));
-    r as u64
+    // u64 remainder (hardware division), skipped for |v| < q: no 128-bit
+    // software division on the hot paths (sampling, encoding, weights).
+    let a = v.unsigned_abs();
+    let r = if a < q { a } else { a % q };
+    if v < 0 && r != 0 { q - r } else { r }
 }
 
 /// `v mod q` for an integer-valued finite `f64` of any magnitude (exact:
@@ -234,5 +237,15 @@ mod tests {
         assert_eq!(sub_mod(0, 1, q), q - 1);
         assert!(!is_prime(q * 3));
         assert!(inv_mod(0, q).is_none());
+        let m = shoup(1, q);
+        for x in [0u64, 1, q - 1, q, q + 1, u64::MAX, 0x1234_5678_9abc_def0] {
+            assert_eq!(mul_shoup(x, 1, m, q), x % q);
+            let ws = shoup(a, q);
+            assert_eq!(mul_shoup(x, a, ws, q), mul_mod(x % q, a, q));
+            assert_eq!(
+                mul_shoup(x, a, ws, q),
+                ((u128::from(x) * u128::from(a)) % u128::from(q)) as u64
+            );
+        }
     }
 }

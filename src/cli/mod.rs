@@ -3,6 +3,7 @@
 
 mod bench;
 mod data;
+mod infer;
 mod reproduce;
 mod study;
 mod train;
@@ -37,8 +38,9 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Learning-rate range test: (lr, smoothed loss) points as CSV.
     LrFind(train::LrFindArgs),
-    /// Encrypted inference of a trained model under CKKS (not implemented yet).
-    Infer(NotYetArgs),
+    /// Encrypted inference of a trained model under CKKS: accuracy, agreement
+    /// with plaintext, logit error, time per stage (batched or per image).
+    Infer(infer::InferArgs),
     /// Compare the degree-9 sign approximations of the P2 study (plus minimax
     /// and TFHE-rs exact comparison): metrics.csv, as_published.csv, figures.
     Compare(study::CompareArgs),
@@ -54,27 +56,13 @@ pub enum Command {
     Reproduce(reproduce::ReproduceArgs),
 }
 
-/// Placeholder arguments of a subcommand that has not landed yet; any
-/// arguments are accepted and ignored, and the command exits non-zero.
-#[derive(Debug, clap::Args)]
-pub struct NotYetArgs {
-    /// Arguments of the future subcommand (ignored for now).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub rest: Vec<String>,
-}
-
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let not_yet = |name: &str| {
-        anyhow::bail!(
-            "`slaf-he {name}` is not implemented yet (see the open issues); no result was produced"
-        )
-    };
     match cli.command {
         Command::Data(cmd) => data::run(cmd, cli.quiet),
         Command::Train(args) => train::run_train(args, cli.quiet),
         Command::LrFind(args) => train::run_lr_find(args, cli.quiet),
-        Command::Infer(_) => not_yet("infer"),
+        Command::Infer(args) => infer::run_infer(args, cli.quiet),
         Command::Compare(args) => {
             let (files, _) = study::compare(&args)?;
             study::print_written(&files);

@@ -69,6 +69,12 @@ pub enum HeNnError {
         /// What is wrong.
         detail: String,
     },
+    /// The MNIST test images could not be loaded.
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    /// Writing the results failed.
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
 }
 
 /// Which engine runs the inference.

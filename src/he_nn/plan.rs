@@ -1,3 +1,381 @@
 //! Circuit planner: multiplicative depth of an inference model per layer,
 //! choice of CKKS parameters (a SPEC preset, or the smallest secure chain
 //! that fits), and a typed refusal of a chain that is too short.
+//!
+//! Depth per layer (levels = rescales):
+//! - conv: 1 (integer-scaled plaintext weights accumulated, one rescale);
+//! - a polynomial activation of degree `d`: `ceil(log2(d + 1))` with the
+//!   depth-optimal evaluator of [`crate::ckks::circuits`], except a pure
+//!   square `c·x²` (X2): 1 level (`x·x`, the constant `c` folded into the
+//!   next linear layer's weights);
+//! - dense1 and fc2: 1 each.
+//!
+//! The planner also bounds the logits (from the weights file's max |input|
+//! of act2, the act2 polynomial and fc2's weights) so that the last level
+//! keeps enough modulus for them: [`CircuitPlan::start_level`] is the
+//! lowest level at which the input can be encrypted (every level above is
+//! dropped before any work, which makes every operation cheaper).
+
+use super::HeNnError;
+use crate::ckks::circuits::{EvalPlan, Polynomial};
+use crate::ckks::{CkksParameters, CkksParametersLiteral, presets};
+use crate::nn::{InferenceAct, InferenceModel, WeightsFile};
+use serde::Serialize;
+
+/// How an activation is evaluated.
+#[derive(Clone, Debug)]
+pub enum ActPlan {
+    /// `coeff · x²`: one ciphertext square (1 level); `coeff` is folded into
+    /// the next linear layer.
+    Square {
+        /// The coefficient of x².
+        coeff: f64,
+    },
+    /// A general power-basis polynomial through the depth-optimal evaluator.
+    Poly {
+        /// The polynomial.
+        poly: Polynomial,
+        /// Its evaluation plan (depth, products).
+        plan: Box<EvalPlan>,
+    },
+}
+
+impl ActPlan {
+    /// Plan one activation; ReLU is refused.
+    pub fn new(layer: &str, act: &InferenceAct) -> Result<Self, HeNnError> {
+        let coeffs = match act {
+            InferenceAct::Relu => {
+                return Err(HeNnError::NonPolynomialActivation {
+                    layer: layer.to_string(),
+                });
+            }
+            InferenceAct::Poly { coeffs } => coeffs,
+        };
+        let poly = Polynomial::power(coeffs.clone());
+        let d = poly.degree();
+        if d == 2 && coeffs[0] == 0.0 && coeffs[1] == 0.0 {
+            return Ok(Self::Square { coeff: coeffs[2] });
+        }
+        if d == 0 {
+            return Err(HeNnError::InvalidRequest {
+                detail: format!("activation {layer} is a constant polynomial"),
+            });
+        }
+        let plan = EvalPlan::new(&poly)?;
+        Ok(Self::Poly {
+            poly,
+            plan: Box::new(plan),
+        })
+    }
+
+    /// Levels consumed.
+    pub fn depth(&self) -> usize {
+        match self {
+            Self::Square { .. } => 1,
+            Self::Poly { plan, .. } => plan.depth,
+        }
+    }
+
+    /// The factor to fold into the next linear layer (the square's coefficient, else 1).
+    pub fn fold(&self) -> f64 {
+        match self {
+            Self::Square { coeff } => *coeff,
+            Self::Poly { .. } => 1.0,
+        }
+    }
+
+    /// Evaluate in plaintext.
+    pub fn apply(&self, x: f64) -> f64 {
+        match self {
+            Self::Square { coeff } => coeff * x * x,
+            Self::Poly { poly, .. } => poly.eval(x),
+        }
+    }
+}
+
+/// Levels one layer consumes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LayerDepth {
+    /// `conv`, `act1`, `fc1`, `act2`, `fc2`.
+    pub layer: &'static str,
+    /// Levels.
+    pub depth: usize,
+}
+
+/// The depth plan of a model.
+#[derive(Clone, Debug)]
+pub struct CircuitPlan {
+    /// Per-layer depths in pipeline order.
+    pub layers: Vec<LayerDepth>,
+    /// Sum of the layer depths.
+    pub depth: usize,
+    /// First activation.
+    pub act1: ActPlan,
+    /// Second activation.
+    pub act2: ActPlan,
+    /// Max |input| of act1 and act2 (weights file, train and test passes), if known.
+    pub max_abs: Option<[f64; 2]>,
+    /// Upper bound on |logit| used to size the last level.
+    pub logit_bound: f64,
+}
+
+/// Fallback max |act2 input| when the weights file has none.
+const DEFAULT_ACT2_RANGE: f64 = 64.0;
+/// Safety factor on the observed activation ranges.
+const RANGE_MARGIN: f64 = 1.5;
+
+impl CircuitPlan {
+    /// Plan a model; `max_abs` are the observed max |input| of act1 and act2.
+    pub fn new(model: &InferenceModel, max_abs: Option<[f64; 2]>) -> Result<Self, HeNnError> {
+        let act1 = ActPlan::new("act1", &model.act1)?;
+        let act2 = ActPlan::new("act2", &model.act2)?;
+        let layers = vec![
+            LayerDepth {
+                layer: "conv",
+                depth: 1,
+            },
+            LayerDepth {
+                layer: "act1",
+                depth: act1.depth(),
+            },
+            LayerDepth {
+                layer: "fc1",
+                depth: 1,
+            },
+            LayerDepth {
+                layer: "act2",
+                depth: act2.depth(),
+            },
+            LayerDepth {
+                layer: "fc2",
+                depth: 1,
+            },
+        ];
+        let depth = layers.iter().map(|l| l.depth).sum();
+        // |logit| <= max_i (|b_i| + sum_j |W_ij|) * max_{|x| <= m} |act2(x)|.
+        let m2 = max_abs.map_or(DEFAULT_ACT2_RANGE, |m| m[1]) * RANGE_MARGIN;
+        let act_max = (0..=200)
+            .map(|i| act2.apply(-m2 + 2.0 * m2 * f64::from(i) / 200.0).abs())
+            .fold(0.0f64, f64::max);
+        let fc2 = &model.fc2;
+        let logit_bound = fc2
+            .weight
+            .chunks(fc2.cols.max(1))
+            .zip(&fc2.bias)
+            .map(|(row, b)| b.abs() + act_max * row.iter().map(|w| w.abs()).sum::<f64>())
+            .fold(1.0f64, f64::max);
+        Ok(Self {
+            layers,
+            depth,
+            act1,
+            act2,
+            max_abs,
+            logit_bound,
+        })
+    }
+
+    /// Plan from a weights file (uses its max |input| records).
+    pub fn from_weights(w: &WeightsFile) -> Result<Self, HeNnError> {
+        let max_abs = match w.activations.as_slice() {
+            [a, b] => Some([
+                f64::from(a.max_abs.overall()),
+                f64::from(b.max_abs.overall()),
+            ]),
+            _ => None,
+        };
+        Self::new(&w.inference, max_abs)
+    }
+
+    /// `conv 1 + act1 2 + fc1 1 + act2 2 + fc2 1`.
+    pub fn breakdown(&self) -> String {
+        self.layers
+            .iter()
+            .map(|l| format!("{} {}", l.layer, l.depth))
+            .collect::<Vec<_>>()
+            .join(" + ")
+    }
+
+    /// Bits the modulus left at the last level must have for the logits at `scale`.
+    pub fn logit_bits(&self, scale: f64) -> f64 {
+        // value * scale < Q / 2 with a factor 8 of headroom.
+        (self.logit_bound * scale).log2() + 4.0
+    }
+
+    /// Refuse parameters whose chain is shorter than the depth.
+    pub fn check(&self, params: &CkksParameters) -> Result<(), HeNnError> {
+        if params.max_level() < self.depth {
+            return Err(HeNnError::ChainTooShort {
+                needed: self.depth,
+                available: params.max_level(),
+                detail: self.breakdown(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The level to encrypt at: the depth plus the fewest extra levels that
+    /// leave room for the logits at the default scale (at most the top level).
+    pub fn start_level(&self, params: &CkksParameters) -> Result<usize, HeNnError> {
+        self.check(params)?;
+        let need = self.logit_bits(params.default_scale());
+        let mut bits = 0.0;
+        for (extra, q) in params.q().iter().enumerate() {
+            bits += (*q as f64).log2();
+            let level = self.depth + extra;
+            if bits >= need || level == params.max_level() {
+                return Ok(level);
+            }
+        }
+        Ok(params.max_level())
+    }
+}
+
+/// Which CKKS parameters to use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParamsChoice {
+    /// A SPEC §5 preset by name: `cnn1-x2`, `slaf`, `slaf-p`.
+    Preset(String),
+    /// The smallest secure set (N from 2^13 to 2^15) that fits the depth.
+    Auto,
+    /// An explicit literal (`custom:LOGN:BITS:SCALE`, e.g.
+    /// `custom:12:36,26x7,36:26`), for experiments and small test rings.
+    Custom(CkksParametersLiteral),
+}
+
+/// Names of the presets accepted by [`ParamsChoice::parse`].
+pub const PRESET_NAMES: [&str; 3] = ["cnn1-x2", "slaf", "slaf-p"];
+
+impl ParamsChoice {
+    /// Parse `cnn1-x2`, `slaf`, `slaf-p`, `auto` or `custom:LOGN:BITS:SCALE`
+    /// (BITS comma-separated, `26x7` repeats); `allow_insecure` applies to custom sets.
+    pub fn parse(s: &str, allow_insecure: bool) -> Result<Self, HeNnError> {
+        let bad = |detail: String| HeNnError::InvalidRequest { detail };
+        if s == "auto" {
+            return Ok(Self::Auto);
+        }
+        if PRESET_NAMES.contains(&s) {
+            return Ok(Self::Preset(s.to_string()));
+        }
+        if let Some(rest) = s.strip_prefix("custom:") {
+            let f: Vec<&str> = rest.split(':').collect();
+            let [logn, bits, scale] = f.as_slice() else {
+                return Err(bad(format!(
+                    "custom parameters {s:?}: expected custom:LOGN:BITS:SCALE"
+                )));
+            };
+            let num = |t: &str| {
+                t.trim()
+                    .parse::<u32>()
+                    .map_err(|_| bad(format!("custom parameters {s:?}: {t:?} is not a number")))
+            };
+            let mut chain = Vec::new();
+            for b in bits.split(',') {
+                match b.split_once('x') {
+                    Some((v, k)) => {
+                        let (v, k) = (num(v)?, num(k)?);
+                        chain.extend(std::iter::repeat_n(v, k as usize));
+                    }
+                    None => chain.push(num(b)?),
+                }
+            }
+            return Ok(Self::Custom(CkksParametersLiteral {
+                log_n: num(logn)?,
+                coeff_mod_bit_sizes: chain,
+                scale_bits: num(scale)?,
+                allow_insecure,
+            }));
+        }
+        Err(bad(format!(
+            "unknown parameter set {s:?} (cnn1-x2, slaf, slaf-p, auto, custom:LOGN:BITS:SCALE)"
+        )))
+    }
+
+    /// The name shown in reports.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Preset(n) => n.clone(),
+            Self::Auto => "auto".into(),
+            Self::Custom(_) => "custom".into(),
+        }
+    }
+
+    /// The preset matching a model (SPEC §5): `slaf-p` for SLAF-P, `cnn1-x2`
+    /// for CNN1 with x², `slaf` otherwise.
+    pub fn default_for(w: &WeightsFile) -> Self {
+        use crate::nn::{Arch, Variant};
+        Self::Preset(
+            match (w.arch, w.variant) {
+                (_, Variant::SlafP) => "slaf-p",
+                (Arch::Cnn1, Variant::X2) => "cnn1-x2",
+                _ => "slaf",
+            }
+            .to_string(),
+        )
+    }
+
+    /// Resolve to validated parameters that fit `plan` (else
+    /// [`HeNnError::ChainTooShort`]). `scale_bits` is the scale `auto` uses
+    /// (25 for SLAF-P, 26 otherwise, as the presets).
+    pub fn resolve(
+        &self,
+        plan: &CircuitPlan,
+        scale_bits: u32,
+    ) -> Result<CkksParameters, HeNnError> {
+        let params = match self {
+            Self::Preset(name) => match name.as_str() {
+                "cnn1-x2" => presets::cnn1_x2(),
+                "slaf" => presets::slaf(),
+                "slaf-p" => presets::slaf_p(),
+                other => {
+                    return Err(HeNnError::InvalidRequest {
+                        detail: format!("unknown preset {other:?}"),
+                    });
+                }
+            },
+            Self::Custom(lit) => CkksParameters::new(lit.clone())?,
+            Self::Auto => auto_params(plan, scale_bits)?,
+        };
+        plan.check(&params)?;
+        Ok(params)
+    }
+}
+
+/// Smallest scale (bits) `auto` plans for the decrypted logits.
+pub const MIN_OUTPUT_SCALE_BITS: u32 = 20;
+
+/// The smallest secure parameters for `plan`: N from 2^13 to 2^15, middle
+/// primes of `scale_bits` bits (one per level of depth), first and special
+/// primes large enough for the logits at scale 2^20 (and at least
+/// `scale_bits + 5`).
+pub fn auto_params(plan: &CircuitPlan, scale_bits: u32) -> Result<CkksParameters, HeNnError> {
+    // The logits may be decrypted at a scale below the default one (the
+    // engine lowers the output scale to what the last level holds), down to
+    // 2^MIN_OUTPUT_SCALE_BITS: the first prime only needs room for that.
+    let out_scale = 2f64.powi(MIN_OUTPUT_SCALE_BITS.min(scale_bits) as i32);
+    let edge = (plan.logit_bits(out_scale).ceil() as u32).clamp(scale_bits + 5, 60);
+    let mut last_err = None;
+    for log_n in 13..=15u32 {
+        let mut bits = vec![edge];
+        bits.extend(std::iter::repeat_n(scale_bits, plan.depth));
+        bits.push(edge);
+        match CkksParameters::new(CkksParametersLiteral {
+            log_n,
+            coeff_mod_bit_sizes: bits,
+            scale_bits,
+            allow_insecure: false,
+        }) {
+            Ok(p) => return Ok(p),
+            Err(e) => last_err = Some(e),
+        }
+    }
+    let total = 2 * edge + scale_bits * plan.depth as u32;
+    Err(HeNnError::ChainTooShort {
+        needed: plan.depth,
+        available: 0,
+        detail: format!(
+            "{}; no secure N <= 32768 holds a {total}-bit chain ({})",
+            plan.breakdown(),
+            last_err.map_or_else(String::new, |e| e.to_string())
+        ),
+    })
+}

@@ -1,0 +1,222 @@
+//! Batched encrypted inference on small (insecure, fast) rings: the fused
+//! linear-combination kernel against plaintext, and the engine on trained
+//! CNN1 models against the plaintext inference form.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::{ChaCha8Rng, ChaCha20Rng};
+use slaf_he::ckks::{
+    CkksContext, CkksParameters, CkksParametersLiteral, Encoder, Encryptor, Evaluator,
+    KeyGenerator, decrypt,
+};
+use slaf_he::he_nn::Mode;
+use slaf_he::he_nn::batched::{BatchedEngine, BatchedOptions};
+use slaf_he::he_nn::plan::{CircuitPlan, ParamsChoice};
+use slaf_he::he_nn::run::{InferenceRequest, ModelSource, load_test_split, run};
+use slaf_he::nn::WeightsFile;
+
+fn weights(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("results/training")
+        .join(format!("{name}.json.gz"))
+}
+
+fn small(log_n: u32, bits: Vec<u32>) -> CkksParametersLiteral {
+    CkksParametersLiteral {
+        log_n,
+        coeff_mod_bit_sizes: bits,
+        scale_bits: 26,
+        allow_insecure: true,
+    }
+}
+
+#[test]
+fn linear_combinations_match_plaintext_on_small_and_large_primes() {
+    // 40-bit base prime (Shoup path) and 26-bit primes (lazy 32-bit path).
+    let params = CkksParameters::new(small(11, vec![40, 26, 26, 40])).unwrap();
+    let ctx: Arc<CkksContext> = CkksContext::new(params).unwrap();
+    let mut kg = KeyGenerator::new(&ctx, ChaCha20Rng::seed_from_u64(1));
+    let pk = kg.public_key();
+    let rk = kg.relinearization_key();
+    let enc = Encoder::new(&ctx);
+    let ev = Evaluator::new(&ctx);
+    let mut encryptor = Encryptor::new(&ctx, pk, ChaCha20Rng::seed_from_u64(2));
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let slots = ctx.params().slots();
+    // Inputs at 2^34 (public-key encryption noise is ~2^13 in a slot at N = 2^11).
+    let scale = 2f64.powi(34);
+    let top = ctx.params().max_level();
+    let xs: Vec<Vec<f64>> = (0..40)
+        .map(|_| (0..slots).map(|_| rng.random_range(-1.0..1.0)).collect())
+        .collect();
+    let cts: Vec<_> = xs
+        .iter()
+        .map(|x| encryptor.encrypt(&enc.encode(x, top, scale).unwrap()))
+        .collect();
+    let refs: Vec<_> = cts.iter().collect();
+    let q = ctx.q_moduli(top)[top].q as f64;
+
+    // One combination, then rescale: exact scale.
+    let w: Vec<f64> = (0..40).map(|_| rng.random_range(-3.0..3.0)).collect();
+    let c = q / 256.0;
+    let lc = ev.linear_combination(&refs, &w, c).unwrap();
+    assert_eq!(lc.scale, scale * c);
+    let lc = ev.rescale(&lc).unwrap();
+    let got = enc.decode(&decrypt(&ctx, kg.secret_key(), &lc));
+    let err = (0..slots)
+        .map(|s| {
+            let want: f64 = (0..40).map(|j| w[j] * xs[j][s]).sum();
+            (got[s] - want).abs()
+        })
+        .fold(0.0f64, f64::max);
+    assert!(err < 1e-3, "linear combination error {err}");
+
+    // Several sparse rows, accumulated in two calls, on 3-part (unrelinearised) inputs.
+    let sq: Vec<_> = cts[..8].iter().map(|c| ev.mul(c, c).unwrap()).collect();
+    let sq_refs: Vec<_> = sq.iter().collect();
+    let rows: Vec<Vec<(usize, f64)>> = (0..5)
+        .map(|i| {
+            (0..8)
+                .filter(|j| (i + j) % 3 != 0)
+                .map(|j| (j, 0.25 * (i as f64 - j as f64)))
+                .collect()
+        })
+        .collect();
+    let c = 256.0;
+    let mut accs: Vec<_> = (0..5)
+        .map(|_| ev.zero_ciphertext(top, 3, sq[0].scale * c))
+        .collect();
+    ev.linear_combinations_into(&sq_refs, &rows, c, &mut accs)
+        .unwrap();
+    ev.linear_combinations_into(&sq_refs, &rows, c, &mut accs)
+        .unwrap();
+    for (i, acc) in accs.iter().enumerate() {
+        assert_eq!(acc.parts.len(), 3);
+        let r = ev.rescale(&ev.relinearize(acc, &rk).unwrap()).unwrap();
+        let got = enc.decode(&decrypt(&ctx, kg.secret_key(), &r));
+        for s in (0..slots).step_by(97) {
+            let want: f64 = 2.0
+                * rows[i]
+                    .iter()
+                    .map(|&(j, w)| w * xs[j][s] * xs[j][s])
+                    .sum::<f64>();
+            let got = got[s];
+            assert!(
+                (got - want).abs() < 1e-3,
+                "row {i} slot {s}: {got} vs {want}"
+            );
+        }
+    }
+
+    // Mismatched inputs are typed errors.
+    let low = ev.mod_down_to(&cts[0], top - 1).unwrap();
+    assert!(
+        ev.linear_combination(&[&cts[1], &low], &[1.0, 1.0], q)
+            .is_err()
+    );
+    assert!(ev.linear_combination(&refs[..2], &[1.0], q).is_err());
+}
+
+#[test]
+fn batched_engine_matches_plaintext_on_cnn1_slaf() {
+    let w = WeightsFile::load(&weights("cnn1-slaf")).unwrap();
+    let plan = CircuitPlan::from_weights(&w).unwrap();
+    assert_eq!(plan.depth, 7);
+    let params = CkksParameters::new(small(12, vec![40, 26, 26, 26, 26, 26, 26, 26, 40])).unwrap();
+    let engine = BatchedEngine::new(
+        &w.inference,
+        plan,
+        params,
+        BatchedOptions {
+            seed: Some(7),
+            precision: true,
+            chunk: 100,
+        },
+    )
+    .unwrap();
+    assert_eq!(engine.batch_size(), 2048);
+    let split = load_test_split(&slaf_he::data::default_data_dir()).unwrap();
+    let imgs: Vec<Vec<f32>> = (0..16).map(|i| split.images.row(i).to_vec()).collect();
+    let refs: Vec<&[f32]> = imgs.iter().map(|v| v.as_slice()).collect();
+    let out = engine.infer_batch(&refs, None).unwrap();
+    assert_eq!(out.logits.len(), 16);
+    let mut max_err = 0.0f64;
+    for (im, he) in imgs.iter().zip(&out.logits) {
+        let x: Vec<f64> = im.iter().map(|&v| f64::from(v)).collect();
+        let plain = w.inference.forward(&x).unwrap();
+        for (a, b) in plain.iter().zip(he) {
+            max_err = max_err.max((a - b).abs());
+        }
+        let am = |v: &[f64]| (0..10).fold(0, |b, i| if v[i] > v[b] { i } else { b });
+        assert_eq!(am(&plain), am(he));
+    }
+    let prec = out.precision.expect("precision option");
+    for p in &prec {
+        eprintln!("{p:?}");
+    }
+    assert!(max_err < 1e-2, "max logit error {max_err}");
+    assert_eq!(prec.len(), 5);
+    assert!(prec.iter().all(|p| p.bits > 6.0), "{prec:?}");
+    assert!(out.times.total() > 0.0);
+}
+
+#[test]
+fn run_driver_on_cnn1_x2_small_ring_agrees_with_plaintext() {
+    let mut req = InferenceRequest::new(ModelSource::Path(weights("cnn1-x2")));
+    req.images = Some(16);
+    req.offset = 100;
+    req.params = Some(ParamsChoice::parse("custom:12:36,26x6,36:26", true).unwrap());
+    req.seed = Some(3);
+    req.threads = Some(2);
+    let out = run(&req).unwrap();
+    let s = &out.summary;
+    assert_eq!(s.mode, Mode::Batched);
+    assert_eq!((s.model.as_str(), s.act.as_str()), ("cnn1", "x2"));
+    assert_eq!(s.images, 16);
+    assert_eq!(s.agreement, 1.0);
+    assert!(s.max_logit_error < 1e-2, "{}", s.max_logit_error);
+    assert_eq!(s.params.depth, 5);
+    assert!(s.params.insecure);
+    assert_eq!(out.rows.len(), 16);
+    assert_eq!(out.rows[0].index, 100);
+    let dir = tempfile::tempdir().unwrap();
+    let files = slaf_he::he_nn::run::write_outputs(&out, dir.path()).unwrap();
+    assert_eq!(files.len(), 3);
+    let csv = std::fs::read_to_string(dir.path().join("images.csv")).unwrap();
+    assert!(csv.starts_with("index,label,plain_pred,he_pred,max_logit_err\n"));
+    assert_eq!(csv.lines().count(), 17);
+}
+
+/// Throughput of the fused kernel (run with `--ignored --nocapture`).
+#[test]
+#[ignore]
+fn linear_combination_throughput() {
+    let params = CkksParameters::new(small(14, vec![27, 26, 26, 26, 26, 27])).unwrap();
+    let ctx = CkksContext::new(params).unwrap();
+    let ev = Evaluator::new(&ctx);
+    let lvl = ctx.params().max_level();
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let mut xs: Vec<_> = (0..128).map(|_| ev.zero_ciphertext(lvl, 2, 1.0)).collect();
+    for (x, k) in xs
+        .iter_mut()
+        .flat_map(|c| c.parts.iter_mut())
+        .flat_map(|p| p.limbs.iter_mut().enumerate())
+        .map(|(k, l)| (l, k))
+    {
+        let q = ctx.q_moduli(lvl)[k].q;
+        x.iter_mut().for_each(|v| *v = rng.random_range(0..q));
+    }
+    let refs: Vec<_> = xs.iter().collect();
+    let rows: Vec<Vec<(usize, f64)>> = (0..100)
+        .map(|_| (0..128).map(|j| (j, rng.random_range(-1.0..1.0))).collect())
+        .collect();
+    let mut accs: Vec<_> = (0..100).map(|_| ev.zero_ciphertext(lvl, 2, 1e6)).collect();
+    let t = std::time::Instant::now();
+    ev.linear_combinations_into(&refs, &rows, 1e6, &mut accs)
+        .unwrap();
+    let s = t.elapsed().as_secs_f64();
+    let macs = 100.0 * 128.0 * 2.0 * (lvl + 1) as f64 * 16384.0;
+    eprintln!("{:.2} s, {:.2} G lane-MAC/s", s, macs / s / 1e9);
+}

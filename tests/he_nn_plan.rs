@@ -1,0 +1,209 @@
+//! The circuit planner on the committed models: depth per layer, preset
+//! choice, `auto` parameters, and typed refusals (short chain, ReLU); the
+//! `infer` CLI's JSON line and error paths.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use slaf_he::ckks::CkksParametersLiteral;
+use slaf_he::he_nn::HeNnError;
+use slaf_he::he_nn::plan::{CircuitPlan, ParamsChoice};
+use slaf_he::nn::WeightsFile;
+
+fn weights_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("results/training")
+        .join(format!("{name}.json.gz"))
+}
+
+fn weights(name: &str) -> WeightsFile {
+    WeightsFile::load(&weights_path(name)).unwrap()
+}
+
+fn depths(p: &CircuitPlan) -> Vec<usize> {
+    p.layers.iter().map(|l| l.depth).collect()
+}
+
+#[test]
+fn depths_and_presets_of_the_committed_models() {
+    // (model, per-layer depths, default preset)
+    let cases = [
+        ("cnn1-x2", vec![1, 1, 1, 1, 1], "cnn1-x2"),
+        ("cnn1-slaf", vec![1, 2, 1, 2, 1], "slaf"),
+        ("cnn2-slaf", vec![1, 2, 1, 2, 1], "slaf"),
+        ("cryptonets-x2", vec![1, 1, 1, 1, 1], "slaf"),
+        ("cnn1-slaf-p", vec![1, 3, 1, 3, 1], "slaf-p"),
+    ];
+    for (name, want, preset) in cases {
+        let w = weights(name);
+        let plan = CircuitPlan::from_weights(&w).unwrap();
+        assert_eq!(depths(&plan), want, "{name}");
+        assert_eq!(plan.depth, want.iter().sum::<usize>(), "{name}");
+        let choice = ParamsChoice::default_for(&w);
+        assert_eq!(choice, ParamsChoice::Preset(preset.into()), "{name}");
+        let params = choice.resolve(&plan, 26).unwrap();
+        let start = plan.start_level(&params).unwrap();
+        assert!(start >= plan.depth && start <= params.max_level(), "{name}");
+        assert!(plan.logit_bound.is_finite() && plan.logit_bound >= 1.0);
+        // auto: the smallest secure set; CNN1-X2 fits N = 8192.
+        let auto = ParamsChoice::Auto.resolve(&plan, 26).unwrap();
+        assert!(!auto.is_insecure(), "{name}");
+        assert_eq!(auto.max_level(), plan.depth, "{name}");
+        if name == "cnn1-x2" {
+            assert_eq!(auto.n(), 8192);
+        }
+    }
+    assert_eq!(
+        CircuitPlan::from_weights(&weights("cnn2-slaf"))
+            .unwrap()
+            .breakdown(),
+        "conv 1 + act1 2 + fc1 1 + act2 2 + fc2 1"
+    );
+}
+
+#[test]
+fn short_chain_and_relu_are_refused_with_typed_errors() {
+    let w = weights("cnn1-slaf");
+    let plan = CircuitPlan::from_weights(&w).unwrap();
+    // Depth 7 does not fit the 6 levels of the CNN1-X2 preset.
+    match ParamsChoice::Preset("cnn1-x2".into()).resolve(&plan, 26) {
+        Err(HeNnError::ChainTooShort {
+            needed,
+            available,
+            detail,
+        }) => {
+            assert_eq!((needed, available), (7, 6));
+            assert!(detail.contains("act1 2"), "{detail}");
+        }
+        other => panic!("expected ChainTooShort, got {other:?}"),
+    }
+    let msg = ParamsChoice::Preset("cnn1-x2".into())
+        .resolve(&plan, 26)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("needs depth 7"), "{msg}");
+    // A custom literal: parsed, validated, insecure only when allowed.
+    let c = ParamsChoice::parse("custom:12:36,26x6,36:26", true).unwrap();
+    assert_eq!(
+        c,
+        ParamsChoice::Custom(CkksParametersLiteral {
+            log_n: 12,
+            coeff_mod_bit_sizes: vec![36, 26, 26, 26, 26, 26, 26, 36],
+            scale_bits: 26,
+            allow_insecure: true,
+        })
+    );
+    assert!(
+        ParamsChoice::parse("custom:12:36,26x6,36:26", false)
+            .unwrap()
+            .resolve(&plan, 26)
+            .is_err()
+    );
+    assert!(ParamsChoice::parse("bogus", false).is_err());
+    // ReLU.
+    let relu = weights("cnn1-relu");
+    match CircuitPlan::from_weights(&relu) {
+        Err(HeNnError::NonPolynomialActivation { layer }) => assert_eq!(layer, "act1"),
+        other => panic!("expected NonPolynomialActivation, got {other:?}"),
+    }
+}
+
+fn slaf_he() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_slaf-he"))
+}
+
+#[test]
+fn infer_json_last_line_has_the_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = slaf_he()
+        .args(["infer", "--weights"])
+        .arg(weights_path("cnn1-x2"))
+        .args([
+            "--images",
+            "8",
+            "--offset",
+            "9990",
+            "--params",
+            "custom:11:36,26x5,36:26",
+            "--insecure-params",
+            "--threads",
+            "2",
+            "--seed",
+            "5",
+            "--json",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout.trim().lines().last().unwrap();
+    let v: serde_json::Value = serde_json::from_str(last).unwrap();
+    for k in [
+        "model",
+        "act",
+        "mode",
+        "images",
+        "plain_accuracy",
+        "he_accuracy",
+        "agreement",
+        "max_logit_error",
+        "seconds_per_image",
+        "stages_ms",
+        "params",
+    ] {
+        assert!(v.get(k).is_some(), "missing {k} in {last}");
+    }
+    assert_eq!(v["images"], 8);
+    assert_eq!(v["mode"], "batched");
+    assert_eq!(v["agreement"], 1.0);
+    assert_eq!(v["params"]["n"], 2048);
+    assert!(v["stages_ms"]["conv"].as_f64().unwrap() > 0.0);
+    for f in ["images.csv", "summary.md", "summary.json"] {
+        assert!(dir.path().join(f).is_file(), "{f}");
+    }
+}
+
+fn assert_one_line_error(args: &[&str], weights: &PathBuf, needle: &str) {
+    let out = slaf_he()
+        .args(["infer", "--weights"])
+        .arg(weights)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{args:?} should fail");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn infer_errors_are_one_clear_line() {
+    assert_one_line_error(&[], &weights_path("cnn1-relu"), "ReLU");
+    assert_one_line_error(
+        &["--params", "cnn1-x2"],
+        &weights_path("cnn1-slaf"),
+        "needs depth 7",
+    );
+    assert_one_line_error(
+        &["--images", "20", "--offset", "9990"],
+        &weights_path("cnn1-x2"),
+        "do not fit the 10000 test images",
+    );
+    assert_one_line_error(
+        &[],
+        &PathBuf::from("/nonexistent/w.json.gz"),
+        "does not exist",
+    );
+    assert_one_line_error(
+        &["--mode", "per-image", "--images", "1"],
+        &weights_path("cnn1-x2"),
+        "per-image",
+    );
+}
