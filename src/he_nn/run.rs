@@ -10,6 +10,7 @@
 //! process's `VmHWM` (Linux only; `None` elsewhere).
 
 use super::batched::{BatchedEngine, BatchedOptions, LayerPrecision};
+use super::per_image::PerImageEngine;
 use super::plan::{CircuitPlan, ParamsChoice};
 use super::{HeNnError, Mode, StageTimes};
 use crate::data::{self, Split};
@@ -304,9 +305,58 @@ fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
     let (he, times, batch_size, batches, precision, wall, setup, sizes, start_level, out_scale) =
         match req.mode {
             Mode::PerImage => {
-                return Err(HeNnError::InvalidRequest {
-                    detail: "per-image mode not implemented yet".into(),
-                });
+                let t = Instant::now();
+                let engine = PerImageEngine::new(model, params.clone(), req.seed)?;
+                let setup = t.elapsed().as_secs_f64();
+                let bar = crate::progress::bar(count as u64, "per-image HE", req.quiet);
+                let t = Instant::now();
+                let mut he = Vec::with_capacity(count);
+                let mut times = StageTimes::default();
+                let mut prec: Option<Vec<LayerPrecision>> = None;
+                for (k, im) in images.iter().enumerate() {
+                    // With --precision, the first image is also decrypted after
+                    // every layer (those decryptions are not timed).
+                    let (logits, st) = if req.precision && k == 0 {
+                        let (l, st, p) = engine.infer_with_precision(im)?;
+                        prec = Some(
+                            p.iter()
+                                .map(|x| LayerPrecision {
+                                    layer: x.stage.clone(),
+                                    max_abs_error: x.max_abs_error,
+                                    bits: x.max_bits,
+                                    max_abs_value: f64::NAN,
+                                    samples: x.len,
+                                })
+                                .collect(),
+                        );
+                        (l, st)
+                    } else {
+                        engine.infer(im)?
+                    };
+                    he.push(logits);
+                    times.add(&st);
+                    bar.inc(1);
+                }
+                bar.finish_and_clear();
+                let wall = t.elapsed().as_secs_f64();
+                let sizes = (
+                    engine.ciphertext_bytes(),
+                    engine.ciphertext_bytes(),
+                    engine.key_bytes(),
+                );
+                let start = engine.pipeline().start_level();
+                (
+                    he,
+                    times,
+                    None,
+                    count,
+                    prec,
+                    wall,
+                    setup,
+                    sizes,
+                    start,
+                    params.default_scale(),
+                )
             }
             Mode::Batched => {
                 let t = Instant::now();
