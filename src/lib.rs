@@ -16,6 +16,7 @@
 //! | [`he_nn`] | encrypted inference of trained models under CKKS |
 //! | [`approx`] | sign-function approximations and their metrics (P2 study) |
 //! | [`report`] | tables and figures written into `results/` |
+//! | [`study`] | the P2 sign-approximation study as tables and figures |
 //! | [`progress`] | progress bars that hide themselves when not on a terminal |
 #![warn(missing_docs)]
 
@@ -26,5 +27,6 @@ pub mod he_nn;
 pub mod nn;
 pub mod progress;
 pub mod report;
+pub mod study;
 
 pub use ndarray;

@@ -3,7 +3,7 @@
 //! gets its own entry and a corrupt entry is retrained rather than trusted.
 
 use slaf_he::data::Mnist;
-use slaf_he::nn::cache::{Provenance, cache_key, insert, load_dir, train_cached};
+use slaf_he::nn::cache::{Provenance, cache_key, insert, load_dir, seed_from_dir, train_cached};
 use slaf_he::nn::{Arch, TrainConfig, Variant};
 
 #[test]
@@ -70,4 +70,28 @@ fn committed_weights_seed_the_cache() {
     assert_eq!((p, epochs), (Provenance::Cached, 0));
     assert_eq!(w2.inference, w.inference);
     assert!(load_dir(&committed.path().join("missing")).is_empty());
+
+    // seed_from_dir: only configurations without an entry, only exact matches.
+    let seeded = tempfile::tempdir().expect("tmp");
+    let mut unmatched = cfg.clone();
+    unmatched.epochs = 2;
+    let used = seed_from_dir(
+        &data,
+        &[cfg.clone(), unmatched.clone()],
+        committed.path(),
+        seeded.path(),
+    )
+    .expect("seed");
+    assert_eq!(used, vec![committed.path().join("cnn1-x2.json.gz")]);
+    let key = |c: &TrainConfig| {
+        seeded
+            .path()
+            .join(format!("{}.json", cache_key(c, &data).expect("key")))
+    };
+    assert!(key(&cfg).is_file());
+    assert!(!key(&unmatched).exists());
+    // A second call finds the entry and uses nothing.
+    let again =
+        seed_from_dir(&data, &[cfg.clone()], committed.path(), seeded.path()).expect("seed");
+    assert!(again.is_empty());
 }

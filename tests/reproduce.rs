@@ -8,23 +8,16 @@ use std::process::Command;
 fn tiny_reproduce_writes_a_self_describing_results_tree() {
     let out = tempfile::tempdir().expect("tmp");
     let cache = tempfile::tempdir().expect("tmp");
-    let run = || {
+    let run = |only: &str| {
         Command::new(env!("CARGO_BIN_EXE_slaf-he"))
-            .args([
-                "reproduce",
-                "--profile",
-                "tiny",
-                "--only",
-                "training,comparison,interval",
-                "--out",
-            ])
+            .args(["reproduce", "--profile", "tiny", "--only", only, "--out"])
             .arg(out.path())
             .arg("--cache")
             .arg(cache.path())
             .output()
             .expect("run")
     };
-    let first = run();
+    let first = run("training,comparison,interval,inference");
     let stdout = String::from_utf8_lossy(&first.stdout);
     assert!(
         first.status.success(),
@@ -41,8 +34,11 @@ fn tiny_reproduce_writes_a_self_describing_results_tree() {
     assert_eq!(manifest["crate_version"], env!("CARGO_PKG_VERSION"));
     assert!(manifest["machine"]["cores"].as_u64().expect("cores") >= 1);
     let stages = manifest["stages"].as_array().expect("stages");
-    assert_eq!(stages.len(), 3);
-    for (st, name) in stages.iter().zip(["training", "comparison", "interval"]) {
+    assert_eq!(stages.len(), 4);
+    for (st, name) in stages
+        .iter()
+        .zip(["training", "comparison", "interval", "inference"])
+    {
         assert_eq!(st["name"], name);
         assert_eq!(st["status"], "ok", "{st}");
     }
@@ -92,8 +88,33 @@ fn tiny_reproduce_writes_a_self_describing_results_tree() {
     assert!(report.contains("| experiment | quantity | paper | reproduced | difference | note |"));
     assert!(report.contains("CNN1-ReLU"));
 
+    // Encrypted inference: one summary row per run, per-run folders, figure.
+    let inf = std::fs::read_to_string(out.path().join("inference/summary.csv")).expect("csv");
+    let header = inf.lines().next().expect("header");
+    assert!(
+        header.starts_with("model,act,mode,images,params,plain_accuracy_pct,he_accuracy_pct,agreement_pct,max_logit_error,ms_per_image"),
+        "{header}"
+    );
+    assert_eq!(inf.lines().count(), 1 + 2, "per-image and batched runs");
+    for run_dir in ["cnn1-x2-per-image", "cnn1-x2-batched"] {
+        let s: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                out.path()
+                    .join("inference")
+                    .join(run_dir)
+                    .join("summary.json"),
+            )
+            .expect("summary.json"),
+        )
+        .expect("json");
+        assert!(s["agreement"].as_f64().expect("agreement") >= 0.5, "{s}");
+        assert!(!s["params"]["insecure"].as_bool().expect("insecure flag"));
+    }
+    let svg = std::fs::read_to_string(out.path().join("inference/stage_times.svg")).expect("svg");
+    assert!(svg.starts_with("<svg"));
+
     // Second run: models come from the cache.
-    let second = run();
+    let second = run("training");
     assert!(second.status.success());
     assert!(String::from_utf8_lossy(&second.stdout).contains("(cached)"));
 }

@@ -2,19 +2,21 @@
 //! and writes `manifest.json` and `REPORT.md` (paper vs reproduced).
 //!
 //! A failing stage is recorded with its error and the run goes on (unless
-//! `--fail-fast`); the exit code is non-zero when any stage failed. Stages
-//! whose code has not landed yet are recorded as skipped, with the reason,
-//! and never produce numbers.
+//! `--fail-fast`); the exit code is non-zero when any stage failed.
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use slaf_he::data::Mnist;
+use slaf_he::he_nn::run::{InferenceRequest, InferenceSummary, ModelSource, write_outputs};
+use slaf_he::he_nn::{Mode, StageTimes};
 use slaf_he::nn::cache::{Provenance, default_cache_dir, train_cached};
 use slaf_he::nn::{Arch, TrainConfig, Variant, WeightsFile};
 use slaf_he::report::manifest::{Machine, Manifest, StageRecord, StageStatus, git_commit, rfc3339};
 use slaf_he::report::paper::paper_vs_reproduced;
 use slaf_he::report::polars::prelude::{Column, DataFrame};
-use slaf_he::report::{Figure, LineChart, Series, atomic_write, dataframe_to_markdown, write_csv};
+use slaf_he::report::{
+    BarChart, Figure, LineChart, Series, atomic_write, dataframe_to_markdown, write_csv,
+};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -185,7 +187,7 @@ pub fn run(args: ReproduceArgs, quiet: bool) -> anyhow::Result<()> {
             Stage::Training => training(&mut ctx),
             Stage::Comparison => comparison(&ctx),
             Stage::Interval => interval(&ctx),
-            Stage::Inference => Err(NotYet(stage).into()),
+            Stage::Inference => inference(&mut ctx),
         };
         let seconds = t.elapsed().as_secs_f64();
         let record = match result {
@@ -199,16 +201,6 @@ pub fn run(args: ReproduceArgs, quiet: bool) -> anyhow::Result<()> {
                     seconds,
                     outputs: out.outputs,
                     error: None,
-                }
-            }
-            Err(e) if e.downcast_ref::<NotYet>().is_some() => {
-                println!("   {} skipped: {e}", stage.name());
-                StageRecord {
-                    name: stage.name().into(),
-                    status: StageStatus::Skipped,
-                    seconds,
-                    outputs: vec![],
-                    error: Some(e.to_string()),
                 }
             }
             Err(e) => {
@@ -259,33 +251,13 @@ pub fn run(args: ReproduceArgs, quiet: bool) -> anyhow::Result<()> {
     }
 }
 
-/// A stage whose code has not landed yet.
-#[derive(Debug)]
-struct NotYet(Stage);
-
-impl std::fmt::Display for NotYet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the {} stage is not implemented yet; no numbers are produced for it",
-            self.0.name()
-        )
-    }
-}
-
-impl std::error::Error for NotYet {}
-
 /// The training runs of a profile: `(arch, variant, epochs, limit_train, limit_test)`.
 fn training_plan(profile: Profile) -> Vec<TrainConfig> {
     let cfg = |arch, variant, epochs: usize, lim: Option<(usize, usize)>| {
-        let mut c = TrainConfig::new(arch, variant);
-        c.epochs = epochs;
+        let mut c = TrainConfig::with_epochs(arch, variant, epochs);
         if let Some((tr, te)) = lim {
             c.limit_train = Some(tr);
             c.limit_test = Some(te);
-        }
-        if variant == Variant::SlafR {
-            c.slaf_r_epochs = if epochs >= 30 { 2 } else { 1 };
         }
         c
     };
@@ -335,23 +307,13 @@ fn training(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
     // Weights files committed under <out>/training/ (e.g. the 30-epoch runs of
     // results/training/run_all.sh) seed the cache when their configuration is
     // exactly the one requested.
-    let committed = if retrain {
-        Vec::new()
-    } else {
-        slaf_he::nn::cache::load_dir(&dir)
-    };
-    let mut rows: Vec<(WeightsFile, Provenance)> = Vec::new();
-    for cfg in &plan {
-        let key_path = cache.join(format!(
-            "{}.json",
-            slaf_he::nn::cache::cache_key(cfg, mnist)?
-        ));
-        if !key_path.is_file()
-            && let Some((p, w)) = committed.iter().find(|(_, w)| &w.config == cfg)
-        {
-            slaf_he::nn::cache::insert(mnist, w, &cache)?;
+    if !retrain {
+        for p in slaf_he::nn::cache::seed_from_dir(mnist, &plan, &dir, &cache)? {
             println!("   (cache seeded from {})", p.display());
         }
+    }
+    let mut rows: Vec<(WeightsFile, Provenance)> = Vec::new();
+    for cfg in &plan {
         print!(
             "   {:<10} {:<6} {:>2} epoch(s) ... ",
             cfg.arch.name(),
@@ -575,4 +537,205 @@ fn write_report(
     }
     atomic_write(&out.join("REPORT.md"), s.as_bytes())?;
     Ok(())
+}
+
+/// The encrypted-inference runs of a profile: `(arch, variant, mode, images)`.
+fn inference_plan(profile: Profile) -> Vec<(Arch, Variant, Mode, usize)> {
+    use Arch::*;
+    use Mode::*;
+    use Variant::*;
+    match profile {
+        Profile::Tiny => vec![(Cnn1, X2, PerImage, 2), (Cnn1, X2, Batched, 16)],
+        Profile::Quick => vec![
+            (Cnn1, X2, Batched, 1000),
+            (Cnn1, Slaf, Batched, 1000),
+            (Cnn1, X2, PerImage, 10),
+            (Cnn2, Slaf, PerImage, 3),
+            (Cryptonets, X2, PerImage, 3),
+        ],
+        Profile::Full => {
+            let models = [(Cnn1, X2), (Cnn1, Slaf), (Cnn2, Slaf), (Cryptonets, X2)];
+            let mut v: Vec<_> = models
+                .iter()
+                .map(|&(a, x)| (a, x, Batched, 10_000))
+                .collect();
+            v.extend(models.iter().map(|&(a, x)| (a, x, PerImage, 100)));
+            v
+        }
+    }
+}
+
+fn inference(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
+    let plan = inference_plan(ctx.profile);
+    let training = training_plan(ctx.profile);
+    let dir = ctx.out.join("inference");
+    let cache = ctx.cache.clone();
+    let (retrain, quiet) = (ctx.retrain, ctx.quiet);
+    let mut outputs = Vec::new();
+    let mut summaries: Vec<InferenceSummary> = Vec::new();
+    if !retrain {
+        // `--only inference` must not retrain what results/training/ holds.
+        let committed = ctx.out.join("training");
+        let mnist = ctx.mnist()?;
+        slaf_he::nn::cache::seed_from_dir(mnist, &training, &committed, &cache)?;
+    }
+    for &(arch, variant, mode, images) in &plan {
+        let cfg = training
+            .iter()
+            .find(|c| c.arch == arch && c.variant == variant)
+            .cloned()
+            .unwrap_or_else(|| {
+                let mut c = TrainConfig::new(arch, variant);
+                c.epochs = 1;
+                c
+            });
+        let mnist = ctx.mnist()?;
+        let (w, _) = train_cached(mnist, &cfg, &cache, retrain, quiet, &mut |_| ())
+            .with_context(|| format!("training {} {}", arch.name(), variant.name()))?;
+        print!(
+            "   {:<10} {:<6} {:<9} {:>5} image(s) ... ",
+            arch.name(),
+            variant.name(),
+            mode.name(),
+            images
+        );
+        let _ = std::io::stdout().flush();
+        let mut req = InferenceRequest::new(ModelSource::Weights(Box::new(w)));
+        req.images = Some(images);
+        req.mode = mode;
+        req.seed = Some(slaf_he::data::DEFAULT_SEED);
+        req.precision = mode == Mode::PerImage;
+        req.quiet = quiet;
+        let out = slaf_he::he_nn::run::run(&req)
+            .with_context(|| format!("encrypted inference {} {}", arch.name(), variant.name()))?;
+        let s = &out.summary;
+        println!(
+            "encrypted {:.2}% (plain {:.2}%), agreement {:.2}%, {:.1} ms/image",
+            100.0 * s.he_accuracy,
+            100.0 * s.plain_accuracy,
+            100.0 * s.agreement,
+            1e3 * s.seconds_per_image
+        );
+        let sub = dir.join(format!("{}-{}-{}", s.model, s.act, mode.name()));
+        outputs.extend(write_outputs(&out, &sub)?);
+        summaries.push(out.summary);
+    }
+    let col_s =
+        |f: &dyn Fn(&InferenceSummary) -> String| summaries.iter().map(f).collect::<Vec<_>>();
+    let col_f = |f: &dyn Fn(&InferenceSummary) -> f64| summaries.iter().map(f).collect::<Vec<_>>();
+    let mut cols = vec![
+        Column::new("model".into(), col_s(&|s| s.model.clone())),
+        Column::new("act".into(), col_s(&|s| s.act.clone())),
+        Column::new("mode".into(), col_s(&|s| s.mode.name().to_string())),
+        Column::new(
+            "images".into(),
+            summaries
+                .iter()
+                .map(|s| s.images as u32)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new("params".into(), col_s(&|s| s.params.description.clone())),
+        Column::new(
+            "plain_accuracy_pct".into(),
+            col_f(&|s| 100.0 * s.plain_accuracy),
+        ),
+        Column::new("he_accuracy_pct".into(), col_f(&|s| 100.0 * s.he_accuracy)),
+        Column::new("agreement_pct".into(), col_f(&|s| 100.0 * s.agreement)),
+        Column::new("max_logit_error".into(), col_f(&|s| s.max_logit_error)),
+        Column::new("ms_per_image".into(), col_f(&|s| 1e3 * s.seconds_per_image)),
+        Column::new("wall_seconds".into(), col_f(&|s| s.wall_seconds)),
+        Column::new(
+            "peak_rss_mib".into(),
+            summaries
+                .iter()
+                .map(|s| s.peak_rss_bytes.map(|b| b as f64 / 1048576.0))
+                .collect::<Vec<_>>(),
+        ),
+    ];
+    for (i, name) in StageTimes::NAMES.iter().enumerate() {
+        cols.push(Column::new(
+            format!("{name}_ms").into(),
+            col_f(&|s| s.stages_ms.values()[i]),
+        ));
+    }
+    let mut df = DataFrame::new_infer_height(cols)
+        .map_err(|e| anyhow::anyhow!("building the inference table: {e}"))?;
+    let csv = dir.join("summary.csv");
+    write_csv(&mut df, &csv)?;
+    // The P1 comparison: CryptoNets-X2 time / CNN2-SLAF time, same pipeline.
+    let find = |arch: &str, act: &str, mode: Mode| {
+        summaries
+            .iter()
+            .find(|s| s.model == arch && s.act == act && s.mode == mode)
+    };
+    let mut measured = BTreeMap::new();
+    let mut ratio_lines = String::new();
+    for mode in [Mode::PerImage, Mode::Batched] {
+        if let (Some(c), Some(s)) = (find("cryptonets", "x2", mode), find("cnn2", "slaf", mode)) {
+            let r = c.seconds_per_image / s.seconds_per_image;
+            ratio_lines.push_str(&format!(
+                "- {} mode: CryptoNets-X2 {:.1} ms/image, CNN2-SLAF {:.1} ms/image: time ratio CryptoNets/CNN2-SLAF = {r:.2} ({}; P1 reports 6.26x faster, against CryptoNets' published time rather than the same pipeline)\n",
+                mode.name(),
+                1e3 * c.seconds_per_image,
+                1e3 * s.seconds_per_image,
+                if r >= 1.0 {
+                    format!("CNN2-SLAF {r:.2}x faster")
+                } else {
+                    format!("CNN2-SLAF {:.2}x slower", 1.0 / r)
+                }
+            ));
+            if mode == Mode::PerImage || !measured.contains_key("p1.cryptonets_speedup") {
+                measured.insert("p1.cryptonets_speedup".to_string(), r);
+            }
+        }
+    }
+    if let Some(s) =
+        find("cnn2", "slaf", Mode::Batched).or_else(|| find("cnn2", "slaf", Mode::PerImage))
+    {
+        measured.insert("p1.he_acc.cnn2.slaf".to_string(), 100.0 * s.he_accuracy);
+    }
+    let md = dir.join("summary.md");
+    atomic_write(
+        &md,
+        format!(
+            "# Encrypted inference ({} profile)\n\nOur CKKS, seed {}, on the first N MNIST test images; agreement = encrypted argmax equals the plaintext (inference-form) argmax; times per image (batched: amortised over N/2 images per ciphertext) on this machine, stage times in ms per image. Peak RSS is per run (reset between runs where the OS allows).\n\n{}\n\n{}",
+            ctx.profile.name(),
+            slaf_he::data::DEFAULT_SEED,
+            dataframe_to_markdown(&df, 4),
+            ratio_lines
+        )
+        .as_bytes(),
+    )?;
+    outputs.extend([csv, md]);
+    // Time per image and per stage, one bar per run and stage.
+    let mut bars = Vec::new();
+    for s in &summaries {
+        for (name, v) in StageTimes::NAMES.iter().zip(s.stages_ms.values()) {
+            bars.push((
+                format!("{}-{} {} {name}", s.model, s.act, s.mode.name()),
+                v.max(1e-3),
+            ));
+        }
+    }
+    let fig = Figure::from(BarChart {
+        title: "Encrypted inference: time per image and stage".into(),
+        y_label: "milliseconds per image (log scale)".into(),
+        bars,
+        log_y: true,
+    });
+    let (svg, png) = fig.save(&dir, "stage_times")?;
+    outputs.extend([svg, png]);
+    let outputs = outputs
+        .into_iter()
+        .map(|p| p.strip_prefix(ctx.out).map(Path::to_path_buf).unwrap_or(p))
+        .collect();
+    Ok(StageOutput {
+        outputs,
+        measured,
+        parameters: serde_json::json!({
+            "runs": plan.iter().map(|(a, v, m, n)| format!("{} {} {} {n}", a.name(), v.name(), m.name())).collect::<Vec<_>>(),
+            "seed": slaf_he::data::DEFAULT_SEED,
+            "params": "SPEC §5 preset matching each model",
+        }),
+    })
 }

@@ -197,8 +197,17 @@ pub struct InferenceOutcome {
     pub rows: Vec<ImageRow>,
 }
 
-/// Peak resident set size of this process (`VmHWM` of `/proc/self/status`);
-/// Linux only, `None` elsewhere or when unreadable.
+/// Reset the peak-RSS mark of this process (writes `5` to
+/// `/proc/self/clear_refs`, Linux >= 4.0), so that [`peak_rss_bytes`]
+/// measures one run even when several run in the same process. Returns
+/// whether the reset took effect.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Peak resident set size of this process (`VmHWM` of `/proc/self/status`)
+/// since it started or since [`reset_peak_rss`]; Linux only, `None`
+/// elsewhere or when unreadable.
 pub fn peak_rss_bytes() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -235,6 +244,7 @@ fn argmax(v: &[f64]) -> u8 {
 
 /// Run a request: plaintext and encrypted inference on the same images.
 pub fn run(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
+    reset_peak_rss();
     match req.threads {
         Some(t) => {
             let pool = rayon::ThreadPoolBuilder::new()
@@ -324,7 +334,7 @@ fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
                                     layer: x.stage.clone(),
                                     max_abs_error: x.max_abs_error,
                                     bits: x.max_bits,
-                                    max_abs_value: f64::NAN,
+                                    max_abs_value: x.max_abs_value,
                                     samples: x.len,
                                 })
                                 .collect(),

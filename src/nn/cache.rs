@@ -123,3 +123,41 @@ pub fn load_dir(dir: &Path) -> Vec<(PathBuf, WeightsFile)> {
         .filter_map(|p| WeightsFile::load(&p).ok().map(|w| (p, w)))
         .collect()
 }
+
+/// Seed the cache in `cache_dir` from the weights files in `committed_dir`
+/// (e.g. the 30-epoch runs committed under `results/training/`): for each
+/// configuration in `wanted` that has no cache entry yet, a committed file
+/// whose configuration is exactly that one is inserted. Returns the
+/// committed files used.
+pub fn seed_from_dir(
+    data: &Mnist,
+    wanted: &[TrainConfig],
+    committed_dir: &Path,
+    cache_dir: &Path,
+) -> Result<Vec<PathBuf>, NnError> {
+    let mut used = Vec::new();
+    let missing: Vec<&TrainConfig> = wanted
+        .iter()
+        .map(|cfg| {
+            Ok((
+                cfg,
+                cache_dir.join(format!("{}.json", cache_key(cfg, data)?)),
+            ))
+        })
+        .collect::<Result<Vec<_>, NnError>>()?
+        .into_iter()
+        .filter(|(_, p)| !p.is_file())
+        .map(|(cfg, _)| cfg)
+        .collect();
+    if missing.is_empty() {
+        return Ok(used);
+    }
+    let committed = load_dir(committed_dir);
+    for cfg in missing {
+        if let Some((p, w)) = committed.iter().find(|(_, w)| &w.config == cfg) {
+            insert(data, w, cache_dir)?;
+            used.push(p.clone());
+        }
+    }
+    Ok(used)
+}

@@ -174,6 +174,18 @@ impl TrainConfig {
         }
     }
 
+    /// The defaults of [`TrainConfig::new`] with `epochs` epochs, as the
+    /// `reproduce` profiles and the notebooks use them: SLAF-R retrains its
+    /// coefficients for 2 epochs after a run of 30 or more, else for 1.
+    pub fn with_epochs(arch: Arch, variant: Variant, epochs: usize) -> Self {
+        let mut c = Self::new(arch, variant);
+        c.epochs = epochs;
+        if variant == Variant::SlafR {
+            c.slaf_r_epochs = if epochs >= 30 { 2 } else { 1 };
+        }
+        c
+    }
+
     /// SLAF initial coefficients: `slaf_init` if given, else zeros (the
     /// original) — except for CNN2, whose BatchNorm1d maps the constant
     /// output of an all-zero SLAF to exactly 0, a stationary point that

@@ -286,6 +286,15 @@ impl Figure {
         Ok((svg, png))
     }
 
+    /// Save the figure as `dir/stem.svg` and `dir/stem.png`, then show it
+    /// inline in an evcxr notebook (the notebooks' figures land in
+    /// `results/notebooks/` this way).
+    pub fn save_and_show(&self, dir: &Path, stem: &str) -> Result<(), ReportError> {
+        self.save(dir, stem)?;
+        self.evcxr_display();
+        Ok(())
+    }
+
     /// Show the figure inline in an evcxr (Rust Jupyter) notebook.
     pub fn evcxr_display(&self) {
         match self.to_svg() {

@@ -12,7 +12,21 @@ pub mod paper;
 mod table;
 
 pub use figure::{BarChart, Figure, LineChart, Series, digits_grid};
-pub use table::{dataframe_to_markdown, read_csv, write_csv};
+pub use table::{dataframe_to_html, dataframe_to_markdown, read_csv, write_csv};
+
+/// Show markdown inline in an evcxr (Rust Jupyter) notebook (`text/markdown`).
+pub fn show_markdown(markdown: &str) {
+    println!("EVCXR_BEGIN_CONTENT text/markdown\n{markdown}\nEVCXR_END_CONTENT");
+}
+
+/// Show a DataFrame inline in an evcxr notebook as an HTML table, floats
+/// with `digits` significant digits.
+pub fn show_dataframe(df: &polars::prelude::DataFrame, digits: usize) {
+    println!(
+        "EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT",
+        dataframe_to_html(df, digits)
+    );
+}
 
 pub use plotters;
 pub use polars;

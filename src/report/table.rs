@@ -59,6 +59,36 @@ pub fn dataframe_to_markdown(df: &DataFrame, digits: usize) -> String {
     out
 }
 
+/// Render `df` as an HTML `<table>` (for notebooks); floats get `digits`
+/// significant digits, missing values an em dash, text is HTML-escaped.
+pub fn dataframe_to_html(df: &DataFrame, digits: usize) -> String {
+    let mut out = String::from("<table>\n<thead><tr>");
+    for n in df.get_column_names() {
+        out.push_str(&format!("<th>{}</th>", html_escape(n.as_str())));
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    for row in 0..df.height() {
+        out.push_str("<tr>");
+        for c in df.columns() {
+            let cell = match c.get(row) {
+                Ok(v) => format_cell(&v, digits),
+                Err(_) => "—".into(),
+            };
+            out.push_str(&format!("<td>{}</td>", html_escape(&cell)));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody>\n</table>\n");
+    out
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 fn format_cell(v: &AnyValue<'_>, digits: usize) -> String {
     match v {
         AnyValue::Null => "—".into(),
@@ -104,6 +134,15 @@ mod tests {
         assert_eq!(
             md,
             "| method | r2 | runs |\n|---|---|---|\n| least_squares | 0.93944 | 30 |\n| newton | 0.85589 | 30 |\n"
+        );
+    }
+
+    #[test]
+    fn html_of_a_small_frame_is_escaped() {
+        let df = df!("m<1>" => ["a&b"], "x" => [None::<f64>]).expect("df");
+        assert_eq!(
+            dataframe_to_html(&df, 3),
+            "<table>\n<thead><tr><th>m&lt;1&gt;</th><th>x</th></tr></thead>\n<tbody>\n<tr><td>a&amp;b</td><td>—</td></tr>\n</tbody>\n</table>\n"
         );
     }
 

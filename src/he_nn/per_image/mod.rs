@@ -79,6 +79,8 @@ pub struct LayerPrecision {
     pub max_abs_error: f64,
     /// Mean absolute error.
     pub mean_abs_error: f64,
+    /// Largest absolute plaintext value of the stage (for relative error).
+    pub max_abs_value: f64,
     /// -log2(max absolute error).
     pub max_bits: f64,
     /// -log2(mean absolute error).
@@ -360,6 +362,7 @@ impl PerImageEngine {
                     level: ct.level,
                     max_abs_error: errs.iter().fold(0.0, |a: f64, &e| a.max(e)),
                     mean_abs_error: errs.iter().sum::<f64>() / errs.len().max(1) as f64,
+                    max_abs_value: want.iter().fold(0.0, |a: f64, &v| a.max(v.abs())),
                     max_bits,
                     mean_bits,
                 });

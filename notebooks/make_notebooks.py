@@ -1,0 +1,607 @@
+"""Writes the four evcxr notebooks of this folder from the cell lists below.
+
+The notebooks are thin stories over `slaf_he` functions; keeping their
+sources here keeps the set-up cells identical in all four. After editing,
+regenerate and execute them (outputs are stored in the .ipynb files):
+
+    python3 notebooks/make_notebooks.py
+    SLAF_HE_PROFILE=full bash notebooks/run.sh --write
+
+Usage: python3 make_notebooks.py [--check]
+  --check   exit 1 if a notebook's cell sources differ from this file
+"""
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+SETUP = [
+    ("code", ":cache 4000"),
+    ("code", ":opt 2"),
+    (
+        "code",
+        "// A panic (or a failed .expect) must fail the cell, also in headless runs.\n"
+        'std::panic::set_hook(Box::new(|i| { eprintln!("{i}"); std::process::exit(101); }));',
+    ),
+    ("code", ':dep slaf-he = { path = ".." }'),
+    (
+        "code",
+        "// Profile: SLAF_HE_PROFILE=quick|full (full by default; CI runs quick).\n"
+        "let profile = std::env::var(\"SLAF_HE_PROFILE\").unwrap_or_else(|_| \"full\".to_string());\n"
+        "let quick = profile == \"quick\";\n"
+        "// Paths: the kernel runs in notebooks/, the repository is its parent.\n"
+        "let repo = std::path::PathBuf::from(\"..\");\n"
+        "let figs = repo.join(\"results\").join(\"notebooks\");\n"
+        "std::fs::create_dir_all(&figs).expect(\"cannot create results/notebooks\");\n"
+        "println!(\"profile: {profile}; figures are also written to {}\", figs.display());",
+    ),
+]
+
+SETUP_MD = (
+    "**Set-up.** The first cells are the same in every notebook: evcxr's compiled-dependency "
+    "cache, optimised builds, a panic hook (so a failed `.expect` fails the cell), the crate "
+    "itself as the only dependency (`plotters`, `polars` and `ndarray` are re-exported by it), "
+    "and the profile. `SLAF_HE_PROFILE=quick` (used by CI) trains for 1-2 epochs and encrypts "
+    "a few images; the default `full` reuses the 30-epoch models committed under "
+    "`results/training/` (through the `reproduce` cache) and runs the papers' protocol."
+)
+
+# ---------------------------------------------------------------------------
+# Shared pieces of the two CNN notebooks.
+
+
+def training_cells(arch, figprefix, variants, extra=""):
+    return [
+        (
+            "code",
+            f"""use slaf_he::nn::cache::{{default_cache_dir, seed_from_dir, train_cached, Provenance}};
+use slaf_he::nn::{{Arch, TrainConfig, Variant, WeightsFile}};
+let epochs = if quick {{ {1 if arch != "Cnn1" else 2} }} else {{ 30 }};
+let mut plan: Vec<TrainConfig> = [{", ".join("Variant::" + v for v in variants)}]
+    .iter()
+    .map(|&v| TrainConfig::with_epochs(Arch::{arch}, v, epochs))
+    .collect();{extra}
+let cache = default_cache_dir();
+// Models committed under results/training/ seed the cache; the rest is trained now.
+for p in seed_from_dir(&mnist, &plan, &repo.join("results").join("training"), &cache).expect("seeding the model cache") {{
+    println!("cache seeded from {{}}", p.display());
+}}
+let mut trained: Vec<WeightsFile> = Vec::new();
+for cfg in &plan {{
+    let (w, prov) = train_cached(&mnist, cfg, &cache, false, true, &mut |_| ()).expect("training");
+    println!(
+        "{{:<10}} {{:<6}} {{:>2}} epochs: test accuracy {{:.2}} % ({{}})",
+        cfg.arch.name(), cfg.variant.name(), cfg.epochs, 100.0 * w.report.test.overall,
+        match prov {{ Provenance::Cached => "cached".to_string(), Provenance::Trained => format!("trained in {{:.1}} s", w.report.train_seconds) }}
+    );
+    trained.push(w);
+}}""",
+        ),
+        ("markdown", "Test accuracy beside the paper's PyTorch reference (P1), and the largest activation input seen in training and test (it sets the approximation interval and the CKKS headroom)."),
+        (
+            "code",
+            """use slaf_he::report::polars::prelude::{Column, DataFrame};
+use slaf_he::report::{show_dataframe, BarChart, Figure, LineChart, Series};
+let key = |w: &WeightsFile| format!("ref.acc.{}.{}", w.config.arch.name().replace('-', "_"), w.config.variant.name().replace('-', "_"));
+let acc_table = DataFrame::new_infer_height(vec![
+    Column::new("model".into(), trained.iter().map(|w| w.config.arch.name()).collect::<Vec<_>>()),
+    Column::new("act".into(), trained.iter().map(|w| w.config.variant.name()).collect::<Vec<_>>()),
+    Column::new("epochs".into(), trained.iter().map(|w| w.config.epochs as u32).collect::<Vec<_>>()),
+    Column::new("test_accuracy_pct".into(), trained.iter().map(|w| 100.0 * w.report.test.overall).collect::<Vec<_>>()),
+    Column::new("paper_pct".into(), trained.iter().map(|w| slaf_he::report::paper::reference(&key(w)).map(|r| r.paper)).collect::<Vec<_>>()),
+    Column::new("max_abs_input_act1".into(), trained.iter().map(|w| w.report.max_abs_input.first().map(|m| f64::from(m.overall()))).collect::<Vec<_>>()),
+    Column::new("max_abs_input_act2".into(), trained.iter().map(|w| w.report.max_abs_input.get(1).map(|m| f64::from(m.overall()))).collect::<Vec<_>>()),
+]).expect("accuracy table");
+show_dataframe(&acc_table, 4);""",
+        ),
+        (
+            "code",
+            f"""// Learning curves: test accuracy after each epoch (SLAF-R: both phases).
+Figure::from(LineChart {{
+    title: "Test accuracy per epoch".into(),
+    x_label: "epoch".into(),
+    y_label: "test accuracy (%)".into(),
+    series: trained.iter().map(|w| Series::new(
+        format!("{{}} {{}}", w.config.arch.name(), w.config.variant.name()),
+        w.report.epochs.iter().enumerate().map(|(i, e)| ((i + 1) as f64, 100.0 * e.test_accuracy)).collect(),
+    )).collect(),
+    ..Default::default()
+}}).save_and_show(&figs, "{figprefix}_learning_curves").expect("figure");""",
+        ),
+        (
+            "code",
+            """// Per-class test accuracy (%).
+let mut cols = vec![Column::new("digit".into(), (0u32..10).collect::<Vec<_>>())];
+for w in &trained {
+    cols.push(Column::new(
+        format!("{} {}", w.config.arch.name(), w.config.variant.name()).into(),
+        w.report.test.per_class.iter().map(|a| 100.0 * a).collect::<Vec<_>>(),
+    ));
+}
+show_dataframe(&DataFrame::new_infer_height(cols).expect("per-class table"), 4);""",
+        ),
+        ("markdown", "The learned activations: every polynomial variant's act1/act2 in inference form (SLAF-P expanded to its polynomial) against ReLU, over the largest input the layer saw."),
+        (
+            "code",
+            f"""use slaf_he::nn::InferenceModel;
+let forms: Vec<(String, InferenceModel)> = trained.iter()
+    .filter(|w| w.config.variant.is_polynomial())
+    .map(|w| (w.config.variant.name().to_string(), InferenceModel::from_model(&w.to_model().expect("model")).expect("inference form")))
+    .collect();
+for layer in 0..2 {{
+    let range = trained.iter().filter(|w| w.config.variant.is_polynomial())
+        .filter_map(|w| w.report.max_abs_input.get(layer).map(|m| f64::from(m.overall())))
+        .fold(1.0f64, f64::max);
+    let xs: Vec<f64> = (0..=400).map(|i| -range + 2.0 * range * i as f64 / 400.0).collect();
+    let mut series = vec![Series::new("ReLU", xs.iter().map(|&x| (x, x.max(0.0))).collect())];
+    for (name, m) in &forms {{
+        let act = if layer == 0 {{ &m.act1 }} else {{ &m.act2 }};
+        series.push(Series::new(name.clone(), xs.iter().map(|&x| (x, act.apply(x))).collect()));
+    }}
+    Figure::from(LineChart {{
+        title: format!("act{{}}: learned activations vs ReLU on [-{{range:.1}}, {{range:.1}}]", layer + 1),
+        x_label: "input".into(),
+        y_label: "output".into(),
+        series,
+        ..Default::default()
+    }}).save_and_show(&figs, &format!("{figprefix}_act{{}}", layer + 1)).expect("figure");
+}}""",
+        ),
+    ]
+
+
+CKKS_CELLS = [
+    ("markdown", "## CKKS parameters and their security check\n\nThe presets of SPEC §5 are validated against the HE-standard 128-bit table (ternary secrets) when they are built; a chain above the bound is refused with a typed error unless the caller opts out explicitly."),
+    (
+        "code",
+        """use slaf_he::ckks::{presets, CkksParameters, CkksParametersLiteral};
+use slaf_he::ckks::params::HE_STANDARD_128;
+for (name, p) in [("CNN1-X2", presets::cnn1_x2()), ("SLAF", presets::slaf()), ("SLAF-P", presets::slaf_p())] {
+    println!("{name:<8} {}", p.describe());
+}
+println!("HE standard, 128-bit, max log2(QP) per N: {:?}", HE_STANDARD_128);
+let too_long = CkksParameters::new(CkksParametersLiteral {
+    log_n: 13, coeff_mod_bit_sizes: vec![60; 5], scale_bits: 40, allow_insecure: false,
+});
+println!("N=8192 with [60 x5] (300 bits): {}", too_long.err().map(|e| e.to_string()).expect("must be refused"));""",
+    ),
+]
+
+
+def he_cells(runs, figprefix, ratio=False):
+    """runs: list of (variable, label, mode, quick_images, full_images)."""
+    lines = []
+    for var, label, mode, qn, fn in runs:
+        lines.append(f'    ({var}.clone(), "{label}", Mode::{mode}, if quick {{ {qn} }} else {{ {fn} }}),')
+    cells = [
+        ("markdown", "## Encrypted inference\n\nOur CKKS on the first test images: per image (the original's design: one image per ciphertext, rotations) and batched (one image per slot, no rotations). Agreement = encrypted argmax equals the plaintext argmax of the same inference-form model. The per-image run also decrypts after every layer of its first image to measure the precision."),
+        (
+            "code",
+            "use slaf_he::he_nn::run::{run, summary_markdown, InferenceRequest, InferenceSummary, ModelSource};\n"
+            "use slaf_he::he_nn::{Mode, StageTimes};\n"
+            "let mut he_runs: Vec<InferenceSummary> = Vec::new();\n"
+            "for (w, label, mode, images) in [\n" + "\n".join(lines) + "\n] {\n"
+            "    if images == 0 {\n"
+            "        println!(\"{label} {}: skipped in the quick profile (one batch of N/2 images costs minutes on 2 cores)\", mode.name());\n"
+            "        continue;\n"
+            "    }\n"
+            "    let mut req = InferenceRequest::new(ModelSource::Weights(Box::new(w)));\n"
+            "    req.images = Some(images);\n"
+            "    req.mode = mode;\n"
+            "    req.seed = Some(slaf_he::data::DEFAULT_SEED);\n"
+            "    req.precision = mode == Mode::PerImage;\n"
+            "    let out = run(&req).expect(\"encrypted inference\");\n"
+            "    show_markdown(&summary_markdown(&out.summary));\n"
+            "    he_runs.push(out.summary);\n"
+            "}",
+        ),
+        (
+            "code",
+            "// Time per image and stage (batched: amortised over the images of a ciphertext).\n"
+            "let mut bars = Vec::new();\n"
+            "for s in &he_runs {\n"
+            "    for (name, v) in StageTimes::NAMES.iter().zip(s.stages_ms.values()) {\n"
+            "        bars.push((format!(\"{}-{} {} {name}\", s.model, s.act, s.mode.name()), v.max(1e-3)));\n"
+            "    }\n"
+            "}\n"
+            "Figure::from(BarChart {\n"
+            "    title: \"Encrypted inference: time per image and stage\".into(),\n"
+            "    y_label: \"milliseconds per image (log scale)\".into(),\n"
+            "    bars,\n"
+            "    log_y: true,\n"
+            f"}}).save_and_show(&figs, \"{figprefix}_he_stage_times\").expect(\"figure\");\n"
+            "let he_table = DataFrame::new_infer_height(vec![\n"
+            "    Column::new(\"run\".into(), he_runs.iter().map(|s| format!(\"{}-{} {}\", s.model, s.act, s.mode.name())).collect::<Vec<_>>()),\n"
+            "    Column::new(\"images\".into(), he_runs.iter().map(|s| s.images as u32).collect::<Vec<_>>()),\n"
+            "    Column::new(\"plain_accuracy_pct\".into(), he_runs.iter().map(|s| 100.0 * s.plain_accuracy).collect::<Vec<_>>()),\n"
+            "    Column::new(\"he_accuracy_pct\".into(), he_runs.iter().map(|s| 100.0 * s.he_accuracy).collect::<Vec<_>>()),\n"
+            "    Column::new(\"agreement_pct\".into(), he_runs.iter().map(|s| 100.0 * s.agreement).collect::<Vec<_>>()),\n"
+            "    Column::new(\"max_logit_error\".into(), he_runs.iter().map(|s| s.max_logit_error).collect::<Vec<_>>()),\n"
+            "    Column::new(\"ms_per_image\".into(), he_runs.iter().map(|s| 1e3 * s.seconds_per_image).collect::<Vec<_>>()),\n"
+            "    Column::new(\"params\".into(), he_runs.iter().map(|s| s.params.description.clone()).collect::<Vec<_>>()),\n"
+            "]).expect(\"inference table\");\n"
+            "show_dataframe(&he_table, 4);",
+        ),
+    ]
+    if ratio:
+        cells.append(
+            (
+                "code",
+                "// P1: \"6.26x faster than CryptoNets\". Here both run through the same pipeline.\n"
+                "for mode in [Mode::PerImage, Mode::Batched] {\n"
+                "    let find = |m: &str, a: &str| he_runs.iter().find(|s| s.model == m && s.act == a && s.mode == mode);\n"
+                "    if let (Some(c), Some(s)) = (find(\"cryptonets\", \"x2\"), find(\"cnn2\", \"slaf\")) {\n"
+                "        let r = c.seconds_per_image / s.seconds_per_image;\n"
+                "        println!(\"{}: CryptoNets-X2 {:.1} ms/image, CNN2-SLAF {:.1} ms/image, ratio {r:.2} (P1: 6.26)\",\n"
+                "            mode.name(), 1e3 * c.seconds_per_image, 1e3 * s.seconds_per_image);\n"
+                "    }\n"
+                "}",
+            )
+        )
+    return cells
+
+
+DATA_CELLS = [
+    ("markdown", "## Data\n\nMNIST from the repository's `data/mnist/`, SHA-256 verified on load; pixels in [0, 1], no normalisation."),
+    (
+        "code",
+        """use slaf_he::data::Mnist;
+let mnist = Mnist::load(repo.join("data").join("mnist")).expect("MNIST (checksums are verified on load)");
+println!("train: {} images, test: {} images", mnist.train.len(), mnist.test.len());
+println!("test images per digit: {:?}", mnist.test.class_counts());""",
+    ),
+]
+
+
+def cnn1():
+    cells = [
+        ("markdown", "# CNN1 with self-learning activation functions under CKKS\n\nMirrors the original `CNN1_HE_SLAF.ipynb` (Pulido-Gaytan & Tchernykh, PLOS ONE 2024): CNN1 = conv 5x5/2 (5 channels) + BN, act1, fc 845→100 + BN, act2, fc 100→10, trained with ReLU, X2, SLAF, SLAF-R and SLAF-P, then evaluated on encrypted images with our RNS-CKKS. Every number below is computed by `slaf_he` functions; the same runs are available from the command line (`slaf-he reproduce`)."),
+        ("markdown", SETUP_MD),
+        *SETUP,
+        *DATA_CELLS,
+        (
+            "code",
+            """slaf_he::report::digits_grid(
+    "The first 16 MNIST training digits",
+    (0..16).map(|i| mnist.train.image(i).expect("image").to_vec()).collect(),
+    28,
+    (0..16).map(|i| format!("label {}", mnist.train.labels[i])).collect(),
+).save_and_show(&figs, "cnn1_digits").expect("figure");""",
+        ),
+        ("markdown", "## The model\n\nCNN1's parameters (name and shape of every tensor), built with the SLAF activation."),
+        (
+            "code",
+            """use slaf_he::nn::{Arch, Model, ActSpec};
+let m = Model::new(Arch::Cnn1, &ActSpec::Slaf { degree: 3, init: None }, slaf_he::data::DEFAULT_SEED, false);
+let mut total = 0;
+for t in m.state() {
+    let n: usize = t.shape.iter().product();
+    total += n;
+    println!("{:<28} {:?}", t.name, t.shape);
+}
+println!("{total} parameters (including BatchNorm statistics)");""",
+        ),
+        ("markdown", "## Learning-rate range test\n\nOne epoch with the learning rate growing geometrically from 1e-6 to 10 (SGD, momentum 0.95), smoothed loss; the one-cycle schedule's max_lr = 0.2 sits before the minimum."),
+        (
+            "code",
+            """use slaf_he::nn::{lr_find, TrainConfig, Variant};
+use slaf_he::report::{Figure, LineChart, Series};
+let mut lr_cfg = TrainConfig::new(Arch::Cnn1, Variant::Relu);
+if quick { lr_cfg.limit_train = Some(12_800); }
+let lr_points = lr_find(&mnist, &lr_cfg, 1e-6, 10.0, 0.99).expect("LR range test");
+Figure::from(LineChart {
+    title: "CNN1 (ReLU): learning-rate range test".into(),
+    x_label: "learning rate (log scale)".into(),
+    y_label: "smoothed training loss".into(),
+    series: vec![Series::new("loss", lr_points.iter().map(|p| (p.lr, p.loss)).collect())],
+    log_x: true,
+    ..Default::default()
+}).save_and_show(&figs, "cnn1_lr_range").expect("figure");""",
+        ),
+        ("markdown", "## Training\n\nSGD with PyTorch one-cycle semantics (max_lr 0.2), batch 64, seed 73; SLAF-R trains with ReLU, swaps in SLAFs and retrains only their coefficients with every other weight frozen."),
+        *training_cells("Cnn1", "cnn1", ["Relu", "X2", "Slaf", "SlafR", "SlafP"]),
+        *CKKS_CELLS,
+        (
+            "code",
+            """use slaf_he::he_nn::plan::CircuitPlan;
+let x2 = trained.iter().find(|w| w.config.variant == Variant::X2).expect("X2 model").clone();
+let slaf = trained.iter().find(|w| w.config.variant == Variant::Slaf).expect("SLAF model").clone();
+for w in [&x2, &slaf] {
+    let plan = CircuitPlan::from_weights(w).expect("circuit plan");
+    println!("CNN1-{}: depth {} ({})", w.config.variant.name(), plan.depth, plan.breakdown());
+}""",
+        ),
+        *he_cells(
+            [
+                ("x2", "CNN1-X2", "PerImage", 3, 20),
+                ("x2", "CNN1-X2", "Batched", 256, 10000),
+                ("slaf", "CNN1-SLAF", "PerImage", 2, 20),
+                ("slaf", "CNN1-SLAF", "Batched", 256, 10000),
+            ],
+            "cnn1",
+        ),
+    ]
+    return cells
+
+
+def cnn2():
+    extra = "\nplan.push(TrainConfig::with_epochs(Arch::Cryptonets, Variant::X2, epochs));"
+    cells = [
+        ("markdown", "# CNN2 and the CryptoNets baseline under CKKS\n\nMirrors the original `CNN2_HE_SLAF.ipynb`: CNN2 = conv 5x5/2 with padding (5 channels) + BN, act1, avg-pool, conv 5x5 (50 channels), avg-pool, fc → 100 + BN, act2, fc 100→10; the CryptoNets-X2 baseline for the time comparison. For inference the BatchNorms are folded and the linear block (pool → conv2 → pool → fc1 → BN1d) collapses into one 3380→100 matrix, verified numerically below."),
+        ("markdown", SETUP_MD),
+        *SETUP,
+        *DATA_CELLS,
+        ("markdown", "## Learning-rate range test"),
+        (
+            "code",
+            """use slaf_he::nn::{lr_find, Arch, TrainConfig, Variant};
+use slaf_he::report::{Figure, LineChart, Series};
+let mut lr_cfg = TrainConfig::new(Arch::Cnn2, Variant::Relu);
+if quick { lr_cfg.limit_train = Some(6_400); }
+let lr_points = lr_find(&mnist, &lr_cfg, 1e-6, 10.0, 0.99).expect("LR range test");
+Figure::from(LineChart {
+    title: "CNN2 (ReLU): learning-rate range test".into(),
+    x_label: "learning rate (log scale)".into(),
+    y_label: "smoothed training loss".into(),
+    series: vec![Series::new("loss", lr_points.iter().map(|p| (p.lr, p.loss)).collect())],
+    log_x: true,
+    ..Default::default()
+}).save_and_show(&figs, "cnn2_lr_range").expect("figure");""",
+        ),
+        ("markdown", "## Training\n\nCNN2 with every activation variant, and CryptoNets-X2."),
+        *training_cells("Cnn2", "cnn2", ["Relu", "X2", "Slaf", "SlafR", "SlafP"], extra),
+        ("markdown", "## BatchNorm folding and the linear collapse, verified\n\nThe training model in evaluation mode (f32, layer by layer) against the inference form (f64, BN folded, one 3380→100 matrix) on the first 64 test images."),
+        (
+            "code",
+            """use slaf_he::nn::{eval_logits, InferenceModel};
+let slaf = trained.iter().find(|w| w.config.arch == Arch::Cnn2 && w.config.variant == Variant::Slaf).expect("CNN2-SLAF").clone();
+let x2c = trained.iter().find(|w| w.config.arch == Arch::Cryptonets).expect("CryptoNets-X2").clone();
+for w in [&slaf, &x2c] {
+    let mut model = w.to_model().expect("model");
+    let form = InferenceModel::from_model(&model).expect("inference form");
+    let x = mnist.test.images.slice(slaf_he::ndarray::s![0..64, ..]).to_owned();
+    let reference = eval_logits(&mut model, &x);
+    let (mut max_diff, mut max_logit) = (0.0f64, 0.0f64);
+    for i in 0..64 {
+        let img: Vec<f64> = x.row(i).iter().map(|&v| f64::from(v)).collect();
+        let got = form.forward(&img).expect("forward");
+        for (a, b) in got.iter().zip(reference.row(i).iter()) {
+            max_diff = max_diff.max((a - f64::from(*b)).abs());
+            max_logit = max_logit.max(f64::from(*b).abs());
+        }
+    }
+    println!("{}-{}: collapsed dense1 {}x{}; max |logit difference| {max_diff:.2e} (largest logit {max_logit:.1}, relative {:.2e})",
+        w.config.arch.name(), w.config.variant.name(), form.dense1.rows, form.dense1.cols, max_diff / max_logit);
+    assert!(max_diff <= 1e-4 * max_logit.max(1.0), "collapse changed the logits");
+}""",
+        ),
+        *CKKS_CELLS,
+        (
+            "code",
+            """use slaf_he::he_nn::plan::CircuitPlan;
+for w in [&slaf, &x2c] {
+    let plan = CircuitPlan::from_weights(w).expect("circuit plan");
+    println!("{}-{}: depth {} ({})", w.config.arch.name(), w.config.variant.name(), plan.depth, plan.breakdown());
+}""",
+        ),
+        *he_cells(
+            [
+                ("slaf", "CNN2-SLAF", "PerImage", 2, 10),
+                ("slaf", "CNN2-SLAF", "Batched", 0, 10000),
+                ("x2c", "CryptoNets-X2", "PerImage", 2, 10),
+                ("x2c", "CryptoNets-X2", "Batched", 0, 10000),
+            ],
+            "cnn2",
+            ratio=True,
+        ),
+    ]
+    return cells
+
+
+def comparison():
+    return [
+        ("markdown", "# Performance and accuracy of sign-function approximations\n\nMirrors the original `Performance_accuracy_comparison_approaches.ipynb` (Pulido-Gaytan et al., IEEE Access 2023): five degree-9 approximations of sign(x) on [-1, 1] (least squares, composition f∘g, Newton f∘f, Chebyshev, Fourier), plus what the original lacked: minimax (Remez) and composite minimax polynomials, and an exact encrypted comparison with TFHE-rs. Metrics on 1000 evenly spaced points; encrypted evaluation with our CKKS at the original's parameters (N=8192, [31, 26x6, 31], scale 2^26)."),
+        ("markdown", SETUP_MD),
+        *SETUP,
+        ("markdown", "## The study\n\nOne call builds every approximation, measures its metrics and generation time, evaluates it on an encrypted vector (mean over the runs) and runs the TFHE-rs comparison."),
+        (
+            "code",
+            """use slaf_he::study::{compare, CompareOptions};
+let opts = CompareOptions { runs: if quick { 3 } else { 30 }, tfhe_batch: Some(if quick { 4 } else { 32 }), ..Default::default() };
+let study = compare(&opts, &mut |line: &str| println!("{line}")).expect("comparison study");""",
+        ),
+        ("markdown", "## Each approximation over sign(x)"),
+        (
+            "code",
+            """use slaf_he::report::{Figure, LineChart, Series};
+use slaf_he::approx::methods::sign;
+let xs = slaf_he::approx::poly::linspace(-1.0, 1.0, 801);
+for a in &study.approximations {
+    Figure::from(LineChart {
+        title: format!("{} ({} basis, degree {}, depth {})", a.method.name(), a.basis(), a.degree(), a.depth()),
+        x_label: "x".into(),
+        y_label: "p(x)".into(),
+        series: vec![
+            Series::new("sign", xs.iter().map(|&x| (x, sign(x))).collect()),
+            Series::new(a.method.name(), xs.iter().map(|&x| (x, a.eval(x))).collect()),
+        ],
+        y_range: Some((-1.4, 1.4)),
+        ..Default::default()
+    }).save_and_show(&figs, &format!("comparison_{}", a.method.name())).expect("figure");
+}""",
+        ),
+        (
+            "code",
+            """for (stem, fig) in &study.figures {
+    if stem == "approximations" {
+        fig.save_and_show(&figs, "comparison_all").expect("figure");
+    }
+}""",
+        ),
+        ("markdown", "## Metrics\n\nR² (squared Pearson correlation), chi-square, L1/L2/L∞ of |sign − p| and relative to the norms of sign (%); generation time (ms), encrypted evaluation time (ms), the largest |decrypted − p| over the 1000 points, and the decrypted p(enc(1) − enc(0.5)) as the original printed it. The `tfhe_exact` row is the exact comparator: its error is 0 by construction, its time is one encrypted comparison."),
+        ("code", "slaf_he::report::show_dataframe(&study.metrics, 5);"),
+        (
+            "code",
+            """for (stem, fig) in &study.figures {
+    if stem != "approximations" && stem != "abs_error" {
+        fig.save_and_show(&figs, &format!("comparison_{stem}")).expect("figure");
+    }
+}""",
+        ),
+        ("markdown", "## The original's defects beside the correct values\n\nThe published least-squares coefficients (and the other as-published forms) give a different p(0.5) than the correctly computed polynomial; the table shows both, and the encrypted evaluation of the as-published polynomial."),
+        ("code", "slaf_he::report::show_dataframe(&study.as_published, 5);"),
+        (
+            "code",
+            """// Notes: Fourier frequency and its conversion for CKKS, minimax eps, TFHE timings.
+let notes: String = study.details.split("\\n## Metrics").next().unwrap_or("").to_string();
+slaf_he::report::show_markdown(&notes);""",
+        ),
+    ]
+
+
+def interval():
+    return [
+        ("markdown", "# Interval-based approximation analysis\n\nMirrors the original `Interval_based_approximation_analysis.ipynb`: how the error of each sign approximation falls when the points near 0 (|x| < eps) are dropped, for eps = 0.00, 0.01, …, 0.50. Relative norms still divide by the full-range norms of sign; the Fourier series is refitted on each reduced set."),
+        ("markdown", SETUP_MD),
+        *SETUP,
+        (
+            "code",
+            """use slaf_he::study::interval;
+let study = interval(slaf_he::approx::methods::DEFAULT_MINIMAX_EPS).expect("interval analysis");
+println!("{} rows ({} eps values x {} methods)", study.rows.len(), slaf_he::approx::interval::eps_values().len(), slaf_he::study::PLOTTED.len());""",
+        ),
+        ("markdown", "## |sign − p| over [-1, 1]\n\nThe error concentrates around the discontinuity at 0 (and, for Fourier, at the ends of the interval)."),
+        (
+            "code",
+            """for (stem, fig) in &study.figures {
+    if stem == "abs_error" {
+        fig.save_and_show(&figs, "interval_abs_error").expect("figure");
+    }
+}""",
+        ),
+        ("markdown", "## Metrics versus eps"),
+        (
+            "code",
+            """for (stem, fig) in &study.figures {
+    if stem != "abs_error" {
+        fig.save_and_show(&figs, &format!("interval_{stem}")).expect("figure");
+    }
+}""",
+        ),
+        ("markdown", "## At the reference points of the paper\n\nRelative L1 (%) at eps = 0, 0.1, 0.3, 0.5, the paper's value beside ours, then every metric at those points."),
+        ("code", "slaf_he::report::show_markdown(&study.reference_points);"),
+        (
+            "code",
+            """use slaf_he::report::polars::prelude::{Column, DataFrame};
+let picked: Vec<&slaf_he::approx::IntervalRow> = study.rows.iter()
+    .filter(|r| [0.0, 0.1, 0.3, 0.5].iter().any(|e| (r.eps - e).abs() < 1e-9))
+    .collect();
+let table = DataFrame::new_infer_height(vec![
+    Column::new("eps".into(), picked.iter().map(|r| r.eps).collect::<Vec<_>>()),
+    Column::new("method".into(), picked.iter().map(|r| r.method.name()).collect::<Vec<_>>()),
+    Column::new("r2".into(), picked.iter().map(|r| r.metrics.r2).collect::<Vec<_>>()),
+    Column::new("l1".into(), picked.iter().map(|r| r.metrics.l1).collect::<Vec<_>>()),
+    Column::new("l2".into(), picked.iter().map(|r| r.metrics.l2).collect::<Vec<_>>()),
+    Column::new("linf".into(), picked.iter().map(|r| r.metrics.linf).collect::<Vec<_>>()),
+    Column::new("rel_l1_pct".into(), picked.iter().map(|r| r.metrics.rel_l1_pct).collect::<Vec<_>>()),
+    Column::new("rel_l2_pct".into(), picked.iter().map(|r| r.metrics.rel_l2_pct).collect::<Vec<_>>()),
+    Column::new("rel_linf_pct".into(), picked.iter().map(|r| r.metrics.rel_linf_pct).collect::<Vec<_>>()),
+]).expect("table");
+slaf_he::report::show_dataframe(&table, 4);""",
+        ),
+    ]
+
+
+CNN_IMPORTS = """// Everything the CNN notebooks use, imported once.
+use slaf_he::ckks::params::HE_STANDARD_128;
+use slaf_he::ckks::{presets, CkksParameters, CkksParametersLiteral};
+use slaf_he::data::Mnist;
+use slaf_he::he_nn::plan::CircuitPlan;
+use slaf_he::he_nn::run::{run, summary_markdown, InferenceRequest, InferenceSummary, ModelSource};
+use slaf_he::he_nn::{Mode, StageTimes};
+use slaf_he::nn::cache::{default_cache_dir, seed_from_dir, train_cached, Provenance};
+use slaf_he::nn::train::eval_logits;
+use slaf_he::nn::{lr_find, ActSpec, Arch, InferenceModel, Model, TrainConfig, Variant, WeightsFile};
+use slaf_he::report::polars::prelude::{Column, DataFrame};
+use slaf_he::report::{show_dataframe, show_markdown, BarChart, Figure, LineChart, Series};"""
+
+
+def with_imports(make):
+    """CNN notebooks: one imports cell after the set-up, no `use` elsewhere."""
+
+    def inner():
+        cells = []
+        for kind, src in make():
+            if kind == "code" and not src.startswith(":"):
+                src = "\n".join(l for l in src.split("\n") if not l.startswith("use "))
+            cells.append((kind, src))
+        at = max(i for i, (k, s) in enumerate(cells) if s.startswith(":dep")) + 2
+        cells.insert(at, ("code", CNN_IMPORTS))
+        return cells
+
+    return inner
+
+
+NOTEBOOKS = {
+    "CNN1_HE_SLAF.ipynb": with_imports(cnn1),
+    "CNN2_HE_SLAF.ipynb": with_imports(cnn2),
+    "Performance_accuracy_comparison_approaches.ipynb": comparison,
+    "Interval_based_approximation_analysis.ipynb": interval,
+}
+
+
+def cell(kind, src):
+    c = {"cell_type": kind, "metadata": {}, "source": src.splitlines(keepends=True)}
+    if kind == "code":
+        c["execution_count"] = None
+        c["outputs"] = []
+    return c
+
+
+def notebook(cells):
+    return {
+        "cells": [cell(k, s) for k, s in cells],
+        "metadata": {
+            "kernelspec": {"display_name": "Rust", "language": "rust", "name": "rust"},
+            "language_info": {
+                "codemirror_mode": "rust",
+                "file_extension": ".rs",
+                "mimetype": "text/rust",
+                "name": "Rust",
+                "pygment_lexer": "rust",
+                "version": "",
+            },
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+def sources(nb):
+    return [(c["cell_type"], "".join(c["source"])) for c in nb["cells"]]
+
+
+def main(argv):
+    check = "--check" in argv
+    stale = []
+    for name, make in NOTEBOOKS.items():
+        nb = notebook(make())
+        path = HERE / name
+        if check:
+            old = json.loads(path.read_text()) if path.exists() else {"cells": []}
+            if sources(old) != sources(nb):
+                stale.append(name)
+            continue
+        for i, c in enumerate(nb["cells"]):
+            c["id"] = f"c{i:03d}"
+        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+        print(f"wrote {path}")
+    if stale:
+        print("notebooks differ from make_notebooks.py: " + ", ".join(stale))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
