@@ -83,6 +83,8 @@ for cfg in &plan {{
             "code",
             """use slaf_he::report::polars::prelude::{Column, DataFrame};
 use slaf_he::report::{show_dataframe, BarChart, Figure, LineChart, Series};
+// A block: the closure `key` cannot outlive the cell.
+{
 let key = |w: &WeightsFile| format!("ref.acc.{}.{}", w.config.arch.name().replace('-', "_"), w.config.variant.name().replace('-', "_"));
 let acc_table = DataFrame::new_infer_height(vec![
     Column::new("model".into(), trained.iter().map(|w| w.config.arch.name()).collect::<Vec<_>>()),
@@ -93,7 +95,8 @@ let acc_table = DataFrame::new_infer_height(vec![
     Column::new("max_abs_input_act1".into(), trained.iter().map(|w| w.report.max_abs_input.first().map(|m| f64::from(m.overall()))).collect::<Vec<_>>()),
     Column::new("max_abs_input_act2".into(), trained.iter().map(|w| w.report.max_abs_input.get(1).map(|m| f64::from(m.overall()))).collect::<Vec<_>>()),
 ]).expect("accuracy table");
-show_dataframe(&acc_table, 4);""",
+show_dataframe(&acc_table, 4);
+}""",
         ),
         (
             "code",
@@ -494,6 +497,8 @@ println!("{} rows ({} eps values x {} methods)", study.rows.len(), slaf_he::appr
         (
             "code",
             """use slaf_he::report::polars::prelude::{Column, DataFrame};
+// A block: `picked` borrows `study`, so it must not outlive the cell.
+{
 let picked: Vec<&slaf_he::approx::IntervalRow> = study.rows.iter()
     .filter(|r| [0.0, 0.1, 0.3, 0.5].iter().any(|e| (r.eps - e).abs() < 1e-9))
     .collect();
@@ -508,7 +513,8 @@ let table = DataFrame::new_infer_height(vec![
     Column::new("rel_l2_pct".into(), picked.iter().map(|r| r.metrics.rel_l2_pct).collect::<Vec<_>>()),
     Column::new("rel_linf_pct".into(), picked.iter().map(|r| r.metrics.rel_linf_pct).collect::<Vec<_>>()),
 ]).expect("table");
-slaf_he::report::show_dataframe(&table, 4);""",
+slaf_he::report::show_dataframe(&table, 4);
+}""",
         ),
     ]
 

@@ -16,7 +16,13 @@ mkdir -p "$EVCXR_TMPDIR"
 write=()
 args=()
 for a in "$@"; do
-  if [ "$a" = --write ]; then write=(--write); else args+=("$a"); fi
+  if [ "$a" = --write ]; then
+    write=(--write)
+  elif [ -f "$a" ]; then
+    args+=("$(cd "$(dirname "$a")" && pwd)/$(basename "$a")")
+  else
+    echo "no such notebook: $a" >&2; exit 2
+  fi
 done
 if [ ${#args[@]} -eq 0 ]; then
   mapfile -t args < <(ls "$here"/*.ipynb 2>/dev/null)
