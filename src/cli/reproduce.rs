@@ -689,6 +689,14 @@ fn inference(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
             }
         }
     }
+    for (model, act) in [("cnn1", "x2"), ("cnn1", "slaf"), ("cnn2", "slaf")] {
+        if let Some(s) = find(model, act, Mode::PerImage) {
+            measured.insert(
+                format!("tenseal.s_per_image.{model}.{act}"),
+                s.seconds_per_image,
+            );
+        }
+    }
     if let Some(s) =
         find("cnn2", "slaf", Mode::Batched).or_else(|| find("cnn2", "slaf", Mode::PerImage))
     {
@@ -698,7 +706,7 @@ fn inference(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
     atomic_write(
         &md,
         format!(
-            "# Encrypted inference ({} profile)\n\nOur CKKS, seed {}, on the first N MNIST test images; agreement = encrypted argmax equals the plaintext (inference-form) argmax; times per image (batched: amortised over N/2 images per ciphertext) on this machine, stage times in ms per image. Peak RSS is per run (reset between runs where the OS allows).\n\n{}\n\n{}",
+            "# Encrypted inference ({} profile)\n\nOur CKKS, seed {}, on the first N MNIST test images; agreement = encrypted argmax equals the plaintext (inference-form) argmax; times per image (batched: amortised over N/2 images per ciphertext) on this machine, stage times in ms per image. Peak RSS is the process's high-water mark since the start of each run (reset where the OS allows); memory the allocator kept from earlier runs of the same process counts too, so standalone `slaf-he infer` runs show less (see results/inference/README.md).\n\n{}\n\n{}",
             ctx.profile.name(),
             slaf_he::data::DEFAULT_SEED,
             dataframe_to_markdown(&df, 4),
