@@ -51,7 +51,7 @@ SETUP_MD = (
 # Shared pieces of the two CNN notebooks.
 
 
-def training_cells(arch, figprefix, variants, extra=""):
+def training_cells(arch, figprefix, variants, act_figs, extra=""):
     return [
         (
             "code",
@@ -124,33 +124,41 @@ for w in &trained {
 }
 show_dataframe(&DataFrame::new_infer_height(cols).expect("per-class table"), 4);""",
         ),
-        ("markdown", "The learned activations: every polynomial variant's act1/act2 in inference form (SLAF-P expanded to its polynomial) against ReLU, over the largest input the layer saw."),
+        ("markdown", "The learned activations: for every polynomial variant, act1 and act2 in inference form (SLAF-P expanded to its polynomial), each over the largest input that layer saw, against ReLU."),
         (
             "code",
-            f"""use slaf_he::nn::InferenceModel;
-let forms: Vec<(String, InferenceModel)> = trained.iter()
-    .filter(|w| w.config.variant.is_polynomial())
-    .map(|w| (w.config.variant.name().to_string(), InferenceModel::from_model(&w.to_model().expect("model")).expect("inference form")))
-    .collect();
-for layer in 0..2 {{
-    let range = trained.iter().filter(|w| w.config.variant.is_polynomial())
-        .filter_map(|w| w.report.max_abs_input.get(layer).map(|m| f64::from(m.overall())))
-        .fold(1.0f64, f64::max);
-    let xs: Vec<f64> = (0..=400).map(|i| -range + 2.0 * range * i as f64 / 400.0).collect();
-    let mut series = vec![Series::new("ReLU", xs.iter().map(|&x| (x, x.max(0.0))).collect())];
-    for (name, m) in &forms {{
-        let act = if layer == 0 {{ &m.act1 }} else {{ &m.act2 }};
-        series.push(Series::new(name.clone(), xs.iter().map(|&x| (x, act.apply(x))).collect()));
-    }}
-    Figure::from(LineChart {{
-        title: format!("act{{}}: learned activations vs ReLU on [-{{range:.1}}, {{range:.1}}]", layer + 1),
+            """/// The trained model of `arch` with activation `v`.
+fn pick(trained: &[WeightsFile], arch: Arch, v: Variant) -> WeightsFile {
+    trained.iter().find(|w| w.config.arch == arch && w.config.variant == v).expect("model in the training plan").clone()
+}
+/// act1 and act2 of a polynomial model (inference form) against ReLU, each
+/// over the largest input its layer saw in training and test.
+fn activations_figure(w: &WeightsFile) -> Figure {
+    let form = InferenceModel::from_model(&w.to_model().expect("model")).expect("inference form");
+    let ranges: Vec<f64> = w.report.max_abs_input.iter().map(|m| f64::from(m.overall())).collect();
+    let grid = |r: f64| (0..=400).map(move |i| -r + 2.0 * r * i as f64 / 400.0);
+    let r_max = ranges.iter().copied().fold(1.0f64, f64::max);
+    let mut series = vec![Series::new("ReLU", grid(r_max).map(|x| (x, x.max(0.0))).collect())];
+    for (k, act) in [&form.act1, &form.act2].into_iter().enumerate() {
+        let r = ranges.get(k).copied().unwrap_or(r_max);
+        series.push(Series::new(format!("act{} on [-{r:.1}, {r:.1}]", k + 1), grid(r).map(|x| (x, act.apply(x))).collect()));
+    }
+    Figure::from(LineChart {
+        title: format!("{}-{}: learned activations vs ReLU on the observed inputs", w.config.arch.name(), w.config.variant.name()),
         x_label: "input".into(),
         y_label: "output".into(),
         series,
         ..Default::default()
-    }}).save_and_show(&figs, &format!("{figprefix}_act{{}}", layer + 1)).expect("figure");
-}}""",
+    })
+}""",
         ),
+        *[
+            (
+                "code",
+                f'activations_figure(&pick(&trained, Arch::{a}, Variant::{v})).save_and_show(&figs, "{a.lower()}_{stem}_activations").expect("figure");',
+            )
+            for a, v, stem in act_figs
+        ],
     ]
 
 
@@ -172,33 +180,42 @@ println!("N=8192 with [60 x5] (300 bits): {}", too_long.err().map(|e| e.to_strin
 ]
 
 
+LABELS = {"slaf": "CNN2-SLAF", "x2c": "CryptoNets-X2"}  # runs skipped in the quick profile
+
+
 def he_cells(runs, figprefix, ratio=False):
-    """runs: list of (variable, label, mode, quick_images, full_images)."""
-    lines = []
-    for var, label, mode, qn, fn in runs:
-        lines.append(f'    ({var}.clone(), "{label}", Mode::{mode}, if quick {{ {qn} }} else {{ {fn} }}),')
+    """runs: list of (variable, mode, quick_images, full_images); 0 quick images = skipped in quick."""
     cells = [
-        ("markdown", "## Encrypted inference\n\nOur CKKS on the first test images: per image (the original's design: one image per ciphertext, rotations) and batched (one image per slot, no rotations). Agreement = encrypted argmax equals the plaintext argmax of the same inference-form model. The per-image run also decrypts after every layer of its first image to measure the precision."),
+        ("markdown", "## Encrypted inference\n\nOur CKKS on the first test images: per image (the original's design: one image per ciphertext, rotations) and batched (one image per slot, no rotations). Agreement = encrypted argmax equals the plaintext argmax of the same inference-form model. The per-image runs also decrypt after every layer of their first image to measure the precision."),
         (
             "code",
-            "use slaf_he::he_nn::run::{run, summary_markdown, InferenceRequest, InferenceSummary, ModelSource};\n"
-            "use slaf_he::he_nn::{Mode, StageTimes};\n"
-            "let mut he_runs: Vec<InferenceSummary> = Vec::new();\n"
-            "for (w, label, mode, images) in [\n" + "\n".join(lines) + "\n] {\n"
-            "    if images == 0 {\n"
-            "        println!(\"{label} {}: skipped in the quick profile (one batch of N/2 images costs minutes on 2 cores)\", mode.name());\n"
-            "        continue;\n"
-            "    }\n"
-            "    let mut req = InferenceRequest::new(ModelSource::Weights(Box::new(w)));\n"
-            "    req.images = Some(images);\n"
-            "    req.mode = mode;\n"
-            "    req.seed = Some(slaf_he::data::DEFAULT_SEED);\n"
-            "    req.precision = mode == Mode::PerImage;\n"
-            "    let out = run(&req).expect(\"encrypted inference\");\n"
-            "    show_markdown(&summary_markdown(&out.summary));\n"
-            "    he_runs.push(out.summary);\n"
-            "}",
+            """/// Encrypt the first `images` test images, run the model under CKKS, show the summary.
+fn he_run(w: &WeightsFile, mode: Mode, images: usize) -> InferenceSummary {
+    let mut req = InferenceRequest::new(ModelSource::Weights(Box::new(w.clone())));
+    req.images = Some(images);
+    req.mode = mode;
+    req.seed = Some(slaf_he::data::DEFAULT_SEED);
+    req.precision = mode == Mode::PerImage;
+    let out = run(&req).expect("encrypted inference");
+    show_markdown(&summary_markdown(&out.summary));
+    out.summary
+}
+let mut he_runs: Vec<InferenceSummary> = Vec::new();""",
         ),
+    ]
+    for var, mode, qn, fn in runs:
+        if qn == 0:
+            src = (
+                "if quick {\n"
+                f'    println!("{LABELS[var]} {mode.lower()}: skipped in the quick profile (one batch of N/2 images costs minutes on 2 cores)");\n'
+                "} else {\n"
+                f"    he_runs.push(he_run(&{var}, Mode::{mode}, {fn}));\n"
+                "}"
+            )
+        else:
+            src = f"he_runs.push(he_run(&{var}, Mode::{mode}, if quick {{ {qn} }} else {{ {fn} }}));"
+        cells.append(("code", src))
+    cells += [
         (
             "code",
             "// Time per image and stage (batched: amortised over the images of a ciphertext).\n"
@@ -213,7 +230,10 @@ def he_cells(runs, figprefix, ratio=False):
             "    y_label: \"milliseconds per image (log scale)\".into(),\n"
             "    bars,\n"
             "    log_y: true,\n"
-            f"}}).save_and_show(&figs, \"{figprefix}_he_stage_times\").expect(\"figure\");\n"
+            f"}}).save_and_show(&figs, \"{figprefix}_he_stage_times\").expect(\"figure\");",
+        ),
+        (
+            "code",
             "let he_table = DataFrame::new_infer_height(vec![\n"
             "    Column::new(\"run\".into(), he_runs.iter().map(|s| format!(\"{}-{} {}\", s.model, s.act, s.mode.name())).collect::<Vec<_>>()),\n"
             "    Column::new(\"images\".into(), he_runs.iter().map(|s| s.images as u32).collect::<Vec<_>>()),\n"
@@ -236,7 +256,7 @@ def he_cells(runs, figprefix, ratio=False):
                 "    let find = |m: &str, a: &str| he_runs.iter().find(|s| s.model == m && s.act == a && s.mode == mode);\n"
                 "    if let (Some(c), Some(s)) = (find(\"cryptonets\", \"x2\"), find(\"cnn2\", \"slaf\")) {\n"
                 "        let r = c.seconds_per_image / s.seconds_per_image;\n"
-                "        println!(\"{}: CryptoNets-X2 {:.1} ms/image, CNN2-SLAF {:.1} ms/image, ratio {r:.2} (P1: 6.26)\",\n"
+                "        println!(\"{}: CryptoNets-X2 {:.1} ms/image, CNN2-SLAF {:.1} ms/image, time ratio CryptoNets/CNN2-SLAF {r:.2} (P1: 6.26)\",\n"
                 "            mode.name(), 1e3 * c.seconds_per_image, 1e3 * s.seconds_per_image);\n"
                 "    }\n"
                 "}",
@@ -303,13 +323,18 @@ Figure::from(LineChart {
 }).save_and_show(&figs, "cnn1_lr_range").expect("figure");""",
         ),
         ("markdown", "## Training\n\nSGD with PyTorch one-cycle semantics (max_lr 0.2), batch 64, seed 73; SLAF-R trains with ReLU, swaps in SLAFs and retrains only their coefficients with every other weight frozen."),
-        *training_cells("Cnn1", "cnn1", ["Relu", "X2", "Slaf", "SlafR", "SlafP"]),
+        *training_cells(
+            "Cnn1",
+            "cnn1",
+            ["Relu", "X2", "Slaf", "SlafR", "SlafP"],
+            [("Cnn1", v, st) for v, st in [("X2", "x2"), ("Slaf", "slaf"), ("SlafR", "slaf_r"), ("SlafP", "slaf_p")]],
+        ),
         *CKKS_CELLS,
         (
             "code",
             """use slaf_he::he_nn::plan::CircuitPlan;
-let x2 = trained.iter().find(|w| w.config.variant == Variant::X2).expect("X2 model").clone();
-let slaf = trained.iter().find(|w| w.config.variant == Variant::Slaf).expect("SLAF model").clone();
+let x2 = pick(&trained, Arch::Cnn1, Variant::X2);
+let slaf = pick(&trained, Arch::Cnn1, Variant::Slaf);
 for w in [&x2, &slaf] {
     let plan = CircuitPlan::from_weights(w).expect("circuit plan");
     println!("CNN1-{}: depth {} ({})", w.config.variant.name(), plan.depth, plan.breakdown());
@@ -317,10 +342,10 @@ for w in [&x2, &slaf] {
         ),
         *he_cells(
             [
-                ("x2", "CNN1-X2", "PerImage", 3, 20),
-                ("x2", "CNN1-X2", "Batched", 256, 10000),
-                ("slaf", "CNN1-SLAF", "PerImage", 2, 20),
-                ("slaf", "CNN1-SLAF", "Batched", 256, 10000),
+                ("x2", "PerImage", 3, 20),
+                ("x2", "Batched", 256, 10000),
+                ("slaf", "PerImage", 2, 20),
+                ("slaf", "Batched", 256, 10000),
             ],
             "cnn1",
         ),
@@ -353,13 +378,20 @@ Figure::from(LineChart {
 }).save_and_show(&figs, "cnn2_lr_range").expect("figure");""",
         ),
         ("markdown", "## Training\n\nCNN2 with every activation variant, and CryptoNets-X2."),
-        *training_cells("Cnn2", "cnn2", ["Relu", "X2", "Slaf", "SlafR", "SlafP"], extra),
+        *training_cells(
+            "Cnn2",
+            "cnn2",
+            ["Relu", "X2", "Slaf", "SlafR", "SlafP"],
+            [("Cnn2", v, st) for v, st in [("X2", "x2"), ("Slaf", "slaf"), ("SlafR", "slaf_r"), ("SlafP", "slaf_p")]]
+            + [("Cryptonets", "X2", "x2")],
+            extra,
+        ),
         ("markdown", "## BatchNorm folding and the linear collapse, verified\n\nThe training model in evaluation mode (f32, layer by layer) against the inference form (f64, BN folded, one 3380→100 matrix) on the first 64 test images."),
         (
             "code",
             """use slaf_he::nn::{eval_logits, InferenceModel};
-let slaf = trained.iter().find(|w| w.config.arch == Arch::Cnn2 && w.config.variant == Variant::Slaf).expect("CNN2-SLAF").clone();
-let x2c = trained.iter().find(|w| w.config.arch == Arch::Cryptonets).expect("CryptoNets-X2").clone();
+let slaf = pick(&trained, Arch::Cnn2, Variant::Slaf);
+let x2c = pick(&trained, Arch::Cryptonets, Variant::X2);
 for w in [&slaf, &x2c] {
     let mut model = w.to_model().expect("model");
     let form = InferenceModel::from_model(&model).expect("inference form");
@@ -390,10 +422,10 @@ for w in [&slaf, &x2c] {
         ),
         *he_cells(
             [
-                ("slaf", "CNN2-SLAF", "PerImage", 2, 10),
-                ("slaf", "CNN2-SLAF", "Batched", 0, 10000),
-                ("x2c", "CryptoNets-X2", "PerImage", 2, 10),
-                ("x2c", "CryptoNets-X2", "Batched", 0, 10000),
+                ("slaf", "PerImage", 2, 10),
+                ("slaf", "Batched", 0, 10000),
+                ("x2c", "PerImage", 2, 10),
+                ("x2c", "Batched", 0, 10000),
             ],
             "cnn2",
             ratio=True,
@@ -402,25 +434,51 @@ for w in [&slaf, &x2c] {
     return cells
 
 
+METHODS = [
+    "LeastSquares",
+    "Composition",
+    "Newton",
+    "Chebyshev",
+    "ChebyshevPublished",
+    "Fourier",
+    "Minimax",
+    "CompositeMinimax",
+]
+
+
+def study_figure(stem, saved_as):
+    return (
+        "code",
+        f'study.figures.iter().find(|(s, _)| s == "{stem}").expect("figure {stem}").1'
+        f'.save_and_show(&figs, "{saved_as}").expect("figure");',
+    )
+
+
 def comparison():
     return [
         ("markdown", "# Performance and accuracy of sign-function approximations\n\nMirrors the original `Performance_accuracy_comparison_approaches.ipynb` (Pulido-Gaytan et al., IEEE Access 2023): five degree-9 approximations of sign(x) on [-1, 1] (least squares, composition f∘g, Newton f∘f, Chebyshev, Fourier), plus what the original lacked: minimax (Remez) and composite minimax polynomials, and an exact encrypted comparison with TFHE-rs. Metrics on 1000 evenly spaced points; encrypted evaluation with our CKKS at the original's parameters (N=8192, [31, 26x6, 31], scale 2^26)."),
         ("markdown", SETUP_MD),
         *SETUP,
+        (
+            "code",
+            """use slaf_he::approx::methods::sign;
+use slaf_he::approx::{Approximation, Method};
+use slaf_he::report::{show_dataframe, show_markdown, Figure, LineChart, Series};
+use slaf_he::study::{compare, CompareOptions};""",
+        ),
         ("markdown", "## The study\n\nOne call builds every approximation, measures its metrics and generation time, evaluates it on an encrypted vector (mean over the runs) and runs the TFHE-rs comparison."),
         (
             "code",
-            """use slaf_he::study::{compare, CompareOptions};
-let opts = CompareOptions { runs: if quick { 3 } else { 30 }, tfhe_batch: Some(if quick { 4 } else { 32 }), ..Default::default() };
+            """let opts = CompareOptions { runs: if quick { 3 } else { 30 }, tfhe_batch: Some(if quick { 4 } else { 32 }), ..Default::default() };
 let study = compare(&opts, &mut |line: &str| println!("{line}")).expect("comparison study");""",
         ),
         ("markdown", "## Each approximation over sign(x)"),
         (
             "code",
-            """use slaf_he::report::{Figure, LineChart, Series};
-use slaf_he::approx::methods::sign;
-let xs = slaf_he::approx::poly::linspace(-1.0, 1.0, 801);
-for a in &study.approximations {
+            """/// sign(x) and one approximation over [-1, 1].
+fn method_figure(approximations: &[Approximation], m: Method) -> Figure {
+    let a = approximations.iter().find(|a| a.method == m).expect("method in the study");
+    let xs = slaf_he::approx::poly::linspace(-1.0, 1.0, 801);
     Figure::from(LineChart {
         title: format!("{} ({} basis, degree {}, depth {})", a.method.name(), a.basis(), a.degree(), a.depth()),
         x_label: "x".into(),
@@ -431,34 +489,29 @@ for a in &study.approximations {
         ],
         y_range: Some((-1.4, 1.4)),
         ..Default::default()
-    }).save_and_show(&figs, &format!("comparison_{}", a.method.name())).expect("figure");
+    })
 }""",
         ),
-        (
-            "code",
-            """for (stem, fig) in &study.figures {
-    if stem == "approximations" {
-        fig.save_and_show(&figs, "comparison_all").expect("figure");
-    }
-}""",
-        ),
-        ("markdown", "## Metrics\n\nR² (squared Pearson correlation), chi-square, L1/L2/L∞ of |sign − p| and relative to the norms of sign (%); generation time (ms), encrypted evaluation time (ms), the largest |decrypted − p| over the 1000 points, and the decrypted p(enc(1) − enc(0.5)) as the original printed it. The `tfhe_exact` row is the exact comparator: its error is 0 by construction, its time is one encrypted comparison."),
-        ("code", "slaf_he::report::show_dataframe(&study.metrics, 5);"),
-        (
-            "code",
-            """for (stem, fig) in &study.figures {
-    if stem != "approximations" && stem != "abs_error" {
-        fig.save_and_show(&figs, &format!("comparison_{stem}")).expect("figure");
-    }
-}""",
-        ),
-        ("markdown", "## The original's defects beside the correct values\n\nThe published least-squares coefficients (and the other as-published forms) give a different p(0.5) than the correctly computed polynomial; the table shows both, and the encrypted evaluation of the as-published polynomial."),
-        ("code", "slaf_he::report::show_dataframe(&study.as_published, 5);"),
+        *[
+            (
+                "code",
+                f"method_figure(&study.approximations, Method::{m}).save_and_show(&figs, &format!(\"comparison_{{}}\", Method::{m}.name())).expect(\"figure\");",
+            )
+            for m in METHODS
+        ],
+        ("markdown", "All of them together:"),
+        study_figure("approximations", "comparison_all"),
+        ("markdown", "## Metrics\n\nR² (squared Pearson correlation), chi-square, L1/L2/L∞ of |sign − p| and relative to the norms of sign (%); generation time (ms), encrypted evaluation time (ms), the largest |decrypted − p| over the 1000 points, and the decrypted p(enc(1) − enc(0.5)) as the original printed it. The `tfhe_exact` row is the exact comparator: its error is 0 by construction, its generation time is key generation and its evaluation time one encrypted comparison."),
+        ("code", "show_dataframe(&study.metrics, 5);"),
+        study_figure("generation_time", "comparison_generation_time"),
+        study_figure("he_eval_time", "comparison_he_eval_time"),
+        study_figure("rel_l1", "comparison_rel_l1"),
+        ("markdown", "## The original's defects beside the correct values\n\nThe original dropped the x⁹ term (least squares, composition, Newton) and evaluated the Chebyshev coefficients as power-basis ones; the table shows p(0.5) computed correctly and as published, and the encrypted evaluation of the as-published polynomial."),
+        ("code", "show_dataframe(&study.as_published, 5);"),
         (
             "code",
             """// Notes: Fourier frequency and its conversion for CKKS, minimax eps, TFHE timings.
-let notes: String = study.details.split("\\n## Metrics").next().unwrap_or("").to_string();
-slaf_he::report::show_markdown(&notes);""",
+show_markdown(study.details.split("\\n## Metrics").next().unwrap_or(""));""",
         ),
     ]
 
@@ -470,34 +523,22 @@ def interval():
         *SETUP,
         (
             "code",
-            """use slaf_he::study::interval;
+            """use slaf_he::report::polars::prelude::{Column, DataFrame};
+use slaf_he::study::interval;
 let study = interval(slaf_he::approx::methods::DEFAULT_MINIMAX_EPS).expect("interval analysis");
 println!("{} rows ({} eps values x {} methods)", study.rows.len(), slaf_he::approx::interval::eps_values().len(), slaf_he::study::PLOTTED.len());""",
         ),
         ("markdown", "## |sign − p| over [-1, 1]\n\nThe error concentrates around the discontinuity at 0 (and, for Fourier, at the ends of the interval)."),
-        (
-            "code",
-            """for (stem, fig) in &study.figures {
-    if stem == "abs_error" {
-        fig.save_and_show(&figs, "interval_abs_error").expect("figure");
-    }
-}""",
-        ),
+        study_figure("abs_error", "interval_abs_error"),
         ("markdown", "## Metrics versus eps"),
-        (
-            "code",
-            """for (stem, fig) in &study.figures {
-    if stem != "abs_error" {
-        fig.save_and_show(&figs, &format!("interval_{stem}")).expect("figure");
-    }
-}""",
-        ),
+        study_figure("rel_l1_vs_eps", "interval_rel_l1_vs_eps"),
+        study_figure("r2_vs_eps", "interval_r2_vs_eps"),
+        study_figure("linf_vs_eps", "interval_linf_vs_eps"),
         ("markdown", "## At the reference points of the paper\n\nRelative L1 (%) at eps = 0, 0.1, 0.3, 0.5, the paper's value beside ours, then every metric at those points."),
         ("code", "slaf_he::report::show_markdown(&study.reference_points);"),
         (
             "code",
-            """use slaf_he::report::polars::prelude::{Column, DataFrame};
-// A block: `picked` borrows `study`, so it must not outlive the cell.
+            """// A block: `picked` borrows `study`, so it must not outlive the cell.
 {
 let picked: Vec<&slaf_he::approx::IntervalRow> = study.rows.iter()
     .filter(|r| [0.0, 0.1, 0.3, 0.5].iter().any(|e| (r.eps - e).abs() < 1e-9))
