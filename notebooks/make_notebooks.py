@@ -162,6 +162,24 @@ fn activations_figure(w: &WeightsFile) -> Figure {
     ]
 
 
+def lr_range_cell(arch, label, limit, stem):
+    """The LR range test of `arch` with ReLU (a subset in the quick profile)."""
+    return (
+        "code",
+        f"""let mut lr_cfg = TrainConfig::new(Arch::{arch}, Variant::Relu);
+if quick {{ lr_cfg.limit_train = Some({limit}); }}
+let lr_points = lr_find(&mnist, &lr_cfg, 1e-6, 10.0, 0.99).expect("LR range test");
+Figure::from(LineChart {{
+    title: "{label} (ReLU): learning-rate range test".into(),
+    x_label: "learning rate (log scale)".into(),
+    y_label: "smoothed training loss".into(),
+    series: vec![Series::new("loss", lr_points.iter().map(|p| (p.lr, p.loss)).collect())],
+    log_x: true,
+    ..Default::default()
+}}).save_and_show(&figs, "{stem}").expect("figure");""",
+    )
+
+
 CKKS_CELLS = [
     ("markdown", "## CKKS parameters and their security check\n\nThe presets of SPEC §5 are validated against the HE-standard 128-bit table (ternary secrets) when they are built; a chain above the bound is refused with a typed error unless the caller opts out explicitly."),
     (
@@ -279,7 +297,7 @@ println!("test images per digit: {:?}", mnist.test.class_counts());""",
 
 def cnn1():
     cells = [
-        ("markdown", "# CNN1 with self-learning activation functions under CKKS\n\nMirrors the original `CNN1_HE_SLAF.ipynb` (Pulido-Gaytan & Tchernykh, PLOS ONE 2024): CNN1 = conv 5x5/2 (5 channels) + BN, act1, fc 845→100 + BN, act2, fc 100→10, trained with ReLU, X2, SLAF, SLAF-R and SLAF-P, then evaluated on encrypted images with our RNS-CKKS. Every number below is computed by `slaf_he` functions; the same runs are available from the command line (`slaf-he reproduce`)."),
+        ("markdown", "# CNN1 with self-learning activation functions under CKKS\n\nMirrors the original `CNN1_HE_SLAF.ipynb` (Pulido-Gaytan & Tchernykh, PLOS ONE 2024): CNN1 = conv 7x7 stride 3 (1→4 channels, 4x8x8 = 256 features), act1, linear 256→64, act2, linear 64→10, trained with ReLU, X2, SLAF, SLAF-R and SLAF-P, then evaluated on encrypted images with our RNS-CKKS. Every number below is computed by `slaf_he` functions; the same runs are available from the command line (`slaf-he reproduce`)."),
         ("markdown", SETUP_MD),
         *SETUP,
         *DATA_CELLS,
@@ -303,25 +321,10 @@ for t in m.state() {
     total += n;
     println!("{:<28} {:?}", t.name, t.shape);
 }
-println!("{total} parameters (including BatchNorm statistics)");""",
+println!("{total} trainable parameters (SLAF coefficients included)");""",
         ),
         ("markdown", "## Learning-rate range test\n\nOne epoch with the learning rate growing geometrically from 1e-6 to 10 (SGD, momentum 0.95), smoothed loss; the one-cycle schedule's max_lr = 0.2 sits before the minimum."),
-        (
-            "code",
-            """use slaf_he::nn::{lr_find, TrainConfig, Variant};
-use slaf_he::report::{Figure, LineChart, Series};
-let mut lr_cfg = TrainConfig::new(Arch::Cnn1, Variant::Relu);
-if quick { lr_cfg.limit_train = Some(12_800); }
-let lr_points = lr_find(&mnist, &lr_cfg, 1e-6, 10.0, 0.99).expect("LR range test");
-Figure::from(LineChart {
-    title: "CNN1 (ReLU): learning-rate range test".into(),
-    x_label: "learning rate (log scale)".into(),
-    y_label: "smoothed training loss".into(),
-    series: vec![Series::new("loss", lr_points.iter().map(|p| (p.lr, p.loss)).collect())],
-    log_x: true,
-    ..Default::default()
-}).save_and_show(&figs, "cnn1_lr_range").expect("figure");""",
-        ),
+        lr_range_cell("Cnn1", "CNN1", "12_800", "cnn1_lr_range"),
         ("markdown", "## Training\n\nSGD with PyTorch one-cycle semantics (max_lr 0.2), batch 64, seed 73; SLAF-R trains with ReLU, swaps in SLAFs and retrains only their coefficients with every other weight frozen."),
         *training_cells(
             "Cnn1",
@@ -356,27 +359,12 @@ for w in [&x2, &slaf] {
 def cnn2():
     extra = "\nplan.push(TrainConfig::with_epochs(Arch::Cryptonets, Variant::X2, epochs));"
     cells = [
-        ("markdown", "# CNN2 and the CryptoNets baseline under CKKS\n\nMirrors the original `CNN2_HE_SLAF.ipynb`: CNN2 = conv 5x5/2 with padding (5 channels) + BN, act1, avg-pool, conv 5x5 (50 channels), avg-pool, fc → 100 + BN, act2, fc 100→10; the CryptoNets-X2 baseline for the time comparison. For inference the BatchNorms are folded and the linear block (pool → conv2 → pool → fc1 → BN1d) collapses into one 3380→100 matrix, verified numerically below."),
+        ("markdown", "# CNN2 and the CryptoNets baseline under CKKS\n\nMirrors the original `CNN2_HE_SLAF.ipynb`: CNN2 = conv 5x5 stride 2 padding 1 (1→20 channels, 3380 features) + BatchNorm2d, act1, avg-pool 3/2, conv 5x5 (20→50), avg-pool 3/2, linear 200→100 + BatchNorm1d, act2, linear 100→10; the CryptoNets-X2 baseline for the time comparison. For inference the BatchNorms are folded and the linear block (pool → conv2 → pool → fc1 → BN1d) collapses into one 3380→100 matrix, verified numerically below."),
         ("markdown", SETUP_MD),
         *SETUP,
         *DATA_CELLS,
         ("markdown", "## Learning-rate range test"),
-        (
-            "code",
-            """use slaf_he::nn::{lr_find, Arch, TrainConfig, Variant};
-use slaf_he::report::{Figure, LineChart, Series};
-let mut lr_cfg = TrainConfig::new(Arch::Cnn2, Variant::Relu);
-if quick { lr_cfg.limit_train = Some(6_400); }
-let lr_points = lr_find(&mnist, &lr_cfg, 1e-6, 10.0, 0.99).expect("LR range test");
-Figure::from(LineChart {
-    title: "CNN2 (ReLU): learning-rate range test".into(),
-    x_label: "learning rate (log scale)".into(),
-    y_label: "smoothed training loss".into(),
-    series: vec![Series::new("loss", lr_points.iter().map(|p| (p.lr, p.loss)).collect())],
-    log_x: true,
-    ..Default::default()
-}).save_and_show(&figs, "cnn2_lr_range").expect("figure");""",
-        ),
+        lr_range_cell("Cnn2", "CNN2", "6_400", "cnn2_lr_range"),
         ("markdown", "## Training\n\nCNN2 with every activation variant, and CryptoNets-X2."),
         *training_cells(
             "Cnn2",

@@ -12,6 +12,12 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export JUPYTER_PATH="$venv/share/jupyter"
 export EVCXR_TMPDIR="${EVCXR_TMPDIR:-$here/../target/evcxr}"
 export SLAF_HE_PROFILE="${SLAF_HE_PROFILE:-quick}"
+# evcxr builds with cargo's dev profile at :opt 2, which keeps overflow checks
+# and debug assertions (several times slower CKKS); switch them off, and skip
+# debug info (faster compile and link). notebooks/setup.sh writes the same
+# settings into the kernelspec for interactive use.
+export CARGO_PROFILE_DEV_DEBUG_ASSERTIONS=false CARGO_PROFILE_DEV_OVERFLOW_CHECKS=false
+export CARGO_PROFILE_DEV_DEBUG=0 CARGO_INCREMENTAL=0
 mkdir -p "$EVCXR_TMPDIR"
 write=()
 args=()

@@ -3,7 +3,8 @@
 #   - a venv at notebooks/.venv with jupyterlab + nbclient (or reuse $VIRTUAL_ENV / a conda env),
 #   - the evcxr Jupyter kernel 0.22.0 (prebuilt copy from ../shared/tools when present,
 #     else `cargo install evcxr_jupyter --version 0.22.0 --locked`, 15-20 min),
-#   - the kernelspec "rust", registered inside the venv (JUPYTER_PATH=<venv>/share/jupyter).
+#   - the kernelspec "rust" (evcxr_jupyter --install: the user kernelspec folder), with cargo
+#     profile settings in its env (no overflow checks / debug assertions / debug info).
 # Usage: bash notebooks/setup.sh        then: notebooks/.venv/bin/jupyter lab notebooks/
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -27,7 +28,22 @@ if ! command -v evcxr_jupyter >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.ca
   fi
 fi
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-# Register the kernelspec inside the venv so it does not depend on ~/.local.
+# Register the kernelspec "rust".
 JUPYTER_DATA_DIR="$venv/share/jupyter" evcxr_jupyter --install >/dev/null
+# The kernel's cargo builds: no overflow checks, debug assertions or debug info
+# in evcxr's dev profile (the CKKS code runs several times faster).
+JUPYTER_PATH="$venv/share/jupyter" "$venv/bin/jupyter" kernelspec list --json | "$venv/bin/python" -c "$(cat <<'PY'
+import json, os, sys
+path = os.path.join(json.load(sys.stdin)["kernelspecs"]["rust"]["resource_dir"], "kernel.json")
+spec = json.load(open(path))
+spec.setdefault("env", {}).update({
+    "CARGO_PROFILE_DEV_DEBUG_ASSERTIONS": "false",
+    "CARGO_PROFILE_DEV_OVERFLOW_CHECKS": "false",
+    "CARGO_PROFILE_DEV_DEBUG": "0",
+    "CARGO_INCREMENTAL": "0",
+})
+json.dump(spec, open(path, "w"), indent=1)
+PY
+)"
 echo "venv: $venv"
 echo "kernel: $(command -v evcxr_jupyter) ($(JUPYTER_PATH="$venv/share/jupyter" "$venv/bin/jupyter" kernelspec list 2>/dev/null | grep -c rust) rust kernelspec)"

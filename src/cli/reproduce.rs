@@ -435,10 +435,7 @@ fn training(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
             );
         }
     }
-    let outputs = outputs
-        .into_iter()
-        .map(|p| p.strip_prefix(ctx.out).map(Path::to_path_buf).unwrap_or(p))
-        .collect();
+    let outputs = super::study::relative_to(outputs, ctx.out);
     Ok(StageOutput {
         outputs,
         measured,
@@ -733,10 +730,7 @@ fn inference(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
     });
     let (svg, png) = fig.save(&dir, "stage_times")?;
     outputs.extend([svg, png]);
-    let outputs = outputs
-        .into_iter()
-        .map(|p| p.strip_prefix(ctx.out).map(Path::to_path_buf).unwrap_or(p))
-        .collect();
+    let outputs = super::study::relative_to(outputs, ctx.out);
     Ok(StageOutput {
         outputs,
         measured,
