@@ -17,7 +17,8 @@ export SLAF_HE_PROFILE="${SLAF_HE_PROFILE:-quick}"
 # debug info (faster compile and link). notebooks/setup.sh writes the same
 # settings into the kernelspec for interactive use.
 export CARGO_PROFILE_DEV_DEBUG_ASSERTIONS=false CARGO_PROFILE_DEV_OVERFLOW_CHECKS=false
-export CARGO_PROFILE_DEV_DEBUG=0 CARGO_INCREMENTAL=0
+export CARGO_PROFILE_DEV_DEBUG=0
+# (Not CARGO_INCREMENTAL=0: with it, evcxr's :cache serves stale code and cells fail with "dlsym failed".)
 mkdir -p "$EVCXR_TMPDIR"
 write=()
 args=()

@@ -40,7 +40,6 @@ spec.setdefault("env", {}).update({
     "CARGO_PROFILE_DEV_DEBUG_ASSERTIONS": "false",
     "CARGO_PROFILE_DEV_OVERFLOW_CHECKS": "false",
     "CARGO_PROFILE_DEV_DEBUG": "0",
-    "CARGO_INCREMENTAL": "0",
 })
 json.dump(spec, open(path, "w"), indent=1)
 PY
