@@ -201,9 +201,34 @@ fn infer_errors_are_one_clear_line() {
         &PathBuf::from("/nonexistent/w.json.gz"),
         "does not exist",
     );
-    assert_one_line_error(
-        &["--mode", "per-image", "--images", "1"],
-        &weights_path("cnn1-x2"),
-        "per-image",
+}
+
+#[test]
+fn infer_per_image_json_line() {
+    let out = slaf_he()
+        .args(["infer", "--weights"])
+        .arg(weights_path("cnn1-x2"))
+        .args([
+            "--mode",
+            "per-image",
+            "--images",
+            "2",
+            "--seed",
+            "5",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.trim().lines().last().expect("json line");
+    let v: serde_json::Value = serde_json::from_str(last).expect("json");
+    assert_eq!(v["mode"], "per-image");
+    assert_eq!(v["images"], 2);
+    assert_eq!(v["agreement"], 1.0);
+    assert!(v["stages_ms"]["conv"].as_f64().unwrap() > 0.0);
 }

@@ -213,6 +213,11 @@ impl Figure {
                 let rows = images.len().div_ceil(10) as u32;
                 (cols * 90 + 20, rows * 110 + 50)
             }
+            // Horizontal bar charts grow with the number of bars (16 px each)
+            // so that their labels never overlap.
+            Figure::Bar(c) if bars_horizontal(c) => {
+                (SIZE.0, SIZE.1.max(90 + 16 * c.bars.len() as u32))
+            }
             _ => SIZE,
         }
     }
@@ -421,13 +426,23 @@ fn tick_label(v: f64, log: bool) -> String {
     }
 }
 
+/// Whether a bar chart is drawn with horizontal bars: when its labels
+/// would not fit side by side under vertical ones.
+fn bars_horizontal(c: &BarChart) -> bool {
+    c.bars
+        .iter()
+        .map(|(s, _)| s.chars().count() + 2)
+        .sum::<usize>()
+        > 90
+}
+
 fn draw_bar<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &BarChart) -> Result<(), String> {
     let n = c.bars.len();
     let mut names: Vec<String> = c.bars.iter().map(|(n, _)| n.clone()).collect();
     // Long or many labels do not fit under vertical bars: draw horizontal bars
     // (first bar on top) with the names on the y axis instead.
     let widest = names.iter().map(|s| s.chars().count()).max().unwrap_or(0);
-    let horizontal = names.iter().map(|s| s.chars().count() + 2).sum::<usize>() > 90;
+    let horizontal = bars_horizontal(c);
     if horizontal {
         names.reverse();
     }
@@ -609,6 +624,26 @@ mod tests {
             log_y: true,
         };
         assert!(Figure::from(bars).to_svg().expect("bars").contains("time"));
+    }
+
+    #[test]
+    fn many_long_bars_make_a_taller_horizontal_chart() {
+        let bars = |n: usize| BarChart {
+            title: "stages".into(),
+            y_label: "ms".into(),
+            bars: (0..n)
+                .map(|i| (format!("cnn2-slaf per-image stage {i}"), 1.0 + i as f64))
+                .collect(),
+            log_y: false,
+        };
+        let height = |svg: &str| -> u32 {
+            let h = svg.split("height=\"").nth(1).expect("height attribute");
+            h[..h.find('"').expect("quote")].parse().expect("number")
+        };
+        let few = Figure::from(bars(4)).to_svg().expect("svg");
+        let many = Figure::from(bars(56)).to_svg().expect("svg");
+        assert_eq!(height(&few), 560);
+        assert_eq!(height(&many), 90 + 16 * 56);
     }
 
     #[test]
