@@ -581,11 +581,7 @@ fn inference(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
             .iter()
             .find(|c| c.arch == arch && c.variant == variant)
             .cloned()
-            .unwrap_or_else(|| {
-                let mut c = TrainConfig::new(arch, variant);
-                c.epochs = 1;
-                c
-            });
+            .unwrap_or_else(|| TrainConfig::with_epochs(arch, variant, 1));
         let mnist = ctx.mnist()?;
         let (w, _) = train_cached(mnist, &cfg, &cache, retrain, quiet, &mut |_| ())
             .with_context(|| format!("training {} {}", arch.name(), variant.name()))?;

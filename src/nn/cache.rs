@@ -136,19 +136,15 @@ pub fn seed_from_dir(
     cache_dir: &Path,
 ) -> Result<Vec<PathBuf>, NnError> {
     let mut used = Vec::new();
-    let missing: Vec<&TrainConfig> = wanted
-        .iter()
-        .map(|cfg| {
-            Ok((
-                cfg,
-                cache_dir.join(format!("{}.json", cache_key(cfg, data)?)),
-            ))
-        })
-        .collect::<Result<Vec<_>, NnError>>()?
-        .into_iter()
-        .filter(|(_, p)| !p.is_file())
-        .map(|(cfg, _)| cfg)
-        .collect();
+    let mut missing = Vec::new();
+    for cfg in wanted {
+        if !cache_dir
+            .join(format!("{}.json", cache_key(cfg, data)?))
+            .is_file()
+        {
+            missing.push(cfg);
+        }
+    }
     if missing.is_empty() {
         return Ok(used);
     }
