@@ -9,10 +9,18 @@ so that the Rust engine can be compared on the same machine:
     benches/torch_epoch.sh --model cnn2 --act relu --threads 2
     cargo run --release -- train --model cnn2 --act relu --epochs 1 --threads 2 -q
 
+With --eval it also measures the recipe's accuracy: Kaiming-normal conv
+init as slaf-he's default, per-batch OneCycle over all epochs, gradient-norm
+clipping 1.0 for polynomial activations, and the test accuracy in eval mode
+printed as a JSON object on the last line (the seed study of
+results/training/seeds.sh compares it with ours):
+
+    benches/torch_epoch.sh --model cnn1 --act slaf --epochs 30 --seed 74 --eval
+
 Run it through torch_epoch.sh, which creates benches/.venv-torch with
 `pip install torch numpy` (CPU wheels) on first use.
 """
-import argparse, gzip, struct, time
+import argparse, gzip, json, struct, time
 from pathlib import Path
 
 import numpy as np
@@ -69,12 +77,21 @@ def main():
     p.add_argument("--act", default="relu", choices=["relu", "x2", "slaf"])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--seed", type=int, default=73)
+    p.add_argument("--eval", action="store_true", help="Kaiming conv init, per-epoch test accuracy, JSON summary")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    torch.manual_seed(73)
+    torch.manual_seed(args.seed)
     x = torch.from_numpy(idx("train-images.idx3-ubyte.gz"))
     y = torch.from_numpy(idx("train-labels.idx1-ubyte.gz"))
     m = model(args.model, args.act)
+    if args.eval:
+        xt = torch.from_numpy(idx("t10k-images.idx3-ubyte.gz"))
+        yt = torch.from_numpy(idx("t10k-labels.idx1-ubyte.gz"))
+        for layer in m.modules():
+            if isinstance(layer, nn.Conv2d):
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+    t_start = time.perf_counter()
     opt = torch.optim.SGD(m.parameters(), lr=0.02, momentum=0.95, weight_decay=1e-4)
     steps = (len(x) + 63) // 64
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.2, total_steps=steps * args.epochs, pct_start=0.43,
@@ -95,7 +112,24 @@ def main():
             opt.step()
             sched.step()
         print(f"torch {args.model} {args.act} epoch {epoch + 1}: {time.perf_counter() - t0:.2f} s "
-              f"({args.threads} threads, loss {loss.item():.4f})")
+              f"({args.threads} threads, loss {loss.item():.4f})", flush=True)
+        if not torch.isfinite(loss):
+            raise SystemExit(f"diverged: non-finite loss in epoch {epoch + 1}")
+        if args.eval:
+            acc = test_accuracy(m, xt, yt)
+            print(f"torch {args.model} {args.act} epoch {epoch + 1}: test acc {100 * acc:.2f}%", flush=True)
+    if args.eval:
+        print(json.dumps({"engine": "torch " + torch.__version__, "model": args.model, "act": args.act,
+                          "seed": args.seed, "epochs": args.epochs, "test_accuracy": acc,
+                          "train_seconds": round(time.perf_counter() - t_start, 2)}))
+
+
+def test_accuracy(m, xt, yt):
+    m.eval()
+    with torch.no_grad():
+        correct = sum((m(xt[i:i + 1000]).argmax(1) == yt[i:i + 1000]).sum().item() for i in range(0, len(xt), 1000))
+    m.train()
+    return correct / len(xt)
 
 
 if __name__ == "__main__":

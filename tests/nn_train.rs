@@ -5,7 +5,7 @@
 use slaf_he::data::Mnist;
 use slaf_he::nn::optim::{OneCycle, OptimizerConfig, Schedule};
 use slaf_he::nn::train::{Phase, train_phase};
-use slaf_he::nn::{ActSpec, Arch, Model, NnError, TrainConfig, Variant, train};
+use slaf_he::nn::{ActSpec, Arch, FrozenBatchNorm, Model, NnError, TrainConfig, Variant, train};
 
 fn mnist() -> Mnist {
     Mnist::load_default().expect("vendored MNIST")
@@ -86,30 +86,53 @@ fn slaf_r_freezes_every_non_slaf_tensor() {
     let data = mnist();
     let train_s = data.train.head(640);
     let test_s = data.test.head(100);
-    for as_published in [false, true] {
+    // None: as published (unfrozen); Some(mode): frozen with that BatchNorm mode.
+    for freeze in [
+        Some(FrozenBatchNorm::RunningStats),
+        Some(FrozenBatchNorm::BatchStats),
+        None,
+    ] {
         let mut m = Model::new(Arch::Cnn2, &ActSpec::Relu, 3, false);
         train_phase(&mut m, &train_s, &test_s, &phase(1, 10), &mut |_| {}).unwrap();
         m.swap_relu_for_slaf(3);
         let before = m.state();
-        if !as_published {
-            m.freeze_non_activation();
+        if let Some(bn) = freeze {
+            m.freeze_non_activation(bn);
         }
         train_phase(&mut m, &train_s, &test_s, &phase(1, 10), &mut |_| {}).unwrap();
         let after = m.state();
-        let mut changed_weights = 0;
+        let (mut changed_weights, mut changed_stats) = (0, 0);
         for (b, a) in before.iter().zip(&after) {
+            let running = b.name.contains(".running_");
             if b.name.ends_with(".coeffs") {
                 assert!(b.values != a.values, "{} did not train", b.name);
             } else if b.values != a.values {
-                changed_weights += 1;
-                assert!(as_published, "{} changed under SLAF-R freezing", b.name);
+                if running {
+                    changed_stats += 1;
+                } else {
+                    changed_weights += 1;
+                }
+                match freeze {
+                    Some(FrozenBatchNorm::RunningStats) => {
+                        panic!("{} changed under SLAF-R freezing", b.name)
+                    }
+                    Some(FrozenBatchNorm::BatchStats) => assert!(
+                        running,
+                        "{} changed under SLAF-R freezing (batch statistics)",
+                        b.name
+                    ),
+                    None => {}
+                }
             }
         }
-        if as_published {
-            assert!(
+        match freeze {
+            None => assert!(
                 changed_weights > 0,
                 "as-published mode must train the weights"
-            );
+            ),
+            // Both BatchNorms (2d after conv1, 1d after fc1) keep tracking.
+            Some(FrozenBatchNorm::BatchStats) => assert_eq!(changed_stats, 4),
+            Some(FrozenBatchNorm::RunningStats) => {}
         }
     }
 }

@@ -4,7 +4,9 @@
 use anyhow::Context;
 use clap::Args;
 use slaf_he::data::{self, Mnist};
-use slaf_he::nn::{Arch, Recipe, TrainConfig, Variant, WeightsFile, lr_find, train};
+use slaf_he::nn::{
+    Arch, FrozenBatchNorm, Recipe, TrainConfig, Variant, WeightsFile, lr_find, train,
+};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -126,6 +128,12 @@ pub struct TrainArgs {
     /// SLAF-R: optimiser of the retraining (default: the same as --optimizer).
     #[arg(long)]
     pub slaf_r_optimizer: Option<String>,
+    /// SLAF-R: BatchNorm in the frozen network: `batch` normalises with
+    /// batch statistics and updates the running ones (PyTorch's train mode
+    /// with frozen parameters), `running` keeps the ReLU phase's running
+    /// statistics so every non-SLAF tensor stays bit-identical.
+    #[arg(long, value_name = "batch|running", default_value = "batch")]
+    pub slaf_r_bn: String,
     /// PyTorch's default conv init instead of Kaiming-normal.
     #[arg(long)]
     pub pytorch_conv_init: bool,
@@ -170,6 +178,7 @@ pub fn run_train(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
         .as_deref()
         .map(Recipe::parse)
         .transpose()?;
+    cfg.slaf_r_bn = FrozenBatchNorm::parse(&args.slaf_r_bn)?;
     cfg.pytorch_conv_init = args.pytorch_conv_init;
     let mnist = args.model.setup()?;
     println!(

@@ -24,7 +24,7 @@ pub use act::{
 };
 pub use inference::{Dense, InferenceAct, InferenceConv, InferenceModel};
 pub use layers::{AvgPool2d, BatchNorm, Conv2d, ConvGeom, Linear, Mode, Param, ParamMut};
-pub use model::{ActSpec, Arch, Layer, Model, NamedTensor};
+pub use model::{ActSpec, Arch, FrozenBatchNorm, Layer, Model, NamedTensor};
 pub use optim::{OneCycle, Optimizer, OptimizerConfig, Schedule, softmax_cross_entropy};
 pub use train::{
     Accuracy, EpochLog, LrPoint, Recipe, TrainConfig, TrainReport, Variant, evaluate, lr_find,

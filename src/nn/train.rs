@@ -140,6 +140,10 @@ pub struct TrainConfig {
     /// SLAF-R: optimiser/schedule of the retraining (None: same as `recipe`).
     #[serde(default)]
     pub slaf_r_recipe: Option<Recipe>,
+    /// SLAF-R: BatchNorm behaviour in the frozen network (batch statistics,
+    /// as PyTorch, by default).
+    #[serde(default)]
+    pub slaf_r_bn: super::FrozenBatchNorm,
     /// PyTorch-default uniform conv init instead of Kaiming-normal.
     pub pytorch_conv_init: bool,
     /// SLAF initial coefficients `a0..ad` (None: see [`TrainConfig::slaf_init_coeffs`]).
@@ -169,6 +173,7 @@ impl TrainConfig {
             as_published: false,
             slaf_r_fit: false,
             slaf_r_recipe: None,
+            slaf_r_bn: super::FrozenBatchNorm::BatchStats,
             pytorch_conv_init: false,
             slaf_init: None,
         }
@@ -478,7 +483,7 @@ pub fn train(
             model.swap_relu_for_slaf(cfg.degree);
         }
         if !cfg.as_published {
-            model.freeze_non_activation();
+            model.freeze_non_activation(cfg.slaf_r_bn);
         }
         let rcfg = TrainConfig {
             recipe: cfg.slaf_r_recipe.unwrap_or(cfg.recipe),
