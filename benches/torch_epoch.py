@@ -79,7 +79,11 @@ def main():
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--seed", type=int, default=73)
     p.add_argument("--eval", action="store_true", help="Kaiming conv init, per-epoch test accuracy, JSON summary")
+    p.add_argument("--print-version", action="store_true", help="print torch's version and exit")
     args = p.parse_args()
+    if args.print_version:
+        print(torch.__version__)
+        return
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     x = torch.from_numpy(idx("train-images.idx3-ubyte.gz"))
