@@ -3,9 +3,13 @@
 //! evaluation times, as-published defects, TFHE exact comparison) and the
 //! interval analysis, each returned as polars tables plus figures.
 //!
+//! It also turns encrypted-inference runs into their summary table, the
+//! stage-time figure and P1's CryptoNets time ratio.
+//!
 //! The CLI (`slaf-he compare`, `slaf-he interval`, `slaf-he reproduce`)
 //! writes these into `results/`; the notebooks display the same values
-//! inline. Sits above [`crate::approx`] and [`crate::report`].
+//! inline. Sits above [`crate::he_nn`], [`crate::approx`] and
+//! [`crate::report`].
 
 use crate::approx::interval::{eps_values, interval_analysis};
 use crate::approx::methods::{FOURIER_HE_DEGREE, Representation, sign};
@@ -605,4 +609,134 @@ fn interval_frame(rows: &[IntervalRow]) -> Result<DataFrame, StudyError> {
         Column::new("rel_linf_pct".into(), f(&|m| m.rel_linf_pct)),
     ])
     .map_err(|e| table_err("building the interval table", e))
+}
+
+/// P1's "faster than CryptoNets" claim, measured through one pipeline:
+/// CryptoNets-X2 and CNN2-SLAF in the same inference mode.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CryptonetsRatio {
+    /// The inference mode both runs used.
+    pub mode: crate::he_nn::Mode,
+    /// CryptoNets-X2 milliseconds per image.
+    pub cryptonets_ms: f64,
+    /// CNN2-SLAF milliseconds per image.
+    pub slaf_ms: f64,
+    /// `cryptonets_ms / slaf_ms`: above 1 means CNN2-SLAF is faster (P1: 6.26).
+    pub ratio: f64,
+}
+
+impl std::fmt::Display for CryptonetsRatio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = self.ratio;
+        write!(
+            f,
+            "{} mode: CryptoNets-X2 {:.1} ms/image, CNN2-SLAF {:.1} ms/image: time ratio CryptoNets/CNN2-SLAF = {r:.2} ({}; P1 reports 6.26x faster, against CryptoNets' published time rather than the same pipeline)",
+            self.mode.name(),
+            self.cryptonets_ms,
+            self.slaf_ms,
+            if r >= 1.0 {
+                format!("CNN2-SLAF {r:.2}x faster")
+            } else {
+                format!("CNN2-SLAF {:.2}x slower", 1.0 / r)
+            }
+        )
+    }
+}
+
+/// Per inference mode present in `summaries` for both CryptoNets-X2 and
+/// CNN2-SLAF (the first run of each), their time ratio.
+pub fn cryptonets_ratios(
+    summaries: &[crate::he_nn::run::InferenceSummary],
+) -> Vec<CryptonetsRatio> {
+    use crate::he_nn::Mode;
+    let find = |arch: &str, act: &str, mode: Mode| {
+        summaries
+            .iter()
+            .find(|s| s.model == arch && s.act == act && s.mode == mode)
+    };
+    [Mode::PerImage, Mode::Batched]
+        .into_iter()
+        .filter_map(|mode| {
+            let c = find("cryptonets", "x2", mode)?;
+            let s = find("cnn2", "slaf", mode)?;
+            Some(CryptonetsRatio {
+                mode,
+                cryptonets_ms: 1e3 * c.seconds_per_image,
+                slaf_ms: 1e3 * s.seconds_per_image,
+                ratio: c.seconds_per_image / s.seconds_per_image,
+            })
+        })
+        .collect()
+}
+
+/// The encrypted-inference runs as one table, a row per run: model, act,
+/// mode, images, CKKS parameters, plaintext / encrypted accuracy and
+/// agreement (%), max logit error, ms per image, wall seconds, peak RSS
+/// (MiB) and the time per image of each stage (`<stage>_ms`).
+pub fn inference_table(
+    summaries: &[crate::he_nn::run::InferenceSummary],
+) -> Result<DataFrame, StudyError> {
+    use crate::he_nn::StageTimes;
+    use crate::he_nn::run::InferenceSummary;
+    let col_s =
+        |f: &dyn Fn(&InferenceSummary) -> String| summaries.iter().map(f).collect::<Vec<_>>();
+    let col_f = |f: &dyn Fn(&InferenceSummary) -> f64| summaries.iter().map(f).collect::<Vec<_>>();
+    let mut cols = vec![
+        Column::new("model".into(), col_s(&|s| s.model.clone())),
+        Column::new("act".into(), col_s(&|s| s.act.clone())),
+        Column::new("mode".into(), col_s(&|s| s.mode.name().to_string())),
+        Column::new(
+            "images".into(),
+            summaries
+                .iter()
+                .map(|s| s.images as u32)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new("params".into(), col_s(&|s| s.params.description.clone())),
+        Column::new(
+            "plain_accuracy_pct".into(),
+            col_f(&|s| 100.0 * s.plain_accuracy),
+        ),
+        Column::new("he_accuracy_pct".into(), col_f(&|s| 100.0 * s.he_accuracy)),
+        Column::new("agreement_pct".into(), col_f(&|s| 100.0 * s.agreement)),
+        Column::new("max_logit_error".into(), col_f(&|s| s.max_logit_error)),
+        Column::new("ms_per_image".into(), col_f(&|s| 1e3 * s.seconds_per_image)),
+        Column::new("wall_seconds".into(), col_f(&|s| s.wall_seconds)),
+        Column::new(
+            "peak_rss_mib".into(),
+            summaries
+                .iter()
+                .map(|s| s.peak_rss_bytes.map(|b| b as f64 / 1048576.0))
+                .collect::<Vec<_>>(),
+        ),
+    ];
+    for (i, name) in StageTimes::NAMES.iter().enumerate() {
+        cols.push(Column::new(
+            format!("{name}_ms").into(),
+            col_f(&|s| s.stages_ms.values()[i]),
+        ));
+    }
+    DataFrame::new_infer_height(cols).map_err(|e| table_err("building the inference table", e))
+}
+
+/// Time per image and stage of encrypted-inference runs (batched runs:
+/// amortised over the images of a ciphertext), one bar per run and stage,
+/// log scale.
+pub fn stage_times_figure(summaries: &[crate::he_nn::run::InferenceSummary]) -> Figure {
+    use crate::he_nn::StageTimes;
+    let mut bars = Vec::new();
+    for s in summaries {
+        for (name, v) in StageTimes::NAMES.iter().zip(s.stages_ms.values()) {
+            bars.push((
+                format!("{}-{} {} {name}", s.model, s.act, s.mode.name()),
+                v.max(1e-3),
+            ));
+        }
+    }
+    Figure::from(BarChart {
+        title: "Encrypted inference: time per image and stage".into(),
+        y_label: "milliseconds per image (log scale)".into(),
+        bars,
+        log_y: true,
+    })
 }

@@ -7,16 +7,14 @@
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use slaf_he::data::Mnist;
+use slaf_he::he_nn::Mode;
 use slaf_he::he_nn::run::{InferenceRequest, InferenceSummary, ModelSource, write_outputs};
-use slaf_he::he_nn::{Mode, StageTimes};
 use slaf_he::nn::cache::{Provenance, default_cache_dir, train_cached};
 use slaf_he::nn::{Arch, TrainConfig, Variant, WeightsFile};
 use slaf_he::report::manifest::{Machine, Manifest, StageRecord, StageStatus, git_commit, rfc3339};
 use slaf_he::report::paper::paper_vs_reproduced;
 use slaf_he::report::polars::prelude::{Column, DataFrame};
-use slaf_he::report::{
-    BarChart, Figure, LineChart, Series, atomic_write, dataframe_to_markdown, write_csv,
-};
+use slaf_he::report::{Figure, LineChart, Series, atomic_write, dataframe_to_markdown, write_csv};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -613,46 +611,7 @@ fn inference(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
         outputs.extend(write_outputs(&out, &sub)?);
         summaries.push(out.summary);
     }
-    let col_s =
-        |f: &dyn Fn(&InferenceSummary) -> String| summaries.iter().map(f).collect::<Vec<_>>();
-    let col_f = |f: &dyn Fn(&InferenceSummary) -> f64| summaries.iter().map(f).collect::<Vec<_>>();
-    let mut cols = vec![
-        Column::new("model".into(), col_s(&|s| s.model.clone())),
-        Column::new("act".into(), col_s(&|s| s.act.clone())),
-        Column::new("mode".into(), col_s(&|s| s.mode.name().to_string())),
-        Column::new(
-            "images".into(),
-            summaries
-                .iter()
-                .map(|s| s.images as u32)
-                .collect::<Vec<_>>(),
-        ),
-        Column::new("params".into(), col_s(&|s| s.params.description.clone())),
-        Column::new(
-            "plain_accuracy_pct".into(),
-            col_f(&|s| 100.0 * s.plain_accuracy),
-        ),
-        Column::new("he_accuracy_pct".into(), col_f(&|s| 100.0 * s.he_accuracy)),
-        Column::new("agreement_pct".into(), col_f(&|s| 100.0 * s.agreement)),
-        Column::new("max_logit_error".into(), col_f(&|s| s.max_logit_error)),
-        Column::new("ms_per_image".into(), col_f(&|s| 1e3 * s.seconds_per_image)),
-        Column::new("wall_seconds".into(), col_f(&|s| s.wall_seconds)),
-        Column::new(
-            "peak_rss_mib".into(),
-            summaries
-                .iter()
-                .map(|s| s.peak_rss_bytes.map(|b| b as f64 / 1048576.0))
-                .collect::<Vec<_>>(),
-        ),
-    ];
-    for (i, name) in StageTimes::NAMES.iter().enumerate() {
-        cols.push(Column::new(
-            format!("{name}_ms").into(),
-            col_f(&|s| s.stages_ms.values()[i]),
-        ));
-    }
-    let mut df = DataFrame::new_infer_height(cols)
-        .map_err(|e| anyhow::anyhow!("building the inference table: {e}"))?;
+    let mut df = slaf_he::study::inference_table(&summaries)?;
     let csv = dir.join("summary.csv");
     write_csv(&mut df, &csv)?;
     // The P1 comparison: CryptoNets-X2 time / CNN2-SLAF time, same pipeline.
@@ -663,23 +622,10 @@ fn inference(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
     };
     let mut measured = BTreeMap::new();
     let mut ratio_lines = String::new();
-    for mode in [Mode::PerImage, Mode::Batched] {
-        if let (Some(c), Some(s)) = (find("cryptonets", "x2", mode), find("cnn2", "slaf", mode)) {
-            let r = c.seconds_per_image / s.seconds_per_image;
-            ratio_lines.push_str(&format!(
-                "- {} mode: CryptoNets-X2 {:.1} ms/image, CNN2-SLAF {:.1} ms/image: time ratio CryptoNets/CNN2-SLAF = {r:.2} ({}; P1 reports 6.26x faster, against CryptoNets' published time rather than the same pipeline)\n",
-                mode.name(),
-                1e3 * c.seconds_per_image,
-                1e3 * s.seconds_per_image,
-                if r >= 1.0 {
-                    format!("CNN2-SLAF {r:.2}x faster")
-                } else {
-                    format!("CNN2-SLAF {:.2}x slower", 1.0 / r)
-                }
-            ));
-            if mode == Mode::PerImage || !measured.contains_key("p1.cryptonets_speedup") {
-                measured.insert("p1.cryptonets_speedup".to_string(), r);
-            }
+    for r in slaf_he::study::cryptonets_ratios(&summaries) {
+        ratio_lines.push_str(&format!("- {r}\n"));
+        if r.mode == Mode::PerImage || !measured.contains_key("p1.cryptonets_speedup") {
+            measured.insert("p1.cryptonets_speedup".to_string(), r.ratio);
         }
     }
     for (model, act) in [("cnn1", "x2"), ("cnn1", "slaf"), ("cnn2", "slaf")] {
@@ -709,21 +655,7 @@ fn inference(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
     )?;
     outputs.extend([csv, md]);
     // Time per image and per stage, one bar per run and stage.
-    let mut bars = Vec::new();
-    for s in &summaries {
-        for (name, v) in StageTimes::NAMES.iter().zip(s.stages_ms.values()) {
-            bars.push((
-                format!("{}-{} {} {name}", s.model, s.act, s.mode.name()),
-                v.max(1e-3),
-            ));
-        }
-    }
-    let fig = Figure::from(BarChart {
-        title: "Encrypted inference: time per image and stage".into(),
-        y_label: "milliseconds per image (log scale)".into(),
-        bars,
-        log_y: true,
-    });
+    let fig = slaf_he::study::stage_times_figure(&summaries);
     let (svg, png) = fig.save(&dir, "stage_times")?;
     outputs.extend([svg, png]);
     let outputs = super::study::relative_to(outputs, ctx.out);
