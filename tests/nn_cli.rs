@@ -92,3 +92,25 @@ fn unknown_model_is_one_clear_error() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("unknown model \"resnet\""), "{err}");
 }
+
+#[test]
+fn unknown_slaf_r_batchnorm_mode_is_one_clear_error() {
+    let o = slaf_he()
+        .args([
+            "train",
+            "--model",
+            "cnn2",
+            "--act",
+            "slaf-r",
+            "--slaf-r-bn",
+            "frozen",
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("unknown SLAF-R BatchNorm mode (batch|running) \"frozen\""),
+        "{err}"
+    );
+}
