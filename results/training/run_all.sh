@@ -25,6 +25,7 @@ runs=(
   "cnn2-slaf-seed74 --model cnn2 --act slaf --seed 74"
   "cnn2-slaf-r --model cnn2 --act slaf-r"
   "cnn2-slaf-r-adam --model cnn2 --act slaf-r --slaf-r-optimizer adam"
+  "cnn2-slaf-r-adam-bn-running --model cnn2 --act slaf-r --slaf-r-optimizer adam --slaf-r-bn running"
   "cnn2-slaf-p --model cnn2 --act slaf-p"
   "cryptonets-x2 --model cryptonets --act x2"
 )

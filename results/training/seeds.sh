@@ -6,7 +6,7 @@
 # already ends in a JSON summary are skipped, so the script resumes.
 # summarize_seeds.py then writes seeds.md / seeds.csv (mean, sd, min, max).
 # Usage (repository root, after `cargo build --release`):
-#   results/training/seeds.sh                 # every run below (~1.5 h on 2 cores)
+#   results/training/seeds.sh                 # every run below (~1 h 15 min on 2 cores)
 #   results/training/seeds.sh cnn1-slaf       # only the named runs
 #   results/training/seeds.sh torch-cnn1-slaf # PyTorch runs (benches/torch_epoch.sh)
 set -u
@@ -23,11 +23,13 @@ runs=(
   "cnn1-slaf-r|73 74 75 76 77|--model cnn1 --act slaf-r"
   "cnn1-slaf-r-adam|73 74 75 76 77|--model cnn1 --act slaf-r --slaf-r-optimizer adam"
   "cnn1-slaf-r-as-published|73 74 75 76 77|--model cnn1 --act slaf-r --as-published"
-  "cnn2-x2-noclip|73 74 75|--model cnn2 --act x2 --clip-grad 0"
+  "cnn1-slaf-clip05|73 74 75 76 77 78 79 80 81 82|--model cnn1 --act slaf --clip-grad 0.5"
+  "cnn1-slaf-r-adam5|73 74 75 76 77|--model cnn1 --act slaf-r --slaf-r-optimizer adam --slaf-r-epochs 5"
+  "cnn2-x2-noclip|73|--model cnn2 --act x2 --clip-grad 0"
   "cnn2-x2|74 75|--model cnn2 --act x2"
   "cnn2-slaf|75|--model cnn2 --act slaf"
-  "cnn2-slaf-r|74 75|--model cnn2 --act slaf-r"
-  "cryptonets-x2|74 75|--model cryptonets --act x2"
+  "cnn2-slaf-r|74|--model cnn2 --act slaf-r"
+  "cryptonets-x2|74|--model cryptonets --act x2"
 )
 # The same recipe in PyTorch on this machine (benches/torch_epoch.sh --eval:
 # Kaiming conv init, clipping 1.0 for polynomial activations), logged as

@@ -24,7 +24,8 @@ REF = {  # run -> (PyTorch reference, note)
     "cnn2-slaf": ("99.23", "P1: 99.38; notebook 99.39"),
     "cnn2-slaf-seed74": ("99.23", "seed 74"),
     "cnn2-slaf-r": ("98.82", "frozen (BatchNorm batch statistics), retrained with the main recipe"),
-    "cnn2-slaf-r-adam": ("98.82", "frozen (BatchNorm batch statistics), retrained with Adam"),
+    "cnn2-slaf-r-adam": ("98.82", "frozen (BatchNorm batch statistics), retrained with Adam: constant lr, running statistics lag the moving SLAFs"),
+    "cnn2-slaf-r-adam-bn-running": ("98.82", "frozen (BatchNorm running statistics), retrained with Adam"),
     "cnn2-slaf-p": ("99.30", "fixed s"),
     "cryptonets-x2": ("99.25", "with clipping"),
 }

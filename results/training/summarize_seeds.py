@@ -22,6 +22,8 @@ REF = {  # run -> (PyTorch reference of SPEC.md §4, seed 73; note)
     "cnn1-slaf-r": (35.64, "frozen, main recipe"),
     "cnn1-slaf-r-adam": (97.89, "frozen, Adam"),
     "cnn1-slaf-r-as-published": (98.11, "unfrozen, clip"),
+    "cnn1-slaf-clip05": (98.69, "clip 0.5 (reference: clip 1.0)"),
+    "cnn1-slaf-r-adam5": (97.89, "frozen, Adam for 5 epochs (reference: length not given)"),
     "cnn2-x2-noclip": (99.27, "no clipping, as the reference"),
     "cnn2-x2": (99.27, "clip 1.0 (reference: none)"),
     "cnn2-slaf": (99.23, "clip 1.0 (reference: none); P1 99.38"),

@@ -89,7 +89,7 @@ pub const REFERENCES: &[Reference] = &[
         "CNN1-SLAF (clip 1.0)",
         98.69,
         "%",
-        "diverges without gradient clipping",
+        "diverges without gradient clipping; one seed of a ±0.2–0.3 spread (both engines, results/training/seeds.md)",
     ),
     r(
         "ref.acc.cnn1.slaf_p",
@@ -121,7 +121,7 @@ pub const REFERENCES: &[Reference] = &[
         "CNN2-X2",
         99.27,
         "%",
-        "",
+        "without clipping; ours clips polynomial activations by default (unclipped run in results/training/seeds.md)",
     ),
     r(
         "ref.acc.cnn2.slaf",
@@ -137,7 +137,7 @@ pub const REFERENCES: &[Reference] = &[
         "CNN2-SLAF-R (frozen)",
         98.82,
         "%",
-        "",
+        "BatchNorm on batch statistics while the weights are frozen (PyTorch train mode)",
     ),
     r(
         "ref.acc.cnn2.slaf_p",
