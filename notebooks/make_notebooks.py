@@ -82,7 +82,7 @@ for cfg in &plan {{
         (
             "code",
             """use slaf_he::report::polars::prelude::{Column, DataFrame};
-use slaf_he::report::{show_dataframe, BarChart, Figure, LineChart, Series};
+use slaf_he::report::{show_dataframe, Figure, LineChart, Series};
 // A block: the closure `key` cannot outlive the cell.
 {
 let key = |w: &WeightsFile| format!("ref.acc.{}.{}", w.config.arch.name().replace('-', "_"), w.config.variant.name().replace('-', "_"));
@@ -237,31 +237,14 @@ let mut he_runs: Vec<InferenceSummary> = Vec::new();""",
         (
             "code",
             "// Time per image and stage (batched: amortised over the images of a ciphertext).\n"
-            "let mut bars = Vec::new();\n"
-            "for s in &he_runs {\n"
-            "    for (name, v) in StageTimes::NAMES.iter().zip(s.stages_ms.values()) {\n"
-            "        bars.push((format!(\"{}-{} {} {name}\", s.model, s.act, s.mode.name()), v.max(1e-3)));\n"
-            "    }\n"
-            "}\n"
-            "Figure::from(BarChart {\n"
-            "    title: \"Encrypted inference: time per image and stage\".into(),\n"
-            "    y_label: \"milliseconds per image (log scale)\".into(),\n"
-            "    bars,\n"
-            "    log_y: true,\n"
-            f"}}).save_and_show(&figs, \"{figprefix}_he_stage_times\").expect(\"figure\");",
+            f"stage_times_figure(&he_runs).save_and_show(&figs, \"{figprefix}_he_stage_times\").expect(\"figure\");",
         ),
         (
             "code",
-            "let he_table = DataFrame::new_infer_height(vec![\n"
-            "    Column::new(\"run\".into(), he_runs.iter().map(|s| format!(\"{}-{} {}\", s.model, s.act, s.mode.name())).collect::<Vec<_>>()),\n"
-            "    Column::new(\"images\".into(), he_runs.iter().map(|s| s.images as u32).collect::<Vec<_>>()),\n"
-            "    Column::new(\"plain_accuracy_pct\".into(), he_runs.iter().map(|s| 100.0 * s.plain_accuracy).collect::<Vec<_>>()),\n"
-            "    Column::new(\"he_accuracy_pct\".into(), he_runs.iter().map(|s| 100.0 * s.he_accuracy).collect::<Vec<_>>()),\n"
-            "    Column::new(\"agreement_pct\".into(), he_runs.iter().map(|s| 100.0 * s.agreement).collect::<Vec<_>>()),\n"
-            "    Column::new(\"max_logit_error\".into(), he_runs.iter().map(|s| s.max_logit_error).collect::<Vec<_>>()),\n"
-            "    Column::new(\"ms_per_image\".into(), he_runs.iter().map(|s| 1e3 * s.seconds_per_image).collect::<Vec<_>>()),\n"
-            "    Column::new(\"params\".into(), he_runs.iter().map(|s| s.params.description.clone()).collect::<Vec<_>>()),\n"
-            "]).expect(\"inference table\");\n"
+            "// The table `slaf-he reproduce` writes to results/inference/summary.csv, main columns.\n"
+            "let he_table = inference_table(&he_runs).expect(\"inference table\")\n"
+            "    .select([\"model\", \"act\", \"mode\", \"images\", \"plain_accuracy_pct\", \"he_accuracy_pct\", \"agreement_pct\", \"max_logit_error\", \"ms_per_image\", \"params\"])\n"
+            "    .expect(\"columns\");\n"
             "show_dataframe(&he_table, 4);",
         ),
     ]
@@ -270,13 +253,8 @@ let mut he_runs: Vec<InferenceSummary> = Vec::new();""",
             (
                 "code",
                 "// P1: \"6.26x faster than CryptoNets\". Here both run through the same pipeline.\n"
-                "for mode in [Mode::PerImage, Mode::Batched] {\n"
-                "    let find = |m: &str, a: &str| he_runs.iter().find(|s| s.model == m && s.act == a && s.mode == mode);\n"
-                "    if let (Some(c), Some(s)) = (find(\"cryptonets\", \"x2\"), find(\"cnn2\", \"slaf\")) {\n"
-                "        let r = c.seconds_per_image / s.seconds_per_image;\n"
-                "        println!(\"{}: CryptoNets-X2 {:.1} ms/image, CNN2-SLAF {:.1} ms/image, time ratio CryptoNets/CNN2-SLAF {r:.2} (P1: 6.26)\",\n"
-                "            mode.name(), 1e3 * c.seconds_per_image, 1e3 * s.seconds_per_image);\n"
-                "    }\n"
+                "for r in cryptonets_ratios(&he_runs) {\n"
+                "    println!(\"{r}\");\n"
                 "}",
             )
         )
@@ -365,7 +343,7 @@ def cnn2():
         *DATA_CELLS,
         ("markdown", "## Learning-rate range test"),
         lr_range_cell("Cnn2", "CNN2", "6_400", "cnn2_lr_range"),
-        ("markdown", "## Training\n\nCNN2 with every activation variant, and CryptoNets-X2."),
+        ("markdown", "## Training\n\nCNN2 with every activation variant, and CryptoNets-X2. SLAF-R trains with ReLU, swaps in SLAFs and retrains only their coefficients with every other weight frozen; BatchNorm keeps normalising with batch statistics meanwhile (PyTorch's train mode with frozen parameters), so BatchNorm1d re-centres what the new SLAFs produce."),
         *training_cells(
             "Cnn2",
             "cnn2",
@@ -554,12 +532,13 @@ use slaf_he::ckks::{presets, CkksParameters, CkksParametersLiteral};
 use slaf_he::data::Mnist;
 use slaf_he::he_nn::plan::CircuitPlan;
 use slaf_he::he_nn::run::{run, summary_markdown, InferenceRequest, InferenceSummary, ModelSource};
-use slaf_he::he_nn::{Mode, StageTimes};
+use slaf_he::he_nn::Mode;
 use slaf_he::nn::cache::{default_cache_dir, seed_from_dir, train_cached, Provenance};
 use slaf_he::nn::train::eval_logits;
 use slaf_he::nn::{lr_find, ActSpec, Arch, InferenceModel, Model, TrainConfig, Variant, WeightsFile};
 use slaf_he::report::polars::prelude::{Column, DataFrame};
-use slaf_he::report::{show_dataframe, show_markdown, BarChart, Figure, LineChart, Series};"""
+use slaf_he::report::{show_dataframe, show_markdown, Figure, LineChart, Series};
+use slaf_he::study::{cryptonets_ratios, inference_table, stage_times_figure};"""
 
 
 def with_imports(make):
