@@ -18,6 +18,8 @@ use crate::approx::{
     ApproxError, Approximation, IntervalRow, Method, Metrics, as_published, build, full_metrics,
     grid, metrics, poly, sign_norms,
 };
+use crate::he_nn::run::InferenceSummary;
+use crate::he_nn::{Mode, StageTimes};
 use crate::report::polars::prelude::{Column, DataFrame};
 use crate::report::{
     BarChart, Figure, LineChart, ReportError, Series, atomic_write, dataframe_to_markdown,
@@ -616,7 +618,7 @@ fn interval_frame(rows: &[IntervalRow]) -> Result<DataFrame, StudyError> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct CryptonetsRatio {
     /// The inference mode both runs used.
-    pub mode: crate::he_nn::Mode,
+    pub mode: Mode,
     /// CryptoNets-X2 milliseconds per image.
     pub cryptonets_ms: f64,
     /// CNN2-SLAF milliseconds per image.
@@ -645,10 +647,7 @@ impl std::fmt::Display for CryptonetsRatio {
 
 /// Per inference mode present in `summaries` for both CryptoNets-X2 and
 /// CNN2-SLAF (the first run of each), their time ratio.
-pub fn cryptonets_ratios(
-    summaries: &[crate::he_nn::run::InferenceSummary],
-) -> Vec<CryptonetsRatio> {
-    use crate::he_nn::Mode;
+pub fn cryptonets_ratios(summaries: &[InferenceSummary]) -> Vec<CryptonetsRatio> {
     let find = |arch: &str, act: &str, mode: Mode| {
         summaries
             .iter()
@@ -673,11 +672,7 @@ pub fn cryptonets_ratios(
 /// mode, images, CKKS parameters, plaintext / encrypted accuracy and
 /// agreement (%), max logit error, ms per image, wall seconds, peak RSS
 /// (MiB) and the time per image of each stage (`<stage>_ms`).
-pub fn inference_table(
-    summaries: &[crate::he_nn::run::InferenceSummary],
-) -> Result<DataFrame, StudyError> {
-    use crate::he_nn::StageTimes;
-    use crate::he_nn::run::InferenceSummary;
+pub fn inference_table(summaries: &[InferenceSummary]) -> Result<DataFrame, StudyError> {
     let col_s =
         |f: &dyn Fn(&InferenceSummary) -> String| summaries.iter().map(f).collect::<Vec<_>>();
     let col_f = |f: &dyn Fn(&InferenceSummary) -> f64| summaries.iter().map(f).collect::<Vec<_>>();
@@ -722,8 +717,7 @@ pub fn inference_table(
 /// Time per image and stage of encrypted-inference runs (batched runs:
 /// amortised over the images of a ciphertext), one bar per run and stage,
 /// log scale.
-pub fn stage_times_figure(summaries: &[crate::he_nn::run::InferenceSummary]) -> Figure {
-    use crate::he_nn::StageTimes;
+pub fn stage_times_figure(summaries: &[InferenceSummary]) -> Figure {
     let mut bars = Vec::new();
     for s in summaries {
         for (name, v) in StageTimes::NAMES.iter().zip(s.stages_ms.values()) {

@@ -38,16 +38,15 @@ impl FrozenBatchNorm {
         }
     }
 
-    /// Parse `batch` or `running`.
-    pub fn parse(s: &str) -> Result<Self, super::NnError> {
-        match s {
-            "batch" => Ok(Self::BatchStats),
-            "running" => Ok(Self::RunningStats),
-            _ => Err(NnError::UnknownName {
+    /// Parse a [`FrozenBatchNorm::name`] (`batch` or `running`).
+    pub fn parse(s: &str) -> Result<Self, NnError> {
+        [Self::BatchStats, Self::RunningStats]
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| NnError::UnknownName {
                 what: "SLAF-R BatchNorm mode (batch|running)",
                 name: s.into(),
-            }),
-        }
+            })
     }
 }
 

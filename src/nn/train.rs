@@ -173,7 +173,7 @@ impl TrainConfig {
             as_published: false,
             slaf_r_fit: false,
             slaf_r_recipe: None,
-            slaf_r_bn: super::FrozenBatchNorm::BatchStats,
+            slaf_r_bn: super::FrozenBatchNorm::default(),
             pytorch_conv_init: false,
             slaf_init: None,
         }
