@@ -3,16 +3,13 @@
 //! points, p(enc(1) − enc(0.5)) matches p(0.5), and the as-published
 //! defects give measurably different encrypted values.
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha20Rng;
 use slaf_he::approx::he_eval::HeSetup;
 use slaf_he::approx::{Method, as_published, build, grid, poly};
 use slaf_he::ckks::circuits::Polynomial;
 
 #[test]
 fn encrypted_values_agree_with_plaintext_and_defects_show() {
-    let mut he = HeSetup::with_rng(ChaCha20Rng::seed_from_u64(1), ChaCha20Rng::seed_from_u64(2))
-        .expect("setup");
+    let mut he = HeSetup::with_seed(&slaf_he::ckks::KeySeed::for_tests(1)).expect("setup");
     let g = grid();
     for m in [
         Method::LeastSquares,

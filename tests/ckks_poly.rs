@@ -7,7 +7,7 @@
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use slaf_he::ckks::circuits::{CoreBackend, Polynomial, PolynomialEvaluator};
+use slaf_he::ckks::circuits::{Polynomial, PolynomialEvaluator};
 use slaf_he::ckks::*;
 
 fn cheb(c: Vec<f64>) -> Polynomial {
@@ -36,8 +36,7 @@ fn run(
     let scale = ctx.params().default_scale();
     let ct = Encryptor::new(&ctx, pk, ChaCha20Rng::seed_from_u64(12))
         .encrypt(&enc.encode(xs, top, scale).expect("encode"));
-    let ev = Evaluator::new(&ctx);
-    let bk = CoreBackend::new(&ev, &enc, Some(&rk), None);
+    let bk = Evaluator::with_keys(&ctx, EvaluationKeys::new(Some(rk), None));
     let out = PolynomialEvaluator::new(&bk)
         .evaluate(&ct, poly, None)
         .expect("evaluate");
@@ -120,10 +119,9 @@ fn composition_stages_and_depth_exhaustion() {
     let xs = grid(1000, 1.0);
     let ct = Encryptor::new(&ctx, pk, ChaCha20Rng::seed_from_u64(2))
         .encrypt(&enc.encode(&xs, 6, 2f64.powi(26)).expect("enc"));
-    let ev = Evaluator::new(&ctx);
     let f = Polynomial::power(vec![0.0, 1.5, 0.0, -0.5]);
     let g = Polynomial::power(vec![0.0, 2126.0 / 1024.0, 0.0, -1359.0 / 1024.0]);
-    let bk = CoreBackend::new(&ev, &enc, Some(&rk), None);
+    let bk = Evaluator::with_keys(&ctx, EvaluationKeys::new(Some(rk), None));
     let pe = PolynomialEvaluator::new(&bk);
     let out = pe
         .evaluate_composition(&ct, &[g.clone(), f.clone()], None)

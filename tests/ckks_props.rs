@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 struct Fixture {
     ctx: Arc<CkksContext>,
     enc: Encoder,
-    sk: KeyGenerator<ChaCha20Rng>,
+    sk: KeyGenerator,
     pk: PublicKey,
     rk: RelinearizationKey,
     gk: GaloisKeys,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 struct Setup {
     ctx: Arc<CkksContext>,
-    kg: KeyGenerator<ChaCha20Rng>,
+    kg: KeyGenerator,
     enc: Encoder,
     encryptor: Encryptor<ChaCha20Rng>,
     ev: Evaluator,

@@ -176,7 +176,12 @@ fn weights(name: &str) -> InferenceModel {
 #[test]
 fn cnn1_x2_on_the_preset_matches_plaintext() {
     let m = weights("cnn1-x2");
-    let engine = PerImageEngine::new(&m, presets::cnn1_x2(), Some(5)).unwrap();
+    let engine = PerImageEngine::new(
+        &m,
+        presets::cnn1_x2(),
+        Some(slaf_he::ckks::KeySeed::for_tests(5)),
+    )
+    .unwrap();
     eprintln!("{}", engine.describe());
     assert_eq!(engine.pipeline().end_level(), 1);
     assert!(engine.key_bytes() > 0 && engine.ciphertext_bytes() == 2 * 7 * 8192 * 8);
@@ -239,7 +244,9 @@ fn cnn1_slaf_full_chain_matches_plaintext() {
         public_key_encryption: true,
         ..PerImageOptions::default()
     };
-    let engine = PerImageEngine::with_options(&m, params, Some(6), opts).unwrap();
+    let engine =
+        PerImageEngine::with_options(&m, params, Some(slaf_he::ckks::KeySeed::for_tests(6)), opts)
+            .unwrap();
     assert_eq!(engine.pipeline().start_level(), 8);
     assert_eq!(engine.pipeline().end_level(), 1);
     let (imgs, _) = mnist_test_images(2);
@@ -258,7 +265,11 @@ fn typed_errors() {
     // ReLU cannot be evaluated.
     let mut m = random_model(Arch::Cnn1, vec![0.0, 0.0, 1.0], vec![0.0, 0.0, 1.0], 8);
     m.act2 = InferenceAct::Relu;
-    match PerImageEngine::new(&m, presets::cnn1_x2(), Some(1)) {
+    match PerImageEngine::new(
+        &m,
+        presets::cnn1_x2(),
+        Some(slaf_he::ckks::KeySeed::for_tests(1)),
+    ) {
         Err(HeNnError::NonPolynomialActivation { layer }) => assert_eq!(layer, "act2"),
         other => panic!("expected NonPolynomialActivation, got {other:?}"),
     }
@@ -269,7 +280,11 @@ fn typed_errors() {
         vec![0.0, 1.0, 0.5, 0.1],
         9,
     );
-    match PerImageEngine::new(&m, presets::cnn1_x2(), Some(1)) {
+    match PerImageEngine::new(
+        &m,
+        presets::cnn1_x2(),
+        Some(slaf_he::ckks::KeySeed::for_tests(1)),
+    ) {
         Err(e @ HeNnError::ChainTooShort { .. }) => {
             let HeNnError::ChainTooShort {
                 needed, available, ..
@@ -284,13 +299,22 @@ fn typed_errors() {
     }
     // CNN2's im2col (25 x 169 = 4225 slots) does not fit N = 8192.
     let m = random_model(Arch::Cnn2, vec![0.0, 0.0, 1.0], vec![0.0, 0.0, 1.0], 10);
-    match PerImageEngine::new(&m, presets::cnn1_x2(), Some(1)) {
+    match PerImageEngine::new(
+        &m,
+        presets::cnn1_x2(),
+        Some(slaf_he::ckks::KeySeed::for_tests(1)),
+    ) {
         Err(HeNnError::Layout { detail }) => assert!(detail.contains("4225"), "{detail}"),
         other => panic!("expected Layout, got {other:?}"),
     }
     // Wrong image size.
     let m = random_model(Arch::Cnn1, vec![0.0, 0.0, 1.0], vec![0.0, 0.0, 1.0], 11);
-    let engine = PerImageEngine::new(&m, presets::cnn1_x2(), Some(1)).unwrap();
+    let engine = PerImageEngine::new(
+        &m,
+        presets::cnn1_x2(),
+        Some(slaf_he::ckks::KeySeed::for_tests(1)),
+    )
+    .unwrap();
     assert!(matches!(
         engine.infer(&[0.5; 100]),
         Err(HeNnError::InvalidRequest { .. })

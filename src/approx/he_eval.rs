@@ -6,12 +6,11 @@
 
 use super::methods::{Approximation, HeStage};
 use super::{ApproxError, grid};
-use crate::ckks::circuits::{self, CircuitError, CoreBackend, PolynomialEvaluator};
+use crate::ckks::circuits::{self, CircuitError, PolynomialEvaluator};
 use crate::ckks::{
-    Ciphertext, CkksContext, CkksError, Encoder, Encryptor, Evaluator, KeyGenerator,
-    RelinearizationKey, SecretKey, decrypt, presets,
+    Ciphertext, CkksContext, CkksError, Encoder, Encryptor, EvaluationKeys, Evaluator,
+    KeyGenerator, KeySeed, SecretKey, decrypt, presets,
 };
-use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use std::sync::Arc;
 use std::time::Instant;
@@ -37,9 +36,9 @@ pub struct HeSetup {
     ctx: Arc<CkksContext>,
     encoder: Encoder,
     encryptor: Encryptor<ChaCha20Rng>,
+    /// Owns the relinearization key.
     evaluator: Evaluator,
-    rk: RelinearizationKey,
-    sk: KeyGenerator<ChaCha20Rng>,
+    sk: SecretKey,
 }
 
 impl std::fmt::Debug for HeSetup {
@@ -74,22 +73,23 @@ pub fn stage_poly(s: &HeStage) -> circuits::Polynomial {
 impl HeSetup {
     /// Keys for the comparison-study parameters, from OS entropy.
     pub fn new() -> Result<Self, ApproxError> {
-        Self::with_rng(ChaCha20Rng::from_os_rng(), ChaCha20Rng::from_os_rng())
+        Self::with_seed(&KeySeed::from_os_rng())
     }
 
-    /// Keys from given CSPRNGs (reproducible tests).
-    pub fn with_rng(key_rng: ChaCha20Rng, enc_rng: ChaCha20Rng) -> Result<Self, ApproxError> {
+    /// Keys and encryption randomness derived from a 256-bit seed
+    /// (reproducible tests; such keys are not secret).
+    pub fn with_seed(seed: &KeySeed) -> Result<Self, ApproxError> {
         let ctx = CkksContext::new(presets::comparison())?;
-        let mut kg = KeyGenerator::new(&ctx, key_rng);
+        let mut kg = KeyGenerator::from_seed(&ctx, &seed.derive("comparison keys"));
         let pk = kg.public_key();
         let rk = kg.relinearization_key();
+        let enc_rng = seed.derive("comparison encryption").rng();
         Ok(Self {
             encoder: Encoder::new(&ctx),
             encryptor: Encryptor::new(&ctx, pk, enc_rng),
-            evaluator: Evaluator::new(&ctx),
+            evaluator: Evaluator::with_keys(&ctx, EvaluationKeys::new(Some(rk), None)),
             ctx,
-            rk,
-            sk: kg,
+            sk: kg.into_secret_key(),
         })
     }
 
@@ -99,7 +99,7 @@ impl HeSetup {
     }
 
     fn secret(&self) -> &SecretKey {
-        self.sk.secret_key()
+        &self.sk
     }
 
     fn encrypt(&mut self, xs: &[f64]) -> Result<Ciphertext, ApproxError> {
@@ -121,8 +121,7 @@ impl HeSetup {
         ct: &Ciphertext,
         stages: &[circuits::Polynomial],
     ) -> Result<Ciphertext, ApproxError> {
-        let backend = CoreBackend::new(&self.evaluator, &self.encoder, Some(&self.rk), None);
-        let pe = PolynomialEvaluator::new(&backend);
+        let pe = PolynomialEvaluator::new(&self.evaluator);
         Ok(match stages {
             [one] => pe.evaluate(ct, one, None)?,
             many => pe.evaluate_composition(ct, many, None)?,

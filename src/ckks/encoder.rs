@@ -17,12 +17,32 @@ pub type Complex = (f64, f64);
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plaintext {
     /// The polynomial (limbs q_0..q_level, NTT domain).
-    pub poly: RnsPoly,
+    pub(in crate::ckks) poly: RnsPoly,
     /// Level = number of limbs - 1.
-    pub level: usize,
+    pub(in crate::ckks) level: usize,
     /// Exact scale.
-    pub scale: f64,
+    pub(in crate::ckks) scale: f64,
 }
+
+impl Plaintext {
+    /// Level.
+    pub fn level(&self) -> usize {
+        self.level
+    }
+    /// Scale.
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+    /// Bytes of its residues.
+    pub fn byte_size(&self) -> usize {
+        self.poly.byte_size()
+    }
+}
+
+/// Bits of margin kept below Q_level / 2 when encoding: a fresh plaintext
+/// may use at most a quarter of the modulus, so that adding it to a
+/// ciphertext of the same size (or the encryption noise) cannot wrap.
+pub const ENCODE_MARGIN_BITS: f64 = 1.0;
 
 /// Encoder bound to a context.
 #[derive(Clone, Debug)]
@@ -138,8 +158,15 @@ impl Encoder {
         }
     }
 
-    /// Integer coefficients of the encoding of `values` at `scale`.
-    fn coefficients(&self, values: &[Complex], scale: f64) -> Result<Vec<i64>, CkksError> {
+    /// Integer coefficients of the encoding of `values` at `scale`, checked
+    /// against Q_level: max |coefficient| must stay below Q_level / 2 by
+    /// [`ENCODE_MARGIN_BITS`] (else it wraps modulo Q and decodes to garbage).
+    fn coefficients(
+        &self,
+        values: &[Complex],
+        level: usize,
+        scale: f64,
+    ) -> Result<Vec<i64>, CkksError> {
         let n = self.ctx.params().n();
         let slots = n / 2;
         if values.len() > slots {
@@ -159,21 +186,36 @@ impl Encoder {
                 detail: "a value is not finite".into(),
             });
         }
+        let max_value = v
+            .iter()
+            .fold(0.0f64, |m, c| m.max(c.0.abs()).max(c.1.abs()));
         self.fft_special_inv(&mut v);
+        let log_q: f64 = self
+            .ctx
+            .q_moduli(level)
+            .iter()
+            .map(|md| (md.q as f64).log2())
+            .sum();
+        // Below Q/2 by the margin, and within i64 (2^62) for the conversion.
+        let bound_bits = (log_q - 1.0 - ENCODE_MARGIN_BITS).min(62.0);
+        let bound = 2f64.powf(bound_bits);
+        let max_coeff = v.iter().fold(0.0f64, |m, c| {
+            m.max((c.0 * scale).abs()).max((c.1 * scale).abs())
+        });
+        if max_coeff.round() >= bound {
+            return Err(CkksError::EncodingOverflow {
+                coeff_bits: max_coeff.log2(),
+                max_value,
+                scale_bits: scale.log2(),
+                level,
+                log_q,
+                bound_bits,
+            });
+        }
         let mut coeffs = vec![0i64; n];
-        let limit = 2f64.powi(62);
         for (i, c) in v.iter().enumerate() {
-            let (re, im) = (c.0 * scale, c.1 * scale);
-            if re.abs() >= limit || im.abs() >= limit {
-                return Err(CkksError::Encoding {
-                    detail: format!(
-                        "value x scale reaches 2^{:.1}, above 2^62 (lower the scale or the values)",
-                        re.abs().max(im.abs()).log2()
-                    ),
-                });
-            }
-            coeffs[i] = re.round() as i64;
-            coeffs[i + slots] = im.round() as i64;
+            coeffs[i] = (c.0 * scale).round() as i64;
+            coeffs[i + slots] = (c.1 * scale).round() as i64;
         }
         Ok(coeffs)
     }
@@ -193,7 +235,7 @@ impl Encoder {
                 detail: format!("level {level} above the chain's top level {max}"),
             });
         }
-        let coeffs = self.coefficients(values, scale)?;
+        let coeffs = self.coefficients(values, level, scale)?;
         let m = self.ctx.q_moduli(level);
         let mut poly = RnsPoly {
             limbs: m
@@ -229,6 +271,22 @@ impl Encoder {
             .collect();
         self.fft_special(&mut v);
         v
+    }
+
+    /// The N integer coefficients of a plaintext (centred CRT lift, as
+    /// f64; not divided by the scale): what a decryption's noise analysis
+    /// reads.
+    pub fn centered_coefficients(&self, pt: &Plaintext) -> Vec<f64> {
+        let m = self.ctx.q_moduli(pt.level);
+        let mut p = pt.poly.clone();
+        p.to_coeff(m);
+        let crt = self.ctx.crt();
+        (0..self.ctx.params().n())
+            .map(|i| {
+                let r: Vec<u64> = p.limbs.iter().map(|l| l[i]).collect();
+                crt.centered(&r)
+            })
+            .collect()
     }
 
     /// Decode the real parts of all N/2 slots.

@@ -22,6 +22,50 @@ pub enum CkksError {
         /// The bound for N.
         bound: u32,
     },
+    /// The special prime is smaller than a chain prime.
+    #[error(
+        "invalid CKKS parameters: the special prime ({special_bits} bits) must be at least as large as every chain prime (the largest has {chain_bits} bits); key switching would return noise"
+    )]
+    SpecialPrimeTooSmall {
+        /// Bits of the special prime.
+        special_bits: u32,
+        /// Bits of the largest chain prime.
+        chain_bits: u32,
+    },
+    /// An encoded value does not fit the level's modulus.
+    #[error(
+        "cannot encode: max |coefficient| = 2^{coeff_bits:.1} (values up to {max_value:.3e} at scale 2^{scale_bits:.1}) reaches the bound 2^{bound_bits:.1} of level {level} (Q = 2^{log_q:.1}); lower the scale or the values, or encode at a higher level"
+    )]
+    EncodingOverflow {
+        /// log2 of the largest integer coefficient.
+        coeff_bits: f64,
+        /// Largest |value| encoded.
+        max_value: f64,
+        /// log2 of the scale.
+        scale_bits: f64,
+        /// The level.
+        level: usize,
+        /// log2 of Q_level.
+        log_q: f64,
+        /// log2 of the bound (Q_level / 2 less the margin).
+        bound_bits: f64,
+    },
+    /// A scale is not finite and positive, or leaves no room below the modulus.
+    #[error(
+        "cannot {op}: scale out of bounds: log2(scale) = {scale_bits:.2} with {headroom_bits} bits of headroom reaches log2(Q) = {log_q:.2} at level {level} (rescale first, or multiply at a higher level)"
+    )]
+    ScaleOutOfBounds {
+        /// The operation.
+        op: &'static str,
+        /// log2 of the scale (NaN or inf when it is not finite).
+        scale_bits: f64,
+        /// Headroom required (bits).
+        headroom_bits: u32,
+        /// The level.
+        level: usize,
+        /// log2 of Q_level.
+        log_q: f64,
+    },
     /// No level left for an operation that consumes one.
     #[error(
         "cannot {op}: the ciphertext is at level {level}, no prime left to drop (depth exhausted)"

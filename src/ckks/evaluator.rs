@@ -6,7 +6,7 @@
 //! the kernel of batched encrypted inference).
 
 use super::context::CkksContext;
-use super::encoder::Plaintext;
+use super::encoder::{Encoder, Plaintext};
 use super::error::CkksError;
 use super::keys::{
     GaloisKeys, PublicKey, RelinearizationKey, SecretKey, SwitchingKey, galois_element,
@@ -19,15 +19,18 @@ use rayon::prelude::*;
 use std::sync::Arc;
 
 /// A ciphertext: 2 parts (3 after a product, before relinearisation), NTT
-/// domain over q_0..q_level, with its exact scale.
+/// domain over q_0..q_level, with its exact scale. Sealed: only the CKKS
+/// layer builds or changes one; the scale label changes only through the
+/// checked [`Evaluator::set_scale`]. Invariant: 2 or 3 parts, each with
+/// `level + 1` limbs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ciphertext {
     /// c0, c1 (, c2).
-    pub parts: Vec<RnsPoly>,
+    pub(in crate::ckks) parts: Vec<RnsPoly>,
     /// Level = number of primes - 1.
-    pub level: usize,
+    pub(in crate::ckks) level: usize,
     /// Exact scale (tracked through every rescale, as SEAL does).
-    pub scale: f64,
+    pub(in crate::ckks) scale: f64,
 }
 
 impl Ciphertext {
@@ -38,6 +41,14 @@ impl Ciphertext {
     /// Scale.
     pub fn scale(&self) -> f64 {
         self.scale
+    }
+    /// Number of parts: 2, or 3 after a product before relinearisation.
+    pub fn part_count(&self) -> usize {
+        self.parts.len()
+    }
+    /// Bytes of its residues (8 per coefficient per limb per part).
+    pub fn byte_size(&self) -> usize {
+        self.parts.iter().map(RnsPoly::byte_size).sum()
     }
 }
 
@@ -58,19 +69,17 @@ impl<R: RngCore + CryptoRng> Encryptor<R> {
         }
     }
 
-    /// Encrypt with the public key: (b u + e0 + m, a u + e1).
+    /// Encrypt with the public key: (b u + e0 + m, a u + e1). The
+    /// randomness u, e0, e1 is wiped when the call returns.
     pub fn encrypt(&mut self, pt: &Plaintext) -> Ciphertext {
         let m = self.ctx.q_moduli(pt.level);
         let n = self.ctx.params().n();
         let u = small_to_ntt(&sample_ternary(n, &mut self.rng), m);
-        let mut b = self.pk.b.clone();
-        b.truncate(m.len());
-        let mut a = self.pk.a.clone();
-        a.truncate(m.len());
-        let mut c0 = b.mul(&u, m);
+        // Products over the first m.len() limbs of the key: no copy of it.
+        let mut c0 = u.mul(&self.pk.b, m);
         c0.add_assign(&small_to_ntt(&sample_error(n, &mut self.rng), m), m);
         c0.add_assign(&pt.poly, m);
-        let mut c1 = a.mul(&u, m);
+        let mut c1 = u.mul(&self.pk.a, m);
         c1.add_assign(&small_to_ntt(&sample_error(n, &mut self.rng), m), m);
         Ciphertext {
             parts: vec![c0, c1],
@@ -90,9 +99,8 @@ pub fn encrypt_symmetric(
     let m = ctx.q_moduli(pt.level);
     let n = ctx.params().n();
     let a = sample_uniform(n, m, rng);
-    let mut s = sk.s.clone();
-    s.truncate(m.len());
-    let mut c0 = a.mul(&s, m);
+    // s is read in place over the first m.len() limbs; e is wiped on drop.
+    let mut c0 = a.mul(sk.s(), m);
     c0.neg_assign(m);
     c0.add_assign(&small_to_ntt(&sample_error(n, rng), m), m);
     c0.add_assign(&pt.poly, m);
@@ -103,16 +111,14 @@ pub fn encrypt_symmetric(
     }
 }
 
-/// Decrypt: c0 + c1 s (+ c2 s²).
+/// Decrypt: c0 + c1 s (+ c2 s²), reading s and s² from the key in place
+/// (no secret temporary).
 pub fn decrypt(ctx: &Arc<CkksContext>, sk: &SecretKey, ct: &Ciphertext) -> Plaintext {
     let m = ctx.q_moduli(ct.level);
-    let mut s = sk.s.clone();
-    s.truncate(m.len());
     let mut acc = ct.parts[0].clone();
-    let mut spow = s.clone();
-    for part in &ct.parts[1..] {
-        acc.mul_acc(part, &spow, m);
-        spow = spow.mul(&s, m);
+    // A ciphertext has at most 3 parts (type invariant).
+    for (part, spow) in ct.parts[1..].iter().zip([sk.s(), sk.s2()]) {
+        acc.mul_acc(part, spow, m);
     }
     Plaintext {
         poly: acc,
@@ -121,26 +127,134 @@ pub fn decrypt(ctx: &Arc<CkksContext>, sk: &SecretKey, ct: &Ciphertext) -> Plain
     }
 }
 
-/// Relative tolerance under which two scales count as equal.
-pub const SCALE_TOLERANCE: f64 = 1e-9;
+/// Relative tolerance under which two scales count as equal: a few ulps
+/// (scales computed along different paths of exact products and quotients
+/// differ by rounding only).
+pub const SCALE_TOLERANCE: f64 = 16.0 * f64::EPSILON;
 
-/// The homomorphic evaluator.
+/// Bits that must stay free between a scale and the level's modulus Q_l:
+/// a product (or a relabelled scale) with log2(scale) + this >= log2(Q_l)
+/// is refused (SEAL's "scale out of bounds"), since its values would wrap.
+pub const SCALE_HEADROOM_BITS: u32 = 1;
+
+/// The public keys an evaluator owns: the relinearisation key (products)
+/// and Galois keys (rotations). Both optional; an operation that needs a
+/// missing key is a typed error.
+#[derive(Clone, Debug, Default)]
+pub struct EvaluationKeys {
+    relin: Option<RelinearizationKey>,
+    galois: Option<GaloisKeys>,
+}
+
+impl EvaluationKeys {
+    /// A bundle of the given keys.
+    pub fn new(relin: Option<RelinearizationKey>, galois: Option<GaloisKeys>) -> Self {
+        Self { relin, galois }
+    }
+    /// The relinearisation key, if any.
+    pub fn relin(&self) -> Option<&RelinearizationKey> {
+        self.relin.as_ref()
+    }
+    /// The Galois keys, if any.
+    pub fn galois(&self) -> Option<&GaloisKeys> {
+        self.galois.as_ref()
+    }
+}
+
+/// The homomorphic evaluator, with the evaluation keys it owns (shared
+/// behind an `Arc`, so clones are cheap). It implements
+/// [`super::circuits::CircuitBackend`] directly.
 #[derive(Clone, Debug)]
 pub struct Evaluator {
     ctx: Arc<CkksContext>,
+    encoder: Arc<Encoder>,
+    keys: Arc<EvaluationKeys>,
 }
 
 impl Evaluator {
-    /// An evaluator for the context.
+    /// An evaluator for the context without keys.
     pub fn new(ctx: &Arc<CkksContext>) -> Self {
+        Self::with_keys(ctx, EvaluationKeys::default())
+    }
+
+    /// An evaluator that owns `keys`.
+    pub fn with_keys(ctx: &Arc<CkksContext>, keys: EvaluationKeys) -> Self {
         Self {
             ctx: Arc::clone(ctx),
+            encoder: Arc::new(Encoder::new(ctx)),
+            keys: Arc::new(keys),
         }
     }
 
     /// The context.
     pub fn context(&self) -> &Arc<CkksContext> {
         &self.ctx
+    }
+
+    /// The encoder of the context.
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+
+    /// The keys this evaluator owns.
+    pub fn keys(&self) -> &EvaluationKeys {
+        &self.keys
+    }
+
+    /// The relinearisation key, or a typed error naming the operation.
+    pub fn relin_key(&self, op: &'static str) -> Result<&RelinearizationKey, CkksError> {
+        self.keys.relin().ok_or_else(|| CkksError::Mismatch {
+            op,
+            detail: "the evaluator holds no relinearization key".into(),
+        })
+    }
+
+    /// The Galois keys, or a typed error naming the operation.
+    pub fn galois_keys(&self, op: &'static str) -> Result<&GaloisKeys, CkksError> {
+        self.keys.galois().ok_or_else(|| CkksError::Mismatch {
+            op,
+            detail: "the evaluator holds no Galois keys".into(),
+        })
+    }
+
+    /// log2(Q_level).
+    fn log_q(&self, level: usize) -> f64 {
+        self.ctx
+            .q_moduli(level)
+            .iter()
+            .map(|md| (md.q as f64).log2())
+            .sum()
+    }
+
+    /// A scale must be finite, positive, and leave [`SCALE_HEADROOM_BITS`]
+    /// below Q_level.
+    fn check_scale_fits(
+        &self,
+        op: &'static str,
+        scale: f64,
+        level: usize,
+    ) -> Result<(), CkksError> {
+        let log_q = self.log_q(level);
+        let bits = scale.log2();
+        if !(scale.is_finite() && scale > 0.0 && bits + f64::from(SCALE_HEADROOM_BITS) < log_q) {
+            return Err(CkksError::ScaleOutOfBounds {
+                op,
+                scale_bits: bits,
+                headroom_bits: SCALE_HEADROOM_BITS,
+                level,
+                log_q,
+            });
+        }
+        Ok(())
+    }
+
+    /// Relabel the scale of `ct` (its values are multiplied by
+    /// `ct.scale() / scale`), checked like a product's scale: finite,
+    /// positive and below Q_level with headroom.
+    pub fn set_scale(&self, ct: &mut Ciphertext, scale: f64) -> Result<(), CkksError> {
+        self.check_scale_fits("set scale", scale, ct.level)?;
+        ct.scale = scale;
+        Ok(())
     }
 
     /// Drop primes (no division) down to `level`.
@@ -160,7 +274,9 @@ impl Evaluator {
     }
 
     fn check_scales(op: &'static str, a: f64, b: f64) -> Result<(), CkksError> {
-        if ((a - b) / a).abs() > SCALE_TOLERANCE {
+        // Written so that NaN (and infinities) fail the comparison.
+        let rel = ((a - b) / a).abs();
+        if !(rel <= SCALE_TOLERANCE) {
             return Err(CkksError::Mismatch {
                 op,
                 detail: format!("scales differ ({a:.6e} vs {b:.6e}); rescale or adjust first"),
@@ -215,9 +331,8 @@ impl Evaluator {
         let l = a.level.min(pt.level);
         let mut x = self.mod_down_to(a, l)?;
         let m = self.ctx.q_moduli(l);
-        let mut p = pt.poly.clone();
-        p.truncate(l + 1);
-        x.parts[0].add_assign(&p, m);
+        // The sum runs over the first l + 1 limbs of the plaintext.
+        x.parts[0].add_assign(&pt.poly, m);
         Ok(x)
     }
 
@@ -253,12 +368,14 @@ impl Evaluator {
         let v = (c * const_scale).round();
         let m = self.ctx.q_moduli(a.level);
         check_fits(v, m, || format!("constant {c} at scale {const_scale:.3e}"))?;
+        let scale = a.scale * const_scale;
+        self.check_scale_fits("multiply by a constant", scale, a.level)?;
         let scalars: Vec<u64> = m.iter().map(|md| reduce_f64(v, md.q)).collect();
         let mut out = a.clone();
         for p in &mut out.parts {
             p.mul_scalar_limbs(&scalars, m);
         }
-        out.scale = a.scale * const_scale;
+        out.scale = scale;
         Ok(out)
     }
 
@@ -276,14 +393,15 @@ impl Evaluator {
     /// ct × pt (scales multiply).
     pub fn mul_plain(&self, a: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext, CkksError> {
         let l = a.level.min(pt.level);
+        let scale = a.scale * pt.scale;
+        self.check_scale_fits("multiply by a plaintext", scale, l)?;
         let x = self.mod_down_to(a, l)?;
         let m = self.ctx.q_moduli(l);
-        let mut p = pt.poly.clone();
-        p.truncate(l + 1);
         Ok(Ciphertext {
-            parts: x.parts.iter().map(|c| c.mul(&p, m)).collect(),
+            // Products over the first l + 1 limbs of the plaintext.
+            parts: x.parts.iter().map(|c| c.mul(&pt.poly, m)).collect(),
             level: l,
-            scale: a.scale * pt.scale,
+            scale,
         })
     }
 
@@ -296,6 +414,8 @@ impl Evaluator {
                 expected: 2,
             });
         }
+        let scale = a.scale * b.scale;
+        self.check_scale_fits("multiply", scale, a.level.min(b.level))?;
         let (x, y) = self.aligned(a, b)?;
         let m = self.ctx.q_moduli(x.level);
         let c0 = x.parts[0].mul(&y.parts[0], m);
@@ -305,7 +425,7 @@ impl Evaluator {
         Ok(Ciphertext {
             parts: vec![c0, c1, c2],
             level: x.level,
-            scale: a.scale * b.scale,
+            scale,
         })
     }
 
@@ -541,13 +661,13 @@ impl Evaluator {
         self.apply_galois(a, k, gk, 0)
     }
 
-    /// A zero ciphertext (`parts` parts, NTT domain) at `level` with `scale`:
-    /// the starting value of an accumulator.
+    /// A zero ciphertext (`parts` parts, 2 or 3; NTT domain) at `level`
+    /// with `scale`: the starting value of an accumulator.
     pub fn zero_ciphertext(&self, level: usize, parts: usize, scale: f64) -> Ciphertext {
         let n = self.ctx.params().n();
         let level = level.min(self.ctx.params().max_level());
         Ciphertext {
-            parts: (0..parts)
+            parts: (0..parts.clamp(2, 3))
                 .map(|_| RnsPoly::zero(n, level + 1, true))
                 .collect(),
             level,
@@ -629,6 +749,7 @@ impl Evaluator {
             Self::check_scales("linear combination", first.scale, x.scale)?;
         }
         let want_scale = first.scale * const_scale;
+        self.check_scale_fits("linear combination", want_scale, level)?;
         for acc in accs.iter_mut() {
             if acc.level != level {
                 return Err(bad(format!(

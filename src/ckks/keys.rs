@@ -4,22 +4,42 @@
 //! prime, as SEAL). The secret key is zeroized on drop and never printed.
 
 use super::context::CkksContext;
-use super::math::{mul_mod, reduce_i64};
-use super::ring::{Modulus, RnsPoly, automorphism, automorphism_ntt};
-use rand::{CryptoRng, Rng, RngCore};
-use rand_distr::{Distribution, Normal};
+use super::error::CkksError;
+use super::math::{mul_mod, reduce_small};
+use super::ring::{Modulus, RnsPoly, SecretPoly, automorphism, automorphism_ntt};
+use rand::{CryptoRng, Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
-use zeroize::Zeroize;
+use zeroize::Zeroizing;
 
-/// Standard deviation of the error distribution.
-pub const SIGMA: f64 = 3.2;
-/// Errors are bounded at 6σ (resampled beyond).
-pub const ERROR_BOUND: f64 = 6.0 * SIGMA;
+/// Width of the centred binomial error distribution: an error is the
+/// number of ones in 21 random bits minus the number in 21 others.
+pub const CBD_ETA: u32 = 21;
+/// Standard deviation of the error distribution: sqrt(21 / 2) = 3.24, the
+/// HE standard's 3.2 rounded up to a centred binomial.
+pub const SIGMA: f64 = 3.240_370_349_203_93;
+/// Errors are bounded by the binomial's support, |e| <= 21 (6.5 σ).
+pub const ERROR_BOUND: f64 = CBD_ETA as f64;
 
-/// The secret key: a ternary polynomial, NTT form over q_0..q_L, P.
+/// The secret key: a ternary polynomial s and its square s², NTT form over
+/// q_0..q_L, P, both computed once and zeroized on drop. The decryptor
+/// reads them in place (no copy of s per call).
 pub struct SecretKey {
-    pub(crate) s: RnsPoly,
+    s: SecretPoly,
+    s2: SecretPoly,
+}
+
+impl SecretKey {
+    /// s (key level, NTT form).
+    pub(in crate::ckks) fn s(&self) -> &RnsPoly {
+        &self.s
+    }
+    /// s² (key level, NTT form).
+    pub(in crate::ckks) fn s2(&self) -> &RnsPoly {
+        &self.s2
+    }
 }
 
 impl std::fmt::Debug for SecretKey {
@@ -28,31 +48,142 @@ impl std::fmt::Debug for SecretKey {
     }
 }
 
-impl Drop for SecretKey {
-    fn drop(&mut self) {
-        for l in &mut self.s.limbs {
-            l.zeroize();
-        }
+/// A 256-bit seed for key generation and encryption randomness, zeroized
+/// on drop and redacted in `Debug`. [`KeySeed::from_os_rng`] is the
+/// production path; [`KeySeed::for_tests`] expands a small integer (64 bits
+/// of entropy at most) and is for tests and reproducible runs only.
+#[derive(Clone)]
+pub struct KeySeed(Zeroizing<[u8; 32]>);
+
+impl std::fmt::Debug for KeySeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeySeed { .. redacted .. }")
     }
+}
+
+impl KeySeed {
+    /// A seed from 32 bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// A fresh seed from the operating system's CSPRNG.
+    pub fn from_os_rng() -> Self {
+        let mut rng = ChaCha20Rng::from_os_rng();
+        let seed = Self::from_rng(&mut rng);
+        wipe_rng(&mut rng);
+        seed
+    }
+
+    /// 32 bytes drawn from `rng`.
+    pub fn from_rng(rng: &mut (impl RngCore + CryptoRng)) -> Self {
+        let mut b = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(&mut *b);
+        Self(b)
+    }
+
+    /// SHA-256 of a domain label and `n`: a deterministic seed for tests
+    /// and reproducible runs. Keys made from it are **not secret**.
+    pub fn for_tests(n: u64) -> Self {
+        let mut h = Sha256::new();
+        h.update(b"slaf-he test key seed v1");
+        h.update(n.to_le_bytes());
+        Self(Zeroizing::new(h.finalize().into()))
+    }
+
+    /// Parse 64 hexadecimal digits (a full 256-bit seed) or a decimal
+    /// integer (a test seed, [`Self::for_tests`]).
+    pub fn parse(text: &str) -> Result<Self, CkksError> {
+        let t = text.trim();
+        if let Ok(n) = t.parse::<u64>() {
+            return Ok(Self::for_tests(n));
+        }
+        let bytes = t.as_bytes();
+        if bytes.len() != 64 || !bytes.iter().all(u8::is_ascii_hexdigit) {
+            return Err(CkksError::InvalidParameters {
+                detail: format!(
+                    "key seed must be 64 hexadecimal digits (256 bits) or a decimal test seed; got {} characters",
+                    t.len()
+                ),
+            });
+        }
+        let mut out = Zeroizing::new([0u8; 32]);
+        for (i, pair) in bytes.chunks_exact(2).enumerate() {
+            let hex = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+            out[i] = hex(pair[0]) << 4 | hex(pair[1]);
+        }
+        Ok(Self(out))
+    }
+
+    /// An independent seed for `purpose` (SHA-256 of this seed and the
+    /// label), so that one seed can drive key generation and encryption
+    /// without either stream revealing the other.
+    pub fn derive(&self, purpose: &str) -> Self {
+        let mut h = Sha256::new();
+        h.update(b"slaf-he derive v1");
+        h.update(*self.0);
+        h.update(purpose.as_bytes());
+        Self(Zeroizing::new(h.finalize().into()))
+    }
+
+    /// A ChaCha20 generator keyed by this seed.
+    pub fn rng(&self) -> ChaCha20Rng {
+        ChaCha20Rng::from_seed(*self.0)
+    }
+}
+
+/// Overwrite a ChaCha20 generator's state (key, counter, buffered output)
+/// with that of the all-zero seed, with a volatile store the compiler
+/// cannot elide. Used on every generator that produced secret material.
+pub fn wipe_rng(rng: &mut ChaCha20Rng) {
+    // SAFETY: `rng` is a valid, exclusive reference; ChaCha20Rng is plain
+    // data without heap pointers or drop glue, so overwriting it in place
+    // with another valid value (without dropping the old one) leaks nothing
+    // and leaves a valid value behind.
+    unsafe { std::ptr::write_volatile(rng, ChaCha20Rng::from_seed([0; 32])) }
 }
 
 /// The public key (b, a) = (-a s + e, a) over q_0..q_L.
 #[derive(Clone, Debug)]
 pub struct PublicKey {
-    pub(crate) b: RnsPoly,
-    pub(crate) a: RnsPoly,
+    pub(in crate::ckks) b: RnsPoly,
+    pub(in crate::ckks) a: RnsPoly,
+}
+
+impl PublicKey {
+    /// Bytes of its residues.
+    pub fn byte_size(&self) -> usize {
+        self.b.byte_size() + self.a.byte_size()
+    }
 }
 
 /// A key-switching key: for each ciphertext prime q_i, (b_i, a_i) over
 /// q_0..q_L, P with b_i = -a_i s + e_i + [P]_{q_i} s' on limb i.
 #[derive(Clone, Debug)]
 pub struct SwitchingKey {
-    pub(crate) parts: Vec<(RnsPoly, RnsPoly)>,
+    pub(in crate::ckks) parts: Vec<(RnsPoly, RnsPoly)>,
+}
+
+impl SwitchingKey {
+    /// Bytes of its residues.
+    pub fn byte_size(&self) -> usize {
+        self.parts
+            .iter()
+            .map(|(b, a)| b.byte_size() + a.byte_size())
+            .sum()
+    }
 }
 
 /// Relinearisation key (switches s² to s).
 #[derive(Clone, Debug)]
-pub struct RelinearizationKey(pub(crate) SwitchingKey);
+pub struct RelinearizationKey(pub(in crate::ckks) SwitchingKey);
+
+impl RelinearizationKey {
+    /// Bytes of its residues.
+    pub fn byte_size(&self) -> usize {
+        self.0.byte_size()
+    }
+}
 
 /// Galois keys, by Galois element (5^r mod 2N for a rotation by r, 2N-1 for
 /// conjugation). The key of element k is stored with sigma_k^-1 already
@@ -61,7 +192,7 @@ pub struct RelinearizationKey(pub(crate) SwitchingKey);
 /// shared by several rotations (hoisting).
 #[derive(Clone, Debug, Default)]
 pub struct GaloisKeys {
-    pub(crate) keys: HashMap<usize, SwitchingKey>,
+    pub(in crate::ckks) keys: HashMap<usize, SwitchingKey>,
 }
 
 impl GaloisKeys {
@@ -70,6 +201,23 @@ impl GaloisKeys {
         let mut v: Vec<usize> = self.keys.keys().copied().collect();
         v.sort_unstable();
         v
+    }
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+    /// Whether there is no key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+    /// Whether the key of a left rotation by `step` (0 needs none) is present.
+    pub fn has_step(&self, step: i64, n: usize) -> bool {
+        let k = galois_element(step, n);
+        k == 1 || self.keys.contains_key(&k)
+    }
+    /// Bytes of their residues.
+    pub fn byte_size(&self) -> usize {
+        self.keys.values().map(SwitchingKey::byte_size).sum()
     }
 }
 
@@ -81,45 +229,61 @@ pub fn galois_element(step: i64, n: usize) -> usize {
     super::math::pow_mod(5, r, m) as usize
 }
 
-/// Generates keys from a secret sampled with a caller-supplied CSPRNG.
-pub struct KeyGenerator<R: RngCore + CryptoRng> {
+/// Generates keys: samples the secret and every key's randomness from its
+/// own ChaCha20 generator, keyed by a 256-bit seed. The generator state is
+/// wiped on drop (it could regenerate the secret).
+pub struct KeyGenerator {
     ctx: Arc<CkksContext>,
-    rng: R,
+    rng: ChaCha20Rng,
     sk: SecretKey,
 }
 
-impl<R: RngCore + CryptoRng> std::fmt::Debug for KeyGenerator<R> {
+impl std::fmt::Debug for KeyGenerator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("KeyGenerator { .. }")
+        f.write_str("KeyGenerator { .. redacted .. }")
     }
 }
 
-pub(crate) fn sample_ternary(n: usize, rng: &mut impl RngCore) -> Vec<i64> {
-    (0..n).map(|_| rng.random_range(-1i64..=1)).collect()
+impl Drop for KeyGenerator {
+    fn drop(&mut self) {
+        wipe_rng(&mut self.rng);
+    }
 }
 
-pub(crate) fn sample_error(n: usize, rng: &mut impl RngCore) -> Vec<i64> {
-    let normal = Normal::new(0.0, SIGMA).unwrap_or_else(|_| unreachable!("sigma is positive"));
-    (0..n)
-        .map(|_| {
-            loop {
-                let v: f64 = normal.sample(rng);
-                if v.abs() <= ERROR_BOUND {
-                    break v.round() as i64;
-                }
-            }
-        })
-        .collect()
+/// Uniform ternary coefficients in {-1, 0, 1}, constant time: the high
+/// word of `r · 3` for a uniform 64-bit `r` (bias below 2^-62, no
+/// rejection loop, no branch on secret data). Zeroized on drop.
+pub(crate) fn sample_ternary(n: usize, rng: &mut impl RngCore) -> Zeroizing<Vec<i64>> {
+    Zeroizing::new(
+        (0..n)
+            .map(|_| ((u128::from(rng.next_u64()) * 3) >> 64) as i64 - 1)
+            .collect(),
+    )
 }
 
-pub(crate) fn small_to_ntt(c: &[i64], m: &[Arc<Modulus>]) -> RnsPoly {
-    let mut p = RnsPoly {
+/// Centred binomial errors (η = [`CBD_ETA`], σ = [`SIGMA`]), constant
+/// time: popcounts of two 21-bit halves of one random word. Zeroized on drop.
+pub(crate) fn sample_error(n: usize, rng: &mut impl RngCore) -> Zeroizing<Vec<i64>> {
+    let mask = (1u64 << CBD_ETA) - 1;
+    Zeroizing::new(
+        (0..n)
+            .map(|_| {
+                let r = rng.next_u64();
+                i64::from((r & mask).count_ones()) - i64::from(((r >> CBD_ETA) & mask).count_ones())
+            })
+            .collect(),
+    )
+}
+
+/// A small secret polynomial (|c| < every prime) in NTT form, wiped on drop.
+pub(crate) fn small_to_ntt(c: &[i64], m: &[Arc<Modulus>]) -> SecretPoly {
+    let mut p = SecretPoly::new(RnsPoly {
         limbs: m
             .iter()
-            .map(|md| c.iter().map(|&v| reduce_i64(v, md.q)).collect())
+            .map(|md| c.iter().map(|&v| reduce_small(v, md.q)).collect())
             .collect(),
         ntt: false,
-    };
+    });
     p.to_ntt(m);
     p
 }
@@ -134,25 +298,41 @@ pub(crate) fn sample_uniform(n: usize, m: &[Arc<Modulus>], rng: &mut impl RngCor
     }
 }
 
-impl<R: RngCore + CryptoRng> KeyGenerator<R> {
-    /// Sample a fresh ternary secret with `rng`.
-    pub fn new(ctx: &Arc<CkksContext>, mut rng: R) -> Self {
+impl KeyGenerator {
+    /// Sample a fresh ternary secret, keyed by 32 bytes drawn from `rng`.
+    pub fn new<R: RngCore + CryptoRng>(ctx: &Arc<CkksContext>, mut rng: R) -> Self {
+        Self::from_seed(ctx, &KeySeed::from_rng(&mut rng))
+    }
+
+    /// Sample a fresh ternary secret from `seed` (deterministic).
+    pub fn from_seed(ctx: &Arc<CkksContext>, seed: &KeySeed) -> Self {
+        let mut rng = seed.rng();
+        let m = ctx.key_moduli();
         let n = ctx.params().n();
-        let mut s = sample_ternary(n, &mut rng);
-        let sk = SecretKey {
-            s: small_to_ntt(&s, ctx.key_moduli()),
-        };
-        s.zeroize();
+        let s = small_to_ntt(&sample_ternary(n, &mut rng), m);
+        let s2 = SecretPoly::new(s.mul(&s, m));
         Self {
             ctx: Arc::clone(ctx),
             rng,
-            sk,
+            sk: SecretKey { s, s2 },
         }
     }
 
     /// The secret key.
     pub fn secret_key(&self) -> &SecretKey {
         &self.sk
+    }
+
+    /// Keep only the secret key (the generator's state is wiped).
+    pub fn into_secret_key(mut self) -> SecretKey {
+        let empty = || SecretPoly::new(RnsPoly::zero(0, 0, true));
+        std::mem::replace(
+            &mut self.sk,
+            SecretKey {
+                s: empty(),
+                s2: empty(),
+            },
+        )
     }
 
     /// A public key.
@@ -162,12 +342,10 @@ impl<R: RngCore + CryptoRng> KeyGenerator<R> {
         let n = self.ctx.params().n();
         let a = sample_uniform(n, m, &mut self.rng);
         let e = small_to_ntt(&sample_error(n, &mut self.rng), m);
-        let mut s = self.sk.s.clone();
-        s.truncate(m.len());
-        let mut b = a.mul(&s, m);
+        // The product over the first m.len() limbs: s is read in place.
+        let mut b = a.mul(self.sk.s(), m);
         b.neg_assign(m);
         b.add_assign(&e, m);
-        s.limbs.iter_mut().for_each(|l| l.zeroize());
         PublicKey { b, a }
     }
 
@@ -180,7 +358,7 @@ impl<R: RngCore + CryptoRng> KeyGenerator<R> {
             .map(|i| {
                 let a = sample_uniform(n, m, &mut self.rng);
                 let e = small_to_ntt(&sample_error(n, &mut self.rng), m);
-                let mut b = a.mul(&self.sk.s, m);
+                let mut b = a.mul(self.sk.s(), m);
                 b.neg_assign(m);
                 b.add_assign(&e, m);
                 let qi = m[i].q;
@@ -196,10 +374,8 @@ impl<R: RngCore + CryptoRng> KeyGenerator<R> {
 
     /// The relinearisation key (s² -> s).
     pub fn relinearization_key(&mut self) -> RelinearizationKey {
-        let m = self.ctx.key_moduli();
-        let s2 = self.sk.s.mul(&self.sk.s, m);
-        let k = self.switching_key(&s2);
-        RelinearizationKey(k)
+        let s2 = self.sk.s2.duplicate();
+        RelinearizationKey(self.switching_key(&s2))
     }
 
     /// Galois keys for left rotations by each of `steps` (negative: right)
@@ -218,13 +394,13 @@ impl<R: RngCore + CryptoRng> KeyGenerator<R> {
             if k == 1 {
                 continue; // rotation by 0 needs no key
             }
-            let mut s = self.sk.s.clone();
+            let mut s = self.sk.s.duplicate();
             s.to_coeff(&m);
-            let mut target = automorphism(&s, k, &m);
-            s.limbs.iter_mut().for_each(|l| l.zeroize());
+            let mut target = SecretPoly::new(automorphism(&s, k, &m));
+            drop(s);
             target.to_ntt(&m);
             let mut key = self.switching_key(&target);
-            target.limbs.iter_mut().for_each(|l| l.zeroize());
+            drop(target);
             // (Z/2N)* has order N: k^-1 = k^(N-1) mod 2N.
             let k_inv = super::math::pow_mod(k as u64, n as u64 - 1, 2 * n as u64) as usize;
             for (b, a) in &mut key.parts {

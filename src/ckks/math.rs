@@ -56,7 +56,16 @@ pub fn inv_mod(a: u64, q: u64) -> Option<u64> {
     (!a.is_multiple_of(q)).then(|| pow_mod(a, q - 2, q))
 }
 
-/// Reduce a signed integer into [0, q).
+/// `v mod q` for `|v| < q` in constant time (no branch on `v`): `q` is
+/// added through a mask when `v` is negative. For secret coefficients
+/// (ternary secrets, errors, encryption randomness).
+#[inline]
+pub fn reduce_small(v: i64, q: u64) -> u64 {
+    debug_assert!(v.unsigned_abs() < q, "reduce_small: |{v}| >= {q}");
+    (v as u64).wrapping_add(q & ((v >> 63) as u64))
+}
+
+/// Reduce a signed integer into [0, q) (public values: it branches on `v`).
 #[inline]
 pub fn reduce_i64(v: i64, q: u64) -> u64 {
     // u64 remainder (hardware division), skipped for |v| < q: no 128-bit

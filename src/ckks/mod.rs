@@ -14,7 +14,8 @@
 //!     log_n: 12, coeff_mod_bit_sizes: vec![40, 30, 39], scale_bits: 30, allow_insecure: false,
 //! }).unwrap();
 //! let ctx = CkksContext::new(params).unwrap();
-//! let mut kg = KeyGenerator::new(&ctx, rand_chacha::ChaCha20Rng::seed_from_u64(1));
+//! let mut kg = KeyGenerator::from_seed(&ctx, &KeySeed::for_tests(1)); // tests only
+//! // (production: KeyGenerator::from_seed(&ctx, &KeySeed::from_os_rng()))
 //! let pk = kg.public_key();
 //! let rk = kg.relinearization_key();
 //! let enc = Encoder::new(&ctx);
@@ -39,8 +40,8 @@ pub mod serial;
 pub use context::CkksContext;
 pub use encoder::{Encoder, Plaintext};
 pub use error::CkksError;
-pub use evaluator::{Ciphertext, Encryptor, Evaluator, decrypt, encrypt_symmetric};
-pub use keys::{GaloisKeys, KeyGenerator, PublicKey, RelinearizationKey, SecretKey};
+pub use evaluator::{Ciphertext, Encryptor, EvaluationKeys, Evaluator, decrypt, encrypt_symmetric};
+pub use keys::{GaloisKeys, KeyGenerator, KeySeed, PublicKey, RelinearizationKey, SecretKey};
 pub use params::{CkksParameters, CkksParametersLiteral, presets};
 
 /// Precision in bits of `got` against `want`: −log2 of the max and of the

@@ -25,9 +25,16 @@ pub struct CkksParametersLiteral {
     pub coeff_mod_bit_sizes: Vec<u32>,
     /// Default scale = 2^scale_bits.
     pub scale_bits: u32,
-    /// Accept a chain above the HE-standard bound (experiments only).
+    /// Accept a chain above the HE-standard bound (experiments only). Never
+    /// read from or written to serialized parameters: the opt-out is the
+    /// caller's argument ([`crate::ckks::serial::parameters_from_json`]).
+    #[serde(skip)]
     pub allow_insecure: bool,
 }
+
+/// Most primes a chain may have (base + levels + special prime): 64 covers
+/// every HE-standard set up to N = 2^16 with primes of 20 bits or more.
+pub const MAX_CHAIN_PRIMES: usize = 64;
 
 /// Validated CKKS parameters.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,10 +46,16 @@ pub struct CkksParameters {
 }
 
 impl CkksParameters {
-    /// Validate a literal: N a power of two in 2^10..2^16, at least two
-    /// primes (base + special), every size in 20..=60 bits, the scale below
-    /// the base prime, NTT-friendly primes found, and the total within the
-    /// HE-standard bound unless `allow_insecure`.
+    /// Validate a literal: N a power of two in 2^10..2^16, at least two and
+    /// at most [`MAX_CHAIN_PRIMES`] primes (base + special), every size in
+    /// 20..=60 bits, the scale below the base prime, the special prime at
+    /// least as large as every chain prime (else key switching divides by
+    /// too little and returns noise), NTT-friendly primes found, and the
+    /// total within the HE-standard bound unless `allow_insecure`.
+    ///
+    /// Primes: for each size the largest unused NTT-friendly primes below
+    /// 2^bits, the special prime taking its pick first, so that it is the
+    /// largest prime of its size.
     pub fn new(literal: CkksParametersLiteral) -> Result<Self, CkksError> {
         let bad = |detail: String| CkksError::InvalidParameters { detail };
         if !(10..=16).contains(&literal.log_n) {
@@ -57,6 +70,12 @@ impl CkksParameters {
             return Err(bad(
                 "the chain needs at least a base prime and a special prime".into(),
             ));
+        }
+        if bits.len() > MAX_CHAIN_PRIMES {
+            return Err(bad(format!(
+                "the chain has {} primes, at most {MAX_CHAIN_PRIMES} are supported",
+                bits.len()
+            )));
         }
         if let Some(b) = bits.iter().find(|b| !(20..=60).contains(*b)) {
             return Err(bad(format!("prime size {b} bits is outside 20..=60")));
@@ -87,16 +106,33 @@ impl CkksParameters {
             }
             _ => {}
         }
-        let primes = ntt_primes(bits, n).ok_or_else(|| {
+        let (chain_bits, p_bits) = bits.split_at(bits.len() - 1);
+        let max_chain = chain_bits.iter().copied().max().unwrap_or(0);
+        if p_bits[0] < max_chain {
+            return Err(CkksError::SpecialPrimeTooSmall {
+                special_bits: p_bits[0],
+                chain_bits: max_chain,
+            });
+        }
+        // The special prime picks first: it is the largest of its size.
+        let order: Vec<u32> = p_bits.iter().chain(chain_bits).copied().collect();
+        let primes = ntt_primes(&order, n).ok_or_else(|| {
             bad(format!(
                 "not enough NTT-friendly primes of the requested sizes for N = {n}"
             ))
         })?;
-        let (q, p) = primes.split_at(primes.len() - 1);
+        let (p, q) = primes.split_at(1);
+        let p = p[0];
+        if let Some(&big) = q.iter().find(|&&qi| qi > p) {
+            return Err(CkksError::SpecialPrimeTooSmall {
+                special_bits: 64 - p.leading_zeros(),
+                chain_bits: 64 - big.leading_zeros(),
+            });
+        }
         Ok(Self {
             n,
             q: q.to_vec(),
-            p: p[0],
+            p,
             literal,
         })
     }

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use tfhe_ntt::prime64::Plan;
+use zeroize::Zeroize;
 
 /// An NTT plan for one prime.
 pub struct Modulus {
@@ -112,10 +113,11 @@ impl Modulus {
 /// NTT domain or all in coefficient form.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RnsPoly {
-    /// Limbs, limb i modulo `moduli[i]`.
-    pub limbs: Vec<Vec<u64>>,
+    /// Limbs, limb i modulo `moduli[i]` (sealed: only the CKKS layer
+    /// touches residues).
+    pub(in crate::ckks) limbs: Vec<Vec<u64>>,
     /// Whether the limbs are in the NTT domain.
-    pub ntt: bool,
+    pub(in crate::ckks) ntt: bool,
 }
 
 impl RnsPoly {
@@ -130,6 +132,16 @@ impl RnsPoly {
     /// Number of limbs.
     pub fn len(&self) -> usize {
         self.limbs.len()
+    }
+
+    /// Whether the limbs are in the NTT domain.
+    pub fn is_ntt(&self) -> bool {
+        self.ntt
+    }
+
+    /// Bytes of the residues (8 per coefficient per limb).
+    pub fn byte_size(&self) -> usize {
+        self.limbs.iter().map(|l| l.len() * 8).sum()
     }
 
     /// Whether there are no limbs.
@@ -238,6 +250,63 @@ impl RnsPoly {
     /// Keep only the first `k` limbs.
     pub fn truncate(&mut self, k: usize) {
         self.limbs.truncate(k);
+    }
+
+    /// Overwrite every residue with zero (volatile writes, not optimised away).
+    pub(in crate::ckks) fn wipe(&mut self) {
+        for l in &mut self.limbs {
+            l.zeroize();
+        }
+    }
+}
+
+/// A polynomial that is secret material (the secret key, its powers and
+/// automorphisms, sampled errors, encryption randomness): its residues are
+/// zeroized when it is dropped. It dereferences to [`RnsPoly`] for reading;
+/// it has no truncation (a prefix of its limbs is read in place, by the
+/// limb-wise operations that zip to the shorter operand), and every
+/// mutation goes through methods that keep the wiping invariant.
+#[derive(PartialEq, Eq)]
+pub(crate) struct SecretPoly(RnsPoly);
+
+impl SecretPoly {
+    /// Take ownership of `p` as secret material.
+    pub(in crate::ckks) fn new(p: RnsPoly) -> Self {
+        Self(p)
+    }
+
+    /// A wiped-on-drop copy.
+    pub(in crate::ckks) fn duplicate(&self) -> Self {
+        Self(self.0.clone())
+    }
+
+    /// Convert to coefficient form in place.
+    pub(in crate::ckks) fn to_coeff(&mut self, m: &[Arc<Modulus>]) {
+        self.0.to_coeff(m);
+    }
+
+    /// Convert to the NTT domain in place.
+    pub(in crate::ckks) fn to_ntt(&mut self, m: &[Arc<Modulus>]) {
+        self.0.to_ntt(m);
+    }
+}
+
+impl std::ops::Deref for SecretPoly {
+    type Target = RnsPoly;
+    fn deref(&self) -> &RnsPoly {
+        &self.0
+    }
+}
+
+impl Drop for SecretPoly {
+    fn drop(&mut self) {
+        self.0.wipe();
+    }
+}
+
+impl std::fmt::Debug for SecretPoly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretPoly { .. redacted .. }")
     }
 }
 

@@ -6,7 +6,7 @@
 //! Binary layout: magic `SLAFCKKS`, format version (u32), object kind (u8),
 //! ring degree (u64), the number of chain primes and the primes q_0..q_L, P
 //! (u64 each), then the object. A polynomial is its limb count (u32), an
-//! NTT flag (u8) and `limbs × N` coefficients (u64). Loading checks the
+//! NTT flag (u8, always 1) and `limbs × N` coefficients (u64). Loading checks the
 //! magic, version and kind, that N and every prime equal the context's,
 //! the level and limb counts, that every coefficient is below its prime,
 //! that the scale is finite and positive, and that no byte is left over.
@@ -58,11 +58,24 @@ pub fn parameters_to_json(params: &CkksParameters) -> String {
     serde_json::to_string_pretty(params.literal()).unwrap_or_default()
 }
 
-/// Parameters from JSON, validated exactly as [`CkksParameters::new`]
-/// (an insecure chain is refused unless the JSON sets `allow_insecure`).
-pub fn parameters_from_json(text: &str) -> Result<CkksParameters, CkksError> {
-    let lit: CkksParametersLiteral =
+/// Largest parameters JSON accepted (bytes): a literal is a few hundred.
+pub const MAX_PARAMETERS_JSON: usize = 64 * 1024;
+
+/// Parameters from JSON, validated exactly as [`CkksParameters::new`].
+/// The insecure opt-out is the caller's `allow_insecure` argument only: a
+/// field of that name in the data is ignored. The text length, N (2^10 to
+/// 2^16) and the chain length ([`super::params::MAX_CHAIN_PRIMES`]) are
+/// capped before any prime is searched for.
+pub fn parameters_from_json(text: &str, allow_insecure: bool) -> Result<CkksParameters, CkksError> {
+    if text.len() > MAX_PARAMETERS_JSON {
+        return Err(bad(format!(
+            "parameters JSON of {} bytes, at most {MAX_PARAMETERS_JSON}",
+            text.len()
+        )));
+    }
+    let mut lit: CkksParametersLiteral =
         serde_json::from_str(text).map_err(|e| bad(format!("parameters JSON: {e}")))?;
+    lit.allow_insecure = allow_insecure;
     CkksParameters::new(lit)
 }
 
@@ -196,11 +209,13 @@ impl<'a> Reader<'a> {
         if k != moduli.len() {
             return Err(bad(format!("{what}: {k} limbs, expected {}", moduli.len())));
         }
-        let ntt = match self.take(1)?[0] {
-            0 => false,
-            1 => true,
-            f => return Err(bad(format!("{what}: NTT flag {f}"))),
-        };
+        // Every consumer works in the NTT domain: coefficient form is refused.
+        match self.take(1)?[0] {
+            1 => {}
+            f => {
+                return Err(bad(format!("{what}: NTT flag {f}, expected 1 (NTT form)")));
+            }
+        }
         let bytes = self.take(k.saturating_mul(self.n).saturating_mul(8))?;
         let mut limbs = Vec::with_capacity(k);
         for (i, &q) in moduli.iter().enumerate() {
@@ -219,7 +234,7 @@ impl<'a> Reader<'a> {
             }
             limbs.push(limb);
         }
-        Ok(RnsPoly { limbs, ntt })
+        Ok(RnsPoly { limbs, ntt: true })
     }
     /// Moduli q_0..q_L, P of keys.
     fn key_moduli(&self) -> Vec<u64> {

@@ -2,11 +2,9 @@
 //! repetitions) and optionally one JSON object on the last line.
 
 use clap::{Args, Subcommand};
-use rand::SeedableRng;
-use rand_chacha::ChaCha20Rng;
 use slaf_he::ckks::{
     CkksContext, CkksParameters, CkksParametersLiteral, Encoder, Encryptor, Evaluator,
-    KeyGenerator, decrypt, precision_bits,
+    KeyGenerator, KeySeed, decrypt, precision_bits,
 };
 use std::time::Instant;
 
@@ -159,18 +157,18 @@ fn bench_set(params: CkksParameters, reps: usize, threads: usize) -> anyhow::Res
     let mut seed = 1u64;
     let mut next = || {
         seed += 1;
-        ChaCha20Rng::seed_from_u64(seed)
+        KeySeed::for_tests(seed)
     };
     let kg_reps = reps.min(5);
     row(
         "keygen_secret_public",
         median_us(kg_reps, || {
-            let mut kg = KeyGenerator::new(&ctx, next());
+            let mut kg = KeyGenerator::from_seed(&ctx, &next());
             std::hint::black_box(kg.public_key());
         }),
         None,
     );
-    let mut kg = KeyGenerator::new(&ctx, ChaCha20Rng::seed_from_u64(99));
+    let mut kg = KeyGenerator::from_seed(&ctx, &KeySeed::for_tests(99));
     let pk = kg.public_key();
     let mut rk = None;
     row(
@@ -192,7 +190,7 @@ fn bench_set(params: CkksParameters, reps: usize, threads: usize) -> anyhow::Res
         .map(|i| ((i * 7919) % 1000) as f64 / 1000.0 - 0.5)
         .collect();
     let pt = enc.encode(&v, top, scale)?;
-    let mut encryptor = Encryptor::new(&ctx, pk, ChaCha20Rng::seed_from_u64(5));
+    let mut encryptor = Encryptor::new(&ctx, pk, KeySeed::for_tests(5).rng());
     let mut ct = encryptor.encrypt(&pt);
     row(
         "encrypt",
@@ -257,7 +255,8 @@ fn bench_set(params: CkksParameters, reps: usize, threads: usize) -> anyhow::Res
     // Degree-9 polynomial (the P2 least-squares sign approximation's shape:
     // odd, Chebyshev basis) with the depth-optimal evaluator: 4 levels.
     if top >= 4 {
-        use slaf_he::ckks::circuits::{CoreBackend, Polynomial, PolynomialEvaluator};
+        use slaf_he::ckks::EvaluationKeys;
+        use slaf_he::ckks::circuits::{Polynomial, PolynomialEvaluator};
         let p = Polynomial::chebyshev(
             vec![
                 0.0, 1.2797, 0.0, -0.4444, 0.0, 0.2901, 0.0, -0.2365, 0.0, 0.1111,
@@ -265,7 +264,7 @@ fn bench_set(params: CkksParameters, reps: usize, threads: usize) -> anyhow::Res
             -1.0,
             1.0,
         );
-        let bk = CoreBackend::new(&ev, &enc, Some(&rk), None);
+        let bk = Evaluator::with_keys(&ctx, EvaluationKeys::new(Some(rk.clone()), None));
         let pe = PolynomialEvaluator::new(&bk);
         let mut y = ct.clone();
         row(

@@ -38,9 +38,11 @@ pub struct InferArgs {
     /// Worker threads [default: all cores].
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Seed of keys and encryption randomness [default: OS entropy].
-    #[arg(long)]
-    pub seed: Option<u64>,
+    /// Seed of keys and encryption randomness: 64 hexadecimal digits (256
+    /// bits) or a decimal test seed. Seeded keys are for tests only, and the
+    /// outputs say so [default: fresh keys from the OS CSPRNG].
+    #[arg(long, value_parser = parse_key_seed)]
+    pub seed: Option<slaf_he::ckks::KeySeed>,
     /// Decrypt a few values after each layer and report precision bits (slower; uses the secret key).
     #[arg(long)]
     pub precision: bool,
@@ -57,6 +59,11 @@ pub struct InferArgs {
     /// Folder with the MNIST files [default: $SLAF_HE_DATA, else data/mnist].
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
+}
+
+/// `--seed`: a [`slaf_he::ckks::KeySeed`] (clap needs a `String` error).
+fn parse_key_seed(text: &str) -> Result<slaf_he::ckks::KeySeed, String> {
+    slaf_he::ckks::KeySeed::parse(text).map_err(|e| e.to_string())
 }
 
 /// Run `slaf-he infer`.

@@ -594,7 +594,9 @@ fn inference(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
         let mut req = InferenceRequest::new(ModelSource::Weights(Box::new(w)));
         req.images = Some(images);
         req.mode = mode;
-        req.seed = Some(slaf_he::data::DEFAULT_SEED);
+        req.seed = Some(slaf_he::ckks::KeySeed::for_tests(
+            slaf_he::data::DEFAULT_SEED,
+        ));
         req.precision = mode == Mode::PerImage;
         req.quiet = quiet;
         let out = slaf_he::he_nn::run::run(&req)
@@ -645,7 +647,7 @@ fn inference(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
     atomic_write(
         &md,
         format!(
-            "# Encrypted inference ({} profile)\n\nOur CKKS, seed {}, on the first N MNIST test images; agreement = encrypted argmax equals the plaintext (inference-form) argmax; times per image (batched: amortised over N/2 images per ciphertext) on this machine, stage times in ms per image. Peak RSS is the process's high-water mark since the start of each run (reset where the OS allows); memory the allocator kept from earlier runs of the same process counts too, so standalone `slaf-he infer` runs show less (see results/inference/README.md).\n\n{}\n\n{}",
+            "# Encrypted inference ({} profile)\n\nOur CKKS with seeded keys (seed {}; seeded keys: for tests only), on the first N MNIST test images; agreement = encrypted argmax equals the plaintext (inference-form) argmax; times per image (batched: amortised over N/2 images per ciphertext) on this machine, stage times in ms per image. Peak RSS is the process's high-water mark since the start of each run (reset where the OS allows); memory the allocator kept from earlier runs of the same process counts too, so standalone `slaf-he infer` runs show less (see results/inference/README.md).\n\n{}\n\n{}",
             ctx.profile.name(),
             slaf_he::data::DEFAULT_SEED,
             dataframe_to_markdown(&df, 4),

@@ -34,13 +34,12 @@
 
 use super::plan::{ActPlan, CircuitPlan};
 use super::{HeNnError, StageTimes};
-use crate::ckks::circuits::{CoreBackend, PolynomialEvaluator};
+use crate::ckks::circuits::PolynomialEvaluator;
 use crate::ckks::{
-    Ciphertext, CkksContext, CkksError, CkksParameters, Encoder, Encryptor, Evaluator,
-    KeyGenerator, PublicKey, RelinearizationKey, decrypt,
+    Ciphertext, CkksContext, CkksError, CkksParameters, Encoder, Encryptor, EvaluationKeys,
+    Evaluator, KeyGenerator, KeySeed, PublicKey, SecretKey, decrypt,
 };
 use crate::nn::InferenceModel;
-use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -50,8 +49,9 @@ use std::time::Instant;
 /// Options of the batched engine.
 #[derive(Clone, Debug)]
 pub struct BatchedOptions {
-    /// Seed of the key and encryption randomness (None: OS entropy).
-    pub seed: Option<u64>,
+    /// 256-bit seed of the key and encryption randomness (None: the OS
+    /// CSPRNG). A seeded run's keys are for tests only.
+    pub seed: Option<KeySeed>,
     /// Decrypt a few ciphertexts after each layer and report precision (needs the secret key; slow).
     pub precision: bool,
     /// Conv features per streamed chunk.
@@ -126,10 +126,10 @@ pub struct BatchOutput {
 pub struct BatchedEngine {
     ctx: Arc<CkksContext>,
     encoder: Encoder,
+    /// Owns the relinearisation key.
     evaluator: Evaluator,
-    keygen: KeyGenerator<ChaCha20Rng>,
+    sk: SecretKey,
     pk: PublicKey,
-    rk: RelinearizationKey,
     plan: CircuitPlan,
     model: InferenceModel,
     /// Conv taps per output feature: (pixel, weight).
@@ -160,6 +160,16 @@ impl std::fmt::Debug for BatchedEngine {
 
 fn wall_ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
+}
+
+impl Drop for BatchedEngine {
+    fn drop(&mut self) {
+        // The encryption generator's state would let its owner recompute
+        // the inputs' encryption randomness.
+        if let Ok(rng) = self.rng.get_mut() {
+            crate::ckks::keys::wipe_rng(rng);
+        }
+    }
 }
 
 impl BatchedEngine {
@@ -202,15 +212,16 @@ impl BatchedEngine {
         let balanced = ((3.7 * params.n() as f64).log2() + (scale * q_top / 0.29).log2()) / 2.0;
         let input_scale = 2f64.powi(balanced.round() as i32).max(scale);
         let ctx = CkksContext::new(params)?;
-        let mut master = match opts.seed {
-            Some(s) => ChaCha20Rng::seed_from_u64(s),
-            None => ChaCha20Rng::from_os_rng(),
-        };
-        let mut key_seed = [0u8; 32];
-        master.fill_bytes(&mut key_seed);
-        let mut keygen = KeyGenerator::new(&ctx, ChaCha20Rng::from_seed(key_seed));
+        // Two one-way derivations of the seed: the encryption generator
+        // kept by the engine cannot regenerate the key seed. The key
+        // generator's state is wiped once the keys are made.
+        let seed = opts.seed.clone().unwrap_or_else(KeySeed::from_os_rng);
+        let mut keygen = KeyGenerator::from_seed(&ctx, &seed.derive("batched keys"));
         let pk = keygen.public_key();
         let rk = keygen.relinearization_key();
+        let sk = keygen.into_secret_key();
+        let enc_rng = seed.derive("batched encryption").rng();
+        drop(seed);
         let g = model.conv.geom;
         let (oh, ow, k, kk) = (g.out_h(), g.out_w(), g.k, g.patch());
         let mut taps = Vec::with_capacity(g.out_len());
@@ -251,11 +262,10 @@ impl BatchedEngine {
             encoder: Encoder::new(&ctx),
             bias1,
             bias2,
-            evaluator: Evaluator::new(&ctx),
+            evaluator: Evaluator::with_keys(&ctx, EvaluationKeys::new(Some(rk), None)),
             ctx,
-            keygen,
+            sk,
             pk,
-            rk,
             plan,
             model: model.clone(),
             taps,
@@ -264,7 +274,7 @@ impl BatchedEngine {
             input_scale,
             out_scale,
             opts,
-            rng: Mutex::new(master),
+            rng: Mutex::new(enc_rng),
         })
     }
 
@@ -316,9 +326,7 @@ impl BatchedEngine {
     }
 
     fn decrypt_slots(&self, ct: &Ciphertext, count: usize) -> Vec<f64> {
-        let mut v = self
-            .encoder
-            .decode(&decrypt(&self.ctx, self.keygen.secret_key(), ct));
+        let mut v = self.encoder.decode(&decrypt(&self.ctx, &self.sk, ct));
         v.truncate(count);
         v
     }
@@ -326,25 +334,18 @@ impl BatchedEngine {
     fn encrypt_inputs(&self, images: &[&[f32]]) -> Result<Vec<Ciphertext>, HeNnError> {
         let pixels = self.model.conv.geom.in_len();
         const GROUPS: usize = 16;
-        let seeds: Vec<[u8; 32]> = {
+        let seeds: Vec<KeySeed> = {
             let mut rng = self.rng.lock().map_err(|_| HeNnError::InvalidRequest {
                 detail: "encryption randomness poisoned by an earlier panic".into(),
             })?;
-            (0..GROUPS)
-                .map(|_| {
-                    let mut s = [0u8; 32];
-                    rng.fill_bytes(&mut s);
-                    s
-                })
-                .collect()
+            (0..GROUPS).map(|_| KeySeed::from_rng(&mut *rng)).collect()
         };
         let per = pixels.div_ceil(GROUPS);
         let groups: Vec<Vec<Ciphertext>> = seeds
             .into_par_iter()
             .enumerate()
             .map(|(g, seed)| {
-                let mut enc =
-                    Encryptor::new(&self.ctx, self.pk.clone(), ChaCha20Rng::from_seed(seed));
+                let mut enc = Encryptor::new(&self.ctx, self.pk.clone(), seed.rng());
                 (g * per..((g + 1) * per).min(pixels))
                     .map(|j| {
                         let vals: Vec<f64> = images.iter().map(|im| f64::from(im[j])).collect();
@@ -357,10 +358,6 @@ impl BatchedEngine {
             })
             .collect::<Result<_, _>>()?;
         Ok(groups.into_iter().flatten().collect())
-    }
-
-    fn backend(&self) -> CoreBackend<'_> {
-        CoreBackend::new(&self.evaluator, &self.encoder, Some(&self.rk), None)
     }
 
     /// Whether `act` is evaluated fused with the next linear layer: its last
@@ -397,7 +394,7 @@ impl BatchedEngine {
             ActPlan::Square { .. } => Ok((ev.mul(ct, ct)?, 1)),
             ActPlan::Poly { poly, .. } if Self::fused(act) => {
                 let (c1, c2, c3) = (poly.coeffs[1], poly.coeffs[2], poly.coeffs[3]);
-                let l = ct.level;
+                let l = ct.level();
                 if l < 2 {
                     return Err(CkksError::LevelExhausted {
                         op: "cubic activation",
@@ -405,32 +402,30 @@ impl BatchedEngine {
                     }
                     .into());
                 }
-                let q = |k: usize| self.ctx.q_moduli(k)[k].q as f64;
-                let s = ct.scale;
+                let q = |k: usize| self.ctx.params().q()[k] as f64;
+                let s = ct.scale();
                 // x² at level l-1.
-                let x2 = ev.mul_relin_rescale(ct, ct, &self.rk)?;
+                let x2 = ev.mul_relin_rescale(ct, ct, ev.relin_key("cubic activation")?)?;
                 // c2 + c3·x at level l-1, scale t = q_{l-1}.
                 let t = q(l - 1);
                 let qx = ev.rescale(&ev.mul_scalar(ct, c3, t * q(l) / s)?)?;
                 let qx = ev.add_scalar(&qx, c2)?;
                 let prod = ev.mul(&x2, &qx)?;
                 // c1·x at level l-1 on the product's scale.
-                let mut rx = ev.rescale(&ev.mul_scalar(ct, c1, prod.scale * q(l) / s)?)?;
-                rx.scale = prod.scale;
+                let mut rx = ev.rescale(&ev.mul_scalar(ct, c1, prod.scale() * q(l) / s)?)?;
+                // Same scale up to rounding of the exact quotient.
+                ev.set_scale(&mut rx, prod.scale())?;
                 Ok((ev.add(&prod, &rx)?, 1))
             }
-            ActPlan::Poly { poly, plan } => {
-                let bk = self.backend();
-                Ok((
-                    PolynomialEvaluator::new(&bk).evaluate_plan(
-                        ct,
-                        poly,
-                        plan,
-                        Some(self.scale),
-                    )?,
-                    0,
-                ))
-            }
+            ActPlan::Poly { poly, plan } => Ok((
+                PolynomialEvaluator::new(&self.evaluator).evaluate_plan(
+                    ct,
+                    poly,
+                    plan,
+                    Some(self.scale),
+                )?,
+                0,
+            )),
         }
     }
 
@@ -448,23 +443,21 @@ impl BatchedEngine {
         let Some(x0) = xs.first() else {
             return Ok(accs.unwrap_or_default());
         };
-        if x0.level < pending + 1 {
+        let level = x0.level();
+        if level < pending + 1 {
             return Err(CkksError::LevelExhausted {
                 op: "linear layer",
-                level: x0.level,
+                level,
             }
             .into());
         }
-        let m = self.ctx.q_moduli(x0.level);
-        let drop: f64 = (0..=pending).map(|k| m[x0.level - k].q as f64).product();
-        let c = target * drop / x0.scale;
-        let parts = xs.iter().map(|x| x.parts.len()).max().unwrap_or(2);
+        let q = self.ctx.params().q();
+        let drop: f64 = (0..=pending).map(|k| q[level - k] as f64).product();
+        let c = target * drop / x0.scale();
+        let parts = xs.iter().map(|x| x.part_count()).max().unwrap_or(2);
         let mut accs = accs.unwrap_or_else(|| {
             (0..rows.len())
-                .map(|_| {
-                    self.evaluator
-                        .zero_ciphertext(x0.level, parts, x0.scale * c)
-                })
+                .map(|_| self.evaluator.zero_ciphertext(level, parts, x0.scale() * c))
                 .collect()
         });
         self.evaluator
@@ -486,14 +479,28 @@ impl BatchedEngine {
             .map(|(a, &b)| {
                 // Relinearise before any rescale; the bias goes in at the
                 // last rescale's input scale (~Δ·q, where it fits 62 bits).
-                let mut r = self.evaluator.relinearize(&a, &self.rk)?;
+                let ev = &self.evaluator;
+                let mut r = ev.relinearize(&a, ev.relin_key("linear layer")?)?;
                 for _ in 1..rescales {
                     r = self.evaluator.rescale(&r)?;
                 }
                 let r = self.evaluator.add_scalar(&r, b)?;
                 let mut r = self.evaluator.rescale(&r)?;
-                debug_assert!(((r.scale - target) / target).abs() < 1e-6);
-                r.scale = target;
+                // The exact scale equals the target up to the rounding of
+                // the constants' quotients; anything more is a planning bug
+                // and must not be relabelled away (release builds too).
+                let rel = ((r.scale() - target) / target).abs();
+                if !(rel <= 1e-9) {
+                    return Err(CkksError::Mismatch {
+                        op: "linear layer",
+                        detail: format!(
+                            "scale {:.6e} after rescaling differs from the planned {target:.6e} (relative {rel:.1e})",
+                            r.scale()
+                        ),
+                    }
+                    .into());
+                }
+                self.evaluator.set_scale(&mut r, target)?;
                 Ok(r)
             })
             .collect()

@@ -45,8 +45,9 @@ pub struct InferenceRequest {
     pub params: Option<ParamsChoice>,
     /// Worker threads (None: rayon's default pool).
     pub threads: Option<usize>,
-    /// Seed of keys and encryption randomness (None: OS entropy).
-    pub seed: Option<u64>,
+    /// 256-bit seed of keys and encryption randomness (None: the OS
+    /// CSPRNG). The outputs of a seeded run say "seeded keys: for tests only".
+    pub seed: Option<crate::ckks::KeySeed>,
     /// Measure precision after each layer (decrypts intermediates; slower).
     pub precision: bool,
     /// Conv features per streamed chunk (batched mode; None: default).
@@ -186,7 +187,14 @@ pub struct InferenceSummary {
     pub threads: usize,
     /// 1-minute load average at the end of the run (Linux), to judge timings.
     pub load_average: Option<f64>,
+    /// Where the keys came from: [`KEYS_FRESH`] or [`KEYS_SEEDED`].
+    pub keys: String,
 }
+
+/// [`InferenceSummary::keys`] of a run whose keys came from the OS CSPRNG.
+pub const KEYS_FRESH: &str = "fresh keys from the OS CSPRNG";
+/// [`InferenceSummary::keys`] of a run with `--seed`.
+pub const KEYS_SEEDED: &str = "seeded keys: for tests only";
 
 /// A summary plus its per-image rows.
 #[derive(Clone, Debug)]
@@ -316,7 +324,7 @@ fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
         match req.mode {
             Mode::PerImage => {
                 let t = Instant::now();
-                let engine = PerImageEngine::new(model, params.clone(), req.seed)?;
+                let engine = PerImageEngine::new(model, params.clone(), req.seed.clone())?;
                 let setup = t.elapsed().as_secs_f64();
                 let bar = crate::progress::bar(count as u64, "per-image HE", req.quiet);
                 let t = Instant::now();
@@ -371,7 +379,7 @@ fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
             Mode::Batched => {
                 let t = Instant::now();
                 let mut opts = BatchedOptions {
-                    seed: req.seed,
+                    seed: req.seed.clone(),
                     precision: req.precision,
                     ..BatchedOptions::default()
                 };
@@ -500,6 +508,12 @@ fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
         peak_rss_bytes: peak_rss_bytes(),
         threads: rayon::current_num_threads(),
         load_average: load_average(),
+        keys: if req.seed.is_some() {
+            KEYS_SEEDED
+        } else {
+            KEYS_FRESH
+        }
+        .to_string(),
     };
     Ok(InferenceOutcome { summary, rows })
 }
@@ -532,6 +546,7 @@ pub fn summary_markdown(s: &InferenceSummary) -> String {
             "test images",
             format!("{} (from index {})", s.images, s.offset),
         ),
+        ("keys", s.keys.clone()),
         ("plaintext accuracy", pct(s.plain_accuracy)),
         ("encrypted accuracy", pct(s.he_accuracy)),
         ("agreement (argmax)", pct(s.agreement)),

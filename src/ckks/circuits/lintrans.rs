@@ -457,7 +457,9 @@ impl<P> LinearTransform<P> {
         let mut out = backend
             .rescale(&acc)
             .map_err(be("linear transform rescale"))?;
-        backend.set_scale(&mut out, in_scale);
+        backend
+            .set_scale(&mut out, in_scale)
+            .map_err(be("linear transform scale"))?;
         for &h in &self.folds {
             let r = backend
                 .rotate(&out, h)
@@ -524,6 +526,8 @@ pub fn dot_plain<B: CircuitBackend>(
         .map_err(be("dot_plain encode"))?;
     let m = backend.mul_plain(ct, &pt).map_err(be("dot_plain mul"))?;
     let mut m = backend.rescale(&m).map_err(be("dot_plain rescale"))?;
-    backend.set_scale(&mut m, s);
+    backend
+        .set_scale(&mut m, s)
+        .map_err(be("linear transform scale"))?;
     inner_sum(backend, &m, w.len())
 }

@@ -28,13 +28,12 @@
 //! `rotate(ct, k)` moves slot `i + k` to slot `i` (left rotation, as SEAL's
 //! `rotate_vector` with positive steps).
 
-pub mod core_backend;
+mod core_backend;
 pub mod lintrans;
 pub mod poly_eval;
 pub mod polynomial;
 pub mod sim;
 
-pub use core_backend::CoreBackend;
 pub use lintrans::{LinearTransform, Strategy, dot_plain, inner_sum, inner_sum_rotation_steps};
 pub use poly_eval::{AffineMode, EvalPlan, PolynomialEvaluator};
 pub use polynomial::{Basis, Polynomial};
@@ -139,8 +138,10 @@ pub trait CircuitBackend {
     fn level(&self, ct: &Self::Ciphertext) -> usize;
     /// Exact scale of a ciphertext.
     fn scale(&self, ct: &Self::Ciphertext) -> f64;
-    /// Relabel the scale (reinterprets the encrypted value as `value * old / new`).
-    fn set_scale(&self, ct: &mut Self::Ciphertext, scale: f64);
+    /// Relabel the scale (reinterprets the encrypted value as `value * old /
+    /// new`); an error when the new scale is not finite and positive or
+    /// leaves no room below the level's modulus.
+    fn set_scale(&self, ct: &mut Self::Ciphertext, scale: f64) -> Result<(), Self::Error>;
     /// `a + b` (same level and scale).
     fn add(
         &self,

@@ -317,7 +317,8 @@ impl<'a, B: CircuitBackend> PolynomialEvaluator<'a, B> {
             }
             AffineMode::Relabel => {
                 let s = bk.scale(&t1);
-                bk.set_scale(&mut t1, s / alpha);
+                bk.set_scale(&mut t1, s / alpha)
+                    .map_err(be("poly affine relabel"))?;
             }
             AffineMode::ExtraLevel => {
                 // Land T_1 at level - 1 on scale q_{level-1}, so the powers keep
@@ -325,9 +326,10 @@ impl<'a, B: CircuitBackend> PolynomialEvaluator<'a, B> {
                 let want = bk.prime(level - 1);
                 let k = want * bk.prime(level) / bk.scale(&t1);
                 let mut m = bk.mul_const(&t1, alpha, k).map_err(be("poly affine map"))?;
-                bk.set_scale(&mut m, want * bk.prime(level));
+                bk.set_scale(&mut m, want * bk.prime(level))
+                    .map_err(be("poly affine map"))?;
                 t1 = bk.rescale(&m).map_err(be("poly affine map"))?;
-                bk.set_scale(&mut t1, want);
+                bk.set_scale(&mut t1, want).map_err(be("poly affine map"))?;
             }
         }
         if beta != 0.0 {
@@ -347,7 +349,8 @@ impl<'a, B: CircuitBackend> PolynomialEvaluator<'a, B> {
             Value::Const(c) => {
                 // Constant polynomial (depth 0): 0 * x + c at the target scale.
                 let mut z = bk.mul_const(ct, 0.0, 1.0).map_err(be("poly constant"))?;
-                bk.set_scale(&mut z, target_scale);
+                bk.set_scale(&mut z, target_scale)
+                    .map_err(be("poly constant"))?;
                 bk.add_const(&z, c).map_err(be("poly constant"))
             }
         }
@@ -381,9 +384,11 @@ impl<'a, B: CircuitBackend> PolynomialEvaluator<'a, B> {
         let c = bk.mod_down(ct, level + 1).map_err(be("poly match scale"))?;
         let k = scale * bk.prime(level + 1) / bk.scale(&c);
         let mut c = bk.mul_const(&c, 1.0, k).map_err(be("poly match scale"))?;
-        bk.set_scale(&mut c, scale * bk.prime(level + 1));
+        bk.set_scale(&mut c, scale * bk.prime(level + 1))
+            .map_err(be("poly exact scale"))?;
         let mut c = bk.rescale(&c).map_err(be("poly match scale"))?;
-        bk.set_scale(&mut c, scale);
+        bk.set_scale(&mut c, scale)
+            .map_err(be("poly exact scale"))?;
         Ok(c)
     }
 
@@ -425,7 +430,7 @@ impl<'a, B: CircuitBackend> PolynomialEvaluator<'a, B> {
             let mut m = bk
                 .mul_const(&t, c, big / bk.scale(&t))
                 .map_err(be("poly leaf"))?;
-            bk.set_scale(&mut m, big);
+            bk.set_scale(&mut m, big).map_err(be("poly exact scale"))?;
             acc = Some(match acc {
                 None => m,
                 Some(a) => bk.add(&a, &m).map_err(be("poly leaf"))?,
@@ -440,7 +445,8 @@ impl<'a, B: CircuitBackend> PolynomialEvaluator<'a, B> {
             acc
         };
         let mut out = bk.rescale(&acc).map_err(be("poly leaf rescale"))?;
-        bk.set_scale(&mut out, scale);
+        bk.set_scale(&mut out, scale)
+            .map_err(be("poly exact scale"))?;
         Ok(out)
     }
 
@@ -485,9 +491,10 @@ impl<'a, B: CircuitBackend> PolynomialEvaluator<'a, B> {
                             }
                         };
                         let mut p = bk.mul_relin(&qct, &tn).map_err(be("poly giant step"))?;
-                        bk.set_scale(&mut p, big);
+                        bk.set_scale(&mut p, big).map_err(be("poly exact scale"))?;
                         let mut p = bk.rescale(&p).map_err(be("poly giant step rescale"))?;
-                        bk.set_scale(&mut p, scale);
+                        bk.set_scale(&mut p, scale)
+                            .map_err(be("poly exact scale"))?;
                         p
                     }
                 };

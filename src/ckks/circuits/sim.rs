@@ -237,12 +237,22 @@ impl CircuitBackend for SimBackend {
     fn scale(&self, ct: &SimCiphertext) -> f64 {
         ct.scale
     }
-    fn set_scale(&self, ct: &mut SimCiphertext, scale: f64) {
+    fn set_scale(&self, ct: &mut SimCiphertext, scale: f64) -> Result<(), SimError> {
+        // The core's rule: finite, positive, one bit of headroom below Q_l.
+        let logq: f64 = self.primes[..=ct.level].iter().map(|q| q.log2()).sum();
+        if !(scale.is_finite() && scale > 0.0 && scale.log2() + 1.0 < logq) {
+            return Err(SimError::Overflow {
+                operation: "set scale",
+                log2: scale.log2(),
+                logq,
+            });
+        }
         let r = ct.scale / scale;
         for v in ct.values.iter_mut() {
             *v *= r;
         }
         ct.scale = scale;
+        Ok(())
     }
     fn add(&self, a: &SimCiphertext, b: &SimCiphertext) -> Result<SimCiphertext, SimError> {
         Self::same("add", a, b, true)?;

@@ -26,14 +26,12 @@ pub mod transform;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
-use crate::ckks::circuits::CoreBackend;
-use crate::ckks::ring::RnsPoly;
+use crate::ckks::keys::wipe_rng;
 use crate::ckks::{
-    Ciphertext, CkksContext, CkksParameters, Encoder, Encryptor, Evaluator, GaloisKeys,
-    KeyGenerator, Plaintext, RelinearizationKey, decrypt, encrypt_symmetric, precision_bits,
+    Ciphertext, CkksContext, CkksParameters, Encoder, Encryptor, EvaluationKeys, Evaluator,
+    KeyGenerator, KeySeed, Plaintext, SecretKey, decrypt, encrypt_symmetric, precision_bits,
 };
 use crate::he_nn::{HeNnError, StageTimes};
 use crate::nn::InferenceModel;
@@ -91,10 +89,9 @@ pub struct LayerPrecision {
 pub struct PerImageEngine {
     ctx: Arc<CkksContext>,
     encoder: Encoder,
+    /// Owns the relinearisation and Galois keys.
     evaluator: Evaluator,
-    keygen: KeyGenerator<ChaCha20Rng>,
-    relin_key: RelinearizationKey,
-    galois_keys: GaloisKeys,
+    sk: SecretKey,
     encryptor: Mutex<Encryptor<ChaCha20Rng>>,
     sym_rng: Mutex<ChaCha20Rng>,
     public_key_encryption: bool,
@@ -113,18 +110,25 @@ impl std::fmt::Debug for PerImageEngine {
     }
 }
 
-fn poly_bytes(p: &RnsPoly) -> usize {
-    p.limbs.iter().map(|l| l.len() * 8).sum()
+impl Drop for PerImageEngine {
+    fn drop(&mut self) {
+        // The symmetric-encryption generator could recompute the inputs'
+        // encryption randomness.
+        if let Ok(rng) = self.sym_rng.get_mut() {
+            wipe_rng(rng);
+        }
+    }
 }
 
 impl PerImageEngine {
     /// Engine for `model` on `params` with default options. `seed: None`
     /// draws keys and encryption randomness from ChaCha20 seeded by the OS
-    /// CSPRNG; `Some(s)` seeds ChaCha20 with `s` (tests, reproducibility).
+    /// CSPRNG; `Some(s)` derives them from the 256-bit seed `s` (tests,
+    /// reproducibility: such keys are not secret).
     pub fn new(
         model: &InferenceModel,
         params: CkksParameters,
-        seed: Option<u64>,
+        seed: Option<KeySeed>,
     ) -> Result<Self, HeNnError> {
         Self::with_options(model, params, seed, PerImageOptions::default())
     }
@@ -133,7 +137,7 @@ impl PerImageEngine {
     pub fn with_options(
         model: &InferenceModel,
         params: CkksParameters,
-        seed: Option<u64>,
+        seed: Option<KeySeed>,
         opts: PerImageOptions,
     ) -> Result<Self, HeNnError> {
         let t0 = Instant::now();
@@ -164,26 +168,12 @@ impl PerImageEngine {
         let ctx = CkksContext::new(params)?;
         let encoder = Encoder::new(&ctx);
         let evaluator = Evaluator::new(&ctx);
-        let pipeline = {
-            let bk = CoreBackend::new(&evaluator, &encoder, None, None);
-            Pipeline::new(&bk, model, start, scale)?
-        };
-        let (kg_rng, enc_rng, sym_rng) = match seed {
-            Some(s) => {
-                let a = ChaCha20Rng::seed_from_u64(s);
-                let mut b = ChaCha20Rng::seed_from_u64(s);
-                b.set_stream(1);
-                let mut c = ChaCha20Rng::seed_from_u64(s);
-                c.set_stream(2);
-                (a, b, c)
-            }
-            None => (
-                ChaCha20Rng::from_os_rng(),
-                ChaCha20Rng::from_os_rng(),
-                ChaCha20Rng::from_os_rng(),
-            ),
-        };
-        let mut keygen = KeyGenerator::new(&ctx, kg_rng);
+        let pipeline = Pipeline::new(&evaluator, model, start, scale)?;
+        let seed = seed.unwrap_or_else(KeySeed::from_os_rng);
+        let mut keygen = KeyGenerator::from_seed(&ctx, &seed.derive("per-image keys"));
+        let enc_rng = seed.derive("per-image public-key encryption").rng();
+        let sym_rng = seed.derive("per-image symmetric encryption").rng();
+        drop(seed);
         let pk = keygen.public_key();
         let relin_key = keygen.relinearization_key();
         let steps: Vec<i64> = pipeline
@@ -192,24 +182,18 @@ impl PerImageEngine {
             .map(|s| s as i64)
             .collect();
         let galois_keys = keygen.galois_keys(&steps, false);
-        let ks_bytes = |k: &crate::ckks::keys::SwitchingKey| -> usize {
-            k.parts
-                .iter()
-                .map(|(b, a)| poly_bytes(b) + poly_bytes(a))
-                .sum()
-        };
-        let key_bytes = poly_bytes(&pk.a)
-            + poly_bytes(&pk.b)
-            + ks_bytes(&relin_key.0)
-            + galois_keys.keys.values().map(ks_bytes).sum::<usize>();
+        let sk = keygen.into_secret_key();
+        let key_bytes = pk.byte_size() + relin_key.byte_size() + galois_keys.byte_size();
         let encryptor = Mutex::new(Encryptor::new(&ctx, pk, enc_rng));
+        let evaluator = Evaluator::with_keys(
+            &ctx,
+            EvaluationKeys::new(Some(relin_key), Some(galois_keys)),
+        );
         Ok(Self {
             ctx,
             encoder,
             evaluator,
-            keygen,
-            relin_key,
-            galois_keys,
+            sk,
             encryptor,
             sym_rng: Mutex::new(sym_rng),
             public_key_encryption: opts.public_key_encryption,
@@ -232,7 +216,7 @@ impl PerImageEngine {
 
     /// Number of Galois keys (distinct rotation steps of the circuit).
     pub fn galois_key_count(&self) -> usize {
-        self.galois_keys.keys.len()
+        self.evaluator.keys().galois().map_or(0, |g| g.len())
     }
 
     /// Milliseconds spent in [`Self::new`] (encoding the circuit, key generation).
@@ -259,15 +243,6 @@ impl PerImageEngine {
             self.pipeline.end_level(),
             self.galois_key_count(),
             self.pipeline.describe()
-        )
-    }
-
-    fn backend(&self) -> CoreBackend<'_> {
-        CoreBackend::new(
-            &self.evaluator,
-            &self.encoder,
-            Some(&self.relin_key),
-            Some(&self.galois_keys),
         )
     }
 
@@ -302,18 +277,12 @@ impl PerImageEngine {
             Ok(enc.encrypt(&pt))
         } else {
             let mut rng = self.sym_rng.lock().map_err(poisoned)?;
-            Ok(encrypt_symmetric(
-                &self.ctx,
-                self.keygen.secret_key(),
-                &pt,
-                &mut *rng,
-            ))
+            Ok(encrypt_symmetric(&self.ctx, &self.sk, &pt, &mut *rng))
         }
     }
 
     fn decrypt_slots(&self, ct: &Ciphertext) -> Vec<f64> {
-        self.encoder
-            .decode(&decrypt(&self.ctx, self.keygen.secret_key(), ct))
+        self.encoder.decode(&decrypt(&self.ctx, &self.sk, ct))
     }
 
     /// The 10 logits of one 784-pixel image in [0, 1], and its stage times (ms).
@@ -343,13 +312,13 @@ impl PerImageEngine {
         let t = Instant::now();
         let mut ct = self.encrypt(&img)?;
         times.encrypt = ms(t);
-        let bk = self.backend();
+        let bk = &self.evaluator;
         let reference = precision.then(|| reference_stages(&self.model, &img));
         let mut report = Vec::new();
         let mut stage_ms = [0.0; 5];
         for (i, slot) in stage_ms.iter_mut().enumerate() {
             let t = Instant::now();
-            ct = self.pipeline.stage(&bk, i, &ct)?;
+            ct = self.pipeline.stage(bk, i, &ct)?;
             *slot = ms(t);
             if let Some(r) = &reference {
                 let got = self.pipeline.stage_values(i, &self.decrypt_slots(&ct));
@@ -359,7 +328,7 @@ impl PerImageEngine {
                 report.push(LayerPrecision {
                     stage: STAGES[i].to_string(),
                     len: want.len(),
-                    level: ct.level,
+                    level: ct.level(),
                     max_abs_error: errs.iter().fold(0.0, |a: f64, &e| a.max(e)),
                     mean_abs_error: errs.iter().sum::<f64>() / errs.len().max(1) as f64,
                     max_abs_value: want.iter().fold(0.0, |a: f64, &v| a.max(v.abs())),

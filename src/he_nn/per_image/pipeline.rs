@@ -125,7 +125,8 @@ impl ActStage {
                 }
                 let p = bk.mul_relin(ct, ct).map_err(be("activation square"))?;
                 let mut r = bk.rescale(&p).map_err(be("activation square rescale"))?;
-                bk.set_scale(&mut r, s);
+                bk.set_scale(&mut r, s)
+                    .map_err(be("activation square scale"))?;
                 Ok(r)
             }
             ActKind::Poly { poly, plan } => {

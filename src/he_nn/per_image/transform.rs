@@ -322,7 +322,9 @@ impl<P: Send> DiagTransform<P> {
         let mut out = backend
             .rescale(&acc)
             .map_err(be("diagonal transform rescale"))?;
-        backend.set_scale(&mut out, in_scale);
+        backend
+            .set_scale(&mut out, in_scale)
+            .map_err(be("diagonal transform scale"))?;
         for &h in &self.folds {
             let r = backend
                 .rotate(&out, h)
