@@ -212,7 +212,7 @@ fn he_run(w: &WeightsFile, mode: Mode, images: usize) -> InferenceSummary {
     let mut req = InferenceRequest::new(ModelSource::Weights(Box::new(w.clone())));
     req.images = Some(images);
     req.mode = mode;
-    req.seed = Some(slaf_he::data::DEFAULT_SEED);
+    req.seed = Some(slaf_he::ckks::KeySeed::for_tests(slaf_he::data::DEFAULT_SEED)); // seeded keys: for tests only
     req.precision = mode == Mode::PerImage;
     let out = run(&req).expect("encrypted inference");
     show_markdown(&summary_markdown(&out.summary));

@@ -187,6 +187,10 @@ fn run_driver_on_cnn1_x2_small_ring_agrees_with_plaintext() {
     let csv = std::fs::read_to_string(dir.path().join("images.csv")).unwrap();
     assert!(csv.starts_with("index,label,plain_pred,he_pred,max_logit_err\n"));
     assert_eq!(csv.lines().count(), 17);
+    // A seeded run says so in every output.
+    assert_eq!(s.keys, slaf_he::he_nn::run::KEYS_SEEDED);
+    let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    assert!(md.contains("seeded keys: for tests only"), "{md}");
 
     // The shared summaries of `reproduce` and the notebooks.
     let table = slaf_he::study::inference_table(std::slice::from_ref(s)).unwrap();

@@ -128,3 +128,46 @@ fn unknown_stage_is_a_usage_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bogus"));
 }
+
+/// Without `--out`, a profile other than `--full` writes into the
+/// git-ignored `results/<profile>/`: running it from the repository root
+/// changes nothing `git status` sees (the README's main command must leave
+/// a fresh clone clean).
+#[test]
+fn reproduce_without_out_leaves_git_status_unchanged() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let status = || {
+        let o = Command::new("git")
+            .args(["status", "--porcelain", "--untracked-files=all"])
+            .current_dir(root)
+            .output()
+            .expect("git must be installed to run this test");
+        assert!(o.status.success(), "not a git checkout: {}", root.display());
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let before = status();
+    let cache = tempfile::tempdir().expect("tmp");
+    let run = Command::new(env!("CARGO_BIN_EXE_slaf-he"))
+        .args([
+            "reproduce",
+            "--profile",
+            "tiny",
+            "--only",
+            "training,interval",
+            "--cache",
+        ])
+        .arg(cache.path())
+        .current_dir(root)
+        .output()
+        .expect("run");
+    assert!(
+        run.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report = root.join("results/tiny/REPORT.md");
+    assert!(report.is_file(), "the tiny profile writes to results/tiny/");
+    assert_eq!(status(), before, "reproduce changed files git tracks");
+    let _ = std::fs::remove_dir_all(root.join("results/tiny"));
+}

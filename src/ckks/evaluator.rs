@@ -23,6 +23,18 @@ use std::sync::Arc;
 /// layer builds or changes one; the scale label changes only through the
 /// checked [`Evaluator::set_scale`]. Invariant: 2 or 3 parts, each with
 /// `level + 1` limbs.
+///
+/// Outside the CKKS layer the fields cannot be touched:
+/// ```compile_fail
+/// fn relabel(ct: &mut slaf_he::ckks::Ciphertext) {
+///     ct.scale = 1.0; // private: use Evaluator::set_scale, which checks it
+/// }
+/// ```
+/// ```compile_fail
+/// fn residues(ct: &slaf_he::ckks::Ciphertext) -> usize {
+///     ct.parts.len() // private: use part_count()
+/// }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ciphertext {
     /// c0, c1 (, c2).
@@ -276,7 +288,7 @@ impl Evaluator {
     fn check_scales(op: &'static str, a: f64, b: f64) -> Result<(), CkksError> {
         // Written so that NaN (and infinities) fail the comparison.
         let rel = ((a - b) / a).abs();
-        if !(rel <= SCALE_TOLERANCE) {
+        if rel.is_nan() || rel > SCALE_TOLERANCE {
             return Err(CkksError::Mismatch {
                 op,
                 detail: format!("scales differ ({a:.6e} vs {b:.6e}); rescale or adjust first"),

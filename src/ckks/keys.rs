@@ -76,7 +76,7 @@ impl KeySeed {
     }
 
     /// 32 bytes drawn from `rng`.
-    pub fn from_rng(rng: &mut (impl RngCore + CryptoRng)) -> Self {
+    pub fn from_rng(rng: &mut impl CryptoRng) -> Self {
         let mut b = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(&mut *b);
         Self(b)
@@ -284,7 +284,7 @@ pub(crate) fn small_to_ntt(c: &[i64], m: &[Arc<Modulus>]) -> SecretPoly {
             .collect(),
         ntt: false,
     });
-    p.to_ntt(m);
+    p.convert_to_ntt(m);
     p
 }
 
@@ -395,10 +395,10 @@ impl KeyGenerator {
                 continue; // rotation by 0 needs no key
             }
             let mut s = self.sk.s.duplicate();
-            s.to_coeff(&m);
+            s.convert_to_coeff(&m);
             let mut target = SecretPoly::new(automorphism(&s, k, &m));
             drop(s);
-            target.to_ntt(&m);
+            target.convert_to_ntt(&m);
             let mut key = self.switching_key(&target);
             drop(target);
             // (Z/2N)* has order N: k^-1 = k^(N-1) mod 2N.

@@ -11,7 +11,7 @@
 //! use slaf_he::ckks::*;
 //! use rand::SeedableRng;
 //! let params = CkksParameters::new(CkksParametersLiteral {
-//!     log_n: 12, coeff_mod_bit_sizes: vec![40, 30, 39], scale_bits: 30, allow_insecure: false,
+//!     log_n: 12, coeff_mod_bit_sizes: vec![40, 29, 40], scale_bits: 29, allow_insecure: false,
 //! }).unwrap();
 //! let ctx = CkksContext::new(params).unwrap();
 //! let mut kg = KeyGenerator::from_seed(&ctx, &KeySeed::for_tests(1)); // tests only
@@ -20,7 +20,7 @@
 //! let rk = kg.relinearization_key();
 //! let enc = Encoder::new(&ctx);
 //! let mut encryptor = Encryptor::new(&ctx, pk, rand_chacha::ChaCha20Rng::seed_from_u64(2));
-//! let ct = encryptor.encrypt(&enc.encode(&[1.5, -2.0], 1, 2f64.powi(30)).unwrap());
+//! let ct = encryptor.encrypt(&enc.encode(&[1.5, -2.0], 1, 2f64.powi(29)).unwrap());
 //! let sq = Evaluator::new(&ctx).mul_relin_rescale(&ct, &ct, &rk).unwrap();
 //! let out = enc.decode(&decrypt(&ctx, kg.secret_key(), &sq));
 //! assert!((out[0] - 2.25).abs() < 1e-4 && (out[1] - 4.0).abs() < 1e-4);

@@ -281,12 +281,12 @@ impl SecretPoly {
     }
 
     /// Convert to coefficient form in place.
-    pub(in crate::ckks) fn to_coeff(&mut self, m: &[Arc<Modulus>]) {
+    pub(in crate::ckks) fn convert_to_coeff(&mut self, m: &[Arc<Modulus>]) {
         self.0.to_coeff(m);
     }
 
     /// Convert to the NTT domain in place.
-    pub(in crate::ckks) fn to_ntt(&mut self, m: &[Arc<Modulus>]) {
+    pub(in crate::ckks) fn convert_to_ntt(&mut self, m: &[Arc<Modulus>]) {
         self.0.to_ntt(m);
     }
 }

@@ -3,8 +3,8 @@
 
 use clap::{Args, Subcommand};
 use slaf_he::ckks::{
-    CkksContext, CkksParameters, CkksParametersLiteral, Encoder, Encryptor, Evaluator,
-    KeyGenerator, KeySeed, decrypt, precision_bits,
+    CkksContext, CkksParameters, CkksParametersLiteral, Encoder, Encryptor, EvaluationKeys,
+    Evaluator, KeyGenerator, KeySeed, decrypt, precision_bits,
 };
 use std::time::Instant;
 
@@ -24,8 +24,8 @@ pub struct CkksBenchArgs {
     /// Print one JSON object on the last line of stdout.
     #[arg(long)]
     pub json: bool,
-    /// Worker threads (default 1, to compare with single-threaded SEAL).
-    #[arg(long, default_value_t = 1)]
+    /// Worker threads, at least 1 (default 1, to compare with single-threaded SEAL).
+    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub threads: usize,
     /// Ring degree of a custom set (with --coeff-mod-bit-sizes and --scale-bits).
     #[arg(long, requires_all = ["coeff_mod_bit_sizes", "scale_bits"])]
@@ -204,7 +204,10 @@ fn bench_set(params: CkksParameters, reps: usize, threads: usize) -> anyhow::Res
         median_us(reps, || out = enc.decode(&decrypt(&ctx, sk, &ct))),
         Some(precision_bits(&out, &v).0),
     );
-    let ev = Evaluator::new(&ctx);
+    // One evaluator owns the keys: every op below uses the same ones.
+    let ev = Evaluator::with_keys(&ctx, EvaluationKeys::new(Some(rk), Some(gk)));
+    let rk = ev.relin_key("bench")?;
+    let gk = ev.galois_keys("bench")?;
     let mut r = ct.clone();
     row(
         "add",
@@ -223,7 +226,7 @@ fn bench_set(params: CkksParameters, reps: usize, threads: usize) -> anyhow::Res
         "mul_relin_rescale",
         median_us(reps, || {
             m = ev
-                .mul_relin_rescale(&ct, &ct, &rk)
+                .mul_relin_rescale(&ct, &ct, rk)
                 .unwrap_or_else(|_| ct.clone())
         }),
         {
@@ -236,7 +239,7 @@ fn bench_set(params: CkksParameters, reps: usize, threads: usize) -> anyhow::Res
     row(
         "rotate",
         median_us(reps, || {
-            rot = ev.rotate(&ct, 1, &gk).unwrap_or_else(|_| ct.clone())
+            rot = ev.rotate(&ct, 1, gk).unwrap_or_else(|_| ct.clone())
         }),
         {
             let got = enc.decode(&decrypt(&ctx, sk, &rot));
@@ -244,7 +247,7 @@ fn bench_set(params: CkksParameters, reps: usize, threads: usize) -> anyhow::Res
             Some(precision_bits(&got, &want).0)
         },
     );
-    let prod = ev.relinearize(&ev.mul(&ct, &ct)?, &rk)?;
+    let prod = ev.relinearize(&ev.mul(&ct, &ct)?, rk)?;
     row(
         "rescale",
         median_us(reps, || {
@@ -255,7 +258,6 @@ fn bench_set(params: CkksParameters, reps: usize, threads: usize) -> anyhow::Res
     // Degree-9 polynomial (the P2 least-squares sign approximation's shape:
     // odd, Chebyshev basis) with the depth-optimal evaluator: 4 levels.
     if top >= 4 {
-        use slaf_he::ckks::EvaluationKeys;
         use slaf_he::ckks::circuits::{Polynomial, PolynomialEvaluator};
         let p = Polynomial::chebyshev(
             vec![
@@ -264,8 +266,7 @@ fn bench_set(params: CkksParameters, reps: usize, threads: usize) -> anyhow::Res
             -1.0,
             1.0,
         );
-        let bk = Evaluator::with_keys(&ctx, EvaluationKeys::new(Some(rk.clone()), None));
-        let pe = PolynomialEvaluator::new(&bk);
+        let pe = PolynomialEvaluator::new(&ev);
         let mut y = ct.clone();
         row(
             "poly_eval_deg9",

@@ -35,8 +35,8 @@ pub struct InferArgs {
     /// Accept custom parameters above the HE-standard 128-bit bound (experiments only).
     #[arg(long)]
     pub insecure_params: bool,
-    /// Worker threads [default: all cores].
-    #[arg(long)]
+    /// Worker threads, at least 1 [default: all cores].
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub threads: Option<usize>,
     /// Seed of keys and encryption randomness: 64 hexadecimal digits (256
     /// bits) or a decimal test seed. Seeded keys are for tests only, and the

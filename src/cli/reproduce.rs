@@ -88,9 +88,11 @@ pub struct ReproduceArgs {
     /// Run only these stages (comma separated).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Stage>,
-    /// Results folder.
-    #[arg(long, value_name = "DIR", default_value = "results")]
-    pub out: PathBuf,
+    /// Results folder [default: results/ for --full, which holds the
+    /// committed results; results/<profile>/ (git-ignored) for any other
+    /// profile, so that a quick run never overwrites committed files].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
     /// Retrain models even when the cache has them.
     #[arg(long)]
     pub retrain: bool,
@@ -134,6 +136,15 @@ impl Ctx<'_> {
     }
 }
 
+/// Where a profile writes without `--out`: the committed `results/` for
+/// the full protocol only, else the git-ignored `results/<profile>/`.
+pub fn default_out_dir(profile: Profile) -> PathBuf {
+    match profile {
+        Profile::Full => PathBuf::from("results"),
+        p => Path::new("results").join(p.name()),
+    }
+}
+
 /// Run `slaf-he reproduce`.
 pub fn run(args: ReproduceArgs, quiet: bool) -> anyhow::Result<()> {
     let profile = match (args.full, args.profile) {
@@ -149,11 +160,12 @@ pub fn run(args: ReproduceArgs, quiet: bool) -> anyhow::Result<()> {
             .filter(|s| args.only.contains(s))
             .collect()
     };
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let out_dir = args.out.clone().unwrap_or_else(|| default_out_dir(profile));
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let mut ctx = Ctx {
         profile,
-        out: &args.out,
+        out: &out_dir,
         cache: args.cache.clone().unwrap_or_else(default_cache_dir),
         retrain: args.retrain,
         quiet,
@@ -172,7 +184,7 @@ pub fn run(args: ReproduceArgs, quiet: bool) -> anyhow::Result<()> {
             .map(|s| s.name())
             .collect::<Vec<_>>()
             .join(","),
-        args.out.display()
+        out_dir.display()
     );
     let mut records = Vec::new();
     let mut measured = BTreeMap::new();
@@ -229,12 +241,12 @@ pub fn run(args: ReproduceArgs, quiet: bool) -> anyhow::Result<()> {
         finished: rfc3339(SystemTime::now()),
         stages: records,
     };
-    manifest.write(&args.out.join("manifest.json"))?;
-    write_report(&args.out, &manifest, &measured)?;
+    manifest.write(&out_dir.join("manifest.json"))?;
+    write_report(&out_dir, &manifest, &measured)?;
     println!(
         "wrote {} and {}",
-        args.out.join("manifest.json").display(),
-        args.out.join("REPORT.md").display()
+        out_dir.join("manifest.json").display(),
+        out_dir.join("REPORT.md").display()
     );
     let failed: Vec<&str> = manifest
         .stages

@@ -31,8 +31,8 @@ pub struct ModelArgs {
     /// Use only the first N test images.
     #[arg(long)]
     pub limit_test: Option<usize>,
-    /// SLAF polynomial degree.
-    #[arg(long, default_value_t = 3)]
+    /// SLAF polynomial degree (1 to 16; 0 would be a constant activation).
+    #[arg(long, default_value_t = 3, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=16))]
     pub degree: usize,
     /// Global gradient-norm clipping (default 1.0 for polynomial activations,
     /// off for ReLU; 0 turns it off).
@@ -55,8 +55,8 @@ pub struct ModelArgs {
     /// Folder with the MNIST files [default: $SLAF_HE_DATA, else data/mnist].
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// Worker threads (default: rayon's choice, i.e. all cores).
-    #[arg(long)]
+    /// Worker threads, at least 1 [default: all cores].
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub threads: Option<usize>,
 }
 
@@ -112,11 +112,11 @@ pub struct TrainArgs {
     /// Model and data options.
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Epochs (SLAF-R: of the ReLU phase).
-    #[arg(long, default_value_t = 30)]
+    /// Epochs, at least 1 (SLAF-R: of the ReLU phase).
+    #[arg(long, default_value_t = 30, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub epochs: usize,
-    /// SLAF-R: epochs of the SLAF retraining.
-    #[arg(long, default_value_t = 2)]
+    /// SLAF-R: epochs of the SLAF retraining, at least 1.
+    #[arg(long, default_value_t = 2, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub slaf_r_epochs: usize,
     /// SLAF-R: do not freeze the weights while retraining (the original code's behaviour).
     #[arg(long)]

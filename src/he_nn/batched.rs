@@ -490,7 +490,7 @@ impl BatchedEngine {
                 // the constants' quotients; anything more is a planning bug
                 // and must not be relabelled away (release builds too).
                 let rel = ((r.scale() - target) / target).abs();
-                if !(rel <= 1e-9) {
+                if rel.is_nan() || rel > 1e-9 {
                     return Err(CkksError::Mismatch {
                         op: "linear layer",
                         detail: format!(

@@ -43,7 +43,7 @@ pub struct InferenceRequest {
     pub mode: Mode,
     /// CKKS parameters (None: the SPEC preset matching the model).
     pub params: Option<ParamsChoice>,
-    /// Worker threads (None: rayon's default pool).
+    /// Worker threads, at least 1 (None: rayon's default pool, all cores).
     pub threads: Option<usize>,
     /// 256-bit seed of keys and encryption randomness (None: the OS
     /// CSPRNG). The outputs of a seeded run say "seeded keys: for tests only".
@@ -254,6 +254,9 @@ fn argmax(v: &[f64]) -> u8 {
 pub fn run(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
     reset_peak_rss();
     match req.threads {
+        Some(0) => Err(HeNnError::InvalidRequest {
+            detail: "threads = 0: give at least 1 worker thread (None uses all cores)".into(),
+        }),
         Some(t) => {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(t)

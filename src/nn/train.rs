@@ -455,6 +455,21 @@ pub fn train(
                     .into(),
         });
     }
+    if cfg.epochs == 0 {
+        return Err(NnError::InvalidConfig {
+            detail: "epochs = 0 would write an untrained model; train for at least 1 epoch".into(),
+        });
+    }
+    if cfg.variant == Variant::SlafR && cfg.slaf_r_epochs == 0 {
+        return Err(NnError::InvalidConfig {
+            detail: "SLAF-R needs at least 1 epoch of SLAF retraining (slaf_r_epochs = 0)".into(),
+        });
+    }
+    if matches!(cfg.variant, Variant::Slaf | Variant::SlafR) && cfg.degree == 0 {
+        return Err(NnError::InvalidConfig {
+            detail: "a SLAF of degree 0 is a constant activation; use degree >= 1".into(),
+        });
+    }
     let mut model = Model::new(cfg.arch, &cfg.act_spec(), cfg.seed, cfg.pytorch_conv_init);
     let steps = train.len().div_ceil(cfg.batch_size);
     // The ReLU phase of SLAF-R is trained without clipping, as a ReLU model.

@@ -19,7 +19,7 @@
 
 use super::NnError;
 use super::act::MaxAbs;
-use super::inference::InferenceModel;
+use super::inference::{InferenceAct, InferenceModel};
 use super::model::{Arch, Layer, Model, NamedTensor};
 use super::train::{TrainConfig, TrainReport, Variant};
 use serde::{Deserialize, Serialize};
@@ -29,6 +29,10 @@ use std::path::Path;
 pub const FORMAT: &str = "slaf-he-weights";
 /// Current format version.
 pub const VERSION: u32 = 1;
+/// Largest weights document read (bytes of JSON, after decompression):
+/// CNN2's is about 30 MB. A larger one (a decompression bomb, say) is
+/// refused before it is held in memory.
+pub const MAX_JSON_BYTES: u64 = 256 << 20;
 
 /// One activation layer as trained.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -126,7 +130,55 @@ impl WeightsFile {
         }
         self.inference.validate()?;
         // The training-form state must load into a fresh model of this architecture.
-        self.to_model()?;
+        let model = self.to_model()?;
+        self.check_activations(&model)
+    }
+
+    /// The activation records and the inference form's activations must
+    /// be those of the training-form state: a file whose parts disagree
+    /// would run encrypted inference on another model than it reports.
+    fn check_activations(&self, model: &Model) -> Result<(), NnError> {
+        let bad = |detail: String| Err(NnError::InvalidWeights { detail });
+        let derived: Vec<Option<Vec<f64>>> = model
+            .layers
+            .iter()
+            .filter_map(|(_, l)| match l {
+                Layer::Act(a) => Some(a.act.as_polynomial()),
+                _ => None,
+            })
+            .collect();
+        if derived.len() != self.activations.len() {
+            return bad(format!(
+                "{} activation records for {} activation layers",
+                self.activations.len(),
+                derived.len()
+            ));
+        }
+        let close = |a: &[f64], b: &[f64]| {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|(x, y)| (x - y).abs() <= 1e-9 * (1.0 + x.abs().max(y.abs())))
+        };
+        let stored = [&self.inference.act1, &self.inference.act2];
+        for (i, (want, rec)) in derived.iter().zip(&self.activations).enumerate() {
+            let inf = stored.get(i).copied();
+            let ok = match (want, inf) {
+                (None, Some(InferenceAct::Relu)) => rec.kind == "relu",
+                (Some(c), Some(InferenceAct::Poly { coeffs })) => {
+                    close(c, coeffs) && (rec.kind != "slaf" || close(c, &rec.coeffs))
+                }
+                _ => false,
+            };
+            if !ok {
+                return bad(format!(
+                    "activation {} ({}, {:?}): the record and the inference form disagree with the trained state",
+                    i + 1,
+                    rec.name,
+                    rec.kind
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -183,13 +235,28 @@ impl WeightsFile {
             path: path.to_path_buf(),
             source,
         };
+        let too_big = || NnError::InvalidWeights {
+            detail: format!(
+                "{}: more than {MAX_JSON_BYTES} bytes of JSON",
+                path.display()
+            ),
+        };
+        let len = std::fs::metadata(path).map_err(io)?.len();
+        if len > MAX_JSON_BYTES {
+            return Err(too_big());
+        }
         let bytes = std::fs::read(path).map_err(io)?;
         let text = if bytes.starts_with(&[0x1f, 0x8b]) {
             use std::io::Read;
             let mut s = String::new();
+            // One byte past the cap tells a capped read from a full one.
             flate2::read::GzDecoder::new(bytes.as_slice())
+                .take(MAX_JSON_BYTES + 1)
                 .read_to_string(&mut s)
                 .map_err(io)?;
+            if s.len() as u64 > MAX_JSON_BYTES {
+                return Err(too_big());
+            }
             s
         } else {
             String::from_utf8(bytes).map_err(|_| NnError::InvalidWeights {
