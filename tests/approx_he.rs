@@ -21,29 +21,27 @@ fn encrypted_values_agree_with_plaintext_and_defects_show() {
     ] {
         let a = build(m, &g, 0.05).expect("build");
         let r = he.evaluate(&a, 1).expect("he");
-        // CKKS noise at scale 2^26 (~2^-12 per slot) is amplified by the
-        // size of the coefficients: allow 2^-11 per unit of the l1 norm of
-        // the coefficients (in the evaluated basis) of each stage (at least 0.05).
-        let l1: f64 = a
-            .he_stages()
-            .0
-            .iter()
-            .map(|s| {
-                slaf_he::approx::he_eval::stage_poly(s)
-                    .coeffs
-                    .iter()
-                    .map(|c| c.abs())
-                    .sum::<f64>()
-            })
-            .product();
-        let tol = (l1 * 2f64.powi(-11)).max(0.05);
+        // Tolerance: 2-3x the largest error measured for the method, in
+        // this test (seed 1) and in the committed 30-run study
+        // (results/comparison/metrics.csv, he_max_err): least squares
+        // 1.24e-2 / 1.04e-2, composition 4.0e-3 / 5.5e-3, Newton 2.2e-3 /
+        // 2.4e-3, Chebyshev 5.2e-3 / 6.4e-3, Fourier 1.26e-2 / 1.77e-2,
+        // minimax 2.95e-2 / 3.84e-2. p(enc(1) - enc(0.5)) was within 4.1e-3.
+        let tol = match m {
+            Method::LeastSquares => 0.03,
+            Method::Composition => 0.015,
+            Method::Newton => 0.008,
+            Method::Chebyshev => 0.016,
+            Method::Fourier => 0.04,
+            _ => 0.08,
+        };
         assert!(
             r.max_err < tol,
             "{m:?}: max err {} (tolerance {tol})",
             r.max_err
         );
         assert!(
-            (r.value_1_minus_05 - a.eval(0.5)).abs() < 0.05,
+            (r.value_1_minus_05 - a.eval(0.5)).abs() < 0.01,
             "{m:?}: {}",
             r.value_1_minus_05
         );

@@ -1,6 +1,6 @@
 //! The `slaf-he` binary: `data verify` succeeds on the vendored files, fails
-//! with one clear line on a corrupt copy, and unfinished subcommands refuse
-//! to produce results.
+//! with one clear line on a corrupt copy, every subcommand has `--help`,
+//! and unknown subcommands and bad flags are refused with a clear line.
 
 use std::process::Command;
 
@@ -63,5 +63,26 @@ fn every_subcommand_has_help() {
         let out = slaf_he().args([sub, "--help"]).output().expect("run");
         assert!(out.status.success(), "{sub} --help");
         assert!(!out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn unknown_subcommands_and_bad_values_are_refused() {
+    for (args, want) in [
+        (vec!["serve"], "unrecognized subcommand"),
+        (
+            vec!["infer", "--threads", "0", "--weights", "x"],
+            "--threads",
+        ),
+        (vec!["bench", "ckks", "--threads", "0"], "--threads"),
+        (
+            vec!["infer", "--weights", "x", "--seed", "abc"],
+            "64 hexadecimal digits",
+        ),
+    ] {
+        let out = slaf_he().args(&args).output().expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} must fail");
+        assert!(err.contains(want), "{args:?}: {err}");
     }
 }

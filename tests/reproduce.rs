@@ -107,7 +107,7 @@ fn tiny_reproduce_writes_a_self_describing_results_tree() {
             .expect("summary.json"),
         )
         .expect("json");
-        assert!(s["agreement"].as_f64().expect("agreement") >= 0.5, "{s}");
+        assert_eq!(s["agreement"].as_f64().expect("agreement"), 1.0, "{s}");
         assert!(!s["params"]["insecure"].as_bool().expect("insecure flag"));
     }
     let svg = std::fs::read_to_string(out.path().join("inference/stage_times.svg")).expect("svg");

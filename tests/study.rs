@@ -88,6 +88,29 @@ fn interval_grid_and_reference_points() {
             .expect("row")
     };
     assert!(ls(0.5) < ls(0.0));
+    // The 16 published reference points (P2's interval table, relative L1
+    // in %, printed to 2 decimals) are reproduced to their printed digits.
+    use slaf_he::approx::Method::{Chebyshev, Composition, LeastSquares, Newton};
+    let paper = [
+        (LeastSquares, [15.22, 8.46, 5.55, 3.67]),
+        (Composition, [19.77, 11.31, 2.59, 0.59]),
+        (Newton, [26.69, 17.81, 6.35, 1.44]),
+        (Chebyshev, [16.53, 9.80, 6.36, 2.95]),
+    ];
+    for (method, values) in paper {
+        for (eps, want) in [0.0, 0.1, 0.3, 0.5].into_iter().zip(values) {
+            let got = s
+                .rows
+                .iter()
+                .find(|r| r.method == method && (r.eps - eps).abs() < 1e-9)
+                .map(|r| r.metrics.rel_l1_pct)
+                .expect("reference row");
+            assert!(
+                (got - want).abs() <= 0.005 + 1e-9,
+                "{method:?} at eps {eps}: {got:.4} vs published {want}"
+            );
+        }
+    }
     let stems: Vec<&str> = s.figures.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         stems,
