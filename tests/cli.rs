@@ -59,6 +59,7 @@ fn every_subcommand_has_help() {
         "interval",
         "bench",
         "reproduce",
+        "report",
     ] {
         let out = slaf_he().args([sub, "--help"]).output().expect("run");
         assert!(out.status.success(), "{sub} --help");

@@ -4,6 +4,7 @@
 mod bench;
 mod data;
 mod infer;
+mod report;
 mod reproduce;
 mod study;
 mod train;
@@ -54,6 +55,10 @@ pub enum Command {
     /// `--quick` (default) takes minutes on 2 cores; `--full` runs the papers'
     /// complete protocol (hours). Trained models are cached.
     Reproduce(reproduce::ReproduceArgs),
+    /// Reports built from the committed results: `report readme` rewrites
+    /// the README's generated blocks (`--check`: fail when one is stale).
+    #[command(subcommand)]
+    Report(report::ReportCommand),
 }
 
 /// Run the parsed command line.
@@ -75,5 +80,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(cmd) => bench::run(cmd),
         Command::Reproduce(args) => reproduce::run(args, cli.quiet),
+        Command::Report(cmd) => report::run(cmd),
     }
 }

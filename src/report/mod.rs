@@ -9,6 +9,7 @@
 mod figure;
 pub mod manifest;
 pub mod paper;
+pub mod readme;
 mod table;
 
 pub use figure::{BarChart, Figure, LineChart, Series, digits_grid};

@@ -1,0 +1,307 @@
+//! Generated README blocks: the numbers of the README's result tables are
+//! written from the committed result files, never typed by hand.
+//!
+//! A block is the text between `<!-- generated: NAME -->` and the next
+//! `<!-- end -->` on lines of their own. [`rewrite`] replaces each block's
+//! body with what [`render_block`] makes of the files under the repository
+//! root; `slaf-he report readme --check` fails when a body differs, so a
+//! README number cannot drift from its artifact. Invariants: every marker
+//! names a known block, every block is closed, and a block's body is a
+//! pure function of the committed files (no clock, no machine state), so
+//! the check is reproducible on any clone.
+
+use super::ReportError;
+use std::path::Path;
+
+/// The blocks this module can generate, with the artifacts each reads.
+pub const BLOCKS: &[(&str, &str)] = &[
+    ("p2-metrics", "results/comparison/metrics.csv"),
+    ("he-inference", "results/inference/*/summary.json"),
+    ("ckks-vs-previous", "results/ckks/bench_vs_previous.md"),
+];
+
+fn invalid(title: &str, detail: String) -> ReportError {
+    ReportError::InvalidData {
+        title: title.to_string(),
+        detail,
+    }
+}
+
+fn read(root: &Path, rel: &str) -> Result<String, ReportError> {
+    let path = root.join(rel);
+    std::fs::read_to_string(&path).map_err(|source| ReportError::Io { path, source })
+}
+
+/// The body of block `name` (with a trailing newline), from the files under `root`.
+pub fn render_block(root: &Path, name: &str) -> Result<String, ReportError> {
+    match name {
+        "p2-metrics" => p2_metrics(root),
+        "he-inference" => he_inference(root),
+        "ckks-vs-previous" => ckks_vs_previous(root),
+        other => Err(invalid(
+            "README",
+            format!(
+                "unknown generated block {other:?} (known: {})",
+                BLOCKS.iter().map(|b| b.0).collect::<Vec<_>>().join(", ")
+            ),
+        )),
+    }
+}
+
+/// `text` with every generated block's body rebuilt from `root`.
+pub fn rewrite(text: &str, root: &Path) -> Result<String, ReportError> {
+    let mut out = String::with_capacity(text.len());
+    let mut lines = text.split_inclusive('\n').enumerate();
+    while let Some((i, line)) = lines.next() {
+        out.push_str(line);
+        let Some(name) = line
+            .trim()
+            .strip_prefix("<!-- generated: ")
+            .and_then(|r| r.strip_suffix("-->"))
+            .map(str::trim)
+        else {
+            continue;
+        };
+        let body = render_block(root, name)?;
+        loop {
+            match lines.next() {
+                Some((_, l)) if l.trim() == "<!-- end -->" => {
+                    out.push_str(&body);
+                    out.push_str(l);
+                    break;
+                }
+                Some(_) => {}
+                None => {
+                    return Err(invalid(
+                        "README",
+                        format!(
+                            "generated block {name:?} opened on line {} has no <!-- end -->",
+                            i + 1
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Names of the generated blocks whose body in `text` differs from a rebuild.
+pub fn stale_blocks(text: &str, root: &Path) -> Result<Vec<String>, ReportError> {
+    let fresh = rewrite(text, root)?;
+    let blocks = |t: &str| -> Vec<(String, String)> {
+        let mut v = Vec::new();
+        let mut cur: Option<(String, String)> = None;
+        for l in t.lines() {
+            if let Some(n) = l
+                .trim()
+                .strip_prefix("<!-- generated: ")
+                .and_then(|r| r.strip_suffix("-->"))
+            {
+                cur = Some((n.trim().to_string(), String::new()));
+            } else if l.trim() == "<!-- end -->" {
+                v.extend(cur.take());
+            } else if let Some((_, body)) = &mut cur {
+                body.push_str(l);
+                body.push('\n');
+            }
+        }
+        v
+    };
+    Ok(blocks(text)
+        .into_iter()
+        .zip(blocks(&fresh))
+        .filter(|(a, b)| a != b)
+        .map(|(a, _)| a.0)
+        .collect())
+}
+
+/// A CSV without quoted fields: header and rows of cells.
+fn csv(text: &str, what: &str) -> Result<(Vec<String>, Vec<Vec<String>>), ReportError> {
+    let mut lines = text.lines();
+    let header: Vec<String> = lines
+        .next()
+        .ok_or_else(|| invalid(what, "empty CSV".into()))?
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let rows = lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split(',').map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    Ok((header, rows))
+}
+
+fn cell<'a>(
+    header: &[String],
+    row: &'a [String],
+    col: &str,
+    what: &str,
+) -> Result<&'a str, ReportError> {
+    header
+        .iter()
+        .position(|h| h == col)
+        .and_then(|i| row.get(i))
+        .map(String::as_str)
+        .ok_or_else(|| invalid(what, format!("no column {col:?}")))
+}
+
+fn num(text: &str, what: &str) -> Result<f64, ReportError> {
+    text.parse::<f64>()
+        .map_err(|_| invalid(what, format!("{text:?} is not a number")))
+}
+
+/// `x` with `sig` significant digits, in plain notation.
+fn sig(x: f64, sig: i32) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let digits = (sig - 1 - x.abs().log10().floor() as i32).max(0) as usize;
+    format!("{x:.digits$}")
+}
+
+/// `x` in short scientific notation (`1.0e-2`).
+fn sci(x: f64) -> String {
+    let s = format!("{x:.1e}");
+    match s.split_once('e') {
+        Some((m, e)) => format!(
+            "{m}e{}",
+            e.parse::<i32>().map_or(e.to_string(), |v| v.to_string())
+        ),
+        None => s,
+    }
+}
+
+fn p2_metrics(root: &Path) -> Result<String, ReportError> {
+    const FILE: &str = "results/comparison/metrics.csv";
+    let (h, rows) = csv(&read(root, FILE)?, FILE)?;
+    let labels = [
+        ("least_squares", "least squares"),
+        ("composition", "composition"),
+        ("newton", "Newton"),
+        ("chebyshev", "Chebyshev"),
+        (
+            "fourier",
+            "Fourier (as its degree-47 Chebyshev interpolant)",
+        ),
+        ("minimax", "minimax, eps 0.05 (new)"),
+        ("composite_minimax", "composite minimax 7∘7 (new)"),
+        ("tfhe_exact", "TFHE-rs exact (FheInt16, new)"),
+    ];
+    let mut o = String::from(
+        "| method | R² | L1 | L2 | L∞ | levels | HE eval ms (ours) | HE eval ms (original) | max \\|dec − p\\| | p(enc(1) − enc(0.5)) |\n|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for (key, label) in labels {
+        let Some(row) = rows.iter().find(|r| r.first().is_some_and(|m| m == key)) else {
+            return Err(invalid(FILE, format!("no row for {key}")));
+        };
+        let get = |c: &str| cell(&h, row, c, FILE);
+        let n = |c: &str| get(c).and_then(|v| num(v, FILE));
+        let original = super::paper::reference(&format!("p2.he_ms.{key}"))
+            .map_or("—".to_string(), |r| format!("{}", r.paper));
+        let levels = match get("depth")? {
+            "" => "—".to_string(),
+            d => d.to_string(),
+        };
+        let ms = n("he_eval_ms")?;
+        let ms = if key == "tfhe_exact" {
+            format!("{} per comparison", sig(ms, 3))
+        } else {
+            sig(ms, 3)
+        };
+        o.push_str(&format!(
+            "| {label} | {} | {} | {} | {} | {levels} | {ms} | {original} | {} | {:.3} |\n",
+            sig(n("r2")?, 5),
+            sig(n("l1")?, 5),
+            sig(n("l2")?, 5),
+            sig(n("linf")?, 5),
+            if key == "tfhe_exact" {
+                "0".to_string()
+            } else {
+                sci(n("he_max_err")?)
+            },
+            n("he_value_1_minus_05")?,
+        ));
+    }
+    o.push_str(&format!(
+        "\n(Generated from `{FILE}` by `slaf-he report readme`.)\n"
+    ));
+    Ok(o)
+}
+
+fn summary(root: &Path, dir: &str) -> Result<serde_json::Value, ReportError> {
+    let rel = format!("results/inference/{dir}/summary.json");
+    serde_json::from_str(&read(root, &rel)?).map_err(|e| invalid(&rel, format!("bad JSON: {e}")))
+}
+
+fn field(v: &serde_json::Value, path: &[&str], what: &str) -> Result<f64, ReportError> {
+    path.iter()
+        .try_fold(v, |v, k| v.get(k))
+        .and_then(serde_json::Value::as_f64)
+        .ok_or_else(|| invalid(what, format!("no number at {}", path.join("."))))
+}
+
+fn he_inference(root: &Path) -> Result<String, ReportError> {
+    let models = [
+        ("cnn1-x2", "CNN1-X2"),
+        ("cnn1-slaf", "CNN1-SLAF"),
+        ("cnn2-slaf", "CNN2-SLAF"),
+        ("cryptonets-x2", "CryptoNets-X2"),
+    ];
+    let mut o = String::from(
+        "| model | CKKS parameters | per image (images) | batched, all images (per image) | agreement per image / batched | max logit error per image / batched | peak RSS (batched) |\n|---|---|---|---|---|---|---|\n",
+    );
+    let mut machine = String::new();
+    for (dir, label) in models {
+        let p = summary(root, &format!("{dir}-per-image"))?;
+        let b = summary(root, &format!("{dir}-batched"))?;
+        let what = format!("results/inference/{dir}-*/summary.json");
+        let f = |v: &serde_json::Value, path: &[&str]| field(v, path, &what);
+        let desc = b["params"]["description"]
+            .as_str()
+            .and_then(|d| d.split(" (").next())
+            .unwrap_or("?")
+            .to_string();
+        let scale = f(&b, &["params", "scale_bits"])?;
+        o.push_str(&format!(
+            "| {label} | {desc}, 2^{scale} | {:.0} ms ({}) | {:.1} s ({:.2} ms, {} images) | {} % / {} % | {} / {} | {:.1} GiB |\n",
+            f(&p, &["seconds_per_image"])? * 1e3,
+            f(&p, &["images"])?,
+            f(&b, &["wall_seconds"])?,
+            f(&b, &["seconds_per_image"])? * 1e3,
+            f(&b, &["images"])?,
+            sig(f(&p, &["agreement"])? * 100.0, 3),
+            sig(f(&b, &["agreement"])? * 100.0, 3),
+            sci(f(&p, &["max_logit_error"])?),
+            sci(f(&b, &["max_logit_error"])?),
+            f(&b, &["peak_rss_bytes"])? / f64::from(1u32 << 30),
+        ));
+        if machine.is_empty() {
+            machine = format!(
+                "{} threads, load average {} at the end of the CNN1-X2 batched run",
+                f(&b, &["threads"])?,
+                b["load_average"]
+                    .as_f64()
+                    .map_or("not recorded".into(), |l| format!("{l:.2}"))
+            );
+        }
+    }
+    o.push_str(&format!(
+        "\n(Generated from `results/inference/*/summary.json` by `slaf-he report readme`; {machine}. The summaries of these runs record no CPU model.)\n"
+    ));
+    Ok(o)
+}
+
+fn ckks_vs_previous(root: &Path) -> Result<String, ReportError> {
+    const FILE: &str = "results/ckks/bench_vs_previous.md";
+    let text = read(root, FILE)?;
+    let mut o = String::new();
+    for l in text.lines() {
+        o.push_str(l);
+        o.push('\n');
+    }
+    o.push_str(&format!(
+        "\n(Copied from `{FILE}` by `slaf-he report readme`.)\n"
+    ));
+    Ok(o)
+}
