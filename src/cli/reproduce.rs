@@ -437,11 +437,17 @@ fn training(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
     outputs.extend([svg, png]);
     let mut measured = BTreeMap::new();
     for (w, _) in &rows {
+        let n = w.report.test.total as f64;
         measured.insert(reference_key(w), 100.0 * w.report.test.overall);
+        measured.insert(slaf_he::report::paper::sample_key(&reference_key(w)), n);
         if w.config.arch == Arch::Cnn2 && w.config.variant == Variant::Slaf {
             measured.insert(
                 "p1.plain_acc.cnn2.slaf".into(),
                 100.0 * w.report.test.overall,
+            );
+            measured.insert(
+                slaf_he::report::paper::sample_key("p1.plain_acc.cnn2.slaf"),
+                n,
             );
         }
     }
@@ -654,6 +660,10 @@ fn inference(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
         find("cnn2", "slaf", Mode::Batched).or_else(|| find("cnn2", "slaf", Mode::PerImage))
     {
         measured.insert("p1.he_acc.cnn2.slaf".to_string(), 100.0 * s.he_accuracy);
+        measured.insert(
+            slaf_he::report::paper::sample_key("p1.he_acc.cnn2.slaf"),
+            s.images as f64,
+        );
     }
     let md = dir.join("summary.md");
     atomic_write(

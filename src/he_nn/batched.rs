@@ -28,8 +28,8 @@
 //! decryption and decoding of the 10 logit ciphertexts. Scales are exact
 //! at every layer.
 //!
-//! A debug option ([`BatchedOptions::precision`]) decrypts a few
-//! ciphertexts after each layer and compares them with the plaintext
+//! A debug option ([`BatchedOptions::precision`]) decrypts every
+//! ciphertext (every feature) after each layer and compares it with the plaintext
 //! forward pass (it uses the secret key; off in timing runs).
 
 use super::plan::{ActPlan, CircuitPlan};
@@ -52,7 +52,8 @@ pub struct BatchedOptions {
     /// 256-bit seed of the key and encryption randomness (None: the OS
     /// CSPRNG). A seeded run's keys are for tests only.
     pub seed: Option<KeySeed>,
-    /// Decrypt a few ciphertexts after each layer and report precision (needs the secret key; slow).
+    /// Decrypt every ciphertext after each layer and report precision (max
+    /// and 99th percentile over all features; needs the secret key; slow).
     pub precision: bool,
     /// Conv features per streamed chunk.
     pub chunk: usize,
@@ -73,11 +74,15 @@ impl Default for BatchedOptions {
 pub struct LayerPrecision {
     /// `conv`, `act1`, `fc1`, `act2`, `fc2`.
     pub layer: String,
-    /// Max |decrypted - plaintext| over the sampled values.
+    /// Max |decrypted - plaintext| over every value of the layer.
     pub max_abs_error: f64,
+    /// 99th percentile of |decrypted - plaintext| (over several batches:
+    /// the largest of the batches' percentiles).
+    #[serde(default)]
+    pub p99_abs_error: f64,
     /// −log2 of `max_abs_error`.
     pub bits: f64,
-    /// Max |plaintext| over the sampled values (for scale).
+    /// Max |plaintext| over the compared values (for scale).
     pub max_abs_value: f64,
     /// Values compared.
     pub samples: usize,
@@ -85,14 +90,12 @@ pub struct LayerPrecision {
 
 impl LayerPrecision {
     fn new(layer: &str, got: &[f64], want: &[f64]) -> Self {
-        let err = got
-            .iter()
-            .zip(want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f64, f64::max);
+        let errs: Vec<f64> = got.iter().zip(want).map(|(a, b)| (a - b).abs()).collect();
+        let err = errs.iter().copied().fold(0.0f64, f64::max);
         Self {
             layer: layer.to_string(),
             max_abs_error: err,
+            p99_abs_error: p99(errs),
             bits: -err.max(f64::MIN_POSITIVE).log2(),
             max_abs_value: want.iter().fold(0.0f64, |m, v| m.max(v.abs())),
             samples: got.len(),
@@ -105,9 +108,20 @@ impl LayerPrecision {
             self.max_abs_error = o.max_abs_error;
             self.bits = o.bits;
         }
+        self.p99_abs_error = self.p99_abs_error.max(o.p99_abs_error);
         self.max_abs_value = self.max_abs_value.max(o.max_abs_value);
         self.samples += o.samples;
     }
+}
+
+/// The 99th percentile (nearest rank) of `v`; 0 when empty.
+pub fn p99(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let rank = ((0.99 * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    v[rank - 1]
 }
 
 /// The result of one batch.
@@ -551,7 +565,6 @@ impl BatchedEngine {
                     layer,
                 )
             };
-        const SAMPLES: usize = 3;
 
         let hidden = self.model.dense1.rows;
         let feats = self.taps.len();
@@ -583,14 +596,15 @@ impl BatchedEngine {
                 .collect::<Result<_, _>>()?;
             pending1 = acts.first().map_or(0, |a| a.1);
             times.act1 += wall_ms(t);
-            if let Some(r) = &reference
-                && f0 == 0
-            {
-                for f in 0..SAMPLES.min(f1 - f0) {
-                    let (a, b, l) = sample(0, &conv[f], &|i| r.conv[i][f], 1.0, 0.0);
+            if let Some(r) = &reference {
+                // Every feature of the chunk (a debug option: one
+                // decryption per feature and layer).
+                for k in 0..f1 - f0 {
+                    let f = f0 + k;
+                    let (a, b, l) = sample(0, &conv[k], &|i| r.conv[i][f], 1.0, 0.0);
                     prec[l].0.extend(a);
                     prec[l].1.extend(b);
-                    let (a, b, l) = sample(1, &acts[f].0, &|i| r.act1[i][f], fold1, off1);
+                    let (a, b, l) = sample(1, &acts[k].0, &|i| r.act1[i][f], fold1, off1);
                     prec[l].0.extend(a);
                     prec[l].1.extend(b);
                 }
@@ -652,7 +666,7 @@ impl BatchedEngine {
         times.decrypt = wall_ms(t);
 
         let precision = reference.map(|r| {
-            for j in 0..SAMPLES.min(hidden) {
+            for j in 0..hidden {
                 let (a, b, l) = sample(2, &h[j], &|i| r.fc1[i][j], 1.0, 0.0);
                 prec[l].0.extend(a);
                 prec[l].1.extend(b);

@@ -344,6 +344,7 @@ fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
                                 .map(|x| LayerPrecision {
                                     layer: x.stage.clone(),
                                     max_abs_error: x.max_abs_error,
+                                    p99_abs_error: x.p99_abs_error,
                                     bits: x.max_bits,
                                     max_abs_value: x.max_abs_value,
                                     samples: x.len,
@@ -614,11 +615,11 @@ pub fn summary_markdown(s: &InferenceSummary) -> String {
             .map_or("—".into(), |t| format!("{:.1}", t.total()))
     ));
     if let Some(p) = &s.precision_bits {
-        o.push_str("\n## Precision after each layer (sampled slots)\n\n| layer | max abs error | bits | max abs value | samples |\n|---|---|---|---|---|\n");
+        o.push_str("\n## Precision after each layer (every feature)\n\n| layer | max abs error | p99 abs error | bits (max) | max abs value | values compared |\n|---|---|---|---|---|---|\n");
         for l in p {
             o.push_str(&format!(
-                "| {} | {:.3e} | {:.1} | {:.3e} | {} |\n",
-                l.layer, l.max_abs_error, l.bits, l.max_abs_value, l.samples
+                "| {} | {:.3e} | {:.3e} | {:.1} | {:.3e} | {} |\n",
+                l.layer, l.max_abs_error, l.p99_abs_error, l.bits, l.max_abs_value, l.samples
             ));
         }
     }

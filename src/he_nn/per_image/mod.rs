@@ -75,6 +75,9 @@ pub struct LayerPrecision {
     pub level: usize,
     /// Max absolute error.
     pub max_abs_error: f64,
+    /// 99th percentile of the absolute error.
+    #[serde(default)]
+    pub p99_abs_error: f64,
     /// Mean absolute error.
     pub mean_abs_error: f64,
     /// Largest absolute plaintext value of the stage (for relative error).
@@ -330,6 +333,7 @@ impl PerImageEngine {
                     len: want.len(),
                     level: ct.level(),
                     max_abs_error: errs.iter().fold(0.0, |a: f64, &e| a.max(e)),
+                    p99_abs_error: crate::he_nn::batched::p99(errs.clone()),
                     mean_abs_error: errs.iter().sum::<f64>() / errs.len().max(1) as f64,
                     max_abs_value: want.iter().fold(0.0, |a: f64, &v| a.max(v.abs())),
                     max_bits,
