@@ -18,6 +18,7 @@ pub const BLOCKS: &[(&str, &str)] = &[
     ("p2-metrics", "results/comparison/metrics.csv"),
     ("he-inference", "results/inference/*/summary.json"),
     ("ckks-vs-previous", "results/ckks/bench_vs_previous.md"),
+    ("tenseal-per-image", "results/inference/tenseal/summary.md"),
 ];
 
 fn invalid(title: &str, detail: String) -> ReportError {
@@ -37,7 +38,8 @@ pub fn render_block(root: &Path, name: &str) -> Result<String, ReportError> {
     match name {
         "p2-metrics" => p2_metrics(root),
         "he-inference" => he_inference(root),
-        "ckks-vs-previous" => ckks_vs_previous(root),
+        "ckks-vs-previous" => verbatim(root, "results/ckks/bench_vs_previous.md"),
+        "tenseal-per-image" => verbatim(root, "results/inference/tenseal/summary.md"),
         other => Err(invalid(
             "README",
             format!(
@@ -292,16 +294,16 @@ fn he_inference(root: &Path) -> Result<String, ReportError> {
     Ok(o)
 }
 
-fn ckks_vs_previous(root: &Path) -> Result<String, ReportError> {
-    const FILE: &str = "results/ckks/bench_vs_previous.md";
-    let text = read(root, FILE)?;
+/// A committed markdown table, copied with a line naming it.
+fn verbatim(root: &Path, file: &str) -> Result<String, ReportError> {
+    let text = read(root, file)?;
     let mut o = String::new();
     for l in text.lines() {
         o.push_str(l);
         o.push('\n');
     }
     o.push_str(&format!(
-        "\n(Copied from `{FILE}` by `slaf-he report readme`.)\n"
+        "\n(Copied from `{file}` by `slaf-he report readme`.)\n"
     ));
     Ok(o)
 }
