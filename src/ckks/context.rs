@@ -60,6 +60,15 @@ impl CkksContext {
         &self.moduli[..=level.min(self.params.max_level())]
     }
 
+    /// log2(Q_level) = sum of log2(q_i) for i <= level: the bound every
+    /// overflow and scale check compares with.
+    pub fn log_q(&self, level: usize) -> f64 {
+        self.q_moduli(level)
+            .iter()
+            .map(|md| (md.q as f64).log2())
+            .sum()
+    }
+
     /// The moduli q_0..q_level, P.
     pub fn qp_moduli(&self, level: usize) -> &[Arc<Modulus>] {
         &self.qp_by_level[level.min(self.params.max_level())]

@@ -190,12 +190,7 @@ impl Encoder {
             .iter()
             .fold(0.0f64, |m, c| m.max(c.0.abs()).max(c.1.abs()));
         self.fft_special_inv(&mut v);
-        let log_q: f64 = self
-            .ctx
-            .q_moduli(level)
-            .iter()
-            .map(|md| (md.q as f64).log2())
-            .sum();
+        let log_q = self.ctx.log_q(level);
         // Below Q/2 by the margin, and within i64 (2^62) for the conversion.
         let bound_bits = (log_q - 1.0 - ENCODE_MARGIN_BITS).min(62.0);
         let bound = 2f64.powf(bound_bits);

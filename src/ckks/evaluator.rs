@@ -229,15 +229,6 @@ impl Evaluator {
         })
     }
 
-    /// log2(Q_level).
-    fn log_q(&self, level: usize) -> f64 {
-        self.ctx
-            .q_moduli(level)
-            .iter()
-            .map(|md| (md.q as f64).log2())
-            .sum()
-    }
-
     /// A scale must be finite, positive, and leave [`SCALE_HEADROOM_BITS`]
     /// below Q_level.
     fn check_scale_fits(
@@ -246,7 +237,7 @@ impl Evaluator {
         scale: f64,
         level: usize,
     ) -> Result<(), CkksError> {
-        let log_q = self.log_q(level);
+        let log_q = self.ctx.log_q(level);
         let bits = scale.log2();
         if !(scale.is_finite() && scale > 0.0 && bits + f64::from(SCALE_HEADROOM_BITS) < log_q) {
             return Err(CkksError::ScaleOutOfBounds {
