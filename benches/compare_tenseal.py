@@ -2,23 +2,64 @@
 TenSEAL 0.3.18 (benches/tenseal_ckks.py), both single-threaded, with the
 ratio ours / TenSEAL (below 1.0 = we are faster).
 
-Usage: bash benches/compare_tenseal.sh [--quick]
+Usage: bash benches/compare_tenseal.sh [--quick] [--out FILE.md]
+
+With --out, the table goes to FILE.md with the machine (CPU model, SIMD
+flags, threads, load average before and after) in its first line, and both
+sides' raw JSON to FILE.raw.json beside it.
 """
 import json
 import subprocess
 import sys
 
-quick = ["--quick"] if "--quick" in sys.argv else []
-ours = subprocess.run(["./target/release/slaf-he", "bench", "ckks", "--json", "--threads", "1"] + quick,
-                      check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
-theirs = subprocess.run([sys.executable, "benches/tenseal_ckks.py"] + quick,
-                        check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
-o = {(r["op"], r["n"]): r["median_us"] for r in json.loads(ours)["ops"]}
-t = {(r["op"], r["n"]): r["median_us"] for r in json.loads(theirs)["ops"]}
-print(f"{'op':<22} {'N':>6} {'slaf-he ms':>11} {'TenSEAL ms':>11} {'ratio':>7}")
+
+def sh(cmd):
+    return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+
+
+def load():
+    return open("/proc/loadavg").read().split()[:3]
+
+
+args = sys.argv[1:]
+quick = ["--quick"] if "--quick" in args else []
+out = args[args.index("--out") + 1] if "--out" in args else None
+cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-")
+simd = sh("grep -o -w 'avx2\\|avx512f\\|avx512ifma' /proc/cpuinfo | sort -u | tr '\\n' ' '")
+load_before = load()
+ours_json = subprocess.run(["./target/release/slaf-he", "bench", "ckks", "--json", "--threads", "1"] + quick,
+                           check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+theirs_json = subprocess.run([sys.executable, "benches/tenseal_ckks.py"] + quick,
+                             check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+load_after = load()
+o = {(r["op"], r["n"]): r["median_us"] for r in json.loads(ours_json)["ops"]}
+t = {(r["op"], r["n"]): r["median_us"] for r in json.loads(theirs_json)["ops"]}
+NOTES = {
+    "rotate": " (TenSEAL: sum()/log2 slots)",
+    "mul_plain": " (TenSEAL encodes the plaintext too)",
+    "keygen_galois": " (TenSEAL: all rotation keys; ours: one)",
+    "decrypt": " (+decode)",
+    "keygen_secret_public": " (TenSEAL: whole ts.context(), set-up included)",
+}
+lines = [
+    f"CPU: {cpu}; SIMD: {simd}; 1 thread each (slaf-he --threads 1, TenSEAL n_threads=1); "
+    f"load average {' '.join(load_before)} before, {' '.join(load_after)} after; "
+    f"median per op{' (--quick)' if quick else ''}; "
+    "`bash benches/compare_tenseal.sh --out results/ckks/compare_tenseal.md`.",
+    "",
+    "| op | N | slaf-he ms | TenSEAL 0.3.18 ms | slaf-he / TenSEAL |",
+    "|---|---|---|---|---|",
+]
 for key in sorted(o, key=lambda k: (k[1], k[0])):
     if key in t:
-        note = " (TenSEAL: sum()/log2 slots)" if key[0] == "rotate" else (
-            " (TenSEAL encodes the plaintext too)" if key[0] == "mul_plain" else (
-            " (TenSEAL: all rotation keys; ours: one)" if key[0] == "keygen_galois" else ""))
-        print(f"{key[0]:<22} {key[1]:>6} {o[key]/1e3:>11.2f} {t[key]/1e3:>11.2f} {o[key]/t[key]:>7.2f}{note}")
+        lines.append(f"| {key[0]}{NOTES.get(key[0], '')} | {key[1]} | {o[key]/1e3:.2f} | "
+                     f"{t[key]/1e3:.2f} | {o[key]/t[key]:.2f} |")
+text = "\n".join(lines) + "\n"
+print(text, end="")
+if out:
+    open(out, "w").write(text)
+    raw = out[:-3] + ".raw.json" if out.endswith(".md") else out + ".raw.json"
+    with open(raw, "w") as f:
+        json.dump({"cpu": cpu, "simd": simd.split(), "threads": 1, "load_before": load_before,
+                   "load_after": load_after, "slaf_he": json.loads(ours_json),
+                   "tenseal": json.loads(theirs_json)}, f, indent=1)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # One run, both libraries: slaf-he vs TenSEAL CKKS primitives, single thread.
+#   bash benches/compare_tenseal.sh [--quick] [--out results/ckks/compare_tenseal.md]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q

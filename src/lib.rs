@@ -17,6 +17,7 @@
 //! | [`approx`] | sign-function approximations and their metrics (P2 study) |
 //! | [`report`] | tables and figures written into `results/` |
 //! | [`study`] | the P2 sign-approximation study as tables and figures |
+//! | [`machine`] | CPU model, SIMD features and load average for timing artifacts |
 //! | [`progress`] | progress bars that hide themselves when not on a terminal |
 #![warn(missing_docs)]
 
@@ -24,6 +25,7 @@ pub mod approx;
 pub mod ckks;
 pub mod data;
 pub mod he_nn;
+pub mod machine;
 pub mod nn;
 pub mod progress;
 pub mod report;

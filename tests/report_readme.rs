@@ -10,14 +10,16 @@ fn root() -> &'static Path {
 }
 
 #[test]
-fn the_readme_is_up_to_date_with_the_committed_results() {
-    let text = std::fs::read_to_string(root().join("README.md")).expect("README");
-    assert!(text.contains("<!-- generated: p2-metrics -->"));
-    let stale = stale_blocks(&text, root()).expect("blocks build");
-    assert!(
-        stale.is_empty(),
-        "stale README blocks: {stale:?} (run `slaf-he report readme`)"
-    );
+fn the_readmes_are_up_to_date_with_the_committed_results() {
+    for doc in slaf_he::report::readme::DOCUMENTS {
+        let text = std::fs::read_to_string(root().join(doc)).expect("README");
+        assert!(text.contains("<!-- generated: "), "{doc} has no block");
+        let stale = stale_blocks(&text, root()).expect("blocks build");
+        assert!(
+            stale.is_empty(),
+            "stale blocks in {doc}: {stale:?} (run `slaf-he report readme`)"
+        );
+    }
 }
 
 #[test]
@@ -54,4 +56,88 @@ fn unknown_and_unclosed_blocks_are_errors() {
     );
     let e = rewrite("a\n<!-- generated: p2-metrics -->\nrow\n", root()).expect_err("unclosed");
     assert!(e.to_string().contains("line 2 has no <!-- end -->"), "{e}");
+}
+
+#[test]
+fn the_readme_uses_every_known_block() {
+    let text = std::fs::read_to_string(root().join("README.md")).expect("README");
+    for (name, _) in slaf_he::report::readme::BLOCKS {
+        assert!(
+            text.contains(&format!("<!-- generated: {name} -->")),
+            "README lacks block {name}"
+        );
+    }
+}
+
+/// A copy of the artifacts one block reads, under a temporary root.
+fn scratch_root(files: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for f in files {
+        let to = dir.path().join(f);
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(root().join(f), &to).expect("copy");
+    }
+    dir
+}
+
+#[test]
+fn the_seed_study_block_follows_its_csv_quoted_notes_included() {
+    use slaf_he::report::readme::render_block;
+    let body = render_block(root(), "seed-study").expect("render");
+    // A note with a comma inside quotes stays one cell.
+    assert!(
+        body.contains(
+            "| cnn1-slaf-r | frozen, main recipe | 46.36 ± 28.66 (5) | — | 35.64 | inside |"
+        ),
+        "{body}"
+    );
+    assert!(body.contains(
+        "| cnn1-slaf | clip 1.0 | 98.47 ± 0.21 (10) | 98.55 ± 0.28 (10) | 98.69 | inside |"
+    ));
+    // Change the artifact: the block changes with it.
+    let dir = scratch_root(&["results/training/seeds.csv"]);
+    let path = dir.path().join("results/training/seeds.csv");
+    let csv = std::fs::read_to_string(&path).expect("csv");
+    std::fs::write(&path, csv.replace("98.47,0.21", "97.00,0.50")).expect("write");
+    let changed = render_block(dir.path(), "seed-study").expect("render");
+    assert!(
+        changed.contains("| cnn1-slaf | clip 1.0 | 97.00 ± 0.50 (10) |"),
+        "{changed}"
+    );
+    // A malformed range verdict is an error naming the run.
+    std::fs::write(&path, csv.replace(",yes,98.12", ",maybe,98.12")).expect("write");
+    let e = render_block(dir.path(), "seed-study").expect_err("bad verdict");
+    assert!(
+        e.to_string()
+            .contains("cnn1-slaf: reference_in_range \"maybe\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_accuracy_block_joins_training_and_encrypted_runs() {
+    use slaf_he::report::readme::render_block;
+    let body = render_block(root(), "p1-accuracy").expect("render");
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("results/inference/cnn2-slaf-batched/summary.json"))
+            .expect("summary"),
+    )
+    .expect("json");
+    let he = summary["he_accuracy"].as_f64().expect("he_accuracy") * 100.0;
+    let images = summary["images"].as_u64().expect("images");
+    let row = body
+        .lines()
+        .find(|l| l.starts_with("| CNN2-SLAF |"))
+        .expect("CNN2-SLAF row");
+    assert!(row.contains(&format!("| {he:.2} % ({images}) |")), "{row}");
+    // Plaintext-only variants have no encrypted column.
+    let relu = body
+        .lines()
+        .find(|l| l.starts_with("| CNN1-ReLU |"))
+        .expect("row");
+    assert!(relu.contains("| — | — |"), "{relu}");
+    // A missing training artifact is an error naming it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = render_block(dir.path(), "p1-accuracy").expect_err("missing csv");
+    assert!(e.to_string().contains("accuracy.csv"), "{e}");
 }

@@ -189,6 +189,10 @@ pub struct InferenceSummary {
     pub load_average: Option<f64>,
     /// Where the keys came from: [`KEYS_FRESH`] or [`KEYS_SEEDED`].
     pub keys: String,
+    /// CPU model.
+    pub cpu: Option<String>,
+    /// SIMD features the NTT kernels could use (avx2, avx512f, avx512ifma).
+    pub simd: Option<Vec<String>>,
 }
 
 /// [`InferenceSummary::keys`] of a run whose keys came from the OS CSPRNG.
@@ -224,12 +228,7 @@ pub fn peak_rss_bytes() -> Option<u64> {
 }
 
 fn load_average() -> Option<f64> {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+    crate::machine::load_averages().map(|l| l[0])
 }
 
 /// The MNIST test split from `dir`, after verifying every file's checksum.
@@ -512,6 +511,8 @@ fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
         peak_rss_bytes: peak_rss_bytes(),
         threads: rayon::current_num_threads(),
         load_average: load_average(),
+        cpu: Some(crate::machine::cpu_model()),
+        simd: Some(crate::machine::simd_features()),
         keys: if req.seed.is_some() {
             KEYS_SEEDED
         } else {
@@ -591,6 +592,16 @@ pub fn summary_markdown(s: &InferenceSummary) -> String {
                 .map_or("n/a (not Linux)".into(), |b| mib(b as usize)),
         ),
         ("threads", s.threads.to_string()),
+        (
+            "CPU",
+            s.cpu.clone().unwrap_or_else(|| "not recorded".into()),
+        ),
+        (
+            "SIMD",
+            s.simd
+                .as_deref()
+                .map_or("not recorded".into(), crate::machine::simd_text),
+        ),
         (
             "load average (1 min, at end)",
             s.load_average.map_or("n/a".into(), |l| format!("{l:.2}")),

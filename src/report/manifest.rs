@@ -7,36 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-/// The machine a run happened on.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Machine {
-    /// Logical CPUs available to the process.
-    pub cores: usize,
-    /// CPU model name (from /proc/cpuinfo where available).
-    pub cpu: String,
-    /// Operating system and architecture.
-    pub os: String,
-}
-
-impl Machine {
-    /// Describe the current machine.
-    pub fn current() -> Self {
-        let cpu = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("model name"))
-                    .and_then(|l| l.split_once(':'))
-                    .map(|(_, v)| v.trim().to_string())
-            })
-            .unwrap_or_else(|| "unknown".into());
-        Self {
-            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            cpu,
-            os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
-        }
-    }
-}
+pub use crate::machine::Machine;
 
 /// Outcome of one stage.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

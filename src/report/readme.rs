@@ -13,8 +13,18 @@
 use super::ReportError;
 use std::path::Path;
 
+/// The documents (relative to the repository root) whose blocks
+/// `slaf-he report readme` rewrites and checks by default.
+pub const DOCUMENTS: &[&str] = &["README.md", "results/inference/README.md"];
+
 /// The blocks this module can generate, with the artifacts each reads.
 pub const BLOCKS: &[(&str, &str)] = &[
+    (
+        "p1-accuracy",
+        "results/training/accuracy.csv, results/inference/*-batched/summary.json",
+    ),
+    ("seed-study", "results/training/seeds.csv"),
+    ("ckks-vs-tenseal", "results/ckks/compare_tenseal.md"),
     ("p2-metrics", "results/comparison/metrics.csv"),
     ("he-inference", "results/inference/*/summary.json"),
     ("ckks-vs-previous", "results/ckks/bench_vs_previous.md"),
@@ -36,6 +46,9 @@ fn read(root: &Path, rel: &str) -> Result<String, ReportError> {
 /// The body of block `name` (with a trailing newline), from the files under `root`.
 pub fn render_block(root: &Path, name: &str) -> Result<String, ReportError> {
     match name {
+        "p1-accuracy" => p1_accuracy(root),
+        "seed-study" => seed_study(root),
+        "ckks-vs-tenseal" => verbatim(root, "results/ckks/compare_tenseal.md"),
         "p2-metrics" => p2_metrics(root),
         "he-inference" => he_inference(root),
         "ckks-vs-previous" => verbatim(root, "results/ckks/bench_vs_previous.md"),
@@ -118,18 +131,33 @@ pub fn stale_blocks(text: &str, root: &Path) -> Result<Vec<String>, ReportError>
         .collect())
 }
 
-/// A CSV without quoted fields: header and rows of cells.
-fn csv(text: &str, what: &str) -> Result<(Vec<String>, Vec<Vec<String>>), ReportError> {
-    let mut lines = text.lines();
-    let header: Vec<String> = lines
-        .next()
-        .ok_or_else(|| invalid(what, "empty CSV".into()))?
-        .split(',')
-        .map(str::to_string)
+/// A committed CSV (polars, every column read as text): header and rows of
+/// cells, a missing cell as the empty string.
+fn csv(root: &Path, rel: &str) -> Result<(Vec<String>, Vec<Vec<String>>), ReportError> {
+    use polars::prelude::*;
+    let df = CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(root.join(rel)))
+        .and_then(|r| r.finish())
+        .map_err(|e| invalid(rel, format!("cannot read CSV: {e}")))?;
+    let header: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
         .collect();
-    let rows = lines
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.split(',').map(str::to_string).collect::<Vec<_>>())
+    let cols: Vec<&StringChunked> = df
+        .columns()
+        .iter()
+        .map(|c| c.str())
+        .collect::<PolarsResult<_>>()
+        .map_err(|e| invalid(rel, format!("non-text column: {e}")))?;
+    let rows = (0..df.height())
+        .map(|i| {
+            cols.iter()
+                .map(|c| c.get(i).unwrap_or("").to_string())
+                .collect()
+        })
         .collect();
     Ok((header, rows))
 }
@@ -174,9 +202,143 @@ fn sci(x: f64) -> String {
     }
 }
 
+/// `CNN1-SLAF-R` from `cnn1`, `slaf-r`.
+fn run_label(model: &str, act: &str) -> String {
+    let m = match model {
+        "cryptonets" => "CryptoNets".to_string(),
+        other => other.to_uppercase(),
+    };
+    let a = match act {
+        "relu" => "ReLU".to_string(),
+        other => other.to_uppercase(),
+    };
+    format!("{m}-{a}")
+}
+
+/// Notes of the accuracy table: what differs between our run and the reference's.
+const ACCURACY_NOTES: &[(&str, &str)] = &[
+    ("cnn1-slaf", "one seed; see the seed study"),
+    (
+        "cnn1-slaf-r",
+        "weights frozen; unstable over seeds, see the seed study",
+    ),
+    (
+        "cnn1-slaf-p",
+        "fixed s as our model; the reference ran without clipping",
+    ),
+    ("cnn2-x2", "the reference ran without clipping"),
+    ("cnn2-slaf", "P1's own numbers: see below"),
+    ("cnn2-slaf-r", "weights frozen"),
+];
+
+fn p1_accuracy(root: &Path) -> Result<String, ReportError> {
+    const FILE: &str = "results/training/accuracy.csv";
+    let (h, rows) = csv(root, FILE)?;
+    let mut o = String::from(
+        "| model | epochs | plaintext | encrypted (images) | agreement | reference (SPEC §4) | note |\n|---|---|---|---|---|---|---|\n",
+    );
+    for row in &rows {
+        let get = |c: &str| cell(&h, row, c, FILE);
+        let (model, act) = (get("model")?, get("act")?);
+        let key = format!("{model}-{act}");
+        let batched = format!("results/inference/{key}-batched/summary.json");
+        let (enc, agree) = if root.join(&batched).is_file() {
+            let b = summary(root, &format!("{key}-batched"))?;
+            (
+                format!(
+                    "{:.2} % ({})",
+                    field(&b, &["he_accuracy"], &batched)? * 100.0,
+                    field(&b, &["images"], &batched)?
+                ),
+                format!("{} %", sig(field(&b, &["agreement"], &batched)? * 100.0, 3)),
+            )
+        } else {
+            ("—".into(), "—".into())
+        };
+        let note = ACCURACY_NOTES
+            .iter()
+            .find(|n| n.0 == key)
+            .map_or("", |n| n.1);
+        o.push_str(&format!(
+            "| {} | {} | {:.2} % | {enc} | {agree} | {:.2} % | {note} |\n",
+            run_label(model, act),
+            get("epochs")?,
+            num(get("test_accuracy_pct")?, FILE)?,
+            num(get("pytorch_reference_pct")?, FILE)?,
+        ));
+    }
+    o.push_str(&format!(
+        "\n(Generated from `{FILE}` and `results/inference/*-batched/summary.json` by `slaf-he report readme`.)\n"
+    ));
+    Ok(o)
+}
+
+fn seed_study(root: &Path) -> Result<String, ReportError> {
+    const FILE: &str = "results/training/seeds.csv";
+    let (h, rows) = csv(root, FILE)?;
+    let mut o = String::from(
+        "| run | note | slaf-he: mean ± sd (seeds) | PyTorch, same machine | reference (seed 73) | reference vs our range |\n|---|---|---|---|---|---|\n",
+    );
+    let mut runs: Vec<&str> = Vec::new();
+    for row in &rows {
+        let run = cell(&h, row, "run", FILE)?;
+        if !runs.contains(&run) {
+            runs.push(run);
+        }
+    }
+    for run in runs {
+        let of = |engine: &str| {
+            rows.iter().find(|r| {
+                cell(&h, r, "run", FILE).is_ok_and(|v| v == run)
+                    && cell(&h, r, "engine", FILE).is_ok_and(|v| v == engine)
+            })
+        };
+        let stat = |r: Option<&Vec<String>>| -> Result<String, ReportError> {
+            let Some(r) = r else { return Ok("—".into()) };
+            let get = |c: &str| cell(&h, r, c, FILE);
+            let n = get("n")?;
+            Ok(if n == "1" {
+                format!("{} (1)", get("mean_pct")?)
+            } else {
+                format!("{} ± {} ({n})", get("mean_pct")?, get("sd_pct")?)
+            })
+        };
+        let ours = of("slaf-he");
+        let (note, reference, range) = match ours.or(of("PyTorch")) {
+            Some(r) => (
+                cell(&h, r, "note", FILE)?,
+                cell(&h, r, "reference_pct", FILE)?,
+                match ours.map(|r| cell(&h, r, "reference_in_range", FILE)) {
+                    Some(Ok("yes")) => "inside",
+                    Some(Ok("above")) => "above",
+                    Some(Ok("below")) => "below",
+                    Some(Ok(other)) => {
+                        return Err(invalid(
+                            FILE,
+                            format!("{run}: reference_in_range {other:?} is not yes/above/below"),
+                        ));
+                    }
+                    Some(Err(e)) => return Err(e),
+                    None => "—",
+                },
+            ),
+            None => continue,
+        };
+        o.push_str(&format!(
+            "| {run} | {note} | {} | {} | {reference} | {range} |\n",
+            stat(ours)?,
+            stat(of("PyTorch"))?,
+        ));
+    }
+    o.push_str(&format!(
+        "\n(Generated from `{FILE}` by `slaf-he report readme`; made by `results/training/seeds.sh` and `summarize_seeds.py`.)\n"
+    ));
+    Ok(o)
+}
+
 fn p2_metrics(root: &Path) -> Result<String, ReportError> {
     const FILE: &str = "results/comparison/metrics.csv";
-    let (h, rows) = csv(&read(root, FILE)?, FILE)?;
+    let (h, rows) = csv(root, FILE)?;
     let labels = [
         ("least_squares", "least squares"),
         ("composition", "composition"),
@@ -243,6 +405,24 @@ fn field(v: &serde_json::Value, path: &[&str], what: &str) -> Result<f64, Report
         .ok_or_else(|| invalid(what, format!("no number at {}", path.join("."))))
 }
 
+/// `CPU: ..; SIMD: ..; N threads` of one summary, "not recorded" where absent.
+fn machine_of(v: &serde_json::Value) -> String {
+    let cpu = v["cpu"].as_str().unwrap_or("not recorded");
+    let simd = v["simd"]
+        .as_array()
+        .map_or("not recorded".to_string(), |a| {
+            let s: Vec<String> = a
+                .iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect();
+            crate::machine::simd_text(&s)
+        });
+    let threads = v["threads"]
+        .as_u64()
+        .map_or("? threads".into(), |t| format!("{t} threads"));
+    format!("CPU: {cpu}; SIMD: {simd}; {threads}")
+}
+
 fn he_inference(root: &Path) -> Result<String, ReportError> {
     let models = [
         ("cnn1-x2", "CNN1-X2"),
@@ -253,7 +433,8 @@ fn he_inference(root: &Path) -> Result<String, ReportError> {
     let mut o = String::from(
         "| model | CKKS parameters | per image (images) | batched, all images (per image) | agreement per image / batched | max logit error per image / batched | peak RSS (batched) |\n|---|---|---|---|---|---|---|\n",
     );
-    let mut machine = String::new();
+    let mut machines: Vec<String> = Vec::new();
+    let mut loads: Vec<f64> = Vec::new();
     for (dir, label) in models {
         let p = summary(root, &format!("{dir}-per-image"))?;
         let b = summary(root, &format!("{dir}-batched"))?;
@@ -278,18 +459,25 @@ fn he_inference(root: &Path) -> Result<String, ReportError> {
             sci(f(&b, &["max_logit_error"])?),
             f(&b, &["peak_rss_bytes"])? / f64::from(1u32 << 30),
         ));
-        if machine.is_empty() {
-            machine = format!(
-                "{} threads, load average {} at the end of the CNN1-X2 batched run",
-                f(&b, &["threads"])?,
-                b["load_average"]
-                    .as_f64()
-                    .map_or("not recorded".into(), |l| format!("{l:.2}"))
-            );
+        for v in [&p, &b] {
+            machines.push(machine_of(v));
+            if let Some(l) = v["load_average"].as_f64() {
+                loads.push(l);
+            }
         }
     }
+    machines.sort();
+    machines.dedup();
+    let loads = match loads.iter().copied().reduce(f64::min) {
+        Some(lo) => format!(
+            "load average {lo:.2}-{:.2} at the end of the runs",
+            loads.iter().copied().fold(lo, f64::max)
+        ),
+        None => "load average not recorded".into(),
+    };
     o.push_str(&format!(
-        "\n(Generated from `results/inference/*/summary.json` by `slaf-he report readme`; {machine}. The summaries of these runs record no CPU model.)\n"
+        "\n(Generated from `results/inference/*/summary.json` by `slaf-he report readme`; {}; {loads}.)\n",
+        machines.join(" / ")
     ));
     Ok(o)
 }

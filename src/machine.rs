@@ -1,0 +1,90 @@
+//! The machine a measurement ran on: CPU model, the SIMD features that
+//! decide `tfhe-ntt`'s kernels (avx2, avx512f, avx512ifma), logical CPUs and
+//! the load average. Every timing artifact records these, because absolute
+//! times and even ratios against SEAL change with them.
+//!
+//! Invariants: detection never fails — a field that cannot be read is
+//! `"unknown"` or `None` — and the SIMD list is what the running process
+//! can use (`is_x86_feature_detected!`), sorted, so it matches
+//! `grep -o -w 'avx2\|avx512f\|avx512ifma' /proc/cpuinfo | sort -u`.
+
+use serde::{Deserialize, Serialize};
+
+/// The machine a run happened on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    /// Logical CPUs available to the process.
+    pub cores: usize,
+    /// CPU model name (from /proc/cpuinfo where available).
+    pub cpu: String,
+    /// Operating system and architecture.
+    pub os: String,
+    /// SIMD features the NTT kernels can use (subset of avx2, avx512f, avx512ifma).
+    #[serde(default)]
+    pub simd: Vec<String>,
+}
+
+impl Machine {
+    /// Describe the current machine.
+    pub fn current() -> Self {
+        Self {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu: cpu_model(),
+            os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+            simd: simd_features(),
+        }
+    }
+
+    /// `CPU: <model>; SIMD: <features>`, the caption of timing tables.
+    pub fn caption(&self) -> String {
+        format!("CPU: {}; SIMD: {}", self.cpu, simd_text(&self.simd))
+    }
+}
+
+/// The SIMD list as one space-separated word list, `none` when empty.
+pub fn simd_text(simd: &[String]) -> String {
+    if simd.is_empty() {
+        "none of avx2/avx512f/avx512ifma".into()
+    } else {
+        simd.join(" ")
+    }
+}
+
+/// CPU model name from `/proc/cpuinfo`, `"unknown"` where unreadable.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The SIMD features among avx2, avx512f and avx512ifma this process can use, sorted.
+pub fn simd_features() -> Vec<String> {
+    #[allow(unused_mut)]
+    let mut v: Vec<String> = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            v.push("avx2".into());
+        }
+        if std::is_x86_feature_detected!("avx512f") {
+            v.push("avx512f".into());
+        }
+        if std::is_x86_feature_detected!("avx512ifma") {
+            v.push("avx512ifma".into());
+        }
+    }
+    v
+}
+
+/// The 1-, 5- and 15-minute load averages (Linux), `None` elsewhere.
+pub fn load_averages() -> Option<[f64; 3]> {
+    let s = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let mut it = s.split_whitespace().map(str::parse::<f64>);
+    Some([it.next()?.ok()?, it.next()?.ok()?, it.next()?.ok()?])
+}
