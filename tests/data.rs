@@ -233,3 +233,70 @@ fn gather_builds_batches_and_rejects_bad_indices() {
     assert!(m.test.gather(&[10_000]).is_err());
     assert_eq!(m.test.head(5).len(), 5);
 }
+
+#[test]
+fn fashion_mnist_loads_from_the_debian_package_against_committed_sums() {
+    use slaf_he::data::{Dataset, Mnist};
+    let dir = Dataset::FashionMnist.default_dir();
+    assert!(
+        dir.is_dir(),
+        "Fashion-MNIST is not installed in {}: `apt-get install dataset-fashion-mnist` (.ci/run does)",
+        dir.display()
+    );
+    let f = Mnist::open(Dataset::FashionMnist, None).expect("fashion-mnist loads");
+    assert_eq!((f.train.len(), f.test.len()), (60_000, 10_000));
+    assert_eq!((f.train.rows, f.train.cols), (28, 28));
+    // Its file names use the dash spelling; the sums are the committed ones.
+    assert!(
+        f.checksums.iter().all(|(n, _)| n.contains("-idx")),
+        "{:?}",
+        f.checksums
+    );
+    let sums = std::fs::read_to_string(Dataset::FashionMnist.checksums()).expect("sums");
+    for (name, hash) in &f.checksums {
+        assert!(sums.contains(&format!("{hash}  {name}")), "{name}");
+    }
+    assert_eq!(f.test.class_counts(), [1000; 10]);
+    // Not the digits.
+    let m = Mnist::load_default().expect("mnist");
+    assert_ne!(m.fingerprint(), f.fingerprint());
+}
+
+#[test]
+fn both_file_name_styles_load_and_a_missing_set_says_how_to_install_it() {
+    use slaf_he::data::{DataError, Dataset, Mnist, default_data_dir};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let src = default_data_dir();
+    let sums = std::fs::read_to_string(src.join("SHA256SUMS")).expect("sums");
+    for name in slaf_he::data::FILES {
+        let dashed = name.replacen(".idx", "-idx", 1);
+        std::fs::copy(src.join(name), tmp.path().join(&dashed)).expect("copy");
+    }
+    // Sums written in the MNIST spelling still match the dashed files.
+    std::fs::write(tmp.path().join("SHA256SUMS"), &sums).expect("sums");
+    let m = Mnist::open(Dataset::Mnist, Some(tmp.path())).expect("dashed names load");
+    assert_eq!(m.test.len(), 10_000);
+    let hashes = |m: &Mnist| m.checksums.iter().map(|c| c.1.clone()).collect::<Vec<_>>();
+    assert_eq!(hashes(&m), hashes(&Mnist::load_default().expect("mnist")));
+    // A corrupted dashed file is named.
+    let bad = tmp.path().join("t10k-labels-idx1-ubyte.gz");
+    std::fs::write(&bad, b"junk").expect("write");
+    match Mnist::open(Dataset::Mnist, Some(tmp.path())) {
+        Err(DataError::ChecksumMismatch { file, .. }) => assert_eq!(file, bad),
+        other => panic!("{other:?}"),
+    }
+    // A folder without sums is checked against the committed sums of the set.
+    let none = tmp.path().join("nope");
+    match Mnist::open(Dataset::FashionMnist, Some(&none)) {
+        Err(e @ DataError::MissingDataset { .. }) => {
+            let s = e.to_string();
+            assert!(s.contains("apt-get install dataset-fashion-mnist"), "{s}");
+            assert!(s.contains("nope"), "{s}");
+        }
+        other => panic!("{other:?}"),
+    }
+    match Dataset::parse("cifar") {
+        Err(e) => assert!(e.to_string().contains("\"cifar\""), "{e}"),
+        Ok(d) => panic!("{d:?}"),
+    }
+}

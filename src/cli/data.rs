@@ -22,6 +22,15 @@ pub struct VerifyArgs {
     /// [default: $SLAF_HE_DATA, else the repository's data/mnist].
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// Named data set: mnist (vendored) or fashion-mnist (Debian's
+    /// dataset-fashion-mnist package, checked against data/fashion-mnist/SHA256SUMS).
+    #[arg(long, default_value = "mnist", value_parser = parse_dataset)]
+    pub dataset: data::Dataset,
+}
+
+/// clap parser for `--dataset`.
+pub fn parse_dataset(s: &str) -> Result<data::Dataset, String> {
+    data::Dataset::parse(s).map_err(|e| e.to_string())
 }
 
 /// Run a `data` subcommand.
@@ -32,11 +41,15 @@ pub fn run(cmd: DataCommand, _quiet: bool) -> anyhow::Result<()> {
 }
 
 fn verify(args: VerifyArgs) -> anyhow::Result<()> {
-    let dir = args.data.unwrap_or_else(data::default_data_dir);
+    let name = args.dataset.name();
+    let dir = args
+        .data
+        .clone()
+        .unwrap_or_else(|| args.dataset.default_dir());
     let start = Instant::now();
-    let mnist = Mnist::load(&dir)
-        .with_context(|| format!("MNIST verification failed in {}", dir.display()))?;
-    println!("MNIST in {}", dir.display());
+    let mnist = Mnist::open(args.dataset, args.data.as_deref())
+        .with_context(|| format!("{name} verification failed in {}", dir.display()))?;
+    println!("{name} in {}", dir.display());
     for (name, hash) in &mnist.checksums {
         println!("  sha256 ok  {hash}  {name}");
     }

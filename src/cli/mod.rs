@@ -4,6 +4,7 @@
 mod bench;
 mod data;
 mod infer;
+mod model;
 mod report;
 mod reproduce;
 mod study;
@@ -55,6 +56,10 @@ pub enum Command {
     /// `--quick` (default) takes minutes on 2 cores; `--full` runs the papers'
     /// complete protocol (hours). Trained models are cached.
     Reproduce(reproduce::ReproduceArgs),
+    /// Model specs: `model list` the presets, `model show NAME|PATH` a spec
+    /// with its layer shapes.
+    #[command(subcommand)]
+    Model(model::ModelCommand),
     /// Reports built from the committed results: `report readme` rewrites
     /// the README's generated blocks (`--check`: fail when one is stale).
     #[command(subcommand)]
@@ -81,5 +86,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(cmd) => bench::run(cmd),
         Command::Reproduce(args) => reproduce::run(args, cli.quiet),
         Command::Report(cmd) => report::run(cmd),
+        Command::Model(cmd) => model::run(cmd),
     }
 }

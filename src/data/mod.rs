@@ -1,6 +1,8 @@
-//! MNIST data: the four gzip IDX files, verified against `SHA256SUMS` on
-//! every load, decoded into `ndarray` tensors, and a seeded mini-batch
-//! sampler that reshuffles every epoch.
+//! IDX data sets (MNIST, Fashion-MNIST or any 10-class set of 28×28 grey
+//! images): the four gzip IDX files, verified against `SHA256SUMS` on every
+//! load, decoded into `ndarray` tensors, and a seeded mini-batch sampler
+//! that reshuffles every epoch. Both file-name styles are read
+//! (`t10k-images.idx3-ubyte.gz`, `t10k-images-idx3-ubyte.gz`).
 //!
 //! Pixels are scaled to [0, 1] by dividing by 255 (no mean/std
 //! normalisation), labels are `u8` digits 0..=9, as SPEC.md §1 describes.
@@ -40,6 +42,22 @@ pub const NUM_CLASSES: usize = 10;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DataError {
+    /// A named data set is not installed where it is looked for.
+    #[error("data set {name} not found in {dir}: {hint}")]
+    MissingDataset {
+        /// The data set (`mnist`, `fashion-mnist`).
+        name: &'static str,
+        /// Where it was looked for.
+        dir: PathBuf,
+        /// How to install it or point to it.
+        hint: &'static str,
+    },
+    /// An unknown data set name.
+    #[error("unknown data set {name:?} (mnist, fashion-mnist; or --data DIR for any IDX set)")]
+    UnknownDataset {
+        /// The name given.
+        name: String,
+    },
     /// A required file does not exist.
     #[error("missing file {path}")]
     MissingFile {
@@ -278,6 +296,165 @@ impl Mnist {
     pub fn load_default() -> Result<Self, DataError> {
         Self::load(default_data_dir())
     }
+
+    /// Load the four IDX files of `dir`, verified against the checksum file
+    /// `sums` (which may live elsewhere, as the committed sums of a data set
+    /// installed by the system's package manager).
+    pub fn load_verified(dir: &Path, sums: &Path) -> Result<Self, DataError> {
+        let checksums = verify_checksums_with(dir, sums)?;
+        let train = load_split(dir, TRAIN_IMAGES, TRAIN_LABELS)?;
+        let test = load_split(dir, TEST_IMAGES, TEST_LABELS)?;
+        Ok(Self {
+            train,
+            test,
+            checksums,
+        })
+    }
+
+    /// What `--dataset NAME [--data DIR]` loads. With a folder: its own
+    /// `SHA256SUMS` if it has one (any 10-class IDX set), else the sums
+    /// committed for `set`. Without: MNIST from [`default_data_dir`] (its own
+    /// sums), another set from [`Dataset::default_dir`] against the
+    /// committed sums. A folder that does not exist is a
+    /// [`DataError::MissingDataset`] saying how to install the set.
+    pub fn open(set: Dataset, dir: Option<&Path>) -> Result<Self, DataError> {
+        let (dir, sums) = locate(set, dir)?;
+        Self::load_verified(&dir, &sums)
+    }
+
+    /// Load a named data set from `dir` (None: its default place), verified
+    /// against the SHA-256 sums committed in `data/<name>/SHA256SUMS`.
+    pub fn load_dataset(set: Dataset, dir: Option<&Path>) -> Result<Self, DataError> {
+        let dir = dir.map_or_else(|| set.default_dir(), Path::to_path_buf);
+        if !dir.is_dir() {
+            return Err(DataError::MissingDataset {
+                name: set.name(),
+                dir,
+                hint: set.install_hint(),
+            });
+        }
+        Self::load_verified(&dir, &set.checksums())
+    }
+}
+
+/// The folder and checksum file `--dataset set [--data dir]` reads (see [`Mnist::open`]).
+pub fn locate(set: Dataset, dir: Option<&Path>) -> Result<(PathBuf, PathBuf), DataError> {
+    let (dir, sums) = match dir {
+        Some(d) if d.join(CHECKSUMS).is_file() => (d.to_path_buf(), d.join(CHECKSUMS)),
+        Some(d) => (d.to_path_buf(), set.checksums()),
+        None if set == Dataset::Mnist => {
+            let d = default_data_dir();
+            let sums = d.join(CHECKSUMS);
+            (d, sums)
+        }
+        None => (set.default_dir(), set.checksums()),
+    };
+    if !dir.is_dir() {
+        return Err(DataError::MissingDataset {
+            name: set.name(),
+            dir,
+            hint: set.install_hint(),
+        });
+    }
+    Ok((dir, sums))
+}
+
+/// Only the test split of `--dataset set [--data dir]`, all four files verified.
+pub fn open_test_split(set: Dataset, dir: Option<&Path>) -> Result<Split, DataError> {
+    let (dir, sums) = locate(set, dir)?;
+    verify_checksums_with(&dir, &sums)?;
+    load_split(&dir, TEST_IMAGES, TEST_LABELS)
+}
+
+/// A 10-class IDX data set of 28×28 grey images that the suite knows by name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dataset {
+    /// MNIST digits, vendored in `data/mnist`.
+    #[default]
+    Mnist,
+    /// Zalando's Fashion-MNIST, from Debian's `dataset-fashion-mnist`
+    /// package (`/usr/share/datasets/fashion-mnist`).
+    FashionMnist,
+}
+
+/// Where Debian's `dataset-fashion-mnist` installs its files.
+pub const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+impl Dataset {
+    /// Every named data set.
+    pub const ALL: [Self; 2] = [Self::Mnist, Self::FashionMnist];
+
+    /// `mnist` or `fashion-mnist`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Mnist => "mnist",
+            Self::FashionMnist => "fashion-mnist",
+        }
+    }
+
+    /// Parse a [`Self::name`].
+    pub fn parse(s: &str) -> Result<Self, DataError> {
+        Self::ALL
+            .into_iter()
+            .find(|d| d.name() == s)
+            .ok_or_else(|| DataError::UnknownDataset {
+                name: s.to_string(),
+            })
+    }
+
+    /// Where the files are looked for: MNIST [`default_data_dir`];
+    /// Fashion-MNIST `$SLAF_HE_FASHION_DATA` if set, else [`FASHION_MNIST_DIR`].
+    pub fn default_dir(self) -> PathBuf {
+        match self {
+            Self::Mnist => default_data_dir(),
+            Self::FashionMnist => match std::env::var_os("SLAF_HE_FASHION_DATA") {
+                Some(d) if !d.is_empty() => PathBuf::from(d),
+                _ => PathBuf::from(FASHION_MNIST_DIR),
+            },
+        }
+    }
+
+    /// The committed checksum file, `data/<name>/SHA256SUMS` in this repository.
+    pub fn checksums(self) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("data")
+            .join(self.name())
+            .join(CHECKSUMS)
+    }
+
+    /// How to get the data set when it is missing.
+    pub fn install_hint(self) -> &'static str {
+        match self {
+            Self::Mnist => {
+                "MNIST ships in data/mnist of the repository; set SLAF_HE_DATA or pass --data DIR"
+            }
+            Self::FashionMnist => {
+                "install it with `apt-get install dataset-fashion-mnist` (files in /usr/share/datasets/fashion-mnist), or set SLAF_HE_FASHION_DATA / pass --data DIR"
+            }
+        }
+    }
+}
+
+/// The file in `dir` for the canonical MNIST name `name`
+/// (`t10k-images.idx3-ubyte.gz`), or its Fashion-MNIST spelling
+/// (`t10k-images-idx3-ubyte.gz`) when only that one exists.
+pub fn resolve_file(dir: &Path, name: &str) -> PathBuf {
+    let canonical = dir.join(name);
+    if canonical.exists() {
+        return canonical;
+    }
+    let alt = dir.join(alt_name(name));
+    if alt.exists() { alt } else { canonical }
+}
+
+/// The other spelling of an IDX file name (`.idx` ↔ `-idx`).
+fn alt_name(name: &str) -> String {
+    if name.contains(".idx") {
+        name.replacen(".idx", "-idx", 1)
+    } else {
+        name.replacen("-idx", ".idx", 1)
+    }
 }
 
 /// The data directory used when none is given: `$SLAF_HE_DATA` if set,
@@ -292,8 +469,8 @@ pub fn default_data_dir() -> PathBuf {
 }
 
 fn load_split(dir: &Path, images: &str, labels: &str) -> Result<Split, DataError> {
-    let (imgs, rows, cols) = read_idx_images(dir.join(images))?;
-    let labs = read_idx_labels(dir.join(labels))?;
+    let (imgs, rows, cols) = read_idx_images(resolve_file(dir, images))?;
+    let labs = read_idx_labels(resolve_file(dir, labels))?;
     if imgs.nrows() != labs.len() {
         return Err(DataError::ShapeMismatch {
             detail: format!(
@@ -330,7 +507,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Parse `SHA256SUMS` in `dir` into a map file name -> expected hex hash.
 pub fn read_checksums(dir: &Path) -> Result<BTreeMap<String, String>, DataError> {
-    let path = dir.join(CHECKSUMS);
+    read_checksum_file(&dir.join(CHECKSUMS))
+}
+
+/// Parse a checksum file (`<sha256 hex>  <file name>` lines) into a map.
+pub fn read_checksum_file(path: &Path) -> Result<BTreeMap<String, String>, DataError> {
+    let path = path.to_path_buf();
     let text = read_file(&path)?;
     let text = String::from_utf8_lossy(&text);
     let mut map = BTreeMap::new();
@@ -356,14 +538,30 @@ pub fn read_checksums(dir: &Path) -> Result<BTreeMap<String, String>, DataError>
 /// Verify the four data files in `dir` against `SHA256SUMS`; returns
 /// `(file name, hash)` for each verified file.
 pub fn verify_checksums(dir: &Path) -> Result<Vec<(String, String)>, DataError> {
-    let sums = read_checksums(dir)?;
+    verify_checksums_with(dir, &dir.join(CHECKSUMS))
+}
+
+/// Verify the four data files in `dir` (either spelling, see
+/// [`resolve_file`]) against the checksum file `sums`.
+pub fn verify_checksums_with(
+    dir: &Path,
+    sums_path: &Path,
+) -> Result<Vec<(String, String)>, DataError> {
+    let sums = read_checksum_file(sums_path)?;
     let mut out = Vec::with_capacity(FILES.len());
-    for name in FILES {
-        let expected = sums.get(name).ok_or_else(|| DataError::MissingChecksum {
-            file: name.to_string(),
-            sums: dir.join(CHECKSUMS),
-        })?;
-        let path = dir.join(name);
+    for canonical in FILES {
+        let path = resolve_file(dir, canonical);
+        let name = path.file_name().map_or_else(
+            || canonical.to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let expected = sums
+            .get(&name)
+            .or_else(|| sums.get(&alt_name(&name)))
+            .ok_or_else(|| DataError::MissingChecksum {
+                file: name.clone(),
+                sums: sums_path.to_path_buf(),
+            })?;
         let actual = sha256_hex(&read_file(&path)?);
         if &actual != expected {
             return Err(DataError::ChecksumMismatch {

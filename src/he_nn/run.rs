@@ -52,7 +52,8 @@ pub struct InferenceRequest {
     pub precision: bool,
     /// Conv features per streamed chunk (batched mode; None: default).
     pub chunk: Option<usize>,
-    /// MNIST folder (None: [`data::default_data_dir`]).
+    /// Folder of the IDX files (None: the default place of the data set
+    /// the model was trained on, see [`data::Mnist::open`]).
     pub data_dir: Option<PathBuf>,
     /// Hide the progress bar.
     pub quiet: bool,
@@ -139,6 +140,8 @@ pub struct InferenceSummary {
     pub model: String,
     /// Activation variant (`x2`, `slaf`, `slaf-p`, ...).
     pub act: String,
+    /// Data set of the test images (`mnist`, `fashion-mnist`).
+    pub dataset: String,
     /// Engine.
     pub mode: Mode,
     /// Number of test images.
@@ -231,12 +234,10 @@ fn load_average() -> Option<f64> {
     crate::machine::load_averages().map(|l| l[0])
 }
 
-/// The MNIST test split from `dir`, after verifying every file's checksum.
+/// The test split of an IDX folder with its own `SHA256SUMS`, after
+/// verifying every file's checksum.
 pub fn load_test_split(dir: &Path) -> Result<Split, HeNnError> {
-    data::verify_checksums(dir)?;
-    let (images, rows, cols) = data::read_idx_images(dir.join(data::TEST_IMAGES))?;
-    let labels = data::read_idx_labels(dir.join(data::TEST_LABELS))?;
-    Ok(Split::new(images, labels, rows, cols)?)
+    Ok(data::open_test_split(data::Dataset::Mnist, Some(dir))?)
 }
 
 fn argmax(v: &[f64]) -> u8 {
@@ -286,8 +287,8 @@ fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
     };
     let params = choice.resolve(&plan, scale_bits)?;
 
-    let dir = req.data_dir.clone().unwrap_or_else(data::default_data_dir);
-    let split = load_test_split(&dir)?;
+    // The test images of the data set the model was trained on.
+    let split = data::open_test_split(weights.config.dataset, req.data_dir.as_deref())?;
     let total = split.len();
     if req.offset >= total {
         return Err(HeNnError::InvalidRequest {
@@ -465,6 +466,7 @@ fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
     let lit = params.literal();
     let summary = InferenceSummary {
         model: weights.arch.name().to_string(),
+        dataset: weights.config.dataset.name().to_string(),
         act: weights.variant.name().to_string(),
         mode: req.mode,
         images: count,

@@ -227,7 +227,12 @@ impl InferenceModel {
             bias: fc2.bias.value.iter().map(|&v| f64::from(v)).collect(),
         };
         Ok(Self {
-            arch: model.arch,
+            arch: model.arch().ok_or_else(|| {
+                bad(&format!(
+                    "model {:?} is not one of the four presets (the inference form of other specs is not built yet)",
+                    model.spec.name
+                ))
+            })?,
             conv: InferenceConv {
                 geom: g,
                 weight,

@@ -5,7 +5,8 @@
 //! that encrypted inference loads.
 //!
 //! Layout: `layers` (Conv2d, Linear, BatchNorm, AvgPool2d), `act`
-//! (ReLU, x², SLAF, SLAF-P), `model` (the networks), `optim` (loss, SGD,
+//! (ReLU, x², SLAF, SLAF-P), `spec` ([`ModelSpec`]: a network as a TOML
+//! value, the four presets included), `model` (the networks built from specs), `optim` (loss, SGD,
 //! Adam, OneCycle, clipping), `train` (loop, evaluation, SLAF-R, LR range
 //! test), `inference` ([`InferenceModel`]), `weights` ([`WeightsFile`]).
 //! This module never uses `ckks`.
@@ -16,6 +17,7 @@ pub mod inference;
 pub mod layers;
 pub mod model;
 pub mod optim;
+pub mod spec;
 pub mod train;
 pub mod weights;
 
@@ -26,6 +28,7 @@ pub use inference::{Dense, InferenceAct, InferenceConv, InferenceModel};
 pub use layers::{AvgPool2d, BatchNorm, Conv2d, ConvGeom, Linear, Mode, Param, ParamMut};
 pub use model::{ActSpec, Arch, FrozenBatchNorm, Layer, Model, NamedTensor};
 pub use optim::{OneCycle, Optimizer, OptimizerConfig, Schedule, softmax_cross_entropy};
+pub use spec::{ActKind, LayerShape, LayerSpec, ModelSpec, Shape};
 pub use train::{
     Accuracy, EpochLog, LrPoint, Recipe, TrainConfig, TrainReport, Variant, evaluate, lr_find,
     train,
@@ -84,6 +87,22 @@ pub enum NnError {
         /// The I/O error.
         #[source]
         source: std::io::Error,
+    },
+    /// A model spec's layer does not fit (index, type and the numbers).
+    #[error("model spec, layer {layer} ({kind}): {detail}")]
+    Spec {
+        /// 0-based index of the layer in the spec.
+        layer: usize,
+        /// The layer's type (`conv2d`, `dense`, ...).
+        kind: &'static str,
+        /// What is wrong, with the numbers.
+        detail: String,
+    },
+    /// A model spec cannot be read or parsed (TOML syntax, unknown field or type, input shape).
+    #[error("model spec: {detail}")]
+    SpecParse {
+        /// What is wrong.
+        detail: String,
     },
     /// Data access failed.
     #[error("data error during training: {0}")]

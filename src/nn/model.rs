@@ -7,6 +7,7 @@ use super::act::{ActLayer, Activation, MaxAbs, SignInit, Slaf, SlafP};
 use super::layers::{
     AvgPool2d, BatchNorm, Conv2d, ConvGeom, Linear, Mode, ParamMut, conv2d, linear,
 };
+use super::spec::{ActKind, LayerSpec, ModelSpec, Shape};
 use ndarray::Array2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -114,6 +115,16 @@ impl Arch {
     pub fn slafp_range(self) -> f64 {
         if self == Self::Cnn1 { 30.0 } else { 10.0 }
     }
+    /// Every preset.
+    pub const ALL: [Self; 4] = [Self::Cnn1, Self::Cnn2, Self::Cnn2Nopad, Self::Cryptonets];
+    /// The preset's spec (`models/<name>.toml`).
+    pub fn spec(self) -> ModelSpec {
+        match ModelSpec::preset(self.name()) {
+            Ok(s) => s,
+            // The presets are compiled in and checked by tests/nn_spec.rs.
+            Err(e) => unreachable!("built-in preset {} is invalid: {e}", self.name()),
+        }
+    }
 }
 
 /// How the activation layers of a new model are built.
@@ -142,6 +153,45 @@ pub enum ActSpec {
 }
 
 impl ActSpec {
+    /// The activation of a layer whose spec says `kind` (and `degree`),
+    /// where `self` is the training variant's: a SLAF override takes the
+    /// variant's initial coefficients when their degree matches, else zeros.
+    fn overridden(&self, kind: Option<ActKind>, degree: Option<usize>, slafp_range: f64) -> Self {
+        match (kind, self) {
+            (None, Self::Slaf { degree: d, init }) => match degree {
+                Some(g) if g != *d => Self::Slaf {
+                    degree: g,
+                    init: None,
+                },
+                _ => Self::Slaf {
+                    degree: *d,
+                    init: init.clone(),
+                },
+            },
+            (None, other) => other.clone(),
+            (Some(ActKind::Relu), _) => Self::Relu,
+            (Some(ActKind::X2), _) => Self::Square,
+            (Some(ActKind::Slaf), Self::Slaf { degree: d, init })
+                if degree.is_none_or(|g| g == *d) =>
+            {
+                Self::Slaf {
+                    degree: *d,
+                    init: init.clone(),
+                }
+            }
+            (Some(ActKind::Slaf), _) => Self::Slaf {
+                degree: degree.unwrap_or(3),
+                init: None,
+            },
+            (Some(ActKind::SlafP), Self::SlafP { .. }) => self.clone(),
+            (Some(ActKind::SlafP), _) => Self::SlafP {
+                r: slafp_range,
+                trainable: false,
+                init: SignInit::default(),
+            },
+        }
+    }
+
     fn build(&self) -> Activation {
         match self {
             Self::Relu => Activation::Relu,
@@ -296,87 +346,101 @@ pub struct NamedTensor {
     pub values: Vec<f32>,
 }
 
-/// A network: named layers applied in order to `(batch, 784)` images.
+/// A network: named layers applied in order to `(batch, features)` images.
 #[derive(Clone, Debug)]
 pub struct Model {
-    /// Architecture.
-    pub arch: Arch,
+    /// The spec it was built from.
+    pub spec: ModelSpec,
     /// Layers with their names.
     pub layers: Vec<(String, Layer)>,
 }
 
 impl Model {
-    /// Build `arch` with activations from `act`, weights initialised from
-    /// ChaCha8 seeded with `seed`: Kaiming-normal conv weights (or PyTorch's
-    /// default uniform when `pytorch_conv_init`), PyTorch-default uniform for
-    /// biases and linear layers, BatchNorm gamma 1 / beta 0.
+    /// Build the preset `arch` ([`Self::from_spec`] of [`Arch::spec`]).
     pub fn new(arch: Arch, act: &ActSpec, seed: u64, pytorch_conv_init: bool) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let pi = pytorch_conv_init;
-        let a = || Layer::Act(ActLayer::new(act.build()));
-        let g1 = arch.conv1();
-        let mut c1 = conv2d(g1, pi, &mut rng);
-        c1.input_grad = false;
-        let (h1, w1, c) = (g1.out_h(), g1.out_w(), g1.out_c);
-        let hidden = arch.hidden();
-        let mut layers: Vec<(String, Layer)> = vec![("conv1".into(), Layer::Conv2d(c1))];
-        match arch {
-            Arch::Cnn1 => {
-                layers.push(("act1".into(), a()));
-                layers.push(("flatten".into(), Layer::Flatten));
-                layers.push((
-                    "fc1".into(),
-                    Layer::Linear(linear(g1.out_len(), hidden, &mut rng)),
-                ));
-            }
-            Arch::Cnn2 | Arch::Cnn2Nopad | Arch::Cryptonets => {
-                let pool_stride = if arch == Arch::Cryptonets { 1 } else { 2 };
-                let conv2_stride = if arch == Arch::Cryptonets { 2 } else { 1 };
-                if arch != Arch::Cryptonets {
-                    layers.push(("bn1".into(), Layer::BatchNorm(BatchNorm::new(c, h1 * w1))));
-                }
-                layers.push(("act1".into(), a()));
-                let p1 = AvgPool2d {
-                    c,
-                    h: h1,
-                    w: w1,
-                    k: 3,
-                    stride: pool_stride,
-                    pad: 1,
-                };
-                layers.push(("pool1".into(), Layer::AvgPool2d(p1)));
-                let g2 = ConvGeom {
-                    in_c: c,
-                    in_h: p1.out_h(),
-                    in_w: p1.out_w(),
-                    out_c: 50,
-                    k: 5,
-                    stride: conv2_stride,
-                    pad: 0,
-                };
-                layers.push(("conv2".into(), Layer::Conv2d(conv2d(g2, pi, &mut rng))));
-                let p2 = AvgPool2d {
-                    c: 50,
-                    h: g2.out_h(),
-                    w: g2.out_w(),
-                    k: 3,
-                    stride: pool_stride,
-                    pad: 1,
-                };
-                layers.push(("pool2".into(), Layer::AvgPool2d(p2)));
-                layers.push(("flatten".into(), Layer::Flatten));
-                layers.push((
-                    "fc1".into(),
-                    Layer::Linear(linear(p2.out_len(), hidden, &mut rng)),
-                ));
-                if arch != Arch::Cryptonets {
-                    layers.push(("bn2".into(), Layer::BatchNorm(BatchNorm::new(hidden, 1))));
-                }
-            }
+        match Self::from_spec(&arch.spec(), act, seed, pytorch_conv_init) {
+            Ok(m) => m,
+            // Presets pass ModelSpec::shapes (tests/nn_spec.rs).
+            Err(e) => unreachable!("preset {} does not build: {e}", arch.name()),
         }
-        layers.push(("act2".into(), a()));
-        layers.push(("fc2".into(), Layer::Linear(linear(hidden, 10, &mut rng))));
-        Self { arch, layers }
+    }
+
+    /// Build `spec` with activations from `act` (a layer's own `act`
+    /// overrides it), weights initialised in layer order from ChaCha8
+    /// seeded with `seed`: Kaiming-normal conv weights (or PyTorch's default
+    /// uniform when `pytorch_conv_init`), PyTorch-default uniform for biases
+    /// and linear layers, BatchNorm gamma 1 / beta 0.
+    pub fn from_spec(
+        spec: &ModelSpec,
+        act: &ActSpec,
+        seed: u64,
+        pytorch_conv_init: bool,
+    ) -> Result<Self, NnError> {
+        let shapes = spec.shapes()?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut layers: Vec<(String, Layer)> = Vec::with_capacity(shapes.len());
+        for l in shapes {
+            let spatial = |s: Shape| match s {
+                Shape::Spatial { c, h, w } => (c, h, w),
+                Shape::Flat(n) => (n, 1, 1),
+            };
+            let (c, h, w) = spatial(l.input);
+            let layer = match l.layer {
+                LayerSpec::Conv2d {
+                    out_channels,
+                    kernel,
+                    stride,
+                    padding,
+                    ..
+                } => {
+                    let geom = ConvGeom {
+                        in_c: c,
+                        in_h: h,
+                        in_w: w,
+                        out_c: out_channels,
+                        k: kernel,
+                        stride,
+                        pad: padding,
+                    };
+                    let mut conv = conv2d(geom, pytorch_conv_init, &mut rng);
+                    conv.input_grad = l.index > 0;
+                    Layer::Conv2d(conv)
+                }
+                LayerSpec::Avgpool {
+                    kernel,
+                    stride,
+                    padding,
+                    ..
+                } => Layer::AvgPool2d(AvgPool2d {
+                    c,
+                    h,
+                    w,
+                    k: kernel,
+                    stride: stride.unwrap_or(kernel),
+                    pad: padding,
+                }),
+                LayerSpec::Batchnorm { .. } => Layer::BatchNorm(BatchNorm::new(c, h * w)),
+                LayerSpec::Flatten { .. } => Layer::Flatten,
+                LayerSpec::Dense { out, .. } => Layer::Linear(linear(l.input.len(), out, &mut rng)),
+                LayerSpec::Act {
+                    act: kind, degree, ..
+                } => Layer::Act(ActLayer::new(
+                    act.overridden(kind, degree, spec.slafp_range()).build(),
+                )),
+            };
+            layers.push((l.name, layer));
+        }
+        Ok(Self {
+            spec: spec.clone(),
+            layers,
+        })
+    }
+
+    /// The preset this model is, if its spec is one of [`Arch::ALL`]'s.
+    pub fn arch(&self) -> Option<Arch> {
+        Arch::ALL
+            .into_iter()
+            .find(|a| a.name() == self.spec.name && a.spec() == self.spec)
     }
 
     /// Forward pass of images `(n, 784)` to logits `(n, 10)`.
@@ -527,7 +591,7 @@ impl Model {
                 detail: format!(
                     "state has {} tensors, the {} model has {}",
                     state.len(),
-                    self.arch.name(),
+                    self.spec.name,
                     mine.len()
                 ),
             });

@@ -104,6 +104,9 @@ impl Recipe {
 pub struct TrainConfig {
     /// Network.
     pub arch: Arch,
+    /// Data set it is trained on (weights files without it: MNIST).
+    #[serde(default)]
+    pub dataset: crate::data::Dataset,
     /// Activation variant.
     pub variant: Variant,
     /// Epochs (for SLAF-R: of the ReLU phase).
@@ -157,6 +160,7 @@ impl TrainConfig {
     pub fn new(arch: Arch, variant: Variant) -> Self {
         Self {
             arch,
+            dataset: crate::data::Dataset::Mnist,
             variant,
             epochs: 30,
             recipe: Recipe::SgdOnecycle,

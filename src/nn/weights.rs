@@ -96,7 +96,12 @@ impl WeightsFile {
         let w = Self {
             format: FORMAT.to_string(),
             version: VERSION,
-            arch: model.arch,
+            arch: model.arch().ok_or_else(|| NnError::InvalidWeights {
+                detail: format!(
+                    "model {:?} is not one of the four presets; weights files of other specs are not supported yet",
+                    model.spec.name
+                ),
+            })?,
             variant: config.variant,
             activations,
             inference: InferenceModel::from_model(model)?,
