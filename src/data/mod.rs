@@ -271,14 +271,7 @@ impl Mnist {
     /// and `SHA256SUMS`). Every file's SHA-256 is checked before decoding.
     pub fn load(dir: impl AsRef<Path>) -> Result<Self, DataError> {
         let dir = dir.as_ref();
-        let checksums = verify_checksums(dir)?;
-        let train = load_split(dir, TRAIN_IMAGES, TRAIN_LABELS)?;
-        let test = load_split(dir, TEST_IMAGES, TEST_LABELS)?;
-        Ok(Self {
-            train,
-            test,
-            checksums,
-        })
+        Self::load_verified(dir, &dir.join(CHECKSUMS))
     }
 
     /// A short fingerprint of the data: SHA-256 over the four file hashes.
@@ -320,20 +313,6 @@ impl Mnist {
     pub fn open(set: Dataset, dir: Option<&Path>) -> Result<Self, DataError> {
         let (dir, sums) = locate(set, dir)?;
         Self::load_verified(&dir, &sums)
-    }
-
-    /// Load a named data set from `dir` (None: its default place), verified
-    /// against the SHA-256 sums committed in `data/<name>/SHA256SUMS`.
-    pub fn load_dataset(set: Dataset, dir: Option<&Path>) -> Result<Self, DataError> {
-        let dir = dir.map_or_else(|| set.default_dir(), Path::to_path_buf);
-        if !dir.is_dir() {
-            return Err(DataError::MissingDataset {
-                name: set.name(),
-                dir,
-                hint: set.install_hint(),
-            });
-        }
-        Self::load_verified(&dir, &set.checksums())
     }
 }
 
