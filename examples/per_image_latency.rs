@@ -17,7 +17,7 @@ use std::time::Instant;
 use slaf_he::ckks::{CkksParameters, presets};
 use slaf_he::he_nn::StageTimes;
 use slaf_he::he_nn::per_image::{PerImageEngine, PerImageOptions};
-use slaf_he::nn::{InferenceModel, WeightsFile};
+use slaf_he::nn::{ChainForm, WeightsFile};
 
 fn argmax(v: &[f64]) -> usize {
     v.iter()
@@ -50,7 +50,7 @@ fn main() -> anyhow::Result<()> {
     );
     let count: usize = pos.get(1).map(|s| s.parse()).transpose()?.unwrap_or(10);
     let wf = WeightsFile::load(&path)?;
-    let model: InferenceModel = wf.inference.clone();
+    let model: ChainForm = wf.inference.chain_form()?;
     let name = path
         .file_name()
         .and_then(|s| s.to_str())
@@ -91,7 +91,7 @@ fn main() -> anyhow::Result<()> {
             .ok_or_else(|| anyhow::anyhow!("no test image {i}"))?
             .to_vec();
         let x: Vec<f64> = img.iter().map(|&v| f64::from(v)).collect();
-        let want = model.forward(&x)?;
+        let want = wf.inference.forward(&x)?;
         let (got, times) = if precision && i == offset {
             let (g, t, p) = engine.infer_with_precision(&img)?;
             for l in &p {

@@ -126,7 +126,7 @@ fn batched_engine_matches_plaintext_on_cnn1_slaf() {
     assert_eq!(plan.depth, 7);
     let params = CkksParameters::new(small(12, vec![40, 26, 26, 26, 26, 26, 26, 26, 40])).unwrap();
     let engine = BatchedEngine::new(
-        &w.inference,
+        &w.inference.chain_form().unwrap(),
         plan,
         params,
         BatchedOptions {

@@ -69,8 +69,12 @@ fn check(name: &str, w: &WeightsFile, imgs: &[Vec<f32>], he: &[Vec<f64>]) -> f64
 
 fn per_image(name: &str) {
     let w = weights(name);
-    let engine = PerImageEngine::new(&w.inference, presets::slaf(), Some(KeySeed::for_tests(11)))
-        .expect("engine");
+    let engine = PerImageEngine::new(
+        &w.inference.chain_form().unwrap(),
+        presets::slaf(),
+        Some(KeySeed::for_tests(11)),
+    )
+    .expect("engine");
     eprintln!("{}", engine.describe());
     let imgs = images(2);
     let he: Vec<Vec<f64>> = imgs
@@ -96,7 +100,7 @@ fn batched(name: &str) {
     })
     .expect("params");
     let engine = BatchedEngine::new(
-        &w.inference,
+        &w.inference.chain_form().unwrap(),
         plan,
         params,
         BatchedOptions {

@@ -12,16 +12,15 @@ use slaf_he::he_nn::HeNnError;
 use slaf_he::he_nn::per_image::{
     PerImageEngine, PerImageOptions, Pipeline, STAGES, circuit_depth, im2col, reference_stages,
 };
-use slaf_he::nn::{Arch, Dense, InferenceAct, InferenceConv, InferenceModel};
+use slaf_he::nn::{Arch, ChainForm, Dense, InferenceAct, InferenceConv, InferenceModel, PaperForm};
 
-fn random_model(arch: Arch, act1: Vec<f64>, act2: Vec<f64>, seed: u64) -> InferenceModel {
+fn random_model(arch: Arch, act1: Vec<f64>, act2: Vec<f64>, seed: u64) -> ChainForm {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let g = arch.conv1();
     let mut r =
         |n: usize, b: f64| -> Vec<f64> { (0..n).map(|_| rng.random_range(-b..b)).collect() };
     let (h, cols) = (arch.hidden(), g.out_len());
-    InferenceModel {
-        arch,
+    PaperForm {
         conv: InferenceConv {
             geom: g,
             weight: r(g.out_c * g.patch(), 0.3),
@@ -42,6 +41,7 @@ fn random_model(arch: Arch, act1: Vec<f64>, act2: Vec<f64>, seed: u64) -> Infere
             bias: r(10, 0.1),
         },
     }
+    .into()
 }
 
 fn random_image(seed: u64) -> Vec<f64> {
@@ -160,11 +160,11 @@ fn mnist_test_images(n: usize) -> (Vec<Vec<f32>>, Vec<u8>) {
     (imgs, data.test.labels[..n].to_vec())
 }
 
-fn weights(name: &str) -> InferenceModel {
+fn weights(name: &str) -> ChainForm {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("results/training")
         .join(format!("{name}.json.gz"));
-    InferenceModel::load(&p).unwrap()
+    InferenceModel::load(&p).unwrap().chain_form().unwrap()
 }
 
 /// Trained CNN1-X2 on its SPEC preset (N = 8192, [31, 26x6, 31], 2^26):
@@ -186,9 +186,10 @@ fn cnn1_x2_on_the_preset_matches_plaintext() {
     assert_eq!(engine.pipeline().end_level(), 1);
     assert!(engine.key_bytes() > 0 && engine.ciphertext_bytes() == 2 * 7 * 8192 * 8);
     let (imgs, _) = mnist_test_images(4);
+    let reference = m.clone().into_model("cnn1");
     for (i, img) in imgs.iter().enumerate() {
         let x: Vec<f64> = img.iter().map(|&v| f64::from(v)).collect();
-        let want = m.forward(&x).unwrap();
+        let want = reference.forward(&x).unwrap();
         let (got, times, prec) = if i == 0 {
             engine.infer_with_precision(img).unwrap()
         } else {
@@ -250,9 +251,10 @@ fn cnn1_slaf_full_chain_matches_plaintext() {
     assert_eq!(engine.pipeline().start_level(), 8);
     assert_eq!(engine.pipeline().end_level(), 1);
     let (imgs, _) = mnist_test_images(2);
+    let reference = m.clone().into_model("model");
     for img in &imgs {
         let x: Vec<f64> = img.iter().map(|&v| f64::from(v)).collect();
-        let want = m.forward(&x).unwrap();
+        let want = reference.forward(&x).unwrap();
         let (got, _) = engine.infer(img).unwrap();
         let e = max_err(&got, &want);
         eprintln!("cnn1-slaf: max logit error {e:.2e}");
@@ -264,7 +266,7 @@ fn cnn1_slaf_full_chain_matches_plaintext() {
 fn typed_errors() {
     // ReLU cannot be evaluated.
     let mut m = random_model(Arch::Cnn1, vec![0.0, 0.0, 1.0], vec![0.0, 0.0, 1.0], 8);
-    m.act2 = InferenceAct::Relu;
+    m.pairs[1].0 = InferenceAct::Relu;
     match PerImageEngine::new(
         &m,
         presets::cnn1_x2(),

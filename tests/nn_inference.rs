@@ -97,7 +97,10 @@ fn collapsed_shapes_are_the_he_shapes() {
         (Arch::Cryptonets, 3380, 100),
     ];
     for (arch, cols, rows) in cases {
-        let inf = InferenceModel::from_model(&model(arch, &ActSpec::Square, 1)).unwrap();
+        let inf = InferenceModel::from_model(&model(arch, &ActSpec::Square, 1))
+            .unwrap()
+            .paper_form()
+            .unwrap();
         assert_eq!(
             (inf.dense1.rows, inf.dense1.cols),
             (rows, cols),
@@ -119,7 +122,10 @@ fn slafp_expands_to_a_power_basis_polynomial() {
         },
         2,
     );
-    let inf = InferenceModel::from_model(&m).unwrap();
+    let inf = InferenceModel::from_model(&m)
+        .unwrap()
+        .paper_form()
+        .unwrap();
     let s = slaf_he::nn::sign_fit_ls(30.0, 0.01, 3);
     for x in [-20.0f64, -1.5, 0.0, 0.7, 25.0] {
         let sx = s.iter().rev().fold(0.0, |a, &c| a * x + c);
@@ -195,25 +201,34 @@ fn malformed_weights_files_are_named_errors() {
     assert!(err_of(&v.to_string()).contains("format"));
 
     let mut v = good.clone();
-    v["inference"]["dense1"]["weight"]
+    v["inference"]["stages"][2]["weight"]
         .as_array_mut()
         .unwrap()
         .pop();
-    assert!(err_of(&v.to_string()).contains("dense1.weight"));
+    let e = err_of(&v.to_string());
+    assert!(e.contains("stage 2 (dense) weight has"), "{e}");
+
+    // A stored inference form that is not the trained state's.
+    let mut v = good.clone();
+    let w0 = v["inference"]["stages"][2]["weight"][0].as_f64().unwrap();
+    v["inference"]["stages"][2]["weight"][0] = (w0 + 1e-3).into();
+    let e = err_of(&v.to_string());
+    assert!(e.contains("is not the one its trained state gives"), "{e}");
 
     // CNN1 tensors under a CNN2 header.
     let mut v = good.clone();
     v["arch"] = "cnn2".into();
-    v["inference"]["arch"] = "cnn2".into();
+    v["inference"]["name"] = "cnn2".into();
     v["config"]["arch"] = "cnn2".into();
-    assert!(err_of(&v.to_string()).contains("conv geometry"));
+    let e = err_of(&v.to_string());
+    assert!(e.contains("the cnn2 model has"), "{e}");
 
     let mut v = good.clone();
     v["state"][0]["values"].as_array_mut().unwrap().truncate(3);
     assert!(err_of(&v.to_string()).contains("conv1.weight"));
 
     let mut v = good;
-    v["inference"]["fc2"]["bias"][0] = serde_json::Value::Null;
+    v["inference"]["stages"][4]["bias"][0] = serde_json::Value::Null;
     assert!(err_of(&v.to_string()).contains("malformed JSON"));
 
     let missing = WeightsFile::load(std::path::Path::new("/nonexistent/w.json"));

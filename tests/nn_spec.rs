@@ -338,3 +338,103 @@ fn unreadable_specs_are_parse_errors() {
         other => panic!("{other:?}"),
     }
 }
+
+mod random_specs {
+    use proptest::prelude::*;
+    use slaf_he::nn::{ActSpec, InferenceModel, Mode, Model, ModelSpec};
+
+    /// A small random spec: conv → act, then optionally pool / bn / a second
+    /// conv, an act, flatten, an optional hidden dense with act, dense 10.
+    fn spec_strategy() -> impl Strategy<Value = ModelSpec> {
+        (
+            (1usize..4, 2usize..4, 1usize..3, 0usize..2),
+            any::<bool>(),
+            any::<bool>(),
+            prop::option::of((1usize..4, 1usize..3)),
+            prop::option::of(4usize..12),
+        )
+            .prop_map(|((c1, k1, s1, p1), bn, pool, conv2, hidden)| {
+                let mut s = ModelSpec::new("random", [1, 12, 12]).conv2d(c1, k1, s1, p1);
+                if bn {
+                    s = s.batchnorm();
+                }
+                s = s.act();
+                if pool {
+                    s = s.avgpool(2, 1, 1);
+                }
+                if let Some((c2, k2)) = conv2 {
+                    s = s.conv2d(c2, k2, 1, 0).act();
+                }
+                s = s.flatten();
+                if let Some(h) = hidden {
+                    s = s.dense(h);
+                    if bn {
+                        s = s.batchnorm();
+                    }
+                    s = s.act();
+                }
+                s.dense(10)
+            })
+            .prop_filter("shapes fit", |s| s.shapes().is_ok())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// The inference form (BatchNorm folded, runs collapsed in f64)
+        /// computes what the training form computes in evaluation mode.
+        #[test]
+        fn inference_form_equals_the_training_form(spec in spec_strategy(), seed in 0u64..1000) {
+            let act = ActSpec::Slaf { degree: 2, init: Some(vec![0.1, 0.5, 0.2]) };
+            let mut m = Model::from_spec(&spec, &act, seed, false).expect("build");
+            // Non-trivial BatchNorm statistics: a few training-mode passes.
+            let x = ndarray::Array2::<f32>::from_shape_fn((8, 144), |(i, j)| {
+                ((i * 31 + j * 17 + seed as usize) % 97) as f32 / 97.0
+            });
+            for _ in 0..3 {
+                m.forward(&x, Mode::Train);
+            }
+            let inf = InferenceModel::from_model(&m).expect("inference form");
+            inf.validate().expect("valid");
+            let y = m.forward(&x, Mode::Eval);
+            for i in 0..8 {
+                let img: Vec<f64> = x.row(i).iter().map(|&v| f64::from(v)).collect();
+                let got = inf.forward(&img).expect("forward");
+                for (k, g) in got.iter().enumerate() {
+                    let want = f64::from(y[[i, k]]);
+                    prop_assert!((g - want).abs() <= 1e-3 * (1.0 + want.abs()),
+                        "{}: sample {i} logit {k}: {g} vs {want}", spec.to_toml());
+                }
+            }
+        }
+    }
+}
+
+/// Regression: a convolution whose patch has one entry (1 input channel,
+/// kernel 1) gave all-zero outputs in the training forward pass, because
+/// the matrix product came back in column-major order and the row-major
+/// fast path silently skipped it (found by the random-spec property test).
+#[test]
+fn a_one_by_one_convolution_computes_its_outputs() {
+    use slaf_he::nn::{Conv2d, ConvGeom, Mode};
+    let geom = ConvGeom {
+        in_c: 1,
+        in_h: 3,
+        in_w: 3,
+        out_c: 2,
+        k: 1,
+        stride: 1,
+        pad: 0,
+    };
+    let w = ndarray::Array2::from_shape_vec((2, 1), vec![2.0f32, -1.0]).expect("w");
+    let b = ndarray::Array1::from_vec(vec![0.5f32, 0.25]);
+    let mut conv = Conv2d::new(geom, w, b);
+    let x = ndarray::Array2::from_shape_fn((2, 9), |(i, j)| (i * 9 + j) as f32);
+    let y = conv.forward(&x, Mode::Eval);
+    for i in 0..2 {
+        for p in 0..9 {
+            let v = x[[i, p]];
+            assert_eq!(y[[i, p]], 2.0 * v + 0.5, "sample {i} pixel {p}");
+            assert_eq!(y[[i, 9 + p]], -v + 0.25, "sample {i} pixel {p}");
+        }
+    }
+}

@@ -303,7 +303,7 @@ fn training_plan(profile: Profile) -> Vec<TrainConfig> {
 fn reference_key(w: &WeightsFile) -> String {
     format!(
         "ref.acc.{}.{}",
-        w.config.arch.name().replace('-', "_"),
+        w.config.model.name.as_str().replace('-', "_"),
         w.config.variant.name().replace('-', "_")
     )
 }
@@ -326,13 +326,19 @@ fn training(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
     for cfg in &plan {
         print!(
             "   {:<10} {:<6} {:>2} epoch(s) ... ",
-            cfg.arch.name(),
+            cfg.model.name.as_str(),
             cfg.variant.name(),
             cfg.epochs
         );
         let _ = std::io::stdout().flush();
         let (w, prov) = train_cached(mnist, cfg, &cache, retrain, quiet, &mut |_| ())
-            .with_context(|| format!("training {} {}", cfg.arch.name(), cfg.variant.name()))?;
+            .with_context(|| {
+                format!(
+                    "training {} {}",
+                    cfg.model.name.as_str(),
+                    cfg.variant.name()
+                )
+            })?;
         println!(
             "test accuracy {:.2}% ({})",
             100.0 * w.report.test.overall,
@@ -352,7 +358,7 @@ fn training(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
         Column::new(
             "model".into(),
             rows.iter()
-                .map(|(w, _)| w.config.arch.name())
+                .map(|(w, _)| w.config.model.name.as_str())
                 .collect::<Vec<_>>(),
         ),
         Column::new(
@@ -421,7 +427,11 @@ fn training(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
             .iter()
             .map(|(w, _)| {
                 Series::new(
-                    format!("{} {}", w.config.arch.name(), w.config.variant.name()),
+                    format!(
+                        "{} {}",
+                        w.config.model.name.as_str(),
+                        w.config.variant.name()
+                    ),
                     w.report
                         .epochs
                         .iter()
@@ -440,7 +450,7 @@ fn training(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
         let n = w.report.test.total as f64;
         measured.insert(reference_key(w), 100.0 * w.report.test.overall);
         measured.insert(slaf_he::report::paper::sample_key(&reference_key(w)), n);
-        if w.config.arch == Arch::Cnn2 && w.config.variant == Variant::Slaf {
+        if w.config.model.name == Arch::Cnn2.name() && w.config.variant == Variant::Slaf {
             measured.insert(
                 "p1.plain_acc.cnn2.slaf".into(),
                 100.0 * w.report.test.overall,
@@ -595,7 +605,7 @@ fn inference(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
     for &(arch, variant, mode, images) in &plan {
         let cfg = training
             .iter()
-            .find(|c| c.arch == arch && c.variant == variant)
+            .find(|c| c.model.name == arch.name() && c.variant == variant)
             .cloned()
             .unwrap_or_else(|| TrainConfig::with_epochs(arch, variant, 1));
         let mnist = ctx.mnist()?;

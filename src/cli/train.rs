@@ -4,16 +4,15 @@
 use anyhow::Context;
 use clap::Args;
 use slaf_he::data::{self, Mnist};
-use slaf_he::nn::{
-    Arch, FrozenBatchNorm, Recipe, TrainConfig, Variant, WeightsFile, lr_find, train,
-};
+use slaf_he::nn::{FrozenBatchNorm, Recipe, TrainConfig, Variant, WeightsFile, lr_find, train};
 use std::io::Write;
 use std::path::PathBuf;
 
 /// Arguments shared by `train` and `lr-find`.
 #[derive(Debug, Args)]
 pub struct ModelArgs {
-    /// Network: cnn1, cnn2, cnn2-nopad or cryptonets.
+    /// Network: a preset (cnn1, cnn2, cnn2-nopad, cryptonets) or a path to a
+    /// TOML model spec (see `slaf-he model show`).
     #[arg(long, default_value = "cnn1")]
     pub model: String,
     /// Activation: relu, x2, slaf, slaf-r or slaf-p.
@@ -66,18 +65,9 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     fn config(&self) -> anyhow::Result<TrainConfig> {
-        let arch = Arch::parse(&self.model).with_context(|| {
-            if self.model.ends_with(".toml") {
-                format!(
-                    "--model {}: training a spec file from the command line is not built yet (issue #16); `slaf-he model show {}` checks it, and `Model::from_spec` trains it through the library",
-                    self.model, self.model
-                )
-            } else {
-                format!("--model {:?}: a preset (cnn1, cnn2, cnn2-nopad, cryptonets)", self.model)
-            }
-        })?;
+        let spec = slaf_he::nn::ModelSpec::resolve(&self.model)?;
         let variant = Variant::parse(&self.act)?;
-        let mut c = TrainConfig::new(arch, variant);
+        let mut c = TrainConfig::for_spec(spec, variant);
         c.dataset = self.dataset;
         c.recipe = Recipe::parse(&self.optimizer)?;
         c.seed = self.seed;
@@ -201,7 +191,7 @@ pub fn run_train(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
     let mnist = args.model.setup()?;
     println!(
         "training {} with {} ({} epochs, {}, clip {:?}, seed {}, {} threads)",
-        cfg.arch.name(),
+        cfg.model.name.as_str(),
         cfg.variant.name(),
         cfg.epochs,
         cfg.recipe.name(),
@@ -248,7 +238,7 @@ pub fn run_train(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
     }
     if args.json {
         let summary = serde_json::json!({
-            "model": cfg.arch.name(),
+            "model": cfg.model.name.as_str(),
             "act": cfg.variant.name(),
             "epochs": cfg.epochs,
             "test_accuracy": (report.test.overall * 1e4).round() / 1e4,
@@ -274,7 +264,11 @@ pub fn run_lr_find(args: LrFindArgs, _quiet: bool) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     // The plot beside the CSV: loss vs learning rate on a log axis.
     let chart = slaf_he::report::LineChart {
-        title: format!("LR range test: {} {}", cfg.arch.name(), cfg.variant.name()),
+        title: format!(
+            "LR range test: {} {}",
+            cfg.model.name.as_str(),
+            cfg.variant.name()
+        ),
         x_label: "learning rate".into(),
         y_label: "smoothed training loss".into(),
         series: vec![slaf_he::report::Series::new(

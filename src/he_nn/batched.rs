@@ -39,7 +39,7 @@ use crate::ckks::{
     Ciphertext, CkksContext, CkksError, CkksParameters, Encoder, Encryptor, EvaluationKeys,
     Evaluator, KeyGenerator, KeySeed, PublicKey, SecretKey, decrypt,
 };
-use crate::nn::InferenceModel;
+use crate::nn::ChainForm;
 use rand_chacha::ChaCha20Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -145,13 +145,12 @@ pub struct BatchedEngine {
     sk: SecretKey,
     pk: PublicKey,
     plan: CircuitPlan,
-    model: InferenceModel,
+    model: ChainForm,
     /// Conv taps per output feature: (pixel, weight).
     taps: Vec<Vec<(usize, f64)>>,
-    /// dense1 and fc2 biases plus the fused activations' constant terms
-    /// (`b_i + c0 · sum_j W_ij`).
-    bias1: Vec<f64>,
-    bias2: Vec<f64>,
+    /// Each dense layer's bias plus the constant term its fused activation
+    /// leaves out (`b_i + c0 · sum_j W_ij`).
+    biases: Vec<Vec<f64>>,
     start_level: usize,
     scale: f64,
     input_scale: f64,
@@ -189,12 +188,29 @@ impl Drop for BatchedEngine {
 impl BatchedEngine {
     /// Generate keys and prepare the model for `params` (checked against the plan).
     pub fn new(
-        model: &InferenceModel,
+        model: &ChainForm,
         plan: CircuitPlan,
         params: CkksParameters,
         opts: BatchedOptions,
     ) -> Result<Self, HeNnError> {
         model.validate()?;
+        if plan.acts.len() != model.pairs.len() {
+            return Err(HeNnError::InvalidRequest {
+                detail: format!(
+                    "the plan has {} activations, the model {}",
+                    plan.acts.len(),
+                    model.pairs.len()
+                ),
+            });
+        }
+        if opts.precision && model.pairs.len() != 2 {
+            return Err(HeNnError::InvalidRequest {
+                detail: format!(
+                    "the precision option covers conv → act → dense → act → dense; this model has {} activations",
+                    model.pairs.len()
+                ),
+            });
+        }
         let start_level = plan.start_level(&params)?;
         let scale = params.default_scale();
         // Output scale: the default one unless the last level is too small for the logits.
@@ -237,6 +253,14 @@ impl BatchedEngine {
         let enc_rng = seed.derive("batched encryption").rng();
         drop(seed);
         let g = model.conv.geom;
+        if g.in_c != 1 {
+            return Err(HeNnError::Layout {
+                detail: format!(
+                    "the batched engine's conv takes one input channel, the first conv has {}",
+                    g.in_c
+                ),
+            });
+        }
         let (oh, ow, k, kk) = (g.out_h(), g.out_w(), g.k, g.patch());
         let mut taps = Vec::with_capacity(g.out_len());
         for co in 0..g.out_c {
@@ -270,12 +294,15 @@ impl BatchedEngine {
                 .map(|(row, b)| b + off * row.iter().sum::<f64>())
                 .collect()
         };
-        let bias1 = with_offset(&model.dense1, Self::act_offset(&plan.act1));
-        let bias2 = with_offset(&model.fc2, Self::act_offset(&plan.act2));
+        let biases = model
+            .pairs
+            .iter()
+            .zip(&plan.acts)
+            .map(|((_, d), a)| with_offset(d, Self::act_offset(a)))
+            .collect();
         Ok(Self {
             encoder: Encoder::new(&ctx),
-            bias1,
-            bias2,
+            biases,
             evaluator: Evaluator::with_keys(&ctx, EvaluationKeys::new(Some(rk), None)),
             ctx,
             sk,
@@ -566,13 +593,12 @@ impl BatchedEngine {
                 )
             };
 
-        let hidden = self.model.dense1.rows;
+        let dense1 = &self.model.pairs[0].1;
+        let hidden = dense1.rows;
         let feats = self.taps.len();
-        let fold1 = self.plan.act1.fold();
-        let (off1, off2) = (
-            Self::act_offset(&self.plan.act1),
-            Self::act_offset(&self.plan.act2),
-        );
+        let act1 = &self.plan.acts[0];
+        let fold1 = act1.fold();
+        let off1 = Self::act_offset(act1);
         let mut pending1 = 0;
         let mut accs: Option<Vec<Ciphertext>> = None;
         for f0 in (0..feats).step_by(self.opts.chunk) {
@@ -592,7 +618,7 @@ impl BatchedEngine {
             let t = Instant::now();
             let acts: Vec<(Ciphertext, usize)> = conv
                 .par_iter()
-                .map(|c| self.activate(&self.plan.act1, c))
+                .map(|c| self.activate(act1, c))
                 .collect::<Result<_, _>>()?;
             pending1 = acts.first().map_or(0, |a| a.1);
             times.act1 += wall_ms(t);
@@ -615,7 +641,7 @@ impl BatchedEngine {
             let xs: Vec<&Ciphertext> = acts.iter().map(|a| &a.0).collect();
             let rows: Vec<Vec<(usize, f64)>> = (0..hidden)
                 .map(|i| {
-                    let w = &self.model.dense1.weight[i * feats..(i + 1) * feats];
+                    let w = &dense1.weight[i * feats..(i + 1) * feats];
                     (f0..f1).map(|f| (f - f0, w[f] * fold1)).collect()
                 })
                 .collect();
@@ -626,34 +652,55 @@ impl BatchedEngine {
             }
         }
         let t = Instant::now();
-        let h = self.finish(
+        let mut h = self.finish(
             accs.unwrap_or_default(),
-            &self.bias1,
+            &self.biases[0],
             self.scale,
             pending1 + 1,
         )?;
         times.fc1 += wall_ms(t);
-        // act2
-        let t = Instant::now();
-        let h2: Vec<(Ciphertext, usize)> = h
-            .par_iter()
-            .map(|c| self.activate(&self.plan.act2, c))
-            .collect::<Result<_, _>>()?;
-        let pending2 = h2.first().map_or(0, |a| a.1);
-        times.act2 += wall_ms(t);
-        // fc2
-        let t = Instant::now();
-        let fold2 = self.plan.act2.fold();
-        let rows: Vec<Vec<(usize, f64)>> = (0..self.model.fc2.rows)
-            .map(|i| {
-                let w = &self.model.fc2.weight[i * hidden..(i + 1) * hidden];
-                w.iter().enumerate().map(|(j, &v)| (j, v * fold2)).collect()
-            })
-            .collect();
-        let xs: Vec<&Ciphertext> = h2.iter().map(|a| &a.0).collect();
-        let out = self.dense(&xs, &rows, self.out_scale, pending2, None)?;
-        let out = self.finish(out, &self.bias2, self.out_scale, pending2 + 1)?;
-        times.fc2 = wall_ms(t);
+        // Every later (activation, dense) pair on the whole hidden vector;
+        // their times go to the act2 and fc2 buckets. The last one gives the
+        // logits at the output scale.
+        let mut hidden_out: Option<LastPair> = None;
+        let last = self.model.pairs.len() - 1;
+        for k in 1..=last {
+            let act = &self.plan.acts[k];
+            let t = Instant::now();
+            let hk: Vec<(Ciphertext, usize)> = h
+                .par_iter()
+                .map(|c| self.activate(act, c))
+                .collect::<Result<_, _>>()?;
+            let pending = hk.first().map_or(0, |a| a.1);
+            times.act2 += wall_ms(t);
+            let t = Instant::now();
+            let (fold, d) = (act.fold(), &self.model.pairs[k].1);
+            let rows: Vec<Vec<(usize, f64)>> = (0..d.rows)
+                .map(|i| {
+                    let w = &d.weight[i * d.cols..(i + 1) * d.cols];
+                    w.iter().enumerate().map(|(j, &v)| (j, v * fold)).collect()
+                })
+                .collect();
+            let target = if k == last {
+                self.out_scale
+            } else {
+                self.scale
+            };
+            let xs: Vec<&Ciphertext> = hk.iter().map(|a| &a.0).collect();
+            let out = self.dense(&xs, &rows, target, pending, None)?;
+            let out = self.finish(out, &self.biases[k], target, pending + 1)?;
+            times.fc2 += wall_ms(t);
+            if k == last {
+                let prev = std::mem::replace(&mut h, out);
+                hidden_out = Some((prev, hk, fold, Self::act_offset(act)));
+            } else {
+                h = out;
+            }
+        }
+        let out = h;
+        let (h, h2, fold2, off2) = hidden_out.ok_or_else(|| HeNnError::InvalidRequest {
+            detail: "a model needs at least two (activation, dense) pairs".into(),
+        })?;
         // decrypt
         let t = Instant::now();
         let cols: Vec<Vec<f64>> = out
@@ -698,10 +745,11 @@ impl BatchedEngine {
             .map(|im| {
                 let x: Vec<f64> = im.iter().map(|&v| f64::from(v)).collect();
                 let conv = m.conv.apply(&x);
-                let act1: Vec<f64> = conv.iter().map(|&v| m.act1.apply(v)).collect();
-                let fc1 = m.dense1.apply(&act1);
-                let act2: Vec<f64> = fc1.iter().map(|&v| m.act2.apply(v)).collect();
-                let logits = m.fc2.apply(&act2);
+                let ((a1, d1), (a2, d2)) = (&m.pairs[0], &m.pairs[1]);
+                let act1: Vec<f64> = conv.iter().map(|&v| a1.apply(v)).collect();
+                let fc1 = d1.apply(&act1);
+                let act2: Vec<f64> = fc1.iter().map(|&v| a2.apply(v)).collect();
+                let logits = d2.apply(&act2);
                 [conv, act1, fc1, act2, logits]
             })
             .collect();
@@ -716,6 +764,10 @@ impl BatchedEngine {
         r
     }
 }
+
+/// The input of the last dense layer's activation, its outputs (with the
+/// rescales they owe), and that activation's fold and offset.
+type LastPair = (Vec<Ciphertext>, Vec<(Ciphertext, usize)>, f64, f64);
 
 /// Plaintext intermediates per image (precision option).
 #[derive(Default)]

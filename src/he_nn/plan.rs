@@ -19,7 +19,7 @@
 use super::HeNnError;
 use crate::ckks::circuits::{EvalPlan, Polynomial};
 use crate::ckks::{CkksParameters, CkksParametersLiteral, presets};
-use crate::nn::{InferenceAct, InferenceModel, WeightsFile};
+use crate::nn::{ChainForm, InferenceAct, WeightsFile};
 use serde::Serialize;
 
 /// How an activation is evaluated.
@@ -96,8 +96,8 @@ impl ActPlan {
 /// Levels one layer consumes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LayerDepth {
-    /// `conv`, `act1`, `fc1`, `act2`, `fc2`.
-    pub layer: &'static str,
+    /// `conv`, `act1`, `fc1`, `act2`, `fc2`, `act3`, `fc3`, ...
+    pub layer: String,
     /// Levels.
     pub depth: usize,
 }
@@ -109,66 +109,81 @@ pub struct CircuitPlan {
     pub layers: Vec<LayerDepth>,
     /// Sum of the layer depths.
     pub depth: usize,
-    /// First activation.
-    pub act1: ActPlan,
-    /// Second activation.
-    pub act2: ActPlan,
-    /// Max |input| of act1 and act2 (weights file, train and test passes), if known.
-    pub max_abs: Option<[f64; 2]>,
+    /// The activations in order (`act1`, `act2`, ...).
+    pub acts: Vec<ActPlan>,
+    /// Max |input| of each activation (weights file, train and test passes), if known.
+    pub max_abs: Option<Vec<f64>>,
     /// Upper bound on |logit| used to size the last level.
     pub logit_bound: f64,
 }
 
-/// Fallback max |act2 input| when the weights file has none.
+/// Fallback max |last activation input| when the weights file has none.
 const DEFAULT_ACT2_RANGE: f64 = 64.0;
 /// Safety factor on the observed activation ranges.
 const RANGE_MARGIN: f64 = 1.5;
 
 impl CircuitPlan {
-    /// Plan a model; `max_abs` are the observed max |input| of act1 and act2.
-    pub fn new(model: &InferenceModel, max_abs: Option<[f64; 2]>) -> Result<Self, HeNnError> {
-        let act1 = ActPlan::new("act1", &model.act1)?;
-        let act2 = ActPlan::new("act2", &model.act2)?;
-        let layers = vec![
-            LayerDepth {
-                layer: "conv",
+    /// Plan a model `conv → (act → dense)+`; `max_abs` are the observed
+    /// max |input| of the activations.
+    pub fn new(model: &ChainForm, max_abs: Option<Vec<f64>>) -> Result<Self, HeNnError> {
+        let acts: Vec<ActPlan> = model
+            .pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (a, _))| ActPlan::new(&format!("act{}", i + 1), a))
+            .collect::<Result<_, _>>()?;
+        let (Some(last_act), Some((_, last_dense))) = (acts.last(), model.pairs.last()) else {
+            return Err(HeNnError::InvalidRequest {
+                detail: "a model needs at least one activation and dense layer after its conv"
+                    .into(),
+            });
+        };
+        if let Some(m) = &max_abs
+            && m.len() != acts.len()
+        {
+            return Err(HeNnError::InvalidRequest {
+                detail: format!(
+                    "{} activation ranges for {} activations",
+                    m.len(),
+                    acts.len()
+                ),
+            });
+        }
+        let mut layers = vec![LayerDepth {
+            layer: "conv".into(),
+            depth: 1,
+        }];
+        for (i, a) in acts.iter().enumerate() {
+            layers.push(LayerDepth {
+                layer: format!("act{}", i + 1),
+                depth: a.depth(),
+            });
+            layers.push(LayerDepth {
+                layer: format!("fc{}", i + 1),
                 depth: 1,
-            },
-            LayerDepth {
-                layer: "act1",
-                depth: act1.depth(),
-            },
-            LayerDepth {
-                layer: "fc1",
-                depth: 1,
-            },
-            LayerDepth {
-                layer: "act2",
-                depth: act2.depth(),
-            },
-            LayerDepth {
-                layer: "fc2",
-                depth: 1,
-            },
-        ];
+            });
+        }
         let depth = layers.iter().map(|l| l.depth).sum();
-        // |logit| <= max_i (|b_i| + sum_j |W_ij|) * max_{|x| <= m} |act2(x)|.
-        let m2 = max_abs.map_or(DEFAULT_ACT2_RANGE, |m| m[1]) * RANGE_MARGIN;
+        // |logit| <= max_i (|b_i| + sum_j |W_ij|) * max_{|x| <= m} |act(x)|
+        // for the last activation and dense layer.
+        let m2 = max_abs
+            .as_ref()
+            .and_then(|m| m.last().copied())
+            .unwrap_or(DEFAULT_ACT2_RANGE)
+            * RANGE_MARGIN;
         let act_max = (0..=200)
-            .map(|i| act2.apply(-m2 + 2.0 * m2 * f64::from(i) / 200.0).abs())
+            .map(|i| last_act.apply(-m2 + 2.0 * m2 * f64::from(i) / 200.0).abs())
             .fold(0.0f64, f64::max);
-        let fc2 = &model.fc2;
-        let logit_bound = fc2
+        let logit_bound = last_dense
             .weight
-            .chunks(fc2.cols.max(1))
-            .zip(&fc2.bias)
+            .chunks(last_dense.cols.max(1))
+            .zip(&last_dense.bias)
             .map(|(row, b)| b.abs() + act_max * row.iter().map(|w| w.abs()).sum::<f64>())
             .fold(1.0f64, f64::max);
         Ok(Self {
             layers,
             depth,
-            act1,
-            act2,
+            acts,
             max_abs,
             logit_bound,
         })
@@ -176,14 +191,14 @@ impl CircuitPlan {
 
     /// Plan from a weights file (uses its max |input| records).
     pub fn from_weights(w: &WeightsFile) -> Result<Self, HeNnError> {
-        let max_abs = match w.activations.as_slice() {
-            [a, b] => Some([
-                f64::from(a.max_abs.overall()),
-                f64::from(b.max_abs.overall()),
-            ]),
-            _ => None,
-        };
-        Self::new(&w.inference, max_abs)
+        let form = w.inference.chain_form()?;
+        let max_abs = (w.activations.len() == form.pairs.len()).then(|| {
+            w.activations
+                .iter()
+                .map(|a| f64::from(a.max_abs.overall()))
+                .collect()
+        });
+        Self::new(&form, max_abs)
     }
 
     /// `conv 1 + act1 2 + fc1 1 + act2 2 + fc2 1`.
@@ -235,7 +250,7 @@ impl CircuitPlan {
 pub enum ParamsChoice {
     /// A SPEC §5 preset by name: `cnn1-x2`, `slaf`, `slaf-p`.
     Preset(String),
-    /// The smallest secure set (N from 2^13 to 2^15) that fits the depth.
+    /// The smallest secure set (N from 2^13 to 2^16) that fits the depth.
     Auto,
     /// An explicit literal (`custom:LOGN:BITS:SCALE`, e.g.
     /// `custom:12:36,26x7,36:26`), for experiments and small test rings.
@@ -300,13 +315,20 @@ impl ParamsChoice {
     }
 
     /// The preset matching a model (SPEC §5): `slaf-p` for SLAF-P, `cnn1-x2`
-    /// for CNN1 with x², `slaf` otherwise.
+    /// for CNN1 with x², `slaf` for the other papers' networks; [`Self::Auto`]
+    /// for any other spec.
     pub fn default_for(w: &WeightsFile) -> Self {
         use crate::nn::{Arch, Variant};
+        let preset = Arch::parse(&w.model.name)
+            .ok()
+            .filter(|a| a.spec() == w.model);
+        if preset.is_none() {
+            return Self::Auto;
+        }
         Self::Preset(
-            match (w.arch, w.variant) {
+            match (preset, w.variant) {
                 (_, Variant::SlafP) => "slaf-p",
-                (Arch::Cnn1, Variant::X2) => "cnn1-x2",
+                (Some(Arch::Cnn1), Variant::X2) => "cnn1-x2",
                 _ => "slaf",
             }
             .to_string(),
@@ -343,7 +365,7 @@ impl ParamsChoice {
 /// Smallest scale (bits) `auto` plans for the decrypted logits.
 pub const MIN_OUTPUT_SCALE_BITS: u32 = 20;
 
-/// The smallest secure parameters for `plan`: N from 2^13 to 2^15, middle
+/// The smallest secure parameters for `plan`: N from 2^13 to 2^16, middle
 /// primes of `scale_bits` bits (one per level of depth), first and special
 /// primes large enough for the logits at scale 2^20 (and at least
 /// `scale_bits + 5`).
@@ -354,7 +376,7 @@ pub fn auto_params(plan: &CircuitPlan, scale_bits: u32) -> Result<CkksParameters
     let out_scale = 2f64.powi(MIN_OUTPUT_SCALE_BITS.min(scale_bits) as i32);
     let edge = (plan.logit_bits(out_scale).ceil() as u32).clamp(scale_bits + 5, 60);
     let mut last_err = None;
-    for log_n in 13..=15u32 {
+    for log_n in 13..=16u32 {
         let mut bits = vec![edge];
         bits.extend(std::iter::repeat_n(scale_bits, plan.depth));
         bits.push(edge);
@@ -373,7 +395,7 @@ pub fn auto_params(plan: &CircuitPlan, scale_bits: u32) -> Result<CkksParameters
         needed: plan.depth,
         available: 0,
         detail: format!(
-            "{}; no secure N <= 32768 holds a {total}-bit chain ({})",
+            "{}; no secure N <= 65536 holds a {total}-bit chain ({})",
             plan.breakdown(),
             last_err.map_or_else(String::new, |e| e.to_string())
         ),

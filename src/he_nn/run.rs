@@ -313,20 +313,21 @@ fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
     let labels: Vec<u8> = indices.iter().map(|&i| split.labels[i]).collect();
     drop(split);
 
-    // Plaintext inference form.
-    let model = &weights.inference;
+    // Plaintext inference form: the one forward pass the agreement is measured against.
     let plain: Vec<Vec<f64>> = images
         .par_iter()
         .map(|im| {
             let x: Vec<f64> = im.iter().map(|&v| f64::from(v)).collect();
-            model.forward(&x)
+            weights.inference.forward(&x)
         })
         .collect::<Result<_, _>>()?;
+    let pixels = weights.inference.input_len();
 
     let (he, times, batch_size, batches, precision, wall, setup, sizes, start_level, out_scale) =
         match req.mode {
             Mode::PerImage => {
                 let t = Instant::now();
+                let model = &weights.inference.chain_form()?;
                 let engine = PerImageEngine::new(model, params.clone(), req.seed.clone())?;
                 let setup = t.elapsed().as_secs_f64();
                 let bar = crate::progress::bar(count as u64, "per-image HE", req.quiet);
@@ -390,6 +391,7 @@ fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
                 if let Some(c) = req.chunk {
                     opts.chunk = c;
                 }
+                let model = &weights.inference.chain_form()?;
                 let engine = BatchedEngine::new(model, plan.clone(), params.clone(), opts)?;
                 let setup = t.elapsed().as_secs_f64();
                 let bs = engine.batch_size();
@@ -417,7 +419,7 @@ fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
                 let wall = t.elapsed().as_secs_f64();
                 let sizes = (
                     engine.ciphertext_bytes(),
-                    engine.ciphertext_bytes() * model.conv.geom.in_len(),
+                    engine.ciphertext_bytes() * pixels,
                     engine.key_bytes(),
                 );
                 (
@@ -465,7 +467,7 @@ fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
     let frac = |a: usize, b: usize| a as f64 / b.max(1) as f64;
     let lit = params.literal();
     let summary = InferenceSummary {
-        model: weights.arch.name().to_string(),
+        model: weights.model.name.clone(),
         dataset: weights.config.dataset.name().to_string(),
         act: weights.variant.name().to_string(),
         mode: req.mode,

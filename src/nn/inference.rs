@@ -1,22 +1,34 @@
-//! The inference ("collapsed") form that encrypted inference mirrors:
-//! `conv1' -> act1 -> dense1 -> act2 -> fc2`, where conv1' has BatchNorm2d
-//! folded in and dense1 is the exact composition, in f64, of every affine
-//! layer between the two activations (CNN2: pool → conv2 → pool → fc1 →
-//! BN1d, Linear 3380→100; CryptoNets: pool → conv2 → pool → fc1, 3380→100;
-//! CNN1: fc1, 256→64).
+//! The inference form that encrypted inference mirrors: one list of
+//! stages ([`InferenceModel::stages`]), each a linear map that keeps its
+//! structure ([`Stage::Conv`], [`Stage::Dense`]) or a polynomial
+//! activation ([`Stage::Act`]), built from any spec-built [`Model`] in
+//! evaluation mode.
+//!
+//! Collapse rule (one rule, [`InferenceModel::from_model`]): the affine
+//! layers between two activations form a run.
+//! - The run before the first activation stays a convolution when it is a
+//!   conv followed only by BatchNorm/flatten (BatchNorm folded in), so the
+//!   engines can keep im2col / per-pixel structure.
+//! - The run after the last activation is copied exactly when it is one
+//!   dense layer (the output layer).
+//! - Every other run is composed, in f64, into one dense matrix by probing
+//!   the layers with the unit vectors (CNN2: pool → conv2 → pool → fc1 →
+//!   BN1d becomes one 3380→100 dense; CNN1's fc1 is probed too).
+//!
+//! The papers' networks have the form `conv → act → dense → act → dense`,
+//! which [`InferenceModel::paper_form`] exposes to today's engines.
 //!
 //! Tensor layouts (all row-major f64):
-//! - `conv.weight`: `(out_c, k*k)` (the input has one channel), entry
-//!   `[c][ky*k + kx]`; output feature `c*oh*ow + oy*ow + ox` (NCHW flatten).
-//! - `dense1.weight`: `(rows, cols)` = `(hidden, out_c*oh*ow)`, `y = W x + b`.
-//! - `fc2.weight`: `(10, hidden)`.
+//! - conv weight `(out_c, in_c*k*k)`, entry `[c][(ci*k + ky)*k + kx]`;
+//!   output feature `c*oh*ow + oy*ow + ox` (NCHW flatten);
+//! - dense weight `(rows, cols)`, `y = W x + b`;
 //! - activations: [`InferenceAct::Poly`] power-basis coefficients `a0..ad`
 //!   (x² is `[0, 0, 1]`; SLAF-P is expanded to `x/2 + sum c_k x^(k+1)/2`),
 //!   or [`InferenceAct::Relu`] (plaintext only).
 
 use super::NnError;
 use super::layers::ConvGeom;
-use super::model::{Arch, Layer, Model};
+use super::model::{Layer, Model};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -114,165 +126,415 @@ impl InferenceConv {
     }
 }
 
+/// One stage of the inference form.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "stage", rename_all = "kebab-case")]
+pub enum Stage {
+    /// A convolution (BatchNorm folded in).
+    Conv(InferenceConv),
+    /// A dense map (an output layer, or a collapsed run of affine layers).
+    Dense(Dense),
+    /// An activation.
+    Act(InferenceAct),
+}
+
+impl Stage {
+    /// `conv`, `dense` or `act`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Conv(_) => "conv",
+            Self::Dense(_) => "dense",
+            Self::Act(_) => "act",
+        }
+    }
+}
+
 /// The network as encrypted inference evaluates it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredInference")]
 pub struct InferenceModel {
-    /// Source architecture.
-    pub arch: Arch,
-    /// conv1 with BatchNorm2d folded in.
+    /// Name of the spec it comes from.
+    pub name: String,
+    /// Input shape `[channels, height, width]`.
+    pub input: [usize; 3],
+    /// Stages in order.
+    pub stages: Vec<Stage>,
+}
+
+/// The papers' form `conv → act1 → dense1 → act2 → fc2`, the shape today's
+/// engines evaluate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PaperForm {
+    /// First convolution (BatchNorm folded in).
     pub conv: InferenceConv,
     /// First activation.
     pub act1: InferenceAct,
-    /// Collapsed affine block (3380→100, 2880/... for the no-pad CNN2, 256→64 for CNN1).
+    /// Collapsed affine block between the activations.
     pub dense1: Dense,
     /// Second activation.
     pub act2: InferenceAct,
-    /// Output layer (hidden→10).
+    /// Output layer.
     pub fc2: Dense,
 }
 
+/// A convolution followed by one or more (activation, dense) pairs:
+/// `conv → act → dense → act → dense …`, the shape the batched engine
+/// evaluates (the papers' form has two pairs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChainForm {
+    /// First convolution (BatchNorm folded in).
+    pub conv: InferenceConv,
+    /// The (activation, dense map) pairs in order; the last dense gives the logits.
+    pub pairs: Vec<(InferenceAct, Dense)>,
+}
+
+/// How weights files store the inference form: version 2 (stages), or
+/// version 1 (the papers' form with an `arch` header).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StoredInference {
+    Stages {
+        name: String,
+        input: [usize; 3],
+        stages: Vec<Stage>,
+    },
+    Paper {
+        arch: super::model::Arch,
+        conv: Box<InferenceConv>,
+        act1: InferenceAct,
+        dense1: Box<Dense>,
+        act2: InferenceAct,
+        fc2: Box<Dense>,
+    },
+}
+
+impl From<StoredInference> for InferenceModel {
+    fn from(s: StoredInference) -> Self {
+        match s {
+            StoredInference::Stages {
+                name,
+                input,
+                stages,
+            } => Self {
+                name,
+                input,
+                stages,
+            },
+            StoredInference::Paper {
+                arch,
+                conv,
+                act1,
+                dense1,
+                act2,
+                fc2,
+            } => PaperForm {
+                conv: *conv,
+                act1,
+                dense1: *dense1,
+                act2,
+                fc2: *fc2,
+            }
+            .into_model(arch.name()),
+        }
+    }
+}
+
+impl ChainForm {
+    /// Check the form's tensors ([`InferenceModel::validate`] of its stage list).
+    pub fn validate(&self) -> Result<(), NnError> {
+        self.clone().into_model("chain form").validate()
+    }
+
+    /// The stage list of this form, named `name`.
+    pub fn into_model(self, name: &str) -> InferenceModel {
+        let g = self.conv.geom;
+        let mut stages = vec![Stage::Conv(self.conv)];
+        for (a, d) in self.pairs {
+            stages.push(Stage::Act(a));
+            stages.push(Stage::Dense(d));
+        }
+        InferenceModel {
+            name: name.to_string(),
+            input: [g.in_c, g.in_h, g.in_w],
+            stages,
+        }
+    }
+}
+
+impl From<PaperForm> for ChainForm {
+    fn from(p: PaperForm) -> Self {
+        Self {
+            conv: p.conv,
+            pairs: vec![(p.act1, p.dense1), (p.act2, p.fc2)],
+        }
+    }
+}
+
+impl PaperForm {
+    /// Check the form's tensors ([`InferenceModel::validate`] of its stage list).
+    pub fn validate(&self) -> Result<(), NnError> {
+        self.clone().into_model("paper form").validate()
+    }
+
+    /// The stage list of this form, named `name` (input: the conv's).
+    pub fn into_model(self, name: &str) -> InferenceModel {
+        let g = self.conv.geom;
+        InferenceModel {
+            name: name.to_string(),
+            input: [g.in_c, g.in_h, g.in_w],
+            stages: vec![
+                Stage::Conv(self.conv),
+                Stage::Act(self.act1),
+                Stage::Dense(self.dense1),
+                Stage::Act(self.act2),
+                Stage::Dense(self.fc2),
+            ],
+        }
+    }
+}
+
+/// Compose a run of affine layers into one dense map, in f64, by probing
+/// with the zero vector (bias) and the unit vectors (columns).
+fn probe(block: &[&Layer], n_in: usize) -> Option<Dense> {
+    let apply =
+        |x: Vec<f64>| -> Option<Vec<f64>> { block.iter().try_fold(x, |h, l| l.forward_f64(&h)) };
+    let b0 = apply(vec![0f64; n_in])?;
+    let cols: Vec<Vec<f64>> = (0..n_in)
+        .into_par_iter()
+        .map(|j| {
+            let mut e = vec![0f64; n_in];
+            e[j] = 1.0;
+            apply(e)
+                .unwrap_or_default()
+                .iter()
+                .zip(&b0)
+                .map(|(y, b)| y - b)
+                .collect()
+        })
+        .collect();
+    let rows = b0.len();
+    let mut w = vec![0f64; rows * n_in];
+    for (j, col) in cols.iter().enumerate() {
+        for (r, v) in col.iter().enumerate() {
+            w[r * n_in + j] = *v;
+        }
+    }
+    Some(Dense {
+        rows,
+        cols: n_in,
+        weight: w,
+        bias: b0,
+    })
+}
+
+/// A conv followed only by BatchNorm over its channels and flatten, with the BatchNorm folded in.
+fn folded_conv(block: &[&Layer]) -> Option<InferenceConv> {
+    let Some(Layer::Conv2d(c)) = block.first() else {
+        return None;
+    };
+    let g = c.geom;
+    let ohw = g.out_h() * g.out_w();
+    let mut weight: Vec<f64> = c.weight.value.iter().map(|&v| f64::from(v)).collect();
+    let mut bias: Vec<f64> = c.bias.value.iter().map(|&v| f64::from(v)).collect();
+    for l in &block[1..] {
+        match l {
+            Layer::BatchNorm(bn) if bn.channels == g.out_c && bn.spatial == ohw => {
+                let (s, t) = bn.eval_affine();
+                for c in 0..g.out_c {
+                    for w in &mut weight[c * g.patch()..(c + 1) * g.patch()] {
+                        *w *= s[c];
+                    }
+                    bias[c] = s[c] * bias[c] + t[c];
+                }
+            }
+            Layer::Flatten => {}
+            _ => return None,
+        }
+    }
+    Some(InferenceConv {
+        geom: g,
+        weight,
+        bias,
+    })
+}
+
 impl InferenceModel {
-    /// Build the inference form of a trained model (evaluation mode).
+    /// Build the inference form of a trained model (evaluation mode) with
+    /// the collapse rule of the module docs.
     pub fn from_model(model: &Model) -> Result<Self, NnError> {
-        let bad = |d: &str| NnError::InvalidWeights {
-            detail: format!("cannot build the inference form: {d}"),
-        };
         let layers: Vec<&Layer> = model.layers.iter().map(|(_, l)| l).collect();
+        let shapes = model.spec.shapes()?;
+        let mut stages = Vec::new();
+        let mut start = 0;
         let acts: Vec<usize> = layers
             .iter()
             .enumerate()
             .filter(|(_, l)| matches!(l, Layer::Act(_)))
             .map(|(i, _)| i)
             .collect();
-        let (&a1, &a2) = match acts.as_slice() {
-            [a, b] => (a, b),
-            _ => return Err(bad("expected exactly two activation layers")),
-        };
-        let Some(Layer::Conv2d(c1)) = layers.first() else {
-            return Err(bad("the first layer is not a convolution"));
-        };
-        if c1.geom.in_c != 1 {
-            return Err(bad("conv1 must have one input channel"));
-        }
-        // conv1 (+ BatchNorm2d) folded.
-        let g = c1.geom;
-        let ohw = g.out_h() * g.out_w();
-        let mut weight: Vec<f64> = c1.weight.value.iter().map(|&v| f64::from(v)).collect();
-        let mut bias: Vec<f64> = c1.bias.value.iter().map(|&v| f64::from(v)).collect();
-        for l in &layers[1..a1] {
-            match l {
-                Layer::BatchNorm(bn) if bn.channels == g.out_c && bn.spatial == ohw => {
-                    let (s, t) = bn.eval_affine();
-                    for c in 0..g.out_c {
-                        for w in &mut weight[c * g.patch()..(c + 1) * g.patch()] {
-                            *w *= s[c];
-                        }
-                        bias[c] = s[c] * bias[c] + t[c];
-                    }
-                }
-                Layer::Flatten => {}
-                _ => return Err(bad("only BatchNorm may sit between conv1 and act1")),
-            }
-        }
-        let act = |i: usize| match layers.get(i) {
-            Some(Layer::Act(a)) => Ok(match a.act.as_polynomial() {
-                Some(coeffs) => InferenceAct::Poly { coeffs },
-                None => InferenceAct::Relu,
-            }),
-            _ => Err(bad("activation missing")),
-        };
-        // The affine block between the activations, composed in f64 by probing.
-        let block = &layers[a1 + 1..a2];
-        let apply = |x: Vec<f64>| -> Option<Vec<f64>> {
-            block.iter().try_fold(x, |h, l| l.forward_f64(&h))
-        };
-        let n_in = g.out_len();
-        let b0 = apply(vec![0f64; n_in]).ok_or_else(|| bad("non-affine layer in the block"))?;
-        let cols: Vec<Vec<f64>> = (0..n_in)
-            .into_par_iter()
-            .map(|j| {
-                let mut e = vec![0f64; n_in];
-                e[j] = 1.0;
-                apply(e)
-                    .unwrap_or_default()
+        let mut bounds: Vec<usize> = acts.clone();
+        bounds.push(layers.len());
+        for (k, &end) in bounds.iter().enumerate() {
+            let block = &layers[start..end];
+            let affine = block.iter().any(|l| !matches!(l, Layer::Flatten));
+            if affine {
+                let n_in = shapes[start].input.len();
+                let last = k == acts.len();
+                let lone_dense: Vec<&&Layer> = block
                     .iter()
-                    .zip(&b0)
-                    .map(|(y, b)| y - b)
-                    .collect()
-            })
-            .collect();
-        let rows = b0.len();
-        let mut w = vec![0f64; rows * n_in];
-        for (j, col) in cols.iter().enumerate() {
-            for (r, v) in col.iter().enumerate() {
-                w[r * n_in + j] = *v;
+                    .filter(|l| !matches!(l, Layer::Flatten))
+                    .collect();
+                let stage = match (k, lone_dense.as_slice()) {
+                    (0, _) if folded_conv(block).is_some() => folded_conv(block).map(Stage::Conv),
+                    (_, [Layer::Linear(fc)]) if last => Some(Stage::Dense(Dense {
+                        rows: fc.out_features(),
+                        cols: fc.in_features(),
+                        weight: fc.weight.value.iter().map(|&v| f64::from(v)).collect(),
+                        bias: fc.bias.value.iter().map(|&v| f64::from(v)).collect(),
+                    })),
+                    _ => probe(block, n_in).map(Stage::Dense),
+                };
+                stages.push(stage.ok_or_else(|| NnError::InvalidWeights {
+                    detail: format!(
+                        "cannot build the inference form of {}: layers {start}..{end} are not affine",
+                        model.spec.name
+                    ),
+                })?);
             }
+            if let Some(Layer::Act(a)) = layers.get(end) {
+                stages.push(Stage::Act(match a.act.as_polynomial() {
+                    Some(coeffs) => InferenceAct::Poly { coeffs },
+                    None => InferenceAct::Relu,
+                }));
+            }
+            start = end + 1;
         }
-        let dense1 = Dense {
-            rows,
-            cols: n_in,
-            weight: w,
-            bias: b0,
-        };
-        let Some(Layer::Linear(fc2)) = layers.get(a2 + 1) else {
-            return Err(bad("act2 must be followed by the output Linear"));
-        };
-        if layers.len() != a2 + 2 {
-            return Err(bad("fc2 must be the last layer"));
-        }
-        let fc2 = Dense {
-            rows: fc2.out_features(),
-            cols: fc2.in_features(),
-            weight: fc2.weight.value.iter().map(|&v| f64::from(v)).collect(),
-            bias: fc2.bias.value.iter().map(|&v| f64::from(v)).collect(),
-        };
         Ok(Self {
-            arch: model.arch().ok_or_else(|| {
-                bad(&format!(
-                    "model {:?} is not one of the four presets (the inference form of other specs is not built yet)",
-                    model.spec.name
-                ))
-            })?,
-            conv: InferenceConv {
-                geom: g,
-                weight,
-                bias,
-            },
-            act1: act(a1)?,
-            dense1,
-            act2: act(a2)?,
-            fc2,
+            name: model.spec.name.clone(),
+            input: model.spec.input,
+            stages,
         })
     }
 
-    /// Plaintext f64 forward pass of one image (784 pixels in [0, 1]) to 10
-    /// logits. An image or conv tensors of the wrong size are an
-    /// [`NnError::InvalidInput`] (the other shapes are checked by [`Self::validate`]).
+    /// The papers' form `conv → act → dense → act → dense`, or an error
+    /// naming the stages this model has instead.
+    pub fn paper_form(&self) -> Result<PaperForm, NnError> {
+        match self.stages.as_slice() {
+            [
+                Stage::Conv(conv),
+                Stage::Act(act1),
+                Stage::Dense(dense1),
+                Stage::Act(act2),
+                Stage::Dense(fc2),
+            ] => Ok(PaperForm {
+                conv: conv.clone(),
+                act1: act1.clone(),
+                dense1: dense1.clone(),
+                act2: act2.clone(),
+                fc2: fc2.clone(),
+            }),
+            other => Err(NnError::InvalidInput {
+                detail: format!(
+                    "model {} has the stages {}; the encrypted engines evaluate conv → act → dense → act → dense so far (issue #16)",
+                    self.name,
+                    other
+                        .iter()
+                        .map(Stage::kind)
+                        .collect::<Vec<_>>()
+                        .join(" → ")
+                ),
+            }),
+        }
+    }
+
+    /// The form `conv → (act → dense)+`, or an error naming the stages
+    /// this model has instead.
+    pub fn chain_form(&self) -> Result<ChainForm, NnError> {
+        let unsupported = || NnError::InvalidInput {
+            detail: format!(
+                "model {} has the stages {}; the encrypted engines evaluate conv → (act → dense) repeated so far (issue #16)",
+                self.name,
+                self.stages
+                    .iter()
+                    .map(Stage::kind)
+                    .collect::<Vec<_>>()
+                    .join(" → ")
+            ),
+        };
+        let Some((Stage::Conv(conv), rest)) = self.stages.split_first() else {
+            return Err(unsupported());
+        };
+        if rest.is_empty() || rest.len() % 2 != 0 {
+            return Err(unsupported());
+        }
+        let pairs = rest
+            .chunks(2)
+            .map(|p| match p {
+                [Stage::Act(a), Stage::Dense(d)] => Ok((a.clone(), d.clone())),
+                _ => Err(unsupported()),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(ChainForm {
+            conv: conv.clone(),
+            pairs,
+        })
+    }
+
+    /// The activations in order.
+    pub fn acts(&self) -> Vec<&InferenceAct> {
+        self.stages
+            .iter()
+            .filter_map(|s| match s {
+                Stage::Act(a) => Some(a),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Input values per sample.
+    pub fn input_len(&self) -> usize {
+        self.input.iter().product()
+    }
+
+    /// Plaintext f64 forward pass of one sample (pixels in [0, 1]) to the
+    /// logits: the one reference the encrypted runs are compared with. A
+    /// sample or a stage of the wrong size is an [`NnError::InvalidInput`].
     pub fn forward(&self, image: &[f64]) -> Result<Vec<f64>, NnError> {
-        let g = self.conv.geom;
-        if image.len() != g.in_len() {
+        if image.len() != self.input_len() {
             return Err(NnError::InvalidInput {
-                detail: format!("image has {} values, expected {}", image.len(), g.in_len()),
+                detail: format!(
+                    "image has {} values, {} expects {}",
+                    image.len(),
+                    self.name,
+                    self.input_len()
+                ),
             });
         }
-        if self.conv.weight.len() != g.out_c * g.patch() || self.conv.bias.len() != g.out_c {
-            return Err(NnError::InvalidInput {
-                detail: "conv tensors do not match the conv geometry".into(),
-            });
+        let mut h = image.to_vec();
+        for (i, s) in self.stages.iter().enumerate() {
+            let want = match s {
+                Stage::Conv(c) => Some(c.geom.in_len()),
+                Stage::Dense(d) => Some(d.cols),
+                Stage::Act(_) => None,
+            };
+            if let Some(n) = want
+                && n != h.len()
+            {
+                return Err(NnError::InvalidInput {
+                    detail: format!(
+                        "stage {i} ({}) takes {n} values, the previous stage gives {}",
+                        s.kind(),
+                        h.len()
+                    ),
+                });
+            }
+            h = match s {
+                Stage::Conv(c) => c.apply(&h),
+                Stage::Dense(d) => d.apply(&h),
+                Stage::Act(a) => h.into_iter().map(|v| a.apply(v)).collect(),
+            };
         }
-        let h: Vec<f64> = self
-            .conv
-            .apply(image)
-            .into_iter()
-            .map(|v| self.act1.apply(v))
-            .collect();
-        let h: Vec<f64> = self
-            .dense1
-            .apply(&h)
-            .into_iter()
-            .map(|v| self.act2.apply(v))
-            .collect();
-        Ok(self.fc2.apply(&h))
+        Ok(h)
     }
 
     /// Plaintext accuracy of the inference form on `split` (images in parallel).
@@ -313,78 +575,74 @@ impl InferenceModel {
         Ok(super::weights::WeightsFile::load(path)?.inference)
     }
 
-    /// Check shapes against the architecture and that every value is finite.
+    /// Check that the stages chain (each linear stage takes what the one
+    /// before gives, the last gives 10), their tensors have the sizes their
+    /// shapes need, and every value is finite.
     pub fn validate(&self) -> Result<(), NnError> {
         let bad = |d: String| Err(NnError::InvalidWeights { detail: d });
-        let g = self.arch.conv1();
-        if self.conv.geom != g {
-            return bad(format!(
-                "conv geometry {:?} does not match {} ({g:?})",
-                self.conv.geom,
-                self.arch.name()
-            ));
-        }
-        let checks: [(&str, usize, usize); 6] = [
-            ("conv.weight", self.conv.weight.len(), g.out_c * g.patch()),
-            ("conv.bias", self.conv.bias.len(), g.out_c),
-            (
-                "dense1.weight",
-                self.dense1.weight.len(),
-                self.arch.hidden() * g.out_len(),
-            ),
-            ("dense1.bias", self.dense1.bias.len(), self.arch.hidden()),
-            ("fc2.weight", self.fc2.weight.len(), 10 * self.arch.hidden()),
-            ("fc2.bias", self.fc2.bias.len(), 10),
-        ];
-        for (name, got, want) in checks {
-            if got != want {
+        let mut len = self.input_len();
+        for (i, s) in self.stages.iter().enumerate() {
+            type Tensors<'a> = Vec<(&'a str, &'a [f64], usize)>;
+            let (tensors, n_in, n_out): (Tensors, usize, usize) = match s {
+                Stage::Conv(c) => {
+                    let g = c.geom;
+                    (
+                        vec![
+                            ("weight", &c.weight, g.out_c * g.patch()),
+                            ("bias", &c.bias, g.out_c),
+                        ],
+                        g.in_len(),
+                        g.out_len(),
+                    )
+                }
+                Stage::Dense(d) => (
+                    vec![
+                        ("weight", &d.weight, d.rows * d.cols),
+                        ("bias", &d.bias, d.rows),
+                    ],
+                    d.cols,
+                    d.rows,
+                ),
+                Stage::Act(InferenceAct::Relu) => (Vec::new(), len, len),
+                Stage::Act(InferenceAct::Poly { coeffs }) => {
+                    if coeffs.is_empty() {
+                        return bad(format!("stage {i} (act) has no coefficients"));
+                    }
+                    (vec![("coeffs", coeffs, coeffs.len())], len, len)
+                }
+            };
+            if n_in != len {
                 return bad(format!(
-                    "{name} has {got} values, {} needs {want}",
-                    self.arch.name()
+                    "{}: stage {i} ({}) takes {n_in} values, the previous stage gives {len}",
+                    self.name,
+                    s.kind()
                 ));
             }
-        }
-        if self.dense1.rows != self.arch.hidden() || self.dense1.cols != g.out_len() {
-            return bad(format!(
-                "dense1 is {}x{}, {} needs {}x{}",
-                self.dense1.rows,
-                self.dense1.cols,
-                self.arch.name(),
-                self.arch.hidden(),
-                g.out_len()
-            ));
-        }
-        if self.fc2.rows != 10 || self.fc2.cols != self.arch.hidden() {
-            return bad(format!(
-                "fc2 is {}x{}, {} needs 10x{}",
-                self.fc2.rows,
-                self.fc2.cols,
-                self.arch.name(),
-                self.arch.hidden()
-            ));
-        }
-        let tensors: [(&str, &[f64]); 6] = [
-            ("conv.weight", &self.conv.weight),
-            ("conv.bias", &self.conv.bias),
-            ("dense1.weight", &self.dense1.weight),
-            ("dense1.bias", &self.dense1.bias),
-            ("fc2.weight", &self.fc2.weight),
-            ("fc2.bias", &self.fc2.bias),
-        ];
-        for (name, t) in tensors {
-            if let Some(i) = t.iter().position(|v| !v.is_finite()) {
-                return bad(format!("{name} has a non-finite value at index {i}"));
-            }
-        }
-        for (name, a) in [("act1", &self.act1), ("act2", &self.act2)] {
-            if let InferenceAct::Poly { coeffs } = a {
-                if coeffs.is_empty() {
-                    return bad(format!("{name} has no coefficients"));
+            for (name, t, want) in tensors {
+                if t.len() != want {
+                    return bad(format!(
+                        "{}: stage {i} ({}) {name} has {} values, its shape needs {want}",
+                        self.name,
+                        s.kind(),
+                        t.len()
+                    ));
                 }
-                if coeffs.iter().any(|v| !v.is_finite()) {
-                    return bad(format!("{name} has a non-finite coefficient"));
+                if let Some(j) = t.iter().position(|v| !v.is_finite()) {
+                    return bad(format!(
+                        "{}: stage {i} ({}) {name} has a non-finite value at index {j}",
+                        self.name,
+                        s.kind()
+                    ));
                 }
             }
+            len = n_out;
+        }
+        if len != super::spec::CLASSES {
+            return bad(format!(
+                "{}: the stages end with {len} values, not {}",
+                self.name,
+                super::spec::CLASSES
+            ));
         }
         Ok(())
     }

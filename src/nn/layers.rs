@@ -250,18 +250,26 @@ impl Conv2d {
                     let xs = xi.as_slice().unwrap_or_default();
                     g.im2col(xs, cols.slice_mut(s![i * ohw..(i + 1) * ohw, ..]));
                 }
-                let y = cols.dot(&w.t()); // (m*ohw, oc), standard layout
-                let (Some(ys), Some(bs)) = (y.as_slice(), b.as_slice()) else {
-                    return cols;
-                };
+                // (m*ohw, oc). `dot` may return another memory order (it
+                // does when the patch has one entry), so force row-major.
+                let y = cols.dot(&w.t());
+                let y = y.as_standard_layout();
                 for (i, mut orow) in o.outer_iter_mut().enumerate() {
-                    let Some(orow) = orow.as_slice_mut() else {
-                        continue;
-                    };
-                    let yi = &ys[i * ohw * oc..(i + 1) * ohw * oc];
-                    for (p, yp) in yi.chunks_exact(oc).enumerate() {
-                        for (c, (&v, &bc)) in yp.iter().zip(bs).enumerate() {
-                            orow[c * ohw + p] = v + bc;
+                    match (y.as_slice(), b.as_slice(), orow.as_slice_mut()) {
+                        (Some(ys), Some(bs), Some(orow)) => {
+                            let yi = &ys[i * ohw * oc..(i + 1) * ohw * oc];
+                            for (p, yp) in yi.chunks_exact(oc).enumerate() {
+                                for (c, (&v, &bc)) in yp.iter().zip(bs).enumerate() {
+                                    orow[c * ohw + p] = v + bc;
+                                }
+                            }
+                        }
+                        _ => {
+                            for p in 0..ohw {
+                                for c in 0..oc {
+                                    orow[c * ohw + p] = y[[i * ohw + p, c]] + b[c];
+                                }
+                            }
                         }
                     }
                 }

@@ -24,7 +24,9 @@ pub mod weights;
 pub use act::{
     ActLayer, Activation, MaxAbs, SignInit, Slaf, SlafP, relu_fit_ls, sign_fit_ls, sign_poly,
 };
-pub use inference::{Dense, InferenceAct, InferenceConv, InferenceModel};
+pub use inference::{
+    ChainForm, Dense, InferenceAct, InferenceConv, InferenceModel, PaperForm, Stage,
+};
 pub use layers::{AvgPool2d, BatchNorm, Conv2d, ConvGeom, Linear, Mode, Param, ParamMut};
 pub use model::{ActSpec, Arch, FrozenBatchNorm, Layer, Model, NamedTensor};
 pub use optim::{OneCycle, Optimizer, OptimizerConfig, Schedule, softmax_cross_entropy};

@@ -591,3 +591,43 @@ impl ModelSpec {
         Ok(o)
     }
 }
+
+/// Serde of a spec field that weights files and configurations store as
+/// `"arch": "cnn1"`: a preset is written as its name (so the files and
+/// cache keys of the presets are what they were), any other spec as a
+/// table; reading accepts both and checks the spec's shapes.
+pub mod by_name {
+    use super::{ModelSpec, PRESETS};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
+
+    /// Write a preset as its name, another spec as a table.
+    pub fn serialize<S: Serializer>(spec: &ModelSpec, s: S) -> Result<S::Ok, S::Error> {
+        let preset = PRESETS
+            .iter()
+            .find(|(n, _)| *n == spec.name)
+            .and_then(|(n, _)| ModelSpec::preset(n).ok())
+            .is_some_and(|p| &p == spec);
+        if preset {
+            s.serialize_str(&spec.name)
+        } else {
+            spec.serialize(s)
+        }
+    }
+
+    /// Read a preset name or a spec table.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ModelSpec, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Name(String),
+            Spec(ModelSpec),
+        }
+        match Repr::deserialize(d)? {
+            Repr::Name(n) => ModelSpec::preset(&n).map_err(D::Error::custom),
+            Repr::Spec(s) => {
+                s.shapes().map_err(D::Error::custom)?;
+                Ok(s)
+            }
+        }
+    }
+}

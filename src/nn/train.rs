@@ -8,6 +8,7 @@ use super::model::{ActSpec, Arch, Model};
 use super::optim::{
     OneCycle, Optimizer, OptimizerConfig, Schedule, argmax, clip_grad_norm, softmax_cross_entropy,
 };
+use super::spec::ModelSpec;
 use crate::data::{BatchSampler, Mnist, NUM_CLASSES, Split};
 use ndarray::{Array2, Axis, s};
 use serde::{Deserialize, Serialize};
@@ -102,8 +103,9 @@ impl Recipe {
 /// Everything that defines a training run (stored in the weights file).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
-    /// Network.
-    pub arch: Arch,
+    /// Network (a preset is stored as its name, under the key `arch`).
+    #[serde(rename = "arch", with = "super::spec::by_name")]
+    pub model: ModelSpec,
     /// Data set it is trained on (weights files without it: MNIST).
     #[serde(default)]
     pub dataset: crate::data::Dataset,
@@ -158,8 +160,13 @@ impl TrainConfig {
     /// batch 64, degree 3, clipping 1.0 for polynomial activations (off for
     /// ReLU), SLAF-R retraining 2 epochs with frozen weights.
     pub fn new(arch: Arch, variant: Variant) -> Self {
+        Self::for_spec(arch.spec(), variant)
+    }
+
+    /// The defaults of [`TrainConfig::new`] for any spec.
+    pub fn for_spec(model: ModelSpec, variant: Variant) -> Self {
         Self {
-            arch,
+            model,
             dataset: crate::data::Dataset::Mnist,
             variant,
             epochs: 30,
@@ -187,7 +194,12 @@ impl TrainConfig {
     /// `reproduce` profiles and the notebooks use them: SLAF-R retrains its
     /// coefficients for 2 epochs after a run of 30 or more, else for 1.
     pub fn with_epochs(arch: Arch, variant: Variant, epochs: usize) -> Self {
-        let mut c = Self::new(arch, variant);
+        Self::spec_with_epochs(arch.spec(), variant, epochs)
+    }
+
+    /// [`TrainConfig::with_epochs`] for any spec.
+    pub fn spec_with_epochs(model: ModelSpec, variant: Variant, epochs: usize) -> Self {
+        let mut c = Self::for_spec(model, variant);
         c.epochs = epochs;
         if variant == Variant::SlafR {
             c.slaf_r_epochs = if epochs >= 30 { 2 } else { 1 };
@@ -196,7 +208,7 @@ impl TrainConfig {
     }
 
     /// SLAF initial coefficients: `slaf_init` if given, else zeros (the
-    /// original) — except for CNN2, whose BatchNorm1d maps the constant
+    /// original) — except for a model with BatchNorm (CNN2), whose BatchNorm1d maps the constant
     /// output of an all-zero SLAF to exactly 0, a stationary point that
     /// PyTorch only escapes through rounding noise in the batch mean; there
     /// the default is `a1 = 0.01`, all other coefficients 0.
@@ -205,7 +217,7 @@ impl TrainConfig {
             return c.clone();
         }
         let mut c = vec![0f32; self.degree + 1];
-        if matches!(self.arch, Arch::Cnn2 | Arch::Cnn2Nopad) && self.degree >= 1 {
+        if self.model.has_batchnorm() && self.degree >= 1 {
             c[1] = 0.01;
         }
         c
@@ -221,7 +233,7 @@ impl TrainConfig {
                 init: Some(self.slaf_init_coeffs()),
             },
             Variant::SlafP => ActSpec::SlafP {
-                r: self.arch.slafp_range(),
+                r: self.model.slafp_range(),
                 trainable: self.slafp_trainable,
                 init: self.slafp_init,
             },
@@ -474,7 +486,7 @@ pub fn train(
             detail: "a SLAF of degree 0 is a constant activation; use degree >= 1".into(),
         });
     }
-    let mut model = Model::new(cfg.arch, &cfg.act_spec(), cfg.seed, cfg.pytorch_conv_init);
+    let mut model = Model::from_spec(&cfg.model, &cfg.act_spec(), cfg.seed, cfg.pytorch_conv_init)?;
     let steps = train.len().div_ceil(cfg.batch_size);
     // The ReLU phase of SLAF-R is trained without clipping, as a ReLU model.
     let clip = if cfg.variant == Variant::SlafR {
@@ -560,7 +572,7 @@ pub fn lr_find(
         Some(n) => data.train.head(n),
         None => data.train.clone(),
     };
-    let mut model = Model::new(cfg.arch, &cfg.act_spec(), cfg.seed, cfg.pytorch_conv_init);
+    let mut model = Model::from_spec(&cfg.model, &cfg.act_spec(), cfg.seed, cfg.pytorch_conv_init)?;
     let mut sampler = BatchSampler::new(train.len(), cfg.batch_size, cfg.seed)?;
     let batches = sampler.next_epoch();
     let momentum = if cfg.recipe == Recipe::SgdOnecycle {

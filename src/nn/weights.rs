@@ -20,15 +20,18 @@
 use super::NnError;
 use super::act::MaxAbs;
 use super::inference::{InferenceAct, InferenceModel};
-use super::model::{Arch, Layer, Model, NamedTensor};
+use super::model::{Layer, Model, NamedTensor};
+use super::spec::ModelSpec;
 use super::train::{TrainConfig, TrainReport, Variant};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Value of the `format` field.
 pub const FORMAT: &str = "slaf-he-weights";
-/// Current format version.
-pub const VERSION: u32 = 1;
+/// Current format version (2: the inference form is a stage list and the
+/// network may be any spec; version 1 files, with the papers' fixed form,
+/// are read and converted).
+pub const VERSION: u32 = 2;
 /// Largest weights document read (bytes of JSON, after decompression):
 /// CNN2's is about 30 MB. A larger one (a decompression bomb, say) is
 /// refused before it is held in memory.
@@ -54,8 +57,9 @@ pub struct WeightsFile {
     pub format: String,
     /// Always [`VERSION`].
     pub version: u32,
-    /// Network.
-    pub arch: Arch,
+    /// Network (a preset is stored as its name, under the key `arch`).
+    #[serde(rename = "arch", with = "super::spec::by_name")]
+    pub model: ModelSpec,
     /// Activation variant.
     pub variant: Variant,
     /// Activation layers in order.
@@ -96,12 +100,7 @@ impl WeightsFile {
         let w = Self {
             format: FORMAT.to_string(),
             version: VERSION,
-            arch: model.arch().ok_or_else(|| NnError::InvalidWeights {
-                detail: format!(
-                    "model {:?} is not one of the four presets; weights files of other specs are not supported yet",
-                    model.spec.name
-                ),
-            })?,
+            model: model.spec.clone(),
             variant: config.variant,
             activations,
             inference: InferenceModel::from_model(model)?,
@@ -120,23 +119,32 @@ impl WeightsFile {
                 detail: format!("format is {:?}, expected {FORMAT:?}", self.format),
             });
         }
-        if self.version != VERSION {
+        if !(1..=VERSION).contains(&self.version) {
             return Err(NnError::InvalidWeights {
-                detail: format!(
-                    "version {} is not supported (expected {VERSION})",
-                    self.version
-                ),
+                detail: format!("version {} is not supported (1..={VERSION})", self.version),
             });
         }
-        if self.inference.arch != self.arch || self.config.arch != self.arch {
+        if self.inference.name != self.model.name || self.config.model != self.model {
             return Err(NnError::InvalidWeights {
-                detail: "arch differs between the header, the inference form and the config".into(),
+                detail: "the model differs between the header, the inference form and the config"
+                    .into(),
             });
         }
         self.inference.validate()?;
-        // The training-form state must load into a fresh model of this architecture.
+        // The training-form state must load into a fresh model of this spec,
+        // and the inference form must be the one that state gives.
         let model = self.to_model()?;
-        self.check_activations(&model)
+        self.check_activations(&model)?;
+        let derived = InferenceModel::from_model(&model)?;
+        if derived != self.inference {
+            return Err(NnError::InvalidWeights {
+                detail: format!(
+                    "the stored inference form of {} is not the one its trained state gives",
+                    self.model.name
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The activation records and the inference form's activations must
@@ -165,7 +173,7 @@ impl WeightsFile {
                     .zip(b)
                     .all(|(x, y)| (x - y).abs() <= 1e-9 * (1.0 + x.abs().max(y.abs())))
         };
-        let stored = [&self.inference.act1, &self.inference.act2];
+        let stored = self.inference.acts();
         for (i, (want, rec)) in derived.iter().zip(&self.activations).enumerate() {
             let inf = stored.get(i).copied();
             let ok = match (want, inf) {
@@ -197,7 +205,7 @@ impl WeightsFile {
                 init: None,
             },
             Some("slaf-p") => super::model::ActSpec::SlafP {
-                r: self.arch.slafp_range(),
+                r: self.model.slafp_range(),
                 trainable: self.config.slafp_trainable,
                 init: self.config.slafp_init,
             },
@@ -207,7 +215,7 @@ impl WeightsFile {
                 });
             }
         };
-        let mut m = Model::new(self.arch, &spec, 0, false);
+        let mut m = Model::from_spec(&self.model, &spec, 0, false)?;
         m.load_state(&self.state)?;
         Ok(m)
     }

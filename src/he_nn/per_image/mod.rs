@@ -34,9 +34,11 @@ use crate::ckks::{
     KeyGenerator, KeySeed, Plaintext, SecretKey, decrypt, encrypt_symmetric, precision_bits,
 };
 use crate::he_nn::{HeNnError, StageTimes};
-use crate::nn::InferenceModel;
+use crate::nn::ChainForm;
 
-pub use pipeline::{ActKind, ActStage, Pipeline, STAGES, circuit_depth, im2col, reference_stages};
+pub use pipeline::{
+    ActKind, ActStage, Pipeline, STAGES, circuit_depth, im2col, reference_stages, stage_name,
+};
 pub use transform::{DiagTransform, Layout, dense_diagonal, dense_layout};
 
 /// Options of the per-image engine.
@@ -67,7 +69,7 @@ impl Default for PerImageOptions {
 /// Precision of one stage's decrypted output against the plaintext forward.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LayerPrecision {
-    /// Stage name (see [`STAGES`]).
+    /// Stage name (see [`stage_name`]).
     pub stage: String,
     /// Values compared.
     pub len: usize,
@@ -99,7 +101,7 @@ pub struct PerImageEngine {
     sym_rng: Mutex<ChaCha20Rng>,
     public_key_encryption: bool,
     pipeline: Pipeline<Plaintext>,
-    model: InferenceModel,
+    model: ChainForm,
     key_bytes: usize,
     setup_ms: f64,
 }
@@ -129,7 +131,7 @@ impl PerImageEngine {
     /// CSPRNG; `Some(s)` derives them from the 256-bit seed `s` (tests,
     /// reproducibility: such keys are not secret).
     pub fn new(
-        model: &InferenceModel,
+        model: &ChainForm,
         params: CkksParameters,
         seed: Option<KeySeed>,
     ) -> Result<Self, HeNnError> {
@@ -138,7 +140,7 @@ impl PerImageEngine {
 
     /// [`Self::new`] with explicit [`PerImageOptions`].
     pub fn with_options(
-        model: &InferenceModel,
+        model: &ChainForm,
         params: CkksParameters,
         seed: Option<KeySeed>,
         opts: PerImageOptions,
@@ -318,7 +320,7 @@ impl PerImageEngine {
         let bk = &self.evaluator;
         let reference = precision.then(|| reference_stages(&self.model, &img));
         let mut report = Vec::new();
-        let mut stage_ms = [0.0; 5];
+        let mut stage_ms = vec![0.0; self.pipeline.stage_count()];
         for (i, slot) in stage_ms.iter_mut().enumerate() {
             let t = Instant::now();
             ct = self.pipeline.stage(bk, i, &ct)?;
@@ -329,7 +331,7 @@ impl PerImageEngine {
                 let errs: Vec<f64> = got.iter().zip(want).map(|(a, b)| (a - b).abs()).collect();
                 let (max_bits, mean_bits) = precision_bits(&got, want);
                 report.push(LayerPrecision {
-                    stage: STAGES[i].to_string(),
+                    stage: stage_name(i),
                     len: want.len(),
                     level: ct.level(),
                     max_abs_error: errs.iter().fold(0.0, |a: f64, &e| a.max(e)),
@@ -341,10 +343,21 @@ impl PerImageEngine {
                 });
             }
         }
-        [times.conv, times.act1, times.fc1, times.act2, times.fc2] = stage_ms;
+        // Stages past the papers' five go to the act2 / fc2 buckets.
+        for (i, v) in stage_ms.iter().enumerate() {
+            match i {
+                0 => times.conv += v,
+                1 => times.act1 += v,
+                2 => times.fc1 += v,
+                i if i % 2 == 1 => times.act2 += v,
+                _ => times.fc2 += v,
+            }
+        }
         let t = Instant::now();
         let slots = self.decrypt_slots(&ct);
-        let logits = self.pipeline.stage_values(4, &slots);
+        let logits = self
+            .pipeline
+            .stage_values(self.pipeline.stage_count() - 1, &slots);
         times.decrypt = ms(t);
         Ok((logits, times, report))
     }

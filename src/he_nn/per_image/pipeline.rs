@@ -35,7 +35,7 @@ use crate::ckks::circuits::{
     CircuitBackend, CircuitError, EvalPlan, Polynomial, PolynomialEvaluator, be,
 };
 use crate::he_nn::HeNnError;
-use crate::nn::inference::{InferenceAct, InferenceModel};
+use crate::nn::inference::{ChainForm, InferenceAct};
 use crate::nn::layers::ConvGeom;
 
 use super::transform::{DiagTransform, Layout, dense_diagonal, dense_layout};
@@ -138,17 +138,25 @@ impl ActStage {
 }
 
 /// Total depth of a model's per-image circuit and its per-layer breakdown.
-pub fn circuit_depth(model: &InferenceModel) -> Result<(usize, String), HeNnError> {
-    let a1 = ActStage::plan(&model.act1, "act1")?;
-    let a2 = ActStage::plan(&model.act2, "act2")?;
-    let d = 3 + a1.depth + a2.depth;
-    Ok((
-        d,
-        format!(
-            "conv 1 + act1 {} + dense1 1 + act2 {} + fc2 1",
-            a1.depth, a2.depth
-        ),
-    ))
+pub fn circuit_depth(model: &ChainForm) -> Result<(usize, String), HeNnError> {
+    let mut d = 1;
+    let mut parts = vec!["conv 1".to_string()];
+    for (i, (act, _)) in model.pairs.iter().enumerate() {
+        let a = ActStage::plan(act, &format!("act{}", i + 1))?;
+        d += a.depth + 1;
+        parts.push(format!("act{} {}", i + 1, a.depth));
+        parts.push(format!("fc{} 1", i + 1));
+    }
+    Ok((d, parts.join(" + ")))
+}
+
+/// Name of stage `i`: `conv`, then `act1`, `fc1`, `act2`, `fc2`, ...
+pub fn stage_name(i: usize) -> String {
+    match i {
+        0 => "conv".into(),
+        i if i % 2 == 1 => format!("act{}", i.div_ceil(2)),
+        i => format!("fc{}", i / 2),
+    }
 }
 
 /// Kernel-major im2col of one image (see the module documentation).
@@ -177,7 +185,7 @@ pub fn im2col(g: &ConvGeom, image: &[f64]) -> Vec<f64> {
     v
 }
 
-/// Names of the five stages, in order (for precision reports).
+/// Names of the stages of the papers' form, in order (for precision reports).
 pub const STAGES: [&str; 5] = ["conv", "act1", "fc1", "act2", "fc2"];
 
 /// The encoded per-image circuit of one model.
@@ -187,11 +195,9 @@ pub struct Pipeline<P> {
     start_level: usize,
     scale: f64,
     conv: DiagTransform<P>,
-    act1: ActStage,
-    dense1: DiagTransform<P>,
-    act2: ActStage,
-    fc2: DiagTransform<P>,
-    layouts: [String; 3],
+    /// (activation, dense transform) pairs in order.
+    layers: Vec<(ActStage, DiagTransform<P>)>,
+    layouts: Vec<String>,
 }
 
 fn fold_affine(w: &[f64], b: &[f64], cols: usize, alpha: f64, beta: f64) -> (Vec<f64>, Vec<f64>) {
@@ -212,7 +218,7 @@ impl<P: Send + Sync> Pipeline<P> {
     /// ([`HeNnError::Layout`]), invalid weights.
     pub fn new<B>(
         bk: &B,
-        model: &InferenceModel,
+        model: &ChainForm,
         start_level: usize,
         scale: f64,
     ) -> Result<Self, HeNnError>
@@ -220,8 +226,12 @@ impl<P: Send + Sync> Pipeline<P> {
         B: CircuitBackend<Plaintext = P> + Sync,
     {
         model.validate()?;
-        let mut act1 = ActStage::plan(&model.act1, "act1")?;
-        let mut act2 = ActStage::plan(&model.act2, "act2")?;
+        let mut acts: Vec<ActStage> = model
+            .pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (a, _))| ActStage::plan(a, &format!("act{}", i + 1)))
+            .collect::<Result<_, _>>()?;
         let (depth, detail) = circuit_depth(model)?;
         if depth > start_level {
             return Err(HeNnError::ChainTooShort {
@@ -232,6 +242,14 @@ impl<P: Send + Sync> Pipeline<P> {
         }
         let n = bk.slots();
         let g = model.conv.geom;
+        if g.in_c != 1 {
+            return Err(HeNnError::Layout {
+                detail: format!(
+                    "the im2col layout takes one input channel, the first conv has {}",
+                    g.in_c
+                ),
+            });
+        }
         let (w_count, k_count, c_count) = (g.out_h() * g.out_w(), g.patch(), g.out_c);
         if k_count * w_count > n {
             return Err(HeNnError::Layout {
@@ -241,15 +259,18 @@ impl<P: Send + Sync> Pipeline<P> {
                 ),
             });
         }
+        // Levels: conv at the start level, then each activation and its
+        // dense layer below it.
         let l_conv = start_level;
-        let l_act1 = l_conv - 1;
-        let l_dense1 = l_act1 - act1.depth;
-        let l_act2 = l_dense1 - 1;
-        let l_fc2 = l_act2 - act2.depth;
-        for (a, l) in [(&mut act1, l_act1), (&mut act2, l_act2)] {
+        let mut dense_levels = Vec::with_capacity(acts.len());
+        let mut l = l_conv - 1;
+        for a in &mut acts {
             if matches!(a.kind, ActKind::Square) {
                 a.alpha *= bk.prime(l) / scale;
             }
+            l -= a.depth;
+            dense_levels.push(l);
+            l = l.saturating_sub(1);
         }
 
         // Convolution: one band of offsets (e - c)·W, e < K, c < C.
@@ -304,18 +325,20 @@ impl<P: Send + Sync> Pipeline<P> {
             )?;
             Ok((t, layout.name))
         };
-        let (dense1, n1) = dense(&model.dense1, &act1, l_dense1)?;
-        let (fc2, n2) = dense(&model.fc2, &act2, l_fc2)?;
+        let mut layouts = vec![conv_layout.name];
+        let mut layers = Vec::with_capacity(acts.len());
+        for ((act, (_, d)), level) in acts.into_iter().zip(&model.pairs).zip(dense_levels) {
+            let (t, name) = dense(d, &act, level)?;
+            layouts.push(name);
+            layers.push((act, t));
+        }
         Ok(Self {
             geom: g,
             start_level,
             scale,
             conv,
-            act1,
-            dense1,
-            act2,
-            fc2,
-            layouts: [conv_layout.name, n1, n2],
+            layers,
+            layouts,
         })
     }
 
@@ -325,19 +348,23 @@ impl<P: Send + Sync> Pipeline<P> {
     }
     /// Level of the logits.
     pub fn end_level(&self) -> usize {
-        self.fc2.level() - 1
+        self.layers
+            .last()
+            .map_or(self.conv.level(), |l| l.1.level())
+            - 1
     }
     /// Encryption scale (kept by every stage).
     pub fn scale(&self) -> f64 {
         self.scale
     }
-    /// The first activation stage.
-    pub fn act1(&self) -> &ActStage {
-        &self.act1
+    /// Activation stage `k` (0-based), if the model has it.
+    pub fn act(&self, k: usize) -> Option<&ActStage> {
+        self.layers.get(k).map(|l| &l.0)
     }
-    /// The second activation stage.
-    pub fn act2(&self) -> &ActStage {
-        &self.act2
+
+    /// Number of stages (conv, then an activation and a dense layer per pair).
+    pub fn stage_count(&self) -> usize {
+        1 + 2 * self.layers.len()
     }
 
     /// The im2col slot vector of an image.
@@ -348,17 +375,21 @@ impl<P: Send + Sync> Pipeline<P> {
     /// Every rotation step the circuit uses (Galois keys to generate).
     pub fn rotation_steps(&self) -> Vec<usize> {
         let mut s: BTreeSet<usize> = self.conv.rotation_steps();
-        s.extend(self.dense1.rotation_steps());
-        s.extend(self.fc2.rotation_steps());
+        for (_, t) in &self.layers {
+            s.extend(t.rotation_steps());
+        }
         s.into_iter().collect()
     }
 
     /// One line per linear layer: layout, diagonals, baby steps, rotations.
     pub fn describe(&self) -> String {
-        let t = [&self.conv, &self.dense1, &self.fc2];
-        ["conv", "fc1", "fc2"]
-            .iter()
-            .zip(t)
+        std::iter::once(("conv".to_string(), &self.conv))
+            .chain(
+                self.layers
+                    .iter()
+                    .enumerate()
+                    .map(|(k, (_, t))| (format!("fc{}", k + 1), t)),
+            )
             .zip(&self.layouts)
             .map(|((name, t), layout)| {
                 format!(
@@ -373,34 +404,35 @@ impl<P: Send + Sync> Pipeline<P> {
             .join("; ")
     }
 
-    /// Stage `i` of [`STAGES`] on `ct`.
+    /// Stage `i` ([`stage_name`]) on `ct`.
     pub fn stage<B>(&self, bk: &B, i: usize, ct: &B::Ciphertext) -> Result<B::Ciphertext, HeNnError>
     where
         B: CircuitBackend<Plaintext = P> + Sync,
         B::Ciphertext: Send + Sync,
     {
-        Ok(match i {
-            0 => self.conv.apply(bk, ct)?,
-            1 => self.act1.apply(bk, ct)?,
-            2 => self.dense1.apply(bk, ct)?,
-            3 => self.act2.apply(bk, ct)?,
-            4 => self.fc2.apply(bk, ct)?,
-            _ => {
-                return Err(HeNnError::InvalidRequest {
-                    detail: format!("no stage {i}"),
-                });
-            }
+        if i == 0 {
+            return Ok(self.conv.apply(bk, ct)?);
+        }
+        let Some((act, t)) = self.layers.get((i - 1) / 2) else {
+            return Err(HeNnError::InvalidRequest {
+                detail: format!("no stage {i} (the circuit has {})", self.stage_count()),
+            });
+        };
+        Ok(if i % 2 == 1 {
+            act.apply(bk, ct)?
+        } else {
+            t.apply(bk, ct)?
         })
     }
 
-    /// All five stages.
+    /// Every stage in order.
     pub fn run<B>(&self, bk: &B, ct: &B::Ciphertext) -> Result<B::Ciphertext, HeNnError>
     where
         B: CircuitBackend<Plaintext = P> + Sync,
         B::Ciphertext: Send + Sync,
     {
         let mut cur = ct.clone();
-        for i in 0..STAGES.len() {
+        for i in 0..self.stage_count() {
             cur = self.stage(bk, i, &cur)?;
         }
         Ok(cur)
@@ -409,23 +441,34 @@ impl<P: Send + Sync> Pipeline<P> {
     /// The true values of stage `i`'s output from its decoded slots
     /// (undoing the folded affine maps of the activations).
     pub fn stage_values(&self, i: usize, slots: &[f64]) -> Vec<f64> {
+        let transform = |k: usize| {
+            if k == 0 {
+                &self.conv
+            } else {
+                &self.layers[(k - 1).min(self.layers.len() - 1)].1
+            }
+        };
         let (len, a, b) = match i {
             0 => (self.conv.out_len(), 1.0, 0.0),
-            1 => (self.conv.out_len(), self.act1.alpha, self.act1.beta),
-            2 => (self.dense1.out_len(), 1.0, 0.0),
-            3 => (self.dense1.out_len(), self.act2.alpha, self.act2.beta),
-            _ => (self.fc2.out_len(), 1.0, 0.0),
+            i if i % 2 == 1 => {
+                let (act, _) = &self.layers[((i - 1) / 2).min(self.layers.len() - 1)];
+                (transform((i - 1) / 2).out_len(), act.alpha, act.beta)
+            }
+            i => (transform(i / 2).out_len(), 1.0, 0.0),
         };
         slots.iter().take(len).map(|&s| a * s + b).collect()
     }
 }
 
-/// The plaintext values after each stage of [`STAGES`] for one image.
-pub fn reference_stages(model: &InferenceModel, image: &[f64]) -> [Vec<f64>; 5] {
-    let conv = model.conv.apply(image);
-    let a1: Vec<f64> = conv.iter().map(|&v| model.act1.apply(v)).collect();
-    let d1 = model.dense1.apply(&a1);
-    let a2: Vec<f64> = d1.iter().map(|&v| model.act2.apply(v)).collect();
-    let out = model.fc2.apply(&a2);
-    [conv, a1, d1, a2, out]
+/// The plaintext values after each stage ([`stage_name`]) for one image.
+pub fn reference_stages(model: &ChainForm, image: &[f64]) -> Vec<Vec<f64>> {
+    let mut out = vec![model.conv.apply(image)];
+    for (act, d) in &model.pairs {
+        let prev = out.last().map_or(&[][..], Vec::as_slice);
+        let a: Vec<f64> = prev.iter().map(|&v| act.apply(v)).collect();
+        let y = d.apply(&a);
+        out.push(a);
+        out.push(y);
+    }
+    out
 }
