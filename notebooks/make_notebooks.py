@@ -72,7 +72,7 @@ for cfg in &plan {{
     let (w, prov) = train_cached(&mnist, cfg, &cache, false, true, &mut |_| ()).expect("training");
     println!(
         "{{:<10}} {{:<6}} {{:>2}} epochs: test accuracy {{:.2}} % ({{}})",
-        cfg.arch.name(), cfg.variant.name(), cfg.epochs, 100.0 * w.report.test.overall,
+        cfg.model.name, cfg.variant.name(), cfg.epochs, 100.0 * w.report.test.overall,
         match prov {{ Provenance::Cached => "cached".to_string(), Provenance::Trained => format!("trained in {{:.1}} s", w.report.train_seconds) }}
     );
     trained.push(w);
@@ -85,9 +85,9 @@ for cfg in &plan {{
 use slaf_he::report::{show_dataframe, Figure, LineChart, Series};
 // A block: the closure `key` cannot outlive the cell.
 {
-let key = |w: &WeightsFile| format!("ref.acc.{}.{}", w.config.arch.name().replace('-', "_"), w.config.variant.name().replace('-', "_"));
+let key = |w: &WeightsFile| format!("ref.acc.{}.{}", w.config.model.name.replace('-', "_"), w.config.variant.name().replace('-', "_"));
 let acc_table = DataFrame::new_infer_height(vec![
-    Column::new("model".into(), trained.iter().map(|w| w.config.arch.name()).collect::<Vec<_>>()),
+    Column::new("model".into(), trained.iter().map(|w| w.config.model.name.as_str()).collect::<Vec<_>>()),
     Column::new("act".into(), trained.iter().map(|w| w.config.variant.name()).collect::<Vec<_>>()),
     Column::new("epochs".into(), trained.iter().map(|w| w.config.epochs as u32).collect::<Vec<_>>()),
     Column::new("test_accuracy_pct".into(), trained.iter().map(|w| 100.0 * w.report.test.overall).collect::<Vec<_>>()),
@@ -106,7 +106,7 @@ Figure::from(LineChart {{
     x_label: "epoch".into(),
     y_label: "test accuracy (%)".into(),
     series: trained.iter().map(|w| Series::new(
-        format!("{{}} {{}}", w.config.arch.name(), w.config.variant.name()),
+        format!("{{}} {{}}", w.config.model.name, w.config.variant.name()),
         w.report.epochs.iter().enumerate().map(|(i, e)| ((i + 1) as f64, 100.0 * e.test_accuracy)).collect(),
     )).collect(),
     ..Default::default()
@@ -118,7 +118,7 @@ Figure::from(LineChart {{
 let mut cols = vec![Column::new("digit".into(), (0u32..10).collect::<Vec<_>>())];
 for w in &trained {
     cols.push(Column::new(
-        format!("{} {}", w.config.arch.name(), w.config.variant.name()).into(),
+        format!("{} {}", w.config.model.name, w.config.variant.name()).into(),
         w.report.test.per_class.iter().map(|a| 100.0 * a).collect::<Vec<_>>(),
     ));
 }
@@ -129,7 +129,7 @@ show_dataframe(&DataFrame::new_infer_height(cols).expect("per-class table"), 4);
             "code",
             """/// The trained model of `arch` with activation `v`.
 fn pick(trained: &[WeightsFile], arch: Arch, v: Variant) -> WeightsFile {
-    trained.iter().find(|w| w.config.arch == arch && w.config.variant == v).expect("model in the training plan").clone()
+    trained.iter().find(|w| w.config.model.name == arch.name() && w.config.variant == v).expect("model in the training plan").clone()
 }
 /// act1 and act2 of a polynomial model (inference form) against ReLU, each
 /// over the largest input its layer saw in training and test.
@@ -139,12 +139,12 @@ fn activations_figure(w: &WeightsFile) -> Figure {
     let grid = |r: f64| (0..=400).map(move |i| -r + 2.0 * r * i as f64 / 400.0);
     let r_max = ranges.iter().copied().fold(1.0f64, f64::max);
     let mut series = vec![Series::new("ReLU", grid(r_max).map(|x| (x, x.max(0.0))).collect())];
-    for (k, act) in [&form.act1, &form.act2].into_iter().enumerate() {
+    for (k, act) in form.acts().into_iter().enumerate() {
         let r = ranges.get(k).copied().unwrap_or(r_max);
         series.push(Series::new(format!("act{} on [-{r:.1}, {r:.1}]", k + 1), grid(r).map(|x| (x, act.apply(x))).collect()));
     }
     Figure::from(LineChart {
-        title: format!("{}-{}: learned activations vs ReLU on the observed inputs", w.config.arch.name(), w.config.variant.name()),
+        title: format!("{}-{}: learned activations vs ReLU on the observed inputs", w.config.model.name, w.config.variant.name()),
         x_label: "input".into(),
         y_label: "output".into(),
         series,
@@ -373,7 +373,7 @@ for w in [&slaf, &x2c] {
         }
     }
     println!("{}-{}: collapsed dense1 {}x{}; max |logit difference| {max_diff:.2e} (largest logit {max_logit:.1}, relative {:.2e})",
-        w.config.arch.name(), w.config.variant.name(), form.dense1.rows, form.dense1.cols, max_diff / max_logit);
+        w.config.model.name, w.config.variant.name(), form.paper_form().expect("paper form").dense1.rows, form.paper_form().expect("paper form").dense1.cols, max_diff / max_logit);
     assert!(max_diff <= 1e-4 * max_logit.max(1.0), "collapse changed the logits");
 }""",
         ),
@@ -383,7 +383,7 @@ for w in [&slaf, &x2c] {
             """use slaf_he::he_nn::plan::CircuitPlan;
 for w in [&slaf, &x2c] {
     let plan = CircuitPlan::from_weights(w).expect("circuit plan");
-    println!("{}-{}: depth {} ({})", w.config.arch.name(), w.config.variant.name(), plan.depth, plan.breakdown());
+    println!("{}-{}: depth {} ({})", w.config.model.name, w.config.variant.name(), plan.depth, plan.breakdown());
 }""",
         ),
         *he_cells(
