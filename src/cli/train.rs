@@ -65,7 +65,12 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     fn config(&self) -> anyhow::Result<TrainConfig> {
-        let spec = slaf_he::nn::ModelSpec::resolve(&self.model)?;
+        let spec = slaf_he::nn::ModelSpec::resolve(&self.model).with_context(|| {
+            format!(
+                "--model {}: a preset (cnn1, cnn2, cnn2-nopad, cryptonets) or a path to a .toml spec",
+                self.model
+            )
+        })?;
         let variant = Variant::parse(&self.act)?;
         let mut c = TrainConfig::for_spec(spec, variant);
         c.dataset = self.dataset;

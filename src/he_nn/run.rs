@@ -323,6 +323,12 @@ fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
         .collect::<Result<_, _>>()?;
     let pixels = weights.inference.input_len();
 
+    // The depth the engine runs: the per-image circuit has its own
+    // activation rules (affine and a0 + a2·x² shapes are cheaper there).
+    let (depth, depth_breakdown) = match req.mode {
+        Mode::PerImage => super::per_image::circuit_depth(&weights.inference.chain_form()?)?,
+        Mode::Batched => (plan.depth, plan.breakdown()),
+    };
     let (he, times, batch_size, batches, precision, wall, setup, sizes, start_level, out_scale) =
         match req.mode {
             Mode::PerImage => {
@@ -504,8 +510,8 @@ fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
             scale_bits: lit.scale_bits,
             insecure: params.is_insecure(),
             description: params.describe(),
-            depth: plan.depth,
-            depth_breakdown: plan.breakdown(),
+            depth,
+            depth_breakdown,
             start_level,
             output_scale_bits: out_scale.log2(),
         },

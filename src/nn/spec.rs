@@ -373,7 +373,7 @@ impl ModelSpec {
         let path = Path::new(name_or_path);
         if !path.exists() {
             return Err(NnError::UnknownName {
-                what: "model (a preset: cnn1, cnn2, cnn2-nopad, cryptonets; or a .toml spec file)",
+                what: "model",
                 name: name_or_path.to_string(),
             });
         }

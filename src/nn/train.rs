@@ -207,17 +207,24 @@ impl TrainConfig {
         c
     }
 
-    /// SLAF initial coefficients: `slaf_init` if given, else zeros (the
-    /// original) — except for a model with BatchNorm (CNN2), whose BatchNorm1d maps the constant
-    /// output of an all-zero SLAF to exactly 0, a stationary point that
-    /// PyTorch only escapes through rounding noise in the batch mean; there
-    /// the default is `a1 = 0.01`, all other coefficients 0.
+    /// SLAF initial coefficients: `slaf_init` if given. Otherwise, for the
+    /// papers' four networks, zeros (the original) — except for a model
+    /// with BatchNorm (CNN2), whose BatchNorm1d maps the constant output of
+    /// an all-zero SLAF to exactly 0, a stationary point that PyTorch only
+    /// escapes through rounding noise in the batch mean; there the default
+    /// is `a1 = 0.01`, all other coefficients 0. Any other spec starts from
+    /// x² (`a2 = 1`; `a1 = 1` for degree 1): with three or more stacked
+    /// all-zero SLAFs every coefficient gradient is zero and training never
+    /// leaves chance level (measured on `models/cnn3.toml`).
     pub fn slaf_init_coeffs(&self) -> Vec<f32> {
         if let Some(c) = &self.slaf_init {
             return c.clone();
         }
         let mut c = vec![0f32; self.degree + 1];
-        if self.model.has_batchnorm() && self.degree >= 1 {
+        let preset = Arch::ALL.iter().any(|a| a.spec() == self.model);
+        if !preset {
+            c[self.degree.min(2)] = 1.0;
+        } else if self.model.has_batchnorm() && self.degree >= 1 {
             c[1] = 0.01;
         }
         c

@@ -25,6 +25,7 @@ pub const BLOCKS: &[(&str, &str)] = &[
     ),
     ("seed-study", "results/training/seeds.csv"),
     ("ckks-vs-tenseal", "results/ckks/compare_tenseal.md"),
+    ("cnn3", "results/cnn3/*/summary.json"),
     ("p2-metrics", "results/comparison/metrics.csv"),
     ("he-inference", "results/inference/*/summary.json"),
     ("ckks-vs-previous", "results/ckks/bench_vs_previous.md"),
@@ -49,6 +50,7 @@ pub fn render_block(root: &Path, name: &str) -> Result<String, ReportError> {
         "p1-accuracy" => p1_accuracy(root),
         "seed-study" => seed_study(root),
         "ckks-vs-tenseal" => verbatim(root, "results/ckks/compare_tenseal.md"),
+        "cnn3" => cnn3(root),
         "p2-metrics" => p2_metrics(root),
         "he-inference" => he_inference(root),
         "ckks-vs-previous" => verbatim(root, "results/ckks/bench_vs_previous.md"),
@@ -421,6 +423,86 @@ fn machine_of(v: &serde_json::Value) -> String {
         .as_u64()
         .map_or("? threads".into(), |t| format!("{t} threads"));
     format!("CPU: {cpu}; SIMD: {simd}; {threads}")
+}
+
+/// One summary under `results/<dir>/summary.json`.
+fn summary_at(root: &Path, dir: &str) -> Result<serde_json::Value, ReportError> {
+    let rel = format!("results/{dir}/summary.json");
+    serde_json::from_str(&read(root, &rel)?).map_err(|e| invalid(&rel, format!("bad JSON: {e}")))
+}
+
+fn cnn3(root: &Path) -> Result<String, ReportError> {
+    let mut o = String::from(
+        "| data set | activation | CKKS parameters (auto) | depth | plaintext (10k) | encrypted, batched (10k) | agreement batched / per image | per image (images) | batched, per image |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let mut machines = Vec::new();
+    let mut missing = Vec::new();
+    let mut loads: Vec<f64> = Vec::new();
+    for ds in ["mnist", "fashion-mnist"] {
+        for act in ["x2", "slaf"] {
+            let m = format!("cnn3/{ds}-cnn3-{act}");
+            if !root
+                .join(format!("results/{m}-batched/summary.json"))
+                .is_file()
+            {
+                missing.push(format!("{ds} {act}"));
+                continue;
+            }
+            let b = summary_at(root, &format!("{m}-batched"))?;
+            let p = summary_at(root, &format!("{m}-per-image")).ok();
+            let what = format!("results/{m}-*/summary.json");
+            let f = |v: &serde_json::Value, path: &[&str]| field(v, path, &what);
+            let desc = b["params"]["description"]
+                .as_str()
+                .and_then(|d| d.split(" (").next())
+                .unwrap_or("?")
+                .to_string();
+            o.push_str(&format!(
+                "| {ds} | {act} | {desc}, 2^{} | {} | {:.2} % | {:.2} % | {} % / {} | {} | {:.2} ms |\n",
+                f(&b, &["params", "scale_bits"])?,
+                f(&b, &["params", "depth"])?,
+                f(&b, &["plain_accuracy"])? * 100.0,
+                f(&b, &["he_accuracy"])? * 100.0,
+                sig(f(&b, &["agreement"])? * 100.0, 3),
+                match &p {
+                    Some(p) => format!("{} %", sig(f(p, &["agreement"])? * 100.0, 3)),
+                    None => "—".into(),
+                },
+                match &p {
+                    Some(p) => format!(
+                        "{:.0} ms ({})",
+                        f(p, &["seconds_per_image"])? * 1e3,
+                        f(p, &["images"])?
+                    ),
+                    None => "not run".into(),
+                },
+                f(&b, &["seconds_per_image"])? * 1e3,
+            ));
+            machines.push(machine_of(&b));
+            loads.extend(b["load_average"].as_f64());
+            loads.extend(p.as_ref().and_then(|p| p["load_average"].as_f64()));
+        }
+    }
+    if machines.is_empty() {
+        return Err(invalid(
+            "results/cnn3",
+            "no run has a batched summary yet (bash results/cnn3/run.sh)".into(),
+        ));
+    }
+    machines.sort();
+    machines.dedup();
+    let missing = if missing.is_empty() {
+        String::new()
+    } else {
+        format!(" Not run yet: {}.", missing.join(", "))
+    };
+    o.push_str(&format!(
+        "\n(Generated from `results/cnn3/*/summary.json` by `slaf-he report readme`; {}; load average {:.1}-{:.1} at the end of the runs; made by `bash results/cnn3/run.sh`.{missing})\n",
+        machines.join(" / "),
+        loads.iter().copied().fold(f64::INFINITY, f64::min),
+        loads.iter().copied().fold(0.0, f64::max),
+    ));
+    Ok(o)
 }
 
 fn he_inference(root: &Path) -> Result<String, ReportError> {
