@@ -1,8 +1,9 @@
 //! Real CKKS on the headline models' committed 30-epoch weights, CNN2-SLAF
 //! and CryptoNets-X2 (CNN1 has its own tests in `he_nn_per_image.rs` and
-//! `he_nn_batched.rs`): a few test images in both engines, same argmax as
-//! the plaintext inference form, and logits within a bound derived from the
-//! scale.
+//! `he_nn_batched.rs`), and on the deeper spec `models/cnn3.toml`
+//! (`results/cnn3/`, three activations): a few test images in both engines,
+//! same argmax as the plaintext inference form, and logits within a bound
+//! derived from the scale.
 //!
 //! The bound: at scale Δ = 2^26 a fresh encryption and one key switch leave
 //! an error of about 2^-14 per slot (the floor of these parameters, see
@@ -32,10 +33,15 @@ fn logit_bound(scale_bits: i32) -> f64 {
     2f64.powi(12 - scale_bits + AMPLIFICATION)
 }
 
+/// `results/training/<name>.json.gz`, or `results/<name>.json.gz` for a
+/// name with a folder (`cnn3/mnist-cnn3-slaf`).
 fn weights(name: &str) -> WeightsFile {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("results/training")
-        .join(format!("{name}.json.gz"));
+    let rel = if name.contains('/') {
+        format!("results/{name}.json.gz")
+    } else {
+        format!("results/training/{name}.json.gz")
+    };
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
     WeightsFile::load(&p).expect("committed weights")
 }
 
@@ -135,4 +141,14 @@ fn cnn2_slaf_batched_agrees() {
 #[test]
 fn cryptonets_x2_batched_agrees() {
     batched("cryptonets-x2");
+}
+
+#[test]
+fn cnn3_slaf_per_image_on_the_preset_chain_agrees() {
+    per_image("cnn3/mnist-cnn3-slaf");
+}
+
+#[test]
+fn cnn3_slaf_batched_agrees() {
+    batched("cnn3/mnist-cnn3-slaf");
 }
