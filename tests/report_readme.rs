@@ -141,3 +141,27 @@ fn the_accuracy_block_joins_training_and_encrypted_runs() {
     let e = render_block(dir.path(), "p1-accuracy").expect_err("missing csv");
     assert!(e.to_string().contains("accuracy.csv"), "{e}");
 }
+
+#[test]
+fn an_agreement_below_one_never_shows_as_100() {
+    use slaf_he::report::readme::render_block;
+    let body = render_block(root(), "cnn3").expect("render");
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            root().join("results/cnn3/fashion-mnist-cnn3-x2-batched/summary.json"),
+        )
+        .expect("summary"),
+    )
+    .expect("json");
+    let a = summary["agreement"].as_f64().expect("agreement");
+    assert!(a < 1.0, "the committed run has {a}");
+    let row = body
+        .lines()
+        .find(|l| l.starts_with("| fashion-mnist | x2 |"))
+        .expect("row");
+    assert!(row.contains(&format!("| {:.2} % /", a * 100.0)), "{row}");
+    assert!(
+        !row.contains("| 100.0 % /") && !row.contains("| 100 % /"),
+        "{row}"
+    );
+}

@@ -192,6 +192,22 @@ fn sig(x: f64, sig: i32) -> String {
     format!("{x:.digits$}")
 }
 
+/// An agreement fraction as a percentage that never rounds up to 100: `100`
+/// only when every image agrees, else two decimals or more (`99.98`).
+fn agreement_pct(a: f64) -> String {
+    if a >= 1.0 {
+        return "100".into();
+    }
+    let mut digits = 2;
+    loop {
+        let t = format!("{:.digits$}", a * 100.0);
+        if !t.starts_with("100") || digits >= 8 {
+            return t;
+        }
+        digits += 1;
+    }
+}
+
 /// `x` in short scientific notation (`1.0e-2`).
 fn sci(x: f64) -> String {
     let s = format!("{x:.1e}");
@@ -252,7 +268,7 @@ fn p1_accuracy(root: &Path) -> Result<String, ReportError> {
                     field(&b, &["he_accuracy"], &batched)? * 100.0,
                     field(&b, &["images"], &batched)?
                 ),
-                format!("{} %", sig(field(&b, &["agreement"], &batched)? * 100.0, 3)),
+                format!("{} %", agreement_pct(field(&b, &["agreement"], &batched)?)),
             )
         } else {
             ("—".into(), "—".into())
@@ -463,9 +479,9 @@ fn cnn3(root: &Path) -> Result<String, ReportError> {
                 f(&b, &["params", "depth"])?,
                 f(&b, &["plain_accuracy"])? * 100.0,
                 f(&b, &["he_accuracy"])? * 100.0,
-                sig(f(&b, &["agreement"])? * 100.0, 3),
+                agreement_pct(f(&b, &["agreement"])?),
                 match &p {
-                    Some(p) => format!("{} %", sig(f(p, &["agreement"])? * 100.0, 3)),
+                    Some(p) => format!("{} %", agreement_pct(f(p, &["agreement"])?)),
                     None => "—".into(),
                 },
                 match &p {
@@ -535,8 +551,8 @@ fn he_inference(root: &Path) -> Result<String, ReportError> {
             f(&b, &["wall_seconds"])?,
             f(&b, &["seconds_per_image"])? * 1e3,
             f(&b, &["images"])?,
-            sig(f(&p, &["agreement"])? * 100.0, 3),
-            sig(f(&b, &["agreement"])? * 100.0, 3),
+            agreement_pct(f(&p, &["agreement"])?),
+            agreement_pct(f(&b, &["agreement"])?),
             sci(f(&p, &["max_logit_error"])?),
             sci(f(&b, &["max_logit_error"])?),
             f(&b, &["peak_rss_bytes"])? / f64::from(1u32 << 30),
