@@ -384,9 +384,10 @@ impl InferenceModel {
                     .iter()
                     .filter(|l| !matches!(l, Layer::Flatten))
                     .collect();
-                let stage = match (k, lone_dense.as_slice()) {
-                    (0, _) if folded_conv(block).is_some() => folded_conv(block).map(Stage::Conv),
-                    (_, [Layer::Linear(fc)]) if last => Some(Stage::Dense(Dense {
+                let conv = if k == 0 { folded_conv(block) } else { None };
+                let stage = match (conv, lone_dense.as_slice()) {
+                    (Some(c), _) => Some(Stage::Conv(c)),
+                    (None, [Layer::Linear(fc)]) if last => Some(Stage::Dense(Dense {
                         rows: fc.out_features(),
                         cols: fc.in_features(),
                         weight: fc.weight.value.iter().map(|&v| f64::from(v)).collect(),

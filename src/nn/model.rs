@@ -111,10 +111,6 @@ impl Arch {
     pub fn hidden(self) -> usize {
         if self == Self::Cnn1 { 64 } else { 100 }
     }
-    /// SLAF-P sign-fit range R: 30 for CNN1, 10 otherwise (SPEC.md §2).
-    pub fn slafp_range(self) -> f64 {
-        if self == Self::Cnn1 { 30.0 } else { 10.0 }
-    }
     /// Every preset.
     pub const ALL: [Self; 4] = [Self::Cnn1, Self::Cnn2, Self::Cnn2Nopad, Self::Cryptonets];
     /// The preset's spec (`models/<name>.toml`).
