@@ -29,6 +29,7 @@ pub mod machine;
 pub mod nn;
 pub mod progress;
 pub mod report;
+pub mod service;
 pub mod study;
 
 pub use ndarray;

@@ -9,8 +9,8 @@ use super::context::CkksContext;
 use super::encoder::{Encoder, Plaintext};
 use super::error::CkksError;
 use super::keys::{
-    GaloisKeys, PublicKey, RelinearizationKey, SecretKey, SwitchingKey, galois_element,
-    sample_error, sample_ternary, sample_uniform, small_to_ntt,
+    GaloisKeys, PolySeed, PublicKey, RelinearizationKey, SecretKey, SwitchingKey, expand_uniform,
+    galois_element, sample_error, sample_ternary, seeded_uniform, small_to_ntt,
 };
 use super::math::{add_mod, mul_shoup, reduce_f64, reduce_i64, shoup};
 use super::ring::{RnsPoly, automorphism_ntt, divide_round_by_last, lift_digit};
@@ -108,18 +108,84 @@ pub fn encrypt_symmetric(
     pt: &Plaintext,
     rng: &mut impl CryptoRng,
 ) -> Ciphertext {
+    symmetric_parts(ctx, sk, pt, rng).0
+}
+
+/// Symmetric encryption that keeps the seed of `a` instead of `a`: the
+/// compressed form a client uploads (half the bytes, as SEAL's
+/// seed-compressed serialization). [`SeededCiphertext::expand`] gives the
+/// same ciphertext [`encrypt_symmetric`] would.
+pub fn encrypt_symmetric_seeded(
+    ctx: &Arc<CkksContext>,
+    sk: &SecretKey,
+    pt: &Plaintext,
+    rng: &mut impl CryptoRng,
+) -> SeededCiphertext {
+    let (ct, seed) = symmetric_parts(ctx, sk, pt, rng);
+    let Ciphertext {
+        mut parts,
+        level,
+        scale,
+    } = ct;
+    parts.truncate(1);
+    SeededCiphertext {
+        c0: parts.pop().unwrap_or_else(|| RnsPoly::zero(0, 0, true)),
+        seed,
+        level,
+        scale,
+    }
+}
+
+fn symmetric_parts(
+    ctx: &Arc<CkksContext>,
+    sk: &SecretKey,
+    pt: &Plaintext,
+    rng: &mut impl CryptoRng,
+) -> (Ciphertext, PolySeed) {
     let m = ctx.q_moduli(pt.level);
     let n = ctx.params().n();
-    let a = sample_uniform(n, m, rng);
+    let (a, seed) = seeded_uniform(n, m, rng);
     // s is read in place over the first m.len() limbs; e is wiped on drop.
     let mut c0 = a.mul(sk.s(), m);
     c0.neg_assign(m);
     c0.add_assign(&small_to_ntt(&sample_error(n, rng), m), m);
     c0.add_assign(&pt.poly, m);
-    Ciphertext {
+    let ct = Ciphertext {
         parts: vec![c0, a],
         level: pt.level,
         scale: pt.scale,
+    };
+    (ct, seed)
+}
+
+/// A fresh symmetric ciphertext with its uniform part `a` kept as a
+/// 32-byte seed ([`encrypt_symmetric_seeded`]). Sealed like [`Ciphertext`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeededCiphertext {
+    pub(in crate::ckks) c0: RnsPoly,
+    pub(in crate::ckks) seed: PolySeed,
+    pub(in crate::ckks) level: usize,
+    pub(in crate::ckks) scale: f64,
+}
+
+impl SeededCiphertext {
+    /// Level.
+    pub fn level(&self) -> usize {
+        self.level
+    }
+    /// Scale.
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+    /// The full ciphertext (c0, a) with `a` expanded from the seed.
+    pub fn expand(&self, ctx: &CkksContext) -> Ciphertext {
+        let qs: Vec<u64> = ctx.q_moduli(self.level).iter().map(|m| m.q).collect();
+        let a = expand_uniform(ctx.params().n(), &qs, &self.seed);
+        Ciphertext {
+            parts: vec![self.c0.clone(), a],
+            level: self.level,
+            scale: self.scale,
+        }
     }
 }
 

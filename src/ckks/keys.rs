@@ -7,7 +7,7 @@ use super::context::CkksContext;
 use super::error::CkksError;
 use super::math::{mul_mod, reduce_small};
 use super::ring::{Modulus, RnsPoly, SecretPoly, automorphism, automorphism_ntt};
-use rand::{CryptoRng, Rng, RngCore, SeedableRng};
+use rand::{CryptoRng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -115,6 +115,12 @@ impl KeySeed {
         Ok(Self(out))
     }
 
+    /// The seed as 64 hexadecimal digits (what [`Self::parse`] reads). The
+    /// caller holds secret text: keep it in a `Zeroizing<String>`.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// An independent seed for `purpose` (SHA-256 of this seed and the
     /// label), so that one seed can drive key generation and encryption
     /// without either stream revealing the other.
@@ -143,11 +149,55 @@ pub fn wipe_rng(rng: &mut ChaCha20Rng) {
     unsafe { std::ptr::write_volatile(rng, ChaCha20Rng::from_seed([0; 32])) }
 }
 
-/// The public key (b, a) = (-a s + e, a) over q_0..q_L.
+/// A public 32-byte seed from which a uniform polynomial is expanded
+/// ([`expand_uniform`]): what a compressed key or ciphertext sends instead
+/// of its uniform part.
+pub type PolySeed = [u8; 32];
+
+/// The uniform polynomial of `seed` over the primes `qs` (NTT form, as
+/// every uniform part is sampled): ChaCha20 keyed by the seed, limb by limb
+/// in prime order; each coefficient is a 64-bit word masked to the bit
+/// length of q_i and rejected when not below q_i (no modular bias). The
+/// expansion is defined here, not by a crate's sampling routine, so that a
+/// seed means the same polynomial in every build of this format.
+pub fn expand_uniform(n: usize, qs: &[u64], seed: &PolySeed) -> RnsPoly {
+    let mut rng = ChaCha20Rng::from_seed(*seed);
+    let limbs = qs
+        .iter()
+        .map(|&q| {
+            let mask = u64::MAX >> q.leading_zeros();
+            let mut limb = Vec::with_capacity(n);
+            while limb.len() < n {
+                let v = rng.next_u64() & mask;
+                if v < q {
+                    limb.push(v);
+                }
+            }
+            limb
+        })
+        .collect();
+    RnsPoly { limbs, ntt: true }
+}
+
+/// A fresh uniform part over `m` and its seed (drawn from `rng`).
+pub(crate) fn seeded_uniform(
+    n: usize,
+    m: &[Arc<Modulus>],
+    rng: &mut impl RngCore,
+) -> (RnsPoly, PolySeed) {
+    let mut seed = [0u8; 32];
+    rng.fill_bytes(&mut seed);
+    let qs: Vec<u64> = m.iter().map(|md| md.q).collect();
+    (expand_uniform(n, &qs, &seed), seed)
+}
+
+/// The public key (b, a) = (-a s + e, a) over q_0..q_L. A freshly generated
+/// key also keeps the seed of `a`, so that it serializes in half the bytes.
 #[derive(Clone, Debug)]
 pub struct PublicKey {
     pub(in crate::ckks) b: RnsPoly,
     pub(in crate::ckks) a: RnsPoly,
+    pub(in crate::ckks) a_seed: Option<PolySeed>,
 }
 
 impl PublicKey {
@@ -158,10 +208,12 @@ impl PublicKey {
 }
 
 /// A key-switching key: for each ciphertext prime q_i, (b_i, a_i) over
-/// q_0..q_L, P with b_i = -a_i s + e_i + [P]_{q_i} s' on limb i.
+/// q_0..q_L, P with b_i = -a_i s + e_i + [P]_{q_i} s' on limb i. A freshly
+/// generated key keeps the seed of every `a_i` (serialized instead of it).
 #[derive(Clone, Debug)]
 pub struct SwitchingKey {
     pub(in crate::ckks) parts: Vec<(RnsPoly, RnsPoly)>,
+    pub(in crate::ckks) a_seeds: Option<Vec<PolySeed>>,
 }
 
 impl SwitchingKey {
@@ -288,16 +340,6 @@ pub(crate) fn small_to_ntt(c: &[i64], m: &[Arc<Modulus>]) -> SecretPoly {
     p
 }
 
-pub(crate) fn sample_uniform(n: usize, m: &[Arc<Modulus>], rng: &mut impl RngCore) -> RnsPoly {
-    RnsPoly {
-        limbs: m
-            .iter()
-            .map(|md| (0..n).map(|_| rng.random_range(0..md.q)).collect())
-            .collect(),
-        ntt: true,
-    }
-}
-
 impl KeyGenerator {
     /// Sample a fresh ternary secret, keyed by 32 bytes drawn from `rng`.
     pub fn new<R: RngCore + CryptoRng>(ctx: &Arc<CkksContext>, mut rng: R) -> Self {
@@ -340,13 +382,17 @@ impl KeyGenerator {
         let l = self.ctx.params().max_level();
         let m = self.ctx.q_moduli(l);
         let n = self.ctx.params().n();
-        let a = sample_uniform(n, m, &mut self.rng);
+        let (a, seed) = seeded_uniform(n, m, &mut self.rng);
         let e = small_to_ntt(&sample_error(n, &mut self.rng), m);
         // The product over the first m.len() limbs: s is read in place.
         let mut b = a.mul(self.sk.s(), m);
         b.neg_assign(m);
         b.add_assign(&e, m);
-        PublicKey { b, a }
+        PublicKey {
+            b,
+            a,
+            a_seed: Some(seed),
+        }
     }
 
     fn switching_key(&mut self, target: &RnsPoly) -> SwitchingKey {
@@ -354,9 +400,11 @@ impl KeyGenerator {
         let n = self.ctx.params().n();
         let levels = self.ctx.params().max_level() + 1;
         let p = self.ctx.params().p();
+        let mut seeds = Vec::with_capacity(levels);
         let parts = (0..levels)
             .map(|i| {
-                let a = sample_uniform(n, m, &mut self.rng);
+                let (a, seed) = seeded_uniform(n, m, &mut self.rng);
+                seeds.push(seed);
                 let e = small_to_ntt(&sample_error(n, &mut self.rng), m);
                 let mut b = a.mul(self.sk.s(), m);
                 b.neg_assign(m);
@@ -369,7 +417,10 @@ impl KeyGenerator {
                 (b, a)
             })
             .collect();
-        SwitchingKey { parts }
+        SwitchingKey {
+            parts,
+            a_seeds: Some(seeds),
+        }
     }
 
     /// The relinearisation key (s² -> s).

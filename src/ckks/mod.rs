@@ -40,7 +40,10 @@ pub mod serial;
 pub use context::CkksContext;
 pub use encoder::{Encoder, Plaintext};
 pub use error::CkksError;
-pub use evaluator::{Ciphertext, Encryptor, EvaluationKeys, Evaluator, decrypt, encrypt_symmetric};
+pub use evaluator::{
+    Ciphertext, Encryptor, EvaluationKeys, Evaluator, SeededCiphertext, decrypt, encrypt_symmetric,
+    encrypt_symmetric_seeded,
+};
 pub use keys::{GaloisKeys, KeyGenerator, KeySeed, PublicKey, RelinearizationKey, SecretKey};
 pub use params::{CkksParameters, CkksParametersLiteral, presets};
 

@@ -6,7 +6,13 @@
 //! Binary layout: magic `SLAFCKKS`, format version (u32), object kind (u8),
 //! ring degree (u64), the number of chain primes and the primes q_0..q_L, P
 //! (u64 each), then the object. A polynomial is its limb count (u32), an
-//! NTT flag (u8, always 1) and `limbs × N` coefficients (u64). Loading checks the
+//! NTT flag (u8, always 1) and `limbs × N` coefficients (u64). A uniform
+//! part (the `a` of a public key, of each key-switching digit and of a
+//! fresh symmetric ciphertext) is written as a form byte then either the
+//! polynomial (0) or the 32-byte seed it expands from (1,
+//! [`super::keys::expand_uniform`]; a Galois key's `a` is expanded, then
+//! permuted as key generation permutes it): seed compression, as SEAL's,
+//! halves keys and uploads. Loading checks the
 //! magic, version and kind, that N and every prime equal the context's,
 //! the level and limb counts, that every coefficient is below its prime,
 //! that the scale is finite and positive, and that no byte is left over.
@@ -16,14 +22,17 @@
 
 use super::context::CkksContext;
 use super::error::CkksError;
-use super::evaluator::Ciphertext;
-use super::keys::{GaloisKeys, PublicKey, RelinearizationKey, SwitchingKey};
+use super::evaluator::{Ciphertext, SeededCiphertext};
+use super::keys::{
+    GaloisKeys, PolySeed, PublicKey, RelinearizationKey, SwitchingKey, expand_uniform,
+};
 use super::params::{CkksParameters, CkksParametersLiteral};
-use super::ring::RnsPoly;
+use super::ring::{Modulus, RnsPoly, automorphism_ntt};
+use std::sync::Arc;
 use std::collections::HashMap;
 
 const MAGIC: &[u8; 8] = b"SLAFCKKS";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// What a serialized blob holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,11 +123,24 @@ impl Writer {
             }
         }
     }
+    /// A uniform part: its seed when known, else the polynomial.
+    fn uniform(&mut self, a: &RnsPoly, seed: Option<&PolySeed>) {
+        match seed {
+            Some(s) => {
+                self.buf.push(1);
+                self.buf.extend_from_slice(s);
+            }
+            None => {
+                self.buf.push(0);
+                self.poly(a);
+            }
+        }
+    }
     fn switching_key(&mut self, k: &SwitchingKey) {
         self.u32(k.parts.len() as u32);
-        for (b, a) in &k.parts {
+        for (i, (b, a)) in k.parts.iter().enumerate() {
             self.poly(b);
-            self.poly(a);
+            self.uniform(a, k.a_seeds.as_ref().and_then(|s| s.get(i)));
         }
     }
 }
@@ -129,6 +151,8 @@ struct Reader<'a> {
     n: usize,
     /// q_0..q_L, P.
     primes: Vec<u64>,
+    /// The moduli of the primes (for a Galois key's permutation).
+    key_moduli: Vec<Arc<Modulus>>,
 }
 
 impl<'a> Reader<'a> {
@@ -140,6 +164,7 @@ impl<'a> Reader<'a> {
             pos: 0,
             n: p.n(),
             primes,
+            key_moduli: ctx.key_moduli().to_vec(),
         };
         if r.take(8)? != MAGIC {
             return Err(bad("not a slaf-he CKKS object (bad magic)"));
@@ -236,11 +261,35 @@ impl<'a> Reader<'a> {
         }
         Ok(RnsPoly { limbs, ntt: true })
     }
-    /// Moduli q_0..q_L, P of keys.
-    fn key_moduli(&self) -> Vec<u64> {
-        self.primes.clone()
+    fn seed(&mut self) -> Result<PolySeed, CkksError> {
+        let mut s = [0u8; 32];
+        s.copy_from_slice(self.take(32)?);
+        Ok(s)
     }
-    fn switching_key(&mut self, what: &str) -> Result<SwitchingKey, CkksError> {
+    /// A uniform part over `moduli`, with its seed when it was sent as one.
+    fn uniform(
+        &mut self,
+        moduli: &[u64],
+        what: &str,
+    ) -> Result<(RnsPoly, Option<PolySeed>), CkksError> {
+        match self.take(1)?[0] {
+            0 => Ok((self.poly(moduli, what)?, None)),
+            1 => {
+                let seed = self.seed()?;
+                Ok((expand_uniform(self.n, moduli, &seed), Some(seed)))
+            }
+            f => Err(bad(format!(
+                "{what}: uniform-part form {f}, expected 0 (polynomial) or 1 (seed)"
+            ))),
+        }
+    }
+    /// A key-switching key; a Galois key's (element `k`, inverse `k_inv`)
+    /// seeded parts are permuted by `k_inv` after expansion.
+    fn switching_key(
+        &mut self,
+        what: &str,
+        k_inv: Option<usize>,
+    ) -> Result<SwitchingKey, CkksError> {
         let digits = self.u32()? as usize;
         let expected = self.primes.len() - 1;
         if digits != expected {
@@ -248,14 +297,21 @@ impl<'a> Reader<'a> {
                 "{what}: {digits} key-switching digits, expected {expected}"
             )));
         }
-        let m = self.key_moduli();
+        let m = self.primes.clone();
         let mut parts = Vec::with_capacity(digits);
+        let mut seeds = Vec::with_capacity(digits);
         for _ in 0..digits {
             let b = self.poly(&m, what)?;
-            let a = self.poly(&m, what)?;
+            let (mut a, seed) = self.uniform(&m, what)?;
+            if let (Some(k), Some(_)) = (k_inv, seed) {
+                a = automorphism_ntt(&a, k, &self.key_moduli);
+            }
+            seeds.push(seed);
             parts.push((b, a));
         }
-        Ok(SwitchingKey { parts })
+        // Seeds are kept only when every digit came as one.
+        let a_seeds = seeds.into_iter().collect::<Option<Vec<_>>>();
+        Ok(SwitchingKey { parts, a_seeds })
     }
     fn finish(self) -> Result<(), CkksError> {
         if self.pos != self.buf.len() {
@@ -268,19 +324,34 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Serialize a ciphertext.
+/// Serialize a ciphertext (every part in full).
 pub fn ciphertext_to_bytes(ctx: &CkksContext, ct: &Ciphertext) -> Vec<u8> {
     let mut w = Writer::new(ctx, Kind::Ciphertext);
     w.u32(ct.level as u32);
     w.u64(ct.scale.to_bits());
     w.u32(ct.parts.len() as u32);
+    w.buf.push(0);
     for p in &ct.parts {
         w.poly(p);
     }
     w.buf
 }
 
-/// Read a ciphertext serialized under the same parameters, validated.
+/// Serialize a seed-compressed fresh ciphertext: c0 and the 32-byte seed
+/// of `a` (read back by [`ciphertext_from_bytes`], which expands it).
+pub fn seeded_ciphertext_to_bytes(ctx: &CkksContext, ct: &SeededCiphertext) -> Vec<u8> {
+    let mut w = Writer::new(ctx, Kind::Ciphertext);
+    w.u32(ct.level as u32);
+    w.u64(ct.scale.to_bits());
+    w.u32(2);
+    w.buf.push(1);
+    w.poly(&ct.c0);
+    w.buf.extend_from_slice(&ct.seed);
+    w.buf
+}
+
+/// Read a ciphertext serialized under the same parameters (in full or
+/// seed-compressed), validated.
 pub fn ciphertext_from_bytes(ctx: &CkksContext, bytes: &[u8]) -> Result<Ciphertext, CkksError> {
     let mut r = Reader::new(ctx, bytes, Kind::Ciphertext)?;
     let level = r.u32()? as usize;
@@ -303,9 +374,21 @@ pub fn ciphertext_from_bytes(ctx: &CkksContext, bytes: &[u8]) -> Result<Cipherte
         )));
     }
     let moduli = r.primes[..=level].to_vec();
-    let polys = (0..parts)
-        .map(|_| r.poly(&moduli, "ciphertext"))
-        .collect::<Result<Vec<_>, _>>()?;
+    let polys = match r.take(1)?[0] {
+        0 => (0..parts)
+            .map(|_| r.poly(&moduli, "ciphertext"))
+            .collect::<Result<Vec<_>, _>>()?,
+        1 if parts == 2 => {
+            let c0 = r.poly(&moduli, "ciphertext")?;
+            let seed = r.seed()?;
+            vec![c0, expand_uniform(r.n, &moduli, &seed)]
+        }
+        f => {
+            return Err(bad(format!(
+                "ciphertext form {f} with {parts} parts (0: full, 1: seeded with 2 parts)"
+            )));
+        }
+    };
     r.finish()?;
     Ok(Ciphertext {
         parts: polys,
@@ -318,7 +401,7 @@ pub fn ciphertext_from_bytes(ctx: &CkksContext, bytes: &[u8]) -> Result<Cipherte
 pub fn public_key_to_bytes(ctx: &CkksContext, pk: &PublicKey) -> Vec<u8> {
     let mut w = Writer::new(ctx, Kind::PublicKey);
     w.poly(&pk.b);
-    w.poly(&pk.a);
+    w.uniform(&pk.a, pk.a_seed.as_ref());
     w.buf
 }
 
@@ -327,9 +410,9 @@ pub fn public_key_from_bytes(ctx: &CkksContext, bytes: &[u8]) -> Result<PublicKe
     let mut r = Reader::new(ctx, bytes, Kind::PublicKey)?;
     let m = r.primes[..r.primes.len() - 1].to_vec();
     let b = r.poly(&m, "public key")?;
-    let a = r.poly(&m, "public key")?;
+    let (a, a_seed) = r.uniform(&m, "public key")?;
     r.finish()?;
-    Ok(PublicKey { b, a })
+    Ok(PublicKey { b, a, a_seed })
 }
 
 /// Serialize a relinearization key.
@@ -345,7 +428,7 @@ pub fn relinearization_key_from_bytes(
     bytes: &[u8],
 ) -> Result<RelinearizationKey, CkksError> {
     let mut r = Reader::new(ctx, bytes, Kind::RelinearizationKey)?;
-    let k = r.switching_key("relinearization key")?;
+    let k = r.switching_key("relinearization key", None)?;
     r.finish()?;
     Ok(RelinearizationKey(k))
 }
@@ -376,7 +459,10 @@ pub fn galois_keys_from_bytes(ctx: &CkksContext, bytes: &[u8]) -> Result<GaloisK
         if e % 2 == 0 || e >= two_n {
             return Err(bad(format!("Galois element {e} is not odd and below 2N")));
         }
-        let k = r.switching_key("Galois key")?;
+        let n = r.n as u64;
+        // (Z/2N)* has order N: e^-1 = e^(N-1) mod 2N.
+        let e_inv = super::math::pow_mod(e, n - 1, 2 * n) as usize;
+        let k = r.switching_key("Galois key", Some(e_inv))?;
         if keys.insert(e as usize, k).is_some() {
             return Err(bad(format!("Galois element {e} listed twice")));
         }
@@ -385,10 +471,10 @@ pub fn galois_keys_from_bytes(ctx: &CkksContext, bytes: &[u8]) -> Result<GaloisK
     Ok(GaloisKeys { keys })
 }
 
-/// Size in bytes of a serialized ciphertext (what a client uploads),
-/// computed without serializing.
+/// Size in bytes of a serialized ciphertext (in full), computed without
+/// serializing.
 pub fn ciphertext_size(ctx: &CkksContext, ct: &Ciphertext) -> usize {
     let header = 8 + 4 + 1 + 8 + 4 + 8 * (ctx.params().q().len() + 1);
     let poly = |p: &RnsPoly| 4 + 1 + p.limbs.iter().map(|l| l.len() * 8).sum::<usize>();
-    header + 4 + 8 + 4 + ct.parts.iter().map(poly).sum::<usize>()
+    header + 4 + 8 + 4 + 1 + ct.parts.iter().map(poly).sum::<usize>()
 }

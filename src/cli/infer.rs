@@ -62,7 +62,7 @@ pub struct InferArgs {
 }
 
 /// `--seed`: a [`slaf_he::ckks::KeySeed`] (clap needs a `String` error).
-fn parse_key_seed(text: &str) -> Result<slaf_he::ckks::KeySeed, String> {
+pub(crate) fn parse_key_seed(text: &str) -> Result<slaf_he::ckks::KeySeed, String> {
     slaf_he::ckks::KeySeed::parse(text).map_err(|e| e.to_string())
 }
 

@@ -7,6 +7,7 @@ mod infer;
 mod model;
 mod report;
 mod reproduce;
+mod serve;
 mod study;
 mod train;
 
@@ -60,6 +61,15 @@ pub enum Command {
     /// with its layer shapes.
     #[command(subcommand)]
     Model(model::ModelCommand),
+    /// Serve a model for encrypted inference over HTTP; the server never holds a secret key.
+    ///
+    /// Routes: GET /healthz, GET /v1/model (the plan), POST /v1/keys (a
+    /// client's evaluation-key bundle), POST /v1/infer/{key_id} (ciphertexts).
+    Serve(serve::ServeArgs),
+    /// Client: make a secret key and the evaluation-key bundle for a server's plan.
+    Keygen(serve::KeygenArgs),
+    /// Client: classify test images on a server; accuracy, latency, bytes up and down.
+    Query(serve::QueryArgs),
     /// Reports built from the committed results: `report readme` rewrites
     /// the README's generated blocks (`--check`: fail when one is stale).
     #[command(subcommand)]
@@ -87,5 +97,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reproduce(args) => reproduce::run(args, cli.quiet),
         Command::Report(cmd) => report::run(cmd),
         Command::Model(cmd) => model::run(cmd),
+        Command::Serve(args) => serve::run_serve(args),
+        Command::Keygen(args) => serve::run_keygen(args),
+        Command::Query(args) => serve::run_query(args, cli.quiet),
     }
 }

@@ -135,15 +135,30 @@ pub struct BatchOutput {
     pub precision: Option<Vec<LayerPrecision>>,
 }
 
-/// The batched engine: keys, parameters and the model's weights prepared
-/// for slot-wise evaluation.
-pub struct BatchedEngine {
+/// A point of the circuit where [`BatchedCircuit::evaluate`] shows an
+/// intermediate ciphertext to a probe (the precision option).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Probe {
+    /// 0 conv, 1 act1, 2 fc1 (the last pair's input), 3 act2 (the last activation).
+    pub layer: usize,
+    /// Feature or neuron index within the layer.
+    pub index: usize,
+    /// Decrypted values are `v · fold + offset` (the folded activation's affine map).
+    pub fold: f64,
+    /// See `fold`.
+    pub offset: f64,
+}
+
+/// A probe callback: shown intermediate ciphertexts (needs a secret key to
+/// read them, so only the in-process engine passes one).
+pub type ProbeFn<'a> = &'a (dyn Fn(Probe, &Ciphertext) + Sync);
+
+/// The server side of batched inference: parameters and the model's
+/// weights prepared for slot-wise evaluation, with no key at all. The
+/// evaluation keys come with each call (an [`Evaluator`] holding a client's
+/// relinearisation key), so one circuit serves any number of clients.
+pub struct BatchedCircuit {
     ctx: Arc<CkksContext>,
-    encoder: Encoder,
-    /// Owns the relinearisation key.
-    evaluator: Evaluator,
-    sk: SecretKey,
-    pk: PublicKey,
     plan: CircuitPlan,
     model: ChainForm,
     /// Conv taps per output feature: (pixel, weight).
@@ -155,15 +170,14 @@ pub struct BatchedEngine {
     scale: f64,
     input_scale: f64,
     out_scale: f64,
-    opts: BatchedOptions,
-    rng: Mutex<ChaCha20Rng>,
+    chunk: usize,
 }
 
-impl std::fmt::Debug for BatchedEngine {
+impl std::fmt::Debug for BatchedCircuit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "BatchedEngine({}, start level {}, depth {})",
+            "BatchedCircuit({}, start level {}, depth {})",
             self.ctx.params().describe(),
             self.start_level,
             self.plan.depth
@@ -175,23 +189,44 @@ fn wall_ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
-impl Drop for BatchedEngine {
-    fn drop(&mut self) {
-        // The encryption generator's state would let its owner recompute
-        // the inputs' encryption randomness.
-        if let Ok(rng) = self.rng.get_mut() {
-            crate::ckks::keys::wipe_rng(rng);
+fn conv_taps(model: &ChainForm) -> Vec<Vec<(usize, f64)>> {
+    let g = model.conv.geom;
+    let (oh, ow, k, kk) = (g.out_h(), g.out_w(), g.k, g.patch());
+    let mut taps = Vec::with_capacity(g.out_len());
+    for co in 0..g.out_c {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut t = Vec::with_capacity(kk);
+                for ky in 0..k {
+                    let iy = (oy * g.stride + ky) as isize - g.pad as isize;
+                    if iy < 0 || iy >= g.in_h as isize {
+                        continue;
+                    }
+                    for kx in 0..k {
+                        let ix = (ox * g.stride + kx) as isize - g.pad as isize;
+                        if ix < 0 || ix >= g.in_w as isize {
+                            continue;
+                        }
+                        t.push((
+                            iy as usize * g.in_w + ix as usize,
+                            model.conv.weight[co * kk + ky * k + kx],
+                        ));
+                    }
+                }
+                taps.push(t);
+            }
         }
     }
+    taps
 }
 
-impl BatchedEngine {
-    /// Generate keys and prepare the model for `params` (checked against the plan).
+impl BatchedCircuit {
+    /// Prepare `model` for `params` (checked against the plan); no keys.
     pub fn new(
         model: &ChainForm,
         plan: CircuitPlan,
         params: CkksParameters,
-        opts: BatchedOptions,
+        chunk: usize,
     ) -> Result<Self, HeNnError> {
         model.validate()?;
         if plan.acts.len() != model.pairs.len() {
@@ -203,10 +238,10 @@ impl BatchedEngine {
                 ),
             });
         }
-        if opts.precision && model.pairs.len() != 2 {
-            return Err(HeNnError::InvalidRequest {
+        if model.pairs.len() < 2 {
+            return Err(HeNnError::Layout {
                 detail: format!(
-                    "the precision option covers conv → act → dense → act → dense; this model has {} activations",
+                    "the batched engine needs at least two (activation, dense) pairs, the model has {}",
                     model.pairs.len()
                 ),
             });
@@ -229,7 +264,7 @@ impl BatchedEngine {
                 ),
             });
         }
-        if opts.chunk == 0 {
+        if chunk == 0 {
             return Err(HeNnError::InvalidRequest {
                 detail: "chunk size must be positive".into(),
             });
@@ -241,17 +276,6 @@ impl BatchedEngine {
         let q_top = params.q()[start_level] as f64;
         let balanced = ((3.7 * params.n() as f64).log2() + (scale * q_top / 0.29).log2()) / 2.0;
         let input_scale = 2f64.powi(balanced.round() as i32).max(scale);
-        let ctx = CkksContext::new(params)?;
-        // Two one-way derivations of the seed: the encryption generator
-        // kept by the engine cannot regenerate the key seed. The key
-        // generator's state is wiped once the keys are made.
-        let seed = opts.seed.clone().unwrap_or_else(KeySeed::from_os_rng);
-        let mut keygen = KeyGenerator::from_seed(&ctx, &seed.derive("batched keys"));
-        let pk = keygen.public_key();
-        let rk = keygen.relinearization_key();
-        let sk = keygen.into_secret_key();
-        let enc_rng = seed.derive("batched encryption").rng();
-        drop(seed);
         let g = model.conv.geom;
         if g.in_c != 1 {
             return Err(HeNnError::Layout {
@@ -260,32 +284,6 @@ impl BatchedEngine {
                     g.in_c
                 ),
             });
-        }
-        let (oh, ow, k, kk) = (g.out_h(), g.out_w(), g.k, g.patch());
-        let mut taps = Vec::with_capacity(g.out_len());
-        for co in 0..g.out_c {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let mut t = Vec::with_capacity(kk);
-                    for ky in 0..k {
-                        let iy = (oy * g.stride + ky) as isize - g.pad as isize;
-                        if iy < 0 || iy >= g.in_h as isize {
-                            continue;
-                        }
-                        for kx in 0..k {
-                            let ix = (ox * g.stride + kx) as isize - g.pad as isize;
-                            if ix < 0 || ix >= g.in_w as isize {
-                                continue;
-                            }
-                            t.push((
-                                iy as usize * g.in_w + ix as usize,
-                                model.conv.weight[co * kk + ky * k + kx],
-                            ));
-                        }
-                    }
-                    taps.push(t);
-                }
-            }
         }
         let with_offset = |d: &crate::nn::Dense, off: f64| -> Vec<f64> {
             d.weight
@@ -301,22 +299,22 @@ impl BatchedEngine {
             .map(|((_, d), a)| with_offset(d, Self::act_offset(a)))
             .collect();
         Ok(Self {
-            encoder: Encoder::new(&ctx),
+            ctx: CkksContext::new(params)?,
             biases,
-            evaluator: Evaluator::with_keys(&ctx, EvaluationKeys::new(Some(rk), None)),
-            ctx,
-            sk,
-            pk,
+            taps: conv_taps(model),
             plan,
             model: model.clone(),
-            taps,
             start_level,
             scale,
             input_scale,
             out_scale,
-            opts,
-            rng: Mutex::new(enc_rng),
+            chunk,
         })
+    }
+
+    /// The shared CKKS context.
+    pub fn context(&self) -> &Arc<CkksContext> {
+        &self.ctx
     }
 
     /// Images per batch (N/2).
@@ -354,6 +352,16 @@ impl BatchedEngine {
         self.taps.len()
     }
 
+    /// Input ciphertexts per batch (one per pixel).
+    pub fn pixels(&self) -> usize {
+        self.model.conv.geom.in_len()
+    }
+
+    /// Output ciphertexts per batch (one per logit).
+    pub fn outputs(&self) -> usize {
+        self.model.pairs.last().map_or(0, |(_, d)| d.rows)
+    }
+
     /// Bytes of the public and relinearisation keys (no Galois keys are needed).
     pub fn key_bytes(&self) -> usize {
         let n = self.ctx.params().n();
@@ -361,44 +369,39 @@ impl BatchedEngine {
         2 * limbs * n * 8 + limbs * 2 * (limbs + 1) * n * 8
     }
 
-    /// Bytes of one input ciphertext (784 of them per batch).
+    /// Bytes of one input ciphertext ([`Self::pixels`] of them per batch).
     pub fn ciphertext_bytes(&self) -> usize {
         2 * (self.start_level + 1) * self.ctx.params().n() * 8
     }
 
-    fn decrypt_slots(&self, ct: &Ciphertext, count: usize) -> Vec<f64> {
-        let mut v = self.encoder.decode(&decrypt(&self.ctx, &self.sk, ct));
-        v.truncate(count);
-        v
-    }
-
-    fn encrypt_inputs(&self, images: &[&[f32]]) -> Result<Vec<Ciphertext>, HeNnError> {
-        let pixels = self.model.conv.geom.in_len();
-        const GROUPS: usize = 16;
-        let seeds: Vec<KeySeed> = {
-            let mut rng = self.rng.lock().map_err(|_| HeNnError::InvalidRequest {
-                detail: "encryption randomness poisoned by an earlier panic".into(),
-            })?;
-            (0..GROUPS).map(|_| KeySeed::from_rng(&mut *rng)).collect()
-        };
-        let per = pixels.div_ceil(GROUPS);
-        let groups: Vec<Vec<Ciphertext>> = seeds
-            .into_par_iter()
-            .enumerate()
-            .map(|(g, seed)| {
-                let mut enc = Encryptor::new(&self.ctx, self.pk.clone(), seed.rng());
-                (g * per..((g + 1) * per).min(pixels))
-                    .map(|j| {
-                        let vals: Vec<f64> = images.iter().map(|im| f64::from(im[j])).collect();
-                        let pt = self
-                            .encoder
-                            .encode(&vals, self.start_level, self.input_scale)?;
-                        Ok(enc.encrypt(&pt))
-                    })
-                    .collect::<Result<Vec<_>, CkksError>>()
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(groups.into_iter().flatten().collect())
+    /// Inputs must be one 2-part ciphertext per pixel at the start level
+    /// and input scale; anything else is named.
+    pub fn check_inputs(&self, inputs: &[Ciphertext]) -> Result<(), HeNnError> {
+        if inputs.len() != self.pixels() {
+            return Err(HeNnError::InvalidRequest {
+                detail: format!(
+                    "a batch is {} ciphertexts (one per pixel), got {}",
+                    self.pixels(),
+                    inputs.len()
+                ),
+            });
+        }
+        for (i, ct) in inputs.iter().enumerate() {
+            let rel = (ct.scale() / self.input_scale - 1.0).abs();
+            if ct.level() != self.start_level || ct.part_count() != 2 || rel > 1e-9 {
+                return Err(HeNnError::InvalidRequest {
+                    detail: format!(
+                        "input ciphertext {i} is at level {} with {} parts and scale 2^{:.2}; the circuit takes level {}, 2 parts, scale 2^{:.2}",
+                        ct.level(),
+                        ct.part_count(),
+                        ct.scale().log2(),
+                        self.start_level,
+                        self.input_scale.log2()
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Whether `act` is evaluated fused with the next linear layer: its last
@@ -429,8 +432,12 @@ impl BatchedEngine {
     /// rescale, so the rounding noise is not multiplied by s²) and rescales
     /// twice. Same depth, but one key switch per feature fewer (none for
     /// x²). Other polynomials go through the depth-optimal evaluator.
-    fn activate(&self, act: &ActPlan, ct: &Ciphertext) -> Result<(Ciphertext, usize), HeNnError> {
-        let ev = &self.evaluator;
+    fn activate(
+        &self,
+        ev: &Evaluator,
+        act: &ActPlan,
+        ct: &Ciphertext,
+    ) -> Result<(Ciphertext, usize), HeNnError> {
         match act {
             ActPlan::Square { .. } => Ok((ev.mul(ct, ct)?, 1)),
             ActPlan::Poly { poly, .. } if Self::fused(act) => {
@@ -459,12 +466,7 @@ impl BatchedEngine {
                 Ok((ev.add(&prod, &rx)?, 1))
             }
             ActPlan::Poly { poly, plan } => Ok((
-                PolynomialEvaluator::new(&self.evaluator).evaluate_plan(
-                    ct,
-                    poly,
-                    plan,
-                    Some(self.scale),
-                )?,
+                PolynomialEvaluator::new(ev).evaluate_plan(ct, poly, plan, Some(self.scale))?,
                 0,
             )),
         }
@@ -475,10 +477,10 @@ impl BatchedEngine {
     /// after `pending + 1` rescales the result has scale `target`.
     fn dense(
         &self,
+        ev: &Evaluator,
         xs: &[&Ciphertext],
         rows: &[Vec<(usize, f64)>],
-        target: f64,
-        pending: usize,
+        (target, pending): (f64, usize),
         accs: Option<Vec<Ciphertext>>,
     ) -> Result<Vec<Ciphertext>, HeNnError> {
         let Some(x0) = xs.first() else {
@@ -498,11 +500,10 @@ impl BatchedEngine {
         let parts = xs.iter().map(|x| x.part_count()).max().unwrap_or(2);
         let mut accs = accs.unwrap_or_else(|| {
             (0..rows.len())
-                .map(|_| self.evaluator.zero_ciphertext(level, parts, x0.scale() * c))
+                .map(|_| ev.zero_ciphertext(level, parts, x0.scale() * c))
                 .collect()
         });
-        self.evaluator
-            .linear_combinations_into(xs, rows, c, &mut accs)?;
+        ev.linear_combinations_into(xs, rows, c, &mut accs)?;
         Ok(accs)
     }
 
@@ -510,6 +511,7 @@ impl BatchedEngine {
     /// adding the biases before the last one, and pin the scale to `target`.
     fn finish(
         &self,
+        ev: &Evaluator,
         accs: Vec<Ciphertext>,
         bias: &[f64],
         target: f64,
@@ -520,13 +522,12 @@ impl BatchedEngine {
             .map(|(a, &b)| {
                 // Relinearise before any rescale; the bias goes in at the
                 // last rescale's input scale (~Δ·q, where it fits 62 bits).
-                let ev = &self.evaluator;
                 let mut r = ev.relinearize(&a, ev.relin_key("linear layer")?)?;
                 for _ in 1..rescales {
-                    r = self.evaluator.rescale(&r)?;
+                    r = ev.rescale(&r)?;
                 }
-                let r = self.evaluator.add_scalar(&r, b)?;
-                let mut r = self.evaluator.rescale(&r)?;
+                let r = ev.add_scalar(&r, b)?;
+                let mut r = ev.rescale(&r)?;
                 // The exact scale equals the target up to the rounding of
                 // the constants' quotients; anything more is a planning bug
                 // and must not be relabelled away (release builds too).
@@ -541,135 +542,109 @@ impl BatchedEngine {
                     }
                     .into());
                 }
-                self.evaluator.set_scale(&mut r, target)?;
+                ev.set_scale(&mut r, target)?;
                 Ok(r)
             })
             .collect()
     }
 
-    /// Run one batch (at most [`Self::batch_size`] images of 784 pixels in
-    /// [0, 1]); `progress` is called with the number of conv features done.
-    pub fn infer_batch(
+    /// conv → act1 → dense1 streamed over chunks of conv features; returns
+    /// dense1's output.
+    fn first_block(
         &self,
-        images: &[&[f32]],
+        ev: &Evaluator,
+        inputs: &[Ciphertext],
+        times: &mut StageTimes,
         progress: Option<&(dyn Fn(u64) + Sync)>,
-    ) -> Result<BatchOutput, HeNnError> {
-        let count = images.len();
-        let g = self.model.conv.geom;
-        if count == 0 || count > self.batch_size() {
-            return Err(HeNnError::InvalidRequest {
-                detail: format!(
-                    "a batch holds 1..={} images, got {count}",
-                    self.batch_size()
-                ),
-            });
-        }
-        if let Some(bad) = images.iter().position(|im| im.len() != g.in_len()) {
-            return Err(HeNnError::InvalidRequest {
-                detail: format!(
-                    "image {bad} has {} pixels, expected {}",
-                    images[bad].len(),
-                    g.in_len()
-                ),
-            });
-        }
-        let mut times = StageTimes::default();
-        let t = Instant::now();
-        let inputs = self.encrypt_inputs(images)?;
-        times.encrypt = wall_ms(t);
-
-        // Plaintext reference for the precision option.
-        let reference = self.opts.precision.then(|| self.reference(images));
-        let mut prec: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); 5];
-        let sample =
-            |layer: usize, ct: &Ciphertext, want: &dyn Fn(usize) -> f64, fold: f64, off: f64| {
-                (
-                    self.decrypt_slots(ct, count)
-                        .into_iter()
-                        .map(|v| v * fold + off)
-                        .collect::<Vec<_>>(),
-                    (0..count).map(want).collect::<Vec<_>>(),
-                    layer,
-                )
-            };
-
+        probe: Option<ProbeFn<'_>>,
+    ) -> Result<Vec<Ciphertext>, HeNnError> {
         let dense1 = &self.model.pairs[0].1;
-        let hidden = dense1.rows;
         let feats = self.taps.len();
         let act1 = &self.plan.acts[0];
-        let fold1 = act1.fold();
-        let off1 = Self::act_offset(act1);
+        let (fold1, off1) = (act1.fold(), Self::act_offset(act1));
         let mut pending1 = 0;
         let mut accs: Option<Vec<Ciphertext>> = None;
-        for f0 in (0..feats).step_by(self.opts.chunk) {
-            let f1 = (f0 + self.opts.chunk).min(feats);
-            // conv
+        let xs: Vec<&Ciphertext> = inputs.iter().collect();
+        for f0 in (0..feats).step_by(self.chunk) {
+            let f1 = (f0 + self.chunk).min(feats);
             let t = Instant::now();
-            let xs: Vec<&Ciphertext> = inputs.iter().collect();
-            let conv = self.dense(&xs, &self.taps[f0..f1], self.scale, 0, None)?;
-            let conv = self.finish(
-                conv,
-                &self.model.conv.bias_per_feature(f0, f1),
-                self.scale,
-                1,
-            )?;
+            let conv = self.dense(ev, &xs, &self.taps[f0..f1], (self.scale, 0), None)?;
+            let bias = self.model.conv.bias_per_feature(f0, f1);
+            let conv = self.finish(ev, conv, &bias, self.scale, 1)?;
             times.conv += wall_ms(t);
-            // act1
             let t = Instant::now();
             let acts: Vec<(Ciphertext, usize)> = conv
                 .par_iter()
-                .map(|c| self.activate(act1, c))
+                .map(|c| self.activate(ev, act1, c))
                 .collect::<Result<_, _>>()?;
             pending1 = acts.first().map_or(0, |a| a.1);
             times.act1 += wall_ms(t);
-            if let Some(r) = &reference {
-                // Every feature of the chunk (a debug option: one
-                // decryption per feature and layer).
-                for k in 0..f1 - f0 {
-                    let f = f0 + k;
-                    let (a, b, l) = sample(0, &conv[k], &|i| r.conv[i][f], 1.0, 0.0);
-                    prec[l].0.extend(a);
-                    prec[l].1.extend(b);
-                    let (a, b, l) = sample(1, &acts[k].0, &|i| r.act1[i][f], fold1, off1);
-                    prec[l].0.extend(a);
-                    prec[l].1.extend(b);
+            if let Some(p) = probe {
+                for (k, (c, a)) in conv.iter().zip(&acts).enumerate() {
+                    let at = |layer, fold, offset| Probe {
+                        layer,
+                        index: f0 + k,
+                        fold,
+                        offset,
+                    };
+                    p(at(0, 1.0, 0.0), c);
+                    p(at(1, fold1, off1), &a.0);
                 }
             }
             drop(conv);
-            // dense1 contribution
             let t = Instant::now();
-            let xs: Vec<&Ciphertext> = acts.iter().map(|a| &a.0).collect();
-            let rows: Vec<Vec<(usize, f64)>> = (0..hidden)
+            let ys: Vec<&Ciphertext> = acts.iter().map(|a| &a.0).collect();
+            let rows: Vec<Vec<(usize, f64)>> = (0..dense1.rows)
                 .map(|i| {
                     let w = &dense1.weight[i * feats..(i + 1) * feats];
                     (f0..f1).map(|f| (f - f0, w[f] * fold1)).collect()
                 })
                 .collect();
-            accs = Some(self.dense(&xs, &rows, self.scale, pending1, accs.take())?);
+            accs = Some(self.dense(ev, &ys, &rows, (self.scale, pending1), accs.take())?);
             times.fc1 += wall_ms(t);
             if let Some(p) = progress {
                 p((f1 - f0) as u64);
             }
         }
         let t = Instant::now();
-        let mut h = self.finish(
+        let h = self.finish(
+            ev,
             accs.unwrap_or_default(),
             &self.biases[0],
             self.scale,
             pending1 + 1,
         )?;
         times.fc1 += wall_ms(t);
+        Ok(h)
+    }
+
+    /// Evaluate the circuit on one batch of inputs ([`Self::check_inputs`])
+    /// with a client's keys (`ev` must hold a relinearisation key for this
+    /// context); returns the [`Self::outputs`] logit ciphertexts at the
+    /// output scale and the stage times (the encrypt and decrypt buckets
+    /// stay 0). `progress` is called with the number of conv features done;
+    /// `probe` sees intermediate ciphertexts.
+    pub fn evaluate(
+        &self,
+        ev: &Evaluator,
+        inputs: &[Ciphertext],
+        progress: Option<&(dyn Fn(u64) + Sync)>,
+        probe: Option<ProbeFn<'_>>,
+    ) -> Result<(Vec<Ciphertext>, StageTimes), HeNnError> {
+        self.check_inputs(inputs)?;
+        ev.relin_key("batched inference")?;
+        let mut times = StageTimes::default();
+        let mut h = self.first_block(ev, inputs, &mut times, progress, probe)?;
         // Every later (activation, dense) pair on the whole hidden vector;
         // their times go to the act2 and fc2 buckets. The last one gives the
         // logits at the output scale.
-        let mut hidden_out: Option<LastPair> = None;
         let last = self.model.pairs.len() - 1;
         for k in 1..=last {
             let act = &self.plan.acts[k];
             let t = Instant::now();
             let hk: Vec<(Ciphertext, usize)> = h
                 .par_iter()
-                .map(|c| self.activate(act, c))
+                .map(|c| self.activate(ev, act, c))
                 .collect::<Result<_, _>>()?;
             let pending = hk.first().map_or(0, |a| a.1);
             times.act2 += wall_ms(t);
@@ -687,21 +662,201 @@ impl BatchedEngine {
                 self.scale
             };
             let xs: Vec<&Ciphertext> = hk.iter().map(|a| &a.0).collect();
-            let out = self.dense(&xs, &rows, target, pending, None)?;
-            let out = self.finish(out, &self.biases[k], target, pending + 1)?;
+            let out = self.dense(ev, &xs, &rows, (target, pending), None)?;
+            let out = self.finish(ev, out, &self.biases[k], target, pending + 1)?;
             times.fc2 += wall_ms(t);
-            if k == last {
-                let prev = std::mem::replace(&mut h, out);
-                hidden_out = Some((prev, hk, fold, Self::act_offset(act)));
-            } else {
-                h = out;
+            if let (Some(p), true) = (probe, k == last) {
+                let off = Self::act_offset(act);
+                for (j, (x, y)) in h.iter().zip(&hk).enumerate() {
+                    let at = |layer, fold, offset| Probe {
+                        layer,
+                        index: j,
+                        fold,
+                        offset,
+                    };
+                    p(at(2, 1.0, 0.0), x);
+                    p(at(3, fold, off), &y.0);
+                }
             }
+            h = out;
         }
-        let out = h;
-        let (h, h2, fold2, off2) = hidden_out.ok_or_else(|| HeNnError::InvalidRequest {
-            detail: "a model needs at least two (activation, dense) pairs".into(),
-        })?;
-        // decrypt
+        Ok((h, times))
+    }
+}
+
+/// The in-process batched engine: a [`BatchedCircuit`] plus the client's
+/// part (secret and public key, encryption randomness) in one value, for
+/// runs where one party plays both roles ([`crate::he_nn::run`], tests,
+/// benchmarks).
+pub struct BatchedEngine {
+    circuit: BatchedCircuit,
+    encoder: Encoder,
+    /// Owns the relinearisation key.
+    evaluator: Evaluator,
+    sk: SecretKey,
+    pk: PublicKey,
+    precision: bool,
+    rng: Mutex<ChaCha20Rng>,
+}
+
+impl std::fmt::Debug for BatchedEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BatchedEngine({:?})", self.circuit)
+    }
+}
+
+impl Drop for BatchedEngine {
+    fn drop(&mut self) {
+        // The encryption generator's state would let its owner recompute
+        // the inputs' encryption randomness.
+        if let Ok(rng) = self.rng.get_mut() {
+            crate::ckks::keys::wipe_rng(rng);
+        }
+    }
+}
+
+impl std::ops::Deref for BatchedEngine {
+    type Target = BatchedCircuit;
+    fn deref(&self) -> &BatchedCircuit {
+        &self.circuit
+    }
+}
+
+impl BatchedEngine {
+    /// Generate keys and prepare the model for `params` (checked against the plan).
+    pub fn new(
+        model: &ChainForm,
+        plan: CircuitPlan,
+        params: CkksParameters,
+        opts: BatchedOptions,
+    ) -> Result<Self, HeNnError> {
+        if opts.precision && model.pairs.len() != 2 {
+            return Err(HeNnError::InvalidRequest {
+                detail: format!(
+                    "the precision option covers conv → act → dense → act → dense; this model has {} activations",
+                    model.pairs.len()
+                ),
+            });
+        }
+        let circuit = BatchedCircuit::new(model, plan, params, opts.chunk)?;
+        let ctx = Arc::clone(circuit.context());
+        // Two one-way derivations of the seed: the encryption generator
+        // kept by the engine cannot regenerate the key seed. The key
+        // generator's state is wiped once the keys are made.
+        let seed = opts.seed.clone().unwrap_or_else(KeySeed::from_os_rng);
+        let mut keygen = KeyGenerator::from_seed(&ctx, &seed.derive("batched keys"));
+        let pk = keygen.public_key();
+        let rk = keygen.relinearization_key();
+        let sk = keygen.into_secret_key();
+        let enc_rng = seed.derive("batched encryption").rng();
+        drop(seed);
+        Ok(Self {
+            encoder: Encoder::new(&ctx),
+            evaluator: Evaluator::with_keys(&ctx, EvaluationKeys::new(Some(rk), None)),
+            circuit,
+            sk,
+            pk,
+            precision: opts.precision,
+            rng: Mutex::new(enc_rng),
+        })
+    }
+
+    /// The keyless circuit.
+    pub fn circuit(&self) -> &BatchedCircuit {
+        &self.circuit
+    }
+
+    fn decrypt_slots(&self, ct: &Ciphertext, count: usize) -> Vec<f64> {
+        let mut v = self.encoder.decode(&decrypt(self.context(), &self.sk, ct));
+        v.truncate(count);
+        v
+    }
+
+    fn encrypt_inputs(&self, images: &[&[f32]]) -> Result<Vec<Ciphertext>, HeNnError> {
+        let pixels = self.pixels();
+        const GROUPS: usize = 16;
+        let seeds: Vec<KeySeed> = {
+            let mut rng = self.rng.lock().map_err(|_| HeNnError::InvalidRequest {
+                detail: "encryption randomness poisoned by an earlier panic".into(),
+            })?;
+            (0..GROUPS).map(|_| KeySeed::from_rng(&mut *rng)).collect()
+        };
+        let per = pixels.div_ceil(GROUPS);
+        let groups: Vec<Vec<Ciphertext>> = seeds
+            .into_par_iter()
+            .enumerate()
+            .map(|(g, seed)| {
+                let mut enc = Encryptor::new(self.context(), self.pk.clone(), seed.rng());
+                (g * per..((g + 1) * per).min(pixels))
+                    .map(|j| {
+                        let vals: Vec<f64> = images.iter().map(|im| f64::from(im[j])).collect();
+                        let pt = self
+                            .encoder
+                            .encode(&vals, self.start_level(), self.input_scale())?;
+                        Ok(enc.encrypt(&pt))
+                    })
+                    .collect::<Result<Vec<_>, CkksError>>()
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(groups.into_iter().flatten().collect())
+    }
+
+    /// Run one batch (at most [`BatchedCircuit::batch_size`] images of
+    /// [`BatchedCircuit::pixels`] pixels in [0, 1]); `progress` is called
+    /// with the number of conv features done.
+    pub fn infer_batch(
+        &self,
+        images: &[&[f32]],
+        progress: Option<&(dyn Fn(u64) + Sync)>,
+    ) -> Result<BatchOutput, HeNnError> {
+        let count = images.len();
+        if count == 0 || count > self.batch_size() {
+            return Err(HeNnError::InvalidRequest {
+                detail: format!(
+                    "a batch holds 1..={} images, got {count}",
+                    self.batch_size()
+                ),
+            });
+        }
+        if let Some(bad) = images.iter().position(|im| im.len() != self.pixels()) {
+            return Err(HeNnError::InvalidRequest {
+                detail: format!(
+                    "image {bad} has {} pixels, expected {}",
+                    images[bad].len(),
+                    self.pixels()
+                ),
+            });
+        }
+        let t = Instant::now();
+        let inputs = self.encrypt_inputs(images)?;
+        let encrypt_ms = wall_ms(t);
+
+        // Plaintext reference and decrypted samples for the precision option.
+        let reference = self.precision.then(|| self.reference(images));
+        let samples: Mutex<Vec<(Vec<f64>, Vec<f64>)>> =
+            Mutex::new(vec![(Vec::new(), Vec::new()); 5]);
+        let probe = |p: Probe, ct: &Ciphertext| {
+            let Some(r) = &reference else { return };
+            let got: Vec<f64> = self
+                .decrypt_slots(ct, count)
+                .into_iter()
+                .map(|v| v * p.fold + p.offset)
+                .collect();
+            let want: Vec<f64> = (0..count).map(|i| r[p.layer][i][p.index]).collect();
+            if let Ok(mut s) = samples.lock() {
+                s[p.layer].0.extend(got);
+                s[p.layer].1.extend(want);
+            }
+        };
+        let probe_ref: Option<ProbeFn<'_>> = if self.precision {
+            Some(&probe)
+        } else {
+            None
+        };
+        let (out, mut times) =
+            self.circuit
+                .evaluate(&self.evaluator, &inputs, progress, probe_ref)?;
+        times.encrypt = encrypt_ms;
         let t = Instant::now();
         let cols: Vec<Vec<f64>> = out
             .par_iter()
@@ -711,26 +866,25 @@ impl BatchedEngine {
             .map(|i| cols.iter().map(|c| c[i]).collect())
             .collect();
         times.decrypt = wall_ms(t);
-
-        let precision = reference.map(|r| {
-            for j in 0..hidden {
-                let (a, b, l) = sample(2, &h[j], &|i| r.fc1[i][j], 1.0, 0.0);
-                prec[l].0.extend(a);
-                prec[l].1.extend(b);
-                let (a, b, l) = sample(3, &h2[j].0, &|i| r.act2[i][j], fold2, off2);
-                prec[l].0.extend(a);
-                prec[l].1.extend(b);
+        let precision = match reference {
+            Some(r) => {
+                let mut prec = samples.into_inner().map_err(|_| HeNnError::InvalidRequest {
+                    detail: "precision samples poisoned by an earlier panic".into(),
+                })?;
+                for (i, lg) in logits.iter().enumerate() {
+                    prec[4].0.extend(lg);
+                    prec[4].1.extend(&r[4][i]);
+                }
+                Some(
+                    ["conv", "act1", "fc1", "act2", "fc2"]
+                        .iter()
+                        .zip(&prec)
+                        .map(|(name, (got, want))| LayerPrecision::new(name, got, want))
+                        .collect(),
+                )
             }
-            for (i, lg) in logits.iter().enumerate() {
-                prec[4].0.extend(lg);
-                prec[4].1.extend(&r.logits[i]);
-            }
-            ["conv", "act1", "fc1", "act2", "fc2"]
-                .iter()
-                .zip(&prec)
-                .map(|(name, (got, want))| LayerPrecision::new(name, got, want))
-                .collect()
-        });
+            None => None,
+        };
         Ok(BatchOutput {
             logits,
             times,
@@ -738,8 +892,10 @@ impl BatchedEngine {
         })
     }
 
-    fn reference(&self, images: &[&[f32]]) -> Reference {
-        let m = &self.model;
+    /// Plaintext intermediates, by layer then image: conv, act1, fc1,
+    /// act2, logits.
+    fn reference(&self, images: &[&[f32]]) -> [Vec<Vec<f64>>; 5] {
+        let m = &self.circuit.model;
         let per: Vec<[Vec<f64>; 5]> = images
             .par_iter()
             .map(|im| {
@@ -753,30 +909,14 @@ impl BatchedEngine {
                 [conv, act1, fc1, act2, logits]
             })
             .collect();
-        let mut r = Reference::default();
-        for [a, b, c, d, e] in per {
-            r.conv.push(a);
-            r.act1.push(b);
-            r.fc1.push(c);
-            r.act2.push(d);
-            r.logits.push(e);
+        let mut r: [Vec<Vec<f64>>; 5] = Default::default();
+        for layers in per {
+            for (dst, v) in r.iter_mut().zip(layers) {
+                dst.push(v);
+            }
         }
         r
     }
-}
-
-/// The input of the last dense layer's activation, its outputs (with the
-/// rescales they owe), and that activation's fold and offset.
-type LastPair = (Vec<Ciphertext>, Vec<(Ciphertext, usize)>, f64, f64);
-
-/// Plaintext intermediates per image (precision option).
-#[derive(Default)]
-struct Reference {
-    conv: Vec<Vec<f64>>,
-    act1: Vec<Vec<f64>>,
-    fc1: Vec<Vec<f64>>,
-    act2: Vec<Vec<f64>>,
-    logits: Vec<Vec<f64>>,
 }
 
 trait ConvBias {

@@ -12,6 +12,7 @@
 use super::batched::{BatchedEngine, BatchedOptions, LayerPrecision};
 use super::per_image::PerImageEngine;
 use super::plan::{CircuitPlan, ParamsChoice};
+use crate::ckks::CkksParameters;
 use super::{HeNnError, Mode, StageTimes};
 use crate::data::{self, Split};
 use crate::nn::{Variant, WeightsFile};
@@ -270,22 +271,31 @@ pub fn run(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
     }
 }
 
-fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
-    let weights = match &req.model {
-        ModelSource::Path(p) => WeightsFile::load(p)?,
-        ModelSource::Weights(w) => (**w).clone(),
-    };
-    let plan = CircuitPlan::from_weights(&weights)?;
-    let choice = req
-        .params
-        .clone()
-        .unwrap_or_else(|| ParamsChoice::default_for(&weights));
+/// The circuit plan of a model and the CKKS parameters it runs on:
+/// `choice`, or the SPEC preset matching the model
+/// ([`ParamsChoice::default_for`]), at the variant's scale (2^25 for
+/// SLAF-P, 2^26 otherwise). The one rule `infer` and `serve` share.
+pub fn resolve_params(
+    weights: &WeightsFile,
+    choice: Option<ParamsChoice>,
+) -> Result<(CircuitPlan, CkksParameters, ParamsChoice), HeNnError> {
+    let plan = CircuitPlan::from_weights(weights)?;
+    let choice = choice.unwrap_or_else(|| ParamsChoice::default_for(weights));
     let scale_bits = if weights.variant == Variant::SlafP {
         25
     } else {
         26
     };
     let params = choice.resolve(&plan, scale_bits)?;
+    Ok((plan, params, choice))
+}
+
+fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
+    let weights = match &req.model {
+        ModelSource::Path(p) => WeightsFile::load(p)?,
+        ModelSource::Weights(w) => (**w).clone(),
+    };
+    let (plan, params, choice) = resolve_params(&weights, req.params.clone())?;
 
     // The test images of the data set the model was trained on.
     let split = data::open_test_split(weights.config.dataset, req.data_dir.as_deref())?;

@@ -90,9 +90,175 @@ pub struct LayerPrecision {
     pub mean_bits: f64,
 }
 
-/// The per-image engine: CKKS context, keys and the encoded circuit.
-pub struct PerImageEngine {
+/// The server side of per-image inference: the CKKS context and the
+/// encoded circuit, with no key at all. Each call brings an [`Evaluator`]
+/// holding a client's relinearisation key and Galois keys for
+/// [`Self::rotation_steps`].
+pub struct PerImageCircuit {
     ctx: Arc<CkksContext>,
+    pipeline: Pipeline<Plaintext>,
+    outputs: usize,
+    pixels: usize,
+}
+
+impl std::fmt::Debug for PerImageCircuit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PerImageCircuit")
+            .field("params", &self.ctx.params().describe())
+            .field("circuit", &self.pipeline.describe())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PerImageCircuit {
+    /// Encode the circuit of `model` on `params` (levels per `opts`).
+    pub fn new(
+        model: &ChainForm,
+        params: CkksParameters,
+        opts: &PerImageOptions,
+    ) -> Result<Self, HeNnError> {
+        let (depth, detail) = circuit_depth(model)?;
+        let max = params.max_level();
+        if depth > max {
+            return Err(HeNnError::ChainTooShort {
+                needed: depth,
+                available: max,
+                detail,
+            });
+        }
+        let scale = params.default_scale();
+        let start = if opts.full_chain {
+            max
+        } else {
+            let mut bits = 0.0;
+            let mut end = 0;
+            for (i, q) in params.q().iter().enumerate() {
+                bits += (*q as f64).log2();
+                end = i;
+                if bits - scale.log2() >= opts.headroom_bits {
+                    break;
+                }
+            }
+            (depth + end).min(max)
+        };
+        let ctx = CkksContext::new(params)?;
+        let pipeline = Pipeline::new(&Evaluator::new(&ctx), model, start, scale)?;
+        Ok(Self {
+            ctx,
+            pipeline,
+            outputs: model.pairs.last().map_or(0, |(_, d)| d.rows),
+            pixels: model.conv.geom.in_len(),
+        })
+    }
+
+    /// The shared CKKS context.
+    pub fn context(&self) -> &Arc<CkksContext> {
+        &self.ctx
+    }
+
+    /// The encoded circuit.
+    pub fn pipeline(&self) -> &Pipeline<Plaintext> {
+        &self.pipeline
+    }
+
+    /// The CKKS parameters.
+    pub fn params(&self) -> &CkksParameters {
+        self.ctx.params()
+    }
+
+    /// Left rotation steps the circuit uses (a client makes Galois keys for exactly these).
+    pub fn rotation_steps(&self) -> Vec<i64> {
+        self.pipeline
+            .rotation_steps()
+            .into_iter()
+            .map(|s| s as i64)
+            .collect()
+    }
+
+    /// Logits per image.
+    pub fn outputs(&self) -> usize {
+        self.outputs
+    }
+
+    /// Pixels per image.
+    pub fn pixels(&self) -> usize {
+        self.pixels
+    }
+
+    /// Bytes of one input ciphertext (2 polynomials at the start level).
+    pub fn ciphertext_bytes(&self) -> usize {
+        2 * (self.pipeline.start_level() + 1) * self.ctx.params().n() * 8
+    }
+
+    /// The input must be one 2-part ciphertext at the start level and scale.
+    pub fn check_input(&self, ct: &Ciphertext) -> Result<(), HeNnError> {
+        let (level, scale) = (self.pipeline.start_level(), self.pipeline.scale());
+        let rel = (ct.scale() / scale - 1.0).abs();
+        if ct.level() != level || ct.part_count() != 2 || rel > 1e-9 {
+            return Err(HeNnError::InvalidRequest {
+                detail: format!(
+                    "the input ciphertext is at level {} with {} parts and scale 2^{:.2}; the circuit takes level {level}, 2 parts, scale 2^{:.2}",
+                    ct.level(),
+                    ct.part_count(),
+                    ct.scale().log2(),
+                    scale.log2()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Every Galois key the circuit needs is in `ev`, or the missing steps are named.
+    pub fn check_keys(&self, ev: &Evaluator) -> Result<(), HeNnError> {
+        ev.relin_key("per-image inference")?;
+        let gk = ev.galois_keys("per-image inference")?;
+        let n = self.ctx.params().n();
+        let missing: Vec<i64> = self
+            .rotation_steps()
+            .into_iter()
+            .filter(|&s| !gk.has_step(s, n))
+            .collect();
+        if !missing.is_empty() {
+            return Err(HeNnError::InvalidRequest {
+                detail: format!(
+                    "the Galois keys lack {} of the circuit's {} rotation steps: {missing:?}",
+                    missing.len(),
+                    self.rotation_steps().len()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Run the circuit on one input ciphertext with a client's keys;
+    /// returns the logit ciphertext (the first [`Self::outputs`] slots) and
+    /// each stage's wall time (ms). `after` is shown every stage's output.
+    pub fn evaluate(
+        &self,
+        ev: &Evaluator,
+        input: &Ciphertext,
+        mut after: Option<&mut dyn FnMut(usize, &Ciphertext)>,
+    ) -> Result<(Ciphertext, Vec<f64>), HeNnError> {
+        self.check_input(input)?;
+        let mut stage_ms = vec![0.0; self.pipeline.stage_count()];
+        let mut ct = input.clone();
+        for (i, slot) in stage_ms.iter_mut().enumerate() {
+            let t = Instant::now();
+            ct = self.pipeline.stage(ev, i, &ct)?;
+            *slot = t.elapsed().as_secs_f64() * 1e3;
+            if let Some(f) = after.as_mut() {
+                f(i, &ct);
+            }
+        }
+        Ok((ct, stage_ms))
+    }
+}
+
+/// The in-process per-image engine: a [`PerImageCircuit`] plus the
+/// client's part (keys, encryption, decryption) in one value, for runs
+/// where one party plays both roles.
+pub struct PerImageEngine {
+    circuit: PerImageCircuit,
     encoder: Encoder,
     /// Owns the relinearisation and Galois keys.
     evaluator: Evaluator,
@@ -100,7 +266,6 @@ pub struct PerImageEngine {
     encryptor: Mutex<Encryptor<ChaCha20Rng>>,
     sym_rng: Mutex<ChaCha20Rng>,
     public_key_encryption: bool,
-    pipeline: Pipeline<Plaintext>,
     model: ChainForm,
     key_bytes: usize,
     setup_ms: f64,
@@ -108,10 +273,7 @@ pub struct PerImageEngine {
 
 impl std::fmt::Debug for PerImageEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PerImageEngine")
-            .field("params", &self.ctx.params().describe())
-            .field("circuit", &self.pipeline.describe())
-            .finish_non_exhaustive()
+        write!(f, "PerImageEngine({:?})", self.circuit)
     }
 }
 
@@ -146,34 +308,8 @@ impl PerImageEngine {
         opts: PerImageOptions,
     ) -> Result<Self, HeNnError> {
         let t0 = Instant::now();
-        let (depth, detail) = circuit_depth(model)?;
-        let max = params.max_level();
-        if depth > max {
-            return Err(HeNnError::ChainTooShort {
-                needed: depth,
-                available: max,
-                detail,
-            });
-        }
-        let scale = params.default_scale();
-        let start = if opts.full_chain {
-            max
-        } else {
-            let mut bits = 0.0;
-            let mut end = 0;
-            for (i, q) in params.q().iter().enumerate() {
-                bits += (*q as f64).log2();
-                end = i;
-                if bits - scale.log2() >= opts.headroom_bits {
-                    break;
-                }
-            }
-            (depth + end).min(max)
-        };
-        let ctx = CkksContext::new(params)?;
-        let encoder = Encoder::new(&ctx);
-        let evaluator = Evaluator::new(&ctx);
-        let pipeline = Pipeline::new(&evaluator, model, start, scale)?;
+        let circuit = PerImageCircuit::new(model, params, &opts)?;
+        let ctx = Arc::clone(circuit.context());
         let seed = seed.unwrap_or_else(KeySeed::from_os_rng);
         let mut keygen = KeyGenerator::from_seed(&ctx, &seed.derive("per-image keys"));
         let enc_rng = seed.derive("per-image public-key encryption").rng();
@@ -181,12 +317,7 @@ impl PerImageEngine {
         drop(seed);
         let pk = keygen.public_key();
         let relin_key = keygen.relinearization_key();
-        let steps: Vec<i64> = pipeline
-            .rotation_steps()
-            .into_iter()
-            .map(|s| s as i64)
-            .collect();
-        let galois_keys = keygen.galois_keys(&steps, false);
+        let galois_keys = keygen.galois_keys(&circuit.rotation_steps(), false);
         let sk = keygen.into_secret_key();
         let key_bytes = pk.byte_size() + relin_key.byte_size() + galois_keys.byte_size();
         let encryptor = Mutex::new(Encryptor::new(&ctx, pk, enc_rng));
@@ -195,18 +326,22 @@ impl PerImageEngine {
             EvaluationKeys::new(Some(relin_key), Some(galois_keys)),
         );
         Ok(Self {
-            ctx,
-            encoder,
+            encoder: Encoder::new(&ctx),
+            circuit,
             evaluator,
             sk,
             encryptor,
             sym_rng: Mutex::new(sym_rng),
             public_key_encryption: opts.public_key_encryption,
-            pipeline,
             model: model.clone(),
             key_bytes,
             setup_ms: t0.elapsed().as_secs_f64() * 1e3,
         })
+    }
+
+    /// The keyless circuit.
+    pub fn circuit(&self) -> &PerImageCircuit {
+        &self.circuit
     }
 
     /// Public + relinearisation + Galois key bytes (8 bytes per residue).
@@ -216,7 +351,7 @@ impl PerImageEngine {
 
     /// Bytes of one input ciphertext (2 polynomials at the start level).
     pub fn ciphertext_bytes(&self) -> usize {
-        2 * (self.pipeline.start_level() + 1) * self.ctx.params().n() * 8
+        self.circuit.ciphertext_bytes()
     }
 
     /// Number of Galois keys (distinct rotation steps of the circuit).
@@ -231,23 +366,24 @@ impl PerImageEngine {
 
     /// The encoded circuit.
     pub fn pipeline(&self) -> &Pipeline<Plaintext> {
-        &self.pipeline
+        self.circuit.pipeline()
     }
 
     /// The CKKS parameters.
     pub fn params(&self) -> &CkksParameters {
-        self.ctx.params()
+        self.circuit.params()
     }
 
     /// Parameters, levels and per-layer layout in one line.
     pub fn describe(&self) -> String {
+        let p = self.pipeline();
         format!(
             "{}; input at level {} -> logits at level {}; {} Galois keys; {}",
-            self.ctx.params().describe(),
-            self.pipeline.start_level(),
-            self.pipeline.end_level(),
+            self.params().describe(),
+            p.start_level(),
+            p.end_level(),
             self.galois_key_count(),
-            self.pipeline.describe()
+            p.describe()
         )
     }
 
@@ -267,11 +403,10 @@ impl PerImageEngine {
     }
 
     fn encrypt(&self, image: &[f64]) -> Result<Ciphertext, HeNnError> {
-        let pt = self.encoder.encode(
-            &self.pipeline.encode_input(image),
-            self.pipeline.start_level(),
-            self.pipeline.scale(),
-        )?;
+        let p = self.pipeline();
+        let pt = self
+            .encoder
+            .encode(&p.encode_input(image), p.start_level(), p.scale())?;
         fn poisoned<T>(_: T) -> HeNnError {
             HeNnError::InvalidRequest {
                 detail: "the encryption RNG lock is poisoned (a previous call panicked)".into(),
@@ -282,12 +417,18 @@ impl PerImageEngine {
             Ok(enc.encrypt(&pt))
         } else {
             let mut rng = self.sym_rng.lock().map_err(poisoned)?;
-            Ok(encrypt_symmetric(&self.ctx, &self.sk, &pt, &mut *rng))
+            Ok(encrypt_symmetric(
+                self.circuit.context(),
+                &self.sk,
+                &pt,
+                &mut *rng,
+            ))
         }
     }
 
     fn decrypt_slots(&self, ct: &Ciphertext) -> Vec<f64> {
-        self.encoder.decode(&decrypt(&self.ctx, &self.sk, ct))
+        self.encoder
+            .decode(&decrypt(self.circuit.context(), &self.sk, ct))
     }
 
     /// The 10 logits of one 784-pixel image in [0, 1], and its stage times (ms).
@@ -315,34 +456,34 @@ impl PerImageEngine {
         let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
         let mut times = StageTimes::default();
         let t = Instant::now();
-        let mut ct = self.encrypt(&img)?;
+        let ct = self.encrypt(&img)?;
         times.encrypt = ms(t);
-        let bk = &self.evaluator;
         let reference = precision.then(|| reference_stages(&self.model, &img));
         let mut report = Vec::new();
-        let mut stage_ms = vec![0.0; self.pipeline.stage_count()];
-        for (i, slot) in stage_ms.iter_mut().enumerate() {
-            let t = Instant::now();
-            ct = self.pipeline.stage(bk, i, &ct)?;
-            *slot = ms(t);
-            if let Some(r) = &reference {
-                let got = self.pipeline.stage_values(i, &self.decrypt_slots(&ct));
-                let want = &r[i];
-                let errs: Vec<f64> = got.iter().zip(want).map(|(a, b)| (a - b).abs()).collect();
-                let (max_bits, mean_bits) = precision_bits(&got, want);
-                report.push(LayerPrecision {
-                    stage: stage_name(i),
-                    len: want.len(),
-                    level: ct.level(),
-                    max_abs_error: errs.iter().fold(0.0, |a: f64, &e| a.max(e)),
-                    p99_abs_error: crate::he_nn::batched::p99(errs.clone()),
-                    mean_abs_error: errs.iter().sum::<f64>() / errs.len().max(1) as f64,
-                    max_abs_value: want.iter().fold(0.0, |a: f64, &v| a.max(v.abs())),
-                    max_bits,
-                    mean_bits,
-                });
-            }
-        }
+        let mut after = |i: usize, ct: &Ciphertext| {
+            let Some(r) = &reference else { return };
+            let got = self.pipeline().stage_values(i, &self.decrypt_slots(ct));
+            let want = &r[i];
+            let errs: Vec<f64> = got.iter().zip(want).map(|(a, b)| (a - b).abs()).collect();
+            let (max_bits, mean_bits) = precision_bits(&got, want);
+            report.push(LayerPrecision {
+                stage: stage_name(i),
+                len: want.len(),
+                level: ct.level(),
+                max_abs_error: errs.iter().fold(0.0, |a: f64, &e| a.max(e)),
+                p99_abs_error: crate::he_nn::batched::p99(errs.clone()),
+                mean_abs_error: errs.iter().sum::<f64>() / errs.len().max(1) as f64,
+                max_abs_value: want.iter().fold(0.0, |a: f64, &v| a.max(v.abs())),
+                max_bits,
+                mean_bits,
+            });
+        };
+        let hook: Option<&mut dyn FnMut(usize, &Ciphertext)> = if precision {
+            Some(&mut after)
+        } else {
+            None
+        };
+        let (ct, stage_ms) = self.circuit.evaluate(&self.evaluator, &ct, hook)?;
         // Stages past the papers' five go to the act2 / fc2 buckets.
         for (i, v) in stage_ms.iter().enumerate() {
             match i {
@@ -355,9 +496,8 @@ impl PerImageEngine {
         }
         let t = Instant::now();
         let slots = self.decrypt_slots(&ct);
-        let logits = self
-            .pipeline
-            .stage_values(self.pipeline.stage_count() - 1, &slots);
+        let p = self.pipeline();
+        let logits = p.stage_values(p.stage_count() - 1, &slots);
         times.decrypt = ms(t);
         Ok((logits, times, report))
     }

@@ -1,0 +1,230 @@
+//! `slaf-he serve`, `slaf-he keygen` and `slaf-he query`: encrypted
+//! inference split into a server that never holds a secret key and a
+//! client that never needs the model's weights (see [`slaf_he::service`]).
+
+use anyhow::Context;
+use clap::Args;
+use slaf_he::ckks::KeySeed;
+use slaf_he::he_nn::Mode;
+use slaf_he::he_nn::plan::ParamsChoice;
+use slaf_he::nn::WeightsFile;
+use slaf_he::service::client::{Client, QueryRequest, Remote, query};
+use slaf_he::service::http::{HttpConfig, serve_forever};
+use slaf_he::service::server::{Server, ServerConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn parse_mode(s: &str) -> Mode {
+    if s == "per-image" {
+        Mode::PerImage
+    } else {
+        Mode::Batched
+    }
+}
+
+/// Arguments of `slaf-he serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Weights file written by `slaf-he train` (the server's secret: the model).
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// Address to listen on (127.0.0.1 by default: put a TLS proxy in front for other hosts).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Engine: batched (one image per slot, relinearization key only) or
+    /// per-image (one image per ciphertext, Galois keys too).
+    #[arg(long, default_value = "batched", value_parser = ["batched", "per-image"])]
+    pub mode: String,
+    /// CKKS parameters, as for `infer` [default: the preset matching the model].
+    #[arg(long)]
+    pub params: Option<String>,
+    /// Accept parameter sets below 128-bit security (experiments only).
+    #[arg(long)]
+    pub insecure_params: bool,
+    /// Bundles kept in memory; one more evicts the least recently used.
+    #[arg(long, default_value_t = 16)]
+    pub max_bundles: usize,
+    /// Largest request body in MiB [default: twice a full request or bundle of this model].
+    #[arg(long)]
+    pub max_body_mib: Option<usize>,
+    /// Requests evaluated at once (each uses every core).
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Seconds a request may wait for a worker, and may run.
+    #[arg(long, default_value_t = 600)]
+    pub timeout_s: u64,
+    /// Folder of content-addressed bundle files, shared by replicas [default: memory only].
+    #[arg(long, value_name = "DIR")]
+    pub bundle_dir: Option<PathBuf>,
+}
+
+/// Run `slaf-he serve`.
+pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    let weights = WeightsFile::load(&args.model)
+        .with_context(|| format!("loading the model {}", args.model.display()))?;
+    let params = args
+        .params
+        .as_deref()
+        .map(|p| ParamsChoice::parse(p, args.insecure_params))
+        .transpose()?;
+    let config = ServerConfig {
+        max_bundles: args.max_bundles.max(1),
+        max_body_bytes: args.max_body_mib.map(|m| m << 20),
+        bundle_dir: args.bundle_dir.clone(),
+        allow_insecure: args.insecure_params,
+        ..ServerConfig::default()
+    };
+    let server = Server::new(&weights, parse_mode(&args.mode), params, config)?;
+    let plan = server.plan().clone();
+    let http = HttpConfig {
+        workers: args.workers.max(1),
+        timeout: Duration::from_secs(args.timeout_s.max(1)),
+    };
+    serve_forever(Arc::new(server), &http, args.addr, |addr| {
+        println!(
+            "serving {} ({}, N = 2^{}, depth {}, {} Galois steps) on http://{addr}; body limit {:.0} MiB; Ctrl-C stops",
+            plan.model,
+            plan.mode.name(),
+            plan.params.log_n,
+            plan.depth,
+            plan.keys.galois_steps.len(),
+            plan.max_body_bytes as f64 / (1 << 20) as f64
+        );
+    })
+    .with_context(|| format!("serving on {}", args.addr))
+}
+
+/// Arguments of `slaf-he keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Server to fetch the plan from (e.g. http://127.0.0.1:8080).
+    #[arg(long, conflicts_with = "plan", required_unless_present = "plan")]
+    pub server: Option<String>,
+    /// A plan saved from GET /v1/model (offline key generation).
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// New key folder: secret.key (mode 0600), bundle.bin, plan.json. Never overwritten.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Key seed: 64 hex digits or a decimal test seed [default: the OS CSPRNG].
+    #[arg(long, value_parser = super::infer::parse_key_seed)]
+    pub seed: Option<KeySeed>,
+    /// Accept parameter sets below 128-bit security (experiments only).
+    #[arg(long)]
+    pub insecure_params: bool,
+}
+
+/// Run `slaf-he keygen`.
+pub fn run_keygen(args: KeygenArgs) -> anyhow::Result<()> {
+    if args.out.exists() {
+        anyhow::bail!(
+            "{} already exists; refusing to overwrite a key folder",
+            args.out.display()
+        );
+    }
+    let plan = match (&args.server, &args.plan) {
+        (Some(url), _) => Remote::new(url, Duration::from_secs(60)).plan()?,
+        (None, Some(p)) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading the plan {}", p.display()))?;
+            serde_json::from_str(&text).with_context(|| format!("parsing the plan {}", p.display()))?
+        }
+        (None, None) => anyhow::bail!("give --server URL or --plan FILE"),
+    };
+    let seed = args.seed.unwrap_or_else(KeySeed::from_os_rng);
+    let client = Client::generate(plan, &seed, args.insecure_params)?;
+    client.write_key_dir(&args.out, &seed)?;
+    let p = client.plan();
+    println!(
+        "wrote {}: key id {}; bundle {:.1} MiB ({} mode, {} Galois keys); secret.key is mode 0600",
+        args.out.display(),
+        client.key_id(),
+        client.bundle().len() as f64 / (1 << 20) as f64,
+        p.mode.name(),
+        p.keys.galois_steps.len()
+    );
+    Ok(())
+}
+
+/// Arguments of `slaf-he query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Server URL (e.g. http://127.0.0.1:8080).
+    #[arg(long)]
+    pub server: String,
+    /// Key folder written by `slaf-he keygen`.
+    #[arg(long, value_name = "DIR")]
+    pub keys: PathBuf,
+    /// Test images to classify.
+    #[arg(long, default_value_t = 16)]
+    pub images: usize,
+    /// Index of the first test image.
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+    /// Per-image mode: images per request.
+    #[arg(long, default_value_t = 1)]
+    pub per_request: usize,
+    /// Folder of the IDX files [default: the plan's data set in its default place].
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Weights to run the plaintext model locally and report agreement (a
+    /// testing aid: a real client has no weights).
+    #[arg(long, value_name = "FILE")]
+    pub reference: Option<PathBuf>,
+    /// Seconds per request before giving up.
+    #[arg(long, default_value_t = 900)]
+    pub timeout_s: u64,
+    /// Accept parameter sets below 128-bit security (experiments only).
+    #[arg(long)]
+    pub insecure_params: bool,
+    /// Print one JSON summary line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Run `slaf-he query`.
+pub fn run_query(args: QueryArgs, quiet: bool) -> anyhow::Result<()> {
+    let mut client = Client::open(&args.keys, args.insecure_params)
+        .with_context(|| format!("opening the key folder {}", args.keys.display()))?;
+    let req = QueryRequest {
+        server: args.server.clone(),
+        images: args.images,
+        offset: args.offset,
+        data_dir: args.data.clone(),
+        reference: args.reference.clone(),
+        images_per_request: args.per_request,
+        timeout: Duration::from_secs(args.timeout_s.max(1)),
+        quiet: quiet || args.json,
+    };
+    let s = query(&mut client, &req)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&s)?);
+        return Ok(());
+    }
+    let mib = |b: usize| b as f64 / (1 << 20) as f64;
+    println!("{} ({}) at {}, key id {}", s.model, s.mode.name(), args.server, &s.key_id[..16]);
+    println!(
+        "accuracy {:.2}% ({}/{}){}",
+        100.0 * s.accuracy,
+        s.correct,
+        s.images,
+        s.agreement
+            .map(|a| format!(", agreement with the local plaintext model {:.2}% (max logit error {:.2e})", 100.0 * a, s.max_logit_error.unwrap_or(0.0)))
+            .unwrap_or_default()
+    );
+    println!(
+        "{} requests: latency p50 {:.0} ms, p95 {:.0} ms; {:.2} images/s over {:.1} s",
+        s.requests, s.latency_p50_ms, s.latency_p95_ms, s.images_per_s, s.wall_s
+    );
+    println!(
+        "bytes: bundle {:.1} MiB{}, up {:.1} MiB, down {:.2} MiB ({:.2} MiB up per request)",
+        mib(s.bundle_bytes),
+        if s.bundle_bytes == 0 { " (already registered)" } else { "" },
+        mib(s.bytes_up),
+        mib(s.bytes_down),
+        mib(s.bytes_up) / s.requests.max(1) as f64
+    );
+    Ok(())
+}
