@@ -118,3 +118,82 @@ fn corrupt_or_foreign_input_is_refused() {
         let _ = ciphertext_from_bytes(&ctx, &b);
     }
 }
+
+#[test]
+fn seed_compression_halves_keys_and_uploads_and_still_works() {
+    let ctx = context(vec![40, 25, 25, 40]);
+    let mut kg = KeyGenerator::from_seed(&ctx, &KeySeed::for_tests(5));
+    let (pk, rk, gk) = (
+        kg.public_key(),
+        kg.relinearization_key(),
+        kg.galois_keys(&[1, -3], true),
+    );
+    let enc = Encoder::new(&ctx);
+    let ev = Evaluator::new(&ctx);
+    let xs: Vec<f64> = (0..16).map(|i| i as f64 / 8.0 - 1.0).collect();
+    let pt = enc.encode(&xs, 2, 2f64.powi(25)).expect("encode");
+
+    // A seeded symmetric ciphertext: about half the bytes of the full one,
+    // read back to exactly the ciphertext its expansion gives.
+    let mut rng = ChaCha20Rng::seed_from_u64(6);
+    let sct = encrypt_symmetric_seeded(&ctx, kg.secret_key(), &pt, &mut rng);
+    let full = sct.expand(&ctx);
+    let small = seeded_ciphertext_to_bytes(&ctx, &sct);
+    let big = ciphertext_to_bytes(&ctx, &full);
+    let ratio = small.len() as f64 / big.len() as f64;
+    assert!((0.49..0.52).contains(&ratio), "seeded/full = {ratio}");
+    let back = ciphertext_from_bytes(&ctx, &small).expect("seeded ct");
+    assert_eq!(back, full);
+    let dec = enc.decode(&decrypt(&ctx, kg.secret_key(), &back));
+    assert!(close(&dec, &xs, 1e-3));
+    // The same rng stream gives the same ciphertext through the unseeded path.
+    let mut rng = ChaCha20Rng::seed_from_u64(6);
+    assert_eq!(
+        encrypt_symmetric(&ctx, kg.secret_key(), &pt, &mut rng),
+        full
+    );
+
+    // Keys: each seeded form is about half, and the reloaded keys compute.
+    let pkb = public_key_to_bytes(&ctx, &pk);
+    assert!(
+        (pkb.len() as f64) < 0.52 * pk.byte_size() as f64,
+        "{}",
+        pkb.len()
+    );
+    let rkb = relinearization_key_to_bytes(&ctx, &rk);
+    assert!((rkb.len() as f64) < 0.52 * rk.byte_size() as f64);
+    let gkb = galois_keys_to_bytes(&ctx, &gk);
+    assert!((gkb.len() as f64) < 0.52 * gk.byte_size() as f64);
+    let rk2 = relinearization_key_from_bytes(&ctx, &rkb).expect("rk");
+    let gk2 = galois_keys_from_bytes(&ctx, &gkb).expect("gk");
+    // A reloaded seeded key serializes to the same bytes (seeds are kept).
+    assert_eq!(galois_keys_to_bytes(&ctx, &gk2), gkb);
+    let sq = ev.mul_relin_rescale(&back, &back, &rk2).expect("square");
+    let dec = enc.decode(&decrypt(&ctx, kg.secret_key(), &sq));
+    let want: Vec<f64> = xs.iter().map(|x| x * x).collect();
+    assert!(close(&dec, &want, 1e-2));
+    for (step, shift) in [(1i64, 1usize), (-3, 0)] {
+        let rot = ev.rotate(&back, step, &gk2).expect("rotate");
+        let dec = enc.decode(&decrypt(&ctx, kg.secret_key(), &rot));
+        if step > 0 {
+            assert!(close(&dec[..15], &xs[shift..], 5e-3), "step {step}");
+        } else {
+            assert!(close(&dec[3..16], &xs[..13], 5e-3), "step {step}");
+        }
+    }
+    let conj = ev.conjugate(&back, &gk2).expect("conjugate");
+    let dec = enc.decode(&decrypt(&ctx, kg.secret_key(), &conj));
+    assert!(close(&dec, &xs, 5e-3));
+
+    // A bad seed form byte is refused with a typed error.
+    // (magic 8, version 4, kind 1, N 8, prime count 4, 4 primes, level 4,
+    // scale 8, part count 4, then the form byte.)
+    let mut bad = small.clone();
+    let at = 8 + 4 + 1 + 8 + 4 + 4 * 8 + 4 + 8 + 4;
+    assert_eq!(bad[at], 1);
+    bad[at] = 7;
+    assert!(matches!(
+        ciphertext_from_bytes(&ctx, &bad),
+        Err(CkksError::Deserialize { .. })
+    ));
+}

@@ -70,7 +70,9 @@ fn every_subcommand_has_help() {
 #[test]
 fn unknown_subcommands_and_bad_values_are_refused() {
     for (args, want) in [
-        (vec!["serve"], "unrecognized subcommand"),
+        (vec!["sevre"], "unrecognized subcommand"),
+        (vec!["serve"], "--model"),
+        (vec!["keygen", "--out", "x"], "--server"),
         (
             vec!["infer", "--threads", "0", "--weights", "x"],
             "--threads",

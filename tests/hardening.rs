@@ -371,8 +371,9 @@ fn hardening_deserializer_refuses_ntt_flag_zero() {
     let mut bytes = ciphertext_to_bytes(&ctx, &ct);
     assert!(ciphertext_from_bytes(&ctx, &bytes).is_ok());
     // Header: magic 8, version 4, kind 1, N 8, count 4, 4 primes x 8; then
-    // level 4, scale 8, parts 4, limb count 4, then the first NTT flag.
-    let flag = 8 + 4 + 1 + 8 + 4 + 3 * 8 + 4 + 8 + 4 + 4;
+    // level 4, scale 8, parts 4, form 1 (full), limb count 4, then the
+    // first NTT flag.
+    let flag = 8 + 4 + 1 + 8 + 4 + 3 * 8 + 4 + 8 + 4 + 1 + 4;
     assert_eq!(bytes[flag], 1);
     bytes[flag] = 0;
     let e = ciphertext_from_bytes(&ctx, &bytes).expect_err("NTT flag 0");

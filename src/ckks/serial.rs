@@ -28,8 +28,8 @@ use super::keys::{
 };
 use super::params::{CkksParameters, CkksParametersLiteral};
 use super::ring::{Modulus, RnsPoly, automorphism_ntt};
-use std::sync::Arc;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"SLAFCKKS";
 const VERSION: u32 = 2;

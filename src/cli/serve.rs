@@ -129,7 +129,8 @@ pub fn run_keygen(args: KeygenArgs) -> anyhow::Result<()> {
         (None, Some(p)) => {
             let text = std::fs::read_to_string(p)
                 .with_context(|| format!("reading the plan {}", p.display()))?;
-            serde_json::from_str(&text).with_context(|| format!("parsing the plan {}", p.display()))?
+            serde_json::from_str(&text)
+                .with_context(|| format!("parsing the plan {}", p.display()))?
         }
         (None, None) => anyhow::bail!("give --server URL or --plan FILE"),
     };
@@ -204,14 +205,24 @@ pub fn run_query(args: QueryArgs, quiet: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let mib = |b: usize| b as f64 / (1 << 20) as f64;
-    println!("{} ({}) at {}, key id {}", s.model, s.mode.name(), args.server, &s.key_id[..16]);
+    println!(
+        "{} ({}) at {}, key id {}",
+        s.model,
+        s.mode.name(),
+        args.server,
+        &s.key_id[..16]
+    );
     println!(
         "accuracy {:.2}% ({}/{}){}",
         100.0 * s.accuracy,
         s.correct,
         s.images,
         s.agreement
-            .map(|a| format!(", agreement with the local plaintext model {:.2}% (max logit error {:.2e})", 100.0 * a, s.max_logit_error.unwrap_or(0.0)))
+            .map(|a| format!(
+                ", agreement with the local plaintext model {:.2}% (max logit error {:.2e})",
+                100.0 * a,
+                s.max_logit_error.unwrap_or(0.0)
+            ))
             .unwrap_or_default()
     );
     println!(
@@ -221,7 +232,11 @@ pub fn run_query(args: QueryArgs, quiet: bool) -> anyhow::Result<()> {
     println!(
         "bytes: bundle {:.1} MiB{}, up {:.1} MiB, down {:.2} MiB ({:.2} MiB up per request)",
         mib(s.bundle_bytes),
-        if s.bundle_bytes == 0 { " (already registered)" } else { "" },
+        if s.bundle_bytes == 0 {
+            " (already registered)"
+        } else {
+            ""
+        },
         mib(s.bytes_up),
         mib(s.bytes_down),
         mib(s.bytes_up) / s.requests.max(1) as f64

@@ -790,9 +790,9 @@ impl BatchedEngine {
                 (g * per..((g + 1) * per).min(pixels))
                     .map(|j| {
                         let vals: Vec<f64> = images.iter().map(|im| f64::from(im[j])).collect();
-                        let pt = self
-                            .encoder
-                            .encode(&vals, self.start_level(), self.input_scale())?;
+                        let pt =
+                            self.encoder
+                                .encode(&vals, self.start_level(), self.input_scale())?;
                         Ok(enc.encrypt(&pt))
                     })
                     .collect::<Result<Vec<_>, CkksError>>()
@@ -848,11 +848,7 @@ impl BatchedEngine {
                 s[p.layer].1.extend(want);
             }
         };
-        let probe_ref: Option<ProbeFn<'_>> = if self.precision {
-            Some(&probe)
-        } else {
-            None
-        };
+        let probe_ref: Option<ProbeFn<'_>> = if self.precision { Some(&probe) } else { None };
         let (out, mut times) =
             self.circuit
                 .evaluate(&self.evaluator, &inputs, progress, probe_ref)?;
@@ -868,9 +864,11 @@ impl BatchedEngine {
         times.decrypt = wall_ms(t);
         let precision = match reference {
             Some(r) => {
-                let mut prec = samples.into_inner().map_err(|_| HeNnError::InvalidRequest {
-                    detail: "precision samples poisoned by an earlier panic".into(),
-                })?;
+                let mut prec = samples
+                    .into_inner()
+                    .map_err(|_| HeNnError::InvalidRequest {
+                        detail: "precision samples poisoned by an earlier panic".into(),
+                    })?;
                 for (i, lg) in logits.iter().enumerate() {
                     prec[4].0.extend(lg);
                     prec[4].1.extend(&r[4][i]);

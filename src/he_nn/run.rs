@@ -12,8 +12,8 @@
 use super::batched::{BatchedEngine, BatchedOptions, LayerPrecision};
 use super::per_image::PerImageEngine;
 use super::plan::{CircuitPlan, ParamsChoice};
-use crate::ckks::CkksParameters;
 use super::{HeNnError, Mode, StageTimes};
+use crate::ckks::CkksParameters;
 use crate::data::{self, Split};
 use crate::nn::{Variant, WeightsFile};
 use crate::report::{self, polars::prelude::*};

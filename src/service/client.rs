@@ -160,8 +160,7 @@ impl Client {
     pub fn open(dir: &Path, allow_insecure: bool) -> Result<Self, ServiceError> {
         let plan_path = dir.join(PLAN_FILE);
         let text = std::fs::read_to_string(&plan_path).map_err(|e| io_err(&plan_path, e))?;
-        let plan: ServicePlan =
-            serde_json::from_str(&text).map_err(|e| io_err(&plan_path, e))?;
+        let plan: ServicePlan = serde_json::from_str(&text).map_err(|e| io_err(&plan_path, e))?;
         let secret = dir.join(SECRET_FILE);
         let hex = Zeroizing::new(std::fs::read_to_string(&secret).map_err(|e| io_err(&secret, e))?);
         let seed = KeySeed::parse(&hex).map_err(|e| io_err(&secret, e))?;
@@ -221,7 +220,9 @@ impl Client {
                 .map(|im| im2col(g, &im.iter().map(|&v| f64::from(v)).collect::<Vec<_>>()))
                 .collect(),
             (Mode::PerImage, None) => {
-                return Err(ServiceError::bad("a per-image plan without its im2col geometry"));
+                return Err(ServiceError::bad(
+                    "a per-image plan without its im2col geometry",
+                ));
             }
         };
         // One generator per group, each keyed from the client's CSPRNG.
@@ -410,7 +411,10 @@ impl Remote {
         if v.get("key_id").and_then(|k| k.as_str()) != Some(client.key_id()) {
             return Err(ServiceError::Http {
                 url: self.url("/v1/keys"),
-                detail: format!("the server answered key id {v}, expected {}", client.key_id()),
+                detail: format!(
+                    "the server answered key id {v}, expected {}",
+                    client.key_id()
+                ),
             });
         }
         Ok(ex.up)
@@ -535,10 +539,12 @@ pub fn query(client: &mut Client, req: &QueryRequest) -> Result<QuerySummary, Se
         )));
     }
     let reference = match &req.reference {
-        Some(p) => Some(crate::nn::WeightsFile::load(p).map_err(|e| ServiceError::Io {
-            path: p.display().to_string(),
-            detail: e.to_string(),
-        })?),
+        Some(p) => Some(
+            crate::nn::WeightsFile::load(p).map_err(|e| ServiceError::Io {
+                path: p.display().to_string(),
+                detail: e.to_string(),
+            })?,
+        ),
         None => None,
     };
     let t0 = Instant::now();

@@ -165,9 +165,7 @@ impl Server {
             + ct * input.images_per_request * usize::from(mode == Mode::PerImage);
         let switching = 2 * limbs * limbs * n * 8;
         let bundle = switching * (1 + keys.galois_steps.len()) + 2 * limbs * n * 8 + 4096;
-        let max_body_bytes = config
-            .max_body_bytes
-            .unwrap_or(2 * request.max(bundle));
+        let max_body_bytes = config.max_body_bytes.unwrap_or(2 * request.max(bundle));
         let plan = ServicePlan {
             version: WIRE_VERSION,
             model: weights.model.name.clone(),

@@ -90,6 +90,9 @@ pub struct LayerPrecision {
     pub mean_bits: f64,
 }
 
+/// A callback shown each stage's index and output (the precision option).
+pub type StageHook<'a> = &'a mut dyn FnMut(usize, &Ciphertext);
+
 /// The server side of per-image inference: the CKKS context and the
 /// encoded circuit, with no key at all. Each call brings an [`Evaluator`]
 /// holding a client's relinearisation key and Galois keys for
@@ -237,7 +240,7 @@ impl PerImageCircuit {
         &self,
         ev: &Evaluator,
         input: &Ciphertext,
-        mut after: Option<&mut dyn FnMut(usize, &Ciphertext)>,
+        mut after: Option<StageHook<'_>>,
     ) -> Result<(Ciphertext, Vec<f64>), HeNnError> {
         self.check_input(input)?;
         let mut stage_ms = vec![0.0; self.pipeline.stage_count()];
@@ -478,11 +481,7 @@ impl PerImageEngine {
                 mean_bits,
             });
         };
-        let hook: Option<&mut dyn FnMut(usize, &Ciphertext)> = if precision {
-            Some(&mut after)
-        } else {
-            None
-        };
+        let hook: Option<StageHook<'_>> = if precision { Some(&mut after) } else { None };
         let (ct, stage_ms) = self.circuit.evaluate(&self.evaluator, &ct, hook)?;
         // Stages past the papers' five go to the act2 / fc2 buckets.
         for (i, v) in stage_ms.iter().enumerate() {
