@@ -10,7 +10,8 @@
 #
 # Defaults: 4 clients x 16 images, per-image, results/training/cnn1-x2.json.gz.
 # Bounded: at most 8 clients and 64 images per client (per-image) or 4096
-# (batched), and every command runs under `timeout`. Key generation and
+# (batched; one batch each), CLIENTS x IMAGES within the 10000 test images,
+# and every command runs under `timeout`. Key generation and
 # bundle registration happen before the timed window (a warm server), and
 # the timed window covers each client process end to end (loading its key
 # folder and the test images, encryption, HTTP, decryption).
@@ -25,6 +26,9 @@ max_images=64; [ "$mode" = batched ] && max_images=4096
 if [ "$clients" -lt 1 ] || [ "$clients" -gt 8 ] || [ "$images" -lt 1 ] || [ "$images" -gt "$max_images" ]; then
   echo "serve_load.sh: 1..8 clients and 1..$max_images images per client" >&2; exit 2
 fi
+if [ $((clients * images)) -gt 10000 ]; then
+  echo "serve_load.sh: CLIENTS x IMAGES must fit the 10000 test images" >&2; exit 2
+fi
 [ -x "$bin" ] || { echo "serve_load.sh: build first (cargo build --release)" >&2; exit 2; }
 tmp=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
@@ -32,10 +36,13 @@ url="http://127.0.0.1:$port"
 cleanup() { [ -n "${spid:-}" ] && kill "$spid" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-# In-process baseline: the same images, one process, every core.
-total=$((clients * images))
-timeout 1800 "$bin" infer --weights "$weights" --mode "$mode" --images "$total" --json --quiet \
-  | tail -n 1 > "$tmp/inproc.json"
+# In-process baseline: the same images and the same requests (one `infer`
+# per client's share, run one after another: in batched mode each share is
+# one batch, as on the server), one process at a time, every core.
+for c in $(seq 1 "$clients"); do
+  timeout 1800 "$bin" infer --weights "$weights" --mode "$mode" --images "$images" \
+    --offset $(((c - 1) * images)) --json --quiet | tail -n 1 > "$tmp/inproc$c.json"
+done
 
 "$bin" serve --model "$weights" --mode "$mode" --addr "127.0.0.1:$port" --workers 2 > "$tmp/serve.log" 2>&1 &
 spid=$!
@@ -62,7 +69,13 @@ import json, subprocess, sys
 tmp, clients, images, mode, start, end, rss, out = sys.argv[1:9]
 clients, images = int(clients), int(images)
 wall = float(end) - float(start)
-inproc = json.load(open(f"{tmp}/inproc.json"))
+shares = [json.load(open(f"{tmp}/inproc{c}.json")) for c in range(1, clients + 1)]
+inproc = {
+    "images": sum(x["images"] for x in shares),
+    "wall_seconds": sum(x["wall_seconds"] for x in shares),
+    "peak_rss_bytes": max(x.get("peak_rss_bytes") or 0 for x in shares),
+    "he_accuracy": sum(x["he_accuracy"] * x["images"] for x in shares) / sum(x["images"] for x in shares),
+}
 runs = [json.loads(open(f"{tmp}/client{c}.json").read().strip().splitlines()[-1]) for c in range(1, clients + 1)]
 n = clients * images
 served = n / wall

@@ -17,6 +17,7 @@
 //! | [`approx`] | sign-function approximations and their metrics (P2 study) |
 //! | [`report`] | tables and figures written into `results/` |
 //! | [`study`] | the P2 sign-approximation study as tables and figures |
+//! | [`service`] | client/server encrypted inference over HTTP (the server holds no secret key) |
 //! | [`machine`] | CPU model, SIMD features and load average for timing artifacts |
 //! | [`progress`] | progress bars that hide themselves when not on a terminal |
 #![warn(missing_docs)]

@@ -10,6 +10,13 @@
 //! - [`batched`]: one image per slot (CryptoNets-style SIMD, for
 //!   throughput): every layer is a scalar-times-ciphertext sum, no rotations.
 //!
+//! Each engine is split into a keyless circuit that any party may hold
+//! ([`batched::BatchedCircuit`], [`per_image::PerImageCircuit`]: they take
+//! an [`crate::ckks::Evaluator`] with a client's evaluation keys per call,
+//! as the server of [`crate::service`] does) and an in-process engine that
+//! adds the client's keys, encryption and decryption
+//! ([`batched::BatchedEngine`], [`per_image::PerImageEngine`]).
+//!
 //! [`plan`] computes the multiplicative depth and picks CKKS parameters;
 //! [`run`] drives an engine over a range of test images and builds the
 //! [`run::InferenceSummary`].
