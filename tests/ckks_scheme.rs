@@ -322,3 +322,52 @@ fn rotations_conjugation_and_inner_sum() {
     assert!((out[0] - want).abs() < 1e-6, "{} vs {want}", out[0]);
     assert!(s.ev.inner_sum(&ct, 6, &gk).is_err());
 }
+
+/// Noise flooding adds noise of the stated size (and no more), keeps the
+/// values, and refuses a flood that would drown them.
+#[test]
+fn flooding_adds_noise_of_the_stated_size() {
+    let params = CkksParameters::new(CkksParametersLiteral {
+        log_n: 12,
+        coeff_mod_bit_sizes: vec![50, 40, 50],
+        scale_bits: 40,
+        allow_insecure: true, // small test ring
+    })
+    .expect("params");
+    let ctx = CkksContext::new(params).expect("ctx");
+    let mut kg = KeyGenerator::from_seed(&ctx, &KeySeed::for_tests(9));
+    let pk = kg.public_key();
+    let enc = Encoder::new(&ctx);
+    let ev = Evaluator::new(&ctx);
+    let xs: Vec<f64> = (0..2048).map(|i| (i as f64 / 1024.0) - 1.0).collect();
+    let scale = 2f64.powi(40);
+    let ct = Encryptor::new(&ctx, pk.clone(), ChaCha20Rng::seed_from_u64(1))
+        .encrypt(&enc.encode(&xs, 1, scale).expect("encode"));
+    let rms = |c: &Ciphertext| {
+        let d = enc.decode(&decrypt(&ctx, kg.secret_key(), c));
+        (d.iter().zip(&xs).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / xs.len() as f64).sqrt()
+    };
+    let before = rms(&ct);
+    let bits = 20;
+    let flooded = ev
+        .flood(&ct, &pk, bits, &mut ChaCha20Rng::seed_from_u64(2))
+        .expect("flood");
+    let after = rms(&flooded);
+    // Uniform in [-2^B, 2^B): variance 2^2B / 3 per coefficient; a slot
+    // sums N of them (real part: half the power).
+    let n = 4096f64;
+    let want = 2f64.powi(bits as i32) * (n / 3.0 / 2.0).sqrt() / scale;
+    assert!(
+        after > 0.7 * want && after < 1.4 * want,
+        "rms {after:e}, predicted {want:e}"
+    );
+    assert!(
+        before < want / 100.0,
+        "fresh noise {before:e} vs flood {want:e}"
+    );
+    // 36 bits would leave under 4 bits below the scale: refused.
+    assert!(matches!(
+        ev.flood(&ct, &pk, 36, &mut ChaCha20Rng::seed_from_u64(3)),
+        Err(CkksError::Mismatch { .. })
+    ));
+}

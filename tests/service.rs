@@ -111,6 +111,27 @@ fn batched_end_to_end_agrees_with_plaintext() {
     round_trip(&r, &mut c, 24, 0.1);
 }
 
+#[test]
+fn noise_flooding_keeps_accuracy_and_agreement() {
+    let flooded = ServerConfig {
+        flood_bits: Some(12),
+        ..ServerConfig::default()
+    };
+    let s = start(Mode::PerImage, flooded);
+    let r = remote(&s);
+    let plan = r.plan().expect("plan");
+    assert_eq!(plan.flood_bits, Some(12));
+    let mut c = Client::generate(plan, &KeySeed::for_tests(7), false).expect("client");
+    round_trip(&r, &mut c, 2, 0.1);
+    // A flood that would drown the logits is refused up front, naming the bound.
+    let too_much = ServerConfig {
+        flood_bits: Some(30),
+        ..ServerConfig::default()
+    };
+    let e = Server::new(&weights(), Mode::PerImage, None, too_much).expect_err("30 bits");
+    assert!(e.to_string().contains("at most 16 bits"), "{e}");
+}
+
 /// POST raw bytes; the status and the body.
 fn post_raw(url: &str, body: &[u8]) -> (u16, String) {
     let agent: ureq::Agent = ureq::Agent::config_builder()

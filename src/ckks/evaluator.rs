@@ -13,7 +13,7 @@ use super::keys::{
     galois_element, sample_error, sample_ternary, seeded_uniform, small_to_ntt,
 };
 use super::math::{add_mod, mul_shoup, reduce_f64, reduce_i64, shoup};
-use super::ring::{RnsPoly, automorphism_ntt, divide_round_by_last, lift_digit};
+use super::ring::{RnsPoly, SecretPoly, automorphism_ntt, divide_round_by_last, lift_digit};
 use rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -728,6 +728,66 @@ impl Evaluator {
     pub fn conjugate(&self, a: &Ciphertext, gk: &GaloisKeys) -> Result<Ciphertext, CkksError> {
         let k = 2 * self.ctx.params().n() - 1;
         self.apply_galois(a, k, gk, 0)
+    }
+
+    /// Noise flooding with re-randomisation: `ct + Enc_pk(0)` where the
+    /// encryption of zero carries a fresh ternary `u`, a standard error on
+    /// c1 and a uniform error in [-2^bits, 2^bits) on every coefficient of
+    /// c0. The result decrypts to the same values with the low-order
+    /// `bits` of its noise replaced by fresh uniform noise (hiding, up to
+    /// that many bits, what the circuit's noise says about the circuit).
+    /// Refused when the flood would leave fewer than 4 bits of precision
+    /// at the ciphertext's scale (its slot noise is about
+    /// 2^bits · sqrt(N/3)), and for anything but 2 parts. The flood values
+    /// are reduced with a branch on their sign (a timing leak of the
+    /// server's own randomness, not of any client secret).
+    pub fn flood(
+        &self,
+        ct: &Ciphertext,
+        pk: &PublicKey,
+        bits: u32,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<Ciphertext, CkksError> {
+        let n = self.ctx.params().n();
+        let slot_noise_bits = f64::from(bits) + (n as f64 / 3.0).log2() / 2.0;
+        if ct.parts.len() != 2 || bits > 60 || slot_noise_bits + 4.0 > ct.scale.log2() {
+            return Err(CkksError::Mismatch {
+                op: "noise flooding",
+                detail: format!(
+                    "{bits} flood bits on a {}-part ciphertext of scale 2^{:.1}: the slot noise 2^{slot_noise_bits:.1} must stay 4 bits below the scale (2 parts, at most 60 bits)",
+                    ct.parts.len(),
+                    ct.scale.log2()
+                ),
+            });
+        }
+        let m = self.ctx.q_moduli(ct.level);
+        let u = small_to_ntt(&sample_ternary(n, rng), m);
+        let half = 1i64 << bits;
+        let mask = (1u64 << (bits + 1)) - 1;
+        let wide: zeroize::Zeroizing<Vec<i64>> = zeroize::Zeroizing::new(
+            (0..n)
+                .map(|_| (rng.next_u64() & mask) as i64 - half)
+                .collect(),
+        );
+        let mut e0 = SecretPoly::new(RnsPoly {
+            limbs: m
+                .iter()
+                .map(|md| wide.iter().map(|&v| reduce_i64(v, md.q)).collect())
+                .collect(),
+            ntt: false,
+        });
+        e0.convert_to_ntt(m);
+        let mut c0 = ct.parts[0].clone();
+        c0.add_assign(&u.mul(&pk.b, m), m);
+        c0.add_assign(&e0, m);
+        let mut c1 = ct.parts[1].clone();
+        c1.add_assign(&u.mul(&pk.a, m), m);
+        c1.add_assign(&small_to_ntt(&sample_error(n, rng), m), m);
+        Ok(Ciphertext {
+            parts: vec![c0, c1],
+            level: ct.level,
+            scale: ct.scale,
+        })
     }
 
     /// A zero ciphertext (`parts` parts, 2 or 3; NTT domain) at `level`

@@ -58,6 +58,12 @@ pub struct ServeArgs {
     /// Folder of content-addressed bundle files, shared by replicas [default: memory only].
     #[arg(long, value_name = "DIR")]
     pub bundle_dir: Option<PathBuf>,
+    /// Noise flooding: add uniform noise in [-2^B, 2^B) to every coefficient of the
+    /// returned ciphertexts (and re-randomize them with the client's public key),
+    /// hiding the low B bits of the circuit's noise from the client. Refused when
+    /// it would leave under 4 bits of logit precision (B <= 16 for CNN1 per-image).
+    #[arg(long, value_name = "B")]
+    pub flood_bits: Option<u32>,
 }
 
 /// Run `slaf-he serve`.
@@ -74,6 +80,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: args.max_body_mib.map(|m| m << 20),
         bundle_dir: args.bundle_dir.clone(),
         allow_insecure: args.insecure_params,
+        flood_bits: args.flood_bits,
         ..ServerConfig::default()
     };
     let server = Server::new(&weights, parse_mode(&args.mode), params, config)?;

@@ -30,6 +30,8 @@ pub const BLOCKS: &[(&str, &str)] = &[
     ("he-inference", "results/inference/*/summary.json"),
     ("ckks-vs-previous", "results/ckks/bench_vs_previous.md"),
     ("tenseal-per-image", "results/inference/tenseal/summary.md"),
+    ("service", "results/service/query-*.json"),
+    ("service-load", "results/service/serve_load-*.md"),
 ];
 
 fn invalid(title: &str, detail: String) -> ReportError {
@@ -55,6 +57,12 @@ pub fn render_block(root: &Path, name: &str) -> Result<String, ReportError> {
         "he-inference" => he_inference(root),
         "ckks-vs-previous" => verbatim(root, "results/ckks/bench_vs_previous.md"),
         "tenseal-per-image" => verbatim(root, "results/inference/tenseal/summary.md"),
+        "service" => service(root),
+        "service-load" => {
+            let a = verbatim(root, "results/service/serve_load-per-image.md")?;
+            let b = verbatim(root, "results/service/serve_load-batched.md")?;
+            Ok(format!("{a}\n{b}"))
+        }
         other => Err(invalid(
             "README",
             format!(
@@ -581,6 +589,43 @@ fn he_inference(root: &Path) -> Result<String, ReportError> {
 }
 
 /// A committed markdown table, copied with a line naming it.
+/// The client/server runs of `results/service/run.sh`: one row per
+/// `query --json` summary.
+fn service(root: &Path) -> Result<String, ReportError> {
+    let mut o = String::from(
+        "| mode | flooding | images | accuracy | agreement | max logit error | latency p50 / p95 | key bundle | up / down per request |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let mib = |b: f64| b / f64::from(1u32 << 20);
+    for run in [
+        "batched",
+        "per-image",
+        "batched-flood16",
+        "per-image-flood16",
+    ] {
+        let rel = format!("results/service/query-{run}.json");
+        let v: serde_json::Value = serde_json::from_str(&read(root, &rel)?)
+            .map_err(|e| invalid(&rel, format!("bad JSON: {e}")))?;
+        let f = |k: &str| field(&v, &[k], &rel);
+        let requests = f("requests")?.max(1.0);
+        let (mode, flood) = run.split_once("-flood").unwrap_or((run, ""));
+        o.push_str(&format!(
+            "| {mode} | {} | {} | {:.2} % | {} % | {:.3} | {:.0} / {:.0} ms | {:.1} MiB | {:.2} / {:.2} MiB |\n",
+            if flood.is_empty() { "—".to_string() } else { format!("B = {flood}") },
+            f("images")?,
+            100.0 * f("accuracy")?,
+            agreement_pct(f("agreement")?),
+            f("max_logit_error")?,
+            f("latency_p50_ms")?,
+            f("latency_p95_ms")?,
+            mib(f("bundle_bytes")?),
+            mib(f("bytes_up")? / requests),
+            mib(f("bytes_down")? / requests),
+        ));
+    }
+    o.push_str("\n(Generated from `results/service/query-*.json` by `slaf-he report readme`; `bash results/service/run.sh` regenerates them.)\n");
+    Ok(o)
+}
+
 fn verbatim(root: &Path, file: &str) -> Result<String, ReportError> {
     let text = read(root, file)?;
     let mut o = String::new();

@@ -176,6 +176,10 @@ pub struct ServicePlan {
     pub keys: KeyRequirements,
     /// Largest body the server accepts (bytes).
     pub max_body_bytes: usize,
+    /// Noise flooding of the returned logits (uniform in [-2^B, 2^B) per
+    /// coefficient), if the server applies it.
+    #[serde(default)]
+    pub flood_bits: Option<u32>,
 }
 
 /// The evaluation keys a client registers, serialized: parameters JSON and

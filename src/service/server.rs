@@ -15,17 +15,20 @@ use super::{
     BundleParts, InputLayout, KeyRequirements, ServiceError, ServicePlan, WIRE_VERSION,
     decode_bundle, decode_message, encode_message, is_key_id, key_id,
 };
+use crate::ckks::keys::wipe_rng;
 use crate::ckks::serial::{
     ciphertext_from_bytes, ciphertext_to_bytes, galois_keys_from_bytes, parameters_from_json,
     public_key_from_bytes, relinearization_key_from_bytes,
 };
-use crate::ckks::{Ciphertext, CkksContext, EvaluationKeys, Evaluator};
+use crate::ckks::{Ciphertext, CkksContext, EvaluationKeys, Evaluator, PublicKey};
 use crate::he_nn::batched::BatchedCircuit;
 use crate::he_nn::per_image::{PerImageCircuit, PerImageOptions};
 use crate::he_nn::plan::ParamsChoice;
 use crate::he_nn::run::resolve_params;
 use crate::he_nn::{HeNnError, Mode};
 use crate::nn::WeightsFile;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -45,6 +48,10 @@ pub struct ServerConfig {
     pub bundle_dir: Option<PathBuf>,
     /// Accept parameter sets below 128-bit security (tests only).
     pub allow_insecure: bool,
+    /// Noise flooding of returned ciphertexts: uniform noise in
+    /// [-2^B, 2^B) on every coefficient plus a re-randomisation with the
+    /// client's public key ([`Evaluator::flood`]). None: off.
+    pub flood_bits: Option<u32>,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +62,7 @@ impl Default for ServerConfig {
             max_images_per_request: 64,
             bundle_dir: None,
             allow_insecure: false,
+            flood_bits: None,
         }
     }
 }
@@ -64,8 +72,14 @@ enum Circuit {
     PerImage(PerImageCircuit),
 }
 
+/// A registered bundle: its evaluator and public key (for flooding).
+struct Entry {
+    ev: Evaluator,
+    pk: PublicKey,
+}
+
 struct Store {
-    entries: HashMap<String, (Arc<Evaluator>, u64)>,
+    entries: HashMap<String, (Arc<Entry>, u64)>,
     tick: u64,
     evicted: u64,
 }
@@ -166,8 +180,23 @@ impl Server {
         let switching = 2 * limbs * limbs * n * 8;
         let bundle = switching * (1 + keys.galois_steps.len()) + 2 * limbs * n * 8 + 4096;
         let max_body_bytes = config.max_body_bytes.unwrap_or(2 * request.max(bundle));
+        if let Some(bits) = config.flood_bits {
+            let out_scale = match &circuit {
+                Circuit::Batched(c) => c.output_scale(),
+                Circuit::PerImage(c) => c.pipeline().scale(),
+            };
+            let slot_bits = f64::from(bits) + (n as f64 / 3.0).log2() / 2.0;
+            let max = (out_scale.log2() - 4.0 - (n as f64 / 3.0).log2() / 2.0).floor();
+            if slot_bits + 4.0 > out_scale.log2() {
+                return Err(ServiceError::bad(format!(
+                    "--flood-bits {bits} would put slot noise 2^{slot_bits:.1} on logits of scale 2^{:.1}; at most {max} bits keep 4 bits of precision",
+                    out_scale.log2()
+                )));
+            }
+        }
         let plan = ServicePlan {
             version: WIRE_VERSION,
+            flood_bits: config.flood_bits,
             model: weights.model.name.clone(),
             dataset: weights.config.dataset,
             mode,
@@ -222,7 +251,7 @@ impl Server {
     }
 
     /// Check a bundle against the model and build its evaluator.
-    fn evaluator_of(&self, bytes: &[u8]) -> Result<Evaluator, ServiceError> {
+    fn evaluator_of(&self, bytes: &[u8]) -> Result<Entry, ServiceError> {
         let BundleParts {
             params_json,
             public_key,
@@ -247,8 +276,8 @@ impl Server {
         let what = |part: &str, e: crate::ckks::CkksError| {
             ServiceError::bad(format!("bundle {part}: {e}"))
         };
-        // The public key is checked even though evaluation does not use it.
-        public_key_from_bytes(ctx, &public_key).map_err(|e| what("public key", e))?;
+        // The public key is used only by noise flooding, but always checked.
+        let pk = public_key_from_bytes(ctx, &public_key).map_err(|e| what("public key", e))?;
         let rk = relinearization_key_from_bytes(ctx, &relinearization_key)
             .map_err(|e| what("relinearization key", e))?;
         let gk = if galois_keys.is_empty() {
@@ -261,10 +290,10 @@ impl Server {
             c.check_keys(&ev)
                 .map_err(|e| ServiceError::bad(format!("bundle: {e}")))?;
         }
-        Ok(ev)
+        Ok(Entry { ev, pk })
     }
 
-    fn insert(&self, id: &str, ev: Evaluator) -> Result<Arc<Evaluator>, ServiceError> {
+    fn insert(&self, id: &str, ev: Entry) -> Result<Arc<Entry>, ServiceError> {
         let ev = Arc::new(ev);
         let mut s = self.store.lock().map_err(poisoned)?;
         s.tick += 1;
@@ -326,7 +355,7 @@ impl Server {
         in_memory || (is_key_id(id) && self.bundle_path(id).is_some_and(|p| p.exists()))
     }
 
-    fn evaluator(&self, id: &str) -> Result<Arc<Evaluator>, ServiceError> {
+    fn evaluator(&self, id: &str) -> Result<Arc<Entry>, ServiceError> {
         let unknown = || ServiceError::UnknownKey {
             key_id: id.chars().take(80).collect(),
         };
@@ -364,7 +393,8 @@ impl Server {
     /// ciphertexts in the plan's layout in, a message of logit ciphertexts
     /// out (batched: one per logit; per-image: one per image).
     pub fn infer(&self, id: &str, body: &[u8]) -> Result<(Vec<u8>, EvalStats), ServiceError> {
-        let ev = self.evaluator(id)?;
+        let entry = self.evaluator(id)?;
+        let ev = &entry.ev;
         let ctx = self.context();
         let max = match self.plan.mode {
             Mode::Batched => self.plan.input.pixels,
@@ -385,7 +415,7 @@ impl Server {
         let out: Vec<Ciphertext> = match &self.circuit {
             Circuit::Batched(c) => {
                 c.check_inputs(&cts)?;
-                c.evaluate(&ev, &cts, None, None)?.0
+                c.evaluate(ev, &cts, None, None)?.0
             }
             Circuit::PerImage(c) => {
                 for (i, ct) in cts.iter().enumerate() {
@@ -393,9 +423,22 @@ impl Server {
                         .map_err(|e| ServiceError::bad(format!("ciphertext {i}: {e}")))?;
                 }
                 cts.iter()
-                    .map(|ct| c.evaluate(&ev, ct, None).map(|r| r.0))
+                    .map(|ct| c.evaluate(ev, ct, None).map(|r| r.0))
                     .collect::<Result<_, _>>()?
             }
+        };
+        let out = match self.config.flood_bits {
+            Some(bits) => {
+                let mut rng = ChaCha20Rng::from_os_rng();
+                let flooded = out
+                    .iter()
+                    .map(|ct| ev.flood(ct, &entry.pk, bits, &mut rng))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(HeNnError::from);
+                wipe_rng(&mut rng);
+                flooded?
+            }
+            None => out,
         };
         let stats = EvalStats {
             inputs: cts.len(),
