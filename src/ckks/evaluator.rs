@@ -746,7 +746,7 @@ impl Evaluator {
         ct: &Ciphertext,
         pk: &PublicKey,
         bits: u32,
-        rng: &mut (impl RngCore + CryptoRng),
+        rng: &mut impl CryptoRng,
     ) -> Result<Ciphertext, CkksError> {
         let n = self.ctx.params().n();
         let slot_noise_bits = f64::from(bits) + (n as f64 / 3.0).log2() / 2.0;
