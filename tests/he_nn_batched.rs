@@ -272,3 +272,78 @@ fn linear_combination_throughput() {
         assert!((g - want).abs() < 1e-3, "slot {slot}: {g} vs {want}");
     }
 }
+
+/// The cheap activation shapes of the planner (`a0 + a2·x²`, depth 1, and
+/// `a0 + a1·x`, depth 0) run in the batched engine with their constants
+/// folded into the next layer, and both engines count the same depth.
+#[test]
+fn square_with_constant_and_affine_activations_fold_in_the_batched_engine() {
+    use slaf_he::he_nn::per_image::{circuit_depth, reference_stages};
+    use slaf_he::he_nn::plan::ActPlan;
+    use slaf_he::nn::{Arch, Dense, InferenceAct, InferenceConv, PaperForm};
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut r =
+        |n: usize, b: f64| -> Vec<f64> { (0..n).map(|_| rng.random_range(-b..b)).collect() };
+    let g = Arch::Cnn1.conv1();
+    let (h, cols) = (Arch::Cnn1.hidden(), g.out_len());
+    let model: slaf_he::nn::ChainForm = PaperForm {
+        conv: InferenceConv {
+            geom: g,
+            weight: r(g.out_c * g.patch(), 0.3),
+            bias: r(g.out_c, 0.1),
+        },
+        act1: InferenceAct::Poly {
+            coeffs: vec![0.25, 0.0, 0.5],
+        },
+        dense1: Dense {
+            rows: h,
+            cols,
+            weight: r(h * cols, 1.0 / (cols as f64).sqrt()),
+            bias: r(h, 0.1),
+        },
+        act2: InferenceAct::Poly {
+            coeffs: vec![-0.3, 0.8, 0.0],
+        },
+        fc2: Dense {
+            rows: 10,
+            cols: h,
+            weight: r(10 * h, 1.0 / (h as f64).sqrt()),
+            bias: r(10, 0.1),
+        },
+    }
+    .into();
+    let plan = CircuitPlan::new(&model, Some(vec![4.0, 8.0])).unwrap();
+    assert!(matches!(plan.acts[0], ActPlan::Square { a0, a2 } if a0 == 0.25 && a2 == 0.5));
+    assert!(matches!(plan.acts[1], ActPlan::Affine { a0, a1 } if a0 == -0.3 && a1 == 0.8));
+    assert_eq!(plan.depth, 4, "{}", plan.breakdown());
+    assert_eq!(circuit_depth(&model).unwrap().0, plan.depth);
+    let params = CkksParameters::new(small(12, vec![40, 26, 26, 26, 26, 40])).unwrap();
+    let engine = BatchedEngine::new(
+        &model,
+        plan,
+        params,
+        BatchedOptions {
+            seed: Some(slaf_he::ckks::KeySeed::for_tests(12)),
+            ..BatchedOptions::default()
+        },
+    )
+    .unwrap();
+    let imgs: Vec<Vec<f32>> = (0..8)
+        .map(|s| {
+            let mut q = ChaCha8Rng::seed_from_u64(100 + s);
+            (0..784).map(|_| q.random_range(0.0..1.0f32)).collect()
+        })
+        .collect();
+    let refs: Vec<&[f32]> = imgs.iter().map(Vec::as_slice).collect();
+    let out = engine.infer_batch(&refs, None).unwrap();
+    for (im, he) in imgs.iter().zip(&out.logits) {
+        let x: Vec<f64> = im.iter().map(|&v| f64::from(v)).collect();
+        let plain = reference_stages(&model, &x).pop().unwrap();
+        let err = plain
+            .iter()
+            .zip(he)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(err < 1e-2, "logit error {err}: {he:?} vs {plain:?}");
+    }
+}

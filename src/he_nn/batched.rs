@@ -408,6 +408,7 @@ impl BatchedCircuit {
     /// product is neither relinearised nor rescaled (see [`Self::activate`]).
     fn fused(act: &ActPlan) -> bool {
         match act {
+            ActPlan::Affine { .. } => false,
             ActPlan::Square { .. } => true,
             ActPlan::Poly { poly, .. } => poly.degree() == 3,
         }
@@ -418,7 +419,7 @@ impl BatchedCircuit {
     fn act_offset(act: &ActPlan) -> f64 {
         match act {
             ActPlan::Poly { poly, .. } if Self::fused(act) => poly.coeffs[0],
-            _ => 0.0,
+            _ => act.offset(),
         }
     }
 
@@ -439,6 +440,7 @@ impl BatchedCircuit {
         ct: &Ciphertext,
     ) -> Result<(Ciphertext, usize), HeNnError> {
         match act {
+            ActPlan::Affine { .. } => Ok((ct.clone(), 0)),
             ActPlan::Square { .. } => Ok((ev.mul(ct, ct)?, 1)),
             ActPlan::Poly { poly, .. } if Self::fused(act) => {
                 let (c1, c2, c3) = (poly.coeffs[1], poly.coeffs[2], poly.coeffs[3]);

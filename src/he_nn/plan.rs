@@ -5,9 +5,9 @@
 //! Depth per layer (levels = rescales):
 //! - conv: 1 (integer-scaled plaintext weights accumulated, one rescale);
 //! - a polynomial activation of degree `d`: `ceil(log2(d + 1))` with the
-//!   depth-optimal evaluator of [`crate::ckks::circuits`], except a pure
-//!   square `c·x²` (X2): 1 level (`x·x`, the constant `c` folded into the
-//!   next linear layer's weights);
+//!   depth-optimal evaluator of [`crate::ckks::circuits`], except the two
+//!   shapes of [`ActPlan`] that fold into the next linear layer: `a0 + a2·x²`
+//!   (X2 among them) is 1 level, `a0 + a1·x` is 0;
 //! - dense1 and fc2: 1 each.
 //!
 //! The planner also bounds the logits (from the weights file's max |input|
@@ -22,18 +22,31 @@ use crate::ckks::{CkksParameters, CkksParametersLiteral, presets};
 use crate::nn::{ChainForm, InferenceAct, WeightsFile};
 use serde::Serialize;
 
-/// How an activation is evaluated.
+/// How an activation is evaluated: the one rule set both engines and the
+/// planner use. Two shapes cost less than the general polynomial and leave
+/// part of the map to the next linear layer, which folds `fold()` into its
+/// weights and `offset() · (row sums)` into its bias:
+/// - `a0 + a1·x` costs nothing (depth 0);
+/// - `a0 + a2·x²` is one ciphertext square (depth 1 instead of 2).
 #[derive(Clone, Debug)]
 pub enum ActPlan {
-    /// `coeff · x²`: one ciphertext square (1 level); `coeff` is folded into
-    /// the next linear layer.
+    /// `a0 + a1·x`: nothing to evaluate.
+    Affine {
+        /// Constant term (folded into the next bias).
+        a0: f64,
+        /// Slope (folded into the next weights).
+        a1: f64,
+    },
+    /// `a0 + a2·x²`: one square.
     Square {
-        /// The coefficient of x².
-        coeff: f64,
+        /// Constant term (folded into the next bias).
+        a0: f64,
+        /// Coefficient of x² (folded into the next weights).
+        a2: f64,
     },
     /// A general power-basis polynomial through the depth-optimal evaluator.
     Poly {
-        /// The polynomial.
+        /// The polynomial (trailing zero coefficients dropped).
         poly: Polynomial,
         /// Its evaluation plan (depth, products).
         plan: Box<EvalPlan>,
@@ -41,7 +54,7 @@ pub enum ActPlan {
 }
 
 impl ActPlan {
-    /// Plan one activation; ReLU is refused.
+    /// Plan one activation; ReLU and constants are refused.
     pub fn new(layer: &str, act: &InferenceAct) -> Result<Self, HeNnError> {
         let coeffs = match act {
             InferenceAct::Relu => {
@@ -51,16 +64,20 @@ impl ActPlan {
             }
             InferenceAct::Poly { coeffs } => coeffs,
         };
-        let poly = Polynomial::power(coeffs.clone());
-        let d = poly.degree();
-        if d == 2 && coeffs[0] == 0.0 && coeffs[1] == 0.0 {
-            return Ok(Self::Square { coeff: coeffs[2] });
-        }
-        if d == 0 {
+        let c = |i: usize| coeffs.get(i).copied().unwrap_or(0.0);
+        let deg = coeffs.iter().rposition(|&v| v != 0.0).unwrap_or(0);
+        if deg == 0 {
             return Err(HeNnError::InvalidRequest {
                 detail: format!("activation {layer} is a constant polynomial"),
             });
         }
+        if deg == 1 {
+            return Ok(Self::Affine { a0: c(0), a1: c(1) });
+        }
+        if deg == 2 && c(1) == 0.0 {
+            return Ok(Self::Square { a0: c(0), a2: c(2) });
+        }
+        let poly = Polynomial::power(coeffs[..=deg].to_vec());
         let plan = EvalPlan::new(&poly)?;
         Ok(Self::Poly {
             poly,
@@ -71,23 +88,35 @@ impl ActPlan {
     /// Levels consumed.
     pub fn depth(&self) -> usize {
         match self {
+            Self::Affine { .. } => 0,
             Self::Square { .. } => 1,
             Self::Poly { plan, .. } => plan.depth,
         }
     }
 
-    /// The factor to fold into the next linear layer (the square's coefficient, else 1).
+    /// The factor the next linear layer folds into its weights (`a1`, `a2`, else 1).
     pub fn fold(&self) -> f64 {
         match self {
-            Self::Square { coeff } => *coeff,
+            Self::Affine { a1, .. } => *a1,
+            Self::Square { a2, .. } => *a2,
             Self::Poly { .. } => 1.0,
+        }
+    }
+
+    /// The constant the next linear layer adds through its bias (`a0` of
+    /// the two cheap shapes, else 0).
+    pub fn offset(&self) -> f64 {
+        match self {
+            Self::Affine { a0, .. } | Self::Square { a0, .. } => *a0,
+            Self::Poly { .. } => 0.0,
         }
     }
 
     /// Evaluate in plaintext.
     pub fn apply(&self, x: f64) -> f64 {
         match self {
-            Self::Square { coeff } => coeff * x * x,
+            Self::Affine { a0, a1 } => a0 + a1 * x,
+            Self::Square { a0, a2 } => a0 + a2 * x * x,
             Self::Poly { poly, .. } => poly.eval(x),
         }
     }

@@ -333,12 +333,8 @@ fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
         .collect::<Result<_, _>>()?;
     let pixels = weights.inference.input_len();
 
-    // The depth the engine runs: the per-image circuit has its own
-    // activation rules (affine and a0 + a2·x² shapes are cheaper there).
-    let (depth, depth_breakdown) = match req.mode {
-        Mode::PerImage => super::per_image::circuit_depth(&weights.inference.chain_form()?)?,
-        Mode::Batched => (plan.depth, plan.breakdown()),
-    };
+    // Both engines follow the planner's activation rules: one depth.
+    let (depth, depth_breakdown) = (plan.depth, plan.breakdown());
     let (he, times, batch_size, batches, precision, wall, setup, sizes, start_level, out_scale) =
         match req.mode {
             Mode::PerImage => {

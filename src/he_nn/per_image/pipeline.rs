@@ -15,7 +15,8 @@
 //! level, and the bias added after the rescale. No masks: the diagonals are
 //! zero outside channel blocks, so the output is zero-padded past `C·W`.
 //!
-//! Activations: a power-basis polynomial goes through the depth-optimal
+//! Activations follow the planner's rules ([`ActPlan`]): a power-basis
+//! polynomial goes through the depth-optimal
 //! [`PolynomialEvaluator`] with the input's exact scale as target. Two
 //! shapes are cheaper and folded into the next dense layer exactly:
 //! `a0 + a2 x²` is one ciphertext square + rescale (depth 1 instead of 2)
@@ -35,6 +36,7 @@ use crate::ckks::circuits::{
     CircuitBackend, CircuitError, EvalPlan, Polynomial, PolynomialEvaluator, be,
 };
 use crate::he_nn::HeNnError;
+use crate::he_nn::plan::{ActPlan, CircuitPlan};
 use crate::nn::inference::{ChainForm, InferenceAct};
 use crate::nn::layers::ConvGeom;
 
@@ -71,40 +73,29 @@ pub struct ActStage {
 }
 
 impl ActStage {
-    /// Plans an activation (`alpha` of a square still lacks `q/Δ`, which
-    /// depends on the level: see [`Pipeline::new`]).
+    /// Plans an activation by the planner's rules ([`ActPlan`]; `alpha` of
+    /// a square still lacks `q/Δ`, which depends on the level: see
+    /// [`Pipeline::new`]).
     pub fn plan(act: &InferenceAct, layer: &str) -> Result<Self, HeNnError> {
-        let InferenceAct::Poly { coeffs } = act else {
-            return Err(HeNnError::NonPolynomialActivation {
-                layer: layer.to_string(),
-            });
+        Ok(Self::from_plan(&ActPlan::new(layer, act)?))
+    }
+
+    /// The stage of a planned activation.
+    pub fn from_plan(p: &ActPlan) -> Self {
+        let kind = match p {
+            ActPlan::Affine { .. } => ActKind::Affine,
+            ActPlan::Square { .. } => ActKind::Square,
+            ActPlan::Poly { poly, plan } => ActKind::Poly {
+                poly: poly.clone(),
+                plan: (**plan).clone(),
+            },
         };
-        let deg = coeffs.iter().rposition(|&c| c != 0.0).unwrap_or(0);
-        let c = |i: usize| coeffs.get(i).copied().unwrap_or(0.0);
-        Ok(if deg <= 1 {
-            Self {
-                kind: ActKind::Affine,
-                depth: 0,
-                alpha: c(1),
-                beta: c(0),
-            }
-        } else if deg == 2 && c(1) == 0.0 {
-            Self {
-                kind: ActKind::Square,
-                depth: 1,
-                alpha: c(2),
-                beta: c(0),
-            }
-        } else {
-            let poly = Polynomial::power(coeffs[..=deg].to_vec());
-            let plan = EvalPlan::new(&poly)?;
-            Self {
-                depth: plan.depth,
-                kind: ActKind::Poly { poly, plan },
-                alpha: 1.0,
-                beta: 0.0,
-            }
-        })
+        Self {
+            kind,
+            depth: p.depth(),
+            alpha: p.fold(),
+            beta: p.offset(),
+        }
     }
 
     /// Evaluates the stage on `ct` (output at the input's scale).
@@ -137,17 +128,11 @@ impl ActStage {
     }
 }
 
-/// Total depth of a model's per-image circuit and its per-layer breakdown.
+/// Total depth of a model's per-image circuit and its per-layer breakdown:
+/// the planner's ([`CircuitPlan`]), since both engines follow its rules.
 pub fn circuit_depth(model: &ChainForm) -> Result<(usize, String), HeNnError> {
-    let mut d = 1;
-    let mut parts = vec!["conv 1".to_string()];
-    for (i, (act, _)) in model.pairs.iter().enumerate() {
-        let a = ActStage::plan(act, &format!("act{}", i + 1))?;
-        d += a.depth + 1;
-        parts.push(format!("act{} {}", i + 1, a.depth));
-        parts.push(format!("fc{} 1", i + 1));
-    }
-    Ok((d, parts.join(" + ")))
+    let plan = CircuitPlan::new(model, None)?;
+    Ok((plan.depth, plan.breakdown()))
 }
 
 /// Name of stage `i`: `conv`, then `act1`, `fc1`, `act2`, `fc2`, ...
