@@ -38,20 +38,14 @@ for r in $(seq 1 "$rounds"); do
   echo "round $r/$rounds done" >&2
 done
 python3 - "$tmp" "$rounds" "$out" "$models" <<'PY'
-import json, statistics, subprocess, sys
+import json, statistics, sys
+sys.path.insert(0, "benches")
+from machine_facts import machine_line
 tmp, rounds, out, models = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4].split()
 def get(side, m, mode):
     runs = [json.load(open(f"{tmp}/{side}-{m}-{mode}-{r}.json")) for r in range(1, rounds + 1)]
     return statistics.median(x["wall_seconds"] for x in runs), runs[-1]
-cpu = "unknown"
-for line in open("/proc/cpuinfo"):
-    if line.startswith("model name"):
-        cpu = line.split(":", 1)[1].strip(); break
-flags = subprocess.run("grep -o -w 'avx2\\|avx512f\\|avx512ifma' /proc/cpuinfo | sort -u | tr '\\n' ' '",
-                       shell=True, capture_output=True, text=True).stdout.strip() or "none"
-threads = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-load = " ".join(open("/proc/loadavg").read().split()[:3])
-lines = [f"CPU: {cpu}; SIMD: {flags}; {threads} threads; load average {load}; "
+lines = [f"{machine_line()}; "
          f"median wall time (encryption + evaluation + decryption) over {rounds} alternating rounds.", "",
          "| model | mode | images | previous (s) | this (s) | this / previous | accuracy previous / this | agreement previous / this |",
          "|---|---|---:|---:|---:|---:|---:|---:|"]

@@ -65,7 +65,9 @@ for p in "${pids[@]}"; do wait "$p"; done
 end=$(date +%s.%N)
 rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$spid/status")
 python3 - "$tmp" "$clients" "$images" "$mode" "$start" "$end" "$rss_kib" "$out" <<'PY'
-import json, subprocess, sys
+import json, sys
+sys.path.insert(0, "benches")
+from machine_facts import machine_line
 tmp, clients, images, mode, start, end, rss, out = sys.argv[1:9]
 clients, images = int(clients), int(images)
 wall = float(end) - float(start)
@@ -86,16 +88,8 @@ p50 = sorted(r["latency_p50_ms"] for r in runs)[len(runs) // 2]
 p95 = max(r["latency_p95_ms"] for r in runs)
 up = sum(r["bytes_up"] for r in runs) / max(1, sum(r["requests"] for r in runs))
 down = sum(r["bytes_down"] for r in runs) / max(1, sum(r["requests"] for r in runs))
-cpu = "unknown"
-for line in open("/proc/cpuinfo"):
-    if line.startswith("model name"):
-        cpu = line.split(":", 1)[1].strip(); break
-flags = subprocess.run("grep -o -w 'avx2\\|avx512f\\|avx512ifma' /proc/cpuinfo | sort -u | tr '\\n' ' '",
-                       shell=True, capture_output=True, text=True).stdout.strip() or "none"
-threads = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-load = " ".join(open("/proc/loadavg").read().split()[:3])
 lines = [
-    f"CPU: {cpu}; SIMD: {flags}; {threads} threads; load average {load}; "
+    f"{machine_line()}; "
     f"{clients} clients x {images} images, {mode}, server with 2 workers.", "",
     "| run | images | wall (s) | images/s | p50 latency (ms) | p95 latency (ms) | peak RSS (MiB) | ratio |",
     "|---|---:|---:|---:|---:|---:|---:|---:|",

@@ -175,8 +175,11 @@ impl Server {
         // Default body limit: twice the larger of a full request and a bundle.
         let limbs = literal.coeff_mod_bit_sizes.len();
         let ct = 2 * (input.level + 1) * n * 8 + 512;
-        let request = ct * input.pixels.max(1) * usize::from(mode == Mode::Batched)
-            + ct * input.images_per_request * usize::from(mode == Mode::PerImage);
+        let request = ct
+            * match mode {
+                Mode::Batched => input.pixels.max(1),
+                Mode::PerImage => input.images_per_request,
+            };
         let switching = 2 * limbs * limbs * n * 8;
         let bundle = switching * (1 + keys.galois_steps.len()) + 2 * limbs * n * 8 + 4096;
         let max_body_bytes = config.max_body_bytes.unwrap_or(2 * request.max(bundle));
@@ -413,10 +416,8 @@ impl Server {
         let decode_ms = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
         let out: Vec<Ciphertext> = match &self.circuit {
-            Circuit::Batched(c) => {
-                c.check_inputs(&cts)?;
-                c.evaluate(ev, &cts, None, None)?.0
-            }
+            // evaluate checks the inputs first.
+            Circuit::Batched(c) => c.evaluate(ev, &cts, None, None)?.0,
             Circuit::PerImage(c) => {
                 for (i, ct) in cts.iter().enumerate() {
                     c.check_input(ct)
