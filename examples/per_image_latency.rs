@@ -113,15 +113,9 @@ fn main() -> anyhow::Result<()> {
         agree += usize::from(argmax(&got) == argmax(&want));
         correct += usize::from(argmax(&got) == usize::from(data.test.labels[i]));
         println!(
-            "image {i}: {:.1} ms (enc {:.1} conv {:.1} act1 {:.1} fc1 {:.1} act2 {:.1} fc2 {:.1} dec {:.1}), logit error {e:.2e}",
+            "image {i}: {:.1} ms ({}), logit error {e:.2e}",
             times.total(),
-            times.encrypt,
-            times.conv,
-            times.act1,
-            times.fc1,
-            times.act2,
-            times.fc2,
-            times.decrypt
+            stage_list(&times)
         );
         totals.push(times.total());
         sum.add(&times);
@@ -130,27 +124,26 @@ fn main() -> anyhow::Result<()> {
     totals.sort_by(f64::total_cmp);
     let median = totals.get(totals.len() / 2).copied().unwrap_or(0.0);
     println!(
-        "mean {:.1} ms/image (median {median:.1}); stages: enc {:.1} conv {:.1} act1 {:.1} fc1 {:.1} act2 {:.1} fc2 {:.1} dec {:.1}; max logit error {max_err:.2e}; agreement {agree}/{count}; correct {correct}/{count}",
+        "mean {:.1} ms/image (median {median:.1}); stages: {}; max logit error {max_err:.2e}; agreement {agree}/{count}; correct {correct}/{count}",
         m.total(),
-        m.encrypt,
-        m.conv,
-        m.act1,
-        m.fc1,
-        m.act2,
-        m.fc2,
-        m.decrypt
+        stage_list(&m)
     );
+    let cells: Vec<String> = m.values().iter().map(|v| format!("{v:.1}")).collect();
     println!(
-        "| {name} | {} | {threads} | {count} | {:.1} | {median:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {max_err:.1e} | {agree}/{count} |",
+        "| {name} | {} | {threads} | {count} | {:.1} | {median:.1} | {} | {max_err:.1e} | {agree}/{count} |",
         engine.params().describe().split(',').next().unwrap_or(""),
         m.total(),
-        m.encrypt,
-        m.conv,
-        m.act1,
-        m.fc1,
-        m.act2,
-        m.fc2,
-        m.decrypt
+        cells.join(" | ")
     );
     Ok(())
+}
+
+/// `encrypt 1.0 conv 2.0 …` in pipeline order.
+fn stage_list(t: &StageTimes) -> String {
+    t.names()
+        .iter()
+        .zip(t.values())
+        .map(|(n, v)| format!("{n} {v:.1}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -705,11 +705,16 @@ pub fn inference_table(summaries: &[InferenceSummary]) -> Result<DataFrame, Stud
                 .collect::<Vec<_>>(),
         ),
     ];
-    for (i, name) in StageTimes::NAMES.iter().enumerate() {
-        cols.push(Column::new(
-            format!("{name}_ms").into(),
-            col_f(&|s| s.stages_ms.values()[i]),
-        ));
+    // One column per stage name of the longest chain (a shorter model has
+    // no value there).
+    let longest = summaries
+        .iter()
+        .max_by_key(|s| s.stages_ms.stages.len())
+        .map(|s| s.stages_ms.names())
+        .unwrap_or_else(|| StageTimes::zeros(5).names());
+    for name in longest {
+        let v: Vec<Option<f64>> = summaries.iter().map(|s| s.stages_ms.get(&name)).collect();
+        cols.push(Column::new(format!("{name}_ms").into(), v));
     }
     DataFrame::new_infer_height(cols).map_err(|e| table_err("building the inference table", e))
 }
@@ -720,7 +725,7 @@ pub fn inference_table(summaries: &[InferenceSummary]) -> Result<DataFrame, Stud
 pub fn stage_times_figure(summaries: &[InferenceSummary]) -> Figure {
     let mut bars = Vec::new();
     for s in summaries {
-        for (name, v) in StageTimes::NAMES.iter().zip(s.stages_ms.values()) {
+        for (name, v) in s.stages_ms.names().iter().zip(s.stages_ms.values()) {
             bars.push((
                 format!("{}-{} {} {name}", s.model, s.act, s.mode.name()),
                 v.max(1e-3),

@@ -195,7 +195,10 @@ fn run_driver_on_cnn1_x2_small_ring_agrees_with_plaintext() {
     // The shared summaries of `reproduce` and the notebooks.
     let table = slaf_he::study::inference_table(std::slice::from_ref(s)).unwrap();
     assert_eq!(table.height(), 1);
-    assert_eq!(table.width(), 12 + slaf_he::he_nn::StageTimes::NAMES.len());
+    assert_eq!(
+        table.width(),
+        12 + slaf_he::he_nn::StageTimes::zeros(5).names().len()
+    );
     let picked = table
         .select(["model", "act", "mode", "he_accuracy_pct", "ms_per_image"])
         .unwrap();

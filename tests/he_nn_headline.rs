@@ -152,3 +152,99 @@ fn cnn3_slaf_per_image_on_the_preset_chain_agrees() {
 fn cnn3_slaf_batched_agrees() {
     batched("cnn3/mnist-cnn3-slaf");
 }
+
+/// Both engines behind the one [`Engine`] trait on `cnn3` (three
+/// activations, seven chain-form stages): the precision option reports
+/// every stage by name in both layouts, every stage is timed, and the
+/// logits agree with the plaintext form.
+#[test]
+fn cnn3_through_the_engine_trait_reports_every_stage() {
+    use slaf_he::he_nn::{Engine, Mode, StageTimes};
+    let w = weights("cnn3/mnist-cnn3-x2");
+    let chain = w.inference.chain_form().unwrap();
+    let plan = CircuitPlan::from_weights(&w).expect("plan");
+    let stages = 1 + 2 * chain.pairs.len();
+    assert_eq!(stages, 7, "cnn3 has three activations");
+    let params = CkksParameters::new(CkksParametersLiteral {
+        log_n: 12,
+        coeff_mod_bit_sizes: presets::slaf().literal().coeff_mod_bit_sizes.clone(),
+        scale_bits: 26,
+        allow_insecure: true,
+    })
+    .expect("params");
+    let engines: Vec<Box<dyn Engine>> = vec![
+        Box::new(
+            PerImageEngine::new(&chain, presets::slaf(), Some(KeySeed::for_tests(21)))
+                .expect("per-image"),
+        ),
+        Box::new(
+            BatchedEngine::new(
+                &chain,
+                plan,
+                params,
+                BatchedOptions {
+                    seed: Some(KeySeed::for_tests(22)),
+                    ..BatchedOptions::default()
+                },
+            )
+            .expect("batched"),
+        ),
+    ];
+    let imgs = images(2);
+    let refs: Vec<&[f32]> = imgs.iter().map(|v| v.as_slice()).collect();
+    let names: Vec<String> = (0..stages).map(StageTimes::stage_name).collect();
+    assert_eq!(names, ["conv", "act1", "fc1", "act2", "fc2", "act3", "fc3"]);
+    for e in &engines {
+        let mode = e.mode();
+        assert_eq!(e.pixels(), 784);
+        assert_eq!(
+            e.progress_units(2),
+            if mode == Mode::PerImage {
+                2
+            } else {
+                e.progress_units(1)
+            }
+        );
+        let out = e.infer_images(&refs, None, true).expect("infer");
+        check(mode.name(), &w, &imgs, &out.logits);
+        assert_eq!(out.times.stages.len(), stages, "{mode:?}");
+        assert!(
+            out.times.stages.iter().all(|&t| t > 0.0),
+            "{mode:?}: every stage is timed: {:?}",
+            out.times
+        );
+        let prec = out.precision.expect("precision asked for");
+        let got: Vec<&str> = prec.iter().map(|p| p.layer.as_str()).collect();
+        assert_eq!(got, names, "{mode:?}");
+        for p in &prec {
+            let bound = logit_bound(26) * (1.0 + p.max_abs_value);
+            assert!(
+                p.samples > 0 && p.max_abs_error < bound,
+                "{mode:?} {}: error {:.3e} over {} values (bound {bound:.3e})",
+                p.layer,
+                p.max_abs_error,
+                p.samples
+            );
+        }
+    }
+}
+
+/// Stage times keep the JSON of the papers' five-stage form, read a
+/// longer chain back exactly, and refuse an unknown stage name.
+#[test]
+fn stage_times_json_is_a_map_in_pipeline_order() {
+    use slaf_he::he_nn::StageTimes;
+    let old =
+        r#"{"encrypt":1.0,"conv":2.0,"act1":3.0,"fc1":4.0,"act2":5.0,"fc2":6.0,"decrypt":7.0}"#;
+    let t: StageTimes = serde_json::from_str(old).expect("old summaries still read");
+    assert_eq!(t.stages, [2.0, 3.0, 4.0, 5.0, 6.0]);
+    assert_eq!(serde_json::to_string(&t).unwrap(), old);
+    let mut long = StageTimes::zeros(7);
+    long.stages[6] = 9.5;
+    let back: StageTimes = serde_json::from_str(&serde_json::to_string(&long).unwrap()).unwrap();
+    assert_eq!(back, long);
+    assert_eq!(back.get("fc3"), Some(9.5));
+    assert_eq!(back.get("act4"), None);
+    let err = serde_json::from_str::<StageTimes>(r#"{"pool":1.0}"#).unwrap_err();
+    assert!(err.to_string().contains("pool"), "{err}");
+}

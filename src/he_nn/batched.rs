@@ -42,7 +42,6 @@ use crate::ckks::{
 use crate::nn::ChainForm;
 use rand_chacha::ChaCha20Rng;
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -69,50 +68,7 @@ impl Default for BatchedOptions {
     }
 }
 
-/// Precision of one layer (debug option): decrypted vs plaintext values.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LayerPrecision {
-    /// `conv`, `act1`, `fc1`, `act2`, `fc2`.
-    pub layer: String,
-    /// Max |decrypted - plaintext| over every value of the layer.
-    pub max_abs_error: f64,
-    /// 99th percentile of |decrypted - plaintext| (over several batches:
-    /// the largest of the batches' percentiles).
-    #[serde(default)]
-    pub p99_abs_error: f64,
-    /// −log2 of `max_abs_error`.
-    pub bits: f64,
-    /// Max |plaintext| over the compared values (for scale).
-    pub max_abs_value: f64,
-    /// Values compared.
-    pub samples: usize,
-}
-
-impl LayerPrecision {
-    fn new(layer: &str, got: &[f64], want: &[f64]) -> Self {
-        let errs: Vec<f64> = got.iter().zip(want).map(|(a, b)| (a - b).abs()).collect();
-        let err = errs.iter().copied().fold(0.0f64, f64::max);
-        Self {
-            layer: layer.to_string(),
-            max_abs_error: err,
-            p99_abs_error: p99(errs),
-            bits: -err.max(f64::MIN_POSITIVE).log2(),
-            max_abs_value: want.iter().fold(0.0f64, |m, v| m.max(v.abs())),
-            samples: got.len(),
-        }
-    }
-
-    /// Merge two measurements of the same layer (worst error).
-    pub fn merge(&mut self, o: &LayerPrecision) {
-        if o.max_abs_error > self.max_abs_error {
-            self.max_abs_error = o.max_abs_error;
-            self.bits = o.bits;
-        }
-        self.p99_abs_error = self.p99_abs_error.max(o.p99_abs_error);
-        self.max_abs_value = self.max_abs_value.max(o.max_abs_value);
-        self.samples += o.samples;
-    }
-}
+pub use super::LayerPrecision;
 
 /// The 99th percentile (nearest rank) of `v`; 0 when empty.
 pub fn p99(mut v: Vec<f64>) -> f64 {
@@ -125,21 +81,14 @@ pub fn p99(mut v: Vec<f64>) -> f64 {
 }
 
 /// The result of one batch.
-#[derive(Clone, Debug)]
-pub struct BatchOutput {
-    /// Logits per image (10 each).
-    pub logits: Vec<Vec<f64>>,
-    /// Stage times of the whole batch (ms).
-    pub times: StageTimes,
-    /// Per-layer precision (debug option only).
-    pub precision: Option<Vec<LayerPrecision>>,
-}
+pub type BatchOutput = super::EngineOutput;
 
 /// A point of the circuit where [`BatchedCircuit::evaluate`] shows an
 /// intermediate ciphertext to a probe (the precision option).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Probe {
-    /// 0 conv, 1 act1, 2 fc1 (the last pair's input), 3 act2 (the last activation).
+    /// The chain-form stage ([`StageTimes::stage_name`]): 0 conv, 1 act1,
+    /// 2 fc1, 3 act2, …; the last stage (the logits) is never probed.
     pub layer: usize,
     /// Feature or neuron index within the layer.
     pub index: usize,
@@ -573,14 +522,14 @@ impl BatchedCircuit {
             let conv = self.dense(ev, &xs, &self.taps[f0..f1], (self.scale, 0), None)?;
             let bias = self.model.conv.bias_per_feature(f0, f1);
             let conv = self.finish(ev, conv, &bias, self.scale, 1)?;
-            times.conv += wall_ms(t);
+            times.stages[0] += wall_ms(t);
             let t = Instant::now();
             let acts: Vec<(Ciphertext, usize)> = conv
                 .par_iter()
                 .map(|c| self.activate(ev, act1, c))
                 .collect::<Result<_, _>>()?;
             pending1 = acts.first().map_or(0, |a| a.1);
-            times.act1 += wall_ms(t);
+            times.stages[1] += wall_ms(t);
             if let Some(p) = probe {
                 for (k, (c, a)) in conv.iter().zip(&acts).enumerate() {
                     let at = |layer, fold, offset| Probe {
@@ -603,7 +552,7 @@ impl BatchedCircuit {
                 })
                 .collect();
             accs = Some(self.dense(ev, &ys, &rows, (self.scale, pending1), accs.take())?);
-            times.fc1 += wall_ms(t);
+            times.stages[2] += wall_ms(t);
             if let Some(p) = progress {
                 p((f1 - f0) as u64);
             }
@@ -616,7 +565,7 @@ impl BatchedCircuit {
             self.scale,
             pending1 + 1,
         )?;
-        times.fc1 += wall_ms(t);
+        times.stages[2] += wall_ms(t);
         Ok(h)
     }
 
@@ -635,11 +584,10 @@ impl BatchedCircuit {
     ) -> Result<(Vec<Ciphertext>, StageTimes), HeNnError> {
         self.check_inputs(inputs)?;
         ev.relin_key("batched inference")?;
-        let mut times = StageTimes::default();
+        let mut times = StageTimes::zeros(1 + 2 * self.model.pairs.len());
         let mut h = self.first_block(ev, inputs, &mut times, progress, probe)?;
-        // Every later (activation, dense) pair on the whole hidden vector;
-        // their times go to the act2 and fc2 buckets. The last one gives the
-        // logits at the output scale.
+        // Every later (activation, dense) pair on the whole hidden vector.
+        // The last one gives the logits at the output scale.
         let last = self.model.pairs.len() - 1;
         for k in 1..=last {
             let act = &self.plan.acts[k];
@@ -649,7 +597,7 @@ impl BatchedCircuit {
                 .map(|c| self.activate(ev, act, c))
                 .collect::<Result<_, _>>()?;
             let pending = hk.first().map_or(0, |a| a.1);
-            times.act2 += wall_ms(t);
+            times.stages[2 * k + 1] += wall_ms(t);
             let t = Instant::now();
             let (fold, d) = (act.fold(), &self.model.pairs[k].1);
             let rows: Vec<Vec<(usize, f64)>> = (0..d.rows)
@@ -666,8 +614,8 @@ impl BatchedCircuit {
             let xs: Vec<&Ciphertext> = hk.iter().map(|a| &a.0).collect();
             let out = self.dense(ev, &xs, &rows, (target, pending), None)?;
             let out = self.finish(ev, out, &self.biases[k], target, pending + 1)?;
-            times.fc2 += wall_ms(t);
-            if let (Some(p), true) = (probe, k == last) {
+            times.stages[2 * k + 2] += wall_ms(t);
+            if let Some(p) = probe {
                 let off = Self::act_offset(act);
                 for (j, (x, y)) in h.iter().zip(&hk).enumerate() {
                     let at = |layer, fold, offset| Probe {
@@ -676,8 +624,8 @@ impl BatchedCircuit {
                         fold,
                         offset,
                     };
-                    p(at(2, 1.0, 0.0), x);
-                    p(at(3, fold, off), &y.0);
+                    p(at(2 * k, 1.0, 0.0), x);
+                    p(at(2 * k + 1, fold, off), &y.0);
                 }
             }
             h = out;
@@ -732,14 +680,6 @@ impl BatchedEngine {
         params: CkksParameters,
         opts: BatchedOptions,
     ) -> Result<Self, HeNnError> {
-        if opts.precision && model.pairs.len() != 2 {
-            return Err(HeNnError::InvalidRequest {
-                detail: format!(
-                    "the precision option covers conv → act → dense → act → dense; this model has {} activations",
-                    model.pairs.len()
-                ),
-            });
-        }
         let circuit = BatchedCircuit::new(model, plan, params, opts.chunk)?;
         let ctx = Arc::clone(circuit.context());
         // Two one-way derivations of the seed: the encryption generator
@@ -811,6 +751,15 @@ impl BatchedEngine {
         images: &[&[f32]],
         progress: Option<&(dyn Fn(u64) + Sync)>,
     ) -> Result<BatchOutput, HeNnError> {
+        self.infer_batch_with(images, progress, self.precision)
+    }
+
+    fn infer_batch_with(
+        &self,
+        images: &[&[f32]],
+        progress: Option<&(dyn Fn(u64) + Sync)>,
+        precision: bool,
+    ) -> Result<BatchOutput, HeNnError> {
         let count = images.len();
         if count == 0 || count > self.batch_size() {
             return Err(HeNnError::InvalidRequest {
@@ -834,9 +783,10 @@ impl BatchedEngine {
         let encrypt_ms = wall_ms(t);
 
         // Plaintext reference and decrypted samples for the precision option.
-        let reference = self.precision.then(|| self.reference(images));
+        let stages = 1 + 2 * self.circuit.model.pairs.len();
+        let reference = precision.then(|| self.reference(images));
         let samples: Mutex<Vec<(Vec<f64>, Vec<f64>)>> =
-            Mutex::new(vec![(Vec::new(), Vec::new()); 5]);
+            Mutex::new(vec![(Vec::new(), Vec::new()); stages]);
         let probe = |p: Probe, ct: &Ciphertext| {
             let Some(r) = &reference else { return };
             let got: Vec<f64> = self
@@ -844,13 +794,13 @@ impl BatchedEngine {
                 .into_iter()
                 .map(|v| v * p.fold + p.offset)
                 .collect();
-            let want: Vec<f64> = (0..count).map(|i| r[p.layer][i][p.index]).collect();
+            let want: Vec<f64> = (0..count).map(|i| r[i][p.layer][p.index]).collect();
             if let Ok(mut s) = samples.lock() {
                 s[p.layer].0.extend(got);
                 s[p.layer].1.extend(want);
             }
         };
-        let probe_ref: Option<ProbeFn<'_>> = if self.precision { Some(&probe) } else { None };
+        let probe_ref: Option<ProbeFn<'_>> = if precision { Some(&probe) } else { None };
         let (out, mut times) =
             self.circuit
                 .evaluate(&self.evaluator, &inputs, progress, probe_ref)?;
@@ -872,14 +822,15 @@ impl BatchedEngine {
                         detail: "precision samples poisoned by an earlier panic".into(),
                     })?;
                 for (i, lg) in logits.iter().enumerate() {
-                    prec[4].0.extend(lg);
-                    prec[4].1.extend(&r[4][i]);
+                    prec[stages - 1].0.extend(lg);
+                    prec[stages - 1].1.extend(&r[i][stages - 1]);
                 }
                 Some(
-                    ["conv", "act1", "fc1", "act2", "fc2"]
-                        .iter()
-                        .zip(&prec)
-                        .map(|(name, (got, want))| LayerPrecision::new(name, got, want))
+                    prec.iter()
+                        .enumerate()
+                        .map(|(i, (got, want))| {
+                            LayerPrecision::new(&StageTimes::stage_name(i), got, want)
+                        })
                         .collect(),
                 )
             }
@@ -892,30 +843,57 @@ impl BatchedEngine {
         })
     }
 
-    /// Plaintext intermediates, by layer then image: conv, act1, fc1,
-    /// act2, logits.
-    fn reference(&self, images: &[&[f32]]) -> [Vec<Vec<f64>>; 5] {
-        let m = &self.circuit.model;
-        let per: Vec<[Vec<f64>; 5]> = images
+    /// Plaintext intermediates, by image then chain-form stage
+    /// ([`ChainForm::forward_stages`]).
+    fn reference(&self, images: &[&[f32]]) -> Vec<Vec<Vec<f64>>> {
+        images
             .par_iter()
             .map(|im| {
                 let x: Vec<f64> = im.iter().map(|&v| f64::from(v)).collect();
-                let conv = m.conv.apply(&x);
-                let ((a1, d1), (a2, d2)) = (&m.pairs[0], &m.pairs[1]);
-                let act1: Vec<f64> = conv.iter().map(|&v| a1.apply(v)).collect();
-                let fc1 = d1.apply(&act1);
-                let act2: Vec<f64> = fc1.iter().map(|&v| a2.apply(v)).collect();
-                let logits = d2.apply(&act2);
-                [conv, act1, fc1, act2, logits]
+                self.circuit.model.forward_stages(&x)
             })
-            .collect();
-        let mut r: [Vec<Vec<f64>>; 5] = Default::default();
-        for layers in per {
-            for (dst, v) in r.iter_mut().zip(layers) {
-                dst.push(v);
-            }
-        }
-        r
+            .collect()
+    }
+}
+
+impl super::Engine for BatchedEngine {
+    fn mode(&self) -> super::Mode {
+        super::Mode::Batched
+    }
+    fn params(&self) -> &CkksParameters {
+        self.circuit.params()
+    }
+    fn images_per_call(&self) -> usize {
+        self.batch_size()
+    }
+    fn progress_units(&self, images: usize) -> u64 {
+        (images.div_ceil(self.batch_size()) * self.features()) as u64
+    }
+    fn infer_images(
+        &self,
+        images: &[&[f32]],
+        progress: Option<&(dyn Fn(u64) + Sync)>,
+        precision: bool,
+    ) -> Result<super::EngineOutput, HeNnError> {
+        self.infer_batch_with(images, progress, precision)
+    }
+    fn pixels(&self) -> usize {
+        self.circuit.pixels()
+    }
+    fn start_level(&self) -> usize {
+        self.circuit.start_level()
+    }
+    fn output_scale(&self) -> f64 {
+        self.circuit.output_scale()
+    }
+    fn ciphertext_bytes(&self) -> usize {
+        self.circuit.ciphertext_bytes()
+    }
+    fn input_bytes(&self) -> usize {
+        self.circuit.ciphertext_bytes() * self.circuit.pixels()
+    }
+    fn key_bytes(&self) -> usize {
+        self.circuit.key_bytes()
     }
 }
 

@@ -9,10 +9,10 @@
 //! `summary.md` and `summary.json` into a folder. Peak memory is the
 //! process's `VmHWM` (Linux only; `None` elsewhere).
 
-use super::batched::{BatchedEngine, BatchedOptions, LayerPrecision};
+use super::batched::{BatchedEngine, BatchedOptions};
 use super::per_image::PerImageEngine;
 use super::plan::{CircuitPlan, ParamsChoice};
-use super::{HeNnError, Mode, StageTimes};
+use super::{Engine, HeNnError, LayerPrecision, Mode, StageTimes};
 use crate::ckks::CkksParameters;
 use crate::data::{self, Split};
 use crate::nn::{Variant, WeightsFile};
@@ -290,6 +290,29 @@ pub fn resolve_params(
     Ok((plan, params, choice))
 }
 
+/// The engine of `req.mode` for `weights` (keys from `req.seed`).
+fn build_engine(
+    req: &InferenceRequest,
+    weights: &WeightsFile,
+    plan: CircuitPlan,
+    params: CkksParameters,
+) -> Result<Box<dyn Engine>, HeNnError> {
+    let model = &weights.inference.chain_form()?;
+    Ok(match req.mode {
+        Mode::PerImage => Box::new(PerImageEngine::new(model, params, req.seed.clone())?),
+        Mode::Batched => {
+            let mut opts = BatchedOptions {
+                seed: req.seed.clone(),
+                ..BatchedOptions::default()
+            };
+            if let Some(c) = req.chunk {
+                opts.chunk = c;
+            }
+            Box::new(BatchedEngine::new(model, plan, params, opts)?)
+        }
+    })
+}
+
 fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
     let weights = match &req.model {
         ModelSource::Path(p) => WeightsFile::load(p)?,
@@ -331,123 +354,47 @@ fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
             weights.inference.forward(&x)
         })
         .collect::<Result<_, _>>()?;
-    let pixels = weights.inference.input_len();
 
     // Both engines follow the planner's activation rules: one depth.
     let (depth, depth_breakdown) = (plan.depth, plan.breakdown());
-    let (he, times, batch_size, batches, precision, wall, setup, sizes, start_level, out_scale) =
-        match req.mode {
-            Mode::PerImage => {
-                let t = Instant::now();
-                let model = &weights.inference.chain_form()?;
-                let engine = PerImageEngine::new(model, params.clone(), req.seed.clone())?;
-                let setup = t.elapsed().as_secs_f64();
-                let bar = crate::progress::bar(count as u64, "per-image HE", req.quiet);
-                let t = Instant::now();
-                let mut he = Vec::with_capacity(count);
-                let mut times = StageTimes::default();
-                let mut prec: Option<Vec<LayerPrecision>> = None;
-                for (k, im) in images.iter().enumerate() {
-                    // With --precision, the first image is also decrypted after
-                    // every layer (those decryptions are not timed).
-                    let (logits, st) = if req.precision && k == 0 {
-                        let (l, st, p) = engine.infer_with_precision(im)?;
-                        prec = Some(
-                            p.iter()
-                                .map(|x| LayerPrecision {
-                                    layer: x.stage.clone(),
-                                    max_abs_error: x.max_abs_error,
-                                    p99_abs_error: x.p99_abs_error,
-                                    bits: x.max_bits,
-                                    max_abs_value: x.max_abs_value,
-                                    samples: x.len,
-                                })
-                                .collect(),
-                        );
-                        (l, st)
-                    } else {
-                        engine.infer(im)?
-                    };
-                    he.push(logits);
-                    times.add(&st);
-                    bar.inc(1);
-                }
-                bar.finish_and_clear();
-                let wall = t.elapsed().as_secs_f64();
-                let sizes = (
-                    engine.ciphertext_bytes(),
-                    engine.ciphertext_bytes(),
-                    engine.key_bytes(),
-                );
-                let start = engine.pipeline().start_level();
-                (
-                    he,
-                    times,
-                    None,
-                    count,
-                    prec,
-                    wall,
-                    setup,
-                    sizes,
-                    start,
-                    params.default_scale(),
-                )
+    let t = Instant::now();
+    let engine = build_engine(req, &weights, plan, params.clone())?;
+    let setup = t.elapsed().as_secs_f64();
+    let per_call = engine.images_per_call();
+    let label = format!("{} HE", req.mode.name());
+    let bar = crate::progress::bar(engine.progress_units(count), &label, req.quiet);
+    let t = Instant::now();
+    let mut he = Vec::with_capacity(count);
+    let mut times = StageTimes::default();
+    let mut precision: Option<Vec<LayerPrecision>> = None;
+    let mut calls = 0usize;
+    for chunk in images.chunks(per_call) {
+        let refs: Vec<&[f32]> = chunk.iter().map(|v| v.as_slice()).collect();
+        let tick = |k: u64| bar.inc(k);
+        // Per image, the precision option decrypts the first image's
+        // stages; batched, every batch's (merged: worst error).
+        let want = req.precision && (calls == 0 || req.mode == Mode::Batched);
+        let out = engine.infer_images(&refs, Some(&tick), want)?;
+        he.extend(out.logits);
+        times.add(&out.times);
+        if let Some(p) = out.precision {
+            match &mut precision {
+                None => precision = Some(p),
+                Some(acc) => acc.iter_mut().zip(&p).for_each(|(a, b)| a.merge(b)),
             }
-            Mode::Batched => {
-                let t = Instant::now();
-                let mut opts = BatchedOptions {
-                    seed: req.seed.clone(),
-                    precision: req.precision,
-                    ..BatchedOptions::default()
-                };
-                if let Some(c) = req.chunk {
-                    opts.chunk = c;
-                }
-                let model = &weights.inference.chain_form()?;
-                let engine = BatchedEngine::new(model, plan.clone(), params.clone(), opts)?;
-                let setup = t.elapsed().as_secs_f64();
-                let bs = engine.batch_size();
-                let nb = count.div_ceil(bs);
-                let bar =
-                    crate::progress::bar((nb * engine.features()) as u64, "batched HE", req.quiet);
-                let t = Instant::now();
-                let mut he = Vec::with_capacity(count);
-                let mut times = StageTimes::default();
-                let mut prec: Option<Vec<LayerPrecision>> = None;
-                for chunk in images.chunks(bs) {
-                    let refs: Vec<&[f32]> = chunk.iter().map(|v| v.as_slice()).collect();
-                    let tick = |k: u64| bar.inc(k);
-                    let out = engine.infer_batch(&refs, Some(&tick))?;
-                    he.extend(out.logits);
-                    times.add(&out.times);
-                    if let Some(p) = out.precision {
-                        match &mut prec {
-                            None => prec = Some(p),
-                            Some(acc) => acc.iter_mut().zip(&p).for_each(|(a, b)| a.merge(b)),
-                        }
-                    }
-                }
-                bar.finish_and_clear();
-                let wall = t.elapsed().as_secs_f64();
-                let sizes = (
-                    engine.ciphertext_bytes(),
-                    engine.ciphertext_bytes() * pixels,
-                    engine.key_bytes(),
-                );
-                (
-                    he,
-                    times,
-                    Some(bs),
-                    nb,
-                    prec,
-                    wall,
-                    setup,
-                    sizes,
-                    engine.start_level(),
-                    engine.output_scale(),
-                )
-            }
-        };
+        }
+        calls += 1;
+    }
+    bar.finish_and_clear();
+    let wall = t.elapsed().as_secs_f64();
+    let batch_size = (req.mode == Mode::Batched).then_some(per_call);
+    let (batches, start_level, out_scale) = (calls, engine.start_level(), engine.output_scale());
+    let sizes = (
+        engine.ciphertext_bytes(),
+        engine.input_bytes(),
+        engine.key_bytes(),
+    );
+    drop(engine);
 
     // Compare.
     let mut rows = Vec::with_capacity(count);
@@ -627,18 +574,25 @@ pub fn summary_markdown(s: &InferenceSummary) -> String {
         o.push_str(&format!("| {k} | {v} |\n"));
     }
     o.push_str("\n## Time per stage (ms)\n\n| stage | per image (amortised) | per batch |\n|---|---|---|\n");
-    let per_batch = s.stages_ms_per_batch.map(|t| t.values());
-    for (i, name) in StageTimes::NAMES.iter().enumerate() {
+    let per_batch = s.stages_ms_per_batch.as_ref().map(StageTimes::values);
+    for (i, (name, v)) in s
+        .stages_ms
+        .names()
+        .iter()
+        .zip(s.stages_ms.values())
+        .enumerate()
+    {
+        let b = per_batch.as_ref().and_then(|p| p.get(i));
         o.push_str(&format!(
-            "| {name} | {:.4} | {} |\n",
-            s.stages_ms.values()[i],
-            per_batch.map_or("—".into(), |v| format!("{:.1}", v[i]))
+            "| {name} | {v:.4} | {} |\n",
+            b.map_or("—".into(), |v| format!("{v:.1}"))
         ));
     }
     o.push_str(&format!(
         "| total | {:.4} | {} |\n",
         s.stages_ms.total(),
         s.stages_ms_per_batch
+            .as_ref()
             .map_or("—".into(), |t| format!("{:.1}", t.total()))
     ));
     if let Some(p) = &s.precision_bits {

@@ -240,6 +240,21 @@ impl From<StoredInference> for InferenceModel {
 }
 
 impl ChainForm {
+    /// The plaintext value after every stage (conv, act1, fc1, act2, …; the
+    /// last is the logits), for one image: the reference both engines'
+    /// precision reports compare against.
+    pub fn forward_stages(&self, image: &[f64]) -> Vec<Vec<f64>> {
+        let mut out = vec![self.conv.apply(image)];
+        for (act, d) in &self.pairs {
+            let prev = out.last().map_or(&[][..], Vec::as_slice);
+            let a: Vec<f64> = prev.iter().map(|&v| act.apply(v)).collect();
+            let y = d.apply(&a);
+            out.push(a);
+            out.push(y);
+        }
+        out
+    }
+
     /// Check the form's tensors ([`InferenceModel::validate`] of its stage list).
     pub fn validate(&self) -> Result<(), NnError> {
         self.clone().into_model("chain form").validate()

@@ -282,6 +282,27 @@ impl Figure {
         })
     }
 
+    /// Render as PNG bytes (RGB, the figure's size), in memory.
+    pub fn to_png(&self) -> Result<Vec<u8>, ReportError> {
+        ensure_font()?;
+        self.validate()?;
+        let (w, h) = self.size();
+        let mut rgb = vec![0u8; 3 * w as usize * h as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+            self.draw(root)?;
+        }
+        let mut png = Vec::new();
+        use image::ImageEncoder as _;
+        image::codecs::png::PngEncoder::new(&mut png)
+            .write_image(&rgb, w, h, image::ColorType::Rgb8)
+            .map_err(|e| ReportError::Draw {
+                title: self.title().to_string(),
+                detail: format!("encoding a {w}x{h} PNG: {e}"),
+            })?;
+        Ok(png)
+    }
+
     /// Write `dir/stem.svg` and `dir/stem.png`; returns both paths.
     pub fn save(&self, dir: &Path, stem: &str) -> Result<(PathBuf, PathBuf), ReportError> {
         let svg = dir.join(format!("{stem}.svg"));
@@ -300,10 +321,16 @@ impl Figure {
         Ok(())
     }
 
-    /// Show the figure inline in an evcxr (Rust Jupyter) notebook.
+    /// Show the figure inline in an evcxr (Rust Jupyter) notebook, as a
+    /// PNG: every viewer renders it (JupyterLab shows no SVG from an
+    /// untrusted notebook), and it is smaller than an SVG of many marks.
     pub fn evcxr_display(&self) {
-        match self.to_svg() {
-            Ok(svg) => println!("EVCXR_BEGIN_CONTENT image/svg+xml\n{svg}\nEVCXR_END_CONTENT"),
+        use base64::Engine as _;
+        match self.to_png() {
+            Ok(png) => println!(
+                "EVCXR_BEGIN_CONTENT image/png\n{}\nEVCXR_END_CONTENT",
+                base64::engine::general_purpose::STANDARD.encode(png)
+            ),
             Err(e) => eprintln!("figure could not be drawn: {e}"),
         }
     }
@@ -613,10 +640,15 @@ mod tests {
             vec![(1e-6, 2.3), (1e-3, 1.0), (1.0, 5.0)],
         )];
         c.log_x = true;
-        let (svg, png) = Figure::from(c).save(dir.path(), "lr").expect("save");
+        let fig = Figure::from(c);
+        let (svg, png) = fig.save(dir.path(), "lr").expect("save");
         assert!(std::fs::read_to_string(svg).expect("svg").contains("<svg"));
         let bytes = std::fs::read(png).expect("png");
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        // The in-memory PNG (notebook display) decodes to the figure's size.
+        let mem = fig.to_png().expect("png bytes");
+        let img = image::load_from_memory(&mem).expect("decodes");
+        assert_eq!((img.width(), img.height()), fig.size());
         let bars = BarChart {
             title: "time".into(),
             y_label: "ms".into(),

@@ -12,8 +12,8 @@
 //! [`PerImageEngine`] runs it on our CKKS with keys, encryption and
 //! decryption, and times each stage.
 //!
-//! Levels: the circuit needs `3 + depth(act1) + depth(act2)` levels. By
-//! default the input is encrypted at the lowest level that fits the circuit
+//! Levels: the circuit needs one level per linear stage plus the depth of
+//! each activation ([`circuit_depth`], the planner's rule). By default the input is encrypted at the lowest level that fits the circuit
 //! and still leaves [`PerImageOptions::headroom_bits`] bits of modulus above
 //! the scale for the logits (a fresh encryption at a lower level is as
 //! secure, and every operation works on fewer primes);
@@ -483,21 +483,84 @@ impl PerImageEngine {
         };
         let hook: Option<StageHook<'_>> = if precision { Some(&mut after) } else { None };
         let (ct, stage_ms) = self.circuit.evaluate(&self.evaluator, &ct, hook)?;
-        // Stages past the papers' five go to the act2 / fc2 buckets.
-        for (i, v) in stage_ms.iter().enumerate() {
-            match i {
-                0 => times.conv += v,
-                1 => times.act1 += v,
-                2 => times.fc1 += v,
-                i if i % 2 == 1 => times.act2 += v,
-                _ => times.fc2 += v,
-            }
-        }
+        times.stages = stage_ms;
         let t = Instant::now();
         let slots = self.decrypt_slots(&ct);
         let p = self.pipeline();
         let logits = p.stage_values(p.stage_count() - 1, &slots);
         times.decrypt = ms(t);
         Ok((logits, times, report))
+    }
+}
+
+impl From<&LayerPrecision> for crate::he_nn::LayerPrecision {
+    fn from(x: &LayerPrecision) -> Self {
+        Self {
+            layer: x.stage.clone(),
+            max_abs_error: x.max_abs_error,
+            p99_abs_error: x.p99_abs_error,
+            bits: x.max_bits,
+            max_abs_value: x.max_abs_value,
+            samples: x.len,
+        }
+    }
+}
+
+impl crate::he_nn::Engine for PerImageEngine {
+    fn mode(&self) -> crate::he_nn::Mode {
+        crate::he_nn::Mode::PerImage
+    }
+    fn params(&self) -> &CkksParameters {
+        self.circuit.params()
+    }
+    fn images_per_call(&self) -> usize {
+        1
+    }
+    fn progress_units(&self, images: usize) -> u64 {
+        images as u64
+    }
+    /// One image after the other; with `precision`, the first image is
+    /// also decrypted after every stage.
+    fn infer_images(
+        &self,
+        images: &[&[f32]],
+        progress: Option<&(dyn Fn(u64) + Sync)>,
+        precision: bool,
+    ) -> Result<crate::he_nn::EngineOutput, HeNnError> {
+        let mut out = crate::he_nn::EngineOutput {
+            logits: Vec::with_capacity(images.len()),
+            times: StageTimes::default(),
+            precision: None,
+        };
+        for (k, im) in images.iter().enumerate() {
+            let (logits, times, prec) = self.run(im, precision && k == 0)?;
+            if precision && k == 0 {
+                out.precision = Some(prec.iter().map(Into::into).collect());
+            }
+            out.logits.push(logits);
+            out.times.add(&times);
+            if let Some(p) = progress {
+                p(1);
+            }
+        }
+        Ok(out)
+    }
+    fn pixels(&self) -> usize {
+        self.circuit.pixels()
+    }
+    fn start_level(&self) -> usize {
+        self.pipeline().start_level()
+    }
+    fn output_scale(&self) -> f64 {
+        self.circuit.params().default_scale()
+    }
+    fn ciphertext_bytes(&self) -> usize {
+        self.circuit.ciphertext_bytes()
+    }
+    fn input_bytes(&self) -> usize {
+        self.circuit.ciphertext_bytes()
+    }
+    fn key_bytes(&self) -> usize {
+        self.key_bytes
     }
 }

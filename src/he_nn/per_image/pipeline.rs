@@ -137,11 +137,7 @@ pub fn circuit_depth(model: &ChainForm) -> Result<(usize, String), HeNnError> {
 
 /// Name of stage `i`: `conv`, then `act1`, `fc1`, `act2`, `fc2`, ...
 pub fn stage_name(i: usize) -> String {
-    match i {
-        0 => "conv".into(),
-        i if i % 2 == 1 => format!("act{}", i.div_ceil(2)),
-        i => format!("fc{}", i / 2),
-    }
+    crate::he_nn::StageTimes::stage_name(i)
 }
 
 /// Kernel-major im2col of one image (see the module documentation).
@@ -447,13 +443,5 @@ impl<P: Send + Sync> Pipeline<P> {
 
 /// The plaintext values after each stage ([`stage_name`]) for one image.
 pub fn reference_stages(model: &ChainForm, image: &[f64]) -> Vec<Vec<f64>> {
-    let mut out = vec![model.conv.apply(image)];
-    for (act, d) in &model.pairs {
-        let prev = out.last().map_or(&[][..], Vec::as_slice);
-        let a: Vec<f64> = prev.iter().map(|&v| act.apply(v)).collect();
-        let y = d.apply(&a);
-        out.push(a);
-        out.push(y);
-    }
-    out
+    model.forward_stages(image)
 }
