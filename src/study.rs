@@ -20,10 +20,11 @@ use crate::approx::{
 };
 use crate::he_nn::run::InferenceSummary;
 use crate::he_nn::{Mode, StageTimes};
+use crate::nn::WeightsFile;
 use crate::report::polars::prelude::{Column, DataFrame};
 use crate::report::{
-    BarChart, Figure, LineChart, ReportError, Series, atomic_write, dataframe_to_markdown,
-    write_csv,
+    BarChart, Figure, LineChart, ReportError, Series, StackedBarChart, atomic_write,
+    dataframe_to_markdown, write_csv,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -720,22 +721,93 @@ pub fn inference_table(summaries: &[InferenceSummary]) -> Result<DataFrame, Stud
 }
 
 /// Time per image and stage of encrypted-inference runs (batched runs:
-/// amortised over the images of a ciphertext), one bar per run and stage,
-/// log scale.
+/// amortised over the images of a ciphertext): one stacked bar per model ×
+/// activation, one colour per stage, one panel per mode (per-image times
+/// are about 100 × the batched ones, so each mode gets its own linear axis).
 pub fn stage_times_figure(summaries: &[InferenceSummary]) -> Figure {
-    let mut bars = Vec::new();
-    for s in summaries {
-        for (name, v) in s.stages_ms.names().iter().zip(s.stages_ms.values()) {
-            bars.push((
-                format!("{}-{} {} {name}", s.model, s.act, s.mode.name()),
-                v.max(1e-3),
-            ));
+    // Stage names of the longest chain, in pipeline order.
+    let names = summaries
+        .iter()
+        .max_by_key(|s| s.stages_ms.stages.len())
+        .map(|s| s.stages_ms.names())
+        .unwrap_or_default();
+    let panel = |mode: Mode| {
+        let bars: Vec<(String, Vec<f64>)> = summaries
+            .iter()
+            .filter(|s| s.mode == mode)
+            .map(|s| {
+                let v = names.iter().map(|n| s.stages_ms.get(n).unwrap_or(0.0));
+                (format!("{}-{}", s.model, s.act), v.collect())
+            })
+            .collect();
+        (!bars.is_empty()).then(|| {
+            Figure::from(StackedBarChart {
+                title: format!("{} mode", mode.name()),
+                x_label: "milliseconds per image".into(),
+                segments: names.clone(),
+                bars,
+            })
+        })
+    };
+    Figure::Grid {
+        title: "Encrypted inference: time per image and stage".into(),
+        panels: [Mode::PerImage, Mode::Batched]
+            .into_iter()
+            .filter_map(panel)
+            .collect(),
+        cols: 1,
+    }
+}
+
+/// Test accuracy per epoch of training runs: one panel per network, one
+/// line per activation, and a y range that shows where the variants differ
+/// (from the 10th percentile of the panel's points to its best, so a
+/// divergent epoch runs off the bottom instead of flattening the rest).
+pub fn learning_curves_figure(runs: &[&WeightsFile]) -> Figure {
+    let mut nets: Vec<String> = Vec::new();
+    for w in runs {
+        if !nets.contains(&w.config.model.name) {
+            nets.push(w.config.model.name.clone());
         }
     }
-    Figure::from(BarChart {
-        title: "Encrypted inference: time per image and stage".into(),
-        y_label: "milliseconds per image (log scale)".into(),
-        bars,
-        log_y: true,
-    })
+    let panels: Vec<Figure> = nets
+        .iter()
+        .map(|net| {
+            let series: Vec<Series> = runs
+                .iter()
+                .filter(|w| &w.config.model.name == net)
+                .map(|w| {
+                    let pts = w.report.epochs.iter().enumerate();
+                    Series::new(
+                        w.config.variant.name(),
+                        pts.map(|(i, e)| ((i + 1) as f64, 100.0 * e.test_accuracy))
+                            .collect(),
+                    )
+                })
+                .collect();
+            let mut ys: Vec<f64> = series.iter().flat_map(|s| &s.points).map(|p| p.1).collect();
+            ys.sort_by(f64::total_cmp);
+            let y_range = match (ys.get(ys.len() / 10), ys.last()) {
+                (Some(&lo), Some(&hi)) if hi > lo => {
+                    let pad = 0.08 * (hi - lo);
+                    Some((lo - pad, (hi + pad).min(100.0)))
+                }
+                _ => None,
+            };
+            Figure::from(LineChart {
+                title: net.clone(),
+                x_label: "epoch".into(),
+                y_label: "test accuracy (%)".into(),
+                series,
+                y_range,
+                ..Default::default()
+            })
+        })
+        .collect();
+    let cols = panels.len().min(2);
+    Figure::Grid {
+        title: "Test accuracy per epoch".into(),
+        panels,
+        cols,
+    }
 }

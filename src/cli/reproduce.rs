@@ -14,7 +14,7 @@ use slaf_he::nn::{Arch, TrainConfig, Variant, WeightsFile};
 use slaf_he::report::manifest::{Machine, Manifest, StageRecord, StageStatus, git_commit, rfc3339};
 use slaf_he::report::paper::paper_vs_reproduced;
 use slaf_he::report::polars::prelude::{Column, DataFrame};
-use slaf_he::report::{Figure, LineChart, Series, atomic_write, dataframe_to_markdown, write_csv};
+use slaf_he::report::{atomic_write, dataframe_to_markdown, write_csv};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -418,32 +418,10 @@ fn training(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
         .as_bytes(),
     )?;
     let mut outputs = vec![csv, md];
-    // Learning curves: test accuracy per epoch, one line per run.
-    let curves = LineChart {
-        title: "Test accuracy per epoch".into(),
-        x_label: "epoch".into(),
-        y_label: "test accuracy (%)".into(),
-        series: rows
-            .iter()
-            .map(|(w, _)| {
-                Series::new(
-                    format!(
-                        "{} {}",
-                        w.config.model.name.as_str(),
-                        w.config.variant.name()
-                    ),
-                    w.report
-                        .epochs
-                        .iter()
-                        .enumerate()
-                        .map(|(i, e)| ((i + 1) as f64, 100.0 * e.test_accuracy))
-                        .collect(),
-                )
-            })
-            .collect(),
-        ..Default::default()
-    };
-    let (svg, png) = Figure::from(curves).save(&dir, "learning_curves")?;
+    // Learning curves: test accuracy per epoch, one panel per network.
+    let runs: Vec<&WeightsFile> = rows.iter().map(|(w, _)| w).collect();
+    let curves = slaf_he::study::learning_curves_figure(&runs);
+    let (svg, png) = curves.save(&dir, "learning_curves")?;
     outputs.extend([svg, png]);
     let mut measured = BTreeMap::new();
     for (w, _) in &rows {

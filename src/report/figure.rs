@@ -1,12 +1,14 @@
-//! Figures in one consistent style: line charts (optionally log axes), bar
-//! charts and a grid of MNIST digits, rendered to SVG (strings or files)
-//! and PNG files. A [`Figure`] also displays itself inline in an evcxr
+//! Figures in one consistent style: line charts (optionally log axes; a
+//! legend outside the data; series told apart by colour and dash), bar
+//! charts, stacked horizontal bars, a grid of MNIST digits and grids of
+//! panels, rendered to SVG (strings or files) and PNG (files or bytes). A [`Figure`] also displays itself inline in an evcxr
 //! notebook (`evcxr_display`).
 
 use super::{ReportError, atomic_write, temp_path};
 use plotters::coord::Shift;
 use plotters::coord::combinators::IntoLogRange;
 use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -96,6 +98,20 @@ pub struct BarChart {
     pub log_y: bool,
 }
 
+/// Horizontal stacked bars: one bar per category, one coloured segment per
+/// component (a legend names them), on a linear axis that starts at 0.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StackedBarChart {
+    /// Title drawn above the plot.
+    pub title: String,
+    /// Label of the value axis.
+    pub x_label: String,
+    /// Component names, in stacking order (left to right).
+    pub segments: Vec<String>,
+    /// `(category, one value per segment)`, drawn top to bottom.
+    pub bars: Vec<(String, Vec<f64>)>,
+}
+
 /// A figure that can be saved as SVG/PNG or shown in a notebook.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Figure {
@@ -114,6 +130,23 @@ pub enum Figure {
         /// One caption per image.
         captions: Vec<String>,
     },
+    /// Stacked horizontal bars.
+    Stacked(StackedBarChart),
+    /// Several figures side by side, `cols` per row, under one title.
+    Grid {
+        /// Title drawn above the panels (may be empty).
+        title: String,
+        /// The panels, row by row.
+        panels: Vec<Figure>,
+        /// Panels per row (at least 1).
+        cols: usize,
+    },
+}
+
+impl From<StackedBarChart> for Figure {
+    fn from(c: StackedBarChart) -> Self {
+        Figure::Stacked(c)
+    }
 }
 
 impl From<LineChart> for Figure {
@@ -151,6 +184,8 @@ impl Figure {
             Figure::Line(c) => &c.title,
             Figure::Bar(c) => &c.title,
             Figure::Images { title, .. } => title,
+            Figure::Stacked(c) => &c.title,
+            Figure::Grid { title, .. } => title,
         }
     }
 
@@ -202,6 +237,33 @@ impl Figure {
                     return Err(bad("one caption per image is needed"));
                 }
             }
+            Figure::Stacked(c) => {
+                if c.bars.is_empty() || c.segments.is_empty() {
+                    return Err(bad("no bars or no segments to draw"));
+                }
+                if let Some((name, v)) = c.bars.iter().find(|(_, v)| v.len() != c.segments.len()) {
+                    return Err(bad(&format!(
+                        "bar '{name}' has {} values for {} segments",
+                        v.len(),
+                        c.segments.len()
+                    )));
+                }
+                if c.bars
+                    .iter()
+                    .flat_map(|(_, v)| v)
+                    .any(|v| !v.is_finite() || *v < 0.0)
+                {
+                    return Err(bad("stacked values must be finite and non-negative"));
+                }
+            }
+            Figure::Grid { panels, cols, .. } => {
+                if panels.is_empty() || *cols == 0 {
+                    return Err(bad("a grid needs at least one panel and one column"));
+                }
+                for p in panels {
+                    p.validate()?;
+                }
+            }
         }
         Ok(())
     }
@@ -217,6 +279,21 @@ impl Figure {
             // so that their labels never overlap.
             Figure::Bar(c) if bars_horizontal(c) => {
                 (SIZE.0, SIZE.1.max(90 + 16 * c.bars.len() as u32))
+            }
+            Figure::Stacked(c) => (SIZE.0, (110 + 26 * c.bars.len() as u32).max(260)),
+            Figure::Grid {
+                title,
+                panels,
+                cols,
+            } => {
+                let (w, h) = panels.iter().fold((0, 0), |(w, h), p| {
+                    let (pw, ph) = p.size();
+                    (w.max(pw), h.max(ph))
+                });
+                let cols = (*cols).clamp(1, panels.len());
+                let rows = panels.len().div_ceil(cols) as u32;
+                let head = if title.is_empty() { 0 } else { 40 };
+                (w * cols as u32, h * rows + head)
             }
             _ => SIZE,
         }
@@ -237,6 +314,24 @@ impl Figure {
                 side,
                 captions,
             } => draw_images(&root, title, images, *side, captions).map_err(err)?,
+            Figure::Stacked(c) => draw_stacked(&root, c).map_err(err)?,
+            Figure::Grid {
+                title,
+                panels,
+                cols,
+            } => {
+                let area = if title.is_empty() {
+                    root.clone()
+                } else {
+                    root.titled(title, (FONT, 26))
+                        .map_err(|e| err(e.to_string()))?
+                };
+                let cols = (*cols).clamp(1, panels.len());
+                let cells = area.split_evenly((panels.len().div_ceil(cols), cols));
+                for (cell, p) in cells.into_iter().zip(panels) {
+                    p.draw(cell)?;
+                }
+            }
         }
         root.present().map_err(|e| err(e.to_string()))
     }
@@ -385,7 +480,18 @@ where
     X::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
     Y::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
-    let mut chart = ChartBuilder::on(root)
+    // Named series get a legend outside the data, in a column on the right.
+    let named = c.series.len() > 1 || c.series.iter().any(|s| !s.name.is_empty());
+    let (plot, legend) = if named {
+        let widest = c.series.iter().map(|s| s.name.chars().count()).max();
+        let lw = (widest.unwrap_or(0) as u32 * 8 + 56).min(320);
+        let (w, _) = root.dim_in_pixel();
+        let (a, b) = root.split_horizontally(w.saturating_sub(lw));
+        (a, Some(b))
+    } else {
+        (root.clone(), None)
+    };
+    let mut chart = ChartBuilder::on(&plot)
         .caption(&c.title, (FONT, 24))
         .margin(14)
         .x_label_area_size(48)
@@ -406,27 +512,205 @@ where
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .map_err(|e| e.to_string())?;
-    for (i, s) in c.series.iter().enumerate() {
-        let color = PALETTE[i % PALETTE.len()];
-        chart
-            .draw_series(LineSeries::new(
-                s.points.iter().copied(),
-                color.stroke_width(2),
-            ))
-            .map_err(|e| e.to_string())?
-            .label(&s.name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3))
-            });
+    let styles: Vec<(RGBColor, Dash)> = (0..c.series.len())
+        .map(|i| series_style(&c.series, i))
+        .collect();
+    for (s, &(color, dash)) in c.series.iter().zip(&styles) {
+        let style = color.stroke_width(2);
+        // With a fixed y range, a line leaving it is cut at the border
+        // (plotters would pin it to the border instead).
+        let runs = match c.y_range {
+            Some((lo, hi)) => clip_runs(&s.points, lo, hi),
+            None => vec![s.points.clone()],
+        };
+        for pts in runs {
+            match dash {
+                Dash::Solid => chart.draw_series(LineSeries::new(pts, style)).map(|_| ()),
+                Dash::Dashed => chart
+                    .draw_series(DashedLineSeries::new(pts, 9, 5, style))
+                    .map(|_| ()),
+                Dash::Dotted => chart
+                    .draw_series(DashedLineSeries::new(pts, 2, 4, style))
+                    .map(|_| ()),
+            }
+            .map_err(|e| e.to_string())?;
+        }
     }
-    if c.series.len() > 1 || c.series.iter().any(|s| !s.name.is_empty()) {
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 15))
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(160, 160, 160))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
+    if let Some(area) = legend {
+        for (i, s) in c.series.iter().enumerate() {
+            let y = 52 + 22 * i as i32;
+            let (color, dash) = styles[i];
+            let style = color.stroke_width(3);
+            let seg = vec![(6, y), (34, y)];
+            match dash {
+                Dash::Solid => area.draw(&PathElement::new(seg, style)),
+                Dash::Dashed => area.draw(&DashedPathElement::new(seg, 8, 4, style)),
+                Dash::Dotted => area.draw(&DashedPathElement::new(seg, 2, 4, style)),
+            }
+            .map_err(|e| e.to_string())?;
+            area.draw(&Text::new(s.name.clone(), (42, y - 8), (FONT, 15)))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// How a line is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dash {
+    Solid,
+    Dashed,
+    Dotted,
+}
+
+/// Series `i`'s colour and dash: the palette's 8 colours solid, then
+/// dashed, then dotted, so 24 series stay distinct.
+fn line_style(i: usize) -> (RGBColor, Dash) {
+    let dash = match (i / PALETTE.len()) % 3 {
+        0 => Dash::Solid,
+        1 => Dash::Dashed,
+        _ => Dash::Dotted,
+    };
+    (PALETTE[i % PALETTE.len()], dash)
+}
+
+/// Series `i`'s style: [`line_style`], except that a solid line which
+/// repeats most of an earlier series' points (SLAF-R's ReLU epochs, say) is
+/// dashed so that both stay visible.
+fn series_style(series: &[Series], i: usize) -> (RGBColor, Dash) {
+    let (color, dash) = line_style(i);
+    let pts = &series[i].points;
+    let repeats = series[..i].iter().any(|e| {
+        let same = pts.iter().filter(|p| e.points.contains(p)).count();
+        !pts.is_empty() && 2 * same >= pts.len()
+    });
+    if repeats && dash == Dash::Solid {
+        (color, Dash::Dashed)
+    } else {
+        (color, dash)
+    }
+}
+
+/// The parts of a polyline inside `lo <= y <= hi`, each cut exactly at the
+/// border it crosses.
+fn clip_runs(points: &[(f64, f64)], lo: f64, hi: f64) -> Vec<Vec<(f64, f64)>> {
+    let inside = |y: f64| (lo..=hi).contains(&y);
+    let cut = |(x0, y0): (f64, f64), (x1, y1): (f64, f64), y: f64| {
+        (x0 + (x1 - x0) * (y - y0) / (y1 - y0), y)
+    };
+    let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut cur: Vec<(f64, f64)> = Vec::new();
+    for (k, &p) in points.iter().enumerate() {
+        let prev = k.checked_sub(1).map(|j| points[j]);
+        match (prev, inside(p.1)) {
+            (_, true) if cur.is_empty() => {
+                // Entering: start at the border crossed, if any.
+                if let Some(q) = prev.filter(|q| !inside(q.1)) {
+                    cur.push(cut(q, p, if q.1 < lo { lo } else { hi }));
+                }
+                cur.push(p);
+            }
+            (_, true) => cur.push(p),
+            (Some(q), false) if inside(q.1) => {
+                cur.push(cut(q, p, if p.1 < lo { lo } else { hi }));
+                runs.push(std::mem::take(&mut cur));
+            }
+            (Some(q), false) if (q.1 < lo && p.1 > hi) || (q.1 > hi && p.1 < lo) => {
+                // Crossing the whole range between two points.
+                let (a, b) = if q.1 < lo { (lo, hi) } else { (hi, lo) };
+                runs.push(vec![cut(q, p, a), cut(q, p, b)]);
+            }
+            _ => {}
+        }
+    }
+    if !cur.is_empty() {
+        runs.push(cur);
+    }
+    runs
+}
+
+/// Ten distinct colours for stacked segments (Tableau 10).
+const STACK_PALETTE: [RGBColor; 10] = [
+    RGBColor(78, 121, 167),
+    RGBColor(242, 142, 43),
+    RGBColor(225, 87, 89),
+    RGBColor(118, 183, 178),
+    RGBColor(89, 161, 79),
+    RGBColor(237, 201, 72),
+    RGBColor(176, 122, 161),
+    RGBColor(255, 157, 167),
+    RGBColor(156, 117, 95),
+    RGBColor(186, 176, 172),
+];
+
+fn draw_stacked<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    c: &StackedBarChart,
+) -> Result<(), String> {
+    let n = c.bars.len();
+    let widest = c.bars.iter().map(|(s, _)| s.chars().count()).max();
+    let seg_w = c.segments.iter().map(|s| s.chars().count()).max();
+    let lw = (seg_w.unwrap_or(0) as u32 * 8 + 48).min(240);
+    let (w, _) = root.dim_in_pixel();
+    let (plot, legend) = root.split_horizontally(w.saturating_sub(lw));
+    let total = c
+        .bars
+        .iter()
+        .map(|(_, v)| v.iter().sum::<f64>())
+        .fold(0.0f64, f64::max);
+    let hi = if total > 0.0 { total * 1.05 } else { 1.0 };
+    let names: Vec<String> = c.bars.iter().rev().map(|(s, _)| s.clone()).collect();
+    let fmt = move |v: &f64| {
+        let i = v.round();
+        if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < names.len() {
+            names[i as usize].clone()
+        } else {
+            String::new()
+        }
+    };
+    let mut chart = ChartBuilder::on(&plot)
+        .caption(&c.title, (FONT, 22))
+        .margin(14)
+        .x_label_area_size(50)
+        .y_label_area_size((widest.unwrap_or(0) as u32 * 8 + 20).min(360))
+        .build_cartesian_2d(0.0..hi, -0.5..(n as f64 - 0.5))
+        .map_err(|e| e.to_string())?;
+    let fx = |v: &f64| tick_label(*v, false);
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(n)
+        .y_label_formatter(&fmt)
+        .x_label_formatter(&fx)
+        .x_labels(8)
+        .x_desc(&c.x_label)
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 16))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (i, (_, vals)) in c.bars.iter().enumerate() {
+        let y = (n - 1 - i) as f64;
+        let mut x0 = 0.0;
+        for (j, v) in vals.iter().enumerate() {
+            let color = STACK_PALETTE[j % STACK_PALETTE.len()];
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(x0, y - 0.34), (x0 + v, y + 0.34)],
+                    color.filled(),
+                )))
+                .map_err(|e| e.to_string())?;
+            x0 += v;
+        }
+    }
+    for (j, name) in c.segments.iter().enumerate() {
+        let y = 48 + 22 * j as i32;
+        let color = STACK_PALETTE[j % STACK_PALETTE.len()];
+        legend
+            .draw(&Rectangle::new([(6, y - 7), (26, y + 7)], color.filled()))
+            .map_err(|e| e.to_string())?;
+        legend
+            .draw(&Text::new(name.clone(), (34, y - 8), (FONT, 15)))
             .map_err(|e| e.to_string())?;
     }
     Ok(())
@@ -616,6 +900,51 @@ mod tests {
             ],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn lines_leaving_a_fixed_range_are_cut_at_the_border() {
+        let pts = [
+            (0.0, 5.0),
+            (1.0, 15.0),
+            (2.0, 5.0),
+            (3.0, -5.0),
+            (4.0, 15.0),
+        ];
+        let runs = clip_runs(&pts, 0.0, 10.0);
+        assert_eq!(
+            runs,
+            vec![
+                vec![(0.0, 5.0), (0.5, 10.0)],
+                vec![(1.5, 10.0), (2.0, 5.0), (2.5, 0.0)],
+                vec![(3.25, 0.0), (3.75, 10.0)],
+            ]
+        );
+        assert_eq!(clip_runs(&pts[..1], 0.0, 10.0), vec![vec![(0.0, 5.0)]]);
+        assert!(clip_runs(&[(0.0, 20.0), (1.0, 30.0)], 0.0, 10.0).is_empty());
+    }
+
+    #[test]
+    fn a_repeated_series_is_dashed_and_stacked_bars_validate() {
+        let a = Series::new("relu", vec![(1.0, 1.0), (2.0, 2.0), (3.0, 3.0)]);
+        let b = Series::new("slaf-r", vec![(1.0, 1.0), (2.0, 2.0), (3.0, 0.5)]);
+        assert_eq!(series_style(&[a.clone(), b.clone()], 1).1, Dash::Dashed);
+        assert_eq!(series_style(&[a, b], 0).1, Dash::Solid);
+        let mut c = StackedBarChart {
+            title: "t".into(),
+            x_label: "ms".into(),
+            segments: vec!["enc".into(), "conv".into()],
+            bars: vec![("m".into(), vec![1.0, 2.0])],
+        };
+        let grid = Figure::Grid {
+            title: "g".into(),
+            panels: vec![Figure::from(c.clone()), Figure::from(line())],
+            cols: 2,
+        };
+        assert!(grid.to_svg().expect("grid").contains("conv"));
+        c.bars[0].1.pop();
+        let err = Figure::from(c).to_svg().unwrap_err().to_string();
+        assert!(err.contains("1 values for 2 segments"), "{err}");
     }
 
     #[test]

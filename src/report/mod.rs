@@ -12,7 +12,7 @@ pub mod paper;
 pub mod readme;
 mod table;
 
-pub use figure::{BarChart, Figure, LineChart, Series, digits_grid};
+pub use figure::{BarChart, Figure, LineChart, Series, StackedBarChart, digits_grid};
 pub use table::{dataframe_to_html, dataframe_to_markdown, read_csv, write_csv};
 
 /// Show markdown inline in an evcxr (Rust Jupyter) notebook (`text/markdown`).
