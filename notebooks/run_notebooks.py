@@ -28,6 +28,20 @@ def outputs_text(cell):
     return "".join(parts)
 
 
+def renumber(nb):
+    """Execution counts 1, 2, 3, ... over the code cells in order (evcxr's
+    own counter skips numbers for its `:` commands)."""
+    n = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code" or cell.get("execution_count") is None:
+            continue
+        n += 1
+        cell["execution_count"] = n
+        for out in cell.get("outputs", []):
+            if "execution_count" in out:
+                out["execution_count"] = n
+
+
 def run(path, write):
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, kernel_name="rust", timeout=3600, allow_errors=False,
@@ -53,6 +67,7 @@ def run(path, write):
                   file=sys.stderr)
             break
     elapsed = time.time() - start
+    renumber(nb)
     if write and not failed:
         nbformat.write(nb, path)
     status = "FAILED: " + failed if failed else "ok"

@@ -16,7 +16,7 @@
 //! | [`he_nn`] | encrypted inference of trained models under CKKS |
 //! | [`approx`] | sign-function approximations and their metrics (P2 study) |
 //! | [`report`] | tables and figures written into `results/` |
-//! | [`study`] | the P2 sign-approximation study as tables and figures |
+//! | [`experiments`] | the papers' experiments (training, encrypted inference, the P2 study) as library functions |
 //! | [`service`] | client/server encrypted inference over HTTP (the server holds no secret key) |
 //! | [`machine`] | CPU model, SIMD features and load average for timing artifacts |
 //! | [`progress`] | progress bars that hide themselves when not on a terminal |
@@ -25,12 +25,12 @@
 pub mod approx;
 pub mod ckks;
 pub mod data;
+pub mod experiments;
 pub mod he_nn;
 pub mod machine;
 pub mod nn;
 pub mod progress;
 pub mod report;
 pub mod service;
-pub mod study;
 
 pub use ndarray;

@@ -193,7 +193,7 @@ fn run_driver_on_cnn1_x2_small_ring_agrees_with_plaintext() {
     assert!(md.contains("seeded keys: for tests only"), "{md}");
 
     // The shared summaries of `reproduce` and the notebooks.
-    let table = slaf_he::study::inference_table(std::slice::from_ref(s)).unwrap();
+    let table = slaf_he::experiments::inference_table(std::slice::from_ref(s)).unwrap();
     assert_eq!(table.height(), 1);
     assert_eq!(
         table.width(),
@@ -203,7 +203,7 @@ fn run_driver_on_cnn1_x2_small_ring_agrees_with_plaintext() {
         .select(["model", "act", "mode", "he_accuracy_pct", "ms_per_image"])
         .unwrap();
     assert_eq!(picked.width(), 5);
-    let svg = slaf_he::study::stage_times_figure(std::slice::from_ref(s))
+    let svg = slaf_he::experiments::stage_times_figure(std::slice::from_ref(s))
         .to_svg()
         .unwrap();
     assert!(
@@ -211,12 +211,12 @@ fn run_driver_on_cnn1_x2_small_ring_agrees_with_plaintext() {
         "stage bars are labelled by run"
     );
     // P1's CryptoNets ratio needs both runs in the same mode.
-    assert!(slaf_he::study::cryptonets_ratios(std::slice::from_ref(s)).is_empty());
+    assert!(slaf_he::experiments::cryptonets_ratios(std::slice::from_ref(s)).is_empty());
     let mut c = s.clone();
     (c.model, c.act, c.seconds_per_image) = ("cryptonets".into(), "x2".into(), 0.3);
     let mut v = s.clone();
     (v.model, v.act, v.seconds_per_image) = ("cnn2".into(), "slaf".into(), 0.1);
-    let r = slaf_he::study::cryptonets_ratios(&[v, c]);
+    let r = slaf_he::experiments::cryptonets_ratios(&[v, c]);
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].mode, Mode::Batched);
     assert!((r[0].ratio - 3.0).abs() < 1e-12);

@@ -301,3 +301,41 @@ fn wrong_image_size_is_an_error_not_a_panic() {
     ));
     assert_eq!(inf.forward(&[0.0; 784]).unwrap().len(), 10);
 }
+
+/// The CNN2 notebook's former collapse check, on the committed 30-epoch
+/// CNN2-SLAF and CryptoNets-X2: the training model in evaluation mode (f32,
+/// layer by layer) against the inference form (f64, BatchNorm folded, the
+/// pool → conv2 → pool → fc1 → BN1d block as one 3380 → 100 matrix) on the
+/// first 64 MNIST test images.
+#[test]
+fn committed_cnn2_collapses_without_changing_the_logits() {
+    let data = slaf_he::data::Mnist::load_default().unwrap();
+    let x = data.test.images.slice(ndarray::s![0..64, ..]).to_owned();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results/training");
+    for (name, rows, cols) in [("cnn2-slaf", 100, 3380), ("cryptonets-x2", 100, 3380)] {
+        let w =
+            WeightsFile::load(&root.join(format!("{name}.json.gz"))).expect("committed weights");
+        let mut model = w.to_model().expect("model");
+        let form = InferenceModel::from_model(&model).expect("inference form");
+        let dense1 = &form.paper_form().expect("paper form").dense1;
+        assert_eq!(
+            (dense1.rows, dense1.cols),
+            (rows, cols),
+            "{name}: collapsed dense1"
+        );
+        let reference = eval_logits(&mut model, &x);
+        let (mut max_diff, mut max_logit) = (0.0f64, 0.0f64);
+        for i in 0..64 {
+            let img: Vec<f64> = x.row(i).iter().map(|&v| f64::from(v)).collect();
+            let got = form.forward(&img).expect("forward");
+            for (a, b) in got.iter().zip(reference.row(i).iter()) {
+                max_diff = max_diff.max((a - f64::from(*b)).abs());
+                max_logit = max_logit.max(f64::from(*b).abs());
+            }
+        }
+        assert!(
+            max_diff <= 1e-4 * max_logit.max(1.0),
+            "{name}: max |logit difference| {max_diff:.2e} (largest logit {max_logit:.1})"
+        );
+    }
+}

@@ -1,7 +1,7 @@
-//! The P2 study as data (`slaf_he::study`): table schemas, figure stems,
+//! The P2 study as data (`slaf_he::experiments`): table schemas, figure stems,
 //! reference values and the interval grid, without the slow encrypted parts.
 
-use slaf_he::study::{CompareOptions, PLOTTED, compare, interval};
+use slaf_he::experiments::{CompareOptions, PLOTTED, compare, interval};
 
 #[test]
 fn comparison_tables_figures_and_reference_values() {

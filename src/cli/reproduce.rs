@@ -7,13 +7,13 @@
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use slaf_he::data::Mnist;
+use slaf_he::experiments;
 use slaf_he::he_nn::Mode;
-use slaf_he::he_nn::run::{InferenceRequest, InferenceSummary, ModelSource, write_outputs};
-use slaf_he::nn::cache::{Provenance, default_cache_dir, train_cached};
+use slaf_he::he_nn::run::{InferenceSummary, write_outputs};
+use slaf_he::nn::cache::{default_cache_dir, train_cached};
 use slaf_he::nn::{Arch, TrainConfig, Variant, WeightsFile};
 use slaf_he::report::manifest::{Machine, Manifest, StageRecord, StageStatus, git_commit, rfc3339};
 use slaf_he::report::paper::paper_vs_reproduced;
-use slaf_he::report::polars::prelude::{Column, DataFrame};
 use slaf_he::report::{atomic_write, dataframe_to_markdown, write_csv};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -34,10 +34,15 @@ pub enum Profile {
 
 impl Profile {
     fn name(self) -> &'static str {
+        self.lib().name()
+    }
+
+    /// The library's profile of the same name.
+    fn lib(self) -> experiments::Profile {
         match self {
-            Profile::Quick => "quick",
-            Profile::Full => "full",
-            Profile::Tiny => "tiny",
+            Profile::Quick => experiments::Profile::Quick,
+            Profile::Full => experiments::Profile::Full,
+            Profile::Tiny => experiments::Profile::Tiny,
         }
     }
 }
@@ -261,55 +266,8 @@ pub fn run(args: ReproduceArgs, quiet: bool) -> anyhow::Result<()> {
     }
 }
 
-/// The training runs of a profile: `(arch, variant, epochs, limit_train, limit_test)`.
-fn training_plan(profile: Profile) -> Vec<TrainConfig> {
-    let cfg = |arch, variant, epochs: usize, lim: Option<(usize, usize)>| {
-        let mut c = TrainConfig::with_epochs(arch, variant, epochs);
-        if let Some((tr, te)) = lim {
-            c.limit_train = Some(tr);
-            c.limit_test = Some(te);
-        }
-        c
-    };
-    use Arch::*;
-    use Variant::*;
-    match profile {
-        Profile::Tiny => vec![
-            cfg(Cnn1, Relu, 1, Some((600, 200))),
-            cfg(Cnn1, X2, 1, Some((600, 200))),
-        ],
-        Profile::Quick => {
-            let mut v: Vec<TrainConfig> = [Relu, X2, Slaf, SlafR, SlafP]
-                .into_iter()
-                .map(|a| cfg(Cnn1, a, 2, None))
-                .collect();
-            v.push(cfg(Cnn2, Slaf, 1, None));
-            v.push(cfg(Cryptonets, X2, 1, None));
-            v
-        }
-        Profile::Full => {
-            let mut v = Vec::new();
-            for arch in [Cnn1, Cnn2] {
-                for a in [Relu, X2, Slaf, SlafR, SlafP] {
-                    v.push(cfg(arch, a, 30, None));
-                }
-            }
-            v.push(cfg(Cryptonets, X2, 30, None));
-            v
-        }
-    }
-}
-
-fn reference_key(w: &WeightsFile) -> String {
-    format!(
-        "ref.acc.{}.{}",
-        w.config.model.name.as_str().replace('-', "_"),
-        w.config.variant.name().replace('-', "_")
-    )
-}
-
 fn training(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
-    let plan = training_plan(ctx.profile);
+    let plan = experiments::training_plan(ctx.profile.lib());
     let dir = ctx.out.join("training");
     let cache = ctx.cache.clone();
     let (retrain, quiet) = (ctx.retrain, ctx.quiet);
@@ -317,94 +275,14 @@ fn training(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
     // Weights files committed under <out>/training/ (e.g. the 30-epoch runs of
     // results/training/run_all.sh) seed the cache when their configuration is
     // exactly the one requested.
-    if !retrain {
-        for p in slaf_he::nn::cache::seed_from_dir(mnist, &plan, &dir, &cache)? {
-            println!("   (cache seeded from {})", p.display());
-        }
-    }
-    let mut rows: Vec<(WeightsFile, Provenance)> = Vec::new();
-    for cfg in &plan {
-        print!(
-            "   {:<10} {:<6} {:>2} epoch(s) ... ",
-            cfg.model.name.as_str(),
-            cfg.variant.name(),
-            cfg.epochs
-        );
-        let _ = std::io::stdout().flush();
-        let (w, prov) = train_cached(mnist, cfg, &cache, retrain, quiet, &mut |_| ())
-            .with_context(|| {
-                format!(
-                    "training {} {}",
-                    cfg.model.name.as_str(),
-                    cfg.variant.name()
-                )
-            })?;
-        println!(
-            "test accuracy {:.2}% ({})",
-            100.0 * w.report.test.overall,
-            match prov {
-                Provenance::Cached => "cached".to_string(),
-                Provenance::Trained => format!("trained in {:.1} s", w.report.train_seconds),
-            }
-        );
-        rows.push((w, prov));
-    }
-    let col = |f: &dyn Fn(&WeightsFile) -> f64| rows.iter().map(|(w, _)| f(w)).collect::<Vec<_>>();
-    let reference: Vec<Option<f64>> = rows
-        .iter()
-        .map(|(w, _)| slaf_he::report::paper::reference(&reference_key(w)).map(|r| r.paper))
-        .collect();
-    let mut df = DataFrame::new_infer_height(vec![
-        Column::new(
-            "model".into(),
-            rows.iter()
-                .map(|(w, _)| w.config.model.name.as_str())
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "act".into(),
-            rows.iter()
-                .map(|(w, _)| w.config.variant.name())
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "epochs".into(),
-            rows.iter()
-                .map(|(w, _)| w.config.epochs as u32)
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "test_accuracy_pct".into(),
-            col(&|w| 100.0 * w.report.test.overall),
-        ),
-        Column::new("pytorch_reference_pct".into(), reference),
-        Column::new(
-            "clip_grad".into(),
-            rows.iter()
-                .map(|(w, _)| w.config.clip_grad.map(f64::from))
-                .collect::<Vec<_>>(),
-        ),
-        Column::new("train_seconds".into(), col(&|w| w.report.train_seconds)),
-        Column::new(
-            "max_abs_input_act1".into(),
-            col(&|w| {
-                w.report
-                    .max_abs_input
-                    .first()
-                    .map_or(f64::NAN, |m| f64::from(m.overall()))
-            }),
-        ),
-        Column::new(
-            "max_abs_input_act2".into(),
-            col(&|w| {
-                w.report
-                    .max_abs_input
-                    .get(1)
-                    .map_or(f64::NAN, |m| f64::from(m.overall()))
-            }),
-        ),
-    ])
-    .map_err(|e| anyhow::anyhow!("building the training table: {e}"))?;
+    let runs =
+        experiments::train_plan(mnist, &plan, Some(&dir), &cache, retrain, quiet, &mut |l| {
+            println!("   {l}");
+            let _ = std::io::stdout().flush();
+        })
+        .context("training")?;
+    let weights: Vec<WeightsFile> = runs.into_iter().map(|r| r.weights).collect();
+    let mut df = experiments::accuracy_table(&weights)?;
     let csv = dir.join("accuracy.csv");
     write_csv(&mut df, &csv)?;
     let md = dir.join("accuracy.md");
@@ -419,15 +297,17 @@ fn training(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
     )?;
     let mut outputs = vec![csv, md];
     // Learning curves: test accuracy per epoch, one panel per network.
-    let runs: Vec<&WeightsFile> = rows.iter().map(|(w, _)| w).collect();
-    let curves = slaf_he::study::learning_curves_figure(&runs);
+    let curves = experiments::learning_curves_figure(&weights);
     let (svg, png) = curves.save(&dir, "learning_curves")?;
     outputs.extend([svg, png]);
     let mut measured = BTreeMap::new();
-    for (w, _) in &rows {
+    for w in &weights {
         let n = w.report.test.total as f64;
-        measured.insert(reference_key(w), 100.0 * w.report.test.overall);
-        measured.insert(slaf_he::report::paper::sample_key(&reference_key(w)), n);
+        measured.insert(experiments::reference_key(w), 100.0 * w.report.test.overall);
+        measured.insert(
+            slaf_he::report::paper::sample_key(&experiments::reference_key(w)),
+            n,
+        );
         if w.config.model.name == Arch::Cnn2.name() && w.config.variant == Variant::Slaf {
             measured.insert(
                 "p1.plain_acc.cnn2.slaf".into(),
@@ -540,35 +420,9 @@ fn write_report(
     Ok(())
 }
 
-/// The encrypted-inference runs of a profile: `(arch, variant, mode, images)`.
-fn inference_plan(profile: Profile) -> Vec<(Arch, Variant, Mode, usize)> {
-    use Arch::*;
-    use Mode::*;
-    use Variant::*;
-    match profile {
-        Profile::Tiny => vec![(Cnn1, X2, PerImage, 2), (Cnn1, X2, Batched, 16)],
-        Profile::Quick => vec![
-            (Cnn1, X2, Batched, 1000),
-            (Cnn1, Slaf, Batched, 1000),
-            (Cnn1, X2, PerImage, 10),
-            (Cnn2, Slaf, PerImage, 3),
-            (Cryptonets, X2, PerImage, 3),
-        ],
-        Profile::Full => {
-            let models = [(Cnn1, X2), (Cnn1, Slaf), (Cnn2, Slaf), (Cryptonets, X2)];
-            let mut v: Vec<_> = models
-                .iter()
-                .map(|&(a, x)| (a, x, Batched, 10_000))
-                .collect();
-            v.extend(models.iter().map(|&(a, x)| (a, x, PerImage, 100)));
-            v
-        }
-    }
-}
-
 fn inference(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
-    let plan = inference_plan(ctx.profile);
-    let training = training_plan(ctx.profile);
+    let plan = experiments::inference_plan(ctx.profile.lib());
+    let training = experiments::training_plan(ctx.profile.lib());
     let dir = ctx.out.join("inference");
     let cache = ctx.cache.clone();
     let (retrain, quiet) = (ctx.retrain, ctx.quiet);
@@ -597,15 +451,7 @@ fn inference(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
             images
         );
         let _ = std::io::stdout().flush();
-        let mut req = InferenceRequest::new(ModelSource::Weights(Box::new(w)));
-        req.images = Some(images);
-        req.mode = mode;
-        req.seed = Some(slaf_he::ckks::KeySeed::for_tests(
-            slaf_he::data::DEFAULT_SEED,
-        ));
-        req.precision = mode == Mode::PerImage;
-        req.quiet = quiet;
-        let out = slaf_he::he_nn::run::run(&req)
+        let out = experiments::he_run(&w, mode, images, quiet)
             .with_context(|| format!("encrypted inference {} {}", arch.name(), variant.name()))?;
         let s = &out.summary;
         println!(
@@ -619,7 +465,7 @@ fn inference(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
         outputs.extend(write_outputs(&out, &sub)?);
         summaries.push(out.summary);
     }
-    let mut df = slaf_he::study::inference_table(&summaries)?;
+    let mut df = slaf_he::experiments::inference_table(&summaries)?;
     let csv = dir.join("summary.csv");
     write_csv(&mut df, &csv)?;
     // The P1 comparison: CryptoNets-X2 time / CNN2-SLAF time, same pipeline.
@@ -630,7 +476,7 @@ fn inference(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
     };
     let mut measured = BTreeMap::new();
     let mut ratio_lines = String::new();
-    for r in slaf_he::study::cryptonets_ratios(&summaries) {
+    for r in slaf_he::experiments::cryptonets_ratios(&summaries) {
         ratio_lines.push_str(&format!("- {r}\n"));
         if r.mode == Mode::PerImage || !measured.contains_key("p1.cryptonets_speedup") {
             measured.insert("p1.cryptonets_speedup".to_string(), r.ratio);
@@ -667,7 +513,7 @@ fn inference(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
     )?;
     outputs.extend([csv, md]);
     // Time per image and per stage, one bar per run and stage.
-    let fig = slaf_he::study::stage_times_figure(&summaries);
+    let fig = slaf_he::experiments::stage_times_figure(&summaries);
     let (svg, png) = fig.save(&dir, "stage_times")?;
     outputs.extend([svg, png]);
     let outputs = super::study::relative_to(outputs, ctx.out);

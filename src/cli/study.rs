@@ -4,7 +4,7 @@
 
 use clap::Args;
 use slaf_he::approx::methods::DEFAULT_MINIMAX_EPS;
-use slaf_he::study::CompareOptions;
+use slaf_he::experiments::CompareOptions;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `slaf-he compare`.
@@ -42,7 +42,7 @@ pub struct IntervalArgs {
 }
 
 /// What a study command measured: numbers keyed like `report::paper`.
-pub type Measured = slaf_he::study::Measured;
+pub type Measured = slaf_he::experiments::Measured;
 
 /// Run `slaf-he compare`; returns the files written and the measured values.
 pub fn compare(args: &CompareArgs) -> anyhow::Result<(Vec<PathBuf>, Measured)> {
@@ -56,14 +56,14 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<(Vec<PathBuf>, Measured)> {
         he: !args.no_he,
         tfhe_batch: (!args.no_tfhe).then_some(if args.quick { 4 } else { 32 }),
     };
-    let study = slaf_he::study::compare(&opts, &mut |line| println!("{line}"))?;
+    let study = slaf_he::experiments::compare(&opts, &mut |line| println!("{line}"))?;
     let written = study.write(&args.out)?;
     Ok((written, study.measured))
 }
 
 /// Run `slaf-he interval`; returns the files written and the measured values.
 pub fn interval(args: &IntervalArgs) -> anyhow::Result<(Vec<PathBuf>, Measured)> {
-    let study = slaf_he::study::interval(args.eps)?;
+    let study = slaf_he::experiments::interval(args.eps)?;
     let written = study.write(&args.out)?;
     Ok((written, study.measured))
 }

@@ -610,8 +610,16 @@ pub fn summary_markdown(s: &InferenceSummary) -> String {
             "| {} | {} | {} | {} |\n",
             c.class,
             c.count,
-            pct(c.plain_accuracy),
-            pct(c.he_accuracy)
+            if c.count == 0 {
+                "—".into()
+            } else {
+                pct(c.plain_accuracy)
+            },
+            if c.count == 0 {
+                "—".into()
+            } else {
+                pct(c.he_accuracy)
+            }
         ));
     }
     o

@@ -45,18 +45,76 @@ pub fn dataframe_to_markdown(df: &DataFrame, digits: usize) -> String {
         "|{}|\n",
         names.iter().map(|_| "---").collect::<Vec<_>>().join("|")
     ));
+    let cols: Vec<Vec<String>> = df
+        .columns()
+        .iter()
+        .map(|c| format_column(c, digits))
+        .collect();
     for row in 0..df.height() {
-        let cells: Vec<String> = df
-            .columns()
-            .iter()
-            .map(|c| match c.get(row) {
-                Ok(v) => format_cell(&v, digits),
-                Err(_) => "—".into(),
-            })
-            .collect();
+        let cells: Vec<&str> = cols.iter().map(|c| c[row].as_str()).collect();
         out.push_str(&format!("| {} |\n", cells.join(" | ")));
     }
     out
+}
+
+/// The cells of one column. Floats get `digits` significant digits, and
+/// every fixed-point value of a column the same number of decimals (the
+/// most any of them needs, less the trailing zeros they all share), so a
+/// column reads 0.0, 0.1, 0.3 rather than 0, 0.1000, 0.3000.
+fn format_column(c: &Column, digits: usize) -> Vec<String> {
+    let values: Vec<Option<AnyValue<'_>>> = (0..c.len()).map(|i| c.get(i).ok()).collect();
+    let float = |v: &AnyValue<'_>| match v {
+        AnyValue::Float64(x) => Some(*x),
+        AnyValue::Float32(x) => Some(f64::from(*x)),
+        _ => None,
+    };
+    let fixed: Vec<usize> = values
+        .iter()
+        .flatten()
+        .filter_map(float)
+        .filter_map(|x| fixed_decimals(x, digits))
+        .collect();
+    let decimals = fixed.iter().copied().max();
+    let mut cells: Vec<String> = values
+        .iter()
+        .map(|v| match v {
+            None => "—".into(),
+            Some(v) => match (float(v), decimals) {
+                (Some(x), Some(d)) if x == 0.0 || fixed_decimals(x, digits).is_some() => {
+                    format!("{x:.d$}")
+                }
+                _ => format_cell(v, digits),
+            },
+        })
+        .collect();
+    if let Some(d) = decimals.filter(|&d| d > 0) {
+        // Trailing zeros every fixed-point cell shares come off.
+        let is_fixed = |s: &str| s.contains('.') && !s.contains('e') && !s.contains("NaN");
+        let shared = cells
+            .iter()
+            .filter(|s| is_fixed(s))
+            .map(|s| s.len() - s.trim_end_matches('0').len())
+            .min()
+            .unwrap_or(0)
+            .min(d - 1);
+        for s in cells.iter_mut().filter(|s| is_fixed(s)) {
+            s.truncate(s.len() - shared);
+        }
+    }
+    cells
+}
+
+/// Decimals [`format_float`] gives `x` in fixed-point notation (`None` for
+/// zero, non-finite or scientific).
+fn fixed_decimals(x: f64, digits: usize) -> Option<usize> {
+    if !x.is_finite() || x == 0.0 {
+        return None;
+    }
+    let mag = x.abs().log10().floor() as i32;
+    let digits = digits.max(1) as i32;
+    (-4..=8)
+        .contains(&mag)
+        .then(|| (digits - 1 - mag).max(0) as usize)
 }
 
 /// Render `df` as an HTML `<table>` (for notebooks); floats get `digits`
@@ -67,14 +125,15 @@ pub fn dataframe_to_html(df: &DataFrame, digits: usize) -> String {
         out.push_str(&format!("<th>{}</th>", html_escape(n.as_str())));
     }
     out.push_str("</tr></thead>\n<tbody>\n");
+    let cols: Vec<Vec<String>> = df
+        .columns()
+        .iter()
+        .map(|c| format_column(c, digits))
+        .collect();
     for row in 0..df.height() {
         out.push_str("<tr>");
-        for c in df.columns() {
-            let cell = match c.get(row) {
-                Ok(v) => format_cell(&v, digits),
-                Err(_) => "—".into(),
-            };
-            out.push_str(&format!("<td>{}</td>", html_escape(&cell)));
+        for c in &cols {
+            out.push_str(&format!("<td>{}</td>", html_escape(&c[row])));
         }
         out.push_str("</tr>\n");
     }
@@ -121,6 +180,25 @@ pub(crate) fn format_float(x: f64, digits: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_float_column_has_one_number_of_decimals() {
+        let df = df!(
+            "eps" => [0.0f64, 0.1, 0.3, 0.5],
+            "acc" => [98.62f64, 100.0, 9.5, 0.0],
+            "err" => [1.5e-9f64, 2.0, 0.25, f64::NAN],
+        )
+        .expect("df");
+        let md = dataframe_to_markdown(&df, 4);
+        assert!(md.contains("| 0.0 | 98.62 | 1.500e-9 |"), "{md}");
+        assert!(md.contains("| 0.1 | 100.00 | 2.00 |"), "{md}");
+        assert!(md.contains("| 0.5 | 0.00 | NaN |"), "{md}");
+        let html = dataframe_to_html(&df, 4);
+        assert!(
+            html.contains("<td>0.3</td><td>9.50</td><td>0.25</td>"),
+            "{html}"
+        );
+    }
 
     #[test]
     fn markdown_of_a_small_frame() {

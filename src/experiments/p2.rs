@@ -3,9 +3,6 @@
 //! evaluation times, as-published defects, TFHE exact comparison) and the
 //! interval analysis, each returned as polars tables plus figures.
 //!
-//! It also turns encrypted-inference runs into their summary table, the
-//! stage-time figure and P1's CryptoNets time ratio.
-//!
 //! The CLI (`slaf-he compare`, `slaf-he interval`, `slaf-he reproduce`)
 //! writes these into `results/`; the notebooks display the same values
 //! inline. Sits above [`crate::he_nn`], [`crate::approx`] and
@@ -18,13 +15,10 @@ use crate::approx::{
     ApproxError, Approximation, IntervalRow, Method, Metrics, as_published, build, full_metrics,
     grid, metrics, poly, sign_norms,
 };
-use crate::he_nn::run::InferenceSummary;
-use crate::he_nn::{Mode, StageTimes};
-use crate::nn::WeightsFile;
 use crate::report::polars::prelude::{Column, DataFrame};
 use crate::report::{
-    BarChart, Figure, LineChart, ReportError, Series, StackedBarChart, atomic_write,
-    dataframe_to_markdown, write_csv,
+    BarChart, Figure, LineChart, ReportError, Series, atomic_write, dataframe_to_markdown,
+    write_csv,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -45,6 +39,12 @@ pub enum StudyError {
     /// An option is out of range.
     #[error("invalid option: {0}")]
     InvalidOption(String),
+    /// Training or a model file failed.
+    #[error(transparent)]
+    Nn(#[from] crate::nn::NnError),
+    /// Encrypted inference failed.
+    #[error(transparent)]
+    HeNn(#[from] crate::he_nn::HeNnError),
 }
 
 /// The methods drawn in figures and analysed per eps (the published
@@ -107,11 +107,87 @@ pub struct CompareStudy {
     pub measured: Measured,
 }
 
+/// The figure saved as `stem` among `figures`, or an error naming the stems there are.
+fn find_figure<'a>(figures: &'a [(String, Figure)], stem: &str) -> Result<&'a Figure, StudyError> {
+    figures
+        .iter()
+        .find(|(s, _)| s == stem)
+        .map(|(_, f)| f)
+        .ok_or_else(|| {
+            let known: Vec<&str> = figures.iter().map(|(s, _)| s.as_str()).collect();
+            StudyError::InvalidOption(format!("no figure {stem:?}; there are {known:?}"))
+        })
+}
+
+impl CompareStudy {
+    /// The figure written as `<stem>.svg` / `.png` by the CLI.
+    pub fn figure(&self, stem: &str) -> Result<&Figure, StudyError> {
+        find_figure(&self.figures, stem)
+    }
+
+    /// sign(x) and the approximation of `method` over [-1, 1], titled with
+    /// its basis, degree and depth.
+    pub fn method_figure(&self, method: Method) -> Result<Figure, StudyError> {
+        let a = self
+            .approximations
+            .iter()
+            .find(|a| a.method == method)
+            .ok_or_else(|| {
+                StudyError::InvalidOption(format!("{} is not in the study", method.name()))
+            })?;
+        let xs = poly::linspace(-1.0, 1.0, 801);
+        Ok(Figure::from(LineChart {
+            title: format!(
+                "{} ({} basis, degree {}, depth {})",
+                a.method.name(),
+                a.basis(),
+                a.degree(),
+                a.depth()
+            ),
+            x_label: "x".into(),
+            y_label: "p(x)".into(),
+            series: vec![
+                Series::new("sign", xs.iter().map(|&x| (x, sign(x))).collect()),
+                Series::new(
+                    a.method.name(),
+                    xs.iter().map(|&x| (x, a.eval(x))).collect(),
+                ),
+            ],
+            y_range: Some((-1.4, 1.4)),
+            ..Default::default()
+        }))
+    }
+
+    /// The notes of [`Self::details`] before its tables (markdown).
+    pub fn notes(&self) -> &str {
+        self.details.split("\n## Metrics").next().unwrap_or("")
+    }
+}
+
+impl IntervalStudy {
+    /// The figure written as `<stem>.svg` / `.png` by the CLI.
+    pub fn figure(&self, stem: &str) -> Result<&Figure, StudyError> {
+        find_figure(&self.figures, stem)
+    }
+
+    /// Every metric at the given eps values (the paper's reference points
+    /// are 0, 0.1, 0.3 and 0.5), a row per (eps, method).
+    pub fn at_eps(&self, eps: &[f64]) -> Result<DataFrame, StudyError> {
+        let picked: Vec<IntervalRow> = self
+            .rows
+            .iter()
+            .filter(|r| eps.iter().any(|e| (r.eps - e).abs() < 1e-9))
+            .cloned()
+            .collect();
+        interval_frame(&picked)
+    }
+}
+
 fn col_f64(name: &str, v: Vec<Option<f64>>) -> Column {
     Column::new(name.into(), v)
 }
 
-fn table_err(context: &str, e: crate::report::polars::error::PolarsError) -> StudyError {
+pub(crate) fn table_err(context: &str, e: crate::report::polars::error::PolarsError) -> StudyError {
     StudyError::Report(ReportError::Table {
         context: context.into(),
         source: e,
@@ -612,202 +688,4 @@ fn interval_frame(rows: &[IntervalRow]) -> Result<DataFrame, StudyError> {
         Column::new("rel_linf_pct".into(), f(&|m| m.rel_linf_pct)),
     ])
     .map_err(|e| table_err("building the interval table", e))
-}
-
-/// P1's "faster than CryptoNets" claim, measured through one pipeline:
-/// CryptoNets-X2 and CNN2-SLAF in the same inference mode.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CryptonetsRatio {
-    /// The inference mode both runs used.
-    pub mode: Mode,
-    /// CryptoNets-X2 milliseconds per image.
-    pub cryptonets_ms: f64,
-    /// CNN2-SLAF milliseconds per image.
-    pub slaf_ms: f64,
-    /// `cryptonets_ms / slaf_ms`: above 1 means CNN2-SLAF is faster (P1: 6.26).
-    pub ratio: f64,
-}
-
-impl std::fmt::Display for CryptonetsRatio {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let r = self.ratio;
-        write!(
-            f,
-            "{} mode: CryptoNets-X2 {:.1} ms/image, CNN2-SLAF {:.1} ms/image: time ratio CryptoNets/CNN2-SLAF = {r:.2} ({}; P1 reports 6.26x faster, against CryptoNets' published time rather than the same pipeline)",
-            self.mode.name(),
-            self.cryptonets_ms,
-            self.slaf_ms,
-            if r >= 1.0 {
-                format!("CNN2-SLAF {r:.2}x faster")
-            } else {
-                format!("CNN2-SLAF {:.2}x slower", 1.0 / r)
-            }
-        )
-    }
-}
-
-/// Per inference mode present in `summaries` for both CryptoNets-X2 and
-/// CNN2-SLAF (the first run of each), their time ratio.
-pub fn cryptonets_ratios(summaries: &[InferenceSummary]) -> Vec<CryptonetsRatio> {
-    let find = |arch: &str, act: &str, mode: Mode| {
-        summaries
-            .iter()
-            .find(|s| s.model == arch && s.act == act && s.mode == mode)
-    };
-    [Mode::PerImage, Mode::Batched]
-        .into_iter()
-        .filter_map(|mode| {
-            let c = find("cryptonets", "x2", mode)?;
-            let s = find("cnn2", "slaf", mode)?;
-            Some(CryptonetsRatio {
-                mode,
-                cryptonets_ms: 1e3 * c.seconds_per_image,
-                slaf_ms: 1e3 * s.seconds_per_image,
-                ratio: c.seconds_per_image / s.seconds_per_image,
-            })
-        })
-        .collect()
-}
-
-/// The encrypted-inference runs as one table, a row per run: model, act,
-/// mode, images, CKKS parameters, plaintext / encrypted accuracy and
-/// agreement (%), max logit error, ms per image, wall seconds, peak RSS
-/// (MiB) and the time per image of each stage (`<stage>_ms`).
-pub fn inference_table(summaries: &[InferenceSummary]) -> Result<DataFrame, StudyError> {
-    let col_s =
-        |f: &dyn Fn(&InferenceSummary) -> String| summaries.iter().map(f).collect::<Vec<_>>();
-    let col_f = |f: &dyn Fn(&InferenceSummary) -> f64| summaries.iter().map(f).collect::<Vec<_>>();
-    let mut cols = vec![
-        Column::new("model".into(), col_s(&|s| s.model.clone())),
-        Column::new("act".into(), col_s(&|s| s.act.clone())),
-        Column::new("mode".into(), col_s(&|s| s.mode.name().to_string())),
-        Column::new(
-            "images".into(),
-            summaries
-                .iter()
-                .map(|s| s.images as u32)
-                .collect::<Vec<_>>(),
-        ),
-        Column::new("params".into(), col_s(&|s| s.params.description.clone())),
-        Column::new(
-            "plain_accuracy_pct".into(),
-            col_f(&|s| 100.0 * s.plain_accuracy),
-        ),
-        Column::new("he_accuracy_pct".into(), col_f(&|s| 100.0 * s.he_accuracy)),
-        Column::new("agreement_pct".into(), col_f(&|s| 100.0 * s.agreement)),
-        Column::new("max_logit_error".into(), col_f(&|s| s.max_logit_error)),
-        Column::new("ms_per_image".into(), col_f(&|s| 1e3 * s.seconds_per_image)),
-        Column::new("wall_seconds".into(), col_f(&|s| s.wall_seconds)),
-        Column::new(
-            "peak_rss_mib".into(),
-            summaries
-                .iter()
-                .map(|s| s.peak_rss_bytes.map(|b| b as f64 / 1048576.0))
-                .collect::<Vec<_>>(),
-        ),
-    ];
-    // One column per stage name of the longest chain (a shorter model has
-    // no value there).
-    let longest = summaries
-        .iter()
-        .max_by_key(|s| s.stages_ms.stages.len())
-        .map(|s| s.stages_ms.names())
-        .unwrap_or_else(|| StageTimes::zeros(5).names());
-    for name in longest {
-        let v: Vec<Option<f64>> = summaries.iter().map(|s| s.stages_ms.get(&name)).collect();
-        cols.push(Column::new(format!("{name}_ms").into(), v));
-    }
-    DataFrame::new_infer_height(cols).map_err(|e| table_err("building the inference table", e))
-}
-
-/// Time per image and stage of encrypted-inference runs (batched runs:
-/// amortised over the images of a ciphertext): one stacked bar per model ×
-/// activation, one colour per stage, one panel per mode (per-image times
-/// are about 100 × the batched ones, so each mode gets its own linear axis).
-pub fn stage_times_figure(summaries: &[InferenceSummary]) -> Figure {
-    // Stage names of the longest chain, in pipeline order.
-    let names = summaries
-        .iter()
-        .max_by_key(|s| s.stages_ms.stages.len())
-        .map(|s| s.stages_ms.names())
-        .unwrap_or_default();
-    let panel = |mode: Mode| {
-        let bars: Vec<(String, Vec<f64>)> = summaries
-            .iter()
-            .filter(|s| s.mode == mode)
-            .map(|s| {
-                let v = names.iter().map(|n| s.stages_ms.get(n).unwrap_or(0.0));
-                (format!("{}-{}", s.model, s.act), v.collect())
-            })
-            .collect();
-        (!bars.is_empty()).then(|| {
-            Figure::from(StackedBarChart {
-                title: format!("{} mode", mode.name()),
-                x_label: "milliseconds per image".into(),
-                segments: names.clone(),
-                bars,
-            })
-        })
-    };
-    Figure::Grid {
-        title: "Encrypted inference: time per image and stage".into(),
-        panels: [Mode::PerImage, Mode::Batched]
-            .into_iter()
-            .filter_map(panel)
-            .collect(),
-        cols: 1,
-    }
-}
-
-/// Test accuracy per epoch of training runs: one panel per network, one
-/// line per activation, and a y range that shows where the variants differ
-/// (from the 10th percentile of the panel's points to its best, so a
-/// divergent epoch runs off the bottom instead of flattening the rest).
-pub fn learning_curves_figure(runs: &[&WeightsFile]) -> Figure {
-    let mut nets: Vec<String> = Vec::new();
-    for w in runs {
-        if !nets.contains(&w.config.model.name) {
-            nets.push(w.config.model.name.clone());
-        }
-    }
-    let panels: Vec<Figure> = nets
-        .iter()
-        .map(|net| {
-            let series: Vec<Series> = runs
-                .iter()
-                .filter(|w| &w.config.model.name == net)
-                .map(|w| {
-                    let pts = w.report.epochs.iter().enumerate();
-                    Series::new(
-                        w.config.variant.name(),
-                        pts.map(|(i, e)| ((i + 1) as f64, 100.0 * e.test_accuracy))
-                            .collect(),
-                    )
-                })
-                .collect();
-            let mut ys: Vec<f64> = series.iter().flat_map(|s| &s.points).map(|p| p.1).collect();
-            ys.sort_by(f64::total_cmp);
-            let y_range = match (ys.get(ys.len() / 10), ys.last()) {
-                (Some(&lo), Some(&hi)) if hi > lo => {
-                    let pad = 0.08 * (hi - lo);
-                    Some((lo - pad, (hi + pad).min(100.0)))
-                }
-                _ => None,
-            };
-            Figure::from(LineChart {
-                title: net.clone(),
-                x_label: "epoch".into(),
-                y_label: "test accuracy (%)".into(),
-                series,
-                y_range,
-                ..Default::default()
-            })
-        })
-        .collect();
-    let cols = panels.len().min(2);
-    Figure::Grid {
-        title: "Test accuracy per epoch".into(),
-        panels,
-        cols,
-    }
 }
