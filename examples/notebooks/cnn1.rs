@@ -72,15 +72,7 @@ fn main() {
     // %% md
     // The learned activations: for every polynomial variant, every activation in inference form (SLAF-P expanded to its polynomial), each over the largest input its layer saw, against ReLU.
     // %%
-    for v in [Variant::X2, Variant::Slaf, Variant::SlafR, Variant::SlafP] {
-        let fig = ex::activations_figure(ex::pick(&trained, Arch::Cnn1, v).expect("run"))
-            .expect("figure");
-        fig.save_and_show(
-            &env.figs,
-            &format!("cnn1_{}_activations", v.name().replace('-', "_")),
-        )
-        .expect("figure");
-    }
+    ex::save_activation_figures(&trained, &env.figs).expect("activation figures");
     // %% md
     // ## CKKS parameters and their security check
     //
@@ -88,14 +80,8 @@ fn main() {
     // %%
     show_markdown(&ex::ckks_presets_markdown());
     // %%
-    let (x2, slaf) = (
-        ex::pick(&trained, Arch::Cnn1, Variant::X2)
-            .expect("run")
-            .clone(),
-        ex::pick(&trained, Arch::Cnn1, Variant::Slaf)
-            .expect("run")
-            .clone(),
-    );
+    let x2 = ex::pick(&trained, Arch::Cnn1, Variant::X2).expect("run");
+    let slaf = ex::pick(&trained, Arch::Cnn1, Variant::Slaf).expect("run");
     print!("{}", ex::depth_lines(&[&x2, &slaf]).expect("circuit plans"));
     // %% md
     // ## Encrypted inference

@@ -54,20 +54,7 @@ fn main() {
     // %% md
     // The learned activations, each over the largest input its layer saw, against ReLU.
     // %%
-    for (a, v) in [
-        (Arch::Cnn2, Variant::X2),
-        (Arch::Cnn2, Variant::Slaf),
-        (Arch::Cnn2, Variant::SlafR),
-        (Arch::Cnn2, Variant::SlafP),
-        (Arch::Cryptonets, Variant::X2),
-    ] {
-        let fig = ex::activations_figure(ex::pick(&trained, a, v).expect("run")).expect("figure");
-        fig.save_and_show(
-            &env.figs,
-            &format!("{}_{}_activations", a.name(), v.name().replace('-', "_")),
-        )
-        .expect("figure");
-    }
+    ex::save_activation_figures(&trained, &env.figs).expect("activation figures");
     // %% md
     // ## CKKS parameters and their security check
     //
@@ -75,14 +62,8 @@ fn main() {
     // %%
     show_markdown(&ex::ckks_presets_markdown());
     // %%
-    let (slaf, x2c) = (
-        ex::pick(&trained, Arch::Cnn2, Variant::Slaf)
-            .expect("run")
-            .clone(),
-        ex::pick(&trained, Arch::Cryptonets, Variant::X2)
-            .expect("run")
-            .clone(),
-    );
+    let slaf = ex::pick(&trained, Arch::Cnn2, Variant::Slaf).expect("run");
+    let x2c = ex::pick(&trained, Arch::Cryptonets, Variant::X2).expect("run");
     print!(
         "{}",
         ex::depth_lines(&[&slaf, &x2c]).expect("circuit plans")

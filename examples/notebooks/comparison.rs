@@ -37,10 +37,8 @@ fn main() {
     // %% md
     // All of them together:
     // %%
-    study
-        .figure("approximations")
-        .expect("figure")
-        .save_and_show(&env.figs, "comparison_all")
+    let all = study.figure("approximations").expect("figure");
+    all.save_and_show(&env.figs, "comparison_all")
         .expect("figure");
     // %% md
     // ## Metrics
@@ -49,13 +47,8 @@ fn main() {
     // %%
     show_dataframe(&study.metrics, 5);
     // %%
-    for stem in ["generation_time", "he_eval_time", "rel_l1"] {
-        study
-            .figure(stem)
-            .expect("figure")
-            .save_and_show(&env.figs, &format!("comparison_{stem}"))
-            .expect("figure");
-    }
+    let stems = ["generation_time", "he_eval_time", "rel_l1"];
+    ex::show_figures(&study.figures, &env.figs, "comparison_", &stems).expect("figures");
     // %% md
     // ## The original's defects beside the correct values
     //

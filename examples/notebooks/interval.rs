@@ -15,34 +15,19 @@ fn main() {
     let env = NotebookEnv::open().expect("notebook environment");
     println!("{env}");
     // %%
-    let study =
-        ex::interval(slaf_he::approx::methods::DEFAULT_MINIMAX_EPS).expect("interval analysis");
-    println!(
-        "{} rows ({} eps values x {} methods)",
-        study.rows.len(),
-        slaf_he::approx::interval::eps_values().len(),
-        ex::PLOTTED.len()
-    );
+    let study = ex::interval(ex::DEFAULT_MINIMAX_EPS).expect("interval analysis");
+    println!("{}", study.describe());
     // %% md
     // ## |sign − p| over [-1, 1]
     //
     // The error concentrates around the discontinuity at 0 (and, for Fourier, at the ends of the interval).
     // %%
-    study
-        .figure("abs_error")
-        .expect("figure")
-        .save_and_show(&env.figs, "interval_abs_error")
-        .expect("figure");
+    ex::show_figures(&study.figures, &env.figs, "interval_", &["abs_error"]).expect("figure");
     // %% md
     // ## Metrics versus eps
     // %%
-    for stem in ["rel_l1_vs_eps", "r2_vs_eps", "linf_vs_eps"] {
-        study
-            .figure(stem)
-            .expect("figure")
-            .save_and_show(&env.figs, &format!("interval_{stem}"))
-            .expect("figure");
-    }
+    let stems = ["rel_l1_vs_eps", "r2_vs_eps", "linf_vs_eps"];
+    ex::show_figures(&study.figures, &env.figs, "interval_", &stems).expect("figures");
     // %% md
     // ## At the reference points of the paper
     //

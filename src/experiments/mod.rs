@@ -23,6 +23,9 @@ pub use inference::*;
 pub use p2::*;
 pub use training::*;
 
+/// The default minimax eps of the P2 study.
+pub use crate::approx::methods::DEFAULT_MINIMAX_EPS;
+
 /// How much of the papers' protocol to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]

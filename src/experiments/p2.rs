@@ -119,6 +119,20 @@ fn find_figure<'a>(figures: &'a [(String, Figure)], stem: &str) -> Result<&'a Fi
         })
 }
 
+/// Save the figures `stems` of `figures` as `dir/<prefix><stem>.svg|png` and
+/// show each inline in a notebook.
+pub fn show_figures(
+    figures: &[(String, Figure)],
+    dir: &Path,
+    prefix: &str,
+    stems: &[&str],
+) -> Result<(), StudyError> {
+    for stem in stems {
+        find_figure(figures, stem)?.save_and_show(dir, &format!("{prefix}{stem}"))?;
+    }
+    Ok(())
+}
+
 impl CompareStudy {
     /// The figure written as `<stem>.svg` / `.png` by the CLI.
     pub fn figure(&self, stem: &str) -> Result<&Figure, StudyError> {
@@ -168,6 +182,16 @@ impl IntervalStudy {
     /// The figure written as `<stem>.svg` / `.png` by the CLI.
     pub fn figure(&self, stem: &str) -> Result<&Figure, StudyError> {
         find_figure(&self.figures, stem)
+    }
+
+    /// One line: rows, eps values and methods.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} rows ({} eps values x {} methods)",
+            self.rows.len(),
+            eps_values().len(),
+            PLOTTED.len()
+        )
     }
 
     /// Every metric at the given eps values (the paper's reference points

@@ -146,14 +146,11 @@ pub fn train_for_notebook(
     Ok(runs.into_iter().map(|r| r.weights).collect())
 }
 
-/// The run of `arch` with activation `variant` among `runs`.
-pub fn pick(
-    runs: &[WeightsFile],
-    arch: Arch,
-    variant: Variant,
-) -> Result<&WeightsFile, StudyError> {
+/// A copy of the run of `arch` with activation `variant` among `runs`.
+pub fn pick(runs: &[WeightsFile], arch: Arch, variant: Variant) -> Result<WeightsFile, StudyError> {
     runs.iter()
         .find(|w| w.config.model.name == arch.name() && w.config.variant == variant)
+        .cloned()
         .ok_or_else(|| {
             StudyError::InvalidOption(format!(
                 "no {}-{} run among the {} trained",
@@ -368,6 +365,24 @@ pub fn activations_figure(w: &WeightsFile) -> Result<Figure, StudyError> {
         series,
         ..Default::default()
     }))
+}
+
+/// [`activations_figure`] of every polynomial run among `runs` (ReLU runs
+/// have nothing to show), saved as `dir/<model>_<act>_activations.svg|png`
+/// (`-` in names becomes `_`) and shown inline; returns how many.
+pub fn save_activation_figures(runs: &[WeightsFile], dir: &Path) -> Result<usize, StudyError> {
+    let mut n = 0;
+    for w in runs.iter().filter(|w| w.config.variant != Variant::Relu) {
+        let stem = format!(
+            "{}_{}_activations",
+            w.config.model.name,
+            w.config.variant.name()
+        )
+        .replace('-', "_");
+        activations_figure(w)?.save_and_show(dir, &stem)?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Test accuracy per epoch of training runs: one panel per network, one
