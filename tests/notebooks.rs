@@ -35,7 +35,10 @@ fn code_cells(src: &str) -> Vec<Vec<String>> {
 fn notebook_cells_are_short_library_calls() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/notebooks");
     let mut sources = 0;
-    for e in std::fs::read_dir(&dir).expect("examples/notebooks").flatten() {
+    for e in std::fs::read_dir(&dir)
+        .expect("examples/notebooks")
+        .flatten()
+    {
         let src = std::fs::read_to_string(e.path()).expect("source");
         let cells = code_cells(&src);
         let name = e.path().display().to_string();

@@ -16,8 +16,10 @@ fn main() {
     // Mirrors the original `CNN1_HE_SLAF.ipynb` (Pulido-Gaytan & Tchernykh, PLOS ONE 2024): CNN1 = conv 7x7 stride 3 (1→4 channels, 4x8x8 = 256 features), act1, linear 256→64, act2, linear 64→10, trained with ReLU, X2, SLAF, SLAF-R and SLAF-P, then evaluated on encrypted images with our RNS-CKKS. Every cell is a call into `slaf_he::experiments`, the same functions `slaf-he reproduce` runs.
     // %% setup
     // %%
-    use slaf_he::experiments::{self as ex, NotebookEnv};
-    use slaf_he::he_nn::{Mode, run::InferenceSummary};
+    use slaf_he::experiments as ex;
+    use slaf_he::experiments::NotebookEnv;
+    use slaf_he::he_nn::Mode;
+    use slaf_he::he_nn::run::InferenceSummary;
     use slaf_he::nn::{Arch, Variant};
     use slaf_he::report::{show_dataframe, show_markdown};
     // %%

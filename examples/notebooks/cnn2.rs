@@ -12,8 +12,10 @@ fn main() {
     // Mirrors the original `CNN2_HE_SLAF.ipynb`: CNN2 = conv 5x5 stride 2 padding 1 (1→20 channels, 3380 features) + BatchNorm2d, act1, avg-pool 3/2, conv 5x5 (20→50), avg-pool 3/2, linear 200→100 + BatchNorm1d, act2, linear 100→10; the CryptoNets-X2 baseline for the time comparison. For inference the BatchNorms are folded and the linear block (pool → conv2 → pool → fc1 → BN1d) collapses into one 3380→100 matrix (`tests/nn_inference.rs` checks on the committed weights that the logits do not change).
     // %% setup
     // %%
-    use slaf_he::experiments::{self as ex, NotebookEnv};
-    use slaf_he::he_nn::{Mode, run::InferenceSummary};
+    use slaf_he::experiments as ex;
+    use slaf_he::experiments::NotebookEnv;
+    use slaf_he::he_nn::Mode;
+    use slaf_he::he_nn::run::InferenceSummary;
     use slaf_he::nn::{Arch, Variant};
     use slaf_he::report::{show_dataframe, show_markdown};
     // %%

@@ -10,7 +10,8 @@ fn main() {
     // %% setup
     // %%
     use slaf_he::approx::Method;
-    use slaf_he::experiments::{self as ex, CompareOptions, NotebookEnv};
+    use slaf_he::experiments as ex;
+    use slaf_he::experiments::{CompareOptions, NotebookEnv};
     use slaf_he::report::{show_dataframe, show_markdown};
     // %%
     let env = NotebookEnv::open().expect("notebook environment");
@@ -37,8 +38,11 @@ fn main() {
     // %% md
     // All of them together:
     // %%
-    let all = study.figure("approximations").expect("figure");
-    all.save_and_show(&env.figs, "comparison_all")
+    // A figure borrowed from `study` cannot outlive the cell: use it in one expression.
+    study
+        .figure("approximations")
+        .expect("figure")
+        .save_and_show(&env.figs, "comparison_all")
         .expect("figure");
     // %% md
     // ## Metrics

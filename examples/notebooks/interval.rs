@@ -9,7 +9,8 @@ fn main() {
     // Mirrors the original `Interval_based_approximation_analysis.ipynb`: how the error of each sign approximation falls when the points near 0 (|x| < eps) are dropped, for eps = 0.00, 0.01, …, 0.50. Relative norms still divide by the full-range norms of sign; the Fourier series is refitted on each reduced set.
     // %% setup
     // %%
-    use slaf_he::experiments::{self as ex, NotebookEnv};
+    use slaf_he::experiments as ex;
+    use slaf_he::experiments::NotebookEnv;
     use slaf_he::report::{show_dataframe, show_markdown};
     // %%
     let env = NotebookEnv::open().expect("notebook environment");

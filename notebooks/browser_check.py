@@ -1,0 +1,145 @@
+"""Open the notebooks in JupyterLab in headless Chromium, as a new user does.
+
+Pass 1 opens each committed notebook and checks that its figures are
+visible: as many rendered images in the output areas as the notebook file
+holds image outputs. Pass 2 runs all cells (Run > Run All Cells), waits
+until every cell has finished, times the `:dep` cell, and fails on any error
+output or panic. Screenshots go to --screens.
+
+The server must run with autosave off (browser_check.sh sets it), so the
+committed outputs are never overwritten.
+
+Usage: python browser_check.py --url URL --token T --screens DIR [--run] NOTEBOOK.ipynb ...
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+
+
+def driver():
+    opts = Options()
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
+              "--disable-dev-shm-usage"):
+        opts.add_argument(a)
+    opts.binary_location = "/usr/bin/chromium"
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+
+
+def wait(what, cond, timeout, step=1.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def expected_images(path):
+    nb = json.loads(Path(path).read_text())
+    n = 0
+    for c in nb["cells"]:
+        for o in c.get("outputs", []):
+            data = o.get("data", {})
+            if "image/png" in data or "image/svg+xml" in data:
+                n += 1
+    return n
+
+
+def rendered_images(d):
+    return d.execute_script(
+        "return [...document.querySelectorAll('.jp-OutputArea-output img, .jp-OutputArea-output svg')]"
+        ".filter(e => (e.naturalWidth || e.getBoundingClientRect().width) > 0).length;")
+
+
+def open_notebook(d, url, token, name):
+    d.get(f"{url}/lab/tree/{name}?token={token}")
+    wait(f"{name} to open", lambda: d.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell"), 120)
+    # Kernel started (the status bar leaves "Starting" / "Connecting").
+    time.sleep(3)
+
+
+def check_figures(d, path, screens):
+    want = expected_images(path)
+    got = wait(f"{want} figures in {path.name}", lambda: (n := rendered_images(d)) >= want and n, 60) \
+        if want else rendered_images(d)
+    d.save_screenshot(str(screens / f"{path.stem}-opened.png"))
+    first = d.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output img")
+    if first:
+        d.execute_script("arguments[0].scrollIntoView({block: 'center'});", first[0])
+        time.sleep(1)
+        d.save_screenshot(str(screens / f"{path.stem}-figure.png"))
+    print(f"{path.name}: {got} of {want} figures rendered")
+    return got >= want
+
+
+def prompts(d):
+    return d.execute_script(
+        "return [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(e => e.textContent.trim());")
+
+
+def run_all(d, path, screens, timeout):
+    d.find_element(By.XPATH, "//li[contains(@class,'lm-MenuBar-item')][.//div[text()='Run']]").click()
+    item = wait("the Run All Cells menu item",
+                lambda: d.find_elements(By.CSS_SELECTOR, "li.lm-Menu-item[data-command='notebook:run-all-cells']"), 10)
+    start = time.time()
+    item[0].click()
+    # The :dep cell is the fourth code cell (after :cache, :opt, the panic hook).
+    dep_done = wait(":dep to finish", lambda: (p := prompts(d)) and len(p) > 3 and p[3] not in ("[*]:", "[ ]:", "") and time.time(), timeout)
+    dep_s = dep_done - start
+    wait("every cell to finish", lambda: all(p not in ("[*]:",) for p in prompts(d)) and "[*]:" not in prompts(d)
+         and d.execute_script("return !document.querySelector('.jp-Notebook-ExecutionIndicator[data-status=\"busy\"]')"),
+         timeout, step=5)
+    total = time.time() - start
+    errors = d.execute_script(
+        "return [...document.querySelectorAll('.jp-OutputArea-output')].map(e => e.textContent)"
+        ".filter(t => /panicked at|error\\[E\\d+\\]|Error:/.test(t)).map(t => t.slice(0, 400));")
+    d.execute_script("window.scrollTo(0, document.body.scrollHeight);")
+    d.save_screenshot(str(screens / f"{path.stem}-ran.png"))
+    unfinished = [p for p in prompts(d) if p in ("[ ]:", "")]
+    print(f"{path.name}: ran in {total:.0f} s (:dep cell {dep_s:.0f} s); "
+          f"{len(errors)} error output(s); {len(unfinished)} cell(s) not run")
+    for e in errors:
+        print("  error output:", e.replace("\n", " ")[:300])
+    return not errors and not unfinished, dep_s, total
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--token", required=True)
+    ap.add_argument("--screens", required=True, type=Path)
+    ap.add_argument("--run", action="store_true", help="also run all cells (pass 2)")
+    ap.add_argument("--timeout", type=float, default=3600)
+    ap.add_argument("notebooks", nargs="+", type=Path)
+    a = ap.parse_args()
+    a.screens.mkdir(parents=True, exist_ok=True)
+    d = driver()
+    ok = True
+    timings = {}
+    try:
+        for p in a.notebooks:
+            open_notebook(d, a.url, a.token, p.name)
+            ok &= check_figures(d, p, a.screens)
+        if a.run:
+            for p in a.notebooks:
+                open_notebook(d, a.url, a.token, p.name)
+                good, dep_s, total = run_all(d, p, a.screens, a.timeout)
+                timings[p.name] = {"dep_cell_s": round(dep_s, 1), "run_all_s": round(total, 1)}
+                ok &= good
+    finally:
+        d.quit()
+    (a.screens / "timings.json").write_text(json.dumps(timings, indent=1) + "\n")
+    print("browser check:", "ok" if ok else "FAILED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
