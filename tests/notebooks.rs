@@ -21,10 +21,12 @@ fn code_cells(src: &str) -> Vec<Vec<String>> {
             if code {
                 cells.push(Vec::new());
             }
-        } else if code && !t.is_empty() && line != "}" {
-            if let Some(c) = cells.last_mut() {
-                c.push(t.to_string());
-            }
+        } else if code
+            && !t.is_empty()
+            && line != "}"
+            && let Some(c) = cells.last_mut()
+        {
+            c.push(t.to_string());
         }
     }
     cells.retain(|c| !c.is_empty());
