@@ -206,10 +206,12 @@ fn run_driver_on_cnn1_x2_small_ring_agrees_with_plaintext() {
     let svg = slaf_he::experiments::stage_times_figure(std::slice::from_ref(s))
         .to_svg()
         .unwrap();
-    assert!(
-        svg.contains("cnn1-x2 batched"),
-        "stage bars are labelled by run"
-    );
+    // One bar per run in a panel per mode, one legend entry per stage.
+    assert!(svg.contains("cnn1-x2"), "stage bars are labelled by run");
+    assert!(svg.contains("batched mode"), "one panel per mode");
+    for stage in ["encrypt", "conv", "act1", "fc1", "act2", "fc2", "decrypt"] {
+        assert!(svg.contains(stage), "legend entry {stage}");
+    }
     // P1's CryptoNets ratio needs both runs in the same mode.
     assert!(slaf_he::experiments::cryptonets_ratios(std::slice::from_ref(s)).is_empty());
     let mut c = s.clone();
