@@ -55,7 +55,8 @@ def expected_images(path):
 
 def rendered_images(d):
     return d.execute_script(
-        "return [...document.querySelectorAll('.jp-OutputArea-output img, .jp-OutputArea-output svg')]"
+        "return [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output img,"
+        " .jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output svg')]"
         ".filter(e => (e.naturalWidth || e.getBoundingClientRect().width) > 0).length;")
 
 
@@ -71,7 +72,7 @@ def check_figures(d, path, screens):
     got = wait(f"{want} figures in {path.name}", lambda: (n := rendered_images(d)) >= want and n, 60) \
         if want else rendered_images(d)
     d.save_screenshot(str(screens / f"{path.stem}-opened.png"))
-    first = d.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output img")
+    first = d.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output img")
     if first:
         d.execute_script("arguments[0].scrollIntoView({block: 'center'});", first[0])
         time.sleep(1)
@@ -82,7 +83,8 @@ def check_figures(d, path, screens):
 
 def prompts(d):
     return d.execute_script(
-        "return [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(e => e.textContent.trim());")
+        "return [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')]"
+        ".map(e => e.textContent.trim());")
 
 
 def run_all(d, path, screens, timeout):
@@ -99,7 +101,8 @@ def run_all(d, path, screens, timeout):
          timeout, step=5)
     total = time.time() - start
     errors = d.execute_script(
-        "return [...document.querySelectorAll('.jp-OutputArea-output')].map(e => e.textContent)"
+        "return [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output')]"
+        ".map(e => e.textContent)"
         ".filter(t => /panicked at|error\\[E\\d+\\]|Error:/.test(t)).map(t => t.slice(0, 400));")
     d.execute_script("window.scrollTo(0, document.body.scrollHeight);")
     d.save_screenshot(str(screens / f"{path.stem}-ran.png"))

@@ -37,7 +37,9 @@ token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export JUPYTER_PATH="$venv/share/jupyter"
 export SLAF_HE_PROFILE="${SLAF_HE_PROFILE:-quick}"
 cd "$here"
-"$venv/bin/jupyter" lab --no-browser --ip 127.0.0.1 --port "$port" \
+root=(); [ "$(id -u)" -eq 0 ] && root=(--allow-root)
+mkdir -p "$repo/target"
+"$venv/bin/jupyter" lab --no-browser --ip 127.0.0.1 --port "$port" "${root[@]}" \
   --ServerApp.token="$token" --ServerApp.root_dir="$here" > "$repo/target/browser_check_server.log" 2>&1 &
 server=$!
 cleanup() {
@@ -46,9 +48,17 @@ cleanup() {
   rm -rf "$backup" "$settings"
 }
 trap cleanup EXIT
-for _ in $(seq 60); do
-  curl -sf "http://127.0.0.1:$port/api/status?token=$token" >/dev/null && break
+up=""
+for _ in $(seq 90); do
+  if ! kill -0 "$server" 2>/dev/null; then break; fi
+  if "$venv/bin/python" -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=2)" \
+      "http://127.0.0.1:$port/api/status?token=$token" 2>/dev/null; then up=1; break; fi
   sleep 1
 done
+if [ -z "$up" ]; then
+  echo "JupyterLab did not start; its log (target/browser_check_server.log):" >&2
+  tail -20 "$repo/target/browser_check_server.log" >&2
+  exit 1
+fi
 "$venv/bin/python" "$here/browser_check.py" --url "http://127.0.0.1:$port" --token "$token" \
   --screens "$repo/results/notebooks/screens" "${run[@]}" "${nbs[@]}"

@@ -9,7 +9,6 @@ fn main() {
     // Mirrors the original `Performance_accuracy_comparison_approaches.ipynb` (Pulido-Gaytan et al., IEEE Access 2023): five degree-9 approximations of sign(x) on [-1, 1] (least squares, composition f∘g, Newton f∘f, Chebyshev, Fourier), plus what the original lacked: minimax (Remez) and composite minimax polynomials, and an exact encrypted comparison with TFHE-rs. Metrics on 1000 evenly spaced points; encrypted evaluation with our CKKS at the original's parameters (N=8192, [31, 26x6, 31], scale 2^26).
     // %% setup
     // %%
-    use slaf_he::approx::Method;
     use slaf_he::experiments as ex;
     use slaf_he::experiments::{CompareOptions, NotebookEnv};
     use slaf_he::report::{show_dataframe, show_markdown};
@@ -30,11 +29,9 @@ fn main() {
     // %% md
     // ## Each approximation over sign(x)
     // %%
-    for m in Method::ALL {
-        let fig = study.method_figure(m).expect("figure");
-        fig.save_and_show(&env.figs, &format!("comparison_{}", m.name()))
-            .expect("figure");
-    }
+    let each = study.method_figures("comparison_").expect("figures");
+    slaf_he::report::save_and_show_grid(&each, &env.figs, "Each approximation over sign(x)", 2)
+        .expect("figures");
     // %% md
     // All of them together:
     // %%

@@ -120,16 +120,23 @@ fn find_figure<'a>(figures: &'a [(String, Figure)], stem: &str) -> Result<&'a Fi
 }
 
 /// Save the figures `stems` of `figures` as `dir/<prefix><stem>.svg|png` and
-/// show each inline in a notebook.
+/// show them inline as one grid (two columns when there are several).
 pub fn show_figures(
     figures: &[(String, Figure)],
     dir: &Path,
     prefix: &str,
     stems: &[&str],
 ) -> Result<(), StudyError> {
-    for stem in stems {
-        find_figure(figures, stem)?.save_and_show(dir, &format!("{prefix}{stem}"))?;
-    }
+    let picked: Vec<(String, Figure)> = stems
+        .iter()
+        .map(|stem| {
+            Ok((
+                format!("{prefix}{stem}"),
+                find_figure(figures, stem)?.clone(),
+            ))
+        })
+        .collect::<Result<_, StudyError>>()?;
+    crate::report::save_and_show_grid(&picked, dir, "", picked.len().min(2))?;
     Ok(())
 }
 
@@ -170,6 +177,20 @@ impl CompareStudy {
             y_range: Some((-1.4, 1.4)),
             ..Default::default()
         }))
+    }
+
+    /// [`Self::method_figure`] of every method, with the stem
+    /// `<prefix><method name>`.
+    pub fn method_figures(&self, prefix: &str) -> Result<Vec<(String, Figure)>, StudyError> {
+        self.approximations
+            .iter()
+            .map(|a| {
+                Ok((
+                    format!("{prefix}{}", a.method.name()),
+                    self.method_figure(a.method)?,
+                ))
+            })
+            .collect()
     }
 
     /// The notes of [`Self::details`] before its tables (markdown).

@@ -369,9 +369,9 @@ pub fn activations_figure(w: &WeightsFile) -> Result<Figure, StudyError> {
 
 /// [`activations_figure`] of every polynomial run among `runs` (ReLU runs
 /// have nothing to show), saved as `dir/<model>_<act>_activations.svg|png`
-/// (`-` in names becomes `_`) and shown inline; returns how many.
+/// (`-` in names becomes `_`) and shown inline as one grid; returns how many.
 pub fn save_activation_figures(runs: &[WeightsFile], dir: &Path) -> Result<usize, StudyError> {
-    let mut n = 0;
+    let mut figures = Vec::new();
     for w in runs.iter().filter(|w| w.config.variant != Variant::Relu) {
         let stem = format!(
             "{}_{}_activations",
@@ -379,10 +379,10 @@ pub fn save_activation_figures(runs: &[WeightsFile], dir: &Path) -> Result<usize
             w.config.variant.name()
         )
         .replace('-', "_");
-        activations_figure(w)?.save_and_show(dir, &stem)?;
-        n += 1;
+        figures.push((stem, activations_figure(w)?));
     }
-    Ok(n)
+    crate::report::save_and_show_grid(&figures, dir, "Learned activations", 2)?;
+    Ok(figures.len())
 }
 
 /// Test accuracy per epoch of training runs: one panel per network, one

@@ -47,6 +47,9 @@ pub(crate) const PALETTE: [RGBColor; 8] = [
 /// Default figure size in pixels.
 const SIZE: (u32, u32) = (900, 560);
 
+/// Largest width of a [`Figure::Grid`] in pixels.
+const GRID_WIDTH: u32 = 1500;
+
 /// One named line of a [`LineChart`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {
@@ -159,6 +162,28 @@ impl From<BarChart> for Figure {
     fn from(c: BarChart) -> Self {
         Figure::Bar(c)
     }
+}
+
+/// Save every figure as `dir/<stem>.svg` and `.png`, then show them inline
+/// in an evcxr notebook as one grid of `cols` columns (evcxr keeps only one
+/// image per cell, so a cell that showed them one by one would show the
+/// last one only).
+pub fn save_and_show_grid(
+    figures: &[(String, Figure)],
+    dir: &Path,
+    title: &str,
+    cols: usize,
+) -> Result<(), ReportError> {
+    for (stem, f) in figures {
+        f.save(dir, stem)?;
+    }
+    Figure::Grid {
+        title: title.to_string(),
+        panels: figures.iter().map(|(_, f)| f.clone()).collect(),
+        cols,
+    }
+    .evcxr_display();
+    Ok(())
 }
 
 /// A figure showing the given images (each `side*side` pixels in [0, 1]) in a
@@ -293,7 +318,10 @@ impl Figure {
                 let cols = (*cols).clamp(1, panels.len());
                 let rows = panels.len().div_ceil(cols) as u32;
                 let head = if title.is_empty() { 0 } else { 40 };
-                (w * cols as u32, h * rows + head)
+                // At most GRID_WIDTH wide: panels shrink (their text does not).
+                let pw = w.min(GRID_WIDTH / cols as u32);
+                let ph = h * pw / w.max(1);
+                (pw * cols as u32, ph * rows + head)
             }
             _ => SIZE,
         }

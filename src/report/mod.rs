@@ -12,7 +12,9 @@ pub mod paper;
 pub mod readme;
 mod table;
 
-pub use figure::{BarChart, Figure, LineChart, Series, StackedBarChart, digits_grid};
+pub use figure::{
+    BarChart, Figure, LineChart, Series, StackedBarChart, digits_grid, save_and_show_grid,
+};
 pub use table::{dataframe_to_html, dataframe_to_markdown, read_csv, write_csv};
 
 /// Show markdown inline in an evcxr (Rust Jupyter) notebook (`text/markdown`).
