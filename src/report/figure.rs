@@ -520,7 +520,7 @@ where
         (root.clone(), None)
     };
     let mut chart = ChartBuilder::on(&plot)
-        .caption(&c.title, (FONT, 24))
+        .caption(&c.title, (FONT, caption_size(&c.title, &plot, 24)))
         .margin(14)
         .x_label_area_size(48)
         .y_label_area_size(72)
@@ -581,6 +581,14 @@ where
         }
     }
     Ok(())
+}
+
+/// The caption's font size: `max`, or smaller so that the title fits the
+/// area's width (DejaVu Sans averages about 0.56 em per character).
+fn caption_size<DB: DrawingBackend>(title: &str, area: &DrawingArea<DB, Shift>, max: u32) -> u32 {
+    let chars = title.chars().count().max(1) as f64;
+    let width = f64::from(area.dim_in_pixel().0) * 0.94;
+    ((width / (0.56 * chars)).floor() as u32).clamp(12, max)
 }
 
 /// How a line is drawn.
@@ -697,7 +705,7 @@ fn draw_stacked<DB: DrawingBackend>(
         }
     };
     let mut chart = ChartBuilder::on(&plot)
-        .caption(&c.title, (FONT, 22))
+        .caption(&c.title, (FONT, caption_size(&c.title, &plot, 22)))
         .margin(14)
         .x_label_area_size(50)
         .y_label_area_size((widest.unwrap_or(0) as u32 * 8 + 20).min(360))
@@ -800,7 +808,7 @@ fn draw_bar<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &BarChart) -> 
             ($vr:expr) => {{
                 if horizontal {
                     let mut chart = ChartBuilder::on(root)
-                        .caption(&c.title, (FONT, 24))
+                        .caption(&c.title, (FONT, caption_size(&c.title, root, 24)))
                         .margin(14)
                         .x_label_area_size(50)
                         .y_label_area_size((widest as u32 * 8 + 20).min(420))
@@ -831,7 +839,7 @@ fn draw_bar<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &BarChart) -> 
                         .map_err(|e| e.to_string())?;
                 } else {
                     let mut chart = ChartBuilder::on(root)
-                        .caption(&c.title, (FONT, 24))
+                        .caption(&c.title, (FONT, caption_size(&c.title, root, 24)))
                         .margin(14)
                         .x_label_area_size(60)
                         .y_label_area_size(80)
