@@ -5,11 +5,19 @@ evcxr cell whose code panicked may still be reported as successful, so this
 runner prints the failing cell's outputs itself and also fails when a stderr
 stream contains 'panicked at'.
 
-Usage: python run_notebooks.py [--write] NOTEBOOK.ipynb [...]
-  --write   store the executed outputs back into the notebook files
+On --write, every embedded PNG is recompressed losslessly (zlib level 9,
+same pixels and filters) before the notebook is stored: the notebooks stay
+small whatever the encoder of the kernel's build used.
+
+Usage: python run_notebooks.py [--write | --recompress] NOTEBOOK.ipynb [...]
+  --write        store the executed outputs back into the notebook files
+  --recompress   only recompress the PNGs already stored (no execution)
 """
+import base64
+import struct
 import sys
 import time
+import zlib
 
 import nbformat
 from nbclient import NotebookClient
@@ -26,6 +34,44 @@ def outputs_text(cell):
         elif "data" in out and "text/plain" in out["data"]:
             parts.append(out["data"]["text/plain"])
     return "".join(parts)
+
+
+def recompress_png(data):
+    """The same PNG with its image data in one IDAT chunk at zlib level 9."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        return data
+    chunks, i = [], 8
+    while i + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[i:i + 4])
+        chunks.append((data[i + 4:i + 8], data[i + 8:i + 8 + length]))
+        i += 12 + length
+    idat = b"".join(d for t, d in chunks if t == b"IDAT")
+    packed = zlib.compress(zlib.decompress(idat), 9)
+    if len(packed) >= len(idat):
+        return data
+
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+
+    out, done = [data[:8]], False
+    for t, d in chunks:
+        if t == b"IDAT":
+            if not done:
+                out.append(chunk(b"IDAT", packed))
+                done = True
+        else:
+            out.append(chunk(t, d))
+    return b"".join(out)
+
+
+def recompress(nb):
+    """Recompress every image/png output of `nb` in place."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            png = out.get("data", {}).get("image/png")
+            if png:
+                raw = base64.b64decode(png)
+                out["data"]["image/png"] = base64.b64encode(recompress_png(raw)).decode()
 
 
 def renumber(nb):
@@ -68,6 +114,7 @@ def run(path, write):
             break
     elapsed = time.time() - start
     renumber(nb)
+    recompress(nb)
     if write and not failed:
         nbformat.write(nb, path)
     status = "FAILED: " + failed if failed else "ok"
@@ -77,7 +124,14 @@ def run(path, write):
 
 def main(argv):
     write = "--write" in argv
-    paths = [a for a in argv if a != "--write"]
+    paths = [a for a in argv if a not in ("--write", "--recompress")]
+    if "--recompress" in argv:
+        for p in paths:
+            nb = nbformat.read(p, as_version=4)
+            recompress(nb)
+            nbformat.write(nb, p)
+            print(f"{p}: PNGs recompressed")
+        return 0
     if not paths:
         print(__doc__)
         return 2

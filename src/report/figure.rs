@@ -417,7 +417,9 @@ impl Figure {
         }
         let mut png = Vec::new();
         use image::ImageEncoder as _;
-        image::codecs::png::PngEncoder::new(&mut png)
+        // Best compression: these PNGs are stored inside the notebooks.
+        use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+        PngEncoder::new_with_quality(&mut png, CompressionType::Best, FilterType::Adaptive)
             .write_image(&rgb, w, h, image::ColorType::Rgb8)
             .map_err(|e| ReportError::Draw {
                 title: self.title().to_string(),
