@@ -40,7 +40,8 @@ cd "$here"
 root=(); [ "$(id -u)" -eq 0 ] && root=(--allow-root)
 mkdir -p "$repo/target"
 "$venv/bin/jupyter" lab --no-browser --ip 127.0.0.1 --port "$port" "${root[@]}" \
-  --ServerApp.token="$token" --ServerApp.root_dir="$here" > "$repo/target/browser_check_server.log" 2>&1 &
+  --ServerApp.token="$token" --ServerApp.root_dir="$here" --LabApp.expose_app_in_browser=True \
+  > "$repo/target/browser_check_server.log" 2>&1 &
 server=$!
 cleanup() {
   kill "$server" 2>/dev/null || true
