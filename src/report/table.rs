@@ -168,13 +168,10 @@ pub(crate) fn format_float(x: f64, digits: usize) -> String {
     if x == 0.0 {
         return "0".into();
     }
-    let mag = x.abs().log10().floor() as i32;
-    let digits = digits.max(1) as i32;
-    if !(-4..=8).contains(&mag) {
-        return format!("{:.*e}", (digits - 1) as usize, x);
+    match fixed_decimals(x, digits) {
+        Some(decimals) => format!("{x:.decimals$}"),
+        None => format!("{:.*e}", digits.max(1) - 1, x),
     }
-    let decimals = (digits - 1 - mag).max(0) as usize;
-    format!("{x:.decimals$}")
 }
 
 #[cfg(test)]
