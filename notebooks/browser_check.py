@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from selenium import webdriver
@@ -58,6 +59,40 @@ def rendered_images(d):
         "return [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output img,"
         " .jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output svg')]"
         ".filter(e => (e.naturalWidth || e.getBoundingClientRect().width) > 0).length;")
+
+
+def machine():
+    """CPU model, SIMD flags, threads and load, as every timing artifact records."""
+    import os
+    import re
+    cpu = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = re.search(r"model name\s*:\s*(.*)", cpu)
+    flags = sorted(set(re.findall(r"\b(avx2|avx512f|avx512ifma)\b", cpu)))
+    return {"cpu": model.group(1).strip() if model else "unknown", "simd": flags,
+            "threads": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+
+def api(url, token, path, method="GET"):
+    req = urllib.request.Request(f"{url}{path}?token={token}", method=method)
+    with urllib.request.urlopen(req, timeout=30) as r:
+        body = r.read()
+    return json.loads(body) if body else None
+
+
+def shut_down_kernels(url, token):
+    """End every session, and wait until no kernel process is left, so that the
+    next notebook's kernel gets the warm build folder (kernel.sh's lock)."""
+    for s in api(url, token, "/api/sessions"):
+        api(url, token, f"/api/sessions/{s['id']}", "DELETE")
+    wait("the kernels to shut down", lambda: not api(url, token, "/api/kernels"), 60)
+    time.sleep(2)
+
+
+def cold_fallbacks(log):
+    """How many kernels kernel.sh sent to a fresh (cold) folder so far."""
+    if not log or not log.exists():
+        return 0
+    return log.read_text(errors="replace").count("is in use by another kernel")
 
 
 def open_notebook(d, url, token, name):
@@ -120,9 +155,11 @@ def main():
     ap.add_argument("--screens", required=True, type=Path)
     ap.add_argument("--run", action="store_true", help="also run all cells (pass 2)")
     ap.add_argument("--timeout", type=float, default=3600)
+    ap.add_argument("--server-log", type=Path, help="JupyterLab's log, to spot cold fallbacks")
     ap.add_argument("notebooks", nargs="+", type=Path)
     a = ap.parse_args()
     a.screens.mkdir(parents=True, exist_ok=True)
+    m = machine()
     d = driver()
     ok = True
     timings = {}
@@ -130,15 +167,21 @@ def main():
         for p in a.notebooks:
             open_notebook(d, a.url, a.token, p.name)
             ok &= check_figures(d, p, a.screens)
+            shut_down_kernels(a.url, a.token)
         if a.run:
             for p in a.notebooks:
+                before = cold_fallbacks(a.server_log)
                 open_notebook(d, a.url, a.token, p.name)
                 good, dep_s, total = run_all(d, p, a.screens, a.timeout)
-                timings[p.name] = {"dep_cell_s": round(dep_s, 1), "run_all_s": round(total, 1)}
+                timings[p.name] = {"dep_cell_s": round(dep_s, 1), "run_all_s": round(total, 1),
+                                   "warm_folder": cold_fallbacks(a.server_log) == before}
                 ok &= good
+                shut_down_kernels(a.url, a.token)
     finally:
         d.quit()
-    (a.screens / "timings.json").write_text(json.dumps(timings, indent=1) + "\n")
+    if a.run:
+        (a.screens / "timings.json").write_text(json.dumps({"machine": {**m, "load_average_end": machine()["load_average"]}, "notebooks": timings},
+                                                           indent=1) + "\n")
     print("browser check:", "ok" if ok else "FAILED")
     return 0 if ok else 1
 

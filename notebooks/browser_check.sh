@@ -66,4 +66,5 @@ if [ -z "$up" ]; then
   exit 1
 fi
 "$venv/bin/python" "$here/browser_check.py" --url "http://127.0.0.1:$port" --token "$token" \
-  --screens "$repo/results/notebooks/screens" "${run[@]}" "${nbs[@]}"
+  --screens "$repo/results/notebooks/screens" --server-log "$repo/target/browser_check_server.log" \
+  "${run[@]}" "${nbs[@]}"

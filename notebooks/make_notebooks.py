@@ -99,6 +99,7 @@ NOTEBOOKS = {
     "CNN2_HE_SLAF.ipynb": "cnn2.rs",
     "Performance_accuracy_comparison_approaches.ipynb": "comparison.rs",
     "Interval_based_approximation_analysis.ipynb": "interval.rs",
+    "Beyond_SLAF_study.ipynb": "beyond.rs",
 }
 
 

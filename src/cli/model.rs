@@ -18,7 +18,7 @@ pub enum ModelCommand {
 /// Arguments of `slaf-he model show`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// A preset (cnn1, cnn2, cnn2-nopad, cryptonets) or a path to a .toml spec.
+    /// A preset (cnn1, cnn2, cnn2-nopad, cryptonets, cnn3, cnn4) or a path to a .toml spec.
     #[arg(value_name = "NAME|PATH")]
     pub model: String,
 }

@@ -58,14 +58,19 @@ pub enum Stage {
     Interval,
     /// Encrypted inference under CKKS (results/inference/).
     Inference,
+    /// The study beyond the papers: MNIST and Fashion-MNIST × 4 networks ×
+    /// 6 activations, trained over seeds and run encrypted (results/beyond/;
+    /// resumes from its stored cells).
+    Beyond,
 }
 
 impl Stage {
-    const ALL: [Stage; 4] = [
+    const ALL: [Stage; 5] = [
         Stage::Training,
         Stage::Comparison,
         Stage::Interval,
         Stage::Inference,
+        Stage::Beyond,
     ];
 
     fn name(self) -> &'static str {
@@ -74,6 +79,7 @@ impl Stage {
             Stage::Comparison => "comparison",
             Stage::Interval => "interval",
             Stage::Inference => "inference",
+            Stage::Beyond => "beyond",
         }
     }
 }
@@ -104,6 +110,11 @@ pub struct ReproduceArgs {
     /// Stop at the first failing stage.
     #[arg(long)]
     pub fail_fast: bool,
+    /// Stage beyond only: train every model of the study into the cache and
+    /// stop (no encrypted runs, no cell files), so the hours of training can
+    /// run apart from the timed encrypted runs, e.g. under `nice`.
+    #[arg(long)]
+    pub train_only: bool,
     /// Folder of the trained-model cache [default: $SLAF_HE_CACHE, else results/.cache/models].
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
@@ -122,6 +133,7 @@ struct StageOutput {
 
 struct Ctx<'a> {
     profile: Profile,
+    train_only: bool,
     out: &'a Path,
     cache: PathBuf,
     retrain: bool,
@@ -165,11 +177,15 @@ pub fn run(args: ReproduceArgs, quiet: bool) -> anyhow::Result<()> {
             .filter(|s| args.only.contains(s))
             .collect()
     };
+    if args.train_only && stages != [Stage::Beyond] {
+        anyhow::bail!("--train-only applies to the beyond stage alone: add --only beyond");
+    }
     let out_dir = args.out.clone().unwrap_or_else(|| default_out_dir(profile));
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let mut ctx = Ctx {
         profile,
+        train_only: args.train_only,
         out: &out_dir,
         cache: args.cache.clone().unwrap_or_else(default_cache_dir),
         retrain: args.retrain,
@@ -203,6 +219,7 @@ pub fn run(args: ReproduceArgs, quiet: bool) -> anyhow::Result<()> {
             Stage::Comparison => comparison(&ctx),
             Stage::Interval => interval(&ctx),
             Stage::Inference => inference(&mut ctx),
+            Stage::Beyond => beyond(&ctx),
         };
         let seconds = t.elapsed().as_secs_f64();
         let record = match result {
@@ -525,5 +542,44 @@ fn inference(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
             "seed": slaf_he::data::DEFAULT_SEED,
             "params": "SPEC §5 preset matching each model",
         }),
+    })
+}
+
+fn beyond(ctx: &Ctx<'_>) -> anyhow::Result<StageOutput> {
+    use slaf_he::experiments::beyond;
+    let plan = beyond::beyond_plan(ctx.profile.lib());
+    let dir = ctx.out.join("beyond");
+    let dirs = beyond::BeyondDirs {
+        out: dir.clone(),
+        cache: ctx.cache.clone(),
+        mnist: Some(ctx.data_dir.clone()),
+    };
+    println!("   {plan}");
+    if ctx.train_only {
+        beyond::train_beyond(&plan, &dirs, &mut |l| {
+            println!("   {l}");
+            let _ = std::io::stdout().flush();
+        })?;
+        return Ok(StageOutput::default());
+    }
+    let cells = beyond::run_beyond(&plan, &dirs, ctx.retrain, ctx.quiet, &mut |l| {
+        println!("   {l}");
+        let _ = std::io::stdout().flush();
+    })
+    .context("the beyond-the-paper study")?;
+    let mut df = beyond::beyond_table(&cells)?;
+    let csv = dir.join("beyond.csv");
+    write_csv(&mut df, &csv)?;
+    let md = dir.join("beyond.md");
+    atomic_write(&md, beyond::beyond_markdown(&plan, &cells)?.as_bytes())?;
+    let mut outputs = vec![csv, md];
+    for (stem, fig) in beyond::beyond_figures(&cells)? {
+        let (svg, png) = fig.save(&dir, &stem)?;
+        outputs.extend([svg, png]);
+    }
+    Ok(StageOutput {
+        outputs: super::study::relative_to(outputs, ctx.out),
+        measured: BTreeMap::new(),
+        parameters: serde_json::to_value(&plan)?,
     })
 }

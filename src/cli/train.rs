@@ -11,7 +11,7 @@ use std::path::PathBuf;
 /// Arguments shared by `train` and `lr-find`.
 #[derive(Debug, Args)]
 pub struct ModelArgs {
-    /// Network: a preset (cnn1, cnn2, cnn2-nopad, cryptonets) or a path to a
+    /// Network: a preset (cnn1, cnn2, cnn2-nopad, cryptonets, cnn3, cnn4) or a path to a
     /// TOML model spec (see `slaf-he model show`).
     #[arg(long, default_value = "cnn1")]
     pub model: String,
@@ -67,7 +67,7 @@ impl ModelArgs {
     fn config(&self) -> anyhow::Result<TrainConfig> {
         let spec = slaf_he::nn::ModelSpec::resolve(&self.model).with_context(|| {
             format!(
-                "--model {}: a preset (cnn1, cnn2, cnn2-nopad, cryptonets) or a path to a .toml spec",
+                "--model {}: a preset (cnn1, cnn2, cnn2-nopad, cryptonets, cnn3, cnn4) or a path to a .toml spec",
                 self.model
             )
         })?;

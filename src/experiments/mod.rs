@@ -8,6 +8,8 @@
 //!   per-class accuracy, learning curves and the learned activations;
 //! - [`inference`]: the encrypted-inference plans, one standard run, its
 //!   table, the stage-time figure and P1's CryptoNets time ratio;
+//! - [`beyond`]: the study beyond the papers (SLAF on Fashion-MNIST and
+//!   deeper CNNs, degrees 2-4), cell by cell, resumable;
 //! - [`p2`]: the companion paper's sign-approximation study (comparison and
 //!   interval analysis).
 //!
@@ -15,6 +17,7 @@
 //! nothing below imports it. Every function returns values (tables,
 //! figures, summaries); none writes outside the folder it is given.
 
+pub mod beyond;
 pub mod inference;
 pub mod p2;
 pub mod training;
@@ -138,7 +141,10 @@ impl std::fmt::Display for NotebookEnv {
             f,
             "profile: {}; figures are also written to {}",
             self.profile.name(),
-            self.figs.display()
+            self.figs
+                .strip_prefix(&self.repo)
+                .unwrap_or(&self.figs)
+                .display()
         )
     }
 }

@@ -45,6 +45,9 @@ pub enum StudyError {
     /// Encrypted inference failed.
     #[error(transparent)]
     HeNn(#[from] crate::he_nn::HeNnError),
+    /// A data set could not be found or read.
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
 }
 
 /// The methods drawn in figures and analysed per eps (the published

@@ -330,48 +330,62 @@ pub fn per_class_table(runs: &[WeightsFile]) -> Result<DataFrame, StudyError> {
         .map_err(|e| super::p2::table_err("building the per-class table", e))
 }
 
-/// Every activation of a polynomial model (inference form; SLAF-P
-/// expanded to its polynomial) against ReLU, each over the largest input
-/// its layer saw in training and test.
-pub fn activations_figure(w: &WeightsFile) -> Result<Figure, StudyError> {
+/// One panel per activation layer of a trained run: the learned polynomial
+/// against ReLU, each on the input range observed for that layer (so a
+/// small first-layer range is not flattened by a wide later one).
+pub fn activation_panels(w: &WeightsFile) -> Result<Vec<Figure>, StudyError> {
     let form = InferenceModel::from_model(&w.to_model()?)?;
-    let ranges: Vec<f64> = w
-        .report
-        .max_abs_input
-        .iter()
-        .map(|m| f64::from(m.overall()))
-        .collect();
+    let name = format!("{}-{}", w.config.model.name, w.config.variant.name());
     let grid = |r: f64| (0..=400).map(move |i| -r + 2.0 * r * f64::from(i) / 400.0);
-    let r_max = ranges.iter().copied().fold(1.0f64, f64::max);
-    let mut series = vec![Series::new(
-        "ReLU",
-        grid(r_max).map(|x| (x, x.max(0.0))).collect(),
-    )];
+    let mut panels = Vec::new();
     for (k, act) in form.acts().into_iter().enumerate() {
-        let r = ranges.get(k).copied().unwrap_or(r_max);
-        series.push(Series::new(
-            format!("act{} on [-{r:.1}, {r:.1}]", k + 1),
-            grid(r).map(|x| (x, act.apply(x))).collect(),
-        ));
+        let r = w
+            .report
+            .max_abs_input
+            .get(k)
+            .map_or(1.0, |m| f64::from(m.overall()))
+            .max(1e-3);
+        panels.push(Figure::from(LineChart {
+            title: format!("{name} act{} on [-{r:.1}, {r:.1}]", k + 1),
+            x_label: "input".into(),
+            y_label: "output".into(),
+            series: vec![
+                Series::new("ReLU", grid(r).map(|x| (x, x.max(0.0))).collect()),
+                Series::new(
+                    format!("act{}", k + 1),
+                    grid(r).map(|x| (x, act.apply(x))).collect(),
+                ),
+            ],
+            ..Default::default()
+        }));
     }
-    Ok(Figure::from(LineChart {
+    Ok(panels)
+}
+
+/// The learned activations of a trained run against ReLU, one panel per
+/// activation layer ([`activation_panels`]).
+pub fn activations_figure(w: &WeightsFile) -> Result<Figure, StudyError> {
+    let panels = activation_panels(w)?;
+    let cols = panels.len().max(1);
+    Ok(Figure::Grid {
         title: format!(
             "{}-{}: learned activations vs ReLU on the observed inputs",
             w.config.model.name,
             w.config.variant.name()
         ),
-        x_label: "input".into(),
-        y_label: "output".into(),
-        series,
-        ..Default::default()
-    }))
+        panels,
+        cols,
+    })
 }
 
 /// [`activations_figure`] of every polynomial run among `runs` (ReLU runs
 /// have nothing to show), saved as `dir/<model>_<act>_activations.svg|png`
-/// (`-` in names becomes `_`) and shown inline as one grid; returns how many.
+/// (`-` in names becomes `_`) and shown inline as one grid with a row per
+/// run and a panel per activation; returns how many runs.
 pub fn save_activation_figures(runs: &[WeightsFile], dir: &Path) -> Result<usize, StudyError> {
-    let mut figures = Vec::new();
+    let mut panels = Vec::new();
+    let mut cols = 1;
+    let mut n = 0;
     for w in runs.iter().filter(|w| w.config.variant != Variant::Relu) {
         let stem = format!(
             "{}_{}_activations",
@@ -379,10 +393,21 @@ pub fn save_activation_figures(runs: &[WeightsFile], dir: &Path) -> Result<usize
             w.config.variant.name()
         )
         .replace('-', "_");
-        figures.push((stem, activations_figure(w)?));
+        activations_figure(w)?.save(dir, &stem)?;
+        let p = activation_panels(w)?;
+        cols = cols.max(p.len());
+        panels.extend(p);
+        n += 1;
     }
-    crate::report::save_and_show_grid(&figures, dir, "Learned activations", 2)?;
-    Ok(figures.len())
+    if !panels.is_empty() {
+        Figure::Grid {
+            title: "Learned activations vs ReLU".into(),
+            panels,
+            cols,
+        }
+        .evcxr_display();
+    }
+    Ok(n)
 }
 
 /// Test accuracy per epoch of training runs: one panel per network, one

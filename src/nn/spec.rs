@@ -40,6 +40,8 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("cnn2", include_str!("../../models/cnn2.toml")),
     ("cnn2-nopad", include_str!("../../models/cnn2-nopad.toml")),
     ("cryptonets", include_str!("../../models/cryptonets.toml")),
+    ("cnn3", include_str!("../../models/cnn3.toml")),
+    ("cnn4", include_str!("../../models/cnn4.toml")),
 ];
 
 /// A network: its input shape and its layers in order.
@@ -352,14 +354,15 @@ impl ModelSpec {
         toml::to_string(self).unwrap_or_else(|e| format!("# cannot render as TOML: {e}\n"))
     }
 
-    /// A built-in preset by name (`cnn1`, `cnn2`, `cnn2-nopad`, `cryptonets`).
+    /// A built-in preset by name (`cnn1`, `cnn2`, `cnn2-nopad`, `cryptonets`,
+    /// `cnn3`, `cnn4`).
     pub fn preset(name: &str) -> Result<Self, NnError> {
         let (_, text) =
             PRESETS
                 .iter()
                 .find(|(n, _)| *n == name)
                 .ok_or_else(|| NnError::UnknownName {
-                    what: "model preset (cnn1, cnn2, cnn2-nopad, cryptonets)",
+                    what: "model preset (cnn1, cnn2, cnn2-nopad, cryptonets, cnn3, cnn4)",
                     name: name.to_string(),
                 })?;
         Self::from_toml(text)

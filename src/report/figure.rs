@@ -57,6 +57,10 @@ pub struct Series {
     pub name: String,
     /// Points `(x, y)`, drawn in order.
     pub points: Vec<(f64, f64)>,
+    /// Text beside each point (empty: none; else one per point).
+    pub labels: Vec<String>,
+    /// Markers at the points instead of a line (a scatter series).
+    pub scatter: bool,
 }
 
 impl Series {
@@ -65,7 +69,21 @@ impl Series {
         Self {
             name: name.into(),
             points,
+            labels: Vec::new(),
+            scatter: false,
         }
+    }
+
+    /// The series drawn as markers at its points, without a line.
+    pub fn scatter(mut self) -> Self {
+        self.scatter = true;
+        self
+    }
+
+    /// The series with a text label beside each point (one per point).
+    pub fn with_labels(mut self, labels: Vec<String>) -> Self {
+        self.labels = labels;
+        self
     }
 }
 
@@ -233,6 +251,18 @@ impl Figure {
                 }
                 if c.log_y && pts.iter().any(|(_, y)| *y <= 0.0) {
                     return Err(bad("log y axis needs positive y"));
+                }
+                if let Some(s) = c
+                    .series
+                    .iter()
+                    .find(|s| !s.labels.is_empty() && s.labels.len() != s.points.len())
+                {
+                    return Err(bad(&format!(
+                        "series '{}' has {} labels for {} points",
+                        s.name,
+                        s.labels.len(),
+                        s.points.len()
+                    )));
                 }
             }
             Figure::Bar(c) => {
@@ -550,6 +580,7 @@ where
         // With a fixed y range, a line leaving it is cut at the border
         // (plotters would pin it to the border instead).
         let runs = match c.y_range {
+            _ if s.scatter => vec![],
             Some((lo, hi)) => clip_runs(&s.points, lo, hi),
             None => vec![s.points.clone()],
         };
@@ -565,6 +596,19 @@ where
             }
             .map_err(|e| e.to_string())?;
         }
+        if s.scatter {
+            chart
+                .draw_series(s.points.iter().map(|&p| Circle::new(p, 5, color.filled())))
+                .map_err(|e| e.to_string())?;
+        }
+        for (&p, label) in s.points.iter().zip(&s.labels) {
+            chart
+                .draw_series(std::iter::once(
+                    EmptyElement::at(p)
+                        + Text::new(label.clone(), (7, -7), (FONT, 12).into_font().color(&color)),
+                ))
+                .map_err(|e| e.to_string())?;
+        }
     }
     if let Some(area) = legend {
         for (i, s) in c.series.iter().enumerate() {
@@ -572,6 +616,13 @@ where
             let (color, dash) = styles[i];
             let style = color.stroke_width(3);
             let seg = vec![(6, y), (34, y)];
+            if s.scatter {
+                area.draw(&Circle::new((20, y), 5, color.filled()))
+                    .map_err(|e| e.to_string())?;
+                area.draw(&Text::new(s.name.clone(), (42, y - 8), (FONT, 15)))
+                    .map_err(|e| e.to_string())?;
+                continue;
+            }
             match dash {
                 Dash::Solid => area.draw(&PathElement::new(seg, style)),
                 Dash::Dashed => area.draw(&DashedPathElement::new(seg, 8, 4, style)),

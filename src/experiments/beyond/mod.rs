@@ -1,0 +1,729 @@
+//! The study beyond the papers: SLAF against x² and ReLU on MNIST and
+//! Fashion-MNIST, on the papers' two CNNs and two deeper specs (`cnn3`, three
+//! activation layers; `cnn4`, the same plus one dense layer and a fourth
+//! activation), for SLAF degrees 2, 3 and 4 and SLAF-P.
+//!
+//! One *cell* is (data set, network, activation). For each cell the study
+//! trains one run per seed (mean ± sd of the test accuracy) and, for the
+//! first seed, runs encrypted inference with the planner's automatic 128-bit
+//! parameters: batched on the plan's test images (encrypted accuracy,
+//! agreement, throughput) and per image on a few (latency). Every cell is
+//! one JSON file in the study's `cells/` folder, so an interrupted study
+//! resumes where it stopped and the tables and figures are built from those
+//! files alone.
+//!
+//! Invariants: a cell file is reused only when its [`CellSignature`] equals
+//! the plan's; a cell whose encrypted argmax differs from the plaintext one
+//! keeps every such image with its plaintext logit margin
+//! ([`Disagreement`]), so that a disagreement is reported and explained,
+//! never dropped.
+
+use super::{Profile, StudyError};
+use crate::ckks::KeySeed;
+use crate::data::{Dataset, Mnist};
+use crate::he_nn::Mode;
+use crate::he_nn::plan::ParamsChoice;
+use crate::he_nn::run::{InferenceOutcome, InferenceRequest, ModelSource, run};
+use crate::nn::cache::train_cached;
+use crate::nn::inference::InferenceAct;
+use crate::nn::{ModelSpec, TrainConfig, Variant, WeightsFile};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// An activation of the grid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Act {
+    /// ReLU: plaintext only (not evaluable under CKKS).
+    Relu,
+    /// The square x².
+    X2,
+    /// SLAF of the given degree, trained with the weights.
+    Slaf(usize),
+    /// ReLU written through a fitted sign approximation (P1's SLAF-P).
+    SlafP,
+}
+
+impl Act {
+    /// The grid of the study: ReLU, x², SLAF degree 2, 3 and 4, SLAF-P.
+    pub const GRID: [Act; 6] = [
+        Act::Relu,
+        Act::X2,
+        Act::Slaf(2),
+        Act::Slaf(3),
+        Act::Slaf(4),
+        Act::SlafP,
+    ];
+
+    /// `relu`, `x2`, `slaf2`, `slaf3`, `slaf4`, `slaf-p`.
+    pub fn name(self) -> String {
+        match self {
+            Act::Relu => "relu".into(),
+            Act::X2 => "x2".into(),
+            Act::Slaf(d) => format!("slaf{d}"),
+            Act::SlafP => "slaf-p".into(),
+        }
+    }
+
+    /// The training variant.
+    pub fn variant(self) -> Variant {
+        match self {
+            Act::Relu => Variant::Relu,
+            Act::X2 => Variant::X2,
+            Act::Slaf(_) => Variant::Slaf,
+            Act::SlafP => Variant::SlafP,
+        }
+    }
+
+    /// The SLAF degree (None for the other activations).
+    pub fn degree(self) -> Option<usize> {
+        match self {
+            Act::Slaf(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// Whether the study runs it under CKKS (every polynomial activation).
+    pub fn encrypted(self) -> bool {
+        self != Act::Relu
+    }
+}
+
+/// What the study runs: the grid and the protocol of each cell.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BeyondPlan {
+    /// The profile it was made for.
+    pub profile: Profile,
+    /// Data sets.
+    pub datasets: Vec<Dataset>,
+    /// Networks: names of built-in specs (`models/*.toml`).
+    pub nets: Vec<String>,
+    /// Activations.
+    pub acts: Vec<Act>,
+    /// The networks whose polynomial cells also run encrypted (the others
+    /// train only).
+    pub encrypted_nets: Vec<String>,
+    /// What each cell repeats and measures (its `encrypted` flag is set
+    /// per cell by [`BeyondPlan::signature_of`]).
+    pub signature: CellSignature,
+}
+
+/// The protocol of one cell; a stored cell is reused only when it matches.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CellSignature {
+    /// Training seeds (the first one is encrypted).
+    pub seeds: Vec<u64>,
+    /// Epochs of P1's recipe (SGD + one-cycle).
+    pub epochs: usize,
+    /// Only the first N training images (None: all 60,000).
+    pub limit_train: Option<usize>,
+    /// Only the first N test images for the plaintext accuracy (None: all).
+    pub limit_test: Option<usize>,
+    /// Test images of the batched encrypted run (None: all 10,000).
+    pub batched_images: Option<usize>,
+    /// Test images of the per-image encrypted run (latency).
+    pub per_image_images: usize,
+    /// Whether the cell runs encrypted (polynomial activation on one of
+    /// the plan's encrypted networks).
+    pub encrypted: bool,
+}
+
+/// The plan of a profile. Full: 2 data sets × cnn1, cnn2, cnn3, cnn4 × the
+/// six activations × 3 seeds × 30 epochs, every polynomial cell encrypted on
+/// all 10,000 test images batched and on 20 per image (hours). Quick: the
+/// same grid without cnn2, 2 seeds, 1 epoch on 6,000 training images; only
+/// cnn1 runs encrypted (200 images batched, 2 per image), because a batched
+/// run costs a full ciphertext pass however few images it holds (about two
+/// minutes for cnn3). Tiny: MNIST × cnn1 × ReLU and x² on a few hundred
+/// images (seconds; orchestration tests).
+pub fn beyond_plan(profile: Profile) -> BeyondPlan {
+    let nets = |n: &[&str]| n.iter().map(|s| s.to_string()).collect();
+    match profile {
+        Profile::Full => BeyondPlan {
+            profile,
+            datasets: Dataset::ALL.to_vec(),
+            nets: nets(&["cnn1", "cnn2", "cnn3", "cnn4"]),
+            acts: Act::GRID.to_vec(),
+            encrypted_nets: nets(&["cnn1", "cnn2", "cnn3", "cnn4"]),
+            signature: CellSignature {
+                seeds: vec![73, 74, 75],
+                epochs: 30,
+                limit_train: None,
+                limit_test: None,
+                batched_images: None,
+                per_image_images: 20,
+                encrypted: true,
+            },
+        },
+        Profile::Quick => BeyondPlan {
+            profile,
+            datasets: Dataset::ALL.to_vec(),
+            nets: nets(&["cnn1", "cnn3", "cnn4"]),
+            acts: Act::GRID.to_vec(),
+            encrypted_nets: nets(&["cnn1"]),
+            signature: CellSignature {
+                seeds: vec![73, 74],
+                epochs: 1,
+                limit_train: Some(6000),
+                limit_test: Some(2000),
+                batched_images: Some(200),
+                per_image_images: 2,
+                encrypted: true,
+            },
+        },
+        Profile::Tiny => BeyondPlan {
+            profile,
+            datasets: vec![Dataset::Mnist],
+            nets: nets(&["cnn1"]),
+            acts: vec![Act::Relu, Act::X2],
+            encrypted_nets: nets(&["cnn1"]),
+            signature: CellSignature {
+                seeds: vec![73, 74],
+                epochs: 1,
+                limit_train: Some(600),
+                limit_test: Some(200),
+                batched_images: Some(16),
+                per_image_images: 1,
+                encrypted: true,
+            },
+        },
+    }
+}
+
+impl BeyondPlan {
+    /// The protocol of one cell: the plan's, encrypted when the activation
+    /// is a polynomial and the network one of [`BeyondPlan::encrypted_nets`].
+    pub fn signature_of(&self, net: &str, act: Act) -> CellSignature {
+        CellSignature {
+            encrypted: act.encrypted() && self.encrypted_nets.iter().any(|n| n == net),
+            ..self.signature.clone()
+        }
+    }
+
+    /// Every cell, data set by data set, network by network.
+    pub fn cells(&self) -> Vec<(Dataset, String, Act)> {
+        let mut v = Vec::new();
+        for &d in &self.datasets {
+            for n in &self.nets {
+                for &a in &self.acts {
+                    v.push((d, n.clone(), a));
+                }
+            }
+        }
+        v
+    }
+
+    /// The training configuration of a cell for one seed: P1's recipe with
+    /// the plan's epochs and limits.
+    pub fn train_config(
+        &self,
+        dataset: Dataset,
+        net: &str,
+        act: Act,
+        seed: u64,
+    ) -> Result<TrainConfig, StudyError> {
+        let spec = ModelSpec::preset(net)?;
+        let s = &self.signature;
+        let mut c = TrainConfig::spec_with_epochs(spec, act.variant(), s.epochs);
+        c.dataset = dataset;
+        c.seed = seed;
+        c.limit_train = s.limit_train;
+        c.limit_test = s.limit_test;
+        if let Some(d) = act.degree() {
+            c.degree = d;
+        }
+        Ok(c)
+    }
+}
+
+impl std::fmt::Display for BeyondPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.signature;
+        let names = |v: Vec<String>| v.join(", ");
+        writeln!(
+            f,
+            "{} profile: {} cells = data sets [{}] × networks [{}] × activations [{}]",
+            self.profile.name(),
+            self.cells().len(),
+            names(self.datasets.iter().map(|d| d.name().to_string()).collect()),
+            names(self.nets.clone()),
+            names(self.acts.iter().map(|a| a.name()).collect()),
+        )?;
+        write!(
+            f,
+            "per cell: seeds {:?} × {} epoch(s) on {} training images; encrypted (first seed, automatic 128-bit parameters; networks [{}]): {} test images batched, {} per image",
+            s.seeds,
+            s.epochs,
+            s.limit_train.map_or("all".into(), |n| n.to_string()),
+            names(self.encrypted_nets.clone()),
+            s.batched_images.map_or("all".into(), |n| n.to_string()),
+            s.per_image_images
+        )
+    }
+}
+
+/// One learned activation layer of a cell's first seed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LearnedAct {
+    /// Power-basis coefficients `a0..ad` (None: ReLU).
+    pub coeffs: Option<Vec<f64>>,
+    /// Largest |input| seen on the training set.
+    pub max_abs_input: f64,
+}
+
+impl LearnedAct {
+    /// The activation at `x`.
+    pub fn apply(&self, x: f64) -> f64 {
+        match &self.coeffs {
+            None => x.max(0.0),
+            Some(c) => c.iter().rev().fold(0.0, |acc, &a| acc * x + a),
+        }
+    }
+}
+
+/// An image whose encrypted argmax differs from the plaintext one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Disagreement {
+    /// Index in the test split.
+    pub index: usize,
+    /// True label.
+    pub label: u8,
+    /// Plaintext prediction.
+    pub plain_pred: u8,
+    /// Encrypted prediction.
+    pub he_pred: u8,
+    /// Plaintext top-1 minus top-2 logit: a flip is expected when it is
+    /// below the run's logit error.
+    pub plain_margin: f64,
+    /// Max |encrypted − plaintext| over this image's logits.
+    pub max_logit_error: f64,
+}
+
+/// One encrypted run of a cell.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeMeasure {
+    /// Test images.
+    pub images: usize,
+    /// Plaintext accuracy of the inference form on them, %.
+    pub plain_accuracy_pct: f64,
+    /// Accuracy of the decrypted predictions, %.
+    pub he_accuracy_pct: f64,
+    /// Encrypted argmax = plaintext argmax, % of images.
+    pub agreement_pct: f64,
+    /// Max |encrypted − plaintext logit|.
+    pub max_logit_error: f64,
+    /// Wall time per image (batched: amortised), ms.
+    pub ms_per_image: f64,
+    /// Key generation and model preparation, s.
+    pub setup_seconds: f64,
+    /// Ring degree N the planner chose.
+    pub n: usize,
+    /// Sum of the chain's bits.
+    pub total_bits: u32,
+    /// The parameters in one line.
+    pub params: String,
+    /// Multiplicative depth and its breakdown per layer.
+    pub depth: usize,
+    /// Per-layer depth, e.g. `conv 1 + act1 2 + …`.
+    pub depth_breakdown: String,
+    /// Every image whose argmax differs.
+    pub disagreements: Vec<Disagreement>,
+    /// Worker threads.
+    pub threads: usize,
+    /// 1-minute load average at the end of the run.
+    pub load_average: Option<f64>,
+    /// CPU model.
+    pub cpu: Option<String>,
+    /// SIMD features of the NTT kernels.
+    pub simd: Option<Vec<String>>,
+}
+
+/// Everything the study measured for one cell.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CellResult {
+    /// Data set name.
+    pub dataset: String,
+    /// Network name.
+    pub net: String,
+    /// Activation name ([`Act::name`]).
+    pub act: String,
+    /// SLAF degree, if any.
+    pub degree: Option<usize>,
+    /// Activation layers of the network.
+    pub act_layers: usize,
+    /// The protocol it was measured with.
+    pub signature: CellSignature,
+    /// Test accuracy per seed, %.
+    pub test_accuracy_pct: Vec<f64>,
+    /// Training time per seed, s.
+    pub train_seconds: Vec<f64>,
+    /// The first seed's activations.
+    pub learned: Vec<LearnedAct>,
+    /// Batched encrypted run (None for ReLU).
+    pub batched: Option<HeMeasure>,
+    /// Per-image encrypted run (None for ReLU).
+    pub per_image: Option<HeMeasure>,
+}
+
+impl CellResult {
+    /// Mean test accuracy over the seeds, %.
+    pub fn mean(&self) -> f64 {
+        let v = &self.test_accuracy_pct;
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    }
+
+    /// Sample standard deviation over the seeds, % (0 for one seed).
+    pub fn sd(&self) -> f64 {
+        let v = &self.test_accuracy_pct;
+        if v.len() < 2 {
+            return 0.0;
+        }
+        let m = self.mean();
+        (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
+    }
+
+    /// `<dataset>-<net>-<act>`, the stem of its file.
+    pub fn key(&self) -> String {
+        format!("{}-{}-{}", self.dataset, self.net, self.act)
+    }
+}
+
+fn margin(w: &WeightsFile, image: &[f64]) -> Result<f64, StudyError> {
+    let mut l = w.inference.forward(image)?;
+    l.sort_by(|a, b| b.total_cmp(a));
+    Ok(l.first().copied().unwrap_or(0.0) - l.get(1).copied().unwrap_or(0.0))
+}
+
+/// One encrypted run of a trained cell: automatic parameters, keys seeded
+/// from the data seed (reproducible; for tests only).
+fn he_measure(
+    w: &WeightsFile,
+    mode: Mode,
+    images: Option<usize>,
+    data: &Mnist,
+    data_dir: Option<&Path>,
+    quiet: bool,
+) -> Result<HeMeasure, StudyError> {
+    let mut req = InferenceRequest::new(ModelSource::Weights(Box::new(w.clone())));
+    req.images = images;
+    req.mode = mode;
+    req.params = Some(ParamsChoice::Auto);
+    req.seed = Some(KeySeed::for_tests(crate::data::DEFAULT_SEED));
+    req.data_dir = data_dir.map(Path::to_path_buf);
+    req.quiet = quiet;
+    let InferenceOutcome { summary: s, rows } = run(&req)?;
+    let mut disagreements = Vec::new();
+    for r in rows.iter().filter(|r| r.plain_pred != r.he_pred) {
+        let img = data.test.image(r.index).ok_or_else(|| {
+            StudyError::InvalidOption(format!("no test image {} for the margin", r.index))
+        })?;
+        let x: Vec<f64> = img.iter().map(|&v| f64::from(v)).collect();
+        disagreements.push(Disagreement {
+            index: r.index,
+            label: r.label,
+            plain_pred: r.plain_pred,
+            he_pred: r.he_pred,
+            plain_margin: margin(w, &x)?,
+            max_logit_error: r.max_logit_error,
+        });
+    }
+    Ok(HeMeasure {
+        images: s.images,
+        plain_accuracy_pct: 100.0 * s.plain_accuracy,
+        he_accuracy_pct: 100.0 * s.he_accuracy,
+        agreement_pct: 100.0 * s.agreement,
+        max_logit_error: s.max_logit_error,
+        ms_per_image: 1e3 * s.seconds_per_image,
+        setup_seconds: s.setup_seconds,
+        n: s.params.n,
+        total_bits: s.params.total_bits,
+        params: s.params.description.clone(),
+        depth: s.params.depth,
+        depth_breakdown: s.params.depth_breakdown.clone(),
+        disagreements,
+        threads: s.threads,
+        load_average: s.load_average,
+        cpu: s.cpu.clone(),
+        simd: s.simd.clone(),
+    })
+}
+
+/// Where the study finds its data and keeps its models.
+#[derive(Clone, Debug)]
+pub struct BeyondDirs {
+    /// The study's folder: `cells/`, tables and figures go there.
+    pub out: PathBuf,
+    /// The trained-model cache.
+    pub cache: PathBuf,
+    /// The MNIST folder (None: the default); Fashion-MNIST is always read
+    /// from its default place.
+    pub mnist: Option<PathBuf>,
+}
+
+impl BeyondDirs {
+    /// A notebook's folders: the committed `results/beyond/` in the full
+    /// profile (so its stored cells load at once), `results/<profile>/beyond/`
+    /// (git-ignored) otherwise, as `slaf-he reproduce` uses them; the default
+    /// model cache; the repository's MNIST.
+    pub fn for_notebook(env: &super::NotebookEnv) -> Self {
+        let results = env.repo.join("results");
+        let out = if env.profile.is_full() {
+            results.join("beyond")
+        } else {
+            results.join(env.profile.name()).join("beyond")
+        };
+        Self {
+            out,
+            cache: crate::nn::cache::default_cache_dir(),
+            mnist: Some(env.repo.join("data").join("mnist")),
+        }
+    }
+
+    fn data_dir(&self, d: Dataset) -> Option<&Path> {
+        match d {
+            Dataset::Mnist => self.mnist.as_deref(),
+            Dataset::FashionMnist => None,
+        }
+    }
+}
+
+/// Train and measure one cell.
+pub fn run_cell(
+    plan: &BeyondPlan,
+    cell: &(Dataset, String, Act),
+    data: &Mnist,
+    dirs: &BeyondDirs,
+    quiet: bool,
+) -> Result<CellResult, StudyError> {
+    let (dataset, net, act) = (cell.0, cell.1.as_str(), cell.2);
+    let sig = &plan.signature_of(net, act);
+    let mut acc = Vec::new();
+    let mut secs = Vec::new();
+    let mut first: Option<WeightsFile> = None;
+    for &seed in &sig.seeds {
+        let cfg = plan.train_config(dataset, net, act, seed)?;
+        // A cached run reports the time it took when it was trained.
+        let (w, _) = train_cached(data, &cfg, &dirs.cache, false, true, &mut |_| ())?;
+        acc.push(100.0 * w.report.test.overall);
+        secs.push(w.report.train_seconds);
+        first.get_or_insert(w);
+    }
+    let w =
+        first.ok_or_else(|| StudyError::InvalidOption("a cell needs at least one seed".into()))?;
+    let learned = w
+        .inference
+        .acts()
+        .into_iter()
+        .enumerate()
+        .map(|(k, a)| LearnedAct {
+            coeffs: match a {
+                InferenceAct::Relu => None,
+                InferenceAct::Poly { coeffs } => Some(coeffs.clone()),
+            },
+            max_abs_input: w
+                .report
+                .max_abs_input
+                .get(k)
+                .map_or(f64::NAN, |m| f64::from(m.overall())),
+        })
+        .collect::<Vec<_>>();
+    let (batched, per_image) = if sig.encrypted {
+        let dir = dirs.data_dir(dataset);
+        (
+            Some(he_measure(
+                &w,
+                Mode::Batched,
+                sig.batched_images,
+                data,
+                dir,
+                quiet,
+            )?),
+            Some(he_measure(
+                &w,
+                Mode::PerImage,
+                Some(sig.per_image_images),
+                data,
+                dir,
+                quiet,
+            )?),
+        )
+    } else {
+        (None, None)
+    };
+    Ok(CellResult {
+        dataset: dataset.name().into(),
+        net: net.into(),
+        act: act.name(),
+        degree: act.degree(),
+        act_layers: learned.len(),
+        signature: sig.clone(),
+        test_accuracy_pct: acc,
+        train_seconds: secs,
+        learned,
+        batched,
+        per_image,
+    })
+}
+
+/// Run every cell of `plan` into `dirs.out/cells/` (a stored cell with the
+/// same signature is reused unless `force`), one log line per cell; the
+/// results in plan order.
+pub fn run_beyond(
+    plan: &BeyondPlan,
+    dirs: &BeyondDirs,
+    force: bool,
+    quiet: bool,
+    log: &mut dyn FnMut(&str),
+) -> Result<Vec<CellResult>, StudyError> {
+    let cells_dir = dirs.out.join("cells");
+    std::fs::create_dir_all(&cells_dir).map_err(|source| {
+        StudyError::Report(crate::report::ReportError::Io {
+            path: cells_dir.clone(),
+            source,
+        })
+    })?;
+    let cells = plan.cells();
+    let mut data: BTreeMap<&'static str, Mnist> = BTreeMap::new();
+    let mut out = Vec::with_capacity(cells.len());
+    for (i, cell) in cells.iter().enumerate() {
+        let key = format!("{}-{}-{}", cell.0.name(), cell.1, cell.2.name());
+        let path = cells_dir.join(format!("{key}.json"));
+        let stored = (!force)
+            .then(|| std::fs::read_to_string(&path).ok())
+            .flatten()
+            .and_then(|t| serde_json::from_str::<CellResult>(&t).ok())
+            .filter(|c| c.signature == plan.signature_of(&cell.1, cell.2));
+        let (r, how) = match stored {
+            Some(c) => (c, "stored"),
+            None => {
+                if !data.contains_key(cell.0.name()) {
+                    let m = Mnist::open(cell.0, dirs.data_dir(cell.0))?;
+                    data.insert(cell.0.name(), m);
+                }
+                let d = &data[cell.0.name()];
+                let r = run_cell(plan, cell, d, dirs, quiet)?;
+                let text = serde_json::to_string_pretty(&r).map_err(|e| {
+                    StudyError::InvalidOption(format!("cannot serialise cell {key}: {e}"))
+                })?;
+                crate::report::atomic_write(&path, text.as_bytes())?;
+                (r, "measured")
+            }
+        };
+        log(&format!(
+            "[{}/{}] {}",
+            i + 1,
+            cells.len(),
+            cell_line(&r, how)
+        ));
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// Train every model of the plan (all cells, all seeds) into the model
+/// cache, without encrypted runs or cell files: the study's training, which
+/// may run in the background, apart from its timed encrypted runs. A later
+/// [`run_beyond`] finds the models in the cache.
+pub fn train_beyond(
+    plan: &BeyondPlan,
+    dirs: &BeyondDirs,
+    log: &mut dyn FnMut(&str),
+) -> Result<(), StudyError> {
+    let cells = plan.cells();
+    let mut data: BTreeMap<&'static str, Mnist> = BTreeMap::new();
+    for (i, (d, net, act)) in cells.iter().enumerate() {
+        if !data.contains_key(d.name()) {
+            data.insert(d.name(), Mnist::open(*d, dirs.data_dir(*d))?);
+        }
+        for &seed in &plan.signature.seeds {
+            let cfg = plan.train_config(*d, net, *act, seed)?;
+            let (w, prov) =
+                train_cached(&data[d.name()], &cfg, &dirs.cache, false, true, &mut |_| ())?;
+            log(&format!(
+                "[{}/{}] {}-{}-{} seed {seed}: {:.2} % ({})",
+                i + 1,
+                cells.len(),
+                d.name(),
+                net,
+                act.name(),
+                100.0 * w.report.test.overall,
+                match prov {
+                    crate::nn::cache::Provenance::Cached => "cached".to_string(),
+                    crate::nn::cache::Provenance::Trained =>
+                        format!("trained in {:.0} s", w.report.train_seconds),
+                }
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// [`run_beyond`] for a notebook ([`BeyondDirs::for_notebook`]): one
+/// printed line per cell, progress bars hidden.
+pub fn run_beyond_for_notebook(
+    env: &super::NotebookEnv,
+    plan: &BeyondPlan,
+) -> Result<Vec<CellResult>, StudyError> {
+    let dirs = BeyondDirs::for_notebook(env);
+    run_beyond(plan, &dirs, false, true, &mut |l| println!("{l}"))
+}
+
+fn cell_line(r: &CellResult, how: &str) -> String {
+    let he = match (&r.batched, &r.per_image) {
+        (Some(b), Some(p)) => format!(
+            "; encrypted {:.2} % (agreement {:.2} %), {:.0} ms per image, {:.2} ms batched, N = {}, depth {}",
+            b.he_accuracy_pct, b.agreement_pct, p.ms_per_image, b.ms_per_image, b.n, b.depth
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "{:<32} {:.2} ± {:.2} %{he} ({how})",
+        r.key(),
+        r.mean(),
+        r.sd()
+    )
+}
+
+/// Load every stored cell of a study folder (`<dir>/cells/*.json`), sorted
+/// by data set, network and activation in grid order.
+pub fn load_beyond(dir: &Path) -> Result<Vec<CellResult>, StudyError> {
+    let cells = dir.join("cells");
+    let rd = std::fs::read_dir(&cells).map_err(|source| {
+        StudyError::Report(crate::report::ReportError::Io {
+            path: cells.clone(),
+            source,
+        })
+    })?;
+    let mut v = Vec::new();
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "json") {
+            let t = std::fs::read_to_string(&p).map_err(|source| {
+                StudyError::Report(crate::report::ReportError::Io {
+                    path: p.clone(),
+                    source,
+                })
+            })?;
+            v.push(serde_json::from_str::<CellResult>(&t).map_err(|e| {
+                StudyError::InvalidOption(format!("{}: not a study cell: {e}", p.display()))
+            })?);
+        }
+    }
+    v.sort_by_key(order_key);
+    Ok(v)
+}
+
+fn order_key(r: &CellResult) -> (usize, String, usize) {
+    let d = Dataset::ALL
+        .iter()
+        .position(|d| d.name() == r.dataset)
+        .unwrap_or(9);
+    let a = Act::GRID
+        .iter()
+        .position(|a| a.name() == r.act)
+        .unwrap_or(9);
+    (d, r.net.clone(), a)
+}
+
+mod tables;
+pub use tables::*;

@@ -1,0 +1,527 @@
+//! The study's tables, figures and findings, built from stored cells alone
+//! (see [`super::load_beyond`]): no training or encryption happens here.
+
+use super::{Act, CellResult, HeMeasure};
+use crate::experiments::StudyError;
+use crate::report::polars::prelude::{Column, DataFrame};
+use crate::report::{Figure, LineChart, Series};
+
+/// One row per cell: plaintext accuracy (mean ± sd over the seeds), the
+/// encrypted run's accuracy and agreement (batched, and per image), the
+/// latency per image, the batched cost per image, and the parameters and
+/// depth the planner chose. ReLU rows leave the encrypted columns empty.
+pub fn beyond_table(cells: &[CellResult]) -> Result<DataFrame, StudyError> {
+    let s = |f: &dyn Fn(&CellResult) -> String| cells.iter().map(f).collect::<Vec<_>>();
+    let f = |f: &dyn Fn(&CellResult) -> f64| cells.iter().map(f).collect::<Vec<_>>();
+    let he = |f: &dyn Fn(&HeMeasure) -> f64, per_image: bool| {
+        cells
+            .iter()
+            .map(|c| {
+                if per_image { &c.per_image } else { &c.batched }
+                    .as_ref()
+                    .map(f)
+            })
+            .collect::<Vec<Option<f64>>>()
+    };
+    let params = cells
+        .iter()
+        .map(|c| {
+            c.batched
+                .as_ref()
+                .map(|b| b.params.split(" (").next().unwrap_or("").to_string())
+        })
+        .collect::<Vec<Option<String>>>();
+    let depth = cells
+        .iter()
+        .map(|c| c.batched.as_ref().map(|b| b.depth as u32))
+        .collect::<Vec<Option<u32>>>();
+    let cols = vec![
+        Column::new("dataset".into(), s(&|c| c.dataset.clone())),
+        Column::new("net".into(), s(&|c| c.net.clone())),
+        Column::new("act".into(), s(&|c| c.act.clone())),
+        Column::new(
+            "act_layers".into(),
+            cells
+                .iter()
+                .map(|c| c.act_layers as u32)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "seeds".into(),
+            cells
+                .iter()
+                .map(|c| c.test_accuracy_pct.len() as u32)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new("accuracy_mean_pct".into(), f(&|c| c.mean())),
+        Column::new("accuracy_sd_pct".into(), f(&|c| c.sd())),
+        Column::new("he_accuracy_pct".into(), he(&|m| m.he_accuracy_pct, false)),
+        Column::new(
+            "agreement_batched_pct".into(),
+            he(&|m| m.agreement_pct, false),
+        ),
+        Column::new(
+            "agreement_per_image_pct".into(),
+            he(&|m| m.agreement_pct, true),
+        ),
+        Column::new("ms_per_image".into(), he(&|m| m.ms_per_image, true)),
+        Column::new(
+            "batched_ms_per_image".into(),
+            he(&|m| m.ms_per_image, false),
+        ),
+        Column::new("depth".into(), depth),
+        Column::new("params".into(), params),
+        Column::new("max_logit_error".into(), he(&|m| m.max_logit_error, false)),
+    ];
+    DataFrame::new_infer_height(cols)
+        .map_err(|e| crate::experiments::p2::table_err("building the study table", e))
+}
+
+/// The cells of one data set, as the figures group them.
+fn of<'a>(cells: &'a [CellResult], dataset: &str) -> Vec<&'a CellResult> {
+    cells.iter().filter(|c| c.dataset == dataset).collect()
+}
+
+fn nets(cells: &[&CellResult]) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for c in cells {
+        if !v.contains(&c.net) {
+            v.push(c.net.clone());
+        }
+    }
+    v
+}
+
+/// Accuracy against time per image for one data set: one marker per
+/// encrypted cell (x: per-image latency, log scale; y: encrypted accuracy
+/// on the batched images), coloured by network and labelled with the
+/// activation, and the Pareto front (no other cell is both faster and more
+/// accurate) as a line.
+pub fn pareto_figure(cells: &[CellResult], dataset: &str) -> Result<Figure, StudyError> {
+    let mine = of(cells, dataset);
+    let point = |c: &CellResult| match (&c.batched, &c.per_image) {
+        (Some(b), Some(p)) => Some((p.ms_per_image, b.he_accuracy_pct)),
+        _ => None,
+    };
+    let mut series = Vec::new();
+    for net in nets(&mine) {
+        let (pts, labels): (Vec<_>, Vec<_>) = mine
+            .iter()
+            .filter(|c| c.net == net)
+            .filter_map(|c| point(c).map(|p| (p, c.act.clone())))
+            .unzip();
+        if !pts.is_empty() {
+            series.push(Series::new(net, pts).with_labels(labels).scatter());
+        }
+    }
+    let mut all: Vec<(f64, f64)> = mine.iter().filter_map(|c| point(c)).collect();
+    if all.is_empty() {
+        return Err(StudyError::InvalidOption(format!(
+            "no encrypted cell of {dataset} to plot"
+        )));
+    }
+    all.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
+    let mut front: Vec<(f64, f64)> = Vec::new();
+    for p in all {
+        if front.last().is_none_or(|l| p.1 > l.1) {
+            front.push(p);
+        }
+    }
+    series.push(Series::new("Pareto front", front));
+    Ok(Figure::from(LineChart {
+        title: format!("{dataset}: encrypted accuracy vs time per image"),
+        x_label: "ms per image (per-image engine, log scale)".into(),
+        y_label: "encrypted accuracy (%)".into(),
+        series,
+        log_x: true,
+        ..Default::default()
+    }))
+}
+
+/// Mean plaintext accuracy against SLAF degree, one panel per data set and
+/// one line per network; x² is drawn as a marker at degree 2 for reference.
+pub fn degree_figure(cells: &[CellResult]) -> Result<Figure, StudyError> {
+    let mut datasets: Vec<String> = Vec::new();
+    for c in cells {
+        if !datasets.contains(&c.dataset) {
+            datasets.push(c.dataset.clone());
+        }
+    }
+    let mut panels = Vec::new();
+    for d in &datasets {
+        let mine = of(cells, d);
+        let mut series = Vec::new();
+        for net in nets(&mine) {
+            let mut pts: Vec<(f64, f64)> = mine
+                .iter()
+                .filter(|c| c.net == net)
+                .filter_map(|c| c.degree.map(|k| (k as f64, c.mean())))
+                .collect();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            if !pts.is_empty() {
+                series.push(Series::new(format!("{net} SLAF"), pts));
+            }
+            if let Some(x2) = mine
+                .iter()
+                .find(|c| c.net == net && c.act == Act::X2.name())
+            {
+                series.push(Series::new(format!("{net} x²"), vec![(2.0, x2.mean())]).scatter());
+            }
+        }
+        if series.is_empty() {
+            continue;
+        }
+        panels.push(Figure::from(LineChart {
+            title: format!("{d}: accuracy vs SLAF degree"),
+            x_label: "SLAF degree".into(),
+            y_label: "test accuracy, mean over seeds (%)".into(),
+            series,
+            ..Default::default()
+        }));
+    }
+    if panels.is_empty() {
+        return Err(StudyError::InvalidOption(
+            "no SLAF cell to plot against degree".into(),
+        ));
+    }
+    let cols = panels.len();
+    Ok(Figure::Grid {
+        title: String::new(),
+        panels,
+        cols,
+    })
+}
+
+/// The learned activations of the given networks on one data set: a row per
+/// network, a panel per activation layer, with ReLU and every SLAF degree
+/// drawn over the input range each run observed.
+pub fn deep_activations_figure(
+    cells: &[CellResult],
+    dataset: &str,
+    nets: &[&str],
+) -> Result<Figure, StudyError> {
+    let mine = of(cells, dataset);
+    let layers = nets
+        .iter()
+        .filter_map(|n| mine.iter().find(|c| c.net == *n).map(|c| c.act_layers))
+        .max()
+        .unwrap_or(0);
+    let mut panels = Vec::new();
+    for net in nets {
+        let slafs: Vec<&&CellResult> = mine
+            .iter()
+            .filter(|c| c.net == *net && c.degree.is_some())
+            .collect();
+        if slafs.is_empty() {
+            continue;
+        }
+        for k in 0..layers {
+            let mut series = Vec::new();
+            let r_max = slafs
+                .iter()
+                .filter_map(|c| c.learned.get(k).map(|l| l.max_abs_input))
+                .filter(|r| r.is_finite())
+                .fold(1e-3f64, f64::max);
+            series.push(Series::new(
+                "ReLU",
+                grid(r_max).map(|x| (x, x.max(0.0))).collect(),
+            ));
+            for c in &slafs {
+                if let Some(l) = c.learned.get(k) {
+                    let r = if l.max_abs_input.is_finite() {
+                        l.max_abs_input.max(1e-3)
+                    } else {
+                        r_max
+                    };
+                    series.push(Series::new(
+                        c.act.clone(),
+                        grid(r).map(|x| (x, l.apply(x))).collect(),
+                    ));
+                }
+            }
+            panels.push(Figure::from(LineChart {
+                title: format!("{net} act{} ({dataset})", k + 1),
+                x_label: "input".into(),
+                y_label: "output".into(),
+                series,
+                ..Default::default()
+            }));
+        }
+    }
+    if panels.is_empty() {
+        return Err(StudyError::InvalidOption(format!(
+            "no SLAF cell of {} on {dataset}",
+            nets.join(", ")
+        )));
+    }
+    Ok(Figure::Grid {
+        title: format!("Learned activations of the deeper nets on {dataset}"),
+        panels,
+        cols: layers.max(1),
+    })
+}
+
+fn grid(r: f64) -> impl Iterator<Item = f64> {
+    (0..=200).map(move |i| -r + 2.0 * r * f64::from(i) / 200.0)
+}
+
+fn find<'a>(cells: &'a [CellResult], d: &str, net: &str, act: Act) -> Option<&'a CellResult> {
+    cells
+        .iter()
+        .find(|c| c.dataset == d && c.net == net && c.act == act.name())
+}
+
+fn datasets(cells: &[CellResult]) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for c in cells {
+        if !v.contains(&c.dataset) {
+            v.push(c.dataset.clone());
+        }
+    }
+    v
+}
+
+/// Per-image latency, batched cost and depth of an encrypted cell.
+fn cost(c: &CellResult) -> Option<(f64, f64, usize)> {
+    match (&c.per_image, &c.batched) {
+        (Some(p), Some(b)) => Some((p.ms_per_image, b.ms_per_image, b.depth)),
+        _ => None,
+    }
+}
+
+/// The three questions of the study, answered from the cells as markdown
+/// tables (differences in percentage points, time ratios) with a sentence
+/// each. A question whose cells this profile did not measure says so.
+pub fn findings_markdown(cells: &[CellResult]) -> String {
+    let ds = datasets(cells);
+    let all_nets = nets(&cells.iter().collect::<Vec<_>>());
+    let mut s = String::new();
+    // 1. SLAF (degree 3) over x².
+    s.push_str("**1. SLAF's advantage over x²** (SLAF degree 3 minus x², mean test accuracy over the seeds, percentage points; the sd is the larger of the two cells'):\n\n");
+    let mut head = String::from("| network |");
+    let mut rule = String::from("|---|");
+    for d in &ds {
+        head.push_str(&format!(" {d} |"));
+        rule.push_str("---|");
+    }
+    s.push_str(&format!("{head}\n{rule}\n"));
+    let mut gains: Vec<(String, String, f64)> = Vec::new();
+    for net in &all_nets {
+        let mut row = format!("| {net} |");
+        for d in &ds {
+            match (
+                find(cells, d, net, Act::Slaf(3)),
+                find(cells, d, net, Act::X2),
+            ) {
+                (Some(a), Some(b)) => {
+                    let g = a.mean() - b.mean();
+                    gains.push((d.clone(), net.clone(), g));
+                    row.push_str(&format!(" {g:+.2} (± {:.2}) |", a.sd().max(b.sd())));
+                }
+                _ => row.push_str(" — |"),
+            }
+        }
+        s.push_str(&format!("{row}\n"));
+    }
+    let mean_of = |f: &dyn Fn(&(String, String, f64)) -> bool| {
+        let v: Vec<f64> = gains.iter().filter(|g| f(g)).map(|g| g.2).collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    let per_ds: Vec<String> = ds
+        .iter()
+        .filter_map(|d| mean_of(&|g| &g.0 == d).map(|m| format!("{d} {m:+.2} pp")))
+        .collect();
+    let per_net: Vec<String> = all_nets
+        .iter()
+        .filter_map(|n| mean_of(&|g| &g.1 == n).map(|m| format!("{n} {m:+.2}")))
+        .collect();
+    if gains.is_empty() {
+        s.push_str("\nThis profile has no pair of SLAF-3 and x² cells.\n\n");
+    } else {
+        s.push_str(&format!(
+            "\nAveraged over networks: {}. Averaged over data sets, by network (in order of depth): {}.\n\n",
+            per_ds.join(", "),
+            per_net.join(", ")
+        ));
+    }
+    s.push_str(&degree_findings(cells, &ds, &all_nets));
+    s.push_str(&layer_findings(cells, &ds));
+    s
+}
+
+/// Question 2: what each extra degree buys and costs.
+fn degree_findings(cells: &[CellResult], ds: &[String], nets: &[String]) -> String {
+    let mut s = String::from(
+        "**2. Which degree pays for its extra level?** Each step up in SLAF degree: the change in mean accuracy (pp, with the larger sd of the two cells), in depth (levels) and the ratio of per-image times:\n\n| data set | network | step | Δ accuracy | Δ depth | time ratio |\n|---|---|---|---|---|---|\n",
+    );
+    let mut pays = 0;
+    let mut steps = 0;
+    for d in ds {
+        for net in nets {
+            for (lo, hi) in [(2, 3), (3, 4)] {
+                let (Some(a), Some(b)) = (
+                    find(cells, d, net, Act::Slaf(lo)),
+                    find(cells, d, net, Act::Slaf(hi)),
+                ) else {
+                    continue;
+                };
+                let g = b.mean() - a.mean();
+                let sd = a.sd().max(b.sd());
+                let (dd, tr) = match (cost(a), cost(b)) {
+                    (Some(ca), Some(cb)) => (
+                        format!("{:+}", cb.2 as i64 - ca.2 as i64),
+                        format!("{:.2}", cb.0 / ca.0),
+                    ),
+                    _ => ("—".into(), "—".into()),
+                };
+                steps += 1;
+                if g > sd {
+                    pays += 1;
+                }
+                s.push_str(&format!(
+                    "| {d} | {net} | {lo} → {hi} | {g:+.2} (± {sd:.2}) | {dd} | {tr} |\n"
+                ));
+            }
+        }
+    }
+    if steps == 0 {
+        s.push_str("| — | — | — | — | — | — |\n\nThis profile has no pair of SLAF degrees.\n\n");
+    } else {
+        s.push_str(&format!(
+            "\nIn {pays} of {steps} steps the accuracy gain exceeds the seed-to-seed sd.\n\n"
+        ));
+    }
+    s
+}
+
+/// Question 3: cnn3 against cnn4 (the same network plus one dense layer and
+/// one activation).
+fn layer_findings(cells: &[CellResult], ds: &[String]) -> String {
+    let mut s = String::from(
+        "**3. What one more activation layer costs.** cnn4 is cnn3 plus one dense layer and one activation; cnn4 minus cnn3, per activation:\n\n| data set | act | Δ accuracy (pp) | Δ depth | per-image time ratio | batched time ratio | ring N (cnn3 → cnn4) |\n|---|---|---|---|---|---|---|\n",
+    );
+    let mut rows = 0;
+    for d in ds {
+        for act in Act::GRID {
+            let (Some(a), Some(b)) = (find(cells, d, "cnn3", act), find(cells, d, "cnn4", act))
+            else {
+                continue;
+            };
+            let g = b.mean() - a.mean();
+            let sd = a.sd().max(b.sd());
+            let (dd, tr, br, ring) = match (cost(a), cost(b), &a.batched, &b.batched) {
+                (Some(ca), Some(cb), Some(ba), Some(bb)) => (
+                    format!("{:+}", cb.2 as i64 - ca.2 as i64),
+                    format!("{:.2}", cb.0 / ca.0),
+                    format!("{:.2}", cb.1 / ca.1),
+                    format!("{} → {}", ba.n, bb.n),
+                ),
+                _ => ("—".into(), "—".into(), "—".into(), "—".into()),
+            };
+            rows += 1;
+            s.push_str(&format!(
+                "| {d} | {} | {g:+.2} (± {sd:.2}) | {dd} | {tr} | {br} | {ring} |\n",
+                act.name()
+            ));
+        }
+    }
+    if rows == 0 {
+        s.push_str("| — | — | — | — | — | — | — |\n\nThis profile has no cnn3/cnn4 pair.\n");
+    }
+    s
+}
+
+/// Every encrypted run whose argmax differs from the plaintext one, with
+/// its plaintext margin and logit error, as markdown ("none" when all agree).
+pub fn disagreements_markdown(cells: &[CellResult]) -> String {
+    let mut s = String::new();
+    for c in cells {
+        for (mode, m) in [("batched", &c.batched), ("per image", &c.per_image)] {
+            let Some(m) = m else { continue };
+            for x in &m.disagreements {
+                s.push_str(&format!(
+                    "| {} | {mode} | {} | {} | {} | {} | {:.2e} | {:.2e} | {} |\n",
+                    c.key(),
+                    x.index,
+                    x.label,
+                    x.plain_pred,
+                    x.he_pred,
+                    x.plain_margin,
+                    x.max_logit_error,
+                    if x.plain_margin < 2.0 * x.max_logit_error {
+                        "near-tie: margin below twice the logit error"
+                    } else {
+                        "NOT a near-tie"
+                    }
+                ));
+            }
+        }
+    }
+    if s.is_empty() {
+        return "Every encrypted run agrees with its plaintext run on every image.\n".into();
+    }
+    format!(
+        "| cell | mode | image | label | plaintext | encrypted | plaintext margin | logit error | reading |\n|---|---|---|---|---|---|---|---|---|\n{s}"
+    )
+}
+
+/// The study's report as markdown: what ran, the table, the three answers
+/// and every disagreement.
+pub fn beyond_markdown(
+    plan: &super::BeyondPlan,
+    cells: &[CellResult],
+) -> Result<String, StudyError> {
+    let df = beyond_table(cells)?;
+    let machine = cells
+        .iter()
+        .find_map(|c| c.batched.as_ref())
+        .map(|b| {
+            format!(
+                "Encrypted runs on {} ({}), {} thread(s); load average {} at the end of the first run.",
+                b.cpu.as_deref().unwrap_or("an unknown CPU"),
+                b.simd.as_ref().map_or("SIMD unknown".into(), |v| v.join(", ")),
+                b.threads,
+                b.load_average.map_or("unknown".into(), |l| format!("{l:.2}"))
+            )
+        })
+        .unwrap_or_default();
+    Ok(format!(
+        "# Beyond the paper: SLAF on Fashion-MNIST and deeper CNNs ({} profile)\n\n{plan}\n\nAccuracy: mean ± sd of the test accuracy over the seeds (plaintext, 30-epoch recipe of P1 in the full profile). Encrypted: the first seed, automatic 128-bit parameters, seeded keys (for tests only); `he_accuracy_pct` and `agreement_batched_pct` over the batched images, `ms_per_image` is the per-image engine's latency, `batched_ms_per_image` the batched engine's cost per image. {machine}\n\n{}\n\n## Findings\n\n{}\n## Disagreements\n\n{}",
+        plan.profile.name(),
+        crate::report::dataframe_to_markdown(&df, 2),
+        findings_markdown(cells),
+        disagreements_markdown(cells)
+    ))
+}
+
+/// The study's figures with their file stems: a Pareto plot per data set,
+/// accuracy against degree, and the deeper nets' learned activations per
+/// data set (when those cells exist).
+pub fn beyond_figures(cells: &[CellResult]) -> Result<Vec<(String, Figure)>, StudyError> {
+    let mut v = Vec::new();
+    let ds = datasets(cells);
+    for d in &ds {
+        if cells.iter().any(|c| &c.dataset == d && c.batched.is_some()) {
+            v.push((
+                format!("pareto_{}", d.replace('-', "_")),
+                pareto_figure(cells, d)?,
+            ));
+        }
+    }
+    if cells.iter().any(|c| c.degree.is_some()) {
+        v.push(("accuracy_vs_degree".into(), degree_figure(cells)?));
+    }
+    let deep: Vec<&str> = ["cnn3", "cnn4"]
+        .into_iter()
+        .filter(|n| cells.iter().any(|c| c.net == *n && c.degree.is_some()))
+        .collect();
+    if !deep.is_empty() {
+        for d in &ds {
+            v.push((
+                format!("activations_{}", d.replace('-', "_")),
+                deep_activations_figure(cells, d, &deep)?,
+            ));
+        }
+    }
+    Ok(v)
+}

@@ -1,0 +1,309 @@
+//! The beyond-the-paper study (`experiments::beyond`): the tiny profile end
+//! to end through `slaf-he reproduce --only beyond` (cells stored, reused,
+//! recomputed when their protocol changes), and the findings, Pareto front
+//! and disagreement report on hand-made cells whose answers are known.
+
+use slaf_he::experiments::beyond::{
+    self as by, Act, CellResult, CellSignature, Disagreement, HeMeasure, LearnedAct,
+};
+use std::process::Command;
+
+#[test]
+fn tiny_beyond_stage_stores_reuses_and_recomputes_cells() {
+    let out = tempfile::tempdir().expect("tmp");
+    let cache = tempfile::tempdir().expect("tmp");
+    let run = || {
+        let o = Command::new(env!("CARGO_BIN_EXE_slaf-he"))
+            .args([
+                "reproduce",
+                "--profile",
+                "tiny",
+                "--only",
+                "beyond",
+                "--out",
+            ])
+            .arg(out.path())
+            .arg("--cache")
+            .arg(cache.path())
+            .output()
+            .expect("run");
+        let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(
+            o.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        stdout
+    };
+    let first = run();
+    assert_eq!(first.matches("(measured)").count(), 2, "{first}");
+    let dir = out.path().join("beyond");
+    let csv = std::fs::read_to_string(dir.join("beyond.csv")).expect("csv");
+    assert_eq!(
+        csv.lines().next().expect("header"),
+        "dataset,net,act,act_layers,seeds,accuracy_mean_pct,accuracy_sd_pct,he_accuracy_pct,agreement_batched_pct,agreement_per_image_pct,ms_per_image,batched_ms_per_image,depth,params,max_logit_error"
+    );
+    assert_eq!(csv.lines().count(), 1 + 2, "relu and x2");
+    let cells = by::load_beyond(&dir).expect("cells");
+    assert_eq!(cells.len(), 2);
+    let x2 = cells.iter().find(|c| c.act == "x2").expect("x2 cell");
+    assert_eq!(x2.test_accuracy_pct.len(), 2, "two seeds");
+    assert_ne!(
+        x2.test_accuracy_pct[0], x2.test_accuracy_pct[1],
+        "the seeds train different models"
+    );
+    let b = x2.batched.as_ref().expect("batched run");
+    let p = x2.per_image.as_ref().expect("per-image run");
+    assert_eq!((b.images, p.images), (16, 1));
+    assert_eq!(b.agreement_pct, 100.0, "{:?}", b.disagreements);
+    assert!(b.depth >= 4 && b.n >= 8192, "{b:?}");
+    assert!(b.cpu.is_some() && b.threads >= 1);
+    assert_eq!(x2.learned.len(), 2);
+    assert_eq!(x2.learned[0].coeffs.as_deref(), Some(&[0.0, 0.0, 1.0][..]));
+    let relu = cells.iter().find(|c| c.act == "relu").expect("relu cell");
+    assert!(relu.batched.is_none() && relu.learned[0].coeffs.is_none());
+    let md = std::fs::read_to_string(dir.join("beyond.md")).expect("md");
+    assert!(
+        md.contains("## Findings") && md.contains("agrees with its plaintext run"),
+        "{md}"
+    );
+    let png = std::fs::read(dir.join("pareto_mnist.png")).expect("png");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+
+    // Second run: both cells come from their files.
+    let second = run();
+    assert_eq!(second.matches("(stored)").count(), 2, "{second}");
+    // A cell stored under another protocol is measured again.
+    let path = dir.join("cells").join("mnist-cnn1-relu.json");
+    let mut c: CellResult =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("cell")).expect("json");
+    c.signature.epochs = 7;
+    std::fs::write(&path, serde_json::to_string(&c).expect("json")).expect("write");
+    let third = run();
+    assert!(
+        third.contains("mnist-cnn1-relu") && third.contains("(measured)"),
+        "{third}"
+    );
+    assert_eq!(third.matches("(stored)").count(), 1, "{third}");
+}
+
+fn sig() -> CellSignature {
+    CellSignature {
+        seeds: vec![1, 2],
+        epochs: 1,
+        limit_train: None,
+        limit_test: None,
+        batched_images: None,
+        per_image_images: 1,
+        encrypted: true,
+    }
+}
+
+fn he(acc: f64, ms: f64, depth: usize, n: usize) -> HeMeasure {
+    HeMeasure {
+        images: 100,
+        plain_accuracy_pct: acc,
+        he_accuracy_pct: acc,
+        agreement_pct: 100.0,
+        max_logit_error: 1e-3,
+        ms_per_image: ms,
+        setup_seconds: 1.0,
+        n,
+        total_bits: 300,
+        params: format!("N={n}, [40, 26x8, 40] (288 bits), scale 2^26, 128-bit secure"),
+        depth,
+        depth_breakdown: String::new(),
+        disagreements: vec![],
+        threads: 2,
+        load_average: Some(1.0),
+        cpu: Some("test".into()),
+        simd: None,
+    }
+}
+
+fn cell(
+    ds: &str,
+    net: &str,
+    act: Act,
+    accs: [f64; 2],
+    cost: Option<(f64, usize, usize)>,
+) -> CellResult {
+    let layers = if net == "cnn4" { 4 } else { 3 };
+    CellResult {
+        dataset: ds.into(),
+        net: net.into(),
+        act: act.name(),
+        degree: act.degree(),
+        act_layers: layers,
+        signature: sig(),
+        test_accuracy_pct: accs.to_vec(),
+        train_seconds: vec![1.0, 1.0],
+        learned: (0..layers)
+            .map(|_| LearnedAct {
+                coeffs: Some(vec![0.0, 0.5, 0.25]),
+                max_abs_input: 3.0,
+            })
+            .collect(),
+        batched: cost.map(|(ms, d, n)| he(accs[0], ms / 100.0, d, n)),
+        per_image: cost.map(|(ms, d, n)| he(accs[0], ms, d, n)),
+    }
+}
+
+#[test]
+fn findings_answer_the_three_questions_from_the_cells() {
+    let cells = vec![
+        cell(
+            "mnist",
+            "cnn3",
+            Act::X2,
+            [97.0, 97.2],
+            Some((100.0, 7, 16384)),
+        ),
+        cell(
+            "mnist",
+            "cnn3",
+            Act::Slaf(2),
+            [97.5, 97.7],
+            Some((120.0, 8, 16384)),
+        ),
+        cell(
+            "mnist",
+            "cnn3",
+            Act::Slaf(3),
+            [98.0, 98.2],
+            Some((150.0, 10, 16384)),
+        ),
+        cell(
+            "mnist",
+            "cnn4",
+            Act::X2,
+            [96.0, 96.2],
+            Some((130.0, 9, 16384)),
+        ),
+        cell(
+            "mnist",
+            "cnn4",
+            Act::Slaf(3),
+            [98.5, 98.7],
+            Some((300.0, 13, 32768)),
+        ),
+        cell(
+            "fashion-mnist",
+            "cnn3",
+            Act::X2,
+            [88.0, 88.0],
+            Some((100.0, 7, 16384)),
+        ),
+        cell(
+            "fashion-mnist",
+            "cnn3",
+            Act::Slaf(3),
+            [90.0, 90.0],
+            Some((150.0, 10, 16384)),
+        ),
+    ];
+    let md = by::findings_markdown(&cells);
+    // Q1: SLAF-3 minus x²: cnn3 mnist +1.00, cnn4 mnist +2.50, cnn3 fashion +2.00.
+    assert!(
+        md.contains("| cnn3 | +1.00 (± 0.14) | +2.00 (± 0.00) |"),
+        "{md}"
+    );
+    assert!(md.contains("| cnn4 | +2.50 (± 0.14) | — |"), "{md}");
+    assert!(
+        md.contains("mnist +1.75 pp, fashion-mnist +2.00 pp"),
+        "{md}"
+    );
+    // Q2: 2 → 3 on cnn3 mnist: +0.50 pp, +2 levels, 1.25 × the time.
+    assert!(
+        md.contains("| mnist | cnn3 | 2 → 3 | +0.50 (± 0.14) | +2 | 1.25 |"),
+        "{md}"
+    );
+    assert!(md.contains("In 1 of 1 steps"), "{md}");
+    // Q3: cnn4 − cnn3 with SLAF-3 on MNIST: +0.50 pp, +3 levels, 2.00 ×, ring doubled.
+    assert!(
+        md.contains("| mnist | slaf3 | +0.50 (± 0.14) | +3 | 2.00 | 2.00 | 16384 → 32768 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| mnist | x2 | -1.00 (± 0.14) | +2 | 1.30 | 1.30 | 16384 → 16384 |"),
+        "{md}"
+    );
+
+    // The Pareto front keeps only cells no other beats on both axes:
+    // cnn3-x2 (100 ms, 97.0), cnn3-slaf2 (120, 97.5), cnn3-slaf3 (150, 98.0),
+    // cnn4-slaf3 (300, 98.5); cnn4-x2 (130 ms, 96.0) is dominated.
+    let fig = by::pareto_figure(&cells, "mnist").expect("figure");
+    let slaf_he::report::Figure::Line(chart) = &fig else {
+        panic!("a line chart")
+    };
+    let front = chart.series.last().expect("front");
+    assert_eq!(front.name, "Pareto front");
+    assert_eq!(
+        front.points,
+        vec![(100.0, 97.0), (120.0, 97.5), (150.0, 98.0), (300.0, 98.5)]
+    );
+    assert!(
+        chart.series[0].scatter && chart.series[0].labels.len() == chart.series[0].points.len()
+    );
+    for (stem, f) in by::beyond_figures(&cells).expect("figures") {
+        assert!(f.to_png().expect(&stem).starts_with(b"\x89PNG"), "{stem}");
+    }
+}
+
+#[test]
+fn a_disagreement_is_reported_with_its_reading() {
+    let mut c = cell(
+        "mnist",
+        "cnn3",
+        Act::X2,
+        [97.0, 97.0],
+        Some((100.0, 7, 16384)),
+    );
+    assert!(by::disagreements_markdown(&[c.clone()]).contains("agrees"));
+    let b = c.batched.as_mut().expect("batched");
+    b.agreement_pct = 99.0;
+    b.disagreements = vec![
+        Disagreement {
+            index: 5,
+            label: 3,
+            plain_pred: 3,
+            he_pred: 5,
+            plain_margin: 1e-4,
+            max_logit_error: 1e-3,
+        },
+        Disagreement {
+            index: 9,
+            label: 1,
+            plain_pred: 1,
+            he_pred: 7,
+            plain_margin: 0.5,
+            max_logit_error: 1e-3,
+        },
+    ];
+    let md = by::disagreements_markdown(&[c]);
+    assert!(
+        md.contains("| mnist-cnn3-x2 | batched | 5 | 3 | 3 | 5 | 1.00e-4 | 1.00e-3 | near-tie"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| 9 | 1 | 1 | 7 | 5.00e-1 | 1.00e-3 | NOT a near-tie |"),
+        "{md}"
+    );
+}
+
+#[test]
+fn the_plans_cover_the_issue_grid() {
+    let full = by::beyond_plan(slaf_he::experiments::Profile::Full);
+    assert_eq!(full.cells().len(), 2 * 4 * 6);
+    assert!(full.signature.seeds.len() >= 3 && full.signature.epochs == 30);
+    assert!(full.signature.batched_images.is_none() && full.signature.per_image_images >= 20);
+    for net in &full.nets {
+        let cfg = full
+            .train_config(slaf_he::data::Dataset::FashionMnist, net, Act::Slaf(4), 74)
+            .expect("config");
+        assert_eq!((cfg.degree, cfg.seed, cfg.epochs), (4, 74, 30));
+        assert_eq!(cfg.dataset, slaf_he::data::Dataset::FashionMnist);
+    }
+    let cnn4 = slaf_he::nn::ModelSpec::preset("cnn4").expect("cnn4");
+    assert!(cnn4.act_count() >= 4);
+}
