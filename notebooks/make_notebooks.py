@@ -145,6 +145,9 @@ def main(argv):
             if sources(old) != sources(nb):
                 stale.append(name)
             continue
+        if path.exists() and sources(json.loads(path.read_text())) == sources(nb):
+            # Same cells: keep the stored outputs.
+            continue
         for i, c in enumerate(nb["cells"]):
             c["id"] = f"c{i:03d}"
         path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")

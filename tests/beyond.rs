@@ -41,7 +41,7 @@ fn tiny_beyond_stage_stores_reuses_and_recomputes_cells() {
     let csv = std::fs::read_to_string(dir.join("beyond.csv")).expect("csv");
     assert_eq!(
         csv.lines().next().expect("header"),
-        "dataset,net,act,act_layers,seeds,accuracy_mean_pct,accuracy_sd_pct,he_accuracy_pct,agreement_batched_pct,agreement_per_image_pct,ms_per_image,batched_ms_per_image,depth,params,max_logit_error"
+        "dataset,net,act,act_layers,seeds,diverged,accuracy_mean_pct,accuracy_sd_pct,he_accuracy_pct,agreement_batched_pct,agreement_per_image_pct,ms_per_image,batched_ms_per_image,depth,params,max_logit_error"
     );
     assert_eq!(csv.lines().count(), 1 + 2, "relu and x2");
     let cells = by::load_beyond(&dir).expect("cells");
@@ -136,8 +136,10 @@ fn cell(
         degree: act.degree(),
         act_layers: layers,
         signature: sig(),
+        trained_seeds: vec![1, 2],
         test_accuracy_pct: accs.to_vec(),
         train_seconds: vec![1.0, 1.0],
+        diverged: vec![],
         learned: (0..layers)
             .map(|_| LearnedAct {
                 coeffs: Some(vec![0.0, 0.5, 0.25]),
@@ -306,4 +308,33 @@ fn the_plans_cover_the_issue_grid() {
     }
     let cnn4 = slaf_he::nn::ModelSpec::preset("cnn4").expect("cnn4");
     assert!(cnn4.act_count() >= 4);
+}
+
+#[test]
+fn a_diverged_seed_is_listed_and_left_out_of_the_means() {
+    let mut c = cell("mnist", "cnn4", Act::Slaf(4), [95.0, 95.0], None);
+    c.trained_seeds = vec![];
+    c.test_accuracy_pct = vec![];
+    c.train_seconds = vec![];
+    c.learned = vec![];
+    c.diverged = vec![by::DivergedSeed {
+        seed: 1,
+        detail: "training diverged: non-finite loss (NaN) at epoch 1, batch 25".into(),
+    }];
+    let ok = cell("mnist", "cnn3", Act::Slaf(4), [97.0, 97.0], None);
+    let cells = vec![ok, c];
+    assert!(cells[1].mean().is_nan());
+    let md = by::disagreements_markdown(&cells);
+    assert!(
+        md.contains("- mnist-cnn4-slaf4 seed 1: training diverged"),
+        "{md}"
+    );
+    let table =
+        slaf_he::report::dataframe_to_markdown(&by::beyond_table(&cells).expect("table"), 2);
+    assert!(
+        table.contains("| mnist | cnn4 | slaf4 | 4 | 0 | 1 | — |"),
+        "{table}"
+    );
+    // Question 3 has no cnn3/cnn4 pair: the diverged cell does not count.
+    assert!(by::findings_markdown(&cells).contains("no cnn3/cnn4 pair"));
 }

@@ -104,6 +104,8 @@ pub struct LineChart {
     pub log_y: bool,
     /// Fixed y range (otherwise fitted to the data with a margin).
     pub y_range: Option<(f64, f64)>,
+    /// Fixed x range (otherwise the data's range).
+    pub x_range: Option<(f64, f64)>,
 }
 
 /// A bar chart of named values.
@@ -514,7 +516,9 @@ fn draw_line<DB: DrawingBackend>(
 ) -> Result<(), String> {
     let pts = || c.series.iter().flat_map(|s| s.points.iter().copied());
     let (x0, x1) = bounds(pts().map(|p| p.0), c.log_x);
-    let (x0, x1) = if c.log_x {
+    let (x0, x1) = if let Some(r) = c.x_range {
+        r
+    } else if c.log_x {
         (x0, x1)
     } else {
         let (lo, hi) = bounds(pts().map(|p| p.0), false);
@@ -561,8 +565,11 @@ where
     let (lx, ly) = (c.log_x, c.log_y);
     let fx = move |v: &f64| tick_label(*v, lx);
     let fy = move |v: &f64| tick_label(*v, ly);
+    // Fewer x ticks on narrow panels, so that their labels never touch.
+    let x_ticks = (plot.dim_in_pixel().0 / 90).clamp(5, 10) as usize;
     chart
         .configure_mesh()
+        .x_labels(x_ticks)
         .x_desc(&c.x_label)
         .y_desc(&c.y_label)
         .x_label_formatter(&fx)

@@ -262,6 +262,15 @@ impl std::fmt::Display for BeyondPlan {
     }
 }
 
+/// A seed whose training diverged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DivergedSeed {
+    /// The seed.
+    pub seed: u64,
+    /// The training error, e.g. the epoch and batch of the non-finite loss.
+    pub detail: String,
+}
+
 /// One learned activation layer of a cell's first seed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LearnedAct {
@@ -353,11 +362,16 @@ pub struct CellResult {
     pub act_layers: usize,
     /// The protocol it was measured with.
     pub signature: CellSignature,
-    /// Test accuracy per seed, %.
+    /// The seeds whose training finished, in order.
+    pub trained_seeds: Vec<u64>,
+    /// Test accuracy per trained seed, %.
     pub test_accuracy_pct: Vec<f64>,
-    /// Training time per seed, s.
+    /// Training time per trained seed, s.
     pub train_seconds: Vec<f64>,
-    /// The first seed's activations.
+    /// Seeds whose training diverged (a non-finite loss), with the error:
+    /// reported, never silently dropped.
+    pub diverged: Vec<DivergedSeed>,
+    /// The first trained seed's activations (empty when every seed diverged).
     pub learned: Vec<LearnedAct>,
     /// Batched encrypted run (None for ReLU).
     pub batched: Option<HeMeasure>,
@@ -366,10 +380,13 @@ pub struct CellResult {
 }
 
 impl CellResult {
-    /// Mean test accuracy over the seeds, %.
+    /// Mean test accuracy over the trained seeds, % (NaN when none trained).
     pub fn mean(&self) -> f64 {
         let v = &self.test_accuracy_pct;
-        v.iter().sum::<f64>() / v.len().max(1) as f64
+        if v.is_empty() {
+            return f64::NAN;
+        }
+        v.iter().sum::<f64>() / v.len() as f64
     }
 
     /// Sample standard deviation over the seeds, % (0 for one seed).
@@ -499,17 +516,43 @@ pub fn run_cell(
     let sig = &plan.signature_of(net, act);
     let mut acc = Vec::new();
     let mut secs = Vec::new();
+    let mut trained_seeds = Vec::new();
+    let mut diverged = Vec::new();
     let mut first: Option<WeightsFile> = None;
     for &seed in &sig.seeds {
         let cfg = plan.train_config(dataset, net, act, seed)?;
         // A cached run reports the time it took when it was trained.
-        let (w, _) = train_cached(data, &cfg, &dirs.cache, false, true, &mut |_| ())?;
-        acc.push(100.0 * w.report.test.overall);
-        secs.push(w.report.train_seconds);
-        first.get_or_insert(w);
+        match train_cached(data, &cfg, &dirs.cache, false, true, &mut |_| ()) {
+            Ok((w, _)) => {
+                acc.push(100.0 * w.report.test.overall);
+                secs.push(w.report.train_seconds);
+                trained_seeds.push(seed);
+                first.get_or_insert(w);
+            }
+            Err(e @ crate::nn::NnError::NonFiniteLoss { .. }) => diverged.push(DivergedSeed {
+                seed,
+                detail: e.to_string(),
+            }),
+            Err(e) => return Err(e.into()),
+        }
     }
-    let w =
-        first.ok_or_else(|| StudyError::InvalidOption("a cell needs at least one seed".into()))?;
+    let Some(w) = first else {
+        return Ok(CellResult {
+            dataset: dataset.name().into(),
+            net: net.into(),
+            act: act.name(),
+            degree: act.degree(),
+            act_layers: ModelSpec::preset(net)?.act_count(),
+            signature: sig.clone(),
+            trained_seeds,
+            test_accuracy_pct: acc,
+            train_seconds: secs,
+            diverged,
+            learned: vec![],
+            batched: None,
+            per_image: None,
+        });
+    };
     let learned = w
         .inference
         .acts()
@@ -557,8 +600,10 @@ pub fn run_cell(
         degree: act.degree(),
         act_layers: learned.len(),
         signature: sig.clone(),
+        trained_seeds,
         test_accuracy_pct: acc,
         train_seconds: secs,
+        diverged,
         learned,
         batched,
         per_image,
@@ -676,8 +721,17 @@ fn cell_line(r: &CellResult, how: &str) -> String {
         ),
         _ => String::new(),
     };
+    let div = if r.diverged.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {} of {} seed(s) diverged",
+            r.diverged.len(),
+            r.signature.seeds.len()
+        )
+    };
     format!(
-        "{:<32} {:.2} ± {:.2} %{he} ({how})",
+        "{:<32} {:.2} ± {:.2} %{div}{he} ({how})",
         r.key(),
         r.mean(),
         r.sd()

@@ -53,7 +53,20 @@ pub fn beyond_table(cells: &[CellResult]) -> Result<DataFrame, StudyError> {
                 .map(|c| c.test_accuracy_pct.len() as u32)
                 .collect::<Vec<_>>(),
         ),
-        Column::new("accuracy_mean_pct".into(), f(&|c| c.mean())),
+        Column::new(
+            "diverged".into(),
+            cells
+                .iter()
+                .map(|c| c.diverged.len() as u32)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "accuracy_mean_pct".into(),
+            cells
+                .iter()
+                .map(|c| (!c.test_accuracy_pct.is_empty()).then(|| c.mean()))
+                .collect::<Vec<Option<f64>>>(),
+        ),
         Column::new("accuracy_sd_pct".into(), f(&|c| c.sd())),
         Column::new("he_accuracy_pct".into(), he(&|m| m.he_accuracy_pct, false)),
         Column::new(
@@ -127,15 +140,41 @@ pub fn pareto_figure(cells: &[CellResult], dataset: &str) -> Result<Figure, Stud
             front.push(p);
         }
     }
+    // A log axis only where the times span more than a decade.
+    let (lo, hi) = front_span(&series);
+    let log_x = hi / lo > 10.0;
     series.push(Series::new("Pareto front", front));
+    let pad = if log_x {
+        1.0
+    } else {
+        0.06 * (hi - lo).max(1e-9)
+    };
     Ok(Figure::from(LineChart {
         title: format!("{dataset}: encrypted accuracy vs time per image"),
-        x_label: "ms per image (per-image engine, log scale)".into(),
+        x_label: format!(
+            "ms per image (per-image engine{})",
+            if log_x { ", log scale" } else { "" }
+        ),
         y_label: "encrypted accuracy (%)".into(),
         series,
-        log_x: true,
+        log_x,
+        x_range: Some(if log_x {
+            (lo / 1.3, hi * 1.6)
+        } else {
+            (lo - pad, hi + 2.5 * pad)
+        }),
         ..Default::default()
     }))
+}
+
+/// The smallest and largest x of the series' points.
+fn front_span(series: &[Series]) -> (f64, f64) {
+    series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+            (a.min(x), b.max(x))
+        })
 }
 
 /// Mean plaintext accuracy against SLAF degree, one panel per data set and
@@ -176,6 +215,7 @@ pub fn degree_figure(cells: &[CellResult]) -> Result<Figure, StudyError> {
             x_label: "SLAF degree".into(),
             y_label: "test accuracy, mean over seeds (%)".into(),
             series,
+            x_range: Some((1.8, 4.2)),
             ..Default::default()
         }));
     }
@@ -194,45 +234,38 @@ pub fn degree_figure(cells: &[CellResult]) -> Result<Figure, StudyError> {
 
 /// The learned activations of the given networks on one data set: a row per
 /// network, a panel per activation layer, with ReLU and every SLAF degree
-/// drawn over the input range each run observed.
+/// over the layer's typical input range (the median of the runs' observed
+/// ranges, so that one run with exploding inputs does not stretch the rest).
 pub fn deep_activations_figure(
     cells: &[CellResult],
     dataset: &str,
     nets: &[&str],
 ) -> Result<Figure, StudyError> {
     let mine = of(cells, dataset);
-    let layers = nets
-        .iter()
-        .filter_map(|n| mine.iter().find(|c| c.net == *n).map(|c| c.act_layers))
-        .max()
-        .unwrap_or(0);
-    let mut panels = Vec::new();
+    let mut rows = Vec::new();
     for net in nets {
         let slafs: Vec<&&CellResult> = mine
             .iter()
-            .filter(|c| c.net == *net && c.degree.is_some())
+            .filter(|c| c.net == *net && c.degree.is_some() && !c.learned.is_empty())
             .collect();
-        if slafs.is_empty() {
+        let Some(layers) = slafs.iter().map(|c| c.learned.len()).max() else {
             continue;
-        }
+        };
+        let mut panels = Vec::new();
         for k in 0..layers {
-            let mut series = Vec::new();
-            let r_max = slafs
+            let mut ranges: Vec<f64> = slafs
                 .iter()
                 .filter_map(|c| c.learned.get(k).map(|l| l.max_abs_input))
-                .filter(|r| r.is_finite())
-                .fold(1e-3f64, f64::max);
-            series.push(Series::new(
+                .filter(|r| r.is_finite() && *r > 0.0)
+                .collect();
+            ranges.sort_by(f64::total_cmp);
+            let r = ranges.get(ranges.len() / 2).copied().unwrap_or(1.0);
+            let mut series = vec![Series::new(
                 "ReLU",
-                grid(r_max).map(|x| (x, x.max(0.0))).collect(),
-            ));
+                grid(r).map(|x| (x, x.max(0.0))).collect(),
+            )];
             for c in &slafs {
                 if let Some(l) = c.learned.get(k) {
-                    let r = if l.max_abs_input.is_finite() {
-                        l.max_abs_input.max(1e-3)
-                    } else {
-                        r_max
-                    };
                     series.push(Series::new(
                         c.act.clone(),
                         grid(r).map(|x| (x, l.apply(x))).collect(),
@@ -240,24 +273,29 @@ pub fn deep_activations_figure(
                 }
             }
             panels.push(Figure::from(LineChart {
-                title: format!("{net} act{} ({dataset})", k + 1),
+                title: format!("act{} on [-{r:.1}, {r:.1}]", k + 1),
                 x_label: "input".into(),
                 y_label: "output".into(),
                 series,
                 ..Default::default()
             }));
         }
+        rows.push(Figure::Grid {
+            title: format!("{net} ({layers} activation layers)"),
+            panels,
+            cols: layers,
+        });
     }
-    if panels.is_empty() {
+    if rows.is_empty() {
         return Err(StudyError::InvalidOption(format!(
-            "no SLAF cell of {} on {dataset}",
+            "no trained SLAF cell of {} on {dataset}",
             nets.join(", ")
         )));
     }
     Ok(Figure::Grid {
         title: format!("Learned activations of the deeper nets on {dataset}"),
-        panels,
-        cols: layers.max(1),
+        panels: rows,
+        cols: 1,
     })
 }
 
@@ -266,9 +304,9 @@ fn grid(r: f64) -> impl Iterator<Item = f64> {
 }
 
 fn find<'a>(cells: &'a [CellResult], d: &str, net: &str, act: Act) -> Option<&'a CellResult> {
-    cells
-        .iter()
-        .find(|c| c.dataset == d && c.net == net && c.act == act.name())
+    cells.iter().find(|c| {
+        c.dataset == d && c.net == net && c.act == act.name() && !c.test_accuracy_pct.is_empty()
+    })
 }
 
 fn datasets(cells: &[CellResult]) -> Vec<String> {
@@ -457,11 +495,22 @@ pub fn disagreements_markdown(cells: &[CellResult]) -> String {
             }
         }
     }
+    let mut div = String::new();
+    for c in cells {
+        for d in &c.diverged {
+            div.push_str(&format!("- {} seed {}: {}\n", c.key(), d.seed, d.detail));
+        }
+    }
+    let div = if div.is_empty() {
+        String::new()
+    } else {
+        format!("\nTraining runs that diverged (left out of the means, listed here):\n\n{div}")
+    };
     if s.is_empty() {
-        return "Every encrypted run agrees with its plaintext run on every image.\n".into();
+        return format!("Every encrypted run agrees with its plaintext run on every image.\n{div}");
     }
     format!(
-        "| cell | mode | image | label | plaintext | encrypted | plaintext margin | logit error | reading |\n|---|---|---|---|---|---|---|---|---|\n{s}"
+        "| cell | mode | image | label | plaintext | encrypted | plaintext margin | logit error | reading |\n|---|---|---|---|---|---|---|---|---|\n{s}{div}"
     )
 }
 
