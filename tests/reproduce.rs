@@ -117,6 +117,24 @@ fn tiny_reproduce_writes_a_self_describing_results_tree() {
     let second = run("training");
     assert!(second.status.success());
     assert!(String::from_utf8_lossy(&second.stdout).contains("(cached)"));
+    // `--only training` replaced its stage and kept the other three, with
+    // what they measured: the report still shows the P2 metric.
+    let merged: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    let names: Vec<&str> = merged["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .map(|s| s["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["training", "comparison", "interval", "inference"]);
+    let report = std::fs::read_to_string(out.path().join("REPORT.md")).expect("report");
+    assert!(
+        report.contains("| P2 metrics | least squares R² | 0.93944 | 0.93944 |"),
+        "{report}"
+    );
 }
 
 #[test]

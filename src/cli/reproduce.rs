@@ -208,7 +208,7 @@ pub fn run(args: ReproduceArgs, quiet: bool) -> anyhow::Result<()> {
         out_dir.display()
     );
     let mut records = Vec::new();
-    let mut measured = BTreeMap::new();
+    let commit = git_commit(Path::new(env!("CARGO_MANIFEST_DIR")));
     let mut parameters = serde_json::Map::new();
     for stage in stages {
         let t = Instant::now();
@@ -225,7 +225,6 @@ pub fn run(args: ReproduceArgs, quiet: bool) -> anyhow::Result<()> {
         let record = match result {
             Ok(out) => {
                 println!("   {} ok in {seconds:.1} s", stage.name());
-                measured.extend(out.measured);
                 parameters.insert(stage.name().into(), out.parameters);
                 StageRecord {
                     name: stage.name().into(),
@@ -233,6 +232,9 @@ pub fn run(args: ReproduceArgs, quiet: bool) -> anyhow::Result<()> {
                     seconds,
                     outputs: out.outputs,
                     error: None,
+                    measured: out.measured,
+                    git_commit: Some(commit.clone()),
+                    finished: Some(rfc3339(SystemTime::now())),
                 }
             }
             Err(e) => {
@@ -243,6 +245,9 @@ pub fn run(args: ReproduceArgs, quiet: bool) -> anyhow::Result<()> {
                     seconds,
                     outputs: vec![],
                     error: Some(format!("{e:#}")),
+                    measured: BTreeMap::new(),
+                    git_commit: Some(commit.clone()),
+                    finished: Some(rfc3339(SystemTime::now())),
                 }
             }
         };
@@ -252,9 +257,13 @@ pub fn run(args: ReproduceArgs, quiet: bool) -> anyhow::Result<()> {
             break;
         }
     }
-    let manifest = Manifest {
+    if ctx.train_only {
+        // Training into the cache only: the folder's manifest and report stay.
+        return Ok(());
+    }
+    let mut manifest = Manifest {
         crate_version: env!("CARGO_PKG_VERSION").into(),
-        git_commit: git_commit(Path::new(env!("CARGO_MANIFEST_DIR"))),
+        git_commit: commit.clone(),
         machine: Machine::current(),
         profile: profile.name().into(),
         seeds: serde_json::json!({ "data_and_weights": slaf_he::data::DEFAULT_SEED }),
@@ -263,8 +272,14 @@ pub fn run(args: ReproduceArgs, quiet: bool) -> anyhow::Result<()> {
         finished: rfc3339(SystemTime::now()),
         stages: records,
     };
-    manifest.write(&out_dir.join("manifest.json"))?;
-    write_report(&out_dir, &manifest, &measured)?;
+    // `--only` updates its stages in the folder's manifest and keeps the others.
+    let path = out_dir.join("manifest.json");
+    if let Ok(previous) = Manifest::read(&path) {
+        let order: Vec<&str> = Stage::ALL.iter().map(|s| s.name()).collect();
+        manifest.merge_previous(previous, &order);
+    }
+    manifest.write(&path)?;
+    write_report(&out_dir, &manifest, &manifest.measured())?;
     println!(
         "wrote {} and {}",
         out_dir.join("manifest.json").display(),
@@ -398,7 +413,7 @@ fn write_report(
     if manifest.profile != "full" {
         s.push_str("This is not the full protocol: training ran for a few epochs only, so accuracies are below the papers' 30-epoch numbers by design. Run `slaf-he reproduce --full` for the comparable numbers.\n\n");
     }
-    s.push_str("## Stages\n\n| stage | status | seconds | outputs / reason |\n|---|---|---|---|\n");
+    s.push_str("## Stages\n\nA stage run by a later `--only` replaces its row; the others keep the commit and time they ran at.\n\n| stage | status | seconds | commit | finished | outputs / reason |\n|---|---|---|---|---|---|\n");
     for st in &manifest.stages {
         let status = match st.status {
             StageStatus::Ok => "ok",
@@ -414,9 +429,13 @@ fn write_report(
                 .collect::<Vec<_>>()
                 .join(", "),
         };
+        let commit = st.git_commit.as_deref().unwrap_or("unknown");
         s.push_str(&format!(
-            "| {} | {status} | {:.1} | {what} |\n",
-            st.name, st.seconds
+            "| {} | {status} | {:.1} | `{}` | {} | {what} |\n",
+            st.name,
+            st.seconds,
+            &commit[..commit.len().min(10)],
+            st.finished.as_deref().unwrap_or("unknown")
         ));
     }
     s.push_str("\n## Paper vs reproduced\n\n");

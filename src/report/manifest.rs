@@ -34,6 +34,17 @@ pub struct StageRecord {
     pub outputs: Vec<PathBuf>,
     /// Error or reason for skipping.
     pub error: Option<String>,
+    /// What the stage measured, keyed like [`crate::report::paper`] (the
+    /// paper-vs-reproduced table of `REPORT.md` is built from these).
+    #[serde(default)]
+    pub measured: std::collections::BTreeMap<String, f64>,
+    /// Commit the stage ran at (a manifest merged from several `--only`
+    /// runs holds stages of different commits).
+    #[serde(default)]
+    pub git_commit: Option<String>,
+    /// When the stage finished, RFC 3339 (UTC).
+    #[serde(default)]
+    pub finished: Option<String>,
 }
 
 /// The whole manifest.
@@ -57,6 +68,40 @@ pub struct Manifest {
     pub finished: String,
     /// Stages in run order.
     pub stages: Vec<StageRecord>,
+}
+
+impl Manifest {
+    /// Keep the stages of `previous` (an earlier run into the same folder,
+    /// same profile) that this run did not repeat, so that `--only` updates
+    /// its stages instead of discarding the others; `order` names the
+    /// stages in run order. Their parameters are kept too.
+    pub fn merge_previous(&mut self, previous: Manifest, order: &[&str]) {
+        if previous.profile != self.profile {
+            return;
+        }
+        for st in previous.stages {
+            if !self.stages.iter().any(|s| s.name == st.name) {
+                self.stages.push(st);
+            }
+        }
+        let pos = |n: &str| order.iter().position(|o| *o == n).unwrap_or(order.len());
+        self.stages.sort_by_key(|s| pos(&s.name));
+        if let (serde_json::Value::Object(new), serde_json::Value::Object(old)) =
+            (&mut self.parameters, previous.parameters)
+        {
+            for (k, v) in old {
+                new.entry(k).or_insert(v);
+            }
+        }
+    }
+
+    /// Everything the stages measured, in one map.
+    pub fn measured(&self) -> std::collections::BTreeMap<String, f64> {
+        self.stages
+            .iter()
+            .flat_map(|s| s.measured.clone())
+            .collect()
+    }
 }
 
 /// Format a time as RFC 3339 UTC with seconds precision.
@@ -128,6 +173,9 @@ mod tests {
                 seconds: 1.5,
                 outputs: vec![PathBuf::from("comparison/metrics.csv")],
                 error: None,
+                measured: [("p2.x".to_string(), 1.0)].into_iter().collect(),
+                git_commit: Some("abc".into()),
+                finished: None,
             }],
         };
         assert_eq!(m.started, "1970-01-01T00:00:00Z");
