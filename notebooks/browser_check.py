@@ -156,6 +156,7 @@ def main():
     ap.add_argument("--run", action="store_true", help="also run all cells (pass 2)")
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--server-log", type=Path, help="JupyterLab's log, to spot cold fallbacks")
+    ap.add_argument("--timings", default="timings.json", help="file name of the timings in --screens")
     ap.add_argument("notebooks", nargs="+", type=Path)
     a = ap.parse_args()
     a.screens.mkdir(parents=True, exist_ok=True)
@@ -180,7 +181,7 @@ def main():
     finally:
         d.quit()
     if a.run:
-        (a.screens / "timings.json").write_text(json.dumps({"machine": {**m, "load_average_end": machine()["load_average"]}, "notebooks": timings},
+        (a.screens / a.timings).write_text(json.dumps({"machine": {**m, "load_average_end": machine()["load_average"]}, "notebooks": timings},
                                                            indent=1) + "\n")
     print("browser check:", "ok" if ok else "FAILED")
     return 0 if ok else 1

@@ -7,6 +7,7 @@
 # Screenshots and timings.json go to results/notebooks/screens/. Autosave is
 # off and the notebooks are restored afterwards, so committed outputs stay.
 # Usage: bash notebooks/browser_check.sh [--run] [NOTEBOOK.ipynb ...]
+#   BROWSER_CHECK_TIMINGS=NAME.json names the timings file (default timings.json).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -67,4 +68,5 @@ if [ -z "$up" ]; then
 fi
 "$venv/bin/python" "$here/browser_check.py" --url "http://127.0.0.1:$port" --token "$token" \
   --screens "$repo/results/notebooks/screens" --server-log "$repo/target/browser_check_server.log" \
+  --timings "${BROWSER_CHECK_TIMINGS:-timings.json}" \
   "${run[@]}" "${nbs[@]}"

@@ -1,4 +1,4 @@
-"""Writes the four evcxr notebooks of this folder from their cell sources,
+"""Writes the five evcxr notebooks of this folder from their cell sources,
 `examples/notebooks/<name>.rs`, which cargo compiles (`cargo build
 --examples`): a library change that breaks a notebook breaks the build.
 
