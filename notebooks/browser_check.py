@@ -80,11 +80,34 @@ def api(url, token, path, method="GET"):
 
 
 def shut_down_kernels(url, token):
-    """End every session, and wait until no kernel process is left, so that the
-    next notebook's kernel gets the warm build folder (kernel.sh's lock)."""
+    """End every session and make sure its kernel processes are gone, so that
+    the next notebook's kernel gets the warm build folder (kernel.sh holds a
+    lock on it for the kernel's lifetime, children included). Jupyter forgets
+    a deleted kernel at once, but evcxr's processes can outlive it: the
+    process group of each kernel is terminated explicitly."""
+    import os
+    import signal
+    import subprocess
+    ids = [k["id"] for k in api(url, token, "/api/kernels")]
     for s in api(url, token, "/api/sessions"):
         api(url, token, f"/api/sessions/{s['id']}", "DELETE")
     wait("the kernels to shut down", lambda: not api(url, token, "/api/kernels"), 60)
+    for kid in ids:
+        pids = subprocess.run(["pgrep", "-f", f"kernel-{kid}.json"], capture_output=True,
+                              text=True).stdout.split()
+        for pid in pids:
+            try:
+                # Its own process group (Jupyter starts kernels in a new session):
+                # the group, children included; otherwise the process alone.
+                if os.getpgid(int(pid)) == int(pid):
+                    os.killpg(int(pid), signal.SIGTERM)
+                else:
+                    os.kill(int(pid), signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
+        wait(f"kernel {kid} to exit",
+             lambda: not subprocess.run(["pgrep", "-f", f"kernel-{kid}.json"],
+                                        capture_output=True).stdout, 30)
     time.sleep(2)
 
 
@@ -122,17 +145,33 @@ def prompts(d):
         ".map(e => e.textContent.trim());")
 
 
+def kernel_idle(d):
+    return d.execute_script(
+        "const w = window.jupyterapp.shell.currentWidget;"
+        "const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;"
+        "return !!k && k.status === 'idle';")
+
+
+def ran(p):
+    """A prompt of a finished cell: `[12]:`."""
+    return p.startswith("[") and p[1:-2].isdigit()
+
+
 def run_all(d, path, screens, timeout):
     # The command behind Run > Run All Cells (the server exposes the app).
     wait("the JupyterLab app", lambda: d.execute_script("return !!window.jupyterapp"), 30)
+    wait("the kernel to be idle", lambda: kernel_idle(d), 120)
+    # Clear the committed outputs first, so that only this run's prompts count.
+    d.execute_script("window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs');")
+    wait("the outputs to clear", lambda: not any(ran(p) for p in prompts(d)), 30)
     start = time.time()
     d.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells');")
     # The :dep cell is the fourth code cell (after :cache, :opt, the panic hook).
-    dep_done = wait(":dep to finish", lambda: (p := prompts(d)) and len(p) > 3 and p[3] not in ("[*]:", "[ ]:", "") and time.time(), timeout)
+    dep_done = wait(":dep to finish", lambda: (p := prompts(d)) and len(p) > 3 and ran(p[3]) and time.time(), timeout)
     dep_s = dep_done - start
-    wait("every cell to finish", lambda: all(p not in ("[*]:",) for p in prompts(d)) and "[*]:" not in prompts(d)
-         and d.execute_script("return !document.querySelector('.jp-Notebook-ExecutionIndicator[data-status=\"busy\"]')"),
-         timeout, step=5)
+    # Done when nothing is queued or running any more (an error stops Run All:
+    # the cells after it stay unrun and are counted below).
+    wait("every cell to finish", lambda: "[*]:" not in prompts(d) and kernel_idle(d), timeout, step=5)
     total = time.time() - start
     errors = d.execute_script(
         "return [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output')]"
@@ -140,7 +179,7 @@ def run_all(d, path, screens, timeout):
         ".filter(t => /panicked at|error\\[E\\d+\\]|Error:/.test(t)).map(t => t.slice(0, 400));")
     d.execute_script("window.scrollTo(0, document.body.scrollHeight);")
     d.save_screenshot(str(screens / f"{path.stem}-ran.png"))
-    unfinished = [p for p in prompts(d) if p in ("[ ]:", "")]
+    unfinished = [p for p in prompts(d) if not ran(p)]
     print(f"{path.name}: ran in {total:.0f} s (:dep cell {dep_s:.0f} s); "
           f"{len(errors)} error output(s); {len(unfinished)} cell(s) not run")
     for e in errors:

@@ -621,12 +621,7 @@ pub fn run_beyond(
     log: &mut dyn FnMut(&str),
 ) -> Result<Vec<CellResult>, StudyError> {
     let cells_dir = dirs.out.join("cells");
-    std::fs::create_dir_all(&cells_dir).map_err(|source| {
-        StudyError::Report(crate::report::ReportError::Io {
-            path: cells_dir.clone(),
-            source,
-        })
-    })?;
+    std::fs::create_dir_all(&cells_dir).map_err(io_err(&cells_dir))?;
     let cells = plan.cells();
     let mut data: BTreeMap<&'static str, Mnist> = BTreeMap::new();
     let mut out = Vec::with_capacity(cells.len());
@@ -742,22 +737,12 @@ fn cell_line(r: &CellResult, how: &str) -> String {
 /// by data set, network and activation in grid order.
 pub fn load_beyond(dir: &Path) -> Result<Vec<CellResult>, StudyError> {
     let cells = dir.join("cells");
-    let rd = std::fs::read_dir(&cells).map_err(|source| {
-        StudyError::Report(crate::report::ReportError::Io {
-            path: cells.clone(),
-            source,
-        })
-    })?;
+    let rd = std::fs::read_dir(&cells).map_err(io_err(&cells))?;
     let mut v = Vec::new();
     for e in rd.flatten() {
         let p = e.path();
         if p.extension().is_some_and(|x| x == "json") {
-            let t = std::fs::read_to_string(&p).map_err(|source| {
-                StudyError::Report(crate::report::ReportError::Io {
-                    path: p.clone(),
-                    source,
-                })
-            })?;
+            let t = std::fs::read_to_string(&p).map_err(io_err(&p))?;
             v.push(serde_json::from_str::<CellResult>(&t).map_err(|e| {
                 StudyError::InvalidOption(format!("{}: not a study cell: {e}", p.display()))
             })?);
@@ -765,6 +750,16 @@ pub fn load_beyond(dir: &Path) -> Result<Vec<CellResult>, StudyError> {
     }
     v.sort_by_key(order_key);
     Ok(v)
+}
+
+/// An I/O error on `path` as a study error.
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StudyError + '_ {
+    move |source| {
+        StudyError::Report(crate::report::ReportError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
 }
 
 fn order_key(r: &CellResult) -> (usize, String, usize) {
