@@ -636,11 +636,7 @@ pub fn run_beyond(
         let (r, how) = match stored {
             Some(c) => (c, "stored"),
             None => {
-                if !data.contains_key(cell.0.name()) {
-                    let m = Mnist::open(cell.0, dirs.data_dir(cell.0))?;
-                    data.insert(cell.0.name(), m);
-                }
-                let d = &data[cell.0.name()];
+                let d = loaded(&mut data, cell.0, dirs)?;
                 let r = run_cell(plan, cell, d, dirs, quiet)?;
                 let text = serde_json::to_string_pretty(&r).map_err(|e| {
                     StudyError::InvalidOption(format!("cannot serialise cell {key}: {e}"))
@@ -672,13 +668,25 @@ pub fn train_beyond(
     let cells = plan.cells();
     let mut data: BTreeMap<&'static str, Mnist> = BTreeMap::new();
     for (i, (d, net, act)) in cells.iter().enumerate() {
-        if !data.contains_key(d.name()) {
-            data.insert(d.name(), Mnist::open(*d, dirs.data_dir(*d))?);
-        }
+        let set = loaded(&mut data, *d, dirs)?;
         for &seed in &plan.signature.seeds {
             let cfg = plan.train_config(*d, net, *act, seed)?;
-            let (w, prov) =
-                train_cached(&data[d.name()], &cfg, &dirs.cache, false, true, &mut |_| ())?;
+            let (w, prov) = match train_cached(set, &cfg, &dirs.cache, false, true, &mut |_| ()) {
+                Ok(r) => r,
+                // A diverged seed is reported and the study goes on (run_cell lists it).
+                Err(e @ crate::nn::NnError::NonFiniteLoss { .. }) => {
+                    log(&format!(
+                        "[{}/{}] {}-{}-{} seed {seed}: {e}",
+                        i + 1,
+                        cells.len(),
+                        d.name(),
+                        net,
+                        act.name()
+                    ));
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             log(&format!(
                 "[{}/{}] {}-{}-{} seed {seed}: {:.2} % ({})",
                 i + 1,
@@ -750,6 +758,18 @@ pub fn load_beyond(dir: &Path) -> Result<Vec<CellResult>, StudyError> {
     }
     v.sort_by_key(order_key);
     Ok(v)
+}
+
+/// The data set `d`, loaded (and checksum-verified) on first use.
+fn loaded<'a>(
+    data: &'a mut BTreeMap<&'static str, Mnist>,
+    d: Dataset,
+    dirs: &BeyondDirs,
+) -> Result<&'a Mnist, StudyError> {
+    if !data.contains_key(d.name()) {
+        data.insert(d.name(), Mnist::open(d, dirs.data_dir(d))?);
+    }
+    Ok(&data[d.name()])
 }
 
 /// An I/O error on `path` as a study error.
