@@ -1,6 +1,6 @@
 //! The machine a measurement ran on: CPU model, the SIMD features that
-//! decide `tfhe-ntt`'s kernels (avx2, avx512f, avx512ifma), logical CPUs and
-//! the load average. Every timing artifact records these, because absolute
+//! decide `tfhe-ntt`'s kernels (avx2, avx512f, avx512ifma), the kernels this
+//! build runs on them, logical CPUs and the load average. Every timing artifact records these, because absolute
 //! times and even ratios against SEAL change with them.
 //!
 //! Invariants: detection never fails — a field that cannot be read is
@@ -22,6 +22,9 @@ pub struct Machine {
     /// SIMD features the NTT kernels can use (subset of avx2, avx512f, avx512ifma).
     #[serde(default)]
     pub simd: Vec<String>,
+    /// The kernels `tfhe-ntt` runs in this build on this CPU ([`ntt_kernels`]).
+    #[serde(default)]
+    pub ntt_kernels: String,
 }
 
 impl Machine {
@@ -32,12 +35,22 @@ impl Machine {
             cpu: cpu_model(),
             os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
             simd: simd_features(),
+            ntt_kernels: ntt_kernels().into(),
         }
     }
 
     /// `CPU: <model>; SIMD: <features>`, the caption of timing tables.
     pub fn caption(&self) -> String {
-        format!("CPU: {}; SIMD: {}", self.cpu, simd_text(&self.simd))
+        format!(
+            "CPU: {}; SIMD: {}; NTT kernels: {}",
+            self.cpu,
+            simd_text(&self.simd),
+            if self.ntt_kernels.is_empty() {
+                "unknown"
+            } else {
+                &self.ntt_kernels
+            }
+        )
     }
 }
 
@@ -80,6 +93,22 @@ pub fn simd_features() -> Vec<String> {
         }
     }
     v
+}
+
+/// The SIMD kernels `tfhe-ntt` dispatches to in this build on this CPU:
+/// `avx512` when the build has the `avx512` feature (a default feature;
+/// `--no-default-features` drops it) and the CPU has avx512f, else `avx2`
+/// where the CPU has it, else `scalar`.
+pub fn ntt_kernels() -> &'static str {
+    let f = simd_features();
+    let has = |x: &str| f.iter().any(|s| s == x);
+    if cfg!(feature = "avx512") && has("avx512f") {
+        "avx512"
+    } else if has("avx2") {
+        "avx2"
+    } else {
+        "scalar"
+    }
 }
 
 /// The 1-, 5- and 15-minute load averages (Linux), `None` elsewhere.

@@ -2,6 +2,8 @@
 //! (equal values, negatives, zero, range extremes, one quantum apart) and a
 //! parallel batch agrees with plaintext, and sign(enc(1) - enc(0.5)) = +1.
 
+#![cfg(feature = "tfhe-rs")]
+
 use slaf_he::approx::tfhe_exact::{FixedPoint, edge_cases, run_exact_comparison};
 
 #[test]

@@ -85,6 +85,57 @@ fn tiny_beyond_stage_stores_reuses_and_recomputes_cells() {
         "{third}"
     );
     assert_eq!(third.matches("(stored)").count(), 1, "{third}");
+
+    // On a new machine (no model cache) the seed records carry over: the
+    // x2 cell is measured again from them, its encrypted seed retrained
+    // and found identical to its record.
+    let seeds: Vec<_> = std::fs::read_dir(dir.join("seeds"))
+        .expect("seeds")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(seeds.len(), 4, "two cells × two seeds: {seeds:?}");
+    std::fs::remove_dir_all(cache.path()).expect("rm cache");
+    std::fs::remove_file(dir.join("cells").join("mnist-cnn1-x2.json")).expect("rm cell");
+    let fourth = run();
+    assert!(fourth.contains("(measured)"), "{fourth}");
+    let again = by::load_beyond(&dir).expect("cells");
+    let x2b = again.iter().find(|c| c.act == "x2").expect("x2 cell");
+    assert_eq!(x2b.test_accuracy_pct, x2.test_accuracy_pct);
+    assert_eq!(
+        x2b.batched.as_ref().expect("batched").agreement_pct,
+        b.agreement_pct
+    );
+    let models = std::fs::read_dir(cache.path()).expect("cache").count();
+    assert_eq!(models, 1, "only the encrypted seed was retrained");
+
+    // A record that the retrained model does not reproduce is an error.
+    let rec_path = dir.join("seeds").join("mnist-cnn1-x2-s73.json");
+    let mut rec: by::SeedRecord =
+        serde_json::from_str(&std::fs::read_to_string(&rec_path).expect("rec")).expect("json");
+    rec.test_accuracy_pct += 0.01;
+    std::fs::write(&rec_path, serde_json::to_string(&rec).expect("json")).expect("write");
+    std::fs::remove_dir_all(cache.path()).expect("rm cache");
+    std::fs::remove_file(dir.join("cells").join("mnist-cnn1-x2.json")).expect("rm cell");
+    let o = Command::new(env!("CARGO_BIN_EXE_slaf-he"))
+        .args([
+            "reproduce",
+            "--profile",
+            "tiny",
+            "--only",
+            "beyond",
+            "--out",
+        ])
+        .arg(out.path())
+        .arg("--cache")
+        .arg(cache.path())
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("not reproducible"),
+        "{err}"
+    );
 }
 
 fn sig() -> CellSignature {

@@ -14,6 +14,7 @@ pub mod methods;
 pub mod metrics;
 pub mod minimax;
 pub mod poly;
+#[cfg(feature = "tfhe-rs")]
 pub mod tfhe_exact;
 
 pub use interval::{IntervalRow, eps_values, interval_analysis};

@@ -1,9 +1,11 @@
 //! The shared, immutable CKKS context: parameters plus one NTT plan per
 //! prime and the per-level modulus lists that every other component uses.
+//! Each prime's plan runs on 32-bit words where the prime allows
+//! ([`NttWords::Auto`]); the word width never changes a residue, only speed.
 
 use super::error::CkksError;
 use super::params::CkksParameters;
-use super::ring::{Crt, Modulus};
+use super::ring::{Crt, Modulus, NttWords};
 use std::sync::Arc;
 
 /// Parameters with their precomputations, shared behind an `Arc`.
@@ -23,14 +25,21 @@ impl std::fmt::Debug for CkksContext {
 }
 
 impl CkksContext {
-    /// Build the context (NTT plans for every prime).
+    /// Build the context (NTT plans for every prime, 32-bit words where the
+    /// prime allows).
     pub fn new(params: CkksParameters) -> Result<Arc<Self>, CkksError> {
+        Self::with_ntt_words(params, NttWords::Auto)
+    }
+
+    /// Build the context with a word-width policy for the NTT plans (e.g.
+    /// [`NttWords::Only64`] to measure the 64-bit path in the same run).
+    pub fn with_ntt_words(params: CkksParameters, words: NttWords) -> Result<Arc<Self>, CkksError> {
         let n = params.n();
         let moduli: Vec<Arc<Modulus>> = params
             .q()
             .iter()
             .chain(std::iter::once(&params.p()))
-            .map(|&q| Modulus::new(n, q).map(Arc::new))
+            .map(|&q| Modulus::with_words(n, q, words).map(Arc::new))
             .collect::<Result<_, _>>()?;
         let l = params.max_level();
         let p = Arc::clone(&moduli[l + 1]);
@@ -48,6 +57,11 @@ impl CkksContext {
             qp_by_level,
             crt,
         }))
+    }
+
+    /// The word width (32 or 64) of each prime's NTT kernels, q_0..q_L then P.
+    pub fn ntt_word_bits(&self) -> Vec<u32> {
+        self.moduli.iter().map(|m| m.word_bits()).collect()
     }
 
     /// The parameters.

@@ -46,6 +46,7 @@ pub use evaluator::{
 };
 pub use keys::{GaloisKeys, KeyGenerator, KeySeed, PublicKey, RelinearizationKey, SecretKey};
 pub use params::{CkksParameters, CkksParametersLiteral, presets};
+pub use ring::NttWords;
 
 /// Precision in bits of `got` against `want`: −log2 of the max and of the
 /// mean absolute error (Lattigo's precision statistics, reduced).

@@ -4,7 +4,7 @@
 use clap::{Args, Subcommand};
 use slaf_he::ckks::{
     CkksContext, CkksParameters, CkksParametersLiteral, Encoder, Encryptor, EvaluationKeys,
-    Evaluator, KeyGenerator, KeySeed, decrypt, precision_bits,
+    Evaluator, KeyGenerator, KeySeed, NttWords, decrypt, precision_bits,
 };
 use std::time::Instant;
 
@@ -39,6 +39,24 @@ pub struct CkksBenchArgs {
     /// Allow a custom set above the HE-standard bound (loudly reported).
     #[arg(long)]
     pub insecure_params: bool,
+    /// Word width of the NTT kernels: `auto` (32-bit for primes below
+    /// ~2^31, 64-bit for the others), `64` (64-bit for every prime, the
+    /// previous path), or `both` (each op under both, with the ratio, in one
+    /// run).
+    #[arg(long, value_enum, default_value_t = WordsArg::Auto)]
+    pub ntt_words: WordsArg,
+}
+
+/// `--ntt-words`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum WordsArg {
+    /// 32-bit kernels where the prime allows.
+    Auto,
+    /// 64-bit kernels everywhere.
+    #[value(name = "64")]
+    Only64,
+    /// Both, side by side.
+    Both,
 }
 
 /// Run a bench subcommand.
@@ -50,6 +68,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
 
 struct Row {
     op: &'static str,
+    words: &'static str,
     n: usize,
     levels: usize,
     threads: usize,
@@ -115,30 +134,34 @@ fn ckks(args: CkksBenchArgs) -> anyhow::Result<()> {
             );
         }
         println!("{}", params.describe());
-        let r = pool.install(|| bench_set(params, reps, args.threads))?;
-        rows.extend(r);
+        let words: &[NttWords] = match args.ntt_words {
+            WordsArg::Auto => &[NttWords::Auto],
+            WordsArg::Only64 => &[NttWords::Only64],
+            WordsArg::Both => &[NttWords::Only64, NttWords::Auto],
+        };
+        for &w in words {
+            let ctx = CkksContext::with_ntt_words(params.clone(), w)?;
+            println!(
+                "   NTT word width per prime (q0..qL, P) with --ntt-words {}: {}",
+                words_name(w),
+                ctx.ntt_word_bits()
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            let r = pool.install(|| bench_set(&ctx, words_name(w), reps, args.threads))?;
+            rows.extend(r);
+        }
     }
-    println!(
-        "{:<22} {:>6} {:>7} {:>8} {:>14} {:>10}",
-        "op", "N", "levels", "threads", "median_us", "prec_bits"
-    );
-    for r in &rows {
-        println!(
-            "{:<22} {:>6} {:>7} {:>8} {:>14.1} {:>10}",
-            r.op,
-            r.n,
-            r.levels,
-            r.threads,
-            r.median_us,
-            r.precision_bits.map_or("—".into(), |b| format!("{b:.1}"))
-        );
-    }
+    print_rows(&rows, args.ntt_words == WordsArg::Both);
     if args.json {
         let ops: Vec<serde_json::Value> = rows
             .iter()
             .map(|r| {
                 serde_json::json!({
                     "op": r.op, "n": r.n, "levels": r.levels, "threads": r.threads,
+                    "ntt_words": r.words,
                     "median_us": r.median_us, "precision_bits": r.precision_bits,
                 })
             })
@@ -153,16 +176,86 @@ fn ckks(args: CkksBenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn bench_set(params: CkksParameters, reps: usize, threads: usize) -> anyhow::Result<Vec<Row>> {
+fn words_name(w: NttWords) -> &'static str {
+    match w {
+        NttWords::Only64 => "64",
+        _ => "auto",
+    }
+}
+
+/// The table; with both word widths, one line per op with the 64-bit time,
+/// the auto time and their ratio.
+fn print_rows(rows: &[Row], both: bool) {
+    let prec = |r: &Row| r.precision_bits.map_or("—".into(), |b| format!("{b:.1}"));
+    if both {
+        println!(
+            "{:<22} {:>6} {:>7} {:>8} {:>12} {:>12} {:>9} {:>10} {:>10}",
+            "op",
+            "N",
+            "levels",
+            "threads",
+            "64-bit us",
+            "auto us",
+            "auto/64",
+            "prec 64",
+            "prec auto"
+        );
+        for a in rows.iter().filter(|r| r.words == "auto") {
+            let Some(w) = rows
+                .iter()
+                .find(|r| r.words == "64" && r.op == a.op && r.n == a.n && r.levels == a.levels)
+            else {
+                continue;
+            };
+            println!(
+                "{:<22} {:>6} {:>7} {:>8} {:>12.1} {:>12.1} {:>9.2} {:>10} {:>10}",
+                a.op,
+                a.n,
+                a.levels,
+                a.threads,
+                w.median_us,
+                a.median_us,
+                a.median_us / w.median_us,
+                prec(w),
+                prec(a)
+            );
+        }
+        return;
+    }
+    println!(
+        "{:<22} {:>6} {:>7} {:>8} {:>14} {:>10}",
+        "op", "N", "levels", "threads", "median_us", "prec_bits"
+    );
+    for r in rows {
+        println!(
+            "{:<22} {:>6} {:>7} {:>8} {:>14.1} {:>10}",
+            r.op,
+            r.n,
+            r.levels,
+            r.threads,
+            r.median_us,
+            prec(r)
+        );
+    }
+}
+
+fn bench_set(
+    ctx: &std::sync::Arc<CkksContext>,
+    words: &'static str,
+    reps: usize,
+    threads: usize,
+) -> anyhow::Result<Vec<Row>> {
+    let params = ctx.params();
     let n = params.n();
     let levels = params.max_level() + 1;
     let top = params.max_level();
     let scale = params.default_scale();
-    let ctx = CkksContext::new(params)?;
+    let ctx = std::sync::Arc::clone(ctx);
     let mut rows = Vec::new();
     let mut row = |op, us, prec| {
         rows.push(Row {
             op,
+            words,
             n,
             levels,
             threads,

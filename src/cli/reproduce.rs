@@ -110,9 +110,10 @@ pub struct ReproduceArgs {
     /// Stop at the first failing stage.
     #[arg(long)]
     pub fail_fast: bool,
-    /// Stage beyond only: train every model of the study into the cache and
-    /// stop (no encrypted runs, no cell files), so the hours of training can
-    /// run apart from the timed encrypted runs, e.g. under `nice`.
+    /// Stage beyond only: train every seed of the study (records in
+    /// <out>/beyond/seeds/, models in the cache) and stop (no encrypted
+    /// runs, no cell files), so the hours of training can run apart from
+    /// the timed encrypted runs, e.g. under `nice`.
     #[arg(long)]
     pub train_only: bool,
     /// Folder of the trained-model cache [default: $SLAF_HE_CACHE, else results/.cache/models].

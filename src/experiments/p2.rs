@@ -10,6 +10,7 @@
 
 use crate::approx::interval::{eps_values, interval_analysis};
 use crate::approx::methods::{FOURIER_HE_DEGREE, Representation, sign};
+#[cfg(feature = "tfhe-rs")]
 use crate::approx::tfhe_exact::{ExactError, FixedPoint, edge_cases, run_exact_comparison};
 use crate::approx::{
     ApproxError, Approximation, IntervalRow, Method, Metrics, as_published, build, full_metrics,
@@ -31,6 +32,7 @@ pub enum StudyError {
     #[error(transparent)]
     Approx(#[from] ApproxError),
     /// The TFHE-rs exact comparison failed.
+    #[cfg(feature = "tfhe-rs")]
     #[error(transparent)]
     Exact(#[from] ExactError),
     /// A table or figure could not be built or written.
@@ -309,7 +311,15 @@ pub fn compare(
         }
     }
 
+    #[cfg_attr(not(feature = "tfhe-rs"), allow(unused_mut))]
     let mut tfhe_line = String::new();
+    #[cfg(not(feature = "tfhe-rs"))]
+    if opts.tfhe_batch.is_some() {
+        return Err(StudyError::InvalidOption(
+            "the TFHE-rs exact comparison is not in this build (built without the default feature `tfhe-rs`, e.g. to measure the AVX2 kernels): rebuild with default features, or leave the row out (`--no-tfhe`)".into(),
+        ));
+    }
+    #[cfg(feature = "tfhe-rs")]
     if let Some(batch) = opts.tfhe_batch {
         let fmt = FixedPoint::default();
         let pairs = edge_cases(fmt);

@@ -10,13 +10,17 @@
 //! agreement, throughput) and per image on a few (latency). Every cell is
 //! one JSON file in the study's `cells/` folder, so an interrupted study
 //! resumes where it stopped and the tables and figures are built from those
-//! files alone.
+//! files alone. Below the cells, every trained seed is one small record in
+//! `seeds/` (accuracy, time, learned activations, no weights), so training
+//! done on one machine carries over to the next through the repository.
 //!
 //! Invariants: a cell file is reused only when its [`CellSignature`] equals
 //! the plan's; a cell whose encrypted argmax differs from the plaintext one
 //! keeps every such image with its plaintext logit margin
 //! ([`Disagreement`]), so that a disagreement is reported and explained,
-//! never dropped.
+//! never dropped; a seed record is reused only under its model-cache key, and
+//! a model retrained for an encrypted run must reproduce its record's test
+//! accuracy exactly.
 
 use super::{Profile, StudyError};
 use crate::ckks::KeySeed;
@@ -504,57 +508,30 @@ impl BeyondDirs {
     }
 }
 
-/// Train and measure one cell.
-pub fn run_cell(
-    plan: &BeyondPlan,
-    cell: &(Dataset, String, Act),
-    data: &Mnist,
-    dirs: &BeyondDirs,
-    quiet: bool,
-) -> Result<CellResult, StudyError> {
-    let (dataset, net, act) = (cell.0, cell.1.as_str(), cell.2);
-    let sig = &plan.signature_of(net, act);
-    let mut acc = Vec::new();
-    let mut secs = Vec::new();
-    let mut trained_seeds = Vec::new();
-    let mut diverged = Vec::new();
-    let mut first: Option<WeightsFile> = None;
-    for &seed in &sig.seeds {
-        let cfg = plan.train_config(dataset, net, act, seed)?;
-        // A cached run reports the time it took when it was trained.
-        match train_cached(data, &cfg, &dirs.cache, false, true, &mut |_| ()) {
-            Ok((w, _)) => {
-                acc.push(100.0 * w.report.test.overall);
-                secs.push(w.report.train_seconds);
-                trained_seeds.push(seed);
-                first.get_or_insert(w);
-            }
-            Err(e @ crate::nn::NnError::NonFiniteLoss { .. }) => diverged.push(DivergedSeed {
-                seed,
-                detail: e.to_string(),
-            }),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let Some(w) = first else {
-        return Ok(CellResult {
-            dataset: dataset.name().into(),
-            net: net.into(),
-            act: act.name(),
-            degree: act.degree(),
-            act_layers: ModelSpec::preset(net)?.act_count(),
-            signature: sig.clone(),
-            trained_seeds,
-            test_accuracy_pct: acc,
-            train_seconds: secs,
-            diverged,
-            learned: vec![],
-            batched: None,
-            per_image: None,
-        });
-    };
-    let learned = w
-        .inference
+/// One trained seed of a cell, as stored in the study's `seeds/` folder:
+/// what the cell's tables need from it, without its weights. The study
+/// resumes from these across machines: only the encrypted seed's model is
+/// needed again, and training is deterministic, so it is retrained (and
+/// checked against this record) when the model cache lacks it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeedRecord {
+    /// The seed.
+    pub seed: u64,
+    /// The model cache key of its configuration (configuration, data
+    /// checksums, crate version): a record is reused only for this key.
+    pub config_key: String,
+    /// Test accuracy, % (NaN-free: a diverged seed has `diverged` instead).
+    pub test_accuracy_pct: f64,
+    /// Training time, s.
+    pub train_seconds: f64,
+    /// The training error when the seed diverged.
+    pub diverged: Option<String>,
+    /// Its activation layers (empty when it diverged).
+    pub learned: Vec<LearnedAct>,
+}
+
+fn learned_acts(w: &WeightsFile) -> Vec<LearnedAct> {
+    w.inference
         .acts()
         .into_iter()
         .enumerate()
@@ -569,42 +546,148 @@ pub fn run_cell(
                 .get(k)
                 .map_or(f64::NAN, |m| f64::from(m.overall())),
         })
-        .collect::<Vec<_>>();
-    let (batched, per_image) = if sig.encrypted {
-        let dir = dirs.data_dir(dataset);
-        (
-            Some(he_measure(
-                &w,
-                Mode::Batched,
-                sig.batched_images,
-                data,
-                dir,
-                quiet,
-            )?),
-            Some(he_measure(
+        .collect()
+}
+
+/// The file of one seed's record: `<out>/seeds/<cell key>-s<seed>.json`.
+fn seed_path(dirs: &BeyondDirs, cell: &(Dataset, String, Act), seed: u64) -> PathBuf {
+    dirs.out.join("seeds").join(format!(
+        "{}-{}-{}-s{seed}.json",
+        cell.0.name(),
+        cell.1,
+        cell.2.name()
+    ))
+}
+
+/// The record of one seed of a cell: the stored one when its configuration
+/// key matches, else trained now (through the model cache) and stored. The
+/// flag says whether it was stored already.
+pub fn train_seed(
+    plan: &BeyondPlan,
+    cell: &(Dataset, String, Act),
+    seed: u64,
+    data: &Mnist,
+    dirs: &BeyondDirs,
+) -> Result<(SeedRecord, bool), StudyError> {
+    let cfg = plan.train_config(cell.0, &cell.1, cell.2, seed)?;
+    let config_key = crate::nn::cache::cache_key(&cfg, data)?;
+    let path = seed_path(dirs, cell, seed);
+    if let Some(r) = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<SeedRecord>(&t).ok())
+        .filter(|r| r.config_key == config_key && r.seed == seed)
+    {
+        return Ok((r, true));
+    }
+    let r = match train_cached(data, &cfg, &dirs.cache, false, true, &mut |_| ()) {
+        Ok((w, _)) => SeedRecord {
+            seed,
+            config_key,
+            test_accuracy_pct: 100.0 * w.report.test.overall,
+            train_seconds: w.report.train_seconds,
+            diverged: None,
+            learned: learned_acts(&w),
+        },
+        // A diverged seed is recorded and the study goes on.
+        Err(e @ crate::nn::NnError::NonFiniteLoss { .. }) => SeedRecord {
+            seed,
+            config_key,
+            test_accuracy_pct: 0.0,
+            train_seconds: 0.0,
+            diverged: Some(e.to_string()),
+            learned: vec![],
+        },
+        Err(e) => return Err(e.into()),
+    };
+    let dir = dirs.out.join("seeds");
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    let text = serde_json::to_string_pretty(&r).map_err(|e| {
+        StudyError::InvalidOption(format!("cannot serialise {}: {e}", path.display()))
+    })?;
+    crate::report::atomic_write(&path, text.as_bytes())?;
+    Ok((r, false))
+}
+
+/// The model of a recorded seed: from the cache, or retrained (training is
+/// deterministic); a retrained model whose test accuracy differs from the
+/// record is an error, never silently measured.
+fn seed_model(
+    plan: &BeyondPlan,
+    cell: &(Dataset, String, Act),
+    rec: &SeedRecord,
+    data: &Mnist,
+    dirs: &BeyondDirs,
+) -> Result<WeightsFile, StudyError> {
+    let cfg = plan.train_config(cell.0, &cell.1, cell.2, rec.seed)?;
+    let (w, _) = train_cached(data, &cfg, &dirs.cache, false, true, &mut |_| ())?;
+    let acc = 100.0 * w.report.test.overall;
+    if acc != rec.test_accuracy_pct {
+        return Err(StudyError::InvalidOption(format!(
+            "{}-{}-{} seed {}: the model has test accuracy {acc} %, its record {} %: training was not reproducible (delete {} to retrain)",
+            cell.0.name(),
+            cell.1,
+            cell.2.name(),
+            rec.seed,
+            rec.test_accuracy_pct,
+            seed_path(dirs, cell, rec.seed).display()
+        )));
+    }
+    Ok(w)
+}
+
+/// Train and measure one cell: every seed through [`train_seed`], then the
+/// encrypted runs on the first trained seed's model.
+pub fn run_cell(
+    plan: &BeyondPlan,
+    cell: &(Dataset, String, Act),
+    data: &Mnist,
+    dirs: &BeyondDirs,
+    quiet: bool,
+) -> Result<CellResult, StudyError> {
+    let (dataset, net, act) = (cell.0, cell.1.as_str(), cell.2);
+    let sig = &plan.signature_of(net, act);
+    let mut records = Vec::new();
+    for &seed in &sig.seeds {
+        records.push(train_seed(plan, cell, seed, data, dirs)?.0);
+    }
+    let (ok, bad): (Vec<&SeedRecord>, Vec<&SeedRecord>) =
+        records.iter().partition(|r| r.diverged.is_none());
+    let first = ok.first().copied();
+    let (batched, per_image) = match first {
+        Some(rec) if sig.encrypted => {
+            let w = seed_model(plan, cell, rec, data, dirs)?;
+            let dir = dirs.data_dir(dataset);
+            let b = he_measure(&w, Mode::Batched, sig.batched_images, data, dir, quiet)?;
+            let p = he_measure(
                 &w,
                 Mode::PerImage,
                 Some(sig.per_image_images),
                 data,
                 dir,
                 quiet,
-            )?),
-        )
-    } else {
-        (None, None)
+            )?;
+            (Some(b), Some(p))
+        }
+        _ => (None, None),
     };
     Ok(CellResult {
         dataset: dataset.name().into(),
         net: net.into(),
         act: act.name(),
         degree: act.degree(),
-        act_layers: learned.len(),
+        act_layers: ModelSpec::preset(net)?.act_count(),
         signature: sig.clone(),
-        trained_seeds,
-        test_accuracy_pct: acc,
-        train_seconds: secs,
-        diverged,
-        learned,
+        trained_seeds: ok.iter().map(|r| r.seed).collect(),
+        test_accuracy_pct: ok.iter().map(|r| r.test_accuracy_pct).collect(),
+        train_seconds: ok.iter().map(|r| r.train_seconds).collect(),
+        diverged: bad
+            .iter()
+            .map(|r| DivergedSeed {
+                seed: r.seed,
+                detail: r.diverged.clone().unwrap_or_default(),
+            })
+            .collect(),
+        learned: first.map(|r| r.learned.clone()).unwrap_or_default(),
         batched,
         per_image,
     })
@@ -656,50 +739,40 @@ pub fn run_beyond(
     Ok(out)
 }
 
-/// Train every model of the plan (all cells, all seeds) into the model
-/// cache, without encrypted runs or cell files: the study's training, which
-/// may run in the background, apart from its timed encrypted runs. A later
-/// [`run_beyond`] finds the models in the cache.
+/// Train every seed of every cell of the plan into `dirs.out/seeds/` (and
+/// the model cache), without encrypted runs or cell files: the study's
+/// training, which may run in the background, apart from its timed
+/// encrypted runs. A later [`run_beyond`] reuses the seed records, and the
+/// cached models where this machine still has them.
 pub fn train_beyond(
     plan: &BeyondPlan,
     dirs: &BeyondDirs,
     log: &mut dyn FnMut(&str),
 ) -> Result<(), StudyError> {
-    let cells = plan.cells();
+    let mut cells = plan.cells();
+    // Cheapest first, so that an interrupted run leaves the most cells:
+    // CNN2 trains ~8 times slower than the others.
+    cells.sort_by_key(|c| c.1 == "cnn2");
     let mut data: BTreeMap<&'static str, Mnist> = BTreeMap::new();
-    for (i, (d, net, act)) in cells.iter().enumerate() {
-        let set = loaded(&mut data, *d, dirs)?;
+    for (i, cell) in cells.iter().enumerate() {
+        let set = loaded(&mut data, cell.0, dirs)?;
         for &seed in &plan.signature.seeds {
-            let cfg = plan.train_config(*d, net, *act, seed)?;
-            let (w, prov) = match train_cached(set, &cfg, &dirs.cache, false, true, &mut |_| ()) {
-                Ok(r) => r,
-                // A diverged seed is reported and the study goes on (run_cell lists it).
-                Err(e @ crate::nn::NnError::NonFiniteLoss { .. }) => {
-                    log(&format!(
-                        "[{}/{}] {}-{}-{} seed {seed}: {e}",
-                        i + 1,
-                        cells.len(),
-                        d.name(),
-                        net,
-                        act.name()
-                    ));
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
+            let (r, stored) = train_seed(plan, cell, seed, set, dirs)?;
+            let what = match (&r.diverged, stored) {
+                (Some(e), _) => format!("diverged: {e}"),
+                (None, true) => format!("{:.2} % (stored)", r.test_accuracy_pct),
+                (None, false) => format!(
+                    "{:.2} % (trained in {:.0} s)",
+                    r.test_accuracy_pct, r.train_seconds
+                ),
             };
             log(&format!(
-                "[{}/{}] {}-{}-{} seed {seed}: {:.2} % ({})",
+                "[{}/{}] {}-{}-{} seed {seed}: {what}",
                 i + 1,
                 cells.len(),
-                d.name(),
-                net,
-                act.name(),
-                100.0 * w.report.test.overall,
-                match prov {
-                    crate::nn::cache::Provenance::Cached => "cached".to_string(),
-                    crate::nn::cache::Provenance::Trained =>
-                        format!("trained in {:.0} s", w.report.train_seconds),
-                }
+                cell.0.name(),
+                cell.1,
+                cell.2.name()
             ));
         }
     }
