@@ -27,6 +27,7 @@ fn argmax(v: &[f64]) -> usize {
 }
 
 fn main() -> anyhow::Result<()> {
+    slaf_he::machine::tune_allocator();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut pos = Vec::new();
     let mut params_name: Option<String> = None;

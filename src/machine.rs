@@ -111,6 +111,36 @@ pub fn ntt_kernels() -> &'static str {
     }
 }
 
+/// Keep freed ring buffers in the process instead of returning them to the
+/// system at every free (glibc on Linux; a no-op returning false
+/// elsewhere). Returns whether the setting was applied.
+///
+/// glibc's malloc serves every block of 128 KiB or more (one limb at
+/// N = 2^14 is exactly 128 KiB) with its own `mmap` and unmaps it at free,
+/// so each new limb costs page faults and the kernel's zeroing of its
+/// pages: measured, that made up about 40 % of a ciphertext product. This
+/// raises the mmap threshold to 32 MiB and the trim threshold to 512 MiB,
+/// so freed limbs are reused; a process then keeps up to that much freed
+/// memory. `slaf-he` calls it at start-up and [`crate::experiments::NotebookEnv::open`]
+/// for a notebook; a program of your own may call it once, first.
+pub fn tune_allocator() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only changes two malloc parameters; it is called
+        // with valid parameter codes and positive values, and glibc
+        // serialises it with its own lock.
+        let ok = unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20) == 1
+                && libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20) == 1
+        };
+        ok
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
 /// The 1-, 5- and 15-minute load averages (Linux), `None` elsewhere.
 pub fn load_averages() -> Option<[f64; 3]> {
     let s = std::fs::read_to_string("/proc/loadavg").ok()?;

@@ -531,11 +531,18 @@ impl Evaluator {
             .map(|j| {
                 let md = &qpm[j];
                 let (mut a0, mut a1) = (vec![0u64; n], vec![0u64; n]);
-                for (i, dig) in digits.iter().enumerate() {
-                    let (b, a) = &key.parts[i];
-                    md.mul_acc(&mut a0, &dig.limbs[j], &b.limbs[key_idx(j)]);
-                    md.mul_acc(&mut a1, &dig.limbs[j], &a.limbs[key_idx(j)]);
-                }
+                let terms: Vec<(&[u64], &[u64], &[u64])> = digits
+                    .iter()
+                    .zip(&key.parts)
+                    .map(|(dig, (b, a))| {
+                        (
+                            &dig.limbs[j][..],
+                            &b.limbs[key_idx(j)][..],
+                            &a.limbs[key_idx(j)][..],
+                        )
+                    })
+                    .collect();
+                md.dot2(&mut a0, &mut a1, &terms);
                 (a0, a1)
             })
             .unzip();

@@ -1,5 +1,8 @@
 //! Scalar modular arithmetic on u64 moduli and deterministic generation of
-//! NTT-friendly primes (q ≡ 1 mod 2N) of exact bit sizes.
+//! NTT-friendly primes (q ≡ 1 mod 2N) of exact bit sizes. The `*32`
+//! variants are for primes below 2^32: they use u64 products only, so the
+//! loops over them vectorise, and they return exactly what the general
+//! ones do.
 
 /// `a * b mod q`.
 #[inline]
@@ -22,6 +25,31 @@ pub fn mul_shoup(a: u64, w: u64, w_shoup: u64, q: u64) -> u64 {
     let hi = ((u128::from(a) * u128::from(w_shoup)) >> 64) as u64;
     let r = a.wrapping_mul(w).wrapping_sub(hi.wrapping_mul(q));
     if r >= q { r - q } else { r }
+}
+
+/// Shoup's constant for a prime below 2^32: `floor(w 2^32 / q)` for a fixed
+/// `w < q` ([`mul_shoup32`]).
+#[inline]
+pub fn shoup32(w: u64, q: u64) -> u64 {
+    debug_assert!(q < 1 << 32 && w < q);
+    (w << 32) / q
+}
+
+/// `a * w mod q` for `a < 2^32`, `w < q < 2^32`, with `w_shoup =
+/// shoup32(w, q)`: u64 products only, so a loop of it vectorises (the 64-bit
+/// [`mul_shoup`] needs a 128-bit high product). Same result as
+/// [`mul_shoup`].
+#[inline]
+pub fn mul_shoup32(a: u64, w: u64, w_shoup: u64, q: u64) -> u64 {
+    let hi = (a * w_shoup) >> 32;
+    let r = (a * w).wrapping_sub(hi * q);
+    if r >= q { r - q } else { r }
+}
+
+/// `x mod q` for `x < 2q`: one conditional subtraction (vectorises).
+#[inline]
+pub fn reduce_once(x: u64, q: u64) -> u64 {
+    if x >= q { x - q } else { x }
 }
 
 /// `a + b mod q` for `a, b < q`.

@@ -92,8 +92,11 @@ pub struct NotebookEnv {
 }
 
 impl NotebookEnv {
-    /// Find the repository, read the profile and create the figure folder.
+    /// Find the repository, read the profile and create the figure folder;
+    /// also keeps freed ring buffers in the process
+    /// ([`crate::machine::tune_allocator`]).
     pub fn open() -> Result<Self, StudyError> {
+        crate::machine::tune_allocator();
         let profile = Profile::from_env(Profile::Full)?;
         let cwd = std::env::current_dir()
             .map_err(|e| StudyError::InvalidOption(format!("no working directory: {e}")))?;
