@@ -4,11 +4,17 @@ ratio ours / TenSEAL (below 1.0 = we are faster).
 
 Usage: bash benches/compare_tenseal.sh [--quick] [--out FILE.md]
 
+SLAF_HE_BIN names the slaf-he binary (default ./target/release/slaf-he),
+e.g. one built with `cargo build --release --no-default-features` to time
+the AVX2 kernels on an AVX-512 machine; the table's first line names the
+NTT kernels that binary ran.
+
 With --out, the table goes to FILE.md with the machine (CPU model, SIMD
 flags, threads, load average before and after) in its first line, and both
 sides' raw JSON to FILE.raw.json beside it.
 """
 import json
+import os
 import subprocess
 import sys
 
@@ -27,11 +33,14 @@ out = args[args.index("--out") + 1] if "--out" in args else None
 cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-")
 simd = sh("grep -o -w 'avx2\\|avx512f\\|avx512ifma' /proc/cpuinfo | sort -u | tr '\\n' ' '")
 load_before = load()
-ours_json = subprocess.run(["./target/release/slaf-he", "bench", "ckks", "--json", "--threads", "1"] + quick,
+DEFAULT_BIN = "./target/release/slaf-he"
+binary = os.environ.get("SLAF_HE_BIN", DEFAULT_BIN)
+ours_json = subprocess.run([binary, "bench", "ckks", "--json", "--threads", "1"] + quick,
                            check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
 theirs_json = subprocess.run([sys.executable, "benches/tenseal_ckks.py"] + quick,
                              check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
 load_after = load()
+kernels = json.loads(ours_json).get("machine", {}).get("ntt_kernels") or "unknown"
 o = {(r["op"], r["n"]): r["median_us"] for r in json.loads(ours_json)["ops"]}
 t = {(r["op"], r["n"]): r["median_us"] for r in json.loads(theirs_json)["ops"]}
 NOTES = {
@@ -42,10 +51,11 @@ NOTES = {
     "keygen_secret_public": " (TenSEAL: whole ts.context(), set-up included)",
 }
 lines = [
-    f"CPU: {cpu}; SIMD: {simd}; 1 thread each (slaf-he --threads 1, TenSEAL n_threads=1); "
+    f"CPU: {cpu}; SIMD: {simd}; slaf-he NTT kernels: {kernels}; 1 thread each (slaf-he --threads 1, TenSEAL n_threads=1); "
     f"load average {' '.join(load_before)} before, {' '.join(load_after)} after; "
     f"median per op{' (--quick)' if quick else ''}; "
-    "`bash benches/compare_tenseal.sh --out results/ckks/compare_tenseal.md`.",
+    f"`{'' if binary == DEFAULT_BIN else 'SLAF_HE_BIN=' + binary + ' '}bash benches/compare_tenseal.sh"
+    f"{' --quick' if quick else ''} --out {out or 'FILE.md'}`.",
     "",
     "| op | N | slaf-he ms | TenSEAL 0.3.18 ms | slaf-he / TenSEAL |",
     "|---|---|---|---|---|",

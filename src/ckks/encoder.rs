@@ -8,6 +8,7 @@ use super::context::CkksContext;
 use super::error::CkksError;
 use super::math::reduce_i64;
 use super::ring::RnsPoly;
+use rayon::prelude::*;
 use std::sync::Arc;
 
 /// A complex number (re, im).
@@ -258,11 +259,17 @@ impl Encoder {
         p.to_coeff(m);
         let crt = self.ctx.crt();
         let mut v: Vec<Complex> = (0..slots)
-            .map(|i| {
-                let re: Vec<u64> = p.limbs.iter().map(|l| l[i]).collect();
-                let im: Vec<u64> = p.limbs.iter().map(|l| l[i + slots]).collect();
-                (crt.centered(&re) / pt.scale, crt.centered(&im) / pt.scale)
-            })
+            .into_par_iter()
+            .map_init(
+                || (Vec::with_capacity(p.len()), Vec::with_capacity(p.len())),
+                |(re, im), i| {
+                    re.clear();
+                    im.clear();
+                    re.extend(p.limbs.iter().map(|l| l[i]));
+                    im.extend(p.limbs.iter().map(|l| l[i + slots]));
+                    (crt.centered(re) / pt.scale, crt.centered(im) / pt.scale)
+                },
+            )
             .collect();
         self.fft_special(&mut v);
         v

@@ -649,21 +649,46 @@ pub fn automorphism(a: &RnsPoly, k: usize, m: &[Arc<Modulus>]) -> RnsPoly {
 /// Precomputation for exact CRT reconstruction over the first `k` primes.
 pub struct Crt {
     q: Vec<u64>,
-    /// inv[i][j] = q_j^{-1} mod q_i for j < i.
-    inv: Vec<Vec<u64>>,
+    /// inv[i][j] = q_j^{-1} mod q_i for j < i, with its Shoup constant.
+    inv: Vec<Vec<(u64, u64)>>,
+    /// Mixed-radix digits of (Q_k - 1) / 2 for each prefix of k primes.
+    half: Vec<Vec<u64>>,
 }
+
+/// Mixed-radix digits fit on the stack up to this many primes.
+const CRT_STACK: usize = 64;
 
 impl Crt {
     /// Precompute for the primes `q`.
     pub fn new(q: &[u64]) -> Self {
-        let inv = (0..q.len())
+        let inv: Vec<Vec<(u64, u64)>> = (0..q.len())
             .map(|i| {
                 (0..i)
-                    .map(|j| inv_mod(q[j] % q[i], q[i]).unwrap_or(0))
+                    .map(|j| {
+                        let w = inv_mod(q[j] % q[i], q[i]).unwrap_or(0);
+                        (w, shoup(w, q[i]))
+                    })
                     .collect()
             })
             .collect();
-        Self { q: q.to_vec(), inv }
+        let mut crt = Self {
+            q: q.to_vec(),
+            inv,
+            half: Vec::new(),
+        };
+        // (Q_k - 1) / 2 mod q_i = (Q_k - 1) * 2^-1 mod q_i for i < k.
+        crt.half = (0..=q.len())
+            .map(|k| {
+                let r: Vec<u64> = q[..k]
+                    .iter()
+                    .map(|&qi| mul_mod(qi - 1, inv_mod(2, qi).unwrap_or(0), qi))
+                    .collect();
+                let mut d = vec![0u64; k];
+                crt.mixed_radix(&r, &mut d);
+                d
+            })
+            .collect();
+        crt
     }
 
     fn mixed_radix(&self, r: &[u64], out: &mut [u64]) {
@@ -671,8 +696,9 @@ impl Crt {
         for i in 0..r.len() {
             let qi = self.q[i];
             let mut v = r[i];
-            for (&oj, &inv) in out[..i].iter().zip(&self.inv[i]) {
-                v = mul_mod(sub_mod(v, oj % qi, qi), inv, qi);
+            for (&oj, &(inv, inv_s)) in out[..i].iter().zip(&self.inv[i]) {
+                let o = if oj >= qi { oj % qi } else { oj };
+                v = mul_shoup(sub_mod(v, o, qi), inv, inv_s, qi);
             }
             out[i] = v;
         }
@@ -682,23 +708,26 @@ impl Crt {
     /// `r.len()` primes; exact up to f64 rounding of the result itself.
     pub fn centered(&self, r: &[u64]) -> f64 {
         let k = r.len();
-        let mut pos = vec![0u64; k];
-        let mut neg = vec![0u64; k];
-        self.mixed_radix(r, &mut pos);
-        let nr: Vec<u64> = r
-            .iter()
-            .zip(&self.q)
-            .map(|(&x, &q)| sub_mod(0, x, q))
-            .collect();
-        self.mixed_radix(&nr, &mut neg);
-        // Compare from the most significant digit: the smaller of x and Q-x.
-        let use_neg = pos.iter().rev().cmp(neg.iter().rev()) == std::cmp::Ordering::Greater;
-        let digits = if use_neg { &neg } else { &pos };
+        if k <= CRT_STACK {
+            let mut d = [0u64; CRT_STACK];
+            self.centered_with(r, &mut d[..k])
+        } else {
+            self.centered_with(r, &mut vec![0u64; k])
+        }
+    }
+
+    fn centered_with(&self, r: &[u64], d: &mut [u64]) -> f64 {
+        let k = r.len();
+        self.mixed_radix(r, d);
+        // x > (Q - 1) / 2: the value is x - Q = -(Q - x), and Q - x has the
+        // digits q_i - 1 - d_i plus one (Q = 1 + Σ (q_i - 1) M_i).
+        let neg = d.iter().rev().cmp(self.half[k].iter().rev()) == std::cmp::Ordering::Greater;
         let mut acc = 0.0f64;
         for i in (0..k).rev() {
-            acc = acc * self.q[i] as f64 + digits[i] as f64;
+            let digit = if neg { self.q[i] - 1 - d[i] } else { d[i] };
+            acc = acc * self.q[i] as f64 + digit as f64;
         }
-        if use_neg { -acc } else { acc }
+        if neg { -(acc + 1.0) } else { acc }
     }
 }
 

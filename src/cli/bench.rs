@@ -263,6 +263,29 @@ fn bench_set(
             precision_bits: prec,
         })
     };
+    // One limb of q_1 (a 26-bit prime in the presets): the NTT and the
+    // pointwise product every op above is made of.
+    {
+        let md = &ctx.q_moduli(top)[1.min(top)];
+        let mut a: Vec<u64> = (0..n as u64).map(|i| (i * 2_654_435_761) % md.q).collect();
+        let b = a.clone();
+        row(
+            "ntt_fwd_limb",
+            median_us(reps * 20, || md.fwd(&mut a)),
+            None,
+        );
+        row(
+            "ntt_inv_limb",
+            median_us(reps * 20, || md.inv(&mut a)),
+            None,
+        );
+        let mut acc = vec![0u64; n];
+        row(
+            "pointwise_mul_acc_limb",
+            median_us(reps * 20, || md.mul_acc(&mut acc, &a, &b)),
+            None,
+        );
+    }
     let mut seed = 1u64;
     let mut next = || {
         seed += 1;

@@ -1,3 +1,4 @@
+#![cfg_attr(not(feature = "tfhe-rs"), allow(unused_imports, unused_mut))]
 //! The companion paper's (P2) sign-approximation study as data: the
 //! comparison of the approximations (metrics, generation and encrypted
 //! evaluation times, as-published defects, TFHE exact comparison) and the

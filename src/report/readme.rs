@@ -25,6 +25,10 @@ pub const BLOCKS: &[(&str, &str)] = &[
     ),
     ("seed-study", "results/training/seeds.csv"),
     ("ckks-vs-tenseal", "results/ckks/compare_tenseal.md"),
+    (
+        "ckks-vs-tenseal-avx2",
+        "results/ckks/compare_tenseal_avx2.md",
+    ),
     ("cnn3", "results/cnn3/*/summary.json"),
     ("p2-metrics", "results/comparison/metrics.csv"),
     ("he-inference", "results/inference/*/summary.json"),
@@ -52,6 +56,7 @@ pub fn render_block(root: &Path, name: &str) -> Result<String, ReportError> {
         "p1-accuracy" => p1_accuracy(root),
         "seed-study" => seed_study(root),
         "ckks-vs-tenseal" => verbatim(root, "results/ckks/compare_tenseal.md"),
+        "ckks-vs-tenseal-avx2" => verbatim(root, "results/ckks/compare_tenseal_avx2.md"),
         "cnn3" => cnn3(root),
         "p2-metrics" => p2_metrics(root),
         "he-inference" => he_inference(root),
