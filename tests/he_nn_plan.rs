@@ -24,6 +24,39 @@ fn depths(p: &CircuitPlan) -> Vec<usize> {
     p.layers.iter().map(|l| l.depth).collect()
 }
 
+/// `auto` takes N = 8192 whenever the chain fits 218 bits and the engine's
+/// layout fits the slots: CryptoNets-X2 batched (depth 5) does, but one
+/// CryptoNets image needs 25 × 169 = 4225 im2col slots, more than N = 8192
+/// holds, so per image it takes N = 16384 (it used to fail with a layout
+/// error). CNN1-SLAF (depth 7) needs more than 218 bits at scale 2^26.
+#[test]
+fn auto_takes_the_smallest_ring_that_holds_the_engine_layout() {
+    use slaf_he::he_nn::Mode;
+    use slaf_he::he_nn::run::resolve_params;
+    let w = weights("cryptonets-x2");
+    let (plan, b, _) = resolve_params(&w, Some(ParamsChoice::Auto), Mode::Batched).unwrap();
+    assert_eq!((b.n(), plan.min_slots), (8192, 1));
+    assert_eq!(plan.per_image_slots, 25 * 169);
+    let (plan, p, _) = resolve_params(&w, Some(ParamsChoice::Auto), Mode::PerImage).unwrap();
+    assert_eq!((p.n(), plan.min_slots), (16384, 4225));
+    assert!(!p.is_insecure());
+    let (plan, p, _) = resolve_params(
+        &weights("cnn1-x2"),
+        Some(ParamsChoice::Auto),
+        Mode::PerImage,
+    )
+    .unwrap();
+    assert_eq!(plan.per_image_slots, 49 * 64, "7×7 taps at 8×8 positions");
+    assert_eq!(p.n(), 8192, "CNN1's 3136 im2col slots fit N = 8192");
+    let (_, s, _) = resolve_params(
+        &weights("cnn1-slaf"),
+        Some(ParamsChoice::Auto),
+        Mode::Batched,
+    )
+    .unwrap();
+    assert_eq!(s.n(), 16384);
+}
+
 #[test]
 fn depths_and_presets_of_the_committed_models() {
     // (model, per-layer depths, default preset)

@@ -144,6 +144,13 @@ pub struct CircuitPlan {
     pub max_abs: Option<Vec<f64>>,
     /// Upper bound on |logit| used to size the last level.
     pub logit_bound: f64,
+    /// Slots one image needs in the per-image engine (its im2col input:
+    /// kernel taps × conv output positions).
+    pub per_image_slots: usize,
+    /// Slots the parameters must hold: 1 until [`CircuitPlan::for_mode`]
+    /// sets it; [`auto_params`] starts from the smallest N with N/2 slots
+    /// at least this.
+    pub min_slots: usize,
 }
 
 /// Fallback max |last activation input| when the weights file has none.
@@ -209,13 +216,27 @@ impl CircuitPlan {
             .zip(&last_dense.bias)
             .map(|(row, b)| b.abs() + act_max * row.iter().map(|w| w.abs()).sum::<f64>())
             .fold(1.0f64, f64::max);
+        let g = model.conv.geom;
         Ok(Self {
             layers,
             depth,
             acts,
             max_abs,
             logit_bound,
+            per_image_slots: g.patch() * g.out_h() * g.out_w(),
+            min_slots: 1,
         })
+    }
+
+    /// The plan for an engine: per image, the parameters must hold one
+    /// image's im2col input ([`CircuitPlan::per_image_slots`]); batched, one
+    /// image per slot fits any ring.
+    pub fn for_mode(mut self, mode: super::Mode) -> Self {
+        self.min_slots = match mode {
+            super::Mode::PerImage => self.per_image_slots,
+            super::Mode::Batched => 1,
+        };
+        self
     }
 
     /// Plan from a weights file (uses its max |input| records).
@@ -394,7 +415,8 @@ impl ParamsChoice {
 /// Smallest scale (bits) `auto` plans for the decrypted logits.
 pub const MIN_OUTPUT_SCALE_BITS: u32 = 20;
 
-/// The smallest secure parameters for `plan`: N from 2^13 to 2^16, middle
+/// The smallest secure parameters for `plan`: N from 2^13 (or the smallest
+/// ring with `plan.min_slots` slots) to 2^16, middle
 /// primes of `scale_bits` bits (one per level of depth), first and special
 /// primes large enough for the logits at scale 2^20 (and at least
 /// `scale_bits + 5`).
@@ -405,7 +427,11 @@ pub fn auto_params(plan: &CircuitPlan, scale_bits: u32) -> Result<CkksParameters
     let out_scale = 2f64.powi(MIN_OUTPUT_SCALE_BITS.min(scale_bits) as i32);
     let edge = (plan.logit_bits(out_scale).ceil() as u32).clamp(scale_bits + 5, 60);
     let mut last_err = None;
-    for log_n in 13..=16u32 {
+    // The smallest ring whose N/2 slots hold `plan.min_slots`, from 2^13.
+    let first = (13..=16u32)
+        .find(|&l| (1usize << (l - 1)) >= plan.min_slots)
+        .unwrap_or(17);
+    for log_n in first..=16u32 {
         let mut bits = vec![edge];
         bits.extend(std::iter::repeat_n(scale_bits, plan.depth));
         bits.push(edge);
@@ -424,8 +450,9 @@ pub fn auto_params(plan: &CircuitPlan, scale_bits: u32) -> Result<CkksParameters
         needed: plan.depth,
         available: 0,
         detail: format!(
-            "{}; no secure N <= 65536 holds a {total}-bit chain ({})",
+            "{}; no secure N <= 65536 holds a {total}-bit chain with {} slots ({})",
             plan.breakdown(),
+            plan.min_slots,
             last_err.map_or_else(String::new, |e| e.to_string())
         ),
     })

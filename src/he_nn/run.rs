@@ -271,15 +271,16 @@ pub fn run(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
     }
 }
 
-/// The circuit plan of a model and the CKKS parameters it runs on:
-/// `choice`, or the SPEC preset matching the model
+/// The circuit plan of a model for the engine `mode` and the CKKS
+/// parameters it runs on: `choice`, or the SPEC preset matching the model
 /// ([`ParamsChoice::default_for`]), at the variant's scale (2^25 for
 /// SLAF-P, 2^26 otherwise). The one rule `infer` and `serve` share.
 pub fn resolve_params(
     weights: &WeightsFile,
     choice: Option<ParamsChoice>,
+    mode: Mode,
 ) -> Result<(CircuitPlan, CkksParameters, ParamsChoice), HeNnError> {
-    let plan = CircuitPlan::from_weights(weights)?;
+    let plan = CircuitPlan::from_weights(weights)?.for_mode(mode);
     let choice = choice.unwrap_or_else(|| ParamsChoice::default_for(weights));
     let scale_bits = if weights.variant == Variant::SlafP {
         25
@@ -318,7 +319,7 @@ fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
         ModelSource::Path(p) => WeightsFile::load(p)?,
         ModelSource::Weights(w) => (**w).clone(),
     };
-    let (plan, params, choice) = resolve_params(&weights, req.params.clone())?;
+    let (plan, params, choice) = resolve_params(&weights, req.params.clone(), req.mode)?;
 
     // The test images of the data set the model was trained on.
     let split = data::open_test_split(weights.config.dataset, req.data_dir.as_deref())?;

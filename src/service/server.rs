@@ -132,7 +132,7 @@ impl Server {
         params: Option<ParamsChoice>,
         config: ServerConfig,
     ) -> Result<Self, ServiceError> {
-        let (plan, params, _) = resolve_params(weights, params)?;
+        let (plan, params, _) = resolve_params(weights, params, mode)?;
         let model = weights.inference.chain_form().map_err(HeNnError::from)?;
         let literal = params.literal().clone();
         let n = params.n();
