@@ -119,7 +119,11 @@ def cold_fallbacks(log):
 
 
 def open_notebook(d, url, token, name):
-    d.get(f"{url}/lab/tree/{name}?token={token}")
+    # `reset`: a fresh workspace. Without it JupyterLab restores every tab
+    # opened before, and starts a kernel for each of those notebooks: the
+    # first of them took the warm build folder's lock, and the kernel of
+    # the notebook under test fell back to a cold folder.
+    d.get(f"{url}/lab/tree/{name}?reset&token={token}")
     wait(f"{name} to open", lambda: d.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell"), 120)
     # Kernel started (the status bar leaves "Starting" / "Connecting").
     time.sleep(3)

@@ -129,11 +129,10 @@ pub fn tune_allocator() -> bool {
         // SAFETY: mallopt only changes two malloc parameters; it is called
         // with valid parameter codes and positive values, and glibc
         // serialises it with its own lock.
-        let ok = unsafe {
+        unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20) == 1
                 && libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20) == 1
-        };
-        ok
+        }
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     {

@@ -8,25 +8,31 @@ use slaf_he::experiments::beyond::{
 };
 use std::process::Command;
 
+/// `slaf-he reproduce --profile tiny --only beyond` into `out` with the
+/// model cache `cache`.
+fn tiny(out: &std::path::Path, cache: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_slaf-he"))
+        .args([
+            "reproduce",
+            "--profile",
+            "tiny",
+            "--only",
+            "beyond",
+            "--out",
+        ])
+        .arg(out)
+        .arg("--cache")
+        .arg(cache)
+        .output()
+        .expect("run")
+}
+
 #[test]
 fn tiny_beyond_stage_stores_reuses_and_recomputes_cells() {
     let out = tempfile::tempdir().expect("tmp");
     let cache = tempfile::tempdir().expect("tmp");
     let run = || {
-        let o = Command::new(env!("CARGO_BIN_EXE_slaf-he"))
-            .args([
-                "reproduce",
-                "--profile",
-                "tiny",
-                "--only",
-                "beyond",
-                "--out",
-            ])
-            .arg(out.path())
-            .arg("--cache")
-            .arg(cache.path())
-            .output()
-            .expect("run");
+        let o = tiny(out.path(), cache.path());
         let stdout = String::from_utf8_lossy(&o.stdout).to_string();
         assert!(
             o.status.success(),
@@ -117,20 +123,7 @@ fn tiny_beyond_stage_stores_reuses_and_recomputes_cells() {
     std::fs::write(&rec_path, serde_json::to_string(&rec).expect("json")).expect("write");
     std::fs::remove_dir_all(cache.path()).expect("rm cache");
     std::fs::remove_file(dir.join("cells").join("mnist-cnn1-x2.json")).expect("rm cell");
-    let o = Command::new(env!("CARGO_BIN_EXE_slaf-he"))
-        .args([
-            "reproduce",
-            "--profile",
-            "tiny",
-            "--only",
-            "beyond",
-            "--out",
-        ])
-        .arg(out.path())
-        .arg("--cache")
-        .arg(cache.path())
-        .output()
-        .expect("run");
+    let o = tiny(out.path(), cache.path());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         !o.status.success() && err.contains("not reproducible"),

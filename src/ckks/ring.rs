@@ -840,7 +840,7 @@ mod tests {
             let q = ntt_primes(&[bits], n).expect("prime")[0];
             let md = Modulus::new(n, q).expect("plan");
             let val = |t: usize, i: usize, s: u64| {
-                if (t + i) % 3 == 0 {
+                if (t + i).is_multiple_of(3) {
                     q - 1
                 } else {
                     (s * 2_654_435_761 + (t * 31 + i) as u64) % q
