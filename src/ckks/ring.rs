@@ -85,7 +85,7 @@ fn with_scratch32<R>(n: usize, f: impl FnOnce(&mut [u32]) -> R) -> R {
 /// vectorise; the default x86-64 target has SSE2 only, without 64-bit
 /// compares. Same results at every level.
 #[inline(always)]
-pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
+fn simd<R>(f: impl FnOnce() -> R) -> R {
     pulp::Arch::new().dispatch(f)
 }
 

@@ -549,14 +549,16 @@ fn learned_acts(w: &WeightsFile) -> Vec<LearnedAct> {
         .collect()
 }
 
+/// `<dataset>-<net>-<act>`: the stem of a cell's file ([`CellResult::key`]).
+fn cell_key(cell: &(Dataset, String, Act)) -> String {
+    format!("{}-{}-{}", cell.0.name(), cell.1, cell.2.name())
+}
+
 /// The file of one seed's record: `<out>/seeds/<cell key>-s<seed>.json`.
 fn seed_path(dirs: &BeyondDirs, cell: &(Dataset, String, Act), seed: u64) -> PathBuf {
-    dirs.out.join("seeds").join(format!(
-        "{}-{}-{}-s{seed}.json",
-        cell.0.name(),
-        cell.1,
-        cell.2.name()
-    ))
+    dirs.out
+        .join("seeds")
+        .join(format!("{}-s{seed}.json", cell_key(cell)))
 }
 
 /// The record of one seed of a cell: the stored one when its configuration
@@ -623,10 +625,8 @@ fn seed_model(
     let acc = 100.0 * w.report.test.overall;
     if acc != rec.test_accuracy_pct {
         return Err(StudyError::InvalidOption(format!(
-            "{}-{}-{} seed {}: the model has test accuracy {acc} %, its record {} %: training was not reproducible (delete {} to retrain)",
-            cell.0.name(),
-            cell.1,
-            cell.2.name(),
+            "{} seed {}: the model has test accuracy {acc} %, its record {} %: training was not reproducible (delete {} to retrain)",
+            cell_key(cell),
             rec.seed,
             rec.test_accuracy_pct,
             seed_path(dirs, cell, rec.seed).display()
@@ -709,7 +709,7 @@ pub fn run_beyond(
     let mut data: BTreeMap<&'static str, Mnist> = BTreeMap::new();
     let mut out = Vec::with_capacity(cells.len());
     for (i, cell) in cells.iter().enumerate() {
-        let key = format!("{}-{}-{}", cell.0.name(), cell.1, cell.2.name());
+        let key = cell_key(cell);
         let path = cells_dir.join(format!("{key}.json"));
         let stored = (!force)
             .then(|| std::fs::read_to_string(&path).ok())
@@ -767,12 +767,10 @@ pub fn train_beyond(
                 ),
             };
             log(&format!(
-                "[{}/{}] {}-{}-{} seed {seed}: {what}",
+                "[{}/{}] {} seed {seed}: {what}",
                 i + 1,
                 cells.len(),
-                cell.0.name(),
-                cell.1,
-                cell.2.name()
+                cell_key(cell)
             ));
         }
     }
