@@ -19,6 +19,8 @@ fn context() -> Arc<CkksContext> {
         coeff_mod_bit_sizes: vec![40, 30, 30, 30, 30, 40],
         scale_bits: 30,
         allow_insecure: false,
+        special_primes: 1,
+        dnum: None,
     })
     .unwrap();
     CkksContext::new(params).unwrap()

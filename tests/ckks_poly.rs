@@ -25,6 +25,8 @@ fn run(
         coeff_mod_bit_sizes: bits,
         scale_bits,
         allow_insecure: true, // test-only sets
+        special_primes: 1,
+        dnum: None,
     })
     .expect("params");
     let ctx = CkksContext::new(params).expect("ctx");
@@ -109,6 +111,8 @@ fn composition_stages_and_depth_exhaustion() {
         coeff_mod_bit_sizes: vec![31, 26, 26, 26, 26, 26, 26, 31],
         scale_bits: 26,
         allow_insecure: false,
+        special_primes: 1,
+        dnum: None,
     })
     .expect("params");
     let ctx = CkksContext::new(params).expect("ctx");

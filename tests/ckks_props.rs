@@ -26,6 +26,8 @@ fn fixture() -> &'static Fixture {
             coeff_mod_bit_sizes: vec![50, 35, 35, 50],
             scale_bits: 35,
             allow_insecure: true, // 170 bits > 109 for N=4096: test-only ring
+            special_primes: 1,
+            dnum: None,
         })
         .expect("params");
         let ctx = CkksContext::new(params).expect("ctx");

@@ -27,6 +27,8 @@ fn setup(log_n: u32, bits: Vec<u32>, scale_bits: u32) -> Setup {
         coeff_mod_bit_sizes: bits,
         scale_bits,
         allow_insecure: true,
+        special_primes: 1,
+        dnum: None,
     })
     .expect("params");
     let ctx = CkksContext::new(params).expect("ctx");
@@ -83,6 +85,8 @@ fn presets_validate_and_insecure_sets_are_refused() {
         coeff_mod_bit_sizes: vec![40, 40, 40, 40, 40, 40],
         scale_bits: 30,
         allow_insecure: false,
+        special_primes: 1,
+        dnum: None,
     };
     let err = CkksParameters::new(lit.clone()).expect_err("insecure");
     assert!(matches!(
@@ -106,6 +110,8 @@ fn presets_validate_and_insecure_sets_are_refused() {
         coeff_mod_bit_sizes: vec![30, 30],
         scale_bits: 20,
         allow_insecure: false,
+        special_primes: 1,
+        dnum: None,
     };
     assert!(matches!(
         CkksParameters::new(bad),
@@ -332,6 +338,8 @@ fn flooding_adds_noise_of_the_stated_size() {
         coeff_mod_bit_sizes: vec![50, 40, 50],
         scale_bits: 40,
         allow_insecure: true, // small test ring
+        special_primes: 1,
+        dnum: None,
     })
     .expect("params");
     let ctx = CkksContext::new(params).expect("ctx");

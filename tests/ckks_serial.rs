@@ -13,6 +13,8 @@ fn context(bits: Vec<u32>) -> Arc<CkksContext> {
         coeff_mod_bit_sizes: bits,
         scale_bits: 25,
         allow_insecure: true, // small test ring
+        special_primes: 1,
+        dnum: None,
     })
     .expect("params");
     CkksContext::new(params).expect("ctx")
@@ -186,10 +188,10 @@ fn seed_compression_halves_keys_and_uploads_and_still_works() {
     assert!(close(&dec, &xs, 5e-3));
 
     // A bad seed form byte is refused with a typed error.
-    // (magic 8, version 4, kind 1, N 8, prime count 4, 4 primes, level 4,
-    // scale 8, part count 4, then the form byte.)
+    // (magic 8, version 4, kind 1, N 8, prime count 4, 4 primes, special
+    // prime count 4, level 4, scale 8, part count 4, then the form byte.)
     let mut bad = small.clone();
-    let at = 8 + 4 + 1 + 8 + 4 + 4 * 8 + 4 + 8 + 4;
+    let at = 8 + 4 + 1 + 8 + 4 + 4 * 8 + 4 + 4 + 8 + 4;
     assert_eq!(bad[at], 1);
     bad[at] = 7;
     assert!(matches!(

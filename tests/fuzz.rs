@@ -206,6 +206,8 @@ fn objects() -> Objects {
         coeff_mod_bit_sizes: vec![30, 25, 30],
         scale_bits: 25,
         allow_insecure: true,
+        special_primes: 1,
+        dnum: None,
     })
     .expect("params");
     let ctx = CkksContext::new(params).expect("context");
@@ -230,7 +232,8 @@ fn objects() -> Objects {
     }
 }
 
-/// The binary header: magic, version, kind, N, prime count and 3 primes,
+/// The binary header: magic, version, kind, N, prime count, 3 primes and
+/// the special prime count (inside the 32-byte margin),
 /// then the object's own counts.
 const HEADER: usize = 8 + 4 + 1 + 8 + 4 + 3 * 8 + 32;
 

@@ -81,6 +81,8 @@ fn small_ctx(log_n: u32, bits: Vec<u32>, scale_bits: u32) -> Arc<CkksContext> {
         coeff_mod_bit_sizes: bits,
         scale_bits,
         allow_insecure: true,
+        special_primes: 1,
+        dnum: None,
     })
     .expect("params");
     CkksContext::new(params).expect("context")
@@ -319,6 +321,8 @@ fn hardening_special_prime_smaller_than_the_chain_is_refused() {
         coeff_mod_bit_sizes: vec![50, 40, 40, 20],
         scale_bits: 40,
         allow_insecure: false,
+        special_primes: 1,
+        dnum: None,
     };
     match CkksParameters::new(lit) {
         Err(CkksError::SpecialPrimeTooSmall {
@@ -331,7 +335,9 @@ fn hardening_special_prime_smaller_than_the_chain_is_refused() {
     // (equal sizes: the special prime takes the largest prime of the size).
     for p in [presets::cnn1_x2(), presets::slaf(), presets::slaf_p()] {
         let max = p.q().iter().copied().max().unwrap_or(0);
-        assert!(p.p() > max, "{}: P = {} < {max}", p.describe(), p.p());
+        let sp = p.special_primes();
+        assert_eq!(sp.len(), 1, "{}: SEAL layout", p.describe());
+        assert!(sp[0] > max, "{}: P = {} < {max}", p.describe(), sp[0]);
     }
 }
 
@@ -370,10 +376,10 @@ fn hardening_deserializer_refuses_ntt_flag_zero() {
     let ct = encrypt(&k, &[0.5], 1, 2f64.powi(25));
     let mut bytes = ciphertext_to_bytes(&ctx, &ct);
     assert!(ciphertext_from_bytes(&ctx, &bytes).is_ok());
-    // Header: magic 8, version 4, kind 1, N 8, count 4, 4 primes x 8; then
-    // level 4, scale 8, parts 4, form 1 (full), limb count 4, then the
-    // first NTT flag.
-    let flag = 8 + 4 + 1 + 8 + 4 + 3 * 8 + 4 + 8 + 4 + 1 + 4;
+    // Header: magic 8, version 4, kind 1, N 8, count 4, 3 primes x 8,
+    // special prime count 4; then level 4, scale 8, parts 4, form 1 (full),
+    // limb count 4, then the first NTT flag.
+    let flag = 8 + 4 + 1 + 8 + 4 + 3 * 8 + 4 + 4 + 8 + 4 + 1 + 4;
     assert_eq!(bytes[flag], 1);
     bytes[flag] = 0;
     let e = ciphertext_from_bytes(&ctx, &bytes).expect_err("NTT flag 0");

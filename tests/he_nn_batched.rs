@@ -29,6 +29,8 @@ fn small(log_n: u32, bits: Vec<u32>) -> CkksParametersLiteral {
         coeff_mod_bit_sizes: bits,
         scale_bits: 26,
         allow_insecure: true,
+        special_primes: 1,
+        dnum: None,
     }
 }
 

@@ -103,6 +103,8 @@ fn batched(name: &str) {
         coeff_mod_bit_sizes: bits,
         scale_bits: 26,
         allow_insecure: true,
+        special_primes: 1,
+        dnum: None,
     })
     .expect("params");
     let engine = BatchedEngine::new(
@@ -170,6 +172,8 @@ fn cnn3_through_the_engine_trait_reports_every_stage() {
         coeff_mod_bit_sizes: presets::slaf().literal().coeff_mod_bit_sizes.clone(),
         scale_bits: 26,
         allow_insecure: true,
+        special_primes: 1,
+        dnum: None,
     })
     .expect("params");
     let engines: Vec<Box<dyn Engine>> = vec![

@@ -238,6 +238,8 @@ fn cnn1_slaf_full_chain_matches_plaintext() {
         coeff_mod_bit_sizes: bits,
         scale_bits: 30,
         allow_insecure: true,
+        special_primes: 1,
+        dnum: None,
     })
     .unwrap();
     let opts = PerImageOptions {
@@ -341,6 +343,8 @@ fn hoisted_rotations_match_single_rotations() {
         coeff_mod_bit_sizes: vec![40, 30, 30, 50],
         scale_bits: 30,
         allow_insecure: false,
+        special_primes: 1,
+        dnum: None,
     })
     .unwrap();
     let ctx = CkksContext::new(params).unwrap();

@@ -124,6 +124,8 @@ fn short_chain_and_relu_are_refused_with_typed_errors() {
             coeff_mod_bit_sizes: vec![36, 26, 26, 26, 26, 26, 26, 36],
             scale_bits: 26,
             allow_insecure: true,
+            special_primes: 1,
+            dnum: None,
         })
     );
     assert!(

@@ -11,9 +11,9 @@ use std::sync::Arc;
 /// Parameters with their precomputations, shared behind an `Arc`.
 pub struct CkksContext {
     params: CkksParameters,
-    /// q_0..q_L then P.
+    /// q_0..q_L then the special primes p_0..p_{k-1}.
     moduli: Vec<Arc<Modulus>>,
-    /// For each level l: q_0..q_l then P.
+    /// For each level l: q_0..q_l then p_0..p_{k-1}.
     qp_by_level: Vec<Vec<Arc<Modulus>>>,
     crt: Crt,
 }
@@ -38,15 +38,14 @@ impl CkksContext {
         let moduli: Vec<Arc<Modulus>> = params
             .q()
             .iter()
-            .chain(std::iter::once(&params.p()))
+            .chain(params.special_primes())
             .map(|&q| Modulus::with_words(n, q, words).map(Arc::new))
             .collect::<Result<_, _>>()?;
         let l = params.max_level();
-        let p = Arc::clone(&moduli[l + 1]);
         let qp_by_level = (0..=l)
             .map(|lvl| {
                 let mut v: Vec<Arc<Modulus>> = moduli[..=lvl].to_vec();
-                v.push(Arc::clone(&p));
+                v.extend(moduli[l + 1..].iter().cloned());
                 v
             })
             .collect();
@@ -59,7 +58,8 @@ impl CkksContext {
         }))
     }
 
-    /// The word width (32 or 64) of each prime's NTT kernels, q_0..q_L then P.
+    /// The word width (32 or 64) of each prime's NTT kernels, q_0..q_L then
+    /// the special primes.
     pub fn ntt_word_bits(&self) -> Vec<u32> {
         self.moduli.iter().map(|m| m.word_bits()).collect()
     }
@@ -83,12 +83,17 @@ impl CkksContext {
             .sum()
     }
 
-    /// The moduli q_0..q_level, P.
+    /// The moduli q_0..q_level, then the special primes.
     pub fn qp_moduli(&self, level: usize) -> &[Arc<Modulus>] {
         &self.qp_by_level[level.min(self.params.max_level())]
     }
 
-    /// All moduli q_0..q_L, P (the key level).
+    /// The special primes' moduli (P is their product).
+    pub fn special_moduli(&self) -> &[Arc<Modulus>] {
+        &self.moduli[self.params.max_level() + 1..]
+    }
+
+    /// All moduli q_0..q_L, then the special primes (the key level).
     pub fn key_moduli(&self) -> &[Arc<Modulus>] {
         &self.moduli
     }

@@ -24,12 +24,12 @@ pub enum CkksError {
     },
     /// The special prime is smaller than a chain prime.
     #[error(
-        "invalid CKKS parameters: the special prime ({special_bits} bits) must be at least as large as every chain prime (the largest has {chain_bits} bits); key switching would return noise"
+        "invalid CKKS parameters: the special modulus P ({special_bits} bits) must be at least as large as every key-switching digit's modulus (the largest has {chain_bits} bits); key switching would return noise"
     )]
     SpecialPrimeTooSmall {
-        /// Bits of the special prime.
+        /// Bits of the special modulus P (the product of the special primes).
         special_bits: u32,
-        /// Bits of the largest chain prime.
+        /// Bits of the largest digit's modulus (one chain prime when dnum = L+1).
         chain_bits: u32,
     },
     /// An encoded value does not fit the level's modulus.

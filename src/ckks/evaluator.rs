@@ -5,6 +5,7 @@
 //! combinations of many ciphertexts ([`Evaluator::linear_combinations_into`],
 //! the kernel of batched encrypted inference).
 
+use super::basis::{lift_digit_range, mod_down_by_special};
 use super::context::CkksContext;
 use super::encoder::{Encoder, Plaintext};
 use super::error::CkksError;
@@ -13,7 +14,7 @@ use super::keys::{
     galois_element, sample_error, sample_ternary, seeded_uniform, small_to_ntt,
 };
 use super::math::{add_mod, mul_shoup, reduce_f64, reduce_i64, shoup};
-use super::ring::{RnsPoly, SecretPoly, automorphism_ntt, divide_round_by_last, lift_digit};
+use super::ring::{RnsPoly, SecretPoly, automorphism_ntt, divide_round_by_last};
 use rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -499,16 +500,20 @@ impl Evaluator {
     }
 
     /// The key-switching decomposition of `d` (NTT domain, level `level`):
-    /// one centred digit per prime q_i, lifted to q_0..q_level, P (NTT).
+    /// one centred digit per group of primes ([`CkksParameters::digits`]),
+    /// lifted to q_0..q_level and the special primes (NTT).
+    ///
+    /// [`CkksParameters::digits`]: super::params::CkksParameters::digits
     fn decompose(&self, d: &RnsPoly, level: usize) -> Vec<RnsPoly> {
         let qm = self.ctx.q_moduli(level);
         let qpm = self.ctx.qp_moduli(level);
         let mut dc = d.clone();
         dc.to_coeff(qm);
-        dc.limbs
-            .par_iter()
-            .zip(qm)
-            .map(|(l, src)| lift_digit(l, src.q, qpm))
+        self.ctx
+            .params()
+            .digits(level)
+            .into_par_iter()
+            .map(|digit| lift_digit_range(&dc, d, digit, qpm))
             .collect()
     }
 
@@ -523,10 +528,10 @@ impl Evaluator {
         let qpm = self.ctx.qp_moduli(level);
         let n = self.ctx.params().n();
         let key_p = self.ctx.params().max_level() + 1;
-        let k = level + 2;
-        // Map output limb j to the key's limb: j for q_j, key_p for P.
-        let key_idx = |j: usize| if j == level + 1 { key_p } else { j };
-        let (limbs0, limbs1): (Vec<Vec<u64>>, Vec<Vec<u64>>) = (0..k)
+        let special = qpm.len() - (level + 1);
+        // Map output limb j to the key's limb: j for q_j, key_p + i for p_i.
+        let key_idx = |j: usize| if j > level { key_p + j - level - 1 } else { j };
+        let (limbs0, limbs1): (Vec<Vec<u64>>, Vec<Vec<u64>>) = (0..qpm.len())
             .into_par_iter()
             .map(|j| {
                 let md = &qpm[j];
@@ -554,9 +559,9 @@ impl Evaluator {
             limbs: limbs1,
             ntt: true,
         };
-        // Mod down by P (exact rounding division).
-        let _ = divide_round_by_last(&mut u0, qpm);
-        let _ = divide_round_by_last(&mut u1, qpm);
+        // Mod down by P (rounding division; the lengths always match).
+        let _ = mod_down_by_special(&mut u0, qpm, special);
+        let _ = mod_down_by_special(&mut u1, qpm, special);
         (u0, u1)
     }
 

@@ -1,7 +1,9 @@
 //! Key generation: a ternary secret from a CSPRNG, the public key,
 //! relinearisation and Galois (rotation, conjugation) keys for hybrid key
-//! switching with the single special prime P (one RNS digit per ciphertext
-//! prime, as SEAL). The secret key is zeroized on drop and never printed.
+//! switching: P is the product of the parameters' special primes, and a
+//! key holds one part per digit (a group of consecutive ciphertext
+//! primes; one prime per digit and one special prime is SEAL's choice).
+//! The secret key is zeroized on drop and never printed.
 
 use super::context::CkksContext;
 use super::error::CkksError;
@@ -24,7 +26,7 @@ pub const SIGMA: f64 = 3.240_370_349_203_93;
 pub const ERROR_BOUND: f64 = CBD_ETA as f64;
 
 /// The secret key: a ternary polynomial s and its square s², NTT form over
-/// q_0..q_L, P, both computed once and zeroized on drop. The decryptor
+/// q_0..q_L and the special primes, both computed once and zeroized on drop. The decryptor
 /// reads them in place (no copy of s per call).
 pub struct SecretKey {
     s: SecretPoly,
@@ -207,9 +209,11 @@ impl PublicKey {
     }
 }
 
-/// A key-switching key: for each ciphertext prime q_i, (b_i, a_i) over
-/// q_0..q_L, P with b_i = -a_i s + e_i + [P]_{q_i} s' on limb i. A freshly
-/// generated key keeps the seed of every `a_i` (serialized instead of it).
+/// A key-switching key: for each digit D_i (a range of ciphertext primes),
+/// (b_i, a_i) over q_0..q_L, p_0..p_{k-1} with
+/// b_i = -a_i s + e_i + [P]_{q_j} s' on the limbs j of D_i (P Q̃_i s' with
+/// Q̃_i the CRT idempotent of D_i). A freshly generated key keeps the seed
+/// of every `a_i` (serialized instead of it).
 #[derive(Clone, Debug)]
 pub struct SwitchingKey {
     pub(in crate::ckks) parts: Vec<(RnsPoly, RnsPoly)>,
@@ -398,21 +402,25 @@ impl KeyGenerator {
     fn switching_key(&mut self, target: &RnsPoly) -> SwitchingKey {
         let m = self.ctx.key_moduli();
         let n = self.ctx.params().n();
-        let levels = self.ctx.params().max_level() + 1;
-        let p = self.ctx.params().p();
-        let mut seeds = Vec::with_capacity(levels);
-        let parts = (0..levels)
-            .map(|i| {
+        let params = self.ctx.params();
+        let digits = params.digits(params.max_level());
+        let special = params.special_primes();
+        let mut seeds = Vec::with_capacity(digits.len());
+        let parts = digits
+            .into_iter()
+            .map(|digit| {
                 let (a, seed) = seeded_uniform(n, m, &mut self.rng);
                 seeds.push(seed);
                 let e = small_to_ntt(&sample_error(n, &mut self.rng), m);
                 let mut b = a.mul(self.sk.s(), m);
                 b.neg_assign(m);
                 b.add_assign(&e, m);
-                let qi = m[i].q;
-                let pm = p % qi;
-                for (x, t) in b.limbs[i].iter_mut().zip(&target.limbs[i]) {
-                    *x = super::math::add_mod(*x, mul_mod(pm, *t, qi), qi);
+                for j in digit {
+                    let qj = m[j].q;
+                    let pm = special.iter().fold(1, |acc, &p| mul_mod(acc, p % qj, qj));
+                    for (x, t) in b.limbs[j].iter_mut().zip(&target.limbs[j]) {
+                        *x = super::math::add_mod(*x, mul_mod(pm, *t, qj), qj);
+                    }
                 }
                 (b, a)
             })

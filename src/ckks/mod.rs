@@ -10,9 +10,7 @@
 //! ```
 //! use slaf_he::ckks::*;
 //! use rand::SeedableRng;
-//! let params = CkksParameters::new(CkksParametersLiteral {
-//!     log_n: 12, coeff_mod_bit_sizes: vec![40, 29, 40], scale_bits: 29, allow_insecure: false,
-//! }).unwrap();
+//! let params = CkksParameters::new(CkksParametersLiteral::new(12, vec![40, 29, 40], 29)).unwrap();
 //! let ctx = CkksContext::new(params).unwrap();
 //! let mut kg = KeyGenerator::from_seed(&ctx, &KeySeed::for_tests(1)); // tests only
 //! // (production: KeyGenerator::from_seed(&ctx, &KeySeed::from_os_rng()))
@@ -26,6 +24,7 @@
 //! assert!((out[0] - 2.25).abs() < 1e-4 && (out[1] - 4.0).abs() < 1e-4);
 //! ```
 
+pub mod basis;
 pub mod circuits;
 pub mod context;
 pub mod encoder;

@@ -1,6 +1,13 @@
 //! CKKS parameters: one literal (ring degree, SEAL-style modulus chain bit
-//! sizes, default scale) validated into immutable parameters with their
-//! primes, checked against the HE-standard 128-bit bounds.
+//! sizes, default scale, key-switching digits) validated into immutable
+//! parameters with their primes, checked against the HE-standard 128-bit
+//! bounds over log2(QP), the special primes included.
+//!
+//! Key switching is hybrid: the special modulus P is the product of the
+//! chain's last `special_primes` primes, and the ciphertext primes
+//! q_0..q_L split into `dnum` digits of consecutive primes. Invariants:
+//! every digit's modulus is at most P (else key switching divides by too
+//! little and returns noise), and a digit never spans fewer than one prime.
 
 use super::error::CkksError;
 use super::math::ntt_primes;
@@ -30,6 +37,45 @@ pub struct CkksParametersLiteral {
     /// caller's argument ([`crate::ckks::serial::parameters_from_json`]).
     #[serde(skip)]
     pub allow_insecure: bool,
+    /// How many of the chain's last sizes are special primes (their product
+    /// P is the key-switching modulus): 1 is SEAL's single special prime.
+    #[serde(default = "one")]
+    pub special_primes: usize,
+    /// Key-switching digits (dnum): the ciphertext primes q_0..q_L split
+    /// into this many groups of ceil((L+1)/dnum) consecutive primes. `None`
+    /// is one digit per ciphertext prime (SEAL's choice). Fewer digits mean
+    /// fewer NTTs and a shorter inner product per key switch, but each
+    /// digit's modulus must stay at most P.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dnum: Option<usize>,
+}
+
+fn one() -> usize {
+    1
+}
+
+impl CkksParametersLiteral {
+    /// A literal with SEAL's key switching (one special prime, one digit
+    /// per ciphertext prime), secure sets only.
+    pub fn new(log_n: u32, coeff_mod_bit_sizes: Vec<u32>, scale_bits: u32) -> Self {
+        Self {
+            log_n,
+            coeff_mod_bit_sizes,
+            scale_bits,
+            allow_insecure: false,
+            special_primes: 1,
+            dnum: None,
+        }
+    }
+
+    /// The same literal with hybrid key switching: the last
+    /// `special_primes` sizes form P, and the ciphertext primes split into
+    /// `dnum` digits.
+    pub fn with_key_switching(mut self, special_primes: usize, dnum: usize) -> Self {
+        self.special_primes = special_primes;
+        self.dnum = Some(dnum);
+        self
+    }
 }
 
 /// Most primes a chain may have (base + levels + special prime): 64 covers
@@ -42,7 +88,10 @@ pub struct CkksParameters {
     literal: CkksParametersLiteral,
     n: usize,
     q: Vec<u64>,
-    p: u64,
+    /// The special primes p_0..p_{k-1} (P is their product).
+    p: Vec<u64>,
+    /// Primes per key-switching digit (alpha).
+    digit_primes: usize,
 }
 
 impl CkksParameters {
@@ -106,33 +155,62 @@ impl CkksParameters {
             }
             _ => {}
         }
-        let (chain_bits, p_bits) = bits.split_at(bits.len() - 1);
-        let max_chain = chain_bits.iter().copied().max().unwrap_or(0);
-        if p_bits[0] < max_chain {
+        let k = literal.special_primes;
+        if k == 0 || k >= bits.len() {
+            return Err(bad(format!(
+                "{k} special primes in a chain of {} sizes: at least one, and at least one ciphertext prime",
+                bits.len()
+            )));
+        }
+        let (chain_bits, p_bits) = bits.split_at(bits.len() - k);
+        let levels = chain_bits.len();
+        let dnum = literal.dnum.unwrap_or(levels);
+        if dnum == 0 || dnum > levels {
+            return Err(bad(format!(
+                "dnum = {dnum} key-switching digits for {levels} ciphertext primes: need 1..={levels}"
+            )));
+        }
+        let digit_primes = levels.div_ceil(dnum);
+        if digit_primes * (dnum - 1) >= levels {
+            return Err(bad(format!(
+                "dnum = {dnum} digits of {digit_primes} primes leave the last digit empty for {levels} ciphertext primes; use dnum = {}",
+                levels.div_ceil(digit_primes)
+            )));
+        }
+        // Sizes first (before any prime search): the primes of a size lie
+        // just below 2^bits, so a digit of more bits than P cannot fit.
+        let p_total: u32 = p_bits.iter().sum();
+        if let Some(big) = chain_bits
+            .chunks(digit_primes)
+            .map(|d| d.iter().sum::<u32>())
+            .find(|&d| d > p_total)
+        {
             return Err(CkksError::SpecialPrimeTooSmall {
-                special_bits: p_bits[0],
-                chain_bits: max_chain,
+                special_bits: p_total,
+                chain_bits: big,
             });
         }
-        // The special prime picks first: it is the largest of its size.
+        // The special primes pick first: each is the largest of its size.
         let order: Vec<u32> = p_bits.iter().chain(chain_bits).copied().collect();
         let primes = ntt_primes(&order, n).ok_or_else(|| {
             bad(format!(
                 "not enough NTT-friendly primes of the requested sizes for N = {n}"
             ))
         })?;
-        let (p, q) = primes.split_at(1);
-        let p = p[0];
-        if let Some(&big) = q.iter().find(|&&qi| qi > p) {
+        let (p, q) = primes.split_at(k);
+        let log2 = |v: &[u64]| v.iter().map(|&x| (x as f64).log2()).sum::<f64>();
+        let log_p = log2(p);
+        if let Some(big) = q.chunks(digit_primes).map(log2).find(|&d| d > log_p) {
             return Err(CkksError::SpecialPrimeTooSmall {
-                special_bits: 64 - p.leading_zeros(),
-                chain_bits: 64 - big.leading_zeros(),
+                special_bits: log_p.ceil() as u32,
+                chain_bits: big.ceil() as u32,
             });
         }
         Ok(Self {
             n,
             q: q.to_vec(),
-            p,
+            p: p.to_vec(),
+            digit_primes,
             literal,
         })
     }
@@ -153,9 +231,26 @@ impl CkksParameters {
     pub fn q(&self) -> &[u64] {
         &self.q
     }
-    /// The special prime P (key switching only).
-    pub fn p(&self) -> u64 {
-        self.p
+    /// The special primes whose product P is the key-switching modulus.
+    pub fn special_primes(&self) -> &[u64] {
+        &self.p
+    }
+    /// Number of key-switching digits (dnum) at the top level.
+    pub fn dnum(&self) -> usize {
+        self.q.len().div_ceil(self.digit_primes)
+    }
+    /// Ciphertext primes per key-switching digit (alpha).
+    pub fn digit_primes(&self) -> usize {
+        self.digit_primes
+    }
+    /// The key-switching digits of a ciphertext at `level`: ranges of
+    /// consecutive prime indices covering 0..=level (the last may be short).
+    pub fn digits(&self, level: usize) -> Vec<std::ops::Range<usize>> {
+        let end = level.min(self.max_level()) + 1;
+        (0..end)
+            .step_by(self.digit_primes)
+            .map(|s| s..(s + self.digit_primes).min(end))
+            .collect()
     }
     /// Highest level L (number of rescales available).
     pub fn max_level(&self) -> usize {
@@ -197,8 +292,18 @@ impl CkksParameters {
             });
             i = j + 1;
         }
+        let layout = if self.p.len() == 1 && self.digit_primes == 1 {
+            String::new()
+        } else {
+            format!(
+                ", dnum {} ({} primes per digit, P of {} primes)",
+                self.dnum(),
+                self.digit_primes,
+                self.p.len()
+            )
+        };
         format!(
-            "N={}, [{}] ({} bits), scale 2^{}, {}",
+            "N={}, [{}] ({} bits){layout}, scale 2^{}, {}",
             self.n,
             parts.join(", "),
             self.total_bits(),
@@ -229,6 +334,8 @@ pub mod presets {
             coeff_mod_bit_sizes: bits,
             scale_bits,
             allow_insecure: false,
+            special_primes: 1,
+            dnum: None,
         };
         match CkksParameters::new(lit) {
             Ok(p) => p,

@@ -1,7 +1,8 @@
 //! RNS polynomials of Z[X]/(X^N + 1) over a list of NTT-friendly primes,
 //! with the negacyclic NTT of `tfhe-ntt` (one plan per prime, shared), and
 //! the RNS tools CKKS needs: exact rounding division by the last prime
-//! (rescale / mod-down by P), digit lifting for key switching, Galois
+//! (rescale / mod-down by a single special prime), one-prime digit lifting
+//! for key switching (groups of primes: [`super::basis`]), Galois
 //! automorphisms (in coefficient form, and in the NTT domain as index
 //! permutations) and exact CRT reconstruction (Garner) for decoding.
 //!
@@ -572,11 +573,24 @@ pub fn divide_round_by_last(a: &mut RnsPoly, m: &[Arc<Modulus>]) -> Result<(), C
 /// error concentrates in the lowest-frequency slots after key switching
 /// (measured: slot 0 of a rotation 2^13 times noisier than the median
 /// with a special prime as small as q_src).
-pub fn lift_digit(digit: &[u64], q_src: u64, m: &[Arc<Modulus>]) -> RnsPoly {
+///
+/// `own`, when given, is the index of the digit's own prime in `m` and the
+/// digit's limb there in NTT form: it is copied instead of transformed
+/// (the centred lift is the same residue modulo its own prime).
+pub fn lift_digit(
+    digit: &[u64],
+    q_src: u64,
+    m: &[Arc<Modulus>],
+    own: Option<(usize, &[u64])>,
+) -> RnsPoly {
     let half = q_src / 2;
     let limbs = m
         .par_iter()
-        .map(|md| {
+        .enumerate()
+        .map(|(t, md)| {
+            if let Some((_, limb)) = own.filter(|&(j, _)| j == t) {
+                return limb.to_vec();
+            }
             let q = md.q;
             let neg = (q - q_src % q) % q; // -q_src mod q
             let mut v: Vec<u64> = if q_src <= 2 * q {

@@ -4,8 +4,9 @@
 //! format), validated on load against the context they are read into.
 //!
 //! Binary layout: magic `SLAFCKKS`, format version (u32), object kind (u8),
-//! ring degree (u64), the number of chain primes and the primes q_0..q_L, P
-//! (u64 each), then the object. A polynomial is its limb count (u32), an
+//! ring degree (u64), the number of primes and the primes q_0..q_L, then
+//! the special primes (u64 each), the number of special primes (u32), then
+//! the object. A polynomial is its limb count (u32), an
 //! NTT flag (u8, always 1) and `limbs × N` coefficients (u64). A uniform
 //! part (the `a` of a public key, of each key-switching digit and of a
 //! fresh symmetric ciphertext) is written as a form byte then either the
@@ -32,7 +33,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"SLAFCKKS";
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 
 /// What a serialized blob holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,11 +101,11 @@ impl Writer {
         w.buf.push(kind as u8);
         let p = ctx.params();
         w.u64(p.n() as u64);
-        w.u32((p.q().len() + 1) as u32);
-        for &q in p.q() {
+        w.u32((p.q().len() + p.special_primes().len()) as u32);
+        for &q in p.q().iter().chain(p.special_primes()) {
             w.u64(q);
         }
-        w.u64(p.p());
+        w.u32(p.special_primes().len() as u32);
         w
     }
     fn u32(&mut self, v: u32) {
@@ -149,8 +150,12 @@ struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
     n: usize,
-    /// q_0..q_L, P.
+    /// q_0..q_L, then the special primes.
     primes: Vec<u64>,
+    /// Number of ciphertext primes (L + 1).
+    q_len: usize,
+    /// Key-switching digits of a key (dnum).
+    dnum: usize,
     /// The moduli of the primes (for a Galois key's permutation).
     key_moduli: Vec<Arc<Modulus>>,
 }
@@ -158,12 +163,14 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn new(ctx: &CkksContext, buf: &'a [u8], kind: Kind) -> Result<Self, CkksError> {
         let p = ctx.params();
-        let primes: Vec<u64> = p.q().iter().copied().chain([p.p()]).collect();
+        let primes: Vec<u64> = p.q().iter().chain(p.special_primes()).copied().collect();
         let mut r = Reader {
             buf,
             pos: 0,
             n: p.n(),
             primes,
+            q_len: p.q().len(),
+            dnum: p.dnum(),
             key_moduli: ctx.key_moduli().to_vec(),
         };
         if r.take(8)? != MAGIC {
@@ -205,6 +212,13 @@ impl<'a> Reader<'a> {
                     r.primes[i]
                 )));
             }
+        }
+        let special = r.u32()? as usize;
+        if special != count - r.q_len {
+            return Err(bad(format!(
+                "{special} special primes, the context has {}",
+                count - r.q_len
+            )));
         }
         Ok(r)
     }
@@ -291,7 +305,7 @@ impl<'a> Reader<'a> {
         k_inv: Option<usize>,
     ) -> Result<SwitchingKey, CkksError> {
         let digits = self.u32()? as usize;
-        let expected = self.primes.len() - 1;
+        let expected = self.dnum;
         if digits != expected {
             return Err(bad(format!(
                 "{what}: {digits} key-switching digits, expected {expected}"
@@ -408,7 +422,7 @@ pub fn public_key_to_bytes(ctx: &CkksContext, pk: &PublicKey) -> Vec<u8> {
 /// Read a public key serialized under the same parameters, validated.
 pub fn public_key_from_bytes(ctx: &CkksContext, bytes: &[u8]) -> Result<PublicKey, CkksError> {
     let mut r = Reader::new(ctx, bytes, Kind::PublicKey)?;
-    let m = r.primes[..r.primes.len() - 1].to_vec();
+    let m = r.primes[..r.q_len].to_vec();
     let b = r.poly(&m, "public key")?;
     let (a, a_seed) = r.uniform(&m, "public key")?;
     r.finish()?;
@@ -474,7 +488,8 @@ pub fn galois_keys_from_bytes(ctx: &CkksContext, bytes: &[u8]) -> Result<GaloisK
 /// Size in bytes of a serialized ciphertext (in full), computed without
 /// serializing.
 pub fn ciphertext_size(ctx: &CkksContext, ct: &Ciphertext) -> usize {
-    let header = 8 + 4 + 1 + 8 + 4 + 8 * (ctx.params().q().len() + 1);
+    let p = ctx.params();
+    let header = 8 + 4 + 1 + 8 + 4 + 8 * (p.q().len() + p.special_primes().len()) + 4;
     let poly = |p: &RnsPoly| 4 + 1 + p.limbs.iter().map(|l| l.len() * 8).sum::<usize>();
     header + 4 + 8 + 4 + 1 + ct.parts.iter().map(poly).sum::<usize>()
 }

@@ -36,6 +36,14 @@ pub struct CkksBenchArgs {
     /// log2 of the scale of a custom set.
     #[arg(long)]
     pub scale_bits: Option<u32>,
+    /// Hybrid key switching of a custom set: how many of the last chain
+    /// sizes are special primes (P is their product).
+    #[arg(long, default_value_t = 1, requires = "coeff_mod_bit_sizes")]
+    pub special_primes: usize,
+    /// Key-switching digits of a custom set (default: one per ciphertext
+    /// prime, as SEAL); each digit's modulus must fit P.
+    #[arg(long, requires = "coeff_mod_bit_sizes")]
+    pub dnum: Option<usize>,
     /// Allow a custom set above the HE-standard bound (loudly reported).
     #[arg(long)]
     pub insecure_params: bool,
@@ -106,6 +114,8 @@ fn ckks(args: CkksBenchArgs) -> anyhow::Result<()> {
                 coeff_mod_bit_sizes: bits.clone(),
                 scale_bits: s,
                 allow_insecure: args.insecure_params,
+                special_primes: args.special_primes,
+                dnum: args.dnum,
             })?]
         }
         _ => vec![

@@ -173,6 +173,8 @@ pub fn ckks_presets_markdown() -> String {
         coeff_mod_bit_sizes: vec![60; 5],
         scale_bits: 40,
         allow_insecure: false,
+        special_primes: 1,
+        dnum: None,
     });
     s.push_str(&match refused {
         Err(e) => format!("N = 8192 with [60 x5] (300 bits) is refused: *{e}*\n"),

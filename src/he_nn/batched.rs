@@ -313,9 +313,10 @@ impl BatchedCircuit {
 
     /// Bytes of the public and relinearisation keys (no Galois keys are needed).
     pub fn key_bytes(&self) -> usize {
-        let n = self.ctx.params().n();
-        let limbs = self.ctx.params().max_level() + 1;
-        2 * limbs * n * 8 + limbs * 2 * (limbs + 1) * n * 8
+        let p = self.ctx.params();
+        let (n, limbs) = (p.n(), p.max_level() + 1);
+        let key_limbs = limbs + p.special_primes().len();
+        2 * limbs * n * 8 + p.dnum() * 2 * key_limbs * n * 8
     }
 
     /// Bytes of one input ciphertext ([`Self::pixels`] of them per batch).

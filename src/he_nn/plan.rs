@@ -348,6 +348,8 @@ impl ParamsChoice {
                 coeff_mod_bit_sizes: chain,
                 scale_bits: num(scale)?,
                 allow_insecure,
+                special_primes: 1,
+                dnum: None,
             }));
         }
         Err(bad(format!(
@@ -440,6 +442,8 @@ pub fn auto_params(plan: &CircuitPlan, scale_bits: u32) -> Result<CkksParameters
             coeff_mod_bit_sizes: bits,
             scale_bits,
             allow_insecure: false,
+            special_primes: 1,
+            dnum: None,
         }) {
             Ok(p) => return Ok(p),
             Err(e) => last_err = Some(e),

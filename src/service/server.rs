@@ -265,7 +265,11 @@ impl Server {
             .map_err(|e| ServiceError::bad(format!("bundle parameters: {e}")))?;
         let ctx = self.context();
         let ours = ctx.params();
-        if theirs.n() != ours.n() || theirs.q() != ours.q() || theirs.p() != ours.p() {
+        if theirs.n() != ours.n()
+            || theirs.q() != ours.q()
+            || theirs.special_primes() != ours.special_primes()
+            || theirs.dnum() != ours.dnum()
+        {
             return Err(ServiceError::bad(format!(
                 "the bundle is for N = {} with {} primes {:?}; this model runs N = {} with {} primes {:?}",
                 theirs.n(),

@@ -1,0 +1,177 @@
+//! RNS basis conversion for hybrid key switching: lifting a digit (a value
+//! known modulo a group of primes) to every other prime of the key level,
+//! and the mod-down by P when P is a product of several special primes.
+//!
+//! Both use the centred fast basis conversion: for x known modulo
+//! S = s_0 ⋯ s_{a-1}, with y_j = [x (S/s_j)^-1]_{s_j}, the integer
+//! X = Σ y_j S/s_j is congruent to x modulo S and lies in [0, a S);
+//! subtracting v S with v = round(Σ y_j / s_j) (a float sum) brings it to
+//! about [-S/2, S/2]. Invariant: the result is always exactly congruent
+//! to x modulo S; a rounding slip of the float sum only picks a
+//! neighbouring representative. In key switching any multiple of a digit's
+//! modulus is cancelled exactly by the key (its CRT idempotent times the
+//! digit's modulus is a multiple of Q), so the slip never changes a
+//! result, only the size of the key-switch noise by at most one digit.
+//! One-prime groups take the exact integer centring of [`lift_digit`], so
+//! that SEAL-style parameters (one prime per digit, one special prime) give
+//! bit-identical ciphertexts to the single-prime code path.
+
+use super::error::CkksError;
+use super::math::{add_mod, inv_mod, mul_mod, mul_shoup, mul_shoup32, shoup, shoup32, sub_mod};
+use super::ring::{Modulus, RnsPoly, divide_round_by_last, lift_digit};
+use rayon::prelude::*;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// The centred representative of a value given by coefficient residues
+/// over a group of primes, ready to be reduced modulo any other prime.
+struct Centred<'a> {
+    /// y_j = [x (S/s_j)^-1]_{s_j}, one vector per source prime.
+    y: Vec<Vec<u64>>,
+    /// v = round(Σ y_j / s_j) per coefficient (0..=a).
+    v: Vec<u64>,
+    src: &'a [Arc<Modulus>],
+}
+
+impl<'a> Centred<'a> {
+    fn new(limbs: &[&[u64]], src: &'a [Arc<Modulus>]) -> Self {
+        let n = limbs.first().map_or(0, |l| l.len());
+        let y: Vec<Vec<u64>> = limbs
+            .par_iter()
+            .zip(src)
+            .enumerate()
+            .map(|(j, (x, sj))| {
+                let q = sj.q;
+                let hat = src
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, _)| i != j)
+                    .fold(1, |acc, (_, si)| mul_mod(acc, si.q % q, q));
+                let inv = inv_mod(hat, q).unwrap_or(0);
+                let inv_s = shoup(inv, q);
+                x.iter().map(|&c| mul_shoup(c, inv, inv_s, q)).collect()
+            })
+            .collect();
+        let recip: Vec<f64> = src.iter().map(|s| 1.0 / s.q as f64).collect();
+        let mut acc = vec![0.5f64; n];
+        for (yj, r) in y.iter().zip(&recip) {
+            for (a, &c) in acc.iter_mut().zip(yj) {
+                *a += c as f64 * r;
+            }
+        }
+        let v = acc.into_iter().map(|a| a.floor() as u64).collect();
+        Self { y, v, src }
+    }
+
+    /// The centred value's residues modulo `dst` (coefficient form).
+    fn residues(&self, dst: &Modulus) -> Vec<u64> {
+        let t = dst.q;
+        let small = t < 1 << 32 && self.src.iter().all(|s| s.q < 1 << 32);
+        // [S/s_j]_t and [S]_t.
+        let hats: Vec<u64> = (0..self.src.len())
+            .map(|j| {
+                self.src
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, _)| i != j)
+                    .fold(1, |acc, (_, si)| mul_mod(acc, si.q % t, t))
+            })
+            .collect();
+        let s_t = self.src.iter().fold(1, |acc, s| mul_mod(acc, s.q % t, t));
+        let mut out = vec![0u64; self.v.len()];
+        for (yj, &h) in self.y.iter().zip(&hats) {
+            if small {
+                let hs = shoup32(h, t);
+                for (o, &c) in out.iter_mut().zip(yj) {
+                    *o = add_mod(*o, mul_shoup32(c, h, hs, t), t);
+                }
+            } else {
+                let hs = shoup(h, t);
+                for (o, &c) in out.iter_mut().zip(yj) {
+                    *o = add_mod(*o, mul_shoup(c, h, hs, t), t);
+                }
+            }
+        }
+        let ss = shoup(s_t, t);
+        for (o, &v) in out.iter_mut().zip(&self.v) {
+            *o = sub_mod(*o, mul_shoup(v, s_t, ss, t), t);
+        }
+        out
+    }
+}
+
+/// The key-switching digit `digit` (a range of prime indices) of `d`,
+/// lifted to every modulus of `m` (q_0..q_level, then the special primes),
+/// NTT form. `coeff` is `d` in coefficient form and `ntt` in NTT form: the
+/// digit's own limbs are copied from `ntt` (no transform), every other
+/// limb is the centred conversion, transformed.
+pub(in crate::ckks) fn lift_digit_range(
+    coeff: &RnsPoly,
+    ntt: &RnsPoly,
+    digit: Range<usize>,
+    m: &[Arc<Modulus>],
+) -> RnsPoly {
+    if digit.len() == 1 {
+        let j = digit.start;
+        return lift_digit(&coeff.limbs[j], m[j].q, m, Some((j, &ntt.limbs[j])));
+    }
+    let src: Vec<&[u64]> = coeff.limbs[digit.clone()].iter().map(|l| &l[..]).collect();
+    let centred = Centred::new(&src, &m[digit.clone()]);
+    let limbs = m
+        .par_iter()
+        .enumerate()
+        .map(|(t, md)| {
+            if digit.contains(&t) {
+                ntt.limbs[t].clone()
+            } else {
+                let mut r = centred.residues(md);
+                md.fwd(&mut r);
+                r
+            }
+        })
+        .collect();
+    RnsPoly { limbs, ntt: true }
+}
+
+/// Divide `a` (NTT form over `m`: q_0..q_l then `k` special primes) by
+/// P = p_0 ⋯ p_{k-1} with rounding, leaving q_0..q_l. One special prime is
+/// the exact rounding division of [`divide_round_by_last`]; several use the
+/// centred conversion of a mod P (the quotient is off by at most one from
+/// round(a / P) when the float sum slips: key-switch noise, not an error).
+pub(in crate::ckks) fn mod_down_by_special(
+    a: &mut RnsPoly,
+    m: &[Arc<Modulus>],
+    k: usize,
+) -> Result<(), CkksError> {
+    if k == 1 {
+        return divide_round_by_last(a, m);
+    }
+    let len = a.limbs.len();
+    if k == 0 || len <= k || m.len() < len {
+        return Err(CkksError::LevelExhausted {
+            op: "mod-down by the special primes",
+            level: 0,
+        });
+    }
+    let q_len = len - k;
+    let mut special = a.limbs.split_off(q_len);
+    let sm = &m[q_len..len];
+    special.par_iter_mut().zip(sm).for_each(|(l, md)| md.inv(l));
+    let src: Vec<&[u64]> = special.iter().map(|l| &l[..]).collect();
+    let centred = Centred::new(&src, sm);
+    a.limbs
+        .par_iter_mut()
+        .zip(&m[..q_len])
+        .for_each(|(limb, md)| {
+            let q = md.q;
+            let mut r = centred.residues(md);
+            md.fwd(&mut r);
+            let p_mod = sm.iter().fold(1, |acc, p| mul_mod(acc, p.q % q, q));
+            let inv = inv_mod(p_mod, q).unwrap_or(0);
+            let inv_s = shoup(inv, q);
+            for (x, y) in limb.iter_mut().zip(&r) {
+                *x = mul_shoup(sub_mod(*x, *y, q), inv, inv_s, q);
+            }
+        });
+    Ok(())
+}
