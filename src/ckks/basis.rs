@@ -18,7 +18,7 @@
 
 use super::error::CkksError;
 use super::math::{add_mod, inv_mod, mul_mod, mul_shoup, mul_shoup32, shoup, shoup32, sub_mod};
-use super::ring::{Modulus, RnsPoly, divide_round_by_last, lift_digit};
+use super::ring::{Modulus, RnsPoly, divide_round_by_last, lift_digit, simd};
 use rayon::prelude::*;
 use std::ops::Range;
 use std::sync::Arc;
@@ -55,9 +55,14 @@ impl<'a> Centred<'a> {
         let recip: Vec<f64> = src.iter().map(|s| 1.0 / s.q as f64).collect();
         let mut acc = vec![0.5f64; n];
         for (yj, r) in y.iter().zip(&recip) {
-            for (a, &c) in acc.iter_mut().zip(yj) {
-                *a += c as f64 * r;
-            }
+            simd(
+                #[inline(always)]
+                || {
+                    for (a, &c) in acc.iter_mut().zip(yj) {
+                        *a += c as f64 * r;
+                    }
+                },
+            );
         }
         let v = acc.into_iter().map(|a| a.floor() as u64).collect();
         Self { y, v, src }
@@ -82,9 +87,14 @@ impl<'a> Centred<'a> {
         for (yj, &h) in self.y.iter().zip(&hats) {
             if small {
                 let hs = shoup32(h, t);
-                for (o, &c) in out.iter_mut().zip(yj) {
-                    *o = add_mod(*o, mul_shoup32(c, h, hs, t), t);
-                }
+                simd(
+                    #[inline(always)]
+                    || {
+                        for (o, &c) in out.iter_mut().zip(yj) {
+                            *o = add_mod(*o, mul_shoup32(c, h, hs, t), t);
+                        }
+                    },
+                );
             } else {
                 let hs = shoup(h, t);
                 for (o, &c) in out.iter_mut().zip(yj) {
@@ -92,9 +102,16 @@ impl<'a> Centred<'a> {
                 }
             }
         }
-        let ss = shoup(s_t, t);
+        // v <= a is tiny: its multiples of [S]_t come from a table.
+        let table: Vec<u64> = (0..=self.src.len() as u64)
+            .map(|v| mul_mod(v, s_t, t))
+            .collect();
         for (o, &v) in out.iter_mut().zip(&self.v) {
-            *o = sub_mod(*o, mul_shoup(v, s_t, ss, t), t);
+            let m = table
+                .get(v as usize)
+                .copied()
+                .unwrap_or_else(|| mul_mod(v, s_t, t));
+            *o = sub_mod(*o, m, t);
         }
         out
     }

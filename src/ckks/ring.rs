@@ -86,7 +86,7 @@ fn with_scratch32<R>(n: usize, f: impl FnOnce(&mut [u32]) -> R) -> R {
 /// vectorise; the default x86-64 target has SSE2 only, without 64-bit
 /// compares. Same results at every level.
 #[inline(always)]
-fn simd<R>(f: impl FnOnce() -> R) -> R {
+pub(in crate::ckks) fn simd<R>(f: impl FnOnce() -> R) -> R {
     pulp::Arch::new().dispatch(f)
 }
 
@@ -898,7 +898,7 @@ mod tests {
                 .chain([qs - 1, qs / 2, qs / 2 + 1, 0])
                 .take(n)
                 .collect();
-            let mut lifted = lift_digit(&digit, qs, &m);
+            let mut lifted = lift_digit(&digit, qs, &m, None);
             lifted.to_coeff(&m);
             for (j, md) in m.iter().enumerate() {
                 for (i, &x) in digit.iter().enumerate() {
@@ -950,7 +950,7 @@ mod tests {
         let m = moduli(n, &[30, 40, 50]);
         let q0 = m[0].q;
         let digit: Vec<u64> = (0..n as u64).map(|i| i * (q0 / 17)).collect();
-        let mut lifted = lift_digit(&digit, q0, &m);
+        let mut lifted = lift_digit(&digit, q0, &m, None);
         lifted.to_coeff(&m);
         assert_eq!(lifted.limbs[0], digit);
         for (i, &d) in digit.iter().enumerate() {
