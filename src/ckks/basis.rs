@@ -23,6 +23,14 @@ use rayon::prelude::*;
 use std::ops::Range;
 use std::sync::Arc;
 
+/// The product of the primes of `src`, except index `skip`, modulo `t`.
+fn product_mod(src: &[Arc<Modulus>], skip: Option<usize>, t: u64) -> u64 {
+    src.iter()
+        .enumerate()
+        .filter(|&(i, _)| Some(i) != skip)
+        .fold(1, |acc, (_, s)| mul_mod(acc, s.q % t, t))
+}
+
 /// The centred representative of a value given by coefficient residues
 /// over a group of primes, ready to be reduced modulo any other prime.
 struct Centred<'a> {
@@ -42,11 +50,7 @@ impl<'a> Centred<'a> {
             .enumerate()
             .map(|(j, (x, sj))| {
                 let q = sj.q;
-                let hat = src
-                    .iter()
-                    .enumerate()
-                    .filter(|&(i, _)| i != j)
-                    .fold(1, |acc, (_, si)| mul_mod(acc, si.q % q, q));
+                let hat = product_mod(src, Some(j), q);
                 let inv = inv_mod(hat, q).unwrap_or(0);
                 let inv_s = shoup(inv, q);
                 x.iter().map(|&c| mul_shoup(c, inv, inv_s, q)).collect()
@@ -74,15 +78,9 @@ impl<'a> Centred<'a> {
         let small = t < 1 << 32 && self.src.iter().all(|s| s.q < 1 << 32);
         // [S/s_j]_t and [S]_t.
         let hats: Vec<u64> = (0..self.src.len())
-            .map(|j| {
-                self.src
-                    .iter()
-                    .enumerate()
-                    .filter(|&(i, _)| i != j)
-                    .fold(1, |acc, (_, si)| mul_mod(acc, si.q % t, t))
-            })
+            .map(|j| product_mod(self.src, Some(j), t))
             .collect();
-        let s_t = self.src.iter().fold(1, |acc, s| mul_mod(acc, s.q % t, t));
+        let s_t = product_mod(self.src, None, t);
         let mut out = vec![0u64; self.v.len()];
         for (yj, &h) in self.y.iter().zip(&hats) {
             if small {
@@ -183,7 +181,7 @@ pub(in crate::ckks) fn mod_down_by_special(
             let q = md.q;
             let mut r = centred.residues(md);
             md.fwd(&mut r);
-            let p_mod = sm.iter().fold(1, |acc, p| mul_mod(acc, p.q % q, q));
+            let p_mod = product_mod(sm, None, q);
             let inv = inv_mod(p_mod, q).unwrap_or(0);
             let inv_s = shoup(inv, q);
             for (x, y) in limb.iter_mut().zip(&r) {
