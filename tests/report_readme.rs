@@ -165,3 +165,24 @@ fn an_agreement_below_one_never_shows_as_100() {
         "{row}"
     );
 }
+
+#[test]
+fn the_cli_check_passes_on_the_repository() {
+    // The command CI used to run separately (`slaf-he report readme --check`);
+    // run here, it reuses the test build instead of a second release build.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_slaf-he"))
+        .args(["report", "readme", "--check"])
+        .current_dir(root())
+        .output()
+        .expect("run slaf-he");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "report readme --check failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("every generated block is up to date"),
+        "{stdout}"
+    );
+}

@@ -17,7 +17,7 @@
 //! bit-identical ciphertexts to the single-prime code path.
 
 use super::error::CkksError;
-use super::math::{add_mod, inv_mod, mul_mod, mul_shoup, mul_shoup32, shoup, shoup32, sub_mod};
+use super::math::{ConstMul, add_mod, inv_mod, mul_mod, sub_mod};
 use super::ring::{Modulus, RnsPoly, divide_round_by_last, lift_digit, simd};
 use rayon::prelude::*;
 use std::ops::Range;
@@ -29,6 +29,50 @@ fn product_mod(src: &[Arc<Modulus>], skip: Option<usize>, t: u64) -> u64 {
         .enumerate()
         .filter(|&(i, _)| Some(i) != skip)
         .fold(1, |acc, (_, s)| mul_mod(acc, s.q % t, t))
+}
+
+/// Runs `body::<SMALL, WIDE>()` for `t < 2^32` (SMALL) and inputs that may
+/// reach 2^32 (WIDE), each instantiation under the SIMD dispatch.
+macro_rules! by_width {
+    ($t:expr, $wide:expr, $body:ident ( $($arg:expr),* )) => {
+        match ($t < 1 << 32, $wide) {
+            (true, false) => simd(#[inline(always)] || $body::<true, false>($($arg),*)),
+            (true, true) => simd(#[inline(always)] || $body::<true, true>($($arg),*)),
+            (false, false) => simd(#[inline(always)] || $body::<false, false>($($arg),*)),
+            (false, true) => simd(#[inline(always)] || $body::<false, true>($($arg),*)),
+        }
+    };
+}
+
+/// `x[i] w mod t` for `x[i] < 2^64` when `wide`, below 2^32 otherwise.
+fn mul_const(x: &[u64], w: ConstMul, t: u64, wide: bool) -> Vec<u64> {
+    #[inline(always)]
+    fn go<const SMALL: bool, const WIDE: bool>(x: &[u64], w: ConstMul, t: u64) -> Vec<u64> {
+        x.iter().map(|&c| w.apply::<SMALL, WIDE>(c, t)).collect()
+    }
+    by_width!(t, wide, go(x, w, t))
+}
+
+/// `out[i] = out[i] + x[i] w mod t` (`out` reduced; `x` as in [`mul_const`]).
+fn mul_const_add(out: &mut [u64], x: &[u64], w: ConstMul, t: u64, wide: bool) {
+    #[inline(always)]
+    fn go<const SMALL: bool, const WIDE: bool>(out: &mut [u64], x: &[u64], w: ConstMul, t: u64) {
+        for (o, &c) in out.iter_mut().zip(x) {
+            *o = add_mod(*o, w.apply::<SMALL, WIDE>(c, t), t);
+        }
+    }
+    by_width!(t, wide, go(out, x, w, t))
+}
+
+/// `out[i] = out[i] - x[i] w mod t` (`out` reduced, `x[i] < 2^32`).
+fn mul_const_sub(out: &mut [u64], x: &[u64], w: ConstMul, t: u64) {
+    #[inline(always)]
+    fn go<const SMALL: bool, const WIDE: bool>(out: &mut [u64], x: &[u64], w: ConstMul, t: u64) {
+        for (o, &c) in out.iter_mut().zip(x) {
+            *o = sub_mod(*o, w.apply::<SMALL, WIDE>(c, t), t);
+        }
+    }
+    by_width!(t, false, go(out, x, w, t))
 }
 
 /// The centred representative of a value given by coefficient residues
@@ -50,10 +94,8 @@ impl<'a> Centred<'a> {
             .enumerate()
             .map(|(j, (x, sj))| {
                 let q = sj.q;
-                let hat = product_mod(src, Some(j), q);
-                let inv = inv_mod(hat, q).unwrap_or(0);
-                let inv_s = shoup(inv, q);
-                x.iter().map(|&c| mul_shoup(c, inv, inv_s, q)).collect()
+                let inv = inv_mod(product_mod(src, Some(j), q), q).unwrap_or(0);
+                mul_const(x, ConstMul::new(inv, q), q, q > 1 << 32)
             })
             .collect();
         let recip: Vec<f64> = src.iter().map(|s| 1.0 / s.q as f64).collect();
@@ -72,45 +114,22 @@ impl<'a> Centred<'a> {
         Self { y, v, src }
     }
 
-    /// The centred value's residues modulo `dst` (coefficient form).
+    /// The centred value's residues modulo `dst` (coefficient form):
+    /// Σ_j y_j [S/s_j]_t - v [S]_t.
     fn residues(&self, dst: &Modulus) -> Vec<u64> {
         let t = dst.q;
-        let small = t < 1 << 32 && self.src.iter().all(|s| s.q < 1 << 32);
-        // [S/s_j]_t and [S]_t.
-        let hats: Vec<u64> = (0..self.src.len())
-            .map(|j| product_mod(self.src, Some(j), t))
-            .collect();
-        let s_t = product_mod(self.src, None, t);
-        let mut out = vec![0u64; self.v.len()];
-        for (yj, &h) in self.y.iter().zip(&hats) {
-            if small {
-                let hs = shoup32(h, t);
-                simd(
-                    #[inline(always)]
-                    || {
-                        for (o, &c) in out.iter_mut().zip(yj) {
-                            *o = add_mod(*o, mul_shoup32(c, h, hs, t), t);
-                        }
-                    },
-                );
-            } else {
-                let hs = shoup(h, t);
-                for (o, &c) in out.iter_mut().zip(yj) {
-                    *o = add_mod(*o, mul_shoup(c, h, hs, t), t);
-                }
-            }
+        let hat = |j: usize| ConstMul::new(product_mod(self.src, Some(j), t), t);
+        let wide = |j: usize| self.src[j].q > 1 << 32;
+        let mut out = match self.y.first() {
+            Some(y0) => mul_const(y0, hat(0), t, wide(0)),
+            None => return Vec::new(),
+        };
+        for (j, yj) in self.y.iter().enumerate().skip(1) {
+            mul_const_add(&mut out, yj, hat(j), t, wide(j));
         }
-        // v <= a is tiny: its multiples of [S]_t come from a table.
-        let table: Vec<u64> = (0..=self.src.len() as u64)
-            .map(|v| mul_mod(v, s_t, t))
-            .collect();
-        for (o, &v) in out.iter_mut().zip(&self.v) {
-            let m = table
-                .get(v as usize)
-                .copied()
-                .unwrap_or_else(|| mul_mod(v, s_t, t));
-            *o = sub_mod(*o, m, t);
-        }
+        // v <= a is tiny, so v [S]_t is one narrow product.
+        let s_t = ConstMul::new(product_mod(self.src, None, t), t);
+        mul_const_sub(&mut out, &self.v, s_t, t);
         out
     }
 }
@@ -181,12 +200,16 @@ pub(in crate::ckks) fn mod_down_by_special(
             let q = md.q;
             let mut r = centred.residues(md);
             md.fwd(&mut r);
-            let p_mod = product_mod(sm, None, q);
-            let inv = inv_mod(p_mod, q).unwrap_or(0);
-            let inv_s = shoup(inv, q);
-            for (x, y) in limb.iter_mut().zip(&r) {
-                *x = mul_shoup(sub_mod(*x, *y, q), inv, inv_s, q);
-            }
+            simd(
+                #[inline(always)]
+                || {
+                    for (x, y) in limb.iter_mut().zip(r.iter_mut()) {
+                        *y = sub_mod(*x, *y, q);
+                    }
+                },
+            );
+            let inv = inv_mod(product_mod(sm, None, q), q).unwrap_or(0);
+            *limb = mul_const(&r, ConstMul::new(inv, q), q, q > 1 << 32);
         });
     Ok(())
 }

@@ -46,6 +46,75 @@ pub fn mul_shoup32(a: u64, w: u64, w_shoup: u64, q: u64) -> u64 {
     if r >= q { r - q } else { r }
 }
 
+/// `a * w mod q` for `a < 2^32` and any `w < q < 2^63`, with `w_shoup =
+/// shoup(w, q)`: the 128-bit high product of [`mul_shoup`] is assembled
+/// from two 32 x 32-bit products, so a loop of it vectorises on AVX2 (which
+/// has no 64 x 64-bit high multiply). Same result as [`mul_shoup`].
+#[inline]
+pub fn mul_shoup_narrow(a: u64, w: u64, w_shoup: u64, q: u64) -> u64 {
+    debug_assert!(a < 1 << 32);
+    let lo = (a * (w_shoup & 0xffff_ffff)) >> 32;
+    // a (w_shoup >> 32) + lo < 2^64: exact floor(a w_shoup / 2^64).
+    let hi = (a * (w_shoup >> 32) + lo) >> 32;
+    let r = a.wrapping_mul(w).wrapping_sub(hi.wrapping_mul(q));
+    if r >= q { r - q } else { r }
+}
+
+/// Multiplication by a constant `w` modulo `t`, for inputs below 2^64: an
+/// input is split into 32-bit halves, x w = lo w + hi [2^32 w]_t, so every
+/// product is a 32-bit word times a constant and the loops vectorise on
+/// AVX2 whatever the widths of the source and target primes (the 40-bit
+/// q_0 and special primes included). The result is exactly x w mod t.
+#[derive(Clone, Copy)]
+pub struct ConstMul {
+    w: u64,
+    ws: u64,
+    /// [2^32 w]_t and its Shoup constant (for the high half).
+    w2: u64,
+    w2s: u64,
+}
+
+impl ConstMul {
+    /// The constants for `w < t`, `t < 2^63`.
+    pub fn new(w: u64, t: u64) -> Self {
+        let w2 = mul_mod(w, 1 << 32, t);
+        if t < 1 << 32 {
+            Self {
+                w,
+                ws: shoup32(w, t),
+                w2,
+                w2s: shoup32(w2, t),
+            }
+        } else {
+            Self {
+                w,
+                ws: shoup(w, t),
+                w2,
+                w2s: shoup(w2, t),
+            }
+        }
+    }
+
+    /// x w mod t; `SMALL`: t < 2^32, `WIDE`: x may reach 2^32 or more.
+    #[inline(always)]
+    pub fn apply<const SMALL: bool, const WIDE: bool>(&self, x: u64, t: u64) -> u64 {
+        let lo = x & 0xffff_ffff;
+        let mul = |a: u64, w: u64, ws: u64| {
+            if SMALL {
+                mul_shoup32(a, w, ws, t)
+            } else {
+                mul_shoup_narrow(a, w, ws, t)
+            }
+        };
+        let r = mul(lo, self.w, self.ws);
+        if WIDE {
+            add_mod(r, mul(x >> 32, self.w2, self.w2s), t)
+        } else {
+            r
+        }
+    }
+}
+
 /// `x mod q` for `x < 2q`: one conditional subtraction (vectorises).
 #[inline]
 pub fn reduce_once(x: u64, q: u64) -> u64 {
@@ -59,10 +128,11 @@ pub fn add_mod(a: u64, b: u64, q: u64) -> u64 {
     if s >= q { s - q } else { s }
 }
 
-/// `a - b mod q` for `a, b < q`.
+/// `a - b mod q` for `a, b < q < 2^63`: `a + q - b` and one conditional
+/// subtraction, a select that vectorises (a branch on `a >= b` did not).
 #[inline]
 pub fn sub_mod(a: u64, b: u64, q: u64) -> u64 {
-    if a >= b { a - b } else { a + q - b }
+    reduce_once(a + q - b, q)
 }
 
 /// `base^exp mod q`.
@@ -188,6 +258,67 @@ pub fn ntt_primes(bits: &[u32], n: usize) -> Option<Vec<u64>> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn narrow_shoup_matches_the_wide_one() {
+        use super::{mul_shoup, mul_shoup_narrow, shoup};
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for &q in &[
+            (1u64 << 40) - 87,
+            1_152_921_504_606_584_833, // 60 bits
+            (1 << 31) - 1,
+            65_537,
+        ] {
+            for _ in 0..2000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let (a, w) = (x >> 32, (x % q).max(1));
+                let ws = shoup(w, q);
+                assert_eq!(
+                    mul_shoup_narrow(a, w, ws, q),
+                    mul_shoup(a, w, ws, q),
+                    "a = {a}, w = {w}, q = {q}"
+                );
+                assert_eq!(
+                    mul_shoup(a, w, ws, q),
+                    ((a as u128 * w as u128) % q as u128) as u64
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn const_mul_is_exact_for_every_width() {
+        use super::ConstMul;
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for &t in &[(1u64 << 40) - 87, (1 << 31) - 1, 67_043_329, 65_537] {
+            for _ in 0..2000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let w = (x >> 3) % t;
+                let c = ConstMul::new(w, t);
+                let want = |a: u64| ((a as u128 * w as u128) % t as u128) as u64;
+                let narrow = x & 0xffff_ffff;
+                if t < 1 << 32 {
+                    assert_eq!(
+                        c.apply::<true, true>(x, t),
+                        want(x),
+                        "x = {x}, w = {w}, t = {t}"
+                    );
+                    assert_eq!(c.apply::<true, false>(narrow, t), want(narrow));
+                } else {
+                    assert_eq!(
+                        c.apply::<false, true>(x, t),
+                        want(x),
+                        "x = {x}, w = {w}, t = {t}"
+                    );
+                    assert_eq!(c.apply::<false, false>(narrow, t), want(narrow));
+                }
+            }
+        }
+    }
 
     #[test]
     fn reduce_f64_is_exact_beyond_i64() {

@@ -14,7 +14,8 @@
 
 use super::error::CkksError;
 use super::math::{
-    add_mod, inv_mod, mul_mod, mul_shoup, mul_shoup32, reduce_once, shoup, shoup32, sub_mod,
+    ConstMul, add_mod, inv_mod, mul_mod, mul_shoup, mul_shoup32, reduce_once, shoup, shoup32,
+    sub_mod,
 };
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -208,9 +209,15 @@ impl Modulus {
         match &self.plan {
             Kernels::W64(p) => p.fwd(a),
             Kernels::W32(p, _) => with_scratch32(a.len(), |s| {
-                narrow(s, a);
+                simd(
+                    #[inline(always)]
+                    || narrow(s, a),
+                );
                 p.fwd(s);
-                widen(a, s);
+                simd(
+                    #[inline(always)]
+                    || widen(a, s),
+                );
             }),
         }
     }
@@ -222,10 +229,16 @@ impl Modulus {
                 p.normalize(a);
             }
             Kernels::W32(p, _) => with_scratch32(a.len(), |s| {
-                narrow(s, a);
+                simd(
+                    #[inline(always)]
+                    || narrow(s, a),
+                );
                 p.inv(s);
                 p.normalize(s);
-                widen(a, s);
+                simd(
+                    #[inline(always)]
+                    || widen(a, s),
+                );
             }),
         }
     }
@@ -252,7 +265,8 @@ impl Modulus {
             }
             return;
         }
-        let barrett = shoup(1, q);
+        // x mod q for any u64 x, as x_lo + x_hi [2^32]_q (vectorises).
+        let reduce = ConstMul::new(1, q);
         for chunk in terms.chunks(per) {
             for (d, b, a) in chunk {
                 simd(
@@ -271,9 +285,14 @@ impl Modulus {
                     },
                 );
             }
-            for o in out0.iter_mut().chain(out1.iter_mut()) {
-                *o = mul_shoup(*o, 1, barrett, q);
-            }
+            simd(
+                #[inline(always)]
+                || {
+                    for o in out0.iter_mut().chain(out1.iter_mut()) {
+                        *o = reduce.apply::<true, true>(*o, q);
+                    }
+                },
+            );
         }
     }
 
@@ -537,10 +556,9 @@ pub fn divide_round_by_last(a: &mut RnsPoly, m: &[Arc<Modulus>]) -> Result<(), C
                 );
                 r
             } else {
-                let barrett = shoup(1, qi);
-                last.iter()
-                    .map(|&v| sub_mod(mul_shoup(v, 1, barrett, qi), half_i, qi))
-                    .collect()
+                let mut r = vec![0u64; last.len()];
+                map_mod(&mut r, &last, qi, |_, v| sub_mod(v, half_i, qi));
+                r
             };
             if was_ntt {
                 md.fwd(&mut r);
@@ -557,13 +575,45 @@ pub fn divide_round_by_last(a: &mut RnsPoly, m: &[Arc<Modulus>]) -> Result<(), C
                     },
                 );
             } else {
-                let inv_s = shoup(inv, qi);
-                for (x, y) in limb.iter_mut().zip(&r) {
-                    *x = mul_shoup(sub_mod(*x, *y, qi), inv, inv_s, qi);
-                }
+                let c = ConstMul::new(inv, qi);
+                simd(
+                    #[inline(always)]
+                    || {
+                        for (x, y) in limb.iter_mut().zip(&r) {
+                            *x = c.apply::<false, true>(sub_mod(*x, *y, qi), qi);
+                        }
+                    },
+                );
             }
         });
     Ok(())
+}
+
+/// `out[i] = f(src[i], src[i] mod q)` for any `src[i] < 2^64`, the
+/// reduction as `lo + hi [2^32]_q` in 32-bit halves, so the loop vectorises
+/// under the SIMD dispatch whatever the widths.
+#[inline]
+fn map_mod(out: &mut [u64], src: &[u64], q: u64, f: impl Fn(u64, u64) -> u64 + Copy) {
+    let c = ConstMul::new(1, q);
+    if q < 1 << 32 {
+        simd(
+            #[inline(always)]
+            || {
+                for (o, &x) in out.iter_mut().zip(src) {
+                    *o = f(x, c.apply::<true, true>(x, q));
+                }
+            },
+        );
+    } else {
+        simd(
+            #[inline(always)]
+            || {
+                for (o, &x) in out.iter_mut().zip(src) {
+                    *o = f(x, c.apply::<false, true>(x, q));
+                }
+            },
+        );
+    }
 }
 
 /// Lift the coefficient-form residues `digit` (values in [0, q_src)) to
@@ -608,14 +658,11 @@ pub fn lift_digit(
                 );
                 v
             } else {
-                let barrett = shoup(1, q);
-                digit
-                    .iter()
-                    .map(|&x| {
-                        let r = mul_shoup(x, 1, barrett, q);
-                        if x > half { add_mod(r, neg, q) } else { r }
-                    })
-                    .collect()
+                let mut v = vec![0u64; digit.len()];
+                map_mod(&mut v, digit, q, |x, r| {
+                    add_mod(r, neg & u64::from(x > half).wrapping_neg(), q)
+                });
+                v
             };
             md.fwd(&mut v);
             v
