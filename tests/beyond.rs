@@ -11,6 +11,14 @@ use std::process::Command;
 /// `slaf-he reproduce --profile tiny --only beyond` into `out` with the
 /// model cache `cache`.
 fn tiny(out: &std::path::Path, cache: &std::path::Path) -> std::process::Output {
+    tiny_with(out, cache, &[])
+}
+
+fn tiny_with(
+    out: &std::path::Path,
+    cache: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_slaf-he"))
         .args([
             "reproduce",
@@ -23,8 +31,47 @@ fn tiny(out: &std::path::Path, cache: &std::path::Path) -> std::process::Output 
         .arg(out)
         .arg("--cache")
         .arg(cache)
+        .args(extra)
         .output()
         .expect("run")
+}
+
+#[test]
+fn encrypt_none_tables_the_grid_and_a_later_run_encrypts_it() {
+    let out = tempfile::tempdir().expect("tmp");
+    let cache = tempfile::tempdir().expect("tmp");
+    let ok = |o: std::process::Output| {
+        let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(
+            o.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        stdout
+    };
+    let first = ok(tiny_with(out.path(), cache.path(), &["--encrypt", "none"]));
+    assert!(first.contains("networks [none]"), "{first}");
+    let dir = out.path().join("beyond");
+    let cells = by::load_beyond(&dir).expect("cells");
+    assert_eq!(cells.len(), 2);
+    assert!(
+        cells
+            .iter()
+            .all(|c| c.batched.is_none() && c.test_accuracy_pct.len() == 2)
+    );
+    // Without the flag, the x2 cell is encrypted now and ReLU is reused.
+    let second = ok(tiny_with(out.path(), cache.path(), &[]));
+    assert_eq!(second.matches("(stored)").count(), 1, "{second}");
+    let again = by::load_beyond(&dir).expect("cells");
+    let x2 = again.iter().find(|c| c.act == "x2").expect("x2");
+    assert_eq!(x2.batched.as_ref().expect("batched").agreement_pct, 100.0);
+    // A selection outside the plan is refused before any work.
+    let bad = tiny_with(out.path(), cache.path(), &["--encrypt", "cnn9"]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && err.contains("no network \"cnn9\""),
+        "{err}"
+    );
 }
 
 #[test]
@@ -352,6 +399,55 @@ fn the_plans_cover_the_issue_grid() {
     }
     let cnn4 = slaf_he::nn::ModelSpec::preset("cnn4").expect("cnn4");
     assert!(cnn4.act_count() >= 4);
+}
+
+#[test]
+fn an_encrypted_selection_marks_exactly_its_cells() {
+    use slaf_he::data::Dataset::{FashionMnist, Mnist};
+    let full = by::beyond_plan(slaf_he::experiments::Profile::Full);
+    assert!(full.signature_of(FashionMnist, "cnn2", Act::X2).encrypted);
+    assert!(!full.signature_of(Mnist, "cnn1", Act::Relu).encrypted);
+    let part = full
+        .clone()
+        .encrypting_only(&["cnn1".into(), "mnist/cnn3".into()])
+        .expect("a valid selection");
+    for d in [Mnist, FashionMnist] {
+        assert!(part.signature_of(d, "cnn1", Act::Slaf(3)).encrypted);
+        assert!(!part.signature_of(d, "cnn1", Act::Relu).encrypted);
+        assert!(!part.signature_of(d, "cnn4", Act::SlafP).encrypted);
+    }
+    assert!(part.signature_of(Mnist, "cnn3", Act::Slaf(2)).encrypted);
+    assert!(
+        !part
+            .signature_of(FashionMnist, "cnn3", Act::Slaf(2))
+            .encrypted
+    );
+    // An encrypted cell of the part is the full plan's cell: a later full run reuses it.
+    assert_eq!(
+        part.signature_of(Mnist, "cnn3", Act::X2),
+        full.signature_of(Mnist, "cnn3", Act::X2)
+    );
+    let none = full.clone().encrypting_only(&[]).expect("empty selection");
+    assert!(
+        none.cells()
+            .iter()
+            .all(|c| !none.signature_of(c.0, &c.1, c.2).encrypted)
+    );
+    for (bad, says, offers) in [
+        ("cnn9", "no network \"cnn9\"", "cnn1, cnn2, cnn3, cnn4"),
+        (
+            "kmnist/cnn1",
+            "no data set \"kmnist\"",
+            "mnist, fashion-mnist",
+        ),
+    ] {
+        let e = full
+            .clone()
+            .encrypting_only(&[bad.into()])
+            .expect_err(bad)
+            .to_string();
+        assert!(e.contains(says) && e.contains(offers), "{e}");
+    }
 }
 
 #[test]

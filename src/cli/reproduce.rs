@@ -116,6 +116,14 @@ pub struct ReproduceArgs {
     /// the timed encrypted runs, e.g. under `nice`.
     #[arg(long)]
     pub train_only: bool,
+    /// Stage beyond only: run encrypted only these cells, comma separated:
+    /// a network (`cnn1`: its polynomial cells on both data sets), one data
+    /// set's network (`mnist/cnn3`), or `none`. The other cells are trained
+    /// and tabled without encrypted columns; a later run without this flag
+    /// encrypts them and reuses the encrypted cells already stored.
+    /// [default: every network of the profile]
+    #[arg(long, value_delimiter = ',', value_name = "CELLS")]
+    pub encrypt: Option<Vec<String>>,
     /// Folder of the trained-model cache [default: $SLAF_HE_CACHE, else results/.cache/models].
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
@@ -135,6 +143,7 @@ struct StageOutput {
 struct Ctx<'a> {
     profile: Profile,
     train_only: bool,
+    encrypt: Option<Vec<String>>,
     out: &'a Path,
     cache: PathBuf,
     retrain: bool,
@@ -181,12 +190,16 @@ pub fn run(args: ReproduceArgs, quiet: bool) -> anyhow::Result<()> {
     if args.train_only && stages != [Stage::Beyond] {
         anyhow::bail!("--train-only applies to the beyond stage alone: add --only beyond");
     }
+    if args.encrypt.is_some() && stages != [Stage::Beyond] {
+        anyhow::bail!("--encrypt applies to the beyond stage alone: add --only beyond");
+    }
     let out_dir = args.out.clone().unwrap_or_else(|| default_out_dir(profile));
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let mut ctx = Ctx {
         profile,
         train_only: args.train_only,
+        encrypt: args.encrypt.clone(),
         out: &out_dir,
         cache: args.cache.clone().unwrap_or_else(default_cache_dir),
         retrain: args.retrain,
@@ -567,7 +580,15 @@ fn inference(ctx: &mut Ctx<'_>) -> anyhow::Result<StageOutput> {
 
 fn beyond(ctx: &Ctx<'_>) -> anyhow::Result<StageOutput> {
     use slaf_he::experiments::beyond;
-    let plan = beyond::beyond_plan(ctx.profile.lib());
+    let mut plan = beyond::beyond_plan(ctx.profile.lib());
+    if let Some(sel) = &ctx.encrypt {
+        let sel: Vec<String> = sel
+            .iter()
+            .filter(|s| s.as_str() != "none")
+            .cloned()
+            .collect();
+        plan = plan.encrypting_only(&sel)?;
+    }
     let dir = ctx.out.join("beyond");
     let dirs = beyond::BeyondDirs {
         out: dir.clone(),

@@ -104,8 +104,9 @@ pub struct BeyondPlan {
     pub nets: Vec<String>,
     /// Activations.
     pub acts: Vec<Act>,
-    /// The networks whose polynomial cells also run encrypted (the others
-    /// train only).
+    /// What runs encrypted: each entry a network (`cnn1`: its polynomial
+    /// cells on every data set) or one data set's network
+    /// (`fashion-mnist/cnn3`); the other cells train only.
     pub encrypted_nets: Vec<String>,
     /// What each cell repeats and measures (its `encrypted` flag is set
     /// per cell by [`BeyondPlan::signature_of`]).
@@ -196,12 +197,53 @@ pub fn beyond_plan(profile: Profile) -> BeyondPlan {
 
 impl BeyondPlan {
     /// The protocol of one cell: the plan's, encrypted when the activation
-    /// is a polynomial and the network one of [`BeyondPlan::encrypted_nets`].
-    pub fn signature_of(&self, net: &str, act: Act) -> CellSignature {
+    /// is a polynomial and [`BeyondPlan::encrypted_nets`] names the network
+    /// (alone or with the cell's data set).
+    pub fn signature_of(&self, dataset: Dataset, net: &str, act: Act) -> CellSignature {
+        let named = |e: &String| match e.split_once('/') {
+            Some((d, n)) => d == dataset.name() && n == net,
+            None => e == net,
+        };
         CellSignature {
-            encrypted: act.encrypted() && self.encrypted_nets.iter().any(|n| n == net),
+            encrypted: act.encrypted() && self.encrypted_nets.iter().any(named),
             ..self.signature.clone()
         }
+    }
+
+    /// The same plan with only `selection` encrypted (entries as in
+    /// [`BeyondPlan::encrypted_nets`]; empty: nothing), so that part of the
+    /// grid can be measured first. Cells outside it are stored as
+    /// plaintext-only, and a later run of the whole plan encrypts them,
+    /// reusing the encrypted cells already stored. An entry that names a
+    /// network or data set outside the plan is refused.
+    pub fn encrypting_only(mut self, selection: &[String]) -> Result<Self, StudyError> {
+        for e in selection {
+            let (d, n) = match e.split_once('/') {
+                Some((d, n)) => (Some(d), n),
+                None => (None, e.as_str()),
+            };
+            let bad_set = d.filter(|d| !self.datasets.iter().any(|x| x.name() == *d));
+            if let Some(d) = bad_set {
+                return Err(StudyError::InvalidOption(format!(
+                    "encrypted selection {e:?}: the {} profile has no data set {d:?} (it has {})",
+                    self.profile.name(),
+                    self.datasets
+                        .iter()
+                        .map(|x| x.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            if !self.nets.iter().any(|x| x == n) {
+                return Err(StudyError::InvalidOption(format!(
+                    "encrypted selection {e:?}: the {} profile has no network {n:?} (it has {})",
+                    self.profile.name(),
+                    self.nets.join(", ")
+                )));
+            }
+        }
+        self.encrypted_nets = selection.to_vec();
+        Ok(self)
     }
 
     /// Every cell, data set by data set, network by network.
@@ -259,7 +301,11 @@ impl std::fmt::Display for BeyondPlan {
             s.seeds,
             s.epochs,
             s.limit_train.map_or("all".into(), |n| n.to_string()),
-            names(self.encrypted_nets.clone()),
+            if self.encrypted_nets.is_empty() {
+                "none".into()
+            } else {
+                names(self.encrypted_nets.clone())
+            },
             s.batched_images.map_or("all".into(), |n| n.to_string()),
             s.per_image_images
         )
@@ -645,7 +691,7 @@ pub fn run_cell(
     quiet: bool,
 ) -> Result<CellResult, StudyError> {
     let (dataset, net, act) = (cell.0, cell.1.as_str(), cell.2);
-    let sig = &plan.signature_of(net, act);
+    let sig = &plan.signature_of(dataset, net, act);
     let mut records = Vec::new();
     for &seed in &sig.seeds {
         records.push(train_seed(plan, cell, seed, data, dirs)?.0);
@@ -715,7 +761,7 @@ pub fn run_beyond(
             .then(|| std::fs::read_to_string(&path).ok())
             .flatten()
             .and_then(|t| serde_json::from_str::<CellResult>(&t).ok())
-            .filter(|c| c.signature == plan.signature_of(&cell.1, cell.2));
+            .filter(|c| c.signature == plan.signature_of(cell.0, &cell.1, cell.2));
         let (r, how) = match stored {
             Some(c) => (c, "stored"),
             None => {
