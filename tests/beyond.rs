@@ -65,6 +65,34 @@ fn encrypt_none_tables_the_grid_and_a_later_run_encrypts_it() {
     let again = by::load_beyond(&dir).expect("cells");
     let x2 = again.iter().find(|c| c.act == "x2").expect("x2");
     assert_eq!(x2.batched.as_ref().expect("batched").agreement_pct, 100.0);
+    // The notebook's full profile loads stored cells, checked against the plan.
+    let tiny_plan = by::beyond_plan(slaf_he::experiments::Profile::Tiny);
+    assert_eq!(
+        by::committed_cells(&tiny_plan, &dir)
+            .expect("all stored")
+            .len(),
+        2
+    );
+    let relu = dir.join("cells").join("mnist-cnn1-relu.json");
+    let text = std::fs::read_to_string(&relu).expect("cell");
+    let mut c: CellResult = serde_json::from_str(&text).expect("json");
+    c.signature.epochs = 7;
+    std::fs::write(&relu, serde_json::to_string(&c).expect("json")).expect("write");
+    let e = by::committed_cells(&tiny_plan, &dir)
+        .expect_err("other protocol")
+        .to_string();
+    assert!(
+        e.contains("mnist-cnn1-relu was stored under another protocol"),
+        "{e}"
+    );
+    std::fs::remove_file(&relu).expect("rm");
+    let e = by::committed_cells(&tiny_plan, &dir)
+        .expect_err("missing")
+        .to_string();
+    assert!(
+        e.contains("cell mnist-cnn1-relu is not stored (1 of 2 cells are)"),
+        "{e}"
+    );
     // A selection outside the plan is refused before any work.
     let bad = tiny_with(out.path(), cache.path(), &["--encrypt", "cnn9"]);
     let err = String::from_utf8_lossy(&bad.stderr);

@@ -63,6 +63,7 @@ pub fn render_block(root: &Path, name: &str) -> Result<String, ReportError> {
         "ckks-vs-previous" => verbatim(root, "results/ckks/bench_vs_previous.md"),
         "tenseal-per-image" => verbatim(root, "results/inference/tenseal/summary.md"),
         "service" => service(root),
+        "beyond" => beyond(root),
         "service-load" => {
             let a = verbatim(root, "results/service/serve_load-per-image.md")?;
             let b = verbatim(root, "results/service/serve_load-batched.md")?;
@@ -628,6 +629,66 @@ fn service(root: &Path) -> Result<String, ReportError> {
         ));
     }
     o.push_str("\n(Generated from `results/service/query-*.json` by `slaf-he report readme`; `bash results/service/run.sh` regenerates them.)\n");
+    Ok(o)
+}
+
+/// The study beyond the paper: one row per cell of `results/beyond/beyond.csv`
+/// (plaintext accuracy over the seeds; the encrypted columns where the cell
+/// ran encrypted, "not yet" for a polynomial cell that has not), then the
+/// findings and disagreements copied from `results/beyond/beyond.md`.
+fn beyond(root: &Path) -> Result<String, ReportError> {
+    const CSV: &str = "results/beyond/beyond.csv";
+    const MD: &str = "results/beyond/beyond.md";
+    let (h, rows) = csv(root, CSV)?;
+    let mut o = String::from(
+        "| data set | network | activation | accuracy (%, mean ± sd, seeds) | encrypted accuracy (%) | agreement (%) | per image (ms) | batched (ms/image) | depth | parameters |\n|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in &rows {
+        let c = |col: &str| cell(&h, r, col, CSV);
+        let (net, act) = (c("net")?, c("act")?);
+        let acc = match c("accuracy_mean_pct")? {
+            "" => format!("diverged ({} seeds)", c("diverged")?),
+            m => format!(
+                "{:.2} ± {:.2} ({})",
+                num(m, CSV)?,
+                num(c("accuracy_sd_pct")?, CSV)?,
+                c("seeds")?
+            ),
+        };
+        let opt = |col: &str, f: &dyn Fn(f64) -> String| -> Result<String, ReportError> {
+            Ok(match c(col)? {
+                "" if act == "relu" => "plaintext only".into(),
+                "" => "not yet".into(),
+                v => f(num(v, CSV)?),
+            })
+        };
+        let dash = |v: &str| {
+            if v.is_empty() {
+                "—".to_string()
+            } else {
+                v.to_string()
+            }
+        };
+        o.push_str(&format!(
+            "| {} | {net} | {act} | {acc} | {} | {} | {} | {} | {} | {} |\n",
+            c("dataset")?,
+            opt("he_accuracy_pct", &|x| format!("{x:.2}"))?,
+            opt("agreement_batched_pct", &|x| agreement_pct(x / 100.0))?,
+            opt("ms_per_image", &|x| sig(x, 3))?,
+            opt("batched_ms_per_image", &|x| sig(x, 3))?,
+            dash(c("depth")?),
+            dash(c("params")?),
+        ));
+    }
+    let md = read(root, MD)?;
+    let findings = md
+        .split_once("## Findings")
+        .map(|(_, f)| f.replace("## Disagreements", "**Disagreements.**"))
+        .ok_or_else(|| invalid(MD, "no \"## Findings\" section".into()))?;
+    o.push_str(findings.trim_end());
+    o.push_str(&format!(
+        "\n\n(Generated from `{CSV}` and `{MD}` by `slaf-he report readme`; `slaf-he reproduce --full --only beyond` regenerates them.)\n"
+    ));
     Ok(o)
 }
 

@@ -824,13 +824,55 @@ pub fn train_beyond(
 }
 
 /// [`run_beyond`] for a notebook ([`BeyondDirs::for_notebook`]): one
-/// printed line per cell, progress bars hidden.
+/// printed line per cell, progress bars hidden. The full profile only
+/// loads the committed cells ([`committed_cells`]): its hours of training
+/// and encryption belong to `slaf-he reproduce --full --only beyond`.
 pub fn run_beyond_for_notebook(
     env: &super::NotebookEnv,
     plan: &BeyondPlan,
 ) -> Result<Vec<CellResult>, StudyError> {
     let dirs = BeyondDirs::for_notebook(env);
+    if plan.profile == Profile::Full {
+        let cells = committed_cells(plan, &dirs.out)?;
+        for (i, c) in cells.iter().enumerate() {
+            println!("[{}/{}] {}", i + 1, cells.len(), cell_line(c, "committed"));
+        }
+        return Ok(cells);
+    }
     run_beyond(plan, &dirs, false, true, &mut |l| println!("{l}"))
+}
+
+/// The stored cells of `dir` (see [`load_beyond`]), checked to be every
+/// cell of `plan` under its protocol (seeds, epochs, images). A cell may
+/// be stored without its encrypted runs (`reproduce --encrypt`); the
+/// table shows it so. A missing cell or one of another protocol is an
+/// error naming it.
+pub fn committed_cells(plan: &BeyondPlan, dir: &Path) -> Result<Vec<CellResult>, StudyError> {
+    let cells = load_beyond(dir)?;
+    for want in plan.cells() {
+        let key = cell_key(&want);
+        let Some(c) = cells.iter().find(|c| c.key() == key) else {
+            return Err(StudyError::InvalidOption(format!(
+                "{}: cell {key} is not stored ({} of {} cells are): run `slaf-he reproduce --full --only beyond`",
+                dir.display(),
+                cells.len(),
+                plan.cells().len()
+            )));
+        };
+        let base = CellSignature {
+            encrypted: c.signature.encrypted,
+            ..plan.signature.clone()
+        };
+        if c.signature != base {
+            return Err(StudyError::InvalidOption(format!(
+                "{}: cell {key} was stored under another protocol ({:?}, the plan's is {:?})",
+                dir.display(),
+                c.signature,
+                base
+            )));
+        }
+    }
+    Ok(cells)
 }
 
 fn cell_line(r: &CellResult, how: &str) -> String {
