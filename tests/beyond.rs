@@ -455,6 +455,19 @@ fn an_encrypted_selection_marks_exactly_its_cells() {
         part.signature_of(Mnist, "cnn3", Act::X2),
         full.signature_of(Mnist, "cnn3", Act::X2)
     );
+    let one = full
+        .clone()
+        .encrypting_only(&["cnn4/x2".into(), "fashion-mnist/cnn2/slaf3".into()])
+        .expect("cells");
+    for d in [Mnist, FashionMnist] {
+        assert!(one.signature_of(d, "cnn4", Act::X2).encrypted);
+        assert!(!one.signature_of(d, "cnn4", Act::Slaf(2)).encrypted);
+    }
+    assert!(
+        one.signature_of(FashionMnist, "cnn2", Act::Slaf(3))
+            .encrypted
+    );
+    assert!(!one.signature_of(Mnist, "cnn2", Act::Slaf(3)).encrypted);
     let none = full.clone().encrypting_only(&[]).expect("empty selection");
     assert!(
         none.cells()
@@ -464,9 +477,19 @@ fn an_encrypted_selection_marks_exactly_its_cells() {
     for (bad, says, offers) in [
         ("cnn9", "no network \"cnn9\"", "cnn1, cnn2, cnn3, cnn4"),
         (
-            "kmnist/cnn1",
+            "kmnist/cnn1/x2",
             "no data set \"kmnist\"",
             "mnist, fashion-mnist",
+        ),
+        (
+            "cnn1/relu",
+            "no encrypted activation \"relu\"",
+            "x2, slaf2, slaf3, slaf4, slaf-p",
+        ),
+        (
+            "mnist/cnn1/x2/y",
+            "no cell",
+            "[data set/]network[/activation]",
         ),
     ] {
         let e = full

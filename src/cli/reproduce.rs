@@ -116,12 +116,13 @@ pub struct ReproduceArgs {
     /// the timed encrypted runs, e.g. under `nice`.
     #[arg(long)]
     pub train_only: bool,
-    /// Stage beyond only: run encrypted only these cells, comma separated:
-    /// a network (`cnn1`: its polynomial cells on both data sets), one data
-    /// set's network (`mnist/cnn3`), or `none`. The other cells are trained
-    /// and tabled without encrypted columns; a later run without this flag
-    /// encrypts them and reuses the encrypted cells already stored.
-    /// [default: every network of the profile]
+    /// Stage beyond only: run encrypted only these cells, comma separated,
+    /// each a network with an optional data set before it and activation
+    /// after it (`cnn1`: its polynomial cells on both data sets;
+    /// `mnist/cnn3`; `cnn4/x2`; `mnist/cnn4/slaf3`), or `none`. The other
+    /// cells are trained and tabled without encrypted columns; a later run
+    /// without this flag encrypts them and reuses the encrypted cells
+    /// already stored. [default: every network of the profile]
     #[arg(long, value_delimiter = ',', value_name = "CELLS")]
     pub encrypt: Option<Vec<String>>,
     /// Folder of the trained-model cache [default: $SLAF_HE_CACHE, else results/.cache/models].

@@ -104,9 +104,10 @@ pub struct BeyondPlan {
     pub nets: Vec<String>,
     /// Activations.
     pub acts: Vec<Act>,
-    /// What runs encrypted: each entry a network (`cnn1`: its polynomial
-    /// cells on every data set) or one data set's network
-    /// (`fashion-mnist/cnn3`); the other cells train only.
+    /// What runs encrypted: each entry a network, optionally with a data
+    /// set before it and an activation after it (`cnn1`: its polynomial
+    /// cells on every data set; `fashion-mnist/cnn3/slaf3`: one cell); the
+    /// other cells train only (see [`BeyondPlan::encrypting_only`]).
     pub encrypted_nets: Vec<String>,
     /// What each cell repeats and measures (its `encrypted` flag is set
     /// per cell by [`BeyondPlan::signature_of`]).
@@ -197,12 +198,12 @@ pub fn beyond_plan(profile: Profile) -> BeyondPlan {
 
 impl BeyondPlan {
     /// The protocol of one cell: the plan's, encrypted when the activation
-    /// is a polynomial and [`BeyondPlan::encrypted_nets`] names the network
-    /// (alone or with the cell's data set).
+    /// is a polynomial and an entry of [`BeyondPlan::encrypted_nets`] names
+    /// the cell.
     pub fn signature_of(&self, dataset: Dataset, net: &str, act: Act) -> CellSignature {
-        let named = |e: &String| match e.split_once('/') {
-            Some((d, n)) => d == dataset.name() && n == net,
-            None => e == net,
+        let named = |e: &String| {
+            let (d, n, a) = selection_parts(e);
+            d.is_none_or(|d| d == dataset.name()) && n == net && a.is_none_or(|a| a == act.name())
         };
         CellSignature {
             encrypted: act.encrypted() && self.encrypted_nets.iter().any(named),
@@ -210,36 +211,37 @@ impl BeyondPlan {
         }
     }
 
-    /// The same plan with only `selection` encrypted (entries as in
-    /// [`BeyondPlan::encrypted_nets`]; empty: nothing), so that part of the
-    /// grid can be measured first. Cells outside it are stored as
-    /// plaintext-only, and a later run of the whole plan encrypts them,
-    /// reusing the encrypted cells already stored. An entry that names a
-    /// network or data set outside the plan is refused.
+    /// The same plan with only `selection` encrypted, so that part of the
+    /// grid can be measured first. Each entry names a network and
+    /// optionally a data set before it and an activation after it:
+    /// `cnn1`, `mnist/cnn3`, `cnn4/x2`, `fashion-mnist/cnn2/slaf3`; empty:
+    /// nothing. Cells outside it are stored as plaintext-only, and a later
+    /// run of the whole plan encrypts them, reusing the encrypted cells
+    /// already stored. An entry naming a data set, network or activation
+    /// outside the plan (or ReLU, which has no encrypted form) is refused.
     pub fn encrypting_only(mut self, selection: &[String]) -> Result<Self, StudyError> {
+        let refuse = |e: &str, what: &str, v: &str, has: Vec<String>| {
+            Err(StudyError::InvalidOption(format!(
+                "encrypted selection {e:?}: the {} profile has no {what} {v:?} (it has {})",
+                self.profile.name(),
+                has.join(", ")
+            )))
+        };
         for e in selection {
-            let (d, n) = match e.split_once('/') {
-                Some((d, n)) => (Some(d), n),
-                None => (None, e.as_str()),
-            };
-            let bad_set = d.filter(|d| !self.datasets.iter().any(|x| x.name() == *d));
-            if let Some(d) = bad_set {
-                return Err(StudyError::InvalidOption(format!(
-                    "encrypted selection {e:?}: the {} profile has no data set {d:?} (it has {})",
-                    self.profile.name(),
-                    self.datasets
-                        .iter()
-                        .map(|x| x.name())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
+            let (d, n, a) = selection_parts(e);
+            if e.split('/').count() > 3 {
+                return refuse(e, "cell", e, vec!["[data set/]network[/activation]".into()]);
+            }
+            if let Some(d) = d.filter(|d| !self.datasets.iter().any(|x| x.name() == *d)) {
+                let has = self.datasets.iter().map(|x| x.name().to_string()).collect();
+                return refuse(e, "data set", d, has);
             }
             if !self.nets.iter().any(|x| x == n) {
-                return Err(StudyError::InvalidOption(format!(
-                    "encrypted selection {e:?}: the {} profile has no network {n:?} (it has {})",
-                    self.profile.name(),
-                    self.nets.join(", ")
-                )));
+                return refuse(e, "network", n, self.nets.clone());
+            }
+            let polys = || self.acts.iter().filter(|a| a.encrypted()).map(|a| a.name());
+            if let Some(a) = a.filter(|a| !polys().any(|x| x == *a)) {
+                return refuse(e, "encrypted activation", a, polys().collect());
             }
         }
         self.encrypted_nets = selection.to_vec();
@@ -309,6 +311,22 @@ impl std::fmt::Display for BeyondPlan {
             s.batched_images.map_or("all".into(), |n| n.to_string()),
             s.per_image_images
         )
+    }
+}
+
+/// The parts of an encrypted-selection entry (see
+/// [`BeyondPlan::encrypting_only`]): data set, network, activation. A
+/// two-part entry is `data set/network` when its first part is a data set
+/// name, else `network/activation`.
+fn selection_parts(e: &str) -> (Option<&str>, &str, Option<&str>) {
+    let p: Vec<&str> = e.split('/').collect();
+    let is_set = |x: &str| Dataset::ALL.iter().any(|d| d.name() == x);
+    match p.as_slice() {
+        [n] => (None, n, None),
+        [d, n] if is_set(d) => (Some(d), n, None),
+        [n, a] => (None, n, Some(a)),
+        [d, n, a, ..] => (Some(d), n, Some(a)),
+        [] => (None, e, None),
     }
 }
 
