@@ -515,6 +515,9 @@ fn a_diverged_seed_is_listed_and_left_out_of_the_means() {
     let ok = cell("mnist", "cnn3", Act::Slaf(4), [97.0, 97.0], None);
     let cells = vec![ok, c];
     assert!(cells[1].mean().is_nan());
+    // The figures leave the diverged cell out (its mean is NaN).
+    let figs = by::beyond_figures(&cells).expect("figures with a diverged cell");
+    assert!(figs.iter().any(|(stem, _)| stem == "accuracy_vs_degree"));
     let md = by::disagreements_markdown(&cells);
     assert!(
         md.contains("- mnist-cnn4-slaf4 seed 1: training diverged"),

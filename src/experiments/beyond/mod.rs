@@ -910,12 +910,12 @@ fn cell_line(r: &CellResult, how: &str) -> String {
             r.signature.seeds.len()
         )
     };
-    format!(
-        "{:<32} {:.2} ± {:.2} %{div}{he} ({how})",
-        r.key(),
-        r.mean(),
-        r.sd()
-    )
+    let acc = if r.test_accuracy_pct.is_empty() {
+        "no trained seed".to_string()
+    } else {
+        format!("{:.2} ± {:.2} %", r.mean(), r.sd())
+    };
+    format!("{:<32} {acc}{div}{he} ({how})", r.key())
 }
 
 /// Load every stored cell of a study folder (`<dir>/cells/*.json`), sorted

@@ -188,7 +188,11 @@ pub fn degree_figure(cells: &[CellResult]) -> Result<Figure, StudyError> {
     }
     let mut panels = Vec::new();
     for d in &datasets {
-        let mine = of(cells, d);
+        // A cell whose every seed diverged has no mean to plot.
+        let mine: Vec<&CellResult> = of(cells, d)
+            .into_iter()
+            .filter(|c| !c.test_accuracy_pct.is_empty())
+            .collect();
         let mut series = Vec::new();
         for net in nets(&mine) {
             let mut pts: Vec<(f64, f64)> = mine
