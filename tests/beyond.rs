@@ -401,13 +401,41 @@ fn a_disagreement_is_reported_with_its_reading() {
             max_logit_error: 1e-3,
         },
     ];
-    let md = by::disagreements_markdown(&[c]);
+    let md = by::disagreements_markdown(&[c.clone()]);
     assert!(
         md.contains("| mnist-cnn3-x2 | batched | 5 | 3 | 3 | 5 | 1.00e-4 | 1.00e-3 | near-tie"),
         "{md}"
     );
     assert!(
         md.contains("| 9 | 1 | 1 | 7 | 5.00e-1 | 1.00e-3 | NOT a near-tie |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- mnist-cnn3-x2 batched: 2 of "),
+        "a summary line per run: {md}"
+    );
+    // A whole logit of error is precision loss, whatever the margin; a long
+    // list is cut to its first rows and points at the cell file.
+    let b = c.batched.as_mut().expect("batched");
+    b.disagreements = (0..25)
+        .map(|i| Disagreement {
+            index: i,
+            label: 1,
+            plain_pred: 1,
+            he_pred: 2,
+            plain_margin: 2.0,
+            max_logit_error: 5.0,
+        })
+        .collect();
+    let md = by::disagreements_markdown(&[c]);
+    assert!(md.contains("(25 with a logit error ≥ 1)"), "{md}");
+    assert_eq!(
+        md.matches("precision loss: logit error ≥ 1").count(),
+        10,
+        "{md}"
+    );
+    assert!(
+        md.contains("… 15 more in `cells/mnist-cnn3-x2.json`"),
         "{md}"
     );
 }

@@ -473,14 +473,77 @@ fn layer_findings(cells: &[CellResult], ds: &[String]) -> String {
     s
 }
 
-/// Every encrypted run whose argmax differs from the plaintext one, with
-/// its plaintext margin and logit error, as markdown ("none" when all agree).
+/// Rows of the disagreement table shown per run; the rest stay in the cell file.
+const ROWS_PER_RUN: usize = 10;
+
+/// How a disagreement reads: a near-tie when the plaintext margin is below
+/// twice the image's logit error and that error is below one logit (CKKS
+/// rounding noise); precision loss when the error itself reaches a whole
+/// logit (the circuit amplified the noise); else not a near-tie.
+fn reading(x: &super::Disagreement) -> &'static str {
+    if x.max_logit_error >= 1.0 {
+        "precision loss: logit error ≥ 1"
+    } else if x.plain_margin < 2.0 * x.max_logit_error {
+        "near-tie: margin below twice the logit error"
+    } else {
+        "NOT a near-tie"
+    }
+}
+
+/// Each learned layer's observed input range and the largest slope of its
+/// polynomial there (how much it amplifies an input error), as
+/// `act1 |x| ≤ 4.3, max |p'| 3.1; …`.
+fn amplification(c: &CellResult) -> String {
+    c.learned
+        .iter()
+        .enumerate()
+        .filter_map(|(k, l)| {
+            let a = l.coeffs.as_ref()?;
+            let r = l.max_abs_input;
+            let slope = grid(r)
+                .map(|x| {
+                    a.iter()
+                        .enumerate()
+                        .skip(1)
+                        .rev()
+                        .fold(0.0, |acc, (i, &ai)| acc * x + i as f64 * ai)
+                        .abs()
+                })
+                .fold(0.0, f64::max);
+            Some(format!("act{} |x| ≤ {r:.3e}, max |p'| {slope:.2e}", k + 1))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Every encrypted run whose argmax differs from the plaintext one: a line
+/// per run (how many, the largest logit error, the learned layers' input
+/// ranges and slopes), then its first disagreements with their plaintext
+/// margin, logit error and reading (see [`reading`]); "every encrypted run
+/// agrees" when none differs.
 pub fn disagreements_markdown(cells: &[CellResult]) -> String {
     let mut s = String::new();
+    let mut runs = String::new();
     for c in cells {
         for (mode, m) in [("batched", &c.batched), ("per image", &c.per_image)] {
             let Some(m) = m else { continue };
-            for x in &m.disagreements {
+            if m.disagreements.is_empty() {
+                continue;
+            }
+            let lost = m
+                .disagreements
+                .iter()
+                .filter(|x| x.max_logit_error >= 1.0)
+                .count();
+            runs.push_str(&format!(
+                "- {} {mode}: {} of {} images disagree ({lost} with a logit error ≥ 1), largest logit error {:.2e}; layers: {}\n",
+                c.key(),
+                m.disagreements.len(),
+                m.images,
+                m.max_logit_error,
+                amplification(c)
+            ));
+            for x in m.disagreements.iter().take(ROWS_PER_RUN) {
                 s.push_str(&format!(
                     "| {} | {mode} | {} | {} | {} | {} | {:.2e} | {:.2e} | {} |\n",
                     c.key(),
@@ -490,11 +553,15 @@ pub fn disagreements_markdown(cells: &[CellResult]) -> String {
                     x.he_pred,
                     x.plain_margin,
                     x.max_logit_error,
-                    if x.plain_margin < 2.0 * x.max_logit_error {
-                        "near-tie: margin below twice the logit error"
-                    } else {
-                        "NOT a near-tie"
-                    }
+                    reading(x)
+                ));
+            }
+            if m.disagreements.len() > ROWS_PER_RUN {
+                s.push_str(&format!(
+                    "| {} | {mode} | … {} more in `cells/{}.json` | | | | | | |\n",
+                    c.key(),
+                    m.disagreements.len() - ROWS_PER_RUN,
+                    c.key()
                 ));
             }
         }
@@ -514,7 +581,7 @@ pub fn disagreements_markdown(cells: &[CellResult]) -> String {
         return format!("Every encrypted run agrees with its plaintext run on every image.\n{div}");
     }
     format!(
-        "| cell | mode | image | label | plaintext | encrypted | plaintext margin | logit error | reading |\n|---|---|---|---|---|---|---|---|---|\n{s}{div}"
+        "{runs}\n| cell | mode | image | label | plaintext | encrypted | plaintext margin | logit error | reading |\n|---|---|---|---|---|---|---|---|---|\n{s}{div}"
     )
 }
 
