@@ -31,7 +31,7 @@ fn main() {
     // %% md
     // ## Running the cells
     //
-    // Each cell is stored as one JSON file (`results/beyond/cells/` in the full profile) and reused when its protocol matches, so this cell loads the committed study at once and an interrupted run resumes where it stopped.
+    // Each cell is stored as one JSON file (`results/beyond/cells/` in the full profile) and reused when its protocol matches. In the full profile this cell only loads the committed cells (checked against the plan; the hours of training and encryption belong to `slaf-he reproduce --full --only beyond`); a cell whose encrypted runs are still to come shows empty encrypted columns. The other profiles run their cells here, and an interrupted run resumes where it stopped.
     // %%
     let cells = by::run_beyond_for_notebook(&env, &plan).expect("the study");
     // %% md
@@ -80,7 +80,7 @@ fn main() {
     // %% md
     // ## Disagreements
     //
-    // Every image whose encrypted argmax differs from the plaintext one, with the plaintext margin (top-1 minus top-2 logit) and the run's logit error there: a flip is expected where the margin is below the error.
+    // Every run with an image whose encrypted argmax differs from the plaintext one: how many, the largest logit error, and each learned layer's observed input range with its polynomial's largest slope there (how much it amplifies an error). Then the first flips with the plaintext margin (top-1 minus top-2 logit) and the logit error there: a near-tie where the margin is below twice an error under one logit, precision loss where the error reaches a whole logit.
     // %%
     show_markdown(&by::disagreements_markdown(&cells));
 }
