@@ -36,19 +36,22 @@ fn tiny_with(
         .expect("run")
 }
 
+/// The stdout of a run that must have succeeded (else its output, in the panic).
+fn succeeded(o: std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    stdout
+}
+
 #[test]
 fn encrypt_none_tables_the_grid_and_a_later_run_encrypts_it() {
     let out = tempfile::tempdir().expect("tmp");
     let cache = tempfile::tempdir().expect("tmp");
-    let ok = |o: std::process::Output| {
-        let stdout = String::from_utf8_lossy(&o.stdout).to_string();
-        assert!(
-            o.status.success(),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        stdout
-    };
+    let ok = succeeded;
     let first = ok(tiny_with(out.path(), cache.path(), &["--encrypt", "none"]));
     assert!(first.contains("networks [none]"), "{first}");
     let dir = out.path().join("beyond");
@@ -106,16 +109,7 @@ fn encrypt_none_tables_the_grid_and_a_later_run_encrypts_it() {
 fn tiny_beyond_stage_stores_reuses_and_recomputes_cells() {
     let out = tempfile::tempdir().expect("tmp");
     let cache = tempfile::tempdir().expect("tmp");
-    let run = || {
-        let o = tiny(out.path(), cache.path());
-        let stdout = String::from_utf8_lossy(&o.stdout).to_string();
-        assert!(
-            o.status.success(),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        stdout
-    };
+    let run = || succeeded(tiny(out.path(), cache.path()));
     let first = run();
     assert_eq!(first.matches("(measured)").count(), 2, "{first}");
     let dir = out.path().join("beyond");
