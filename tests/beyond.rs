@@ -366,6 +366,25 @@ fn findings_answer_the_three_questions_from_the_cells() {
 }
 
 #[test]
+fn the_study_table_never_rounds_a_flip_away() {
+    // One flip in 10,000 images is 99.99 % agreement: the table must say so,
+    // and an accuracy of 98.57 must not read as 99.
+    let mut c = cell(
+        "mnist",
+        "cnn1",
+        Act::X2,
+        [98.57, 98.57],
+        Some((100.0, 5, 8192)),
+    );
+    c.batched.as_mut().expect("batched").agreement_pct = 99.99;
+    let df = by::beyond_table(&[c]).expect("table");
+    let md = slaf_he::report::dataframe_to_markdown(&df, by::TABLE_DIGITS);
+    assert!(md.contains("| 99.99 |"), "{md}");
+    assert!(md.contains("| 98.57 |"), "{md}");
+    assert!(!md.contains("| 100 |"), "{md}");
+}
+
+#[test]
 fn a_disagreement_is_reported_with_its_reading() {
     let mut c = cell(
         "mnist",

@@ -29,6 +29,10 @@ pub const BLOCKS: &[(&str, &str)] = &[
         "ckks-vs-tenseal-avx2",
         "results/ckks/compare_tenseal_avx2.md",
     ),
+    (
+        "ckks-vs-tenseal-avx2-only",
+        "results/ckks/compare_tenseal_avx2_only.md",
+    ),
     ("cnn3", "results/cnn3/*/summary.json"),
     ("p2-metrics", "results/comparison/metrics.csv"),
     ("he-inference", "results/inference/*/summary.json"),
@@ -36,6 +40,7 @@ pub const BLOCKS: &[(&str, &str)] = &[
     ("tenseal-per-image", "results/inference/tenseal/summary.md"),
     ("service", "results/service/query-*.json"),
     ("service-load", "results/service/serve_load-*.md"),
+    ("beyond", "results/beyond/beyond.csv"),
 ];
 
 fn invalid(title: &str, detail: String) -> ReportError {
@@ -57,6 +62,7 @@ pub fn render_block(root: &Path, name: &str) -> Result<String, ReportError> {
         "seed-study" => seed_study(root),
         "ckks-vs-tenseal" => verbatim(root, "results/ckks/compare_tenseal.md"),
         "ckks-vs-tenseal-avx2" => verbatim(root, "results/ckks/compare_tenseal_avx2.md"),
+        "ckks-vs-tenseal-avx2-only" => verbatim(root, "results/ckks/compare_tenseal_avx2_only.md"),
         "cnn3" => cnn3(root),
         "p2-metrics" => p2_metrics(root),
         "he-inference" => he_inference(root),

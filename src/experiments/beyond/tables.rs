@@ -585,6 +585,10 @@ pub fn disagreements_markdown(cells: &[CellResult]) -> String {
     )
 }
 
+/// Significant digits of the study table's floats: four, so that an
+/// agreement of 99.99 % never reads as 100 and 98.57 % never as 99.
+pub const TABLE_DIGITS: usize = 4;
+
 /// The study's report as markdown: what ran, the table, the three answers
 /// and every disagreement.
 pub fn beyond_markdown(
@@ -608,7 +612,7 @@ pub fn beyond_markdown(
     Ok(format!(
         "# Beyond the paper: SLAF on Fashion-MNIST and deeper CNNs ({} profile)\n\n{plan}\n\nAccuracy: mean ± sd of the test accuracy over the seeds (plaintext, 30-epoch recipe of P1 in the full profile). Encrypted: the first seed, automatic 128-bit parameters, seeded keys (for tests only); `he_accuracy_pct` and `agreement_batched_pct` over the batched images, `ms_per_image` is the per-image engine's latency, `batched_ms_per_image` the batched engine's cost per image. {machine}\n\n{}\n\n## Findings\n\n{}\n## Disagreements\n\n{}",
         plan.profile.name(),
-        crate::report::dataframe_to_markdown(&df, 2),
+        crate::report::dataframe_to_markdown(&df, TABLE_DIGITS),
         findings_markdown(cells),
         disagreements_markdown(cells)
     ))
