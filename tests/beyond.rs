@@ -142,6 +142,10 @@ fn tiny_beyond_stage_stores_reuses_and_recomputes_cells() {
         md.contains("## Findings") && md.contains("agrees with its plaintext run"),
         "{md}"
     );
+    assert!(
+        md.contains("1-minute load average") && md.contains("over the 2 encrypted runs"),
+        "the load of the encrypted runs is stated: {md}"
+    );
     let png = std::fs::read(dir.join("pareto_mnist.png")).expect("png");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
 
@@ -509,12 +513,18 @@ fn an_encrypted_selection_marks_exactly_its_cells() {
             .encrypted
     );
     assert!(!one.signature_of(Mnist, "cnn2", Act::Slaf(3)).encrypted);
-    let none = full.clone().encrypting_only(&[]).expect("empty selection");
-    assert!(
-        none.cells()
-            .iter()
-            .all(|c| !none.signature_of(c.0, &c.1, c.2).encrypted)
-    );
+    for empty in [vec![], vec!["none".to_string()]] {
+        let none = full
+            .clone()
+            .encrypting_only(&empty)
+            .expect("empty selection");
+        assert!(
+            none.cells()
+                .iter()
+                .all(|c| !none.signature_of(c.0, &c.1, c.2).encrypted),
+            "{empty:?}"
+        );
+    }
     for (bad, says, offers) in [
         ("cnn9", "no network \"cnn9\"", "cnn1, cnn2, cnn3, cnn4"),
         (

@@ -583,12 +583,7 @@ fn beyond(ctx: &Ctx<'_>) -> anyhow::Result<StageOutput> {
     use slaf_he::experiments::beyond;
     let mut plan = beyond::beyond_plan(ctx.profile.lib());
     if let Some(sel) = &ctx.encrypt {
-        let sel: Vec<String> = sel
-            .iter()
-            .filter(|s| s.as_str() != "none")
-            .cloned()
-            .collect();
-        plan = plan.encrypting_only(&sel)?;
+        plan = plan.encrypting_only(sel)?;
     }
     let dir = ctx.out.join("beyond");
     let dirs = beyond::BeyondDirs {

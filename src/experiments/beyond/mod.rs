@@ -214,8 +214,8 @@ impl BeyondPlan {
     /// The same plan with only `selection` encrypted, so that part of the
     /// grid can be measured first. Each entry names a network and
     /// optionally a data set before it and an activation after it:
-    /// `cnn1`, `mnist/cnn3`, `cnn4/x2`, `fashion-mnist/cnn2/slaf3`; empty:
-    /// nothing. Cells outside it are stored as plaintext-only, and a later
+    /// `cnn1`, `mnist/cnn3`, `cnn4/x2`, `fashion-mnist/cnn2/slaf3`; empty
+    /// or `none`: nothing (a `none` entry is ignored). Cells outside it are stored as plaintext-only, and a later
     /// run of the whole plan encrypts them, reusing the encrypted cells
     /// already stored. An entry naming a data set, network or activation
     /// outside the plan (or ReLU, which has no encrypted form) is refused.
@@ -227,7 +227,8 @@ impl BeyondPlan {
                 has.join(", ")
             )))
         };
-        for e in selection {
+        let selection: Vec<String> = selection.iter().filter(|e| *e != "none").cloned().collect();
+        for e in &selection {
             let (d, n, a) = selection_parts(e);
             if e.split('/').count() > 3 {
                 return refuse(e, "cell", e, vec!["[data set/]network[/activation]".into()]);
@@ -244,7 +245,7 @@ impl BeyondPlan {
                 return refuse(e, "encrypted activation", a, polys().collect());
             }
         }
-        self.encrypted_nets = selection.to_vec();
+        self.encrypted_nets = selection;
         Ok(self)
     }
 

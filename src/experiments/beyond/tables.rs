@@ -585,6 +585,25 @@ pub fn disagreements_markdown(cells: &[CellResult]) -> String {
     )
 }
 
+/// The spread of the 1-minute load averages the encrypted runs recorded:
+/// the timings of a loaded machine are upper bounds, and the reader should
+/// see how loaded it was.
+fn load_range(cells: &[CellResult]) -> String {
+    let loads: Vec<f64> = cells
+        .iter()
+        .flat_map(|c| [&c.batched, &c.per_image])
+        .filter_map(|m| m.as_ref().and_then(|m| m.load_average))
+        .collect();
+    let lo = loads.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = loads.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    match loads.len() {
+        0 => "load average not recorded.".into(),
+        n => format!(
+            "1-minute load average {lo:.2}–{hi:.2} over the {n} encrypted runs (each cell file records its own; where the load exceeds the thread count the times are upper bounds)."
+        ),
+    }
+}
+
 /// Significant digits of the study table's floats: four, so that an
 /// agreement of 99.99 % never reads as 100 and 98.57 % never as 99.
 pub const TABLE_DIGITS: usize = 4;
@@ -601,11 +620,13 @@ pub fn beyond_markdown(
         .find_map(|c| c.batched.as_ref())
         .map(|b| {
             format!(
-                "Encrypted runs on {} ({}), {} thread(s); load average {} at the end of the first run.",
+                "Encrypted runs on {} ({}), {} thread(s); {}",
                 b.cpu.as_deref().unwrap_or("an unknown CPU"),
-                b.simd.as_ref().map_or("SIMD unknown".into(), |v| v.join(", ")),
+                b.simd
+                    .as_ref()
+                    .map_or("SIMD unknown".into(), |v| v.join(", ")),
                 b.threads,
-                b.load_average.map_or("unknown".into(), |l| format!("{l:.2}"))
+                load_range(cells)
             )
         })
         .unwrap_or_default();
