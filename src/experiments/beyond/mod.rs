@@ -215,9 +215,9 @@ impl BeyondPlan {
     /// grid can be measured first. Each entry names a network and
     /// optionally a data set before it and an activation after it:
     /// `cnn1`, `mnist/cnn3`, `cnn4/x2`, `fashion-mnist/cnn2/slaf3`; empty
-    /// or `none`: nothing (a `none` entry is ignored). Cells outside it are stored as plaintext-only, and a later
-    /// run of the whole plan encrypts them, reusing the encrypted cells
-    /// already stored. An entry naming a data set, network or activation
+    /// or `none`: nothing (a `none` entry is ignored). Cells outside it are
+    /// stored as plaintext-only, and a later run of the whole plan encrypts
+    /// them, reusing the encrypted cells already stored. An entry naming a data set, network or activation
     /// outside the plan (or ReLU, which has no encrypted form) is refused.
     pub fn encrypting_only(mut self, selection: &[String]) -> Result<Self, StudyError> {
         let refuse = |e: &str, what: &str, v: &str, has: Vec<String>| {
