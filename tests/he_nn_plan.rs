@@ -57,6 +57,42 @@ fn auto_takes_the_smallest_ring_that_holds_the_engine_layout() {
     assert_eq!(s.n(), 16384);
 }
 
+/// `auto` raises the scale when an activation is steep over its recorded
+/// range: `ceil(log2(max |act'|)) + 10` bits, or refuses with the slope
+/// when no prime could carry it. The committed models are gentle and keep
+/// 2^26.
+#[test]
+fn auto_raises_the_scale_for_steep_activations() {
+    use slaf_he::he_nn::plan::{PRECISION_MARGIN_BITS, auto_params};
+    let mut plan = CircuitPlan::from_weights(&weights("cnn1-slaf")).unwrap();
+    let slope = plan.max_slope.unwrap();
+    // act2 of CNN1-SLAF is a degree-2 SLAF with a linear term: its slope
+    // over the recorded range is that of the learned polynomial.
+    let w = weights("cnn1-slaf");
+    let ranges: Vec<f64> = w.activations.iter().map(|a| f64::from(a.max_abs.overall())).collect();
+    let by_hand = plan
+        .acts
+        .iter()
+        .zip(&ranges)
+        .map(|(a, &r)| {
+            let d = a.polynomial().derivative();
+            (0..=200).map(|i| d.eval(-r + 2.0 * r * f64::from(i) / 200.0).abs()).fold(0.0, f64::max)
+        })
+        .fold(0.0, f64::max);
+    assert!((slope - by_hand).abs() <= 1e-9 * by_hand, "{slope} vs {by_hand}");
+    assert!(plan.min_scale_bits() <= 26, "slope {slope}");
+    assert_eq!(auto_params(&plan, 26).unwrap().default_scale(), 2f64.powi(26));
+    plan.max_slope = Some(1.5 * 2f64.powi(26));
+    assert_eq!(plan.min_scale_bits(), 27 + PRECISION_MARGIN_BITS);
+    let p = auto_params(&plan, 26).unwrap();
+    assert_eq!(p.default_scale(), 2f64.powi(37));
+    assert!(p.q()[1..=plan.depth].iter().all(|&q| (q as f64).log2().round() == 37.0));
+    assert!(!p.is_insecure());
+    plan.max_slope = Some(2f64.powi(50));
+    let e = auto_params(&plan, 26).unwrap_err().to_string();
+    assert!(e.contains("1.126e15") && e.contains("55 bits"), "{e}");
+}
+
 #[test]
 fn depths_and_presets_of_the_committed_models() {
     // (model, per-layer depths, default preset)

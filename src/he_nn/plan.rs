@@ -15,6 +15,11 @@
 //! keeps enough modulus for them: [`CircuitPlan::start_level`] is the
 //! lowest level at which the input can be encrypted (every level above is
 //! dropped before any work, which makes every operation cheaper).
+//!
+//! It sizes the scale for precision too: an activation amplifies its input's
+//! CKKS error by its slope, so [`auto_params`] takes a scale of at least
+//! [`CircuitPlan::min_scale_bits`] (`ceil(log2 max |act'|) + 10` bits over
+//! the recorded input ranges).
 
 use super::HeNnError;
 use crate::ckks::circuits::{EvalPlan, Polynomial};
@@ -112,6 +117,15 @@ impl ActPlan {
         }
     }
 
+    /// The activation as one power-basis polynomial.
+    pub fn polynomial(&self) -> Polynomial {
+        match self {
+            Self::Affine { a0, a1 } => Polynomial::power(vec![*a0, *a1]),
+            Self::Square { a0, a2 } => Polynomial::power(vec![*a0, 0.0, *a2]),
+            Self::Poly { poly, .. } => poly.clone(),
+        }
+    }
+
     /// Evaluate in plaintext.
     pub fn apply(&self, x: f64) -> f64 {
         match self {
@@ -142,6 +156,10 @@ pub struct CircuitPlan {
     pub acts: Vec<ActPlan>,
     /// Max |input| of each activation (weights file, train and test passes), if known.
     pub max_abs: Option<Vec<f64>>,
+    /// Largest |act'(x)| of any activation over its observed input range
+    /// (None without recorded ranges): how much an activation amplifies the
+    /// CKKS error of its input.
+    pub max_slope: Option<f64>,
     /// Upper bound on |logit| used to size the last level.
     pub logit_bound: f64,
     /// Slots one image needs in the per-image engine (its im2col input:
@@ -153,6 +171,8 @@ pub struct CircuitPlan {
     pub min_slots: usize,
 }
 
+/// Bits of scale above `log2(max slope)` that [`CircuitPlan::min_scale_bits`] asks for.
+pub const PRECISION_MARGIN_BITS: u32 = 10;
 /// Fallback max |last activation input| when the weights file has none.
 const DEFAULT_ACT2_RANGE: f64 = 64.0;
 /// Safety factor on the observed activation ranges.
@@ -216,11 +236,18 @@ impl CircuitPlan {
             .zip(&last_dense.bias)
             .map(|(row, b)| b.abs() + act_max * row.iter().map(|w| w.abs()).sum::<f64>())
             .fold(1.0f64, f64::max);
+        let max_slope = max_abs.as_ref().map(|m| {
+            acts.iter()
+                .zip(m)
+                .map(|(a, &r)| a.polynomial().max_abs_slope(r))
+                .fold(0.0f64, f64::max)
+        });
         let g = model.conv.geom;
         Ok(Self {
             layers,
             depth,
             acts,
+            max_slope,
             max_abs,
             logit_bound,
             per_image_slots: g.patch() * g.out_h() * g.out_w(),
@@ -264,6 +291,19 @@ impl CircuitPlan {
     pub fn logit_bits(&self, scale: f64) -> f64 {
         // value * scale < Q / 2 with a factor 8 of headroom.
         (self.logit_bound * scale).log2() + 4.0
+    }
+
+    /// The smallest scale (bits) at which the activations keep the decrypted
+    /// logits within about 1/16 of their plaintext values:
+    /// `ceil(log2(max_slope)) + PRECISION_MARGIN_BITS` (0 without recorded
+    /// ranges). An input error of `e` leaves an activation as `slope · e`,
+    /// and CKKS leaves an error of about 2^5 / scale on each value (measured
+    /// on the study's 10,000-image runs: a slope of 3.8e4 at scale 2^26
+    /// gave logit errors of 2e-2, a slope of 6.8e7 errors of 30).
+    pub fn min_scale_bits(&self) -> u32 {
+        self.max_slope
+            .filter(|s| s.is_finite() && *s > 1.0)
+            .map_or(0, |s| s.log2().ceil() as u32 + PRECISION_MARGIN_BITS)
     }
 
     /// Refuse parameters whose chain is shorter than the depth.
@@ -419,10 +459,21 @@ pub const MIN_OUTPUT_SCALE_BITS: u32 = 20;
 
 /// The smallest secure parameters for `plan`: N from 2^13 (or the smallest
 /// ring with `plan.min_slots` slots) to 2^16, middle
-/// primes of `scale_bits` bits (one per level of depth), first and special
-/// primes large enough for the logits at scale 2^20 (and at least
-/// `scale_bits + 5`).
+/// primes of `scale_bits` bits (one per level of depth; raised to
+/// [`CircuitPlan::min_scale_bits`] when the activations' slopes need more
+/// precision), first and special primes large enough for the logits at
+/// scale 2^20 (and at least `scale_bits + 5`).
 pub fn auto_params(plan: &CircuitPlan, scale_bits: u32) -> Result<CkksParameters, HeNnError> {
+    let scale_bits = scale_bits.max(plan.min_scale_bits());
+    if scale_bits > 55 {
+        return Err(HeNnError::InvalidRequest {
+            detail: format!(
+                "the activations amplify input errors by up to {:.3e} (|act'| over the recorded ranges): \
+                 a {scale_bits}-bit scale would be needed, above the 55 bits at which the first and special primes (at most 60 bits) still exceed it by 5",
+                plan.max_slope.unwrap_or(0.0)
+            ),
+        });
+    }
     // The logits may be decrypted at a scale below the default one (the
     // engine lowers the output scale to what the last level holds), down to
     // 2^MIN_OUTPUT_SCALE_BITS: the first prime only needs room for that.

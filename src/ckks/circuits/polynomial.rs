@@ -96,6 +96,21 @@ impl Polynomial {
         }
     }
 
+    /// The derivative `p'(x)`, in the power basis.
+    pub fn derivative(&self) -> Polynomial {
+        let c = self.to_power().coeffs;
+        Polynomial::power(c.iter().enumerate().skip(1).map(|(i, &a)| i as f64 * a).collect())
+    }
+
+    /// The largest |p'(x)| on 201 evenly spaced points of `[-r, r]`: how much
+    /// the polynomial amplifies an absolute error of an input with |x| <= r.
+    pub fn max_abs_slope(&self, r: f64) -> f64 {
+        let d = self.derivative();
+        (0..=200)
+            .map(|i| d.eval(-r + 2.0 * r * f64::from(i) / 200.0).abs())
+            .fold(0.0, f64::max)
+    }
+
     /// The same polynomial in the power basis (in `x`).
     pub fn to_power(&self) -> Polynomial {
         match self.basis {
@@ -251,6 +266,19 @@ mod tests {
         }
         assert_eq!(p.degree(), 4);
         assert_eq!(p.depth(), 3);
+    }
+
+    #[test]
+    fn slope_is_the_derivative_on_the_interval() {
+        // p = 1 - 3x + x^3: p' = 3x^2 - 3, largest |p'| on [-2, 2] at |x| = 2.
+        let p = Polynomial::power(vec![1.0, -3.0, 0.0, 1.0]);
+        assert_eq!(p.derivative().coeffs, vec![-3.0, 0.0, 3.0]);
+        assert!((p.max_abs_slope(2.0) - 9.0).abs() < 1e-12);
+        // On [-0.5, 0.5] the largest |p'| is at x = 0: 3.
+        assert!((p.max_abs_slope(0.5) - 3.0).abs() < 1e-12);
+        // Chebyshev input: T_3 on [-1, 1] is 4x^3 - 3x, |p'| <= 9.
+        let t3 = Polynomial::chebyshev(vec![0.0, 0.0, 0.0, 1.0], -1.0, 1.0);
+        assert!((t3.max_abs_slope(1.0) - 9.0).abs() < 1e-9);
     }
 
     #[test]

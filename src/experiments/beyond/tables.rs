@@ -500,16 +500,7 @@ fn amplification(c: &CellResult) -> String {
         .filter_map(|(k, l)| {
             let a = l.coeffs.as_ref()?;
             let r = l.max_abs_input;
-            let slope = grid(r)
-                .map(|x| {
-                    a.iter()
-                        .enumerate()
-                        .skip(1)
-                        .rev()
-                        .fold(0.0, |acc, (i, &ai)| acc * x + i as f64 * ai)
-                        .abs()
-                })
-                .fold(0.0, f64::max);
+            let slope = crate::ckks::circuits::Polynomial::power(a.clone()).max_abs_slope(r);
             Some(format!("act{} |x| ≤ {r:.3e}, max |p'| {slope:.2e}", k + 1))
         })
         .collect::<Vec<_>>()
