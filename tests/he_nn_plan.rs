@@ -69,24 +69,40 @@ fn auto_raises_the_scale_for_steep_activations() {
     // act2 of CNN1-SLAF is a degree-2 SLAF with a linear term: its slope
     // over the recorded range is that of the learned polynomial.
     let w = weights("cnn1-slaf");
-    let ranges: Vec<f64> = w.activations.iter().map(|a| f64::from(a.max_abs.overall())).collect();
+    let ranges: Vec<f64> = w
+        .activations
+        .iter()
+        .map(|a| f64::from(a.max_abs.overall()))
+        .collect();
     let by_hand = plan
         .acts
         .iter()
         .zip(&ranges)
         .map(|(a, &r)| {
             let d = a.polynomial().derivative();
-            (0..=200).map(|i| d.eval(-r + 2.0 * r * f64::from(i) / 200.0).abs()).fold(0.0, f64::max)
+            (0..=200)
+                .map(|i| d.eval(-r + 2.0 * r * f64::from(i) / 200.0).abs())
+                .fold(0.0, f64::max)
         })
         .fold(0.0, f64::max);
-    assert!((slope - by_hand).abs() <= 1e-9 * by_hand, "{slope} vs {by_hand}");
+    assert!(
+        (slope - by_hand).abs() <= 1e-9 * by_hand,
+        "{slope} vs {by_hand}"
+    );
     assert!(plan.min_scale_bits() <= 26, "slope {slope}");
-    assert_eq!(auto_params(&plan, 26).unwrap().default_scale(), 2f64.powi(26));
+    assert_eq!(
+        auto_params(&plan, 26).unwrap().default_scale(),
+        2f64.powi(26)
+    );
     plan.max_slope = Some(1.5 * 2f64.powi(26));
     assert_eq!(plan.min_scale_bits(), 27 + PRECISION_MARGIN_BITS);
     let p = auto_params(&plan, 26).unwrap();
     assert_eq!(p.default_scale(), 2f64.powi(37));
-    assert!(p.q()[1..=plan.depth].iter().all(|&q| (q as f64).log2().round() == 37.0));
+    assert!(
+        p.q()[1..=plan.depth]
+            .iter()
+            .all(|&q| (q as f64).log2().round() == 37.0)
+    );
     assert!(!p.is_insecure());
     plan.max_slope = Some(2f64.powi(50));
     let e = auto_params(&plan, 26).unwrap_err().to_string();

@@ -99,7 +99,13 @@ impl Polynomial {
     /// The derivative `p'(x)`, in the power basis.
     pub fn derivative(&self) -> Polynomial {
         let c = self.to_power().coeffs;
-        Polynomial::power(c.iter().enumerate().skip(1).map(|(i, &a)| i as f64 * a).collect())
+        Polynomial::power(
+            c.iter()
+                .enumerate()
+                .skip(1)
+                .map(|(i, &a)| i as f64 * a)
+                .collect(),
+        )
     }
 
     /// The largest |p'(x)| on 201 evenly spaced points of `[-r, r]`: how much
