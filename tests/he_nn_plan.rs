@@ -104,6 +104,19 @@ fn auto_raises_the_scale_for_steep_activations() {
             .all(|&q| (q as f64).log2().round() == 37.0)
     );
     assert!(!p.is_insecure());
+    // Logits too large for a 60-bit first prime at scale 2^20: extra
+    // levels below the circuit's hold them, so the output keeps 2^20.
+    let mut big = plan.clone();
+    big.logit_bound = 2f64.powi(50);
+    let p = auto_params(&big, 26).unwrap();
+    let need = big.logit_bits(2f64.powi(20));
+    assert!(p.max_level() > big.depth, "{p:?}");
+    let start = big.start_level(&p).unwrap();
+    let last: f64 = p.q()[..=start - big.depth]
+        .iter()
+        .map(|&q| (q as f64).log2())
+        .sum();
+    assert!(last >= need, "last level {last} bits < {need}");
     plan.max_slope = Some(2f64.powi(50));
     let e = auto_params(&plan, 26).unwrap_err().to_string();
     assert!(e.contains("1.126e15") && e.contains("55 bits"), "{e}");

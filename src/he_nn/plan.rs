@@ -462,7 +462,8 @@ pub const MIN_OUTPUT_SCALE_BITS: u32 = 20;
 /// primes of `scale_bits` bits (one per level of depth; raised to
 /// [`CircuitPlan::min_scale_bits`] when the activations' slopes need more
 /// precision), first and special primes large enough for the logits at
-/// scale 2^20 (and at least `scale_bits + 5`).
+/// scale 2^20 (and at least `scale_bits + 5`); logits that need more than
+/// a 60-bit first prime get extra levels below the circuit's.
 pub fn auto_params(plan: &CircuitPlan, scale_bits: u32) -> Result<CkksParameters, HeNnError> {
     let scale_bits = scale_bits.max(plan.min_scale_bits());
     if scale_bits > 55 {
@@ -478,7 +479,13 @@ pub fn auto_params(plan: &CircuitPlan, scale_bits: u32) -> Result<CkksParameters
     // engine lowers the output scale to what the last level holds), down to
     // 2^MIN_OUTPUT_SCALE_BITS: the first prime only needs room for that.
     let out_scale = 2f64.powi(MIN_OUTPUT_SCALE_BITS.min(scale_bits) as i32);
-    let edge = (plan.logit_bits(out_scale).ceil() as u32).clamp(scale_bits + 5, 60);
+    let need = plan.logit_bits(out_scale).ceil() as u32;
+    let edge = need.clamp(scale_bits + 5, 60);
+    // A first prime of at most 60 bits cannot hold logits that large: extra
+    // primes below the circuit's levels give the last level the rest (else
+    // the engine would lower the output scale far below 2^20 and round the
+    // logits away).
+    let extra = need.saturating_sub(edge).div_ceil(scale_bits) as usize;
     let mut last_err = None;
     // The smallest ring whose N/2 slots hold `plan.min_slots`, from 2^13.
     let first = (13..=16u32)
@@ -486,7 +493,7 @@ pub fn auto_params(plan: &CircuitPlan, scale_bits: u32) -> Result<CkksParameters
         .unwrap_or(17);
     for log_n in first..=16u32 {
         let mut bits = vec![edge];
-        bits.extend(std::iter::repeat_n(scale_bits, plan.depth));
+        bits.extend(std::iter::repeat_n(scale_bits, plan.depth + extra));
         bits.push(edge);
         match CkksParameters::new(CkksParametersLiteral {
             log_n,
@@ -500,7 +507,7 @@ pub fn auto_params(plan: &CircuitPlan, scale_bits: u32) -> Result<CkksParameters
             Err(e) => last_err = Some(e),
         }
     }
-    let total = 2 * edge + scale_bits * plan.depth as u32;
+    let total = 2 * edge + scale_bits * (plan.depth + extra) as u32;
     Err(HeNnError::ChainTooShort {
         needed: plan.depth,
         available: 0,
