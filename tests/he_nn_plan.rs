@@ -332,3 +332,102 @@ fn infer_per_image_json_line() {
     assert_eq!(v["agreement"], 1.0);
     assert!(v["stages_ms"]["conv"].as_f64().unwrap() > 0.0);
 }
+
+/// `auto-hybrid` keeps `auto`'s ring, ciphertext primes and scale and
+/// swaps the one special prime for 31-bit ones with fewer digits, every
+/// digit under P and log2(QP) within the 128-bit bound; where the bound
+/// leaves no room (CNN1-X2 at N = 8192: 206 of 218 bits) it is `auto`.
+#[test]
+fn auto_hybrid_keeps_the_ciphertext_chain_and_cuts_the_digits() {
+    use slaf_he::ckks::params::HE_STANDARD_128;
+    use slaf_he::he_nn::Mode;
+    use slaf_he::he_nn::plan::{HYBRID_SPECIAL_BITS, hybrid_key_switching};
+    use slaf_he::he_nn::run::resolve_params;
+    for name in ["cnn1-slaf", "cnn2-slaf", "cnn1-slaf-p", "cryptonets-x2"] {
+        for mode in [Mode::Batched, Mode::PerImage] {
+            let w = weights(name);
+            let (_, a, _) = resolve_params(&w, Some(ParamsChoice::Auto), mode).unwrap();
+            let (_, h, c) = resolve_params(&w, Some(ParamsChoice::AutoHybrid), mode).unwrap();
+            assert_eq!(c.name(), "auto-hybrid");
+            // Same ring and ciphertext prime sizes (the primes themselves may
+            // differ by a pick: the special primes choose first).
+            let chain = |p: &slaf_he::ckks::CkksParameters| {
+                let b = &p.literal().coeff_mod_bit_sizes;
+                b[..b.len() - p.special_primes().len()].to_vec()
+            };
+            assert_eq!((h.n(), chain(&h)), (a.n(), chain(&a)), "{name} {mode:?}");
+            assert_eq!(h.max_level(), a.max_level());
+            assert_eq!(h.default_scale(), a.default_scale());
+            let bound = HE_STANDARD_128.iter().find(|(n, _)| *n == h.n()).unwrap().1;
+            assert!(h.total_bits() <= bound && !h.is_insecure(), "{name}");
+            if h.special_primes().len() == 1 {
+                assert_eq!(&h, &a, "{name} {mode:?}: unchanged when nothing fits");
+                continue;
+            }
+            assert!(h.dnum() < a.dnum(), "{name} {mode:?}: {}", h.describe());
+            assert!(h.special_primes().iter().all(|&p| p < 1 << HYBRID_SPECIAL_BITS));
+            let log_p: f64 = h.special_primes().iter().map(|&p| (p as f64).log2()).sum();
+            for d in h.digits(h.max_level()) {
+                let log_d: f64 = h.q()[d].iter().map(|&q| (q as f64).log2()).sum();
+                assert!(
+                    log_d < log_p,
+                    "{name}: digit {log_d:.1} bits over P {log_p:.1}"
+                );
+            }
+            // Idempotent: the rule applied to its own output changes nothing.
+            assert_eq!(hybrid_key_switching(&h).unwrap().describe(), h.describe());
+        }
+    }
+    // CNN1-X2 per image: N = 8192, no room for two 31-bit special primes.
+    let w = weights("cnn1-x2");
+    let (_, a, _) = resolve_params(&w, Some(ParamsChoice::Auto), Mode::PerImage).unwrap();
+    let (_, h, _) = resolve_params(&w, Some(ParamsChoice::AutoHybrid), Mode::PerImage).unwrap();
+    assert_eq!((a.n(), &h), (8192, &a));
+    // CNN1-SLAF batched at N = 16384: [41, 26x7] under 31-bit special primes, few digits.
+    let (_, h, _) = resolve_params(
+        &weights("cnn1-slaf"),
+        Some(ParamsChoice::AutoHybrid),
+        Mode::Batched,
+    )
+    .unwrap();
+    assert!(
+        h.dnum() <= 4 && h.special_primes().len() >= 3,
+        "{}",
+        h.describe()
+    );
+    assert_eq!(
+        ParamsChoice::parse("auto-hybrid", false).unwrap(),
+        ParamsChoice::AutoHybrid
+    );
+}
+
+/// End to end with `auto-hybrid`: CNN1-SLAF per image (rotations and
+/// relinearizations through the hybrid keys) agrees with the plaintext
+/// forward pass, with logit errors as small as with `auto`.
+#[test]
+fn auto_hybrid_per_image_agrees_with_plaintext() {
+    use slaf_he::he_nn::Mode;
+    use slaf_he::he_nn::run::{InferenceRequest, ModelSource, run};
+    let mut errs = Vec::new();
+    for choice in [ParamsChoice::Auto, ParamsChoice::AutoHybrid] {
+        let mut req = InferenceRequest::new(ModelSource::Path(weights_path("cnn1-slaf")));
+        req.images = Some(3);
+        req.offset = 7;
+        req.mode = Mode::PerImage;
+        req.params = Some(choice.clone());
+        req.seed = Some(slaf_he::ckks::KeySeed::for_tests(5));
+        req.threads = Some(2);
+        req.quiet = true;
+        let out = run(&req).unwrap();
+        let s = &out.summary;
+        assert_eq!(s.agreement, 1.0, "{choice:?}");
+        assert!(s.max_logit_error < 0.2, "{choice:?}: {}", s.max_logit_error);
+        errs.push(s.max_logit_error);
+    }
+    assert!(
+        errs[1] < 4.0 * errs[0] + 1e-4,
+        "hybrid {} against single {}",
+        errs[1],
+        errs[0]
+    );
+}

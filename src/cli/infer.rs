@@ -28,8 +28,11 @@ pub struct InferArgs {
     #[arg(long, default_value = "batched", value_parser = ["batched", "per-image"])]
     pub mode: String,
     /// CKKS parameters: cnn1-x2, slaf, slaf-p (SPEC §5 presets), auto (smallest
-    /// secure chain that fits), or custom:LOGN:BITS:SCALE (e.g.
-    /// custom:12:36,26x6,36:26) [default: the preset matching the model].
+    /// secure chain that fits), auto-hybrid (auto's ring and primes with
+    /// hybrid key switching: 31-bit special primes and fewer digits where
+    /// the 128-bit bound leaves room; faster relinearization and rotation),
+    /// or custom:LOGN:BITS:SCALE (e.g. custom:12:36,26x6,36:26)
+    /// [default: the preset matching the model].
     #[arg(long)]
     pub params: Option<String>,
     /// Accept custom parameters above the HE-standard 128-bit bound (experiments only).

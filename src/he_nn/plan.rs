@@ -342,6 +342,10 @@ pub enum ParamsChoice {
     Preset(String),
     /// The smallest secure set (N from 2^13 to 2^16) that fits the depth.
     Auto,
+    /// `auto`'s ring and ciphertext primes with hybrid key switching
+    /// ([`hybrid_key_switching`]): 31-bit special primes and fewer digits
+    /// where the HE-standard bound leaves room, else exactly `auto`.
+    AutoHybrid,
     /// An explicit literal (`custom:LOGN:BITS:SCALE`, e.g.
     /// `custom:12:36,26x7,36:26`), for experiments and small test rings.
     Custom(CkksParametersLiteral),
@@ -351,12 +355,15 @@ pub enum ParamsChoice {
 pub const PRESET_NAMES: [&str; 3] = ["cnn1-x2", "slaf", "slaf-p"];
 
 impl ParamsChoice {
-    /// Parse `cnn1-x2`, `slaf`, `slaf-p`, `auto` or `custom:LOGN:BITS:SCALE`
+    /// Parse `cnn1-x2`, `slaf`, `slaf-p`, `auto`, `auto-hybrid` or `custom:LOGN:BITS:SCALE`
     /// (BITS comma-separated, `26x7` repeats); `allow_insecure` applies to custom sets.
     pub fn parse(s: &str, allow_insecure: bool) -> Result<Self, HeNnError> {
         let bad = |detail: String| HeNnError::InvalidRequest { detail };
         if s == "auto" {
             return Ok(Self::Auto);
+        }
+        if s == "auto-hybrid" {
+            return Ok(Self::AutoHybrid);
         }
         if PRESET_NAMES.contains(&s) {
             return Ok(Self::Preset(s.to_string()));
@@ -393,7 +400,7 @@ impl ParamsChoice {
             }));
         }
         Err(bad(format!(
-            "unknown parameter set {s:?} (cnn1-x2, slaf, slaf-p, auto, custom:LOGN:BITS:SCALE)"
+            "unknown parameter set {s:?} (cnn1-x2, slaf, slaf-p, auto, auto-hybrid, custom:LOGN:BITS:SCALE)"
         )))
     }
 
@@ -402,6 +409,7 @@ impl ParamsChoice {
         match self {
             Self::Preset(n) => n.clone(),
             Self::Auto => "auto".into(),
+            Self::AutoHybrid => "auto-hybrid".into(),
             Self::Custom(_) => "custom".into(),
         }
     }
@@ -448,6 +456,7 @@ impl ParamsChoice {
             },
             Self::Custom(lit) => CkksParameters::new(lit.clone())?,
             Self::Auto => auto_params(plan, scale_bits)?,
+            Self::AutoHybrid => hybrid_key_switching(&auto_params(plan, scale_bits)?)?,
         };
         plan.check(&params)?;
         Ok(params)
@@ -518,4 +527,72 @@ pub fn auto_params(plan: &CircuitPlan, scale_bits: u32) -> Result<CkksParameters
             last_err.map_or_else(String::new, |e| e.to_string())
         ),
     })
+}
+
+/// Size of the special primes [`hybrid_key_switching`] adds: below 2^31,
+/// so that their NTTs take `tfhe-ntt`'s 32-bit kernels.
+pub const HYBRID_SPECIAL_BITS: u32 = 31;
+
+/// Most special primes [`hybrid_key_switching`] considers.
+pub const HYBRID_MAX_SPECIAL: usize = 6;
+
+/// Hybrid key switching for `params`' ring and ciphertext primes (the rule
+/// `auto-hybrid` uses): `k` special primes of [`HYBRID_SPECIAL_BITS`] bits
+/// in place of the one special prime, and the ciphertext primes in digits
+/// of as many consecutive primes as P = the product of the special primes
+/// holds (every digit's modulus at most P, which bounds the key-switch
+/// noise as with one digit per prime). Among the `k` whose log2(QP) stays
+/// within the HE-standard bound of the same N, it takes the one with the
+/// fewest NTT-sized passes per key switch, estimated as
+/// `(dnum + 2) * (L + 1 + k)` (every digit is lifted to all primes, and
+/// the mod-down costs about two passes), and keeps `params` unchanged when
+/// no layout beats one digit per prime. The ring, the ciphertext primes,
+/// the scale and hence the depth, the precision budget and the logits'
+/// headroom are those of `params`.
+pub fn hybrid_key_switching(params: &CkksParameters) -> Result<CkksParameters, HeNnError> {
+    let lit = params.literal();
+    let bits = &lit.coeff_mod_bit_sizes;
+    let chain = &bits[..bits.len() - lit.special_primes];
+    let levels = chain.len();
+    let Some(bound) = crate::ckks::params::HE_STANDARD_128
+        .iter()
+        .find(|(m, _)| *m == params.n())
+        .map(|(_, b)| *b)
+    else {
+        return Ok(params.clone());
+    };
+    let q_bits: u32 = chain.iter().sum();
+    let cost = |dnum: usize, k: usize| (dnum + 2) * (levels + k);
+    let mut best: Option<(usize, usize, usize)> = None; // (cost, k, dnum)
+    for k in 2..=HYBRID_MAX_SPECIAL {
+        let p_bits = HYBRID_SPECIAL_BITS * k as u32;
+        if q_bits + p_bits > bound {
+            break;
+        }
+        // The most primes per digit whose every digit fits under P.
+        let Some(alpha) = (1..=levels)
+            .rev()
+            .find(|&a| chain.chunks(a).all(|d| d.iter().sum::<u32>() < p_bits))
+        else {
+            continue;
+        };
+        let dnum = levels.div_ceil(alpha);
+        if best.is_none_or(|(c, _, _)| cost(dnum, k) < c) {
+            best = Some((cost(dnum, k), k, dnum));
+        }
+    }
+    let single = cost(levels, 1);
+    let Some((c, k, dnum)) = best.filter(|&(c, _, _)| c < single) else {
+        return Ok(params.clone());
+    };
+    debug_assert!(c < single);
+    let mut coeff_mod_bit_sizes = chain.to_vec();
+    coeff_mod_bit_sizes.extend(std::iter::repeat_n(HYBRID_SPECIAL_BITS, k));
+    Ok(CkksParameters::new(
+        CkksParametersLiteral {
+            coeff_mod_bit_sizes,
+            ..lit.clone()
+        }
+        .with_key_switching(k, dnum),
+    )?)
 }

@@ -640,7 +640,8 @@ fn service(root: &Path) -> Result<String, ReportError> {
 
 /// The study beyond the paper: one row per cell of `results/beyond/beyond.csv`
 /// (plaintext accuracy over the seeds; the encrypted columns where the cell
-/// ran encrypted, "not yet" for a polynomial cell that has not), then the
+/// ran encrypted, "not yet" for a polynomial cell that has not, "no model"
+/// for a cell whose seeds all diverged), then the
 /// findings and disagreements copied from `results/beyond/beyond.md`.
 fn beyond(root: &Path) -> Result<String, ReportError> {
     const CSV: &str = "results/beyond/beyond.csv";
@@ -652,6 +653,7 @@ fn beyond(root: &Path) -> Result<String, ReportError> {
     for r in &rows {
         let c = |col: &str| cell(&h, r, col, CSV);
         let (net, act) = (c("net")?, c("act")?);
+        let diverged = c("accuracy_mean_pct")?.is_empty();
         let acc = match c("accuracy_mean_pct")? {
             "" => format!("diverged ({} seeds)", c("diverged")?),
             m => format!(
@@ -664,6 +666,7 @@ fn beyond(root: &Path) -> Result<String, ReportError> {
         let opt = |col: &str, f: &dyn Fn(f64) -> String| -> Result<String, ReportError> {
             Ok(match c(col)? {
                 "" if act == "relu" => "plaintext only".into(),
+                "" if diverged => "no model".into(),
                 "" => "not yet".into(),
                 v => f(num(v, CSV)?),
             })
