@@ -365,7 +365,11 @@ fn auto_hybrid_keeps_the_ciphertext_chain_and_cuts_the_digits() {
                 continue;
             }
             assert!(h.dnum() < a.dnum(), "{name} {mode:?}: {}", h.describe());
-            assert!(h.special_primes().iter().all(|&p| p < 1 << HYBRID_SPECIAL_BITS));
+            assert!(
+                h.special_primes()
+                    .iter()
+                    .all(|&p| p < 1 << HYBRID_SPECIAL_BITS)
+            );
             let log_p: f64 = h.special_primes().iter().map(|&p| (p as f64).log2()).sum();
             for d in h.digits(h.max_level()) {
                 let log_d: f64 = h.q()[d].iter().map(|&q| (q as f64).log2()).sum();

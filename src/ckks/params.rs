@@ -23,6 +23,15 @@ pub const HE_STANDARD_128: [(usize, u32); 6] = [
     (32768, 881),
 ];
 
+/// The HE-standard 128-bit bound on log2(QP) for ring degree `n`, if the
+/// standard gives one.
+pub fn he_standard_bound(n: usize) -> Option<u32> {
+    HE_STANDARD_128
+        .iter()
+        .find(|(m, _)| *m == n)
+        .map(|(_, b)| *b)
+}
+
 /// The unvalidated description of a parameter set, in SEAL/TenSEAL terms.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CkksParametersLiteral {
@@ -136,10 +145,7 @@ impl CkksParameters {
             )));
         }
         let total: u32 = bits.iter().sum();
-        let bound = HE_STANDARD_128
-            .iter()
-            .find(|(m, _)| *m == n)
-            .map(|(_, b)| *b);
+        let bound = he_standard_bound(n);
         match bound {
             Some(b) if total > b && !literal.allow_insecure => {
                 return Err(CkksError::InsecureParameters {
@@ -266,10 +272,7 @@ impl CkksParameters {
     }
     /// Whether the set exceeds the HE-standard bound (only possible with `allow_insecure`).
     pub fn is_insecure(&self) -> bool {
-        HE_STANDARD_128
-            .iter()
-            .find(|(m, _)| *m == self.n)
-            .is_none_or(|(_, b)| self.total_bits() > *b)
+        he_standard_bound(self.n).is_none_or(|b| self.total_bits() > b)
     }
     /// A one-line description, e.g. `N=8192, [31, 26x6, 31] (218 bits), scale 2^26, 128-bit secure`.
     pub fn describe(&self) -> String {

@@ -554,11 +554,7 @@ pub fn hybrid_key_switching(params: &CkksParameters) -> Result<CkksParameters, H
     let bits = &lit.coeff_mod_bit_sizes;
     let chain = &bits[..bits.len() - lit.special_primes];
     let levels = chain.len();
-    let Some(bound) = crate::ckks::params::HE_STANDARD_128
-        .iter()
-        .find(|(m, _)| *m == params.n())
-        .map(|(_, b)| *b)
-    else {
+    let Some(bound) = crate::ckks::params::he_standard_bound(params.n()) else {
         return Ok(params.clone());
     };
     let q_bits: u32 = chain.iter().sum();
@@ -582,10 +578,9 @@ pub fn hybrid_key_switching(params: &CkksParameters) -> Result<CkksParameters, H
         }
     }
     let single = cost(levels, 1);
-    let Some((c, k, dnum)) = best.filter(|&(c, _, _)| c < single) else {
+    let Some((_, k, dnum)) = best.filter(|&(c, _, _)| c < single) else {
         return Ok(params.clone());
     };
-    debug_assert!(c < single);
     let mut coeff_mod_bit_sizes = chain.to_vec();
     coeff_mod_bit_sizes.extend(std::iter::repeat_n(HYBRID_SPECIAL_BITS, k));
     Ok(CkksParameters::new(

@@ -653,8 +653,9 @@ fn beyond(root: &Path) -> Result<String, ReportError> {
     for r in &rows {
         let c = |col: &str| cell(&h, r, col, CSV);
         let (net, act) = (c("net")?, c("act")?);
-        let diverged = c("accuracy_mean_pct")?.is_empty();
-        let acc = match c("accuracy_mean_pct")? {
+        let mean = c("accuracy_mean_pct")?;
+        let diverged = mean.is_empty();
+        let acc = match mean {
             "" => format!("diverged ({} seeds)", c("diverged")?),
             m => format!(
                 "{:.2} ± {:.2} ({})",
