@@ -68,6 +68,13 @@ fn encrypt_none_tables_the_grid_and_a_later_run_encrypts_it() {
     let again = by::load_beyond(&dir).expect("cells");
     let x2 = again.iter().find(|c| c.act == "x2").expect("x2");
     assert_eq!(x2.batched.as_ref().expect("batched").agreement_pct, 100.0);
+    // A later selection that leaves the x2 cell out keeps, never erases,
+    // its stored encrypted runs.
+    let third = ok(tiny_with(out.path(), cache.path(), &["--encrypt", "none"]));
+    assert_eq!(third.matches("(stored)").count(), 2, "{third}");
+    let kept = by::load_beyond(&dir).expect("cells");
+    let x2_kept = kept.iter().find(|c| c.act == "x2").expect("x2");
+    assert!(x2_kept.batched.is_some() && x2_kept.signature.encrypted);
     // The notebook's full profile loads stored cells, checked against the plan.
     let tiny_plan = by::beyond_plan(slaf_he::experiments::Profile::Tiny);
     assert_eq!(

@@ -112,6 +112,16 @@ pub struct BatchedCircuit {
     model: ChainForm,
     /// Conv taps per output feature: (pixel, weight).
     taps: Vec<Vec<(usize, f64)>>,
+    /// The streamed chunks of conv features, position-major (every channel
+    /// of an output position together), so that the input rows a chunk
+    /// reads are soon read for the last time.
+    chunks: Vec<Vec<usize>>,
+    /// The pixels read for the last time by each chunk: their ciphertexts
+    /// are dropped once it is done.
+    released: Vec<Vec<usize>>,
+    /// For each dense1 row, the first and last chunk with a non-zero
+    /// weight into it: its accumulator lives only between the two.
+    spans: Vec<(usize, usize)>,
     /// Each dense layer's bias plus the constant term its fused activation
     /// leaves out (`b_i + c0 · sum_j W_ij`).
     biases: Vec<Vec<f64>>,
@@ -119,7 +129,6 @@ pub struct BatchedCircuit {
     scale: f64,
     input_scale: f64,
     out_scale: f64,
-    chunk: usize,
 }
 
 impl std::fmt::Debug for BatchedCircuit {
@@ -247,17 +256,22 @@ impl BatchedCircuit {
             .zip(&plan.acts)
             .map(|((_, d), a)| with_offset(d, Self::act_offset(a)))
             .collect();
+        let taps = conv_taps(model);
+        let (chunks, released) = stream_order(&taps, g.out_h() * g.out_w(), g.in_len(), chunk);
+        let spans = row_spans(&model.pairs[0].1, &chunks);
         Ok(Self {
             ctx: CkksContext::new(params)?,
             biases,
-            taps: conv_taps(model),
+            taps,
+            chunks,
+            released,
+            spans,
             plan,
             model: model.clone(),
             start_level,
             scale,
             input_scale,
             out_scale,
-            chunk,
         })
     }
 
@@ -425,18 +439,21 @@ impl BatchedCircuit {
     }
 
     /// Fused `rows` linear combinations of `xs` (which owe `pending`
-    /// rescales), accumulated into `accs` (created when `None`) so that
-    /// after `pending + 1` rescales the result has scale `target`.
+    /// rescales), accumulated into `accs` (one per row; a `None` is created
+    /// as zero) so that after `pending + 1` rescales the result has scale
+    /// `target`.
     fn dense(
         &self,
         ev: &Evaluator,
         xs: &[&Ciphertext],
         rows: &[Vec<(usize, f64)>],
         (target, pending): (f64, usize),
-        accs: Option<Vec<Ciphertext>>,
+        accs: Vec<Option<Ciphertext>>,
     ) -> Result<Vec<Ciphertext>, HeNnError> {
         let Some(x0) = xs.first() else {
-            return Ok(accs.unwrap_or_default());
+            return Err(HeNnError::Layout {
+                detail: format!("a linear layer of {} rows got no input", rows.len()),
+            });
         };
         let level = x0.level();
         if level < pending + 1 {
@@ -450,11 +467,10 @@ impl BatchedCircuit {
         let drop: f64 = (0..=pending).map(|k| q[level - k] as f64).product();
         let c = target * drop / x0.scale();
         let parts = xs.iter().map(|x| x.part_count()).max().unwrap_or(2);
-        let mut accs = accs.unwrap_or_else(|| {
-            (0..rows.len())
-                .map(|_| ev.zero_ciphertext(level, parts, x0.scale() * c))
-                .collect()
-        });
+        let mut accs: Vec<Ciphertext> = accs
+            .into_iter()
+            .map(|a| a.unwrap_or_else(|| ev.zero_ciphertext(level, parts, x0.scale() * c)))
+            .collect();
         ev.linear_combinations_into(xs, rows, c, &mut accs)?;
         Ok(accs)
     }
@@ -500,12 +516,14 @@ impl BatchedCircuit {
             .collect()
     }
 
-    /// conv → act1 → dense1 streamed over chunks of conv features; returns
-    /// dense1's output.
+    /// conv → act1 → dense1 streamed over chunks of conv features
+    /// (position-major, [`stream_order`]); returns dense1's output. Each
+    /// input ciphertext is dropped after the chunk that reads it last, so
+    /// the inputs held shrink from all pixels to a band of rows.
     fn first_block(
         &self,
         ev: &Evaluator,
-        inputs: &[Ciphertext],
+        inputs: Vec<Ciphertext>,
         times: &mut StageTimes,
         progress: Option<&(dyn Fn(u64) + Sync)>,
         probe: Option<ProbeFn<'_>>,
@@ -514,14 +532,22 @@ impl BatchedCircuit {
         let feats = self.taps.len();
         let act1 = &self.plan.acts[0];
         let (fold1, off1) = (act1.fold(), Self::act_offset(act1));
-        let mut pending1 = 0;
-        let mut accs: Option<Vec<Ciphertext>> = None;
-        let xs: Vec<&Ciphertext> = inputs.iter().collect();
-        for f0 in (0..feats).step_by(self.chunk) {
-            let f1 = (f0 + self.chunk).min(feats);
+        let ohw = self.model.conv.geom.out_h() * self.model.conv.geom.out_w();
+        let mut accs: Vec<Option<Ciphertext>> = nones(dense1.rows);
+        let mut h: Vec<Option<Ciphertext>> = nones(dense1.rows);
+        let mut pixels: Vec<Option<Ciphertext>> = inputs.into_iter().map(Some).collect();
+        for (ci, (chunk, released)) in self.chunks.iter().zip(&self.released).enumerate() {
             let t = Instant::now();
-            let conv = self.dense(ev, &xs, &self.taps[f0..f1], (self.scale, 0), None)?;
-            let bias = self.model.conv.bias_per_feature(f0, f1);
+            let (xs, taps) = chunk_inputs(&pixels, chunk, &self.taps)?;
+            let conv = self.dense(ev, &xs, &taps, (self.scale, 0), nones(taps.len()))?;
+            drop(xs);
+            for &px in released {
+                pixels[px] = None;
+            }
+            let bias: Vec<f64> = chunk
+                .iter()
+                .map(|&f| self.model.conv.bias[f / ohw])
+                .collect();
             let conv = self.finish(ev, conv, &bias, self.scale, 1)?;
             times.stages[0] += wall_ms(t);
             let t = Instant::now();
@@ -529,13 +555,13 @@ impl BatchedCircuit {
                 .par_iter()
                 .map(|c| self.activate(ev, act1, c))
                 .collect::<Result<_, _>>()?;
-            pending1 = acts.first().map_or(0, |a| a.1);
+            let pending1 = acts.first().map_or(0, |a| a.1);
             times.stages[1] += wall_ms(t);
             if let Some(p) = probe {
-                for (k, (c, a)) in conv.iter().zip(&acts).enumerate() {
+                for ((&f, c), a) in chunk.iter().zip(&conv).zip(&acts) {
                     let at = |layer, fold, offset| Probe {
                         layer,
-                        index: f0 + k,
+                        index: f,
                         fold,
                         offset,
                     };
@@ -545,29 +571,54 @@ impl BatchedCircuit {
             }
             drop(conv);
             let t = Instant::now();
+            // The dense1 rows this chunk feeds: their accumulators are made
+            // at their first chunk and finished after their last one.
+            let live: Vec<usize> = (0..dense1.rows)
+                .filter(|&i| (self.spans[i].0..=self.spans[i].1).contains(&ci))
+                .collect();
             let ys: Vec<&Ciphertext> = acts.iter().map(|a| &a.0).collect();
-            let rows: Vec<Vec<(usize, f64)>> = (0..dense1.rows)
-                .map(|i| {
+            let rows: Vec<Vec<(usize, f64)>> = live
+                .iter()
+                .map(|&i| {
                     let w = &dense1.weight[i * feats..(i + 1) * feats];
-                    (f0..f1).map(|f| (f - f0, w[f] * fold1)).collect()
+                    chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &f)| (k, w[f] * fold1))
+                        .collect()
                 })
                 .collect();
-            accs = Some(self.dense(ev, &ys, &rows, (self.scale, pending1), accs.take())?);
+            let taken = live.iter().map(|&i| accs[i].take()).collect();
+            let sums = self.dense(ev, &ys, &rows, (self.scale, pending1), taken)?;
+            drop(ys);
+            drop(acts);
+            let mut ending = Vec::new();
+            for (&i, a) in live.iter().zip(sums) {
+                if self.spans[i].1 == ci {
+                    ending.push((i, a));
+                } else {
+                    accs[i] = Some(a);
+                }
+            }
+            let bias: Vec<f64> = ending.iter().map(|(i, _)| self.biases[0][*i]).collect();
+            let (ids, ending): (Vec<usize>, Vec<Ciphertext>) = ending.into_iter().unzip();
+            let done = self.finish(ev, ending, &bias, self.scale, pending1 + 1)?;
+            for (i, c) in ids.into_iter().zip(done) {
+                h[i] = Some(c);
+            }
             times.stages[2] += wall_ms(t);
             if let Some(p) = progress {
-                p((f1 - f0) as u64);
+                p(chunk.len() as u64);
             }
         }
-        let t = Instant::now();
-        let h = self.finish(
-            ev,
-            accs.unwrap_or_default(),
-            &self.biases[0],
-            self.scale,
-            pending1 + 1,
-        )?;
-        times.stages[2] += wall_ms(t);
-        Ok(h)
+        h.into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                c.ok_or_else(|| HeNnError::Layout {
+                    detail: format!("dense1 output {i} was never finished"),
+                })
+            })
+            .collect()
     }
 
     /// Evaluate the circuit on one batch of inputs ([`Self::check_inputs`])
@@ -579,28 +630,45 @@ impl BatchedCircuit {
     pub fn evaluate(
         &self,
         ev: &Evaluator,
-        inputs: &[Ciphertext],
+        inputs: Vec<Ciphertext>,
         progress: Option<&(dyn Fn(u64) + Sync)>,
         probe: Option<ProbeFn<'_>>,
     ) -> Result<(Vec<Ciphertext>, StageTimes), HeNnError> {
-        self.check_inputs(inputs)?;
+        self.check_inputs(&inputs)?;
         ev.relin_key("batched inference")?;
         let mut times = StageTimes::zeros(1 + 2 * self.model.pairs.len());
         let mut h = self.first_block(ev, inputs, &mut times, progress, probe)?;
         // Every later (activation, dense) pair on the whole hidden vector.
-        // The last one gives the logits at the output scale.
+        // The last one gives the logits at the output scale. Each layer's
+        // inputs are dropped as soon as they are activated, and the
+        // activations once they are summed.
         let last = self.model.pairs.len() - 1;
         for k in 1..=last {
             let act = &self.plan.acts[k];
+            let (fold, off) = (act.fold(), Self::act_offset(act));
             let t = Instant::now();
             let hk: Vec<(Ciphertext, usize)> = h
-                .par_iter()
-                .map(|c| self.activate(ev, act, c))
-                .collect::<Result<_, _>>()?;
+                .into_par_iter()
+                .enumerate()
+                .map(|(j, x)| {
+                    let y = self.activate(ev, act, &x)?;
+                    if let Some(p) = probe {
+                        let at = |layer, fold, offset| Probe {
+                            layer,
+                            index: j,
+                            fold,
+                            offset,
+                        };
+                        p(at(2 * k, 1.0, 0.0), &x);
+                        p(at(2 * k + 1, fold, off), &y.0);
+                    }
+                    Ok(y)
+                })
+                .collect::<Result<_, HeNnError>>()?;
             let pending = hk.first().map_or(0, |a| a.1);
             times.stages[2 * k + 1] += wall_ms(t);
             let t = Instant::now();
-            let (fold, d) = (act.fold(), &self.model.pairs[k].1);
+            let d = &self.model.pairs[k].1;
             let rows: Vec<Vec<(usize, f64)>> = (0..d.rows)
                 .map(|i| {
                     let w = &d.weight[i * d.cols..(i + 1) * d.cols];
@@ -613,26 +681,96 @@ impl BatchedCircuit {
                 self.scale
             };
             let xs: Vec<&Ciphertext> = hk.iter().map(|a| &a.0).collect();
-            let out = self.dense(ev, &xs, &rows, (target, pending), None)?;
-            let out = self.finish(ev, out, &self.biases[k], target, pending + 1)?;
+            let out = self.dense(ev, &xs, &rows, (target, pending), nones(rows.len()))?;
+            drop(xs);
+            drop(hk);
+            h = self.finish(ev, out, &self.biases[k], target, pending + 1)?;
             times.stages[2 * k + 2] += wall_ms(t);
-            if let Some(p) = probe {
-                let off = Self::act_offset(act);
-                for (j, (x, y)) in h.iter().zip(&hk).enumerate() {
-                    let at = |layer, fold, offset| Probe {
-                        layer,
-                        index: j,
-                        fold,
-                        offset,
-                    };
-                    p(at(2 * k, 1.0, 0.0), x);
-                    p(at(2 * k + 1, fold, off), &y.0);
-                }
-            }
-            h = out;
         }
         Ok((h, times))
     }
+}
+
+/// The streamed chunks of conv features and, for each, the pixels it
+/// reads for the last time. Features are taken position-major (the
+/// `channels` features of output position 0, then of position 1, …; a
+/// feature is `channel · positions + position`), `chunk` at a time, so that
+/// a chunk reads a band of input rows and the rows above it are done.
+fn stream_order(
+    taps: &[Vec<(usize, f64)>],
+    positions: usize,
+    pixels: usize,
+    chunk: usize,
+) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
+    let positions = positions.max(1);
+    let channels = taps.len() / positions;
+    let order: Vec<usize> = (0..positions)
+        .flat_map(|pos| (0..channels).map(move |c| c * positions + pos))
+        .collect();
+    let chunks: Vec<Vec<usize>> = order.chunks(chunk.max(1)).map(<[usize]>::to_vec).collect();
+    let mut last = vec![None; pixels];
+    for (i, c) in chunks.iter().enumerate() {
+        for &f in c {
+            for &(px, _) in &taps[f] {
+                last[px] = Some(i);
+            }
+        }
+    }
+    let mut released = vec![Vec::new(); chunks.len()];
+    for (px, l) in last.into_iter().enumerate() {
+        if let Some(i) = l {
+            released[i].push(px);
+        }
+    }
+    (chunks, released)
+}
+
+/// For each row of `d`, the first and last chunk holding a feature with a
+/// non-zero weight into it ((0, 0) for an all-zero row: made and finished
+/// with the first chunk).
+fn row_spans(d: &crate::nn::Dense, chunks: &[Vec<usize>]) -> Vec<(usize, usize)> {
+    (0..d.rows)
+        .map(|i| {
+            let w = &d.weight[i * d.cols..(i + 1) * d.cols];
+            let feeds = |c: &Vec<usize>| c.iter().any(|&f| w[f] != 0.0);
+            let first = chunks.iter().position(feeds).unwrap_or(0);
+            let last = chunks.iter().rposition(feeds).unwrap_or(0);
+            (first, last)
+        })
+        .collect()
+}
+
+/// `n` empty accumulators.
+fn nones(n: usize) -> Vec<Option<Ciphertext>> {
+    (0..n).map(|_| None).collect()
+}
+
+/// The input ciphertexts a chunk reads, each once, and its conv taps
+/// renumbered to index them. A pixel already released is a planning bug,
+/// named rather than unwrapped.
+fn chunk_inputs<'a>(
+    pixels: &'a [Option<Ciphertext>],
+    chunk: &[usize],
+    taps: &[Vec<(usize, f64)>],
+) -> Result<(Vec<&'a Ciphertext>, Vec<Vec<(usize, f64)>>), HeNnError> {
+    let mut local = vec![usize::MAX; pixels.len()];
+    let mut xs = Vec::new();
+    let mut rows = Vec::with_capacity(chunk.len());
+    for &f in chunk {
+        let mut row = Vec::with_capacity(taps[f].len());
+        for &(px, w) in &taps[f] {
+            if local[px] == usize::MAX {
+                let ct = pixels[px].as_ref().ok_or_else(|| HeNnError::Layout {
+                    detail: format!("pixel {px} was released before conv feature {f} read it"),
+                })?;
+                local[px] = xs.len();
+                xs.push(ct);
+            }
+            row.push((local[px], w));
+        }
+        rows.push(row);
+    }
+    Ok((xs, rows))
 }
 
 /// The in-process batched engine: a [`BatchedCircuit`] plus the client's
@@ -804,7 +942,7 @@ impl BatchedEngine {
         let probe_ref: Option<ProbeFn<'_>> = if precision { Some(&probe) } else { None };
         let (out, mut times) =
             self.circuit
-                .evaluate(&self.evaluator, &inputs, progress, probe_ref)?;
+                .evaluate(&self.evaluator, inputs, progress, probe_ref)?;
         times.encrypt = encrypt_ms;
         let t = Instant::now();
         let cols: Vec<Vec<f64>> = out
@@ -895,17 +1033,5 @@ impl super::Engine for BatchedEngine {
     }
     fn key_bytes(&self) -> usize {
         self.circuit.key_bytes()
-    }
-}
-
-trait ConvBias {
-    fn bias_per_feature(&self, f0: usize, f1: usize) -> Vec<f64>;
-}
-
-impl ConvBias for crate::nn::InferenceConv {
-    /// Bias of features `f0..f1` (NCHW order: channel = f / (oh·ow)).
-    fn bias_per_feature(&self, f0: usize, f1: usize) -> Vec<f64> {
-        let ohw = self.geom.out_h() * self.geom.out_w();
-        (f0..f1).map(|f| self.bias[f / ohw]).collect()
     }
 }

@@ -418,10 +418,11 @@ impl Server {
             })
             .collect::<Result<_, _>>()?;
         let decode_ms = t.elapsed().as_secs_f64() * 1e3;
+        let inputs = cts.len();
         let t = Instant::now();
         let out: Vec<Ciphertext> = match &self.circuit {
             // evaluate checks the inputs first.
-            Circuit::Batched(c) => c.evaluate(ev, &cts, None, None)?.0,
+            Circuit::Batched(c) => c.evaluate(ev, cts, None, None)?.0,
             Circuit::PerImage(c) => {
                 for (i, ct) in cts.iter().enumerate() {
                     c.check_input(ct)
@@ -446,7 +447,7 @@ impl Server {
             None => out,
         };
         let stats = EvalStats {
-            inputs: cts.len(),
+            inputs,
             outputs: out.len(),
             decode_ms,
             eval_ms: t.elapsed().as_secs_f64() * 1e3,

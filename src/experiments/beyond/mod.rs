@@ -134,6 +134,23 @@ pub struct CellSignature {
     pub encrypted: bool,
 }
 
+impl CellSignature {
+    /// Whether a cell stored under `stored` answers a request for `self`:
+    /// the same protocol, or the same training protocol with encrypted
+    /// runs that `self` does not ask for (an `--encrypt` selection that
+    /// leaves a cell out must keep, not erase, its stored encrypted runs).
+    pub fn satisfied_by(&self, stored: &CellSignature) -> bool {
+        self == stored
+            || (!self.encrypted
+                && stored.encrypted
+                && *self
+                    == CellSignature {
+                        encrypted: false,
+                        ..stored.clone()
+                    })
+    }
+}
+
 /// The plan of a profile. Full: 2 data sets × cnn1, cnn2, cnn3, cnn4 × the
 /// six activations × 3 seeds × 30 epochs, every polynomial cell encrypted on
 /// all 10,000 test images batched and on 20 per image (hours). Quick: the
@@ -780,7 +797,10 @@ pub fn run_beyond(
             .then(|| std::fs::read_to_string(&path).ok())
             .flatten()
             .and_then(|t| serde_json::from_str::<CellResult>(&t).ok())
-            .filter(|c| c.signature == plan.signature_of(cell.0, &cell.1, cell.2));
+            .filter(|c| {
+                plan.signature_of(cell.0, &cell.1, cell.2)
+                    .satisfied_by(&c.signature)
+            });
         let (r, how) = match stored {
             Some(c) => (c, "stored"),
             None => {
