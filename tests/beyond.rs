@@ -590,3 +590,70 @@ fn a_diverged_seed_is_listed_and_left_out_of_the_means() {
     // Question 3 has no cnn3/cnn4 pair: the diverged cell does not count.
     assert!(by::findings_markdown(&cells).contains("no cnn3/cnn4 pair"));
 }
+
+/// The report names every machine its encrypted runs used, with the cells
+/// each measured: AVX2 and AVX-512 times are not comparable.
+#[test]
+fn the_report_names_each_machine_and_its_cells() {
+    let plan = by::beyond_plan(slaf_he::experiments::Profile::Tiny);
+    let mut cells = vec![
+        cell(
+            "mnist",
+            "cnn1",
+            Act::X2,
+            [98.0, 98.2],
+            Some((100.0, 5, 8192)),
+        ),
+        cell(
+            "mnist",
+            "cnn1",
+            Act::Slaf(3),
+            [98.1, 98.3],
+            Some((200.0, 7, 16384)),
+        ),
+    ];
+    let one = by::beyond_markdown(&plan, &cells).expect("report");
+    assert!(
+        one.contains("Encrypted runs on test (SIMD unknown), 2 thread(s);"),
+        "{one}"
+    );
+    if let Some(b) = cells[1].batched.as_mut() {
+        b.simd = Some(vec!["avx2".into(), "avx512f".into()]);
+    }
+    let two = by::beyond_markdown(&plan, &cells).expect("report");
+    assert!(
+        two.contains("on 2 machines (times compare within one machine only): test (SIMD unknown), 2 thread(s): mnist-cnn1-x2; test (avx2, avx512f), 2 thread(s): mnist-cnn1-slaf3"),
+        "{two}"
+    );
+    // A time ratio across machines is marked, never passed off as a cost.
+    let mut pair = vec![
+        cell(
+            "mnist",
+            "cnn3",
+            Act::X2,
+            [99.0, 99.1],
+            Some((100.0, 7, 16384)),
+        ),
+        cell(
+            "mnist",
+            "cnn4",
+            Act::X2,
+            [99.0, 99.2],
+            Some((150.0, 9, 16384)),
+        ),
+    ];
+    let same = by::findings_markdown(&pair);
+    assert!(
+        same.contains("| 1.50 | 1.50 |") && !same.contains('†'),
+        "{same}"
+    );
+    if let Some(b) = pair[1].batched.as_mut() {
+        b.simd = Some(vec!["avx2".into()]);
+    }
+    let cross = by::findings_markdown(&pair);
+    assert!(
+        cross.contains("| 1.50† | 1.50† |")
+            && cross.contains("† The two cells ran on different machines"),
+        "{cross}"
+    );
+}

@@ -354,3 +354,121 @@ fn square_with_constant_and_affine_activations_fold_in_the_batched_engine() {
         assert!(err < 1e-2, "logit error {err}: {he:?} vs {plain:?}");
     }
 }
+
+/// A cnn4-shaped model (second conv after an average pool, four
+/// activation layers) with random weights and a gentle square activation.
+fn cnn4_square_model(seed: u64) -> slaf_he::nn::ChainForm {
+    use slaf_he::nn::inference::InferenceModel;
+    use slaf_he::nn::model::{ActSpec, Model};
+    let spec = slaf_he::nn::ModelSpec::preset("cnn4").unwrap();
+    let act = ActSpec::Slaf {
+        degree: 2,
+        init: Some(vec![0.0, 0.0, 0.5]),
+    };
+    let m = Model::from_spec(&spec, &act, seed, false).unwrap();
+    InferenceModel::from_model(&m)
+        .unwrap()
+        .chain_form()
+        .unwrap()
+}
+
+/// The first block streams position-major: the inputs held fall to a band
+/// of rows, a dense1 row of a local second conv is open only over its
+/// window of chunks, and a fully connected dense1 (CNN1) keeps every row
+/// open; on the cnn4 layout the engine still agrees with the plaintext.
+#[test]
+fn the_first_block_streams_inputs_and_accumulators_and_agrees_on_cnn4() {
+    use slaf_he::he_nn::batched::BatchedCircuit;
+    use slaf_he::he_nn::per_image::reference_stages;
+    let model = cnn4_square_model(5);
+    let imgs: Vec<Vec<f32>> = (0..6)
+        .map(|s| {
+            let mut q = ChaCha8Rng::seed_from_u64(200 + s);
+            (0..784).map(|_| q.random_range(0.0..1.0f32)).collect()
+        })
+        .collect();
+    // The planner's activation ranges, from the plaintext stages.
+    let stages: Vec<Vec<Vec<f64>>> = imgs
+        .iter()
+        .map(|im| {
+            let x: Vec<f64> = im.iter().map(|&v| f64::from(v)).collect();
+            reference_stages(&model, &x)
+        })
+        .collect();
+    let ranges: Vec<f64> = (0..model.pairs.len())
+        .map(|k| {
+            let m = stages
+                .iter()
+                .flat_map(|s| s[2 * k].iter())
+                .fold(0.0f64, |a, v| a.max(v.abs()));
+            (1.5 * m).max(1.0)
+        })
+        .collect();
+    let plan = CircuitPlan::new(&model, Some(ranges)).unwrap();
+    assert_eq!(plan.depth, 9, "{}", plan.breakdown());
+    let bits = [vec![45], vec![26; 9], vec![45]].concat();
+    let params = CkksParameters::new(small(12, bits)).unwrap();
+    let circuit = BatchedCircuit::new(&model, plan.clone(), params.clone(), 64).unwrap();
+    let profile = circuit.stream_profile();
+    let rows = model.pairs[0].1.rows;
+    assert_eq!(
+        profile.iter().map(|s| s.features).sum::<usize>(),
+        circuit.features()
+    );
+    assert_eq!(profile[0].inputs_held, 784);
+    assert!(
+        profile
+            .windows(2)
+            .all(|w| w[1].inputs_held <= w[0].inputs_held)
+    );
+    let last = profile.last().unwrap();
+    assert!(last.inputs_held < 784 / 4, "{last:?}");
+    let most_open = profile.iter().map(|s| s.open_accumulators).max().unwrap();
+    assert!(
+        most_open < rows * 2 / 3,
+        "{most_open} of {rows} open at once"
+    );
+    // CNN1's dense1 reads every conv feature: all rows open throughout.
+    let w = WeightsFile::load(&weights("cnn1-slaf")).unwrap();
+    let cnn1 = w.inference.chain_form().unwrap();
+    let p1 = CircuitPlan::from_weights(&w).unwrap();
+    let c1 = BatchedCircuit::new(&cnn1, p1, small_params_for(7), 100).unwrap();
+    let r1 = cnn1.pairs[0].1.rows;
+    assert!(
+        c1.stream_profile()
+            .iter()
+            .all(|s| s.open_accumulators == r1)
+    );
+
+    let engine = BatchedEngine::new(
+        &model,
+        plan,
+        params,
+        BatchedOptions {
+            seed: Some(slaf_he::ckks::KeySeed::for_tests(13)),
+            precision: false,
+            chunk: 64,
+        },
+    )
+    .unwrap();
+    let refs: Vec<&[f32]> = imgs.iter().map(Vec::as_slice).collect();
+    let out = engine.infer_batch(&refs, None).unwrap();
+    for (s, he) in stages.iter().zip(&out.logits) {
+        let plain = s.last().unwrap();
+        let top = plain.iter().fold(1.0f64, |a, v| a.max(v.abs()));
+        let err = plain
+            .iter()
+            .zip(he)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            err < 1e-3 * top,
+            "logit error {err} (max |logit| {top}): {he:?} vs {plain:?}"
+        );
+    }
+}
+
+/// CNN1-SLAF's chain on a small insecure ring (depth 7).
+fn small_params_for(depth: usize) -> CkksParameters {
+    CkksParameters::new(small(12, [vec![40], vec![26; depth], vec![40]].concat())).unwrap()
+}

@@ -331,6 +331,24 @@ fn cost(c: &CellResult) -> Option<(f64, f64, usize)> {
     }
 }
 
+/// Whether two cells' encrypted runs used the same machine (CPU and SIMD
+/// features): only then is a ratio of their times a cost ratio.
+fn same_machine(a: &CellResult, b: &CellResult) -> bool {
+    let m = |c: &CellResult| c.batched.as_ref().map(|x| (x.cpu.clone(), x.simd.clone()));
+    m(a) == m(b)
+}
+
+/// `t_b / t_a` to two decimals, marked † when the two cells were measured
+/// on different machines ([`CROSS_MACHINE`]).
+fn time_ratio(a: &CellResult, b: &CellResult, ta: f64, tb: f64) -> String {
+    let mark = if same_machine(a, b) { "" } else { "†" };
+    format!("{:.2}{mark}", tb / ta)
+}
+
+/// The footnote of a findings table with a † ratio.
+const CROSS_MACHINE: &str =
+    "† The two cells ran on different machines (other SIMD features): not a cost ratio.\n\n";
+
 /// The three questions of the study, answered from the cells as markdown
 /// tables (differences in percentage points, time ratios) with a sentence
 /// each. A question whose cells this profile did not measure says so.
@@ -412,7 +430,7 @@ fn degree_findings(cells: &[CellResult], ds: &[String], nets: &[String]) -> Stri
                 let (dd, tr) = match (cost(a), cost(b)) {
                     (Some(ca), Some(cb)) => (
                         format!("{:+}", cb.2 as i64 - ca.2 as i64),
-                        format!("{:.2}", cb.0 / ca.0),
+                        time_ratio(a, b, ca.0, cb.0),
                     ),
                     _ => ("—".into(), "—".into()),
                 };
@@ -432,6 +450,9 @@ fn degree_findings(cells: &[CellResult], ds: &[String], nets: &[String]) -> Stri
         s.push_str(&format!(
             "\nIn {pays} of {steps} steps the accuracy gain exceeds the seed-to-seed sd.\n\n"
         ));
+    }
+    if s.contains('†') {
+        s.push_str(CROSS_MACHINE);
     }
     s
 }
@@ -454,8 +475,8 @@ fn layer_findings(cells: &[CellResult], ds: &[String]) -> String {
             let (dd, tr, br, ring) = match (cost(a), cost(b), &a.batched, &b.batched) {
                 (Some(ca), Some(cb), Some(ba), Some(bb)) => (
                     format!("{:+}", cb.2 as i64 - ca.2 as i64),
-                    format!("{:.2}", cb.0 / ca.0),
-                    format!("{:.2}", cb.1 / ca.1),
+                    time_ratio(a, b, ca.0, cb.0),
+                    time_ratio(a, b, ca.1, cb.1),
                     format!("{} → {}", ba.n, bb.n),
                 ),
                 _ => ("—".into(), "—".into(), "—".into(), "—".into()),
@@ -469,6 +490,10 @@ fn layer_findings(cells: &[CellResult], ds: &[String]) -> String {
     }
     if rows == 0 {
         s.push_str("| — | — | — | — | — | — | — |\n\nThis profile has no cnn3/cnn4 pair.\n");
+    }
+    if s.contains('†') {
+        s.push('\n');
+        s.push_str(CROSS_MACHINE);
     }
     s
 }
@@ -595,6 +620,52 @@ fn load_range(cells: &[CellResult]) -> String {
     }
 }
 
+/// The machines the encrypted runs used (CPU, SIMD, threads), each with
+/// the cells it measured (named when few): the SIMD features set the
+/// speed of the NTT kernels, so times compare only within one machine.
+fn machines(cells: &[CellResult]) -> Option<String> {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for c in cells {
+        let Some(b) = c.batched.as_ref() else {
+            continue;
+        };
+        let m = format!(
+            "{} ({}), {} thread(s)",
+            b.cpu.as_deref().unwrap_or("an unknown CPU"),
+            b.simd
+                .as_ref()
+                .map_or("SIMD unknown".into(), |v| v.join(", ")),
+            b.threads
+        );
+        match groups.iter_mut().find(|g| g.0 == m) {
+            Some(g) => g.1.push(c.key()),
+            None => groups.push((m, vec![c.key()])),
+        }
+    }
+    match groups.as_slice() {
+        [] => None,
+        [(m, _)] => Some(format!("Encrypted runs on {m}")),
+        _ => {
+            let parts: Vec<String> = groups
+                .iter()
+                .map(|(m, keys)| {
+                    let which = if keys.len() <= 4 {
+                        keys.join(", ")
+                    } else {
+                        format!("{} cells", keys.len())
+                    };
+                    format!("{m}: {which}")
+                })
+                .collect();
+            Some(format!(
+                "Encrypted runs on {} machines (times compare within one machine only): {}",
+                groups.len(),
+                parts.join("; ")
+            ))
+        }
+    }
+}
+
 /// Significant digits of the study table's floats: four, so that an
 /// agreement of 99.99 % never reads as 100 and 98.57 % never as 99.
 pub const TABLE_DIGITS: usize = 4;
@@ -606,20 +677,8 @@ pub fn beyond_markdown(
     cells: &[CellResult],
 ) -> Result<String, StudyError> {
     let df = beyond_table(cells)?;
-    let machine = cells
-        .iter()
-        .find_map(|c| c.batched.as_ref())
-        .map(|b| {
-            format!(
-                "Encrypted runs on {} ({}), {} thread(s); {}",
-                b.cpu.as_deref().unwrap_or("an unknown CPU"),
-                b.simd
-                    .as_ref()
-                    .map_or("SIMD unknown".into(), |v| v.join(", ")),
-                b.threads,
-                load_range(cells)
-            )
-        })
+    let machine = machines(cells)
+        .map(|m| format!("{m}; {}", load_range(cells)))
         .unwrap_or_default();
     Ok(format!(
         "# Beyond the paper: SLAF on Fashion-MNIST and deeper CNNs ({} profile)\n\n{plan}\n\nAccuracy: mean ± sd of the test accuracy over the seeds (plaintext, 30-epoch recipe of P1 in the full profile). Encrypted: the first seed, automatic 128-bit parameters, seeded keys (for tests only); `he_accuracy_pct` and `agreement_batched_pct` over the batched images, `ms_per_image` is the per-image engine's latency, `batched_ms_per_image` the batched engine's cost per image. {machine}\n\n{}\n\n## Findings\n\n{}\n## Disagreements\n\n{}",
