@@ -790,6 +790,9 @@ fn row_spans(d: &crate::nn::Dense, chunks: &[Vec<usize>]) -> Vec<(usize, usize)>
         .collect()
 }
 
+/// One linear combination: (input index, weight) terms.
+type Row = Vec<(usize, f64)>;
+
 /// `n` empty accumulators.
 fn nones(n: usize) -> Vec<Option<Ciphertext>> {
     (0..n).map(|_| None).collect()
@@ -802,7 +805,7 @@ fn chunk_inputs<'a>(
     pixels: &'a [Option<Ciphertext>],
     chunk: &[usize],
     taps: &[Vec<(usize, f64)>],
-) -> Result<(Vec<&'a Ciphertext>, Vec<Vec<(usize, f64)>>), HeNnError> {
+) -> Result<(Vec<&'a Ciphertext>, Vec<Row>), HeNnError> {
     let mut local = vec![usize::MAX; pixels.len()];
     let mut xs = Vec::new();
     let mut rows = Vec::with_capacity(chunk.len());
