@@ -143,10 +143,10 @@ fn every_digit_layout_multiplies_and_rotates_within_the_noise_bound() {
         let pk = kg.public_key();
         let rk = kg.relinearization_key();
         let gk = kg.galois_keys(&[1, 3, -2], false);
-        assert_eq!(
-            rk.byte_size(),
-            p.dnum() * 2 * (7 + special.len()) * 8192 * 8
-        );
+        // Stored packed: 4 bytes per residue of the six 26-bit primes, 8
+        // for the 40-bit base prime and every special prime (36-50 bits).
+        assert_eq!(p.key_poly_bytes(), (8 + 6 * 4 + 8 * special.len()) * 8192);
+        assert_eq!(rk.byte_size(), p.dnum() * 2 * p.key_poly_bytes());
         let enc = Encoder::new(&ctx);
         let mut encryptor = Encryptor::new(&ctx, pk, ChaCha20Rng::seed_from_u64(3));
         let ev = Evaluator::new(&ctx);

@@ -14,7 +14,7 @@ use super::keys::{
     galois_element, sample_error, sample_ternary, seeded_uniform, small_to_ntt,
 };
 use super::math::{add_mod, mul_shoup, reduce_f64, reduce_i64, shoup};
-use super::ring::{RnsPoly, SecretPoly, automorphism_ntt, divide_round_by_last};
+use super::ring::{LimbRef, RnsPoly, SecretPoly, automorphism_ntt, divide_round_by_last};
 use rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -536,15 +536,11 @@ impl Evaluator {
             .map(|j| {
                 let md = &qpm[j];
                 let (mut a0, mut a1) = (vec![0u64; n], vec![0u64; n]);
-                let terms: Vec<(&[u64], &[u64], &[u64])> = digits
+                let terms: Vec<(&[u64], LimbRef, LimbRef)> = digits
                     .iter()
                     .zip(&key.parts)
                     .map(|(dig, (b, a))| {
-                        (
-                            &dig.limbs[j][..],
-                            &b.limbs[key_idx(j)][..],
-                            &a.limbs[key_idx(j)][..],
-                        )
+                        (&dig.limbs[j][..], b.limb(key_idx(j)), a.limb(key_idx(j)))
                     })
                     .collect();
                 md.dot2(&mut a0, &mut a1, &terms);

@@ -8,7 +8,7 @@
 use super::context::CkksContext;
 use super::error::CkksError;
 use super::math::{mul_mod, reduce_small};
-use super::ring::{Modulus, RnsPoly, SecretPoly, automorphism, automorphism_ntt};
+use super::ring::{Modulus, PackedPoly, RnsPoly, SecretPoly, automorphism, automorphism_ntt};
 use rand::{CryptoRng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
@@ -214,14 +214,31 @@ impl PublicKey {
 /// b_i = -a_i s + e_i + [P]_{q_j} s' on the limbs j of D_i (P Q̃_i s' with
 /// Q̃_i the CRT idempotent of D_i). A freshly generated key keeps the seed
 /// of every `a_i` (serialized instead of it).
+///
+/// Stored packed ([`PackedPoly`]): 32-bit words on the limbs of primes
+/// below 2^32, so a key over the papers' 26-bit chains takes about half
+/// the bytes, and key switching reads half the memory.
 #[derive(Clone, Debug)]
 pub struct SwitchingKey {
-    pub(in crate::ckks) parts: Vec<(RnsPoly, RnsPoly)>,
+    pub(in crate::ckks) parts: Vec<(PackedPoly, PackedPoly)>,
     pub(in crate::ckks) a_seeds: Option<Vec<PolySeed>>,
 }
 
 impl SwitchingKey {
-    /// Bytes of its residues.
+    /// A key from its (b_i, a_i) over the key moduli `m`, packed.
+    pub(in crate::ckks) fn packed(
+        parts: Vec<(RnsPoly, RnsPoly)>,
+        a_seeds: Option<Vec<PolySeed>>,
+        m: &[Arc<Modulus>],
+    ) -> Self {
+        let parts = parts
+            .into_iter()
+            .map(|(b, a)| (PackedPoly::pack(b, m), PackedPoly::pack(a, m)))
+            .collect();
+        Self { parts, a_seeds }
+    }
+
+    /// Bytes of its residues (4 per residue of a prime below 2^32, else 8).
     pub fn byte_size(&self) -> usize {
         self.parts
             .iter()
@@ -400,6 +417,16 @@ impl KeyGenerator {
     }
 
     fn switching_key(&mut self, target: &RnsPoly) -> SwitchingKey {
+        let (parts, seeds) = self.switching_key_parts(target);
+        SwitchingKey::packed(parts, Some(seeds), self.ctx.key_moduli())
+    }
+
+    /// The (b_i, a_i) of a switching key to `target` (one u64 per
+    /// residue), with the seeds of the `a_i`.
+    fn switching_key_parts(
+        &mut self,
+        target: &RnsPoly,
+    ) -> (Vec<(RnsPoly, RnsPoly)>, Vec<PolySeed>) {
         let m = self.ctx.key_moduli();
         let n = self.ctx.params().n();
         let params = self.ctx.params();
@@ -425,10 +452,7 @@ impl KeyGenerator {
                 (b, a)
             })
             .collect();
-        SwitchingKey {
-            parts,
-            a_seeds: Some(seeds),
-        }
+        (parts, seeds)
     }
 
     /// The relinearisation key (s² -> s).
@@ -458,15 +482,15 @@ impl KeyGenerator {
             let mut target = SecretPoly::new(automorphism(&s, k, &m));
             drop(s);
             target.convert_to_ntt(&m);
-            let mut key = self.switching_key(&target);
+            let (mut parts, seeds) = self.switching_key_parts(&target);
             drop(target);
             // (Z/2N)* has order N: k^-1 = k^(N-1) mod 2N.
             let k_inv = super::math::pow_mod(k as u64, n as u64 - 1, 2 * n as u64) as usize;
-            for (b, a) in &mut key.parts {
+            for (b, a) in &mut parts {
                 *b = automorphism_ntt(b, k_inv, &m);
                 *a = automorphism_ntt(a, k_inv, &m);
             }
-            keys.insert(k, key);
+            keys.insert(k, SwitchingKey::packed(parts, Some(seeds), &m));
         }
         GaloisKeys { keys }
     }

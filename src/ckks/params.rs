@@ -241,6 +241,16 @@ impl CkksParameters {
     pub fn special_primes(&self) -> &[u64] {
         &self.p
     }
+    /// Bytes in memory of one polynomial of a key-switching key (over
+    /// q_0..q_L and the special primes): 4 per residue of a prime below
+    /// 2^32, 8 otherwise (keys are stored packed).
+    pub fn key_poly_bytes(&self) -> usize {
+        self.q
+            .iter()
+            .chain(&self.p)
+            .map(|&q| if q < 1 << 32 { 4 * self.n } else { 8 * self.n })
+            .sum()
+    }
     /// Number of key-switching digits (dnum) at the top level.
     pub fn dnum(&self) -> usize {
         self.q.len().div_ceil(self.digit_primes)

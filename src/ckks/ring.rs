@@ -244,12 +244,13 @@ impl Modulus {
     }
     /// The two inner products of key switching, pointwise (NTT domain):
     /// `out0 = Σ d_i b_i`, `out1 = Σ d_i a_i mod q` over the terms
-    /// `(d_i, b_i, a_i)`. Below 2^32 the products are summed unreduced in
-    /// u64 (lazy reduction: one reduction every `(2^64 - 1) / (q - 1)^2 - 1`
-    /// terms, 4095 for a 26-bit prime) with 32×32-bit multiplies that
-    /// vectorise; larger primes take [`Modulus::mul_acc`] per term. Same
-    /// result either way.
-    pub fn dot2(&self, out0: &mut [u64], out1: &mut [u64], terms: &[(&[u64], &[u64], &[u64])]) {
+    /// `(d_i, b_i, a_i)`, where `b_i` and `a_i` are key limbs in their
+    /// stored word width ([`PackedPoly`]). Below 2^32 the products are
+    /// summed unreduced in u64 (lazy reduction: one reduction every
+    /// `(2^64 - 1) / (q - 1)^2 - 1` terms, 4095 for a 26-bit prime) with
+    /// 32×32-bit multiplies that vectorise; larger primes take
+    /// [`Modulus::mul_acc`] per term. Same result either way.
+    pub fn dot2(&self, out0: &mut [u64], out1: &mut [u64], terms: &[(&[u64], LimbRef, LimbRef)]) {
         out0.fill(0);
         out1.fill(0);
         let q = self.q;
@@ -260,8 +261,8 @@ impl Modulus {
         };
         if per == 0 {
             for (d, b, a) in terms {
-                self.mul_acc(out0, d, b);
-                self.mul_acc(out1, d, a);
+                self.mul_acc(out0, d, &b.to_u64());
+                self.mul_acc(out1, d, &a.to_u64());
             }
             return;
         }
@@ -269,21 +270,11 @@ impl Modulus {
         let reduce = ConstMul::new(1, q);
         for chunk in terms.chunks(per) {
             for (d, b, a) in chunk {
-                simd(
-                    #[inline(always)]
-                    || {
-                        for (((o0, o1), &x), (&y0, &y1)) in out0
-                            .iter_mut()
-                            .zip(out1.iter_mut())
-                            .zip(d.iter())
-                            .zip(b.iter().zip(a.iter()))
-                        {
-                            let x = u64::from(x as u32);
-                            *o0 += x * u64::from(y0 as u32);
-                            *o1 += x * u64::from(y1 as u32);
-                        }
-                    },
-                );
+                match (b, a) {
+                    (LimbRef::W32(b), LimbRef::W32(a)) => lazy_mul_acc(out0, out1, d, b, a),
+                    (LimbRef::W64(b), LimbRef::W64(a)) => lazy_mul_acc(out0, out1, d, b, a),
+                    _ => lazy_mul_acc(out0, out1, d, &b.to_u64(), &a.to_u64()),
+                }
             }
             simd(
                 #[inline(always)]
@@ -301,6 +292,143 @@ impl Modulus {
         match &self.plan {
             Kernels::W64(p) | Kernels::W32(_, p) => p.mul_accumulate(acc, a, b),
         }
+    }
+}
+
+/// `out0 += d·b`, `out1 += d·a` pointwise, unreduced, for residues below
+/// 2^32 in either word width (32×32 → 64-bit products, vectorised).
+#[inline(always)]
+fn lazy_mul_acc<T: Copy + Into<u64>>(
+    out0: &mut [u64],
+    out1: &mut [u64],
+    d: &[u64],
+    b: &[T],
+    a: &[T],
+) {
+    simd(
+        #[inline(always)]
+        || {
+            for (((o0, o1), &x), (&y0, &y1)) in out0
+                .iter_mut()
+                .zip(out1.iter_mut())
+                .zip(d.iter())
+                .zip(b.iter().zip(a.iter()))
+            {
+                let x = u64::from(x as u32);
+                *o0 += x * u64::from(y0.into() as u32);
+                *o1 += x * u64::from(y1.into() as u32);
+            }
+        },
+    );
+}
+
+/// One limb of a [`PackedPoly`] in its stored word width.
+#[derive(Clone, Copy, Debug)]
+pub enum LimbRef<'a> {
+    /// 32-bit words (the prime is below 2^32).
+    W32(&'a [u32]),
+    /// 64-bit words.
+    W64(&'a [u64]),
+}
+
+impl LimbRef<'_> {
+    /// The residues as u64 (a copy).
+    fn to_u64(self) -> Vec<u64> {
+        match self {
+            LimbRef::W32(v) => v.iter().map(|&x| u64::from(x)).collect(),
+            LimbRef::W64(v) => v.to_vec(),
+        }
+    }
+}
+
+/// The stored words of one limb of a [`PackedPoly`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Words {
+    W32(Vec<u32>),
+    W64(Vec<u64>),
+}
+
+/// A polynomial in the NTT domain stored with 32-bit words on every limb
+/// whose prime is below 2^32 and 64-bit words on the others: the storage
+/// of key-switching keys, the largest objects of an evaluation (a
+/// relinearisation or Galois key holds `2 · dnum` polynomials over every
+/// prime). The papers' 26-bit chains take half the bytes of [`RnsPoly`],
+/// and the key-switching inner product ([`Modulus::dot2`]) reads half the
+/// memory. Packing and unpacking are exact (a residue below 2^32 fits its
+/// word), so a packed key computes bit-identical results and serialises as
+/// before.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PackedPoly {
+    limbs: Vec<Words>,
+}
+
+impl PackedPoly {
+    /// Pack an NTT-domain polynomial; limb `i` is modulo `m[i].q`.
+    pub(in crate::ckks) fn pack(p: RnsPoly, m: &[Arc<Modulus>]) -> Self {
+        debug_assert!(p.ntt, "keys are packed in the NTT domain");
+        let limbs = p
+            .limbs
+            .into_iter()
+            .zip(m)
+            .map(|(mut l, md)| {
+                if md.q < 1 << 32 {
+                    let w = Words::W32(l.iter().map(|&x| x as u32).collect());
+                    // Wiped before it is freed: key generation then frees
+                    // no limb-sized block that is not zero, which keeps its
+                    // "every freed limb is wiped" check simple to hold
+                    // (tests/hardening.rs).
+                    l.zeroize();
+                    w
+                } else {
+                    Words::W64(l)
+                }
+            })
+            .collect();
+        Self { limbs }
+    }
+
+    /// The polynomial with one u64 per residue (NTT domain).
+    pub(in crate::ckks) fn unpack(&self) -> RnsPoly {
+        RnsPoly {
+            limbs: self.limbs.iter().map(words_u64).collect(),
+            ntt: true,
+        }
+    }
+
+    /// Limb `j` in its word width.
+    pub(in crate::ckks) fn limb(&self, j: usize) -> LimbRef<'_> {
+        match &self.limbs[j] {
+            Words::W32(v) => LimbRef::W32(v),
+            Words::W64(v) => LimbRef::W64(v),
+        }
+    }
+
+    /// Number of limbs.
+    pub fn len(&self) -> usize {
+        self.limbs.len()
+    }
+
+    /// Whether there are no limbs.
+    pub fn is_empty(&self) -> bool {
+        self.limbs.is_empty()
+    }
+
+    /// Bytes of the residues (4 or 8 per coefficient per limb).
+    pub fn byte_size(&self) -> usize {
+        self.limbs
+            .iter()
+            .map(|w| match w {
+                Words::W32(v) => v.len() * 4,
+                Words::W64(v) => v.len() * 8,
+            })
+            .sum()
+    }
+}
+
+fn words_u64(w: &Words) -> Vec<u64> {
+    match w {
+        Words::W32(v) => v.iter().map(|&x| u64::from(x)).collect(),
+        Words::W64(v) => v.clone(),
     }
 }
 
@@ -916,19 +1044,43 @@ mod tests {
             let a: Vec<Vec<u64>> = (0..terms)
                 .map(|t| (0..n).map(|i| val(t, i, 3)).collect())
                 .collect();
-            let tr: Vec<(&[u64], &[u64], &[u64])> = (0..terms)
-                .map(|t| (&d[t][..], &b[t][..], &a[t][..]))
+            // The key limbs as stored (32-bit words below 2^32) and as u64.
+            let m = [Arc::new(Modulus::new(n, q).expect("plan"))];
+            let pack = |v: &Vec<u64>| {
+                PackedPoly::pack(
+                    RnsPoly {
+                        limbs: vec![v.clone()],
+                        ntt: true,
+                    },
+                    &m,
+                )
+            };
+            let (pb, pa): (Vec<PackedPoly>, Vec<PackedPoly>) =
+                (b.iter().map(pack).collect(), a.iter().map(pack).collect());
+            assert_eq!(pb[0].unpack().limbs[0], b[0], "packing is exact");
+            let packed: Vec<(&[u64], LimbRef, LimbRef)> = (0..terms)
+                .map(|t| (&d[t][..], pb[t].limb(0), pa[t].limb(0)))
                 .collect();
-            let (mut o0, mut o1) = (vec![7u64; n], vec![9u64; n]);
-            md.dot2(&mut o0, &mut o1, &tr);
-            for i in 0..n {
-                let (mut w0, mut w1) = (0u64, 0u64);
-                for t in 0..terms {
-                    w0 = add_mod(w0, mul_mod(d[t][i], b[t][i], q), q);
-                    w1 = add_mod(w1, mul_mod(d[t][i], a[t][i], q), q);
+            let wide: Vec<(&[u64], LimbRef, LimbRef)> = (0..terms)
+                .map(|t| (&d[t][..], LimbRef::W64(&b[t]), LimbRef::W64(&a[t])))
+                .collect();
+            for tr in [packed, wide] {
+                let (mut o0, mut o1) = (vec![7u64; n], vec![9u64; n]);
+                md.dot2(&mut o0, &mut o1, &tr);
+                for i in 0..n {
+                    let (mut w0, mut w1) = (0u64, 0u64);
+                    for t in 0..terms {
+                        w0 = add_mod(w0, mul_mod(d[t][i], b[t][i], q), q);
+                        w1 = add_mod(w1, mul_mod(d[t][i], a[t][i], q), q);
+                    }
+                    assert_eq!((o0[i], o1[i]), (w0, w1), "{bits}-bit prime, slot {i}");
                 }
-                assert_eq!((o0[i], o1[i]), (w0, w1), "{bits}-bit prime, slot {i}");
             }
+            assert_eq!(
+                pb[0].byte_size(),
+                if q < 1 << 32 { 4 * n } else { 8 * n },
+                "{bits}-bit prime"
+            );
         }
     }
 

@@ -140,8 +140,8 @@ impl Writer {
     fn switching_key(&mut self, k: &SwitchingKey) {
         self.u32(k.parts.len() as u32);
         for (i, (b, a)) in k.parts.iter().enumerate() {
-            self.poly(b);
-            self.uniform(a, k.a_seeds.as_ref().and_then(|s| s.get(i)));
+            self.poly(&b.unpack());
+            self.uniform(&a.unpack(), k.a_seeds.as_ref().and_then(|s| s.get(i)));
         }
     }
 }
@@ -325,7 +325,7 @@ impl<'a> Reader<'a> {
         }
         // Seeds are kept only when every digit came as one.
         let a_seeds = seeds.into_iter().collect::<Option<Vec<_>>>();
-        Ok(SwitchingKey { parts, a_seeds })
+        Ok(SwitchingKey::packed(parts, a_seeds, &self.key_moduli))
     }
     fn finish(self) -> Result<(), CkksError> {
         if self.pos != self.buf.len() {

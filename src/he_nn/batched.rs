@@ -351,8 +351,7 @@ impl BatchedCircuit {
     pub fn key_bytes(&self) -> usize {
         let p = self.ctx.params();
         let (n, limbs) = (p.n(), p.max_level() + 1);
-        let key_limbs = limbs + p.special_primes().len();
-        2 * limbs * n * 8 + p.dnum() * 2 * key_limbs * n * 8
+        2 * limbs * n * 8 + p.dnum() * 2 * p.key_poly_bytes()
     }
 
     /// Bytes of one input ciphertext ([`Self::pixels`] of them per batch).
