@@ -549,7 +549,10 @@ pub fn summary_markdown(s: &InferenceSummary) -> String {
         ),
         ("ciphertext (one input)", mib(s.ciphertext_bytes)),
         ("inputs per batch/image", mib(s.input_bytes)),
-        ("keys (public + relin)", mib(s.key_bytes)),
+        (
+            "evaluation keys in memory (public, relin, Galois)",
+            mib(s.key_bytes),
+        ),
         (
             "peak RSS",
             s.peak_rss_bytes
