@@ -140,6 +140,27 @@ pub fn tune_allocator() -> bool {
     }
 }
 
+/// End the process quietly when standard output is a closed pipe
+/// (`slaf-he … | head`), as Unix tools do, instead of panicking with
+/// "failed printing to stdout: Broken pipe": restores the default SIGPIPE
+/// action, which Rust's runtime sets to "ignore" (Linux with glibc; a
+/// no-op returning false elsewhere). Only for commands whose sole pipe is
+/// standard output: a network client or server must keep SIGPIPE ignored,
+/// so that a peer closing its socket is an error it reports, not a silent
+/// death.
+pub fn quiet_on_broken_pipe() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: signal() with a valid signal number and the default
+        // disposition; called once at start-up, before any thread exists.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) != libc::SIG_ERR }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
 /// The 1-, 5- and 15-minute load averages (Linux), `None` elsewhere.
 pub fn load_averages() -> Option<[f64; 3]> {
     let s = std::fs::read_to_string("/proc/loadavg").ok()?;

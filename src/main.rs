@@ -10,6 +10,9 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     slaf_he::machine::tune_allocator();
     let args = cli::Cli::parse();
+    if !args.command.uses_network() {
+        slaf_he::machine::quiet_on_broken_pipe();
+    }
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

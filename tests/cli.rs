@@ -89,3 +89,30 @@ fn unknown_subcommands_and_bad_values_are_refused() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
 }
+
+/// `slaf-he … | head`: output into a pipe whose reader has gone ends the
+/// program quietly (SIGPIPE, as Unix tools do), never with a panic about
+/// "failed printing to stdout".
+#[test]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn a_closed_stdout_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    // `model show` prints a spec and its layer table: more than one write.
+    let mut child = slaf_he()
+        .args(["model", "show", "cnn4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Close the reading end before the program writes.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        out.status.success() || out.status.signal() == Some(13),
+        "{:?}: {err}",
+        out.status
+    );
+}

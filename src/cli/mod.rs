@@ -76,6 +76,18 @@ pub enum Command {
     Report(report::ReportCommand),
 }
 
+impl Command {
+    /// Whether the command talks over sockets (`serve`, `keygen`, `query`):
+    /// those keep SIGPIPE ignored, so a closed peer is a reported error
+    /// ([`slaf_he::machine::quiet_on_broken_pipe`]).
+    pub fn uses_network(&self) -> bool {
+        matches!(
+            self,
+            Command::Serve(_) | Command::Keygen(_) | Command::Query(_)
+        )
+    }
+}
+
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {

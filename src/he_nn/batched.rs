@@ -565,6 +565,57 @@ impl BatchedCircuit {
             .collect()
     }
 
+    /// Add chunk `ci`'s activations (`acts`, owing the same number of
+    /// rescales) to the dense1 rows it feeds: each row's accumulator is made
+    /// at its first chunk and, after its last, finished into `h`.
+    fn feed_dense1(
+        &self,
+        ev: &Evaluator,
+        (ci, chunk): (usize, &[usize]),
+        acts: Vec<(Ciphertext, usize)>,
+        accs: &mut [Option<Ciphertext>],
+        h: &mut [Option<Ciphertext>],
+    ) -> Result<(), HeNnError> {
+        let dense1 = &self.model.pairs[0].1;
+        let feats = self.taps.len();
+        let fold1 = self.plan.acts[0].fold();
+        let pending1 = acts.first().map_or(0, |a| a.1);
+        let live: Vec<usize> = (0..dense1.rows)
+            .filter(|&i| (self.spans[i].0..=self.spans[i].1).contains(&ci))
+            .collect();
+        let ys: Vec<&Ciphertext> = acts.iter().map(|a| &a.0).collect();
+        let rows: Vec<Row> = live
+            .iter()
+            .map(|&i| {
+                let w = &dense1.weight[i * feats..(i + 1) * feats];
+                chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &f)| (k, w[f] * fold1))
+                    .collect()
+            })
+            .collect();
+        let taken = live.iter().map(|&i| accs[i].take()).collect();
+        let sums = self.dense(ev, &ys, &rows, (self.scale, pending1), taken)?;
+        drop(ys);
+        drop(acts);
+        let mut ending = Vec::new();
+        for (&i, a) in live.iter().zip(sums) {
+            if self.spans[i].1 == ci {
+                ending.push((i, a));
+            } else {
+                accs[i] = Some(a);
+            }
+        }
+        let bias: Vec<f64> = ending.iter().map(|(i, _)| self.biases[0][*i]).collect();
+        let (ids, ending): (Vec<usize>, Vec<Ciphertext>) = ending.into_iter().unzip();
+        let done = self.finish(ev, ending, &bias, self.scale, pending1 + 1)?;
+        for (i, c) in ids.into_iter().zip(done) {
+            h[i] = Some(c);
+        }
+        Ok(())
+    }
+
     /// conv → act1 → dense1 streamed over chunks of conv features
     /// (position-major, [`stream_order`]); returns dense1's output. Each
     /// input ciphertext is dropped after the chunk that reads it last, so
@@ -578,7 +629,6 @@ impl BatchedCircuit {
         probe: Option<ProbeFn<'_>>,
     ) -> Result<Vec<Ciphertext>, HeNnError> {
         let dense1 = &self.model.pairs[0].1;
-        let feats = self.taps.len();
         let act1 = &self.plan.acts[0];
         let (fold1, off1) = (act1.fold(), Self::act_offset(act1));
         let ohw = self.model.conv.geom.out_h() * self.model.conv.geom.out_w();
@@ -604,7 +654,6 @@ impl BatchedCircuit {
                 .par_iter()
                 .map(|c| self.activate(ev, act1, c))
                 .collect::<Result<_, _>>()?;
-            let pending1 = acts.first().map_or(0, |a| a.1);
             times.stages[1] += wall_ms(t);
             if let Some(p) = probe {
                 for ((&f, c), a) in chunk.iter().zip(&conv).zip(&acts) {
@@ -620,41 +669,7 @@ impl BatchedCircuit {
             }
             drop(conv);
             let t = Instant::now();
-            // The dense1 rows this chunk feeds: their accumulators are made
-            // at their first chunk and finished after their last one.
-            let live: Vec<usize> = (0..dense1.rows)
-                .filter(|&i| (self.spans[i].0..=self.spans[i].1).contains(&ci))
-                .collect();
-            let ys: Vec<&Ciphertext> = acts.iter().map(|a| &a.0).collect();
-            let rows: Vec<Vec<(usize, f64)>> = live
-                .iter()
-                .map(|&i| {
-                    let w = &dense1.weight[i * feats..(i + 1) * feats];
-                    chunk
-                        .iter()
-                        .enumerate()
-                        .map(|(k, &f)| (k, w[f] * fold1))
-                        .collect()
-                })
-                .collect();
-            let taken = live.iter().map(|&i| accs[i].take()).collect();
-            let sums = self.dense(ev, &ys, &rows, (self.scale, pending1), taken)?;
-            drop(ys);
-            drop(acts);
-            let mut ending = Vec::new();
-            for (&i, a) in live.iter().zip(sums) {
-                if self.spans[i].1 == ci {
-                    ending.push((i, a));
-                } else {
-                    accs[i] = Some(a);
-                }
-            }
-            let bias: Vec<f64> = ending.iter().map(|(i, _)| self.biases[0][*i]).collect();
-            let (ids, ending): (Vec<usize>, Vec<Ciphertext>) = ending.into_iter().unzip();
-            let done = self.finish(ev, ending, &bias, self.scale, pending1 + 1)?;
-            for (i, c) in ids.into_iter().zip(done) {
-                h[i] = Some(c);
-            }
+            self.feed_dense1(ev, (ci, chunk), acts, &mut accs, &mut h)?;
             times.stages[2] += wall_ms(t);
             if let Some(p) = progress {
                 p(chunk.len() as u64);
