@@ -15,9 +15,10 @@
 //! pooled, strided second conv reads a window of rows; a fully connected
 //! one keeps every accumulator open). [`BatchedCircuit::stream_profile`]
 //! gives both counts per chunk. Measured on MNIST cnn4-SLAF-P (N = 32768,
-//! 18 input primes, 7 GiB of inputs): peak RSS 12.1 GiB, where the
+//! 18 input primes, 6.9 GiB of inputs): peak RSS 11.8 GiB, where the
 //! channel-major order with every accumulator open from the start was
-//! killed for memory past 22.6 GiB.
+//! stopped at 21.6 GiB and still growing (the kernel had OOM-killed it
+//! at 24 GiB before).
 //!
 //! 1. conv: for a chunk of features, `sum_k round(w_k·q)·pixel_k` with
 //!    [`Evaluator::linear_combinations_into`] (lazy modular reduction,
