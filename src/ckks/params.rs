@@ -10,7 +10,7 @@
 //! little and returns noise), and a digit never spans fewer than one prime.
 
 use super::error::CkksError;
-use super::math::ntt_primes;
+use super::math::{key_word_bytes, ntt_primes};
 
 /// HE-standard (homomorphicencryption.org) 128-bit classical bounds on
 /// log2(QP) for ternary secrets, indexed by log2(N) - 10 (N = 1024..32768).
@@ -248,7 +248,7 @@ impl CkksParameters {
         self.q
             .iter()
             .chain(&self.p)
-            .map(|&q| if q < 1 << 32 { 4 * self.n } else { 8 * self.n })
+            .map(|&q| key_word_bytes(q) * self.n)
             .sum()
     }
     /// Number of key-switching digits (dnum) at the top level.

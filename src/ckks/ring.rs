@@ -14,8 +14,8 @@
 
 use super::error::CkksError;
 use super::math::{
-    ConstMul, add_mod, inv_mod, mul_mod, mul_shoup, mul_shoup32, reduce_once, shoup, shoup32,
-    sub_mod,
+    ConstMul, add_mod, inv_mod, key_word_bytes, mul_mod, mul_shoup, mul_shoup32, reduce_once,
+    shoup, shoup32, sub_mod,
 };
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -261,8 +261,8 @@ impl Modulus {
         };
         if per == 0 {
             for (d, b, a) in terms {
-                self.mul_acc(out0, d, &b.to_u64());
-                self.mul_acc(out1, d, &a.to_u64());
+                self.mul_acc(out0, d, &b.wide());
+                self.mul_acc(out1, d, &a.wide());
             }
             return;
         }
@@ -273,7 +273,7 @@ impl Modulus {
                 match (b, a) {
                     (LimbRef::W32(b), LimbRef::W32(a)) => lazy_mul_acc(out0, out1, d, b, a),
                     (LimbRef::W64(b), LimbRef::W64(a)) => lazy_mul_acc(out0, out1, d, b, a),
-                    _ => lazy_mul_acc(out0, out1, d, &b.to_u64(), &a.to_u64()),
+                    _ => lazy_mul_acc(out0, out1, d, &b.wide(), &a.wide()),
                 }
             }
             simd(
@@ -331,12 +331,12 @@ pub enum LimbRef<'a> {
     W64(&'a [u64]),
 }
 
-impl LimbRef<'_> {
-    /// The residues as u64 (a copy).
-    fn to_u64(self) -> Vec<u64> {
+impl<'a> LimbRef<'a> {
+    /// The residues as u64: borrowed when stored so, else widened.
+    fn wide(self) -> std::borrow::Cow<'a, [u64]> {
         match self {
             LimbRef::W32(v) => v.iter().map(|&x| u64::from(x)).collect(),
-            LimbRef::W64(v) => v.to_vec(),
+            LimbRef::W64(v) => std::borrow::Cow::Borrowed(v),
         }
     }
 }
@@ -371,7 +371,7 @@ impl PackedPoly {
             .into_iter()
             .zip(m)
             .map(|(mut l, md)| {
-                if md.q < 1 << 32 {
+                if key_word_bytes(md.q) == 4 {
                     let w = Words::W32(l.iter().map(|&x| x as u32).collect());
                     // Wiped before it is freed: key generation then frees
                     // no limb-sized block that is not zero, which keeps its
@@ -390,7 +390,9 @@ impl PackedPoly {
     /// The polynomial with one u64 per residue (NTT domain).
     pub(in crate::ckks) fn unpack(&self) -> RnsPoly {
         RnsPoly {
-            limbs: self.limbs.iter().map(words_u64).collect(),
+            limbs: (0..self.len())
+                .map(|j| self.limb(j).wide().into_owned())
+                .collect(),
             ntt: true,
         }
     }
@@ -422,13 +424,6 @@ impl PackedPoly {
                 Words::W64(v) => v.len() * 8,
             })
             .sum()
-    }
-}
-
-fn words_u64(w: &Words) -> Vec<u64> {
-    match w {
-        Words::W32(v) => v.iter().map(|&x| u64::from(x)).collect(),
-        Words::W64(v) => v.clone(),
     }
 }
 

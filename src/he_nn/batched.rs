@@ -376,16 +376,17 @@ impl BatchedCircuit {
                 let step = StreamStep {
                     features: chunk.len(),
                     inputs_held: held,
-                    open_accumulators: self
-                        .spans
-                        .iter()
-                        .filter(|&&(a, b)| (a..=b).contains(&ci))
-                        .count(),
+                    open_accumulators: self.open_rows(ci).count(),
                 };
                 held -= released.len();
                 step
             })
             .collect()
+    }
+
+    /// The dense1 rows whose accumulator is open during chunk `ci`.
+    fn open_rows(&self, ci: usize) -> impl Iterator<Item = usize> + '_ {
+        (0..self.spans.len()).filter(move |&i| (self.spans[i].0..=self.spans[i].1).contains(&ci))
     }
 
     /// Inputs must be one 2-part ciphertext per pixel at the start level
@@ -581,9 +582,7 @@ impl BatchedCircuit {
         let feats = self.taps.len();
         let fold1 = self.plan.acts[0].fold();
         let pending1 = acts.first().map_or(0, |a| a.1);
-        let live: Vec<usize> = (0..dense1.rows)
-            .filter(|&i| (self.spans[i].0..=self.spans[i].1).contains(&ci))
-            .collect();
+        let live: Vec<usize> = self.open_rows(ci).collect();
         let ys: Vec<&Ciphertext> = acts.iter().map(|a| &a.0).collect();
         let rows: Vec<Row> = live
             .iter()

@@ -347,7 +347,8 @@ impl PerImageEngine {
         &self.circuit
     }
 
-    /// Public + relinearisation + Galois key bytes in memory (8 bytes per residue of the public key; switching keys packed, 4 bytes per residue of a prime below 2^32).
+    /// Public, relinearisation and Galois key bytes in memory (switching
+    /// keys packed: [`crate::ckks::ring::PackedPoly`]).
     pub fn key_bytes(&self) -> usize {
         self.key_bytes
     }
