@@ -33,9 +33,6 @@ echo '{"windowingMode": "none"}' > "$settings/user/@jupyterlab/notebook-extensio
 export JUPYTERLAB_SETTINGS_DIR="$settings/user" JUPYTERLAB_WORKSPACES_DIR="$settings/workspaces"
 backup=$(mktemp -d)
 cp "${nbs[@]}" "$backup/"
-# Pass 2 runs the cells, which rewrite results/notebooks/ (quick profile): keep the committed figures.
-mkdir -p "$backup/figs"
-cp "$repo"/results/notebooks/*.svg "$repo"/results/notebooks/*.png "$backup/figs/" 2>/dev/null || true
 port=$(( 20000 + RANDOM % 20000 ))
 token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export JUPYTER_PATH="$venv/share/jupyter"
@@ -50,7 +47,6 @@ server=$!
 cleanup() {
   kill "$server" 2>/dev/null || true
   for f in "$backup"/*.ipynb; do cp "$f" "$here/"; done
-  cp "$backup"/figs/* "$repo/results/notebooks/" 2>/dev/null || true
   rm -rf "$backup" "$settings"
 }
 trap cleanup EXIT

@@ -87,7 +87,9 @@ pub struct NotebookEnv {
     /// The repository root: the nearest folder, from the working directory
     /// up, that holds `data/mnist/SHA256SUMS`.
     pub repo: std::path::PathBuf,
-    /// `<repo>/results/notebooks/`, created.
+    /// Where figures are written, created: `<repo>/results/notebooks/` in
+    /// the full profile (the committed figures), `<repo>/results/<profile>/notebooks/`
+    /// (git-ignored) otherwise, so that a quick run never overwrites them.
     pub figs: std::path::PathBuf,
 }
 
@@ -110,7 +112,11 @@ impl NotebookEnv {
                 ))
             })?
             .to_path_buf();
-        let figs = repo.join("results").join("notebooks");
+        let figs = if profile.is_full() {
+            repo.join("results").join("notebooks")
+        } else {
+            repo.join("results").join(profile.name()).join("notebooks")
+        };
         std::fs::create_dir_all(&figs).map_err(|source| {
             StudyError::Report(crate::report::ReportError::Io {
                 path: figs.clone(),
