@@ -18,7 +18,7 @@
 
 use super::error::CkksError;
 use super::math::{ConstMul, add_mod, inv_mod, mul_mod, sub_mod};
-use super::ring::{Modulus, RnsPoly, divide_round_by_last, lift_digit, simd};
+use super::ring::{Limb, Modulus, RnsPoly, Word, divide_round_by_last, lift_digit, on_limb, on_limbs, simd};
 use rayon::prelude::*;
 use std::ops::Range;
 use std::sync::Arc;
@@ -45,12 +45,37 @@ macro_rules! by_width {
 }
 
 /// `x[i] w mod t` for `x[i] < 2^64` when `wide`, below 2^32 otherwise.
-fn mul_const(x: &[u64], w: ConstMul, t: u64, wide: bool) -> Vec<u64> {
+fn mul_const<S: Word>(x: &[S], w: ConstMul, t: u64, wide: bool) -> Vec<u64> {
     #[inline(always)]
-    fn go<const SMALL: bool, const WIDE: bool>(x: &[u64], w: ConstMul, t: u64) -> Vec<u64> {
-        x.iter().map(|&c| w.apply::<SMALL, WIDE>(c, t)).collect()
+    fn go<S: Word, const SMALL: bool, const WIDE: bool>(x: &[S], w: ConstMul, t: u64) -> Vec<u64> {
+        x.iter().map(|&c| w.apply::<SMALL, WIDE>(c.get(), t)).collect()
     }
-    by_width!(t, wide, go(x, w, t))
+    match (t < 1 << 32, wide) {
+        (true, false) => simd(#[inline(always)] || go::<S, true, false>(x, w, t)),
+        (true, true) => simd(#[inline(always)] || go::<S, true, true>(x, w, t)),
+        (false, false) => simd(#[inline(always)] || go::<S, false, false>(x, w, t)),
+        (false, true) => simd(#[inline(always)] || go::<S, false, true>(x, w, t)),
+    }
+}
+
+/// `x[i] = (x[i] - y[i]) w mod t` in place (`x`, `y` reduced modulo `t`).
+fn sub_mul_const<X: Word, Y: Word>(x: &mut [X], y: &[Y], w: ConstMul, t: u64) {
+    #[inline(always)]
+    fn go<X: Word, Y: Word, const SMALL: bool, const WIDE: bool>(
+        x: &mut [X],
+        y: &[Y],
+        w: ConstMul,
+        t: u64,
+    ) {
+        for (a, b) in x.iter_mut().zip(y) {
+            *a = X::put(w.apply::<SMALL, WIDE>(sub_mod(a.get(), b.get(), t), t));
+        }
+    }
+    if t < 1 << 32 {
+        simd(#[inline(always)] || go::<X, Y, true, false>(x, y, w, t))
+    } else {
+        simd(#[inline(always)] || go::<X, Y, false, true>(x, y, w, t))
+    }
 }
 
 /// `out[i] = out[i] + x[i] w mod t` (`out` reduced; `x` as in [`mul_const`]).
@@ -86,7 +111,7 @@ struct Centred<'a> {
 }
 
 impl<'a> Centred<'a> {
-    fn new(limbs: &[&[u64]], src: &'a [Arc<Modulus>]) -> Self {
+    fn new(limbs: &[&Limb], src: &'a [Arc<Modulus>]) -> Self {
         let n = limbs.first().map_or(0, |l| l.len());
         let y: Vec<Vec<u64>> = limbs
             .par_iter()
@@ -95,7 +120,7 @@ impl<'a> Centred<'a> {
             .map(|(j, (x, sj))| {
                 let q = sj.q;
                 let inv = inv_mod(product_mod(src, Some(j), q), q).unwrap_or(0);
-                mul_const(x, ConstMul::new(inv, q), q, q > 1 << 32)
+                on_limb!(x, v => mul_const(v, ConstMul::new(inv, q), q, q > 1 << 32))
             })
             .collect();
         let recip: Vec<f64> = src.iter().map(|s| 1.0 / s.q as f64).collect();
@@ -115,8 +140,13 @@ impl<'a> Centred<'a> {
     }
 
     /// The centred value's residues modulo `dst` (coefficient form):
-    /// Σ_j y_j [S/s_j]_t - v [S]_t.
-    fn residues(&self, dst: &Modulus) -> Vec<u64> {
+    /// Σ_j y_j [S/s_j]_t - v [S]_t, as a limb of `dst`'s width.
+    fn residues(&self, dst: &Modulus) -> Limb {
+        Limb::collect(dst, self.residues_wide(dst).into_iter())
+    }
+
+    /// [`Self::residues`] as u64 words.
+    fn residues_wide(&self, dst: &Modulus) -> Vec<u64> {
         let t = dst.q;
         let hat = |j: usize| ConstMul::new(product_mod(self.src, Some(j), t), t);
         let wide = |j: usize| self.src[j].q > 1 << 32;
@@ -149,7 +179,7 @@ pub(in crate::ckks) fn lift_digit_range(
         let j = digit.start;
         return lift_digit(&coeff.limbs[j], m[j].q, m, Some((j, &ntt.limbs[j])));
     }
-    let src: Vec<&[u64]> = coeff.limbs[digit.clone()].iter().map(|l| &l[..]).collect();
+    let src: Vec<&Limb> = coeff.limbs[digit.clone()].iter().collect();
     let centred = Centred::new(&src, &m[digit.clone()]);
     let limbs = m
         .par_iter()
@@ -191,7 +221,7 @@ pub(in crate::ckks) fn mod_down_by_special(
     let mut special = a.limbs.split_off(q_len);
     let sm = &m[q_len..len];
     special.par_iter_mut().zip(sm).for_each(|(l, md)| md.inv(l));
-    let src: Vec<&[u64]> = special.iter().map(|l| &l[..]).collect();
+    let src: Vec<&Limb> = special.iter().collect();
     let centred = Centred::new(&src, sm);
     a.limbs
         .par_iter_mut()
@@ -200,16 +230,8 @@ pub(in crate::ckks) fn mod_down_by_special(
             let q = md.q;
             let mut r = centred.residues(md);
             md.fwd(&mut r);
-            simd(
-                #[inline(always)]
-                || {
-                    for (x, y) in limb.iter_mut().zip(r.iter_mut()) {
-                        *y = sub_mod(*x, *y, q);
-                    }
-                },
-            );
-            let inv = inv_mod(product_mod(sm, None, q), q).unwrap_or(0);
-            *limb = mul_const(&r, ConstMul::new(inv, q), q, q > 1 << 32);
+            let inv = ConstMul::new(inv_mod(product_mod(sm, None, q), q).unwrap_or(0), q);
+            on_limbs!(limb, &r, (x, y) => sub_mul_const(x, y, inv, q));
         });
     Ok(())
 }

@@ -7,7 +7,7 @@
 use super::context::CkksContext;
 use super::error::CkksError;
 use super::math::reduce_i64;
-use super::ring::RnsPoly;
+use super::ring::{Limb, RnsPoly};
 use rayon::prelude::*;
 use std::sync::Arc;
 
@@ -236,7 +236,7 @@ impl Encoder {
         let mut poly = RnsPoly {
             limbs: m
                 .iter()
-                .map(|md| coeffs.iter().map(|&c| reduce_i64(c, md.q)).collect())
+                .map(|md| Limb::collect(md, coeffs.iter().map(|&c| reduce_i64(c, md.q))))
                 .collect(),
             ntt: false,
         };
@@ -265,8 +265,8 @@ impl Encoder {
                 |(re, im), i| {
                     re.clear();
                     im.clear();
-                    re.extend(p.limbs.iter().map(|l| l[i]));
-                    im.extend(p.limbs.iter().map(|l| l[i + slots]));
+                    re.extend(p.limbs.iter().map(|l| l.get(i)));
+                    im.extend(p.limbs.iter().map(|l| l.get(i + slots)));
                     (crt.centered(re) / pt.scale, crt.centered(im) / pt.scale)
                 },
             )
@@ -285,7 +285,7 @@ impl Encoder {
         let crt = self.ctx.crt();
         (0..self.ctx.params().n())
             .map(|i| {
-                let r: Vec<u64> = p.limbs.iter().map(|l| l[i]).collect();
+                let r: Vec<u64> = p.limbs.iter().map(|l| l.get(i)).collect();
                 crt.centered(&r)
             })
             .collect()

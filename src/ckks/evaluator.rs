@@ -13,8 +13,8 @@ use super::keys::{
     GaloisKeys, PolySeed, PublicKey, RelinearizationKey, SecretKey, SwitchingKey, expand_uniform,
     galois_element, sample_error, sample_ternary, seeded_uniform, small_to_ntt,
 };
-use super::math::{add_mod, mul_shoup, reduce_f64, reduce_i64, shoup};
-use super::ring::{LimbRef, RnsPoly, SecretPoly, automorphism_ntt, divide_round_by_last};
+use super::math::{mul_shoup, reduce_f64, reduce_i64, shoup};
+use super::ring::{Limb, RnsPoly, SecretPoly, Word, automorphism_ntt, divide_round_by_last, on_limb};
 use rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -130,7 +130,7 @@ pub fn encrypt_symmetric_seeded(
     } = ct;
     parts.truncate(1);
     SeededCiphertext {
-        c0: parts.pop().unwrap_or_else(|| RnsPoly::zero(0, 0, true)),
+        c0: parts.pop().unwrap_or_else(RnsPoly::empty),
         seed,
         level,
         scale,
@@ -145,7 +145,7 @@ fn symmetric_parts(
 ) -> (Ciphertext, PolySeed) {
     let m = ctx.q_moduli(pt.level);
     let n = ctx.params().n();
-    let (a, seed) = seeded_uniform(n, m, rng);
+    let (a, seed) = seeded_uniform(m, rng);
     // s is read in place over the first m.len() limbs; e is wiped on drop.
     let mut c0 = a.mul(sk.s(), m);
     c0.neg_assign(m);
@@ -180,8 +180,7 @@ impl SeededCiphertext {
     }
     /// The full ciphertext (c0, a) with `a` expanded from the seed.
     pub fn expand(&self, ctx: &CkksContext) -> Ciphertext {
-        let qs: Vec<u64> = ctx.q_moduli(self.level).iter().map(|m| m.q).collect();
-        let a = expand_uniform(ctx.params().n(), &qs, &self.seed);
+        let a = expand_uniform(ctx.q_moduli(self.level), &self.seed);
         Ciphertext {
             parts: vec![self.c0.clone(), a],
             level: self.level,
@@ -371,7 +370,7 @@ impl Evaluator {
         let m = self.ctx.q_moduli(x.level);
         while x.parts.len() < y.parts.len() {
             x.parts
-                .push(RnsPoly::zero(self.ctx.params().n(), m.len(), true));
+                .push(RnsPoly::zero(m, true));
         }
         for (p, q) in x.parts.iter_mut().zip(&y.parts) {
             p.add_assign(q, m);
@@ -413,16 +412,8 @@ impl Evaluator {
         check_fits(v, m, || format!("constant {c} at scale {:.3e}", a.scale))?;
         let mut out = a.clone();
         // A constant polynomial is the same constant in every NTT slot.
-        out.parts[0]
-            .limbs
-            .par_iter_mut()
-            .zip(m)
-            .for_each(|(l, md)| {
-                let r = reduce_f64(v, md.q);
-                for x in l.iter_mut() {
-                    *x = add_mod(*x, r, md.q);
-                }
-            });
+        let r: Vec<u64> = m.iter().map(|md| reduce_f64(v, md.q)).collect();
+        out.parts[0].add_scalar_limbs(&r, m);
         Ok(out)
     }
 
@@ -526,25 +517,21 @@ impl Evaluator {
         key: &SwitchingKey,
     ) -> (RnsPoly, RnsPoly) {
         let qpm = self.ctx.qp_moduli(level);
-        let n = self.ctx.params().n();
         let key_p = self.ctx.params().max_level() + 1;
         let special = qpm.len() - (level + 1);
         // Map output limb j to the key's limb: j for q_j, key_p + i for p_i.
         let key_idx = |j: usize| if j > level { key_p + j - level - 1 } else { j };
-        let (limbs0, limbs1): (Vec<Vec<u64>>, Vec<Vec<u64>>) = (0..qpm.len())
+        let (limbs0, limbs1): (Vec<Limb>, Vec<Limb>) = (0..qpm.len())
             .into_par_iter()
             .map(|j| {
-                let md = &qpm[j];
-                let (mut a0, mut a1) = (vec![0u64; n], vec![0u64; n]);
-                let terms: Vec<(&[u64], LimbRef, LimbRef)> = digits
+                let terms: Vec<(&Limb, &Limb, &Limb)> = digits
                     .iter()
                     .zip(&key.parts)
                     .map(|(dig, (b, a))| {
-                        (&dig.limbs[j][..], b.limb(key_idx(j)), a.limb(key_idx(j)))
+                        (&dig.limbs[j], &b.limbs[key_idx(j)], &a.limbs[key_idx(j)])
                     })
                     .collect();
-                md.dot2(&mut a0, &mut a1, &terms);
-                (a0, a1)
+                qpm[j].dot2(&terms)
             })
             .unzip();
         let mut u0 = RnsPoly {
@@ -780,7 +767,7 @@ impl Evaluator {
         let mut e0 = SecretPoly::new(RnsPoly {
             limbs: m
                 .iter()
-                .map(|md| wide.iter().map(|&v| reduce_i64(v, md.q)).collect())
+                .map(|md| Limb::collect(md, wide.iter().map(|&v| reduce_i64(v, md.q))))
                 .collect(),
             ntt: false,
         });
@@ -801,11 +788,10 @@ impl Evaluator {
     /// A zero ciphertext (`parts` parts, 2 or 3; NTT domain) at `level`
     /// with `scale`: the starting value of an accumulator.
     pub fn zero_ciphertext(&self, level: usize, parts: usize, scale: f64) -> Ciphertext {
-        let n = self.ctx.params().n();
         let level = level.min(self.ctx.params().max_level());
         Ciphertext {
             parts: (0..parts.clamp(2, 3))
-                .map(|_| RnsPoly::zero(n, level + 1, true))
+                .map(|_| RnsPoly::zero(self.ctx.q_moduli(level), true))
                 .collect(),
             level,
             scale,
@@ -897,7 +883,7 @@ impl Evaluator {
             Self::check_scales("linear combination", acc.scale, want_scale)?;
             while acc.parts.len() < in_parts {
                 acc.parts
-                    .push(RnsPoly::zero(self.ctx.params().n(), level + 1, true));
+                    .push(RnsPoly::zero(self.ctx.q_moduli(level), true));
             }
         }
         // Integer weights, checked once.
@@ -926,13 +912,13 @@ impl Evaluator {
         let m = self.ctx.q_moduli(level);
         let nl = level + 1;
         let acc_parts = accs.iter().map(|a| a.parts.len()).max().unwrap_or(2);
-        let mut groups: Vec<Vec<&mut [u64]>> = (0..acc_parts * nl)
+        let mut groups: Vec<Vec<&mut Limb>> = (0..acc_parts * nl)
             .map(|_| Vec::with_capacity(accs.len()))
             .collect();
         for acc in accs.iter_mut() {
             for (p, part) in acc.parts.iter_mut().enumerate() {
                 for (k, limb) in part.limbs.iter_mut().enumerate() {
-                    groups[p * nl + k].push(limb.as_mut_slice());
+                    groups[p * nl + k].push(limb);
                 }
             }
         }
@@ -944,9 +930,9 @@ impl Evaluator {
                 if p >= in_parts || outs.len() != int_rows.len() {
                     return;
                 }
-                let x_limbs: Vec<Option<&[u64]>> = xs
+                let x_limbs: Vec<Option<&Limb>> = xs
                     .iter()
-                    .map(|c| c.parts.get(p).map(|part| part.limbs[k].as_slice()))
+                    .map(|c| c.parts.get(p).map(|part| &part.limbs[k]))
                     .collect();
                 lincomb_limb(m[k].q, &x_limbs, &int_rows, &mut outs);
             });
@@ -1003,9 +989,9 @@ const LINCOMB_TILE: usize = 256;
 /// lazily between reductions.
 fn lincomb_limb(
     q: u64,
-    xs: &[Option<&[u64]>],
+    xs: &[Option<&Limb>],
     rows: &[Vec<(usize, i64)>],
-    outs: &mut [&mut [u64]],
+    outs: &mut [&mut Limb],
 ) {
     let Some(n) = outs.first().map(|o| o.len()) else {
         return;
@@ -1014,7 +1000,7 @@ fn lincomb_limb(
     let small = q < (1u64 << 32);
     // Rows with weights reduced mod q (and Shoup quotients for large q),
     // inputs without this part skipped.
-    let wrows: Vec<Vec<(&[u64], u64, u64)>> = rows
+    let wrows: Vec<Vec<(&Limb, u64, u64)>> = rows
         .iter()
         .map(|row| {
             row.iter()
@@ -1042,27 +1028,38 @@ fn lincomb_limb(
                 continue;
             }
             let a = &mut acc[..len];
-            a.copy_from_slice(&out[t0..t1]);
+            on_limb!(&**out, o => {
+                for (ai, oi) in a.iter_mut().zip(&o[t0..t1]) {
+                    *ai = oi.get();
+                }
+            });
             for chunk in row.chunks(batch) {
                 for &(x, w, ws) in chunk {
-                    let x = &x[t0..t1];
-                    if small {
-                        let w32 = u64::from(w as u32);
-                        for (ai, &xi) in a.iter_mut().zip(x) {
-                            *ai += u64::from(xi as u32) * w32;
+                    on_limb!(x, xv => {
+                        let x = &xv[t0..t1];
+                        if small {
+                            let w32 = u64::from(w as u32);
+                            for (ai, &xi) in a.iter_mut().zip(x) {
+                                *ai += u64::from(xi.get() as u32) * w32;
+                            }
+                        } else {
+                            for (ai, &xi) in a.iter_mut().zip(x) {
+                                let xi = xi.get();
+                                let qh = ((u128::from(ws) * u128::from(xi)) >> 64) as u64;
+                                *ai += w.wrapping_mul(xi).wrapping_sub(qh.wrapping_mul(q));
+                            }
                         }
-                    } else {
-                        for (ai, &xi) in a.iter_mut().zip(x) {
-                            let qh = ((u128::from(ws) * u128::from(xi)) >> 64) as u64;
-                            *ai += w.wrapping_mul(xi).wrapping_sub(qh.wrapping_mul(q));
-                        }
-                    }
+                    });
                 }
                 for ai in a.iter_mut() {
                     *ai = mul_shoup(*ai, 1, m, q);
                 }
             }
-            out[t0..t1].copy_from_slice(a);
+            on_limb!(&mut **out, o => {
+                for (oi, &ai) in o[t0..t1].iter_mut().zip(a.iter()) {
+                    *oi = Word::put(ai);
+                }
+            });
         }
     }
 }

@@ -8,7 +8,7 @@
 use super::context::CkksContext;
 use super::error::CkksError;
 use super::math::{mul_mod, reduce_small};
-use super::ring::{Modulus, PackedPoly, RnsPoly, SecretPoly, automorphism, automorphism_ntt};
+use super::ring::{Limb, Modulus, RnsPoly, SecretPoly, Word, automorphism, automorphism_ntt, on_limbs};
 use rand::{CryptoRng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
@@ -162,20 +162,15 @@ pub type PolySeed = [u8; 32];
 /// length of q_i and rejected when not below q_i (no modular bias). The
 /// expansion is defined here, not by a crate's sampling routine, so that a
 /// seed means the same polynomial in every build of this format.
-pub fn expand_uniform(n: usize, qs: &[u64], seed: &PolySeed) -> RnsPoly {
+pub fn expand_uniform(m: &[Arc<Modulus>], seed: &PolySeed) -> RnsPoly {
     let mut rng = ChaCha20Rng::from_seed(*seed);
-    let limbs = qs
+    let limbs = m
         .iter()
-        .map(|&q| {
+        .map(|md| {
+            let q = md.q;
             let mask = u64::MAX >> q.leading_zeros();
-            let mut limb = Vec::with_capacity(n);
-            while limb.len() < n {
-                let v = rng.next_u64() & mask;
-                if v < q {
-                    limb.push(v);
-                }
-            }
-            limb
+            let draws = std::iter::repeat_with(|| rng.next_u64() & mask).filter(|&v| v < q);
+            Limb::collect(md, draws.take(md.degree()))
         })
         .collect();
     RnsPoly { limbs, ntt: true }
@@ -183,14 +178,12 @@ pub fn expand_uniform(n: usize, qs: &[u64], seed: &PolySeed) -> RnsPoly {
 
 /// A fresh uniform part over `m` and its seed (drawn from `rng`).
 pub(crate) fn seeded_uniform(
-    n: usize,
     m: &[Arc<Modulus>],
     rng: &mut impl RngCore,
 ) -> (RnsPoly, PolySeed) {
     let mut seed = [0u8; 32];
     rng.fill_bytes(&mut seed);
-    let qs: Vec<u64> = m.iter().map(|md| md.q).collect();
-    (expand_uniform(n, &qs, &seed), seed)
+    (expand_uniform(m, &seed), seed)
 }
 
 /// The public key (b, a) = (-a s + e, a) over q_0..q_L. A freshly generated
@@ -215,28 +208,17 @@ impl PublicKey {
 /// Q̃_i the CRT idempotent of D_i). A freshly generated key keeps the seed
 /// of every `a_i` (serialized instead of it).
 ///
-/// Stored packed ([`PackedPoly`]): 32-bit words on the limbs of primes
-/// below 2^32, so a key over the papers' 26-bit chains takes about half
-/// the bytes, and key switching reads half the memory.
+/// Its limbs are stored as every polynomial's ([`super::ring::Limb`]):
+/// 32-bit words for the primes below 2^32, so a key over the papers'
+/// 26-bit chains takes about half the bytes of 64-bit words, and key
+/// switching reads half the memory.
 #[derive(Clone, Debug)]
 pub struct SwitchingKey {
-    pub(in crate::ckks) parts: Vec<(PackedPoly, PackedPoly)>,
+    pub(in crate::ckks) parts: Vec<(RnsPoly, RnsPoly)>,
     pub(in crate::ckks) a_seeds: Option<Vec<PolySeed>>,
 }
 
 impl SwitchingKey {
-    /// A key from its (b_i, a_i) over the key moduli `m`, packed.
-    pub(in crate::ckks) fn packed(
-        parts: Vec<(RnsPoly, RnsPoly)>,
-        a_seeds: Option<Vec<PolySeed>>,
-        m: &[Arc<Modulus>],
-    ) -> Self {
-        let parts = parts
-            .into_iter()
-            .map(|(b, a)| (PackedPoly::pack(b, m), PackedPoly::pack(a, m)))
-            .collect();
-        Self { parts, a_seeds }
-    }
 
     /// Bytes of its residues (4 per residue of a prime below 2^32, else 8).
     pub fn byte_size(&self) -> usize {
@@ -353,7 +335,7 @@ pub(crate) fn small_to_ntt(c: &[i64], m: &[Arc<Modulus>]) -> SecretPoly {
     let mut p = SecretPoly::new(RnsPoly {
         limbs: m
             .iter()
-            .map(|md| c.iter().map(|&v| reduce_small(v, md.q)).collect())
+            .map(|md| Limb::collect(md, c.iter().map(|&v| reduce_small(v, md.q))))
             .collect(),
         ntt: false,
     });
@@ -388,7 +370,7 @@ impl KeyGenerator {
 
     /// Keep only the secret key (the generator's state is wiped).
     pub fn into_secret_key(mut self) -> SecretKey {
-        let empty = || SecretPoly::new(RnsPoly::zero(0, 0, true));
+        let empty = || SecretPoly::new(RnsPoly::empty());
         std::mem::replace(
             &mut self.sk,
             SecretKey {
@@ -403,7 +385,7 @@ impl KeyGenerator {
         let l = self.ctx.params().max_level();
         let m = self.ctx.q_moduli(l);
         let n = self.ctx.params().n();
-        let (a, seed) = seeded_uniform(n, m, &mut self.rng);
+        let (a, seed) = seeded_uniform(m, &mut self.rng);
         let e = small_to_ntt(&sample_error(n, &mut self.rng), m);
         // The product over the first m.len() limbs: s is read in place.
         let mut b = a.mul(self.sk.s(), m);
@@ -418,11 +400,14 @@ impl KeyGenerator {
 
     fn switching_key(&mut self, target: &RnsPoly) -> SwitchingKey {
         let (parts, seeds) = self.switching_key_parts(target);
-        SwitchingKey::packed(parts, Some(seeds), self.ctx.key_moduli())
+        SwitchingKey {
+            parts,
+            a_seeds: Some(seeds),
+        }
     }
 
-    /// The (b_i, a_i) of a switching key to `target` (one u64 per
-    /// residue), with the seeds of the `a_i`.
+    /// The (b_i, a_i) of a switching key to `target`, with the seeds of
+    /// the `a_i`.
     fn switching_key_parts(
         &mut self,
         target: &RnsPoly,
@@ -436,7 +421,7 @@ impl KeyGenerator {
         let parts = digits
             .into_iter()
             .map(|digit| {
-                let (a, seed) = seeded_uniform(n, m, &mut self.rng);
+                let (a, seed) = seeded_uniform(m, &mut self.rng);
                 seeds.push(seed);
                 let e = small_to_ntt(&sample_error(n, &mut self.rng), m);
                 let mut b = a.mul(self.sk.s(), m);
@@ -445,9 +430,11 @@ impl KeyGenerator {
                 for j in digit {
                     let qj = m[j].q;
                     let pm = special.iter().fold(1, |acc, &p| mul_mod(acc, p % qj, qj));
-                    for (x, t) in b.limbs[j].iter_mut().zip(&target.limbs[j]) {
-                        *x = super::math::add_mod(*x, mul_mod(pm, *t, qj), qj);
-                    }
+                    on_limbs!(&mut b.limbs[j], &target.limbs[j], (x, t) => {
+                        for (x, t) in x.iter_mut().zip(t.iter()) {
+                            *x = Word::put(super::math::add_mod(x.get(), mul_mod(pm, t.get(), qj), qj));
+                        }
+                    });
                 }
                 (b, a)
             })
@@ -490,7 +477,13 @@ impl KeyGenerator {
                 *b = automorphism_ntt(b, k_inv, &m);
                 *a = automorphism_ntt(a, k_inv, &m);
             }
-            keys.insert(k, SwitchingKey::packed(parts, Some(seeds), &m));
+            keys.insert(
+                k,
+                SwitchingKey {
+                    parts,
+                    a_seeds: Some(seeds),
+                },
+            );
         }
         GaloisKeys { keys }
     }

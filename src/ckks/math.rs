@@ -256,9 +256,10 @@ pub fn ntt_primes(bits: &[u32], n: usize) -> Option<Vec<u64>> {
     Some(out)
 }
 
-/// Bytes per residue of a key-switching key's limb modulo `q` as stored
-/// ([`super::ring::PackedPoly`]): 4 below 2^32, else 8. The one rule for
-/// the packed layout and for its size ([`super::params::CkksParameters::key_poly_bytes`]).
+/// Bytes per stored residue modulo `q` ([`super::ring::Limb`], under
+/// the default word policy): 4 below 2^32, else 8. The one rule for the
+/// limb layout of every polynomial and key and for their sizes
+/// ([`super::params::CkksParameters::key_poly_bytes`]).
 pub fn key_word_bytes(q: u64) -> usize {
     if q < 1 << 32 { 4 } else { 8 }
 }

@@ -6,11 +6,15 @@
 //! automorphisms (in coefficient form, and in the NTT domain as index
 //! permutations) and exact CRT reconstruction (Garner) for decoding.
 //!
-//! Residues are stored as u64 whatever the prime. A prime below about 2^31
-//! is transformed with `tfhe-ntt`'s 32-bit kernels ([`NttWords::Auto`]),
-//! which give bit-identical outputs to the 64-bit ones (tested): the word
-//! width is a speed choice only, never visible in a residue, a ciphertext
-//! or a serialised key.
+//! Mixed word widths: every limb is stored in the word width of its prime
+//! ([`Limb`]): 32-bit words for a prime below 2^32 (the papers' 26- and
+//! 31-bit chains), transformed and multiplied in place by `tfhe-ntt`'s
+//! `prime32` kernels; 64-bit words for larger primes (a 40-bit q_0 or
+//! special prime), with the `prime64` kernels. [`NttWords::Only64`] stores
+//! every limb in 64-bit words: the reference path. Invariants: a residue is
+//! always below its prime, so it fits its word; the two widths compute
+//! bit-identical residues (tested); serialisation writes 64-bit words
+//! whatever the storage; equality compares residues, not widths.
 
 use super::error::CkksError;
 use super::math::{
@@ -18,39 +22,189 @@ use super::math::{
     shoup, shoup32, sub_mod,
 };
 use rayon::prelude::*;
-use std::cell::RefCell;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use tfhe_ntt::{prime32, prime64};
 use zeroize::Zeroize;
 
-/// Which word width the NTT kernels of a prime may use.
+/// Which word width the limbs of a prime use (storage and kernels).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum NttWords {
-    /// 32-bit kernels (`tfhe-ntt`'s `prime32`) for every prime they take
-    /// at full speed (below about 2^30.4, or 2^31 with one reduction step),
-    /// 64-bit kernels for the others.
+    /// 32-bit words and `tfhe-ntt`'s `prime32` kernels for every prime
+    /// below 2^32 ([`key_word_bytes`] is 4), 64-bit words for the others.
     #[default]
     Auto,
-    /// 64-bit kernels (`prime64`) for every prime: the reference path.
+    /// 64-bit words and `prime64` kernels for every prime: the reference
+    /// path.
     Only64,
 }
 
-/// The NTT kernels of one prime. Both compute the same transform: for a
-/// prime that both take, the outputs are bit-identical (tested), so the
-/// choice changes speed only, never a residue or a serialised value.
-///
-/// Storage stays one u64 per residue. The 32-bit transforms narrow the
-/// residues into a per-thread scratch buffer, transform there (3-4 times
-/// faster than the 64-bit kernels on AVX2, 1.7 times on AVX-512), widen
-/// them back and zeroize the scratch, so that no secret residue (of s,
-/// errors, encryption randomness) outlives the call. Pointwise products
-/// keep the 64-bit kernel on the u64 storage: with the narrowing copies the
-/// 32-bit one gains under 20 %.
+/// A residue word: u32 (primes below 2^32) or u64. Arithmetic is done on
+/// u64 values; a stored value is always below its prime.
+pub(in crate::ckks) trait Word: Copy + Default + Send + Sync + Zeroize + 'static {
+    /// The value.
+    fn get(self) -> u64;
+    /// Store `x` (below the prime, so it fits).
+    fn put(x: u64) -> Self;
+}
+
+impl Word for u32 {
+    #[inline(always)]
+    fn get(self) -> u64 {
+        u64::from(self)
+    }
+    #[inline(always)]
+    fn put(x: u64) -> Self {
+        x as u32
+    }
+}
+
+impl Word for u64 {
+    #[inline(always)]
+    fn get(self) -> u64 {
+        self
+    }
+    #[inline(always)]
+    fn put(x: u64) -> Self {
+        x
+    }
+}
+
+/// The residues of one limb, in the word width of its prime.
+#[derive(Clone, Debug)]
+pub(in crate::ckks) enum Limb {
+    /// 32-bit words (a prime below 2^32).
+    W32(Vec<u32>),
+    /// 64-bit words.
+    W64(Vec<u64>),
+}
+
+/// Runs `$body` with `$v` bound to the words of limb `$l` (either width).
+macro_rules! on_limb {
+    ($l:expr, $v:ident => $body:expr) => {
+        match $l {
+            $crate::ckks::ring::Limb::W32($v) => $body,
+            $crate::ckks::ring::Limb::W64($v) => $body,
+        }
+    };
+}
+
+/// Runs `$body` with `$x`, `$y` bound to the words of two limbs (every
+/// pair of widths).
+macro_rules! on_limbs {
+    ($a:expr, $b:expr, ($x:ident, $y:ident) => $body:expr) => {
+        match ($a, $b) {
+            ($crate::ckks::ring::Limb::W32($x), $crate::ckks::ring::Limb::W32($y)) => $body,
+            ($crate::ckks::ring::Limb::W32($x), $crate::ckks::ring::Limb::W64($y)) => $body,
+            ($crate::ckks::ring::Limb::W64($x), $crate::ckks::ring::Limb::W32($y)) => $body,
+            ($crate::ckks::ring::Limb::W64($x), $crate::ckks::ring::Limb::W64($y)) => $body,
+        }
+    };
+}
+pub(in crate::ckks) use {on_limb, on_limbs};
+
+impl PartialEq for Limb {
+    /// Equal residues, whatever the widths.
+    fn eq(&self, other: &Self) -> bool {
+        on_limbs!(self, other, (x, y) => {
+            x.len() == y.len() && x.iter().zip(y.iter()).all(|(a, b)| a.get() == b.get())
+        })
+    }
+}
+
+impl Eq for Limb {}
+
+impl Limb {
+    /// `n` zero residues in the width of `md`.
+    pub(in crate::ckks) fn zeros(md: &Modulus) -> Self {
+        if md.word_bits() == 32 {
+            Limb::W32(vec![0; md.n])
+        } else {
+            Limb::W64(vec![0; md.n])
+        }
+    }
+
+    /// The residues of `values` (each below `md.q`) in the width of `md`.
+    pub(in crate::ckks) fn collect(md: &Modulus, values: impl Iterator<Item = u64>) -> Self {
+        if md.word_bits() == 32 {
+            Limb::W32(values.map(|v| v as u32).collect())
+        } else {
+            Limb::W64(values.collect())
+        }
+    }
+
+    /// Number of residues.
+    pub(in crate::ckks) fn len(&self) -> usize {
+        on_limb!(self, v => v.len())
+    }
+
+    /// Residue `i`.
+    #[inline]
+    pub(in crate::ckks) fn get(&self, i: usize) -> u64 {
+        on_limb!(self, v => v[i].get())
+    }
+
+    /// The residues as u64: borrowed when stored so, else widened.
+    pub(in crate::ckks) fn wide(&self) -> Cow<'_, [u64]> {
+        match self {
+            Limb::W32(v) => Cow::Owned(v.iter().map(|&x| u64::from(x)).collect()),
+            Limb::W64(v) => Cow::Borrowed(v),
+        }
+    }
+
+    /// Bytes of the residues.
+    pub(in crate::ckks) fn byte_size(&self) -> usize {
+        match self {
+            Limb::W32(v) => v.len() * 4,
+            Limb::W64(v) => v.len() * 8,
+        }
+    }
+
+    /// Bring the limb to the width of `md` (a no-op when it has it; limbs
+    /// are built in their prime's width, so this is a guard, not a path).
+    fn conform(&mut self, md: &Modulus) {
+        let want32 = md.word_bits() == 32;
+        match self {
+            Limb::W64(v) if want32 => {
+                let w = Limb::W32(v.iter().map(|&x| x as u32).collect());
+                v.zeroize();
+                *self = w;
+            }
+            Limb::W32(v) if !want32 => {
+                let w = Limb::W64(v.iter().map(|&x| u64::from(x)).collect());
+                v.zeroize();
+                *self = w;
+            }
+            _ => {}
+        }
+    }
+
+    /// Overwrite every residue with zero (volatile writes).
+    pub(in crate::ckks) fn wipe(&mut self) {
+        on_limb!(self, v => v.zeroize())
+    }
+}
+
+/// One limb in its prime's word width, for benchmarks and tests outside
+/// the CKKS layer (sealed: the residues are read back as u64 only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LimbBuf(Limb);
+
+impl LimbBuf {
+    /// The residues as u64.
+    pub fn to_u64(&self) -> Vec<u64> {
+        self.0.wide().into_owned()
+    }
+}
+
+/// The NTT kernels of one prime, in the width its limbs are stored in.
+/// For a prime that both take, the two transforms are bit-identical
+/// (tested), so the width changes speed and memory only.
 enum Kernels {
-    /// 32-bit NTT (and the 64-bit plan of the same prime for products).
-    W32(prime32::Plan, prime64::Plan),
-    /// 64-bit words, in place.
+    /// 32-bit words (`prime32`; full-speed reduction below about 2^31).
+    W32(prime32::Plan),
+    /// 64-bit words (`prime64`).
     W64(prime64::Plan),
 }
 
@@ -63,25 +217,6 @@ pub struct Modulus {
     index: OnceLock<NttIndex>,
 }
 
-thread_local! {
-    /// Per-thread 32-bit scratch of the W32 transforms (N words), zero
-    /// between calls.
-    static SCRATCH32: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Run `f` on a scratch buffer of `n` 32-bit words, zeroized afterwards.
-fn with_scratch32<R>(n: usize, f: impl FnOnce(&mut [u32]) -> R) -> R {
-    SCRATCH32.with(|s| {
-        let mut s = s.borrow_mut();
-        if s.len() < n {
-            s.resize(n, 0);
-        }
-        let r = f(&mut s[..n]);
-        s[..n].zeroize();
-        r
-    })
-}
-
 /// Run `f` compiled for the best SIMD level of this CPU (pulp's runtime
 /// dispatch: AVX-512 or AVX2 on x86-64), so that the loops inside it
 /// vectorise; the default x86-64 target has SSE2 only, without 64-bit
@@ -91,20 +226,30 @@ pub(in crate::ckks) fn simd<R>(f: impl FnOnce() -> R) -> R {
     pulp::Arch::new().dispatch(f)
 }
 
-/// Narrow residues below 2^32 into 32-bit words.
-#[inline]
-fn narrow(dst: &mut [u32], src: &[u64]) {
-    for (d, s) in dst.iter_mut().zip(src) {
-        *d = *s as u32;
-    }
+/// `a[i] = f(a[i], b[i])` over words of any widths (vectorised).
+#[inline(always)]
+fn zip_map<A: Word, B: Word>(a: &mut [A], b: &[B], f: impl Fn(u64, u64) -> u64 + Copy) {
+    simd(
+        #[inline(always)]
+        || {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x = A::put(f(x.get(), y.get()));
+            }
+        },
+    );
 }
 
-/// Widen 32-bit words back into residues.
-#[inline]
-fn widen(dst: &mut [u64], src: &[u32]) {
-    for (d, s) in dst.iter_mut().zip(src) {
-        *d = u64::from(*s);
-    }
+/// `a[i] = f(a[i])` (vectorised).
+#[inline(always)]
+fn map_in_place<A: Word>(a: &mut [A], f: impl Fn(u64) -> u64 + Copy) {
+    simd(
+        #[inline(always)]
+        || {
+            for x in a.iter_mut() {
+                *x = A::put(f(x.get()));
+            }
+        },
+    );
 }
 
 /// Which evaluation point each NTT output position holds: position `p`
@@ -138,15 +283,12 @@ impl Modulus {
             ),
         };
         let w32 = match (words, u32::try_from(q)) {
-            (NttWords::Auto, Ok(q32)) if cfg!(target_endian = "little") => {
-                prime32::Plan::try_new(n, q32).filter(prime32::Plan::can_use_fast_reduction_code)
-            }
+            (NttWords::Auto, Ok(q32)) if key_word_bytes(q) == 4 => prime32::Plan::try_new(n, q32),
             _ => None,
         };
-        let p64 = prime64::Plan::try_new(n, q).ok_or_else(refused)?;
         let plan = match w32 {
-            Some(p) => Kernels::W32(p, p64),
-            None => Kernels::W64(p64),
+            Some(p) => Kernels::W32(p),
+            None => Kernels::W64(prime64::Plan::try_new(n, q).ok_or_else(refused)?),
         };
         Ok(Self {
             q,
@@ -156,23 +298,32 @@ impl Modulus {
         })
     }
 
-    /// The word width of this prime's NTT kernels: 32 or 64.
+    /// The ring degree N of this plan.
+    pub fn degree(&self) -> usize {
+        self.n
+    }
+
+    /// The word width of this prime's limbs and kernels: 32 or 64.
     pub fn word_bits(&self) -> u32 {
         match self.plan {
-            Kernels::W32(..) => 32,
+            Kernels::W32(_) => 32,
             Kernels::W64(_) => 64,
         }
+    }
+
+    /// Whether the 32-bit kernels run at full speed for this prime
+    /// (`tfhe-ntt`'s fast reduction; slower but exact otherwise).
+    pub fn fast32(&self) -> bool {
+        matches!(&self.plan, Kernels::W32(p) if p.can_use_fast_reduction_code())
     }
 
     fn index(&self) -> &NttIndex {
         self.index.get_or_init(|| {
             let n = self.n;
             let two_n = 2 * n;
-            let mut x = vec![0u64; n];
-            if n > 1 {
-                x[1] = 1;
-            }
+            let mut x = Limb::collect(self, (0..n as u64).map(|i| u64::from(i == 1)));
             self.fwd(&mut x);
+            let x = x.wide();
             // psi = the value at position 0; exponents relative to it.
             let psi = x[0];
             let psi2 = mul_mod(psi, psi, self.q);
@@ -196,63 +347,75 @@ impl Modulus {
 
     /// Applies X -> X^k (k odd) to one NTT-domain limb: a permutation of
     /// the evaluation points, no transform needed.
-    pub fn automorphism_ntt(&self, a: &[u64], k: usize) -> Vec<u64> {
+    pub(in crate::ckks) fn automorphism_ntt(&self, a: &Limb, k: usize) -> Limb {
         let idx = self.index();
         let mask = 2 * self.n - 1;
-        idx.exp
-            .iter()
-            .map(|&e| a[idx.pos[(e as usize * k) & mask] as usize])
-            .collect()
+        fn perm<T: Copy>(v: &[T], idx: &NttIndex, k: usize, mask: usize) -> Vec<T> {
+            idx.exp
+                .iter()
+                .map(|&e| v[idx.pos[(e as usize * k) & mask] as usize])
+                .collect()
+        }
+        match a {
+            Limb::W32(v) => Limb::W32(perm(v, idx, k, mask)),
+            Limb::W64(v) => Limb::W64(perm(v, idx, k, mask)),
+        }
     }
+
     /// Forward NTT in place.
-    pub fn fwd(&self, a: &mut [u64]) {
-        match &self.plan {
-            Kernels::W64(p) => p.fwd(a),
-            Kernels::W32(p, _) => with_scratch32(a.len(), |s| {
-                simd(
-                    #[inline(always)]
-                    || narrow(s, a),
-                );
-                p.fwd(s);
-                simd(
-                    #[inline(always)]
-                    || widen(a, s),
-                );
-            }),
+    pub(in crate::ckks) fn fwd(&self, a: &mut Limb) {
+        a.conform(self);
+        match (&self.plan, a) {
+            (Kernels::W32(p), Limb::W32(v)) => p.fwd(v),
+            (Kernels::W64(p), Limb::W64(v)) => p.fwd(v),
+            _ => {}
         }
     }
+
     /// Inverse NTT in place (normalised).
-    pub fn inv(&self, a: &mut [u64]) {
-        match &self.plan {
-            Kernels::W64(p) => {
-                p.inv(a);
-                p.normalize(a);
+    pub(in crate::ckks) fn inv(&self, a: &mut Limb) {
+        a.conform(self);
+        match (&self.plan, a) {
+            (Kernels::W32(p), Limb::W32(v)) => {
+                p.inv(v);
+                p.normalize(v);
             }
-            Kernels::W32(p, _) => with_scratch32(a.len(), |s| {
-                simd(
-                    #[inline(always)]
-                    || narrow(s, a),
-                );
-                p.inv(s);
-                p.normalize(s);
-                simd(
-                    #[inline(always)]
-                    || widen(a, s),
-                );
-            }),
+            (Kernels::W64(p), Limb::W64(v)) => {
+                p.inv(v);
+                p.normalize(v);
+            }
+            _ => {}
         }
     }
+
+    /// A limb of this prime holding `values`, each reduced modulo q.
+    pub fn limb(&self, values: &[u64]) -> LimbBuf {
+        LimbBuf(Limb::collect(self, values.iter().map(|&v| v % self.q)))
+    }
+
+    /// Forward NTT of a limb of this prime, in place.
+    pub fn ntt_fwd(&self, a: &mut LimbBuf) {
+        self.fwd(&mut a.0);
+    }
+
+    /// Inverse NTT of a limb of this prime, in place (normalised).
+    pub fn ntt_inv(&self, a: &mut LimbBuf) {
+        self.inv(&mut a.0);
+    }
+
+    /// `acc += a * b` pointwise (NTT domain) on limbs of this prime.
+    pub fn pointwise_mul_acc(&self, acc: &mut LimbBuf, a: &LimbBuf, b: &LimbBuf) {
+        self.mul_acc(&mut acc.0, &a.0, &b.0);
+    }
+
     /// The two inner products of key switching, pointwise (NTT domain):
-    /// `out0 = Σ d_i b_i`, `out1 = Σ d_i a_i mod q` over the terms
-    /// `(d_i, b_i, a_i)`, where `b_i` and `a_i` are key limbs in their
-    /// stored word width ([`PackedPoly`]). Below 2^32 the products are
-    /// summed unreduced in u64 (lazy reduction: one reduction every
+    /// `Σ d_i b_i` and `Σ d_i a_i mod q` over the terms `(d_i, b_i, a_i)`,
+    /// as limbs of this prime's width. Below 2^32 the products are summed
+    /// unreduced in u64 (lazy reduction: one reduction every
     /// `(2^64 - 1) / (q - 1)^2 - 1` terms, 4095 for a 26-bit prime) with
     /// 32×32-bit multiplies that vectorise; larger primes take
     /// [`Modulus::mul_acc`] per term. Same result either way.
-    pub fn dot2(&self, out0: &mut [u64], out1: &mut [u64], terms: &[(&[u64], LimbRef, LimbRef)]) {
-        out0.fill(0);
-        out1.fill(0);
+    pub(in crate::ckks) fn dot2(&self, terms: &[(&Limb, &Limb, &Limb)]) -> (Limb, Limb) {
         let q = self.q;
         let per = if q < 1 << 32 {
             (u64::MAX / ((q - 1) * (q - 1))).saturating_sub(1) as usize
@@ -260,51 +423,60 @@ impl Modulus {
             0
         };
         if per == 0 {
+            let (mut o0, mut o1) = (Limb::zeros(self), Limb::zeros(self));
             for (d, b, a) in terms {
-                self.mul_acc(out0, d, &b.wide());
-                self.mul_acc(out1, d, &a.wide());
+                self.mul_acc(&mut o0, d, b);
+                self.mul_acc(&mut o1, d, a);
             }
-            return;
+            return (o0, o1);
         }
+        let (mut out0, mut out1) = (vec![0u64; self.n], vec![0u64; self.n]);
         // x mod q for any u64 x, as x_lo + x_hi [2^32]_q (vectorises).
         let reduce = ConstMul::new(1, q);
         for chunk in terms.chunks(per) {
             for (d, b, a) in chunk {
-                match (b, a) {
-                    (LimbRef::W32(b), LimbRef::W32(a)) => lazy_mul_acc(out0, out1, d, b, a),
-                    (LimbRef::W64(b), LimbRef::W64(a)) => lazy_mul_acc(out0, out1, d, b, a),
-                    _ => lazy_mul_acc(out0, out1, d, &b.wide(), &a.wide()),
-                }
+                on_limb!(d, dv => match (b, a) {
+                    (Limb::W32(b), Limb::W32(a)) => lazy_mul_acc(&mut out0, &mut out1, dv, b, a),
+                    (Limb::W64(b), Limb::W64(a)) => lazy_mul_acc(&mut out0, &mut out1, dv, b, a),
+                    _ => lazy_mul_acc(&mut out0, &mut out1, dv, &b.wide(), &a.wide()),
+                });
             }
-            simd(
-                #[inline(always)]
-                || {
-                    for o in out0.iter_mut().chain(out1.iter_mut()) {
-                        *o = reduce.apply::<true, true>(*o, q);
-                    }
-                },
-            );
+            map_in_place(&mut out0, |o| reduce.apply::<true, true>(o, q));
+            map_in_place(&mut out1, |o| reduce.apply::<true, true>(o, q));
         }
+        (
+            Limb::collect(self, out0.into_iter()),
+            Limb::collect(self, out1.into_iter()),
+        )
     }
 
     /// acc += a * b pointwise (NTT domain).
-    pub fn mul_acc(&self, acc: &mut [u64], a: &[u64], b: &[u64]) {
-        match &self.plan {
-            Kernels::W64(p) | Kernels::W32(_, p) => p.mul_accumulate(acc, a, b),
+    pub(in crate::ckks) fn mul_acc(&self, acc: &mut Limb, a: &Limb, b: &Limb) {
+        acc.conform(self);
+        match (&self.plan, acc, a, b) {
+            (Kernels::W32(p), Limb::W32(o), Limb::W32(x), Limb::W32(y)) => {
+                p.mul_accumulate(o, x, y)
+            }
+            (Kernels::W64(p), Limb::W64(o), Limb::W64(x), Limb::W64(y)) => {
+                p.mul_accumulate(o, x, y)
+            }
+            (_, acc, a, b) => {
+                let q = self.q;
+                let b = b.wide();
+                on_limbs!(acc, a, (o, x) => {
+                    for ((o, x), y) in o.iter_mut().zip(x.iter()).zip(b.iter()) {
+                        *o = Word::put(add_mod(o.get(), mul_mod(x.get(), *y, q), q));
+                    }
+                })
+            }
         }
     }
 }
 
 /// `out0 += d·b`, `out1 += d·a` pointwise, unreduced, for residues below
-/// 2^32 in either word width (32×32 → 64-bit products, vectorised).
+/// 2^32 in any word widths (32×32 → 64-bit products, vectorised).
 #[inline(always)]
-fn lazy_mul_acc<T: Copy + Into<u64>>(
-    out0: &mut [u64],
-    out1: &mut [u64],
-    d: &[u64],
-    b: &[T],
-    a: &[T],
-) {
+fn lazy_mul_acc<D: Word, T: Word>(out0: &mut [u64], out1: &mut [u64], d: &[D], b: &[T], a: &[T]) {
     simd(
         #[inline(always)]
         || {
@@ -314,136 +486,39 @@ fn lazy_mul_acc<T: Copy + Into<u64>>(
                 .zip(d.iter())
                 .zip(b.iter().zip(a.iter()))
             {
-                let x = u64::from(x as u32);
-                *o0 += x * u64::from(y0.into() as u32);
-                *o1 += x * u64::from(y1.into() as u32);
+                let x = u64::from(x.get() as u32);
+                *o0 += x * u64::from(y0.get() as u32);
+                *o1 += x * u64::from(y1.get() as u32);
             }
         },
     );
 }
 
-/// One limb of a [`PackedPoly`] in its stored word width.
-#[derive(Clone, Copy, Debug)]
-pub enum LimbRef<'a> {
-    /// 32-bit words (the prime is below 2^32).
-    W32(&'a [u32]),
-    /// 64-bit words.
-    W64(&'a [u64]),
-}
-
-impl<'a> LimbRef<'a> {
-    /// The residues as u64: borrowed when stored so, else widened.
-    fn wide(self) -> std::borrow::Cow<'a, [u64]> {
-        match self {
-            LimbRef::W32(v) => v.iter().map(|&x| u64::from(x)).collect(),
-            LimbRef::W64(v) => std::borrow::Cow::Borrowed(v),
-        }
-    }
-}
-
-/// The stored words of one limb of a [`PackedPoly`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Words {
-    W32(Vec<u32>),
-    W64(Vec<u64>),
-}
-
-/// A polynomial in the NTT domain stored with 32-bit words on every limb
-/// whose prime is below 2^32 and 64-bit words on the others: the storage
-/// of key-switching keys, the largest objects of an evaluation (a
-/// relinearisation or Galois key holds `2 · dnum` polynomials over every
-/// prime). The papers' 26-bit chains take half the bytes of [`RnsPoly`],
-/// and the key-switching inner product ([`Modulus::dot2`]) reads half the
-/// memory. Packing and unpacking are exact (a residue below 2^32 fits its
-/// word), so a packed key computes bit-identical results and serialises as
-/// before.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PackedPoly {
-    limbs: Vec<Words>,
-}
-
-impl PackedPoly {
-    /// Pack an NTT-domain polynomial; limb `i` is modulo `m[i].q`.
-    pub(in crate::ckks) fn pack(p: RnsPoly, m: &[Arc<Modulus>]) -> Self {
-        debug_assert!(p.ntt, "keys are packed in the NTT domain");
-        let limbs = p
-            .limbs
-            .into_iter()
-            .zip(m)
-            .map(|(mut l, md)| {
-                if key_word_bytes(md.q) == 4 {
-                    let w = Words::W32(l.iter().map(|&x| x as u32).collect());
-                    // Wiped before it is freed: key generation then frees
-                    // no limb-sized block that is not zero, which keeps its
-                    // "every freed limb is wiped" check simple to hold
-                    // (tests/hardening.rs).
-                    l.zeroize();
-                    w
-                } else {
-                    Words::W64(l)
-                }
-            })
-            .collect();
-        Self { limbs }
-    }
-
-    /// The polynomial with one u64 per residue (NTT domain).
-    pub(in crate::ckks) fn unpack(&self) -> RnsPoly {
-        RnsPoly {
-            limbs: (0..self.len())
-                .map(|j| self.limb(j).wide().into_owned())
-                .collect(),
-            ntt: true,
-        }
-    }
-
-    /// Limb `j` in its word width.
-    pub(in crate::ckks) fn limb(&self, j: usize) -> LimbRef<'_> {
-        match &self.limbs[j] {
-            Words::W32(v) => LimbRef::W32(v),
-            Words::W64(v) => LimbRef::W64(v),
-        }
-    }
-
-    /// Number of limbs.
-    pub fn len(&self) -> usize {
-        self.limbs.len()
-    }
-
-    /// Whether there are no limbs.
-    pub fn is_empty(&self) -> bool {
-        self.limbs.is_empty()
-    }
-
-    /// Bytes of the residues (4 or 8 per coefficient per limb).
-    pub fn byte_size(&self) -> usize {
-        self.limbs
-            .iter()
-            .map(|w| match w {
-                Words::W32(v) => v.len() * 4,
-                Words::W64(v) => v.len() * 8,
-            })
-            .sum()
-    }
-}
-
-/// A polynomial in RNS form: one limb per prime of `moduli`, all in the
-/// NTT domain or all in coefficient form.
+/// A polynomial in RNS form: one limb per prime of `moduli`, each in its
+/// prime's word width, all in the NTT domain or all in coefficient form.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RnsPoly {
     /// Limbs, limb i modulo `moduli[i]` (sealed: only the CKKS layer
     /// touches residues).
-    pub(in crate::ckks) limbs: Vec<Vec<u64>>,
+    pub(in crate::ckks) limbs: Vec<Limb>,
     /// Whether the limbs are in the NTT domain.
     pub(in crate::ckks) ntt: bool,
 }
 
 impl RnsPoly {
-    /// The zero polynomial with `k` limbs of degree `n`.
-    pub fn zero(n: usize, k: usize, ntt: bool) -> Self {
+    /// The zero polynomial over the primes `m` (limb widths theirs).
+    pub fn zero(m: &[Arc<Modulus>], ntt: bool) -> Self {
         Self {
-            limbs: vec![vec![0; n]; k],
+            limbs: m.iter().map(|md| Limb::zeros(md)).collect(),
             ntt,
+        }
+    }
+
+    /// The polynomial with no limbs.
+    pub fn empty() -> Self {
+        Self {
+            limbs: Vec::new(),
+            ntt: true,
         }
     }
 
@@ -457,9 +532,10 @@ impl RnsPoly {
         self.ntt
     }
 
-    /// Bytes of the residues (8 per coefficient per limb).
+    /// Bytes of the residues (4 or 8 per coefficient per limb, the width of
+    /// its prime).
     pub fn byte_size(&self) -> usize {
-        self.limbs.iter().map(|l| l.len() * 8).sum()
+        self.limbs.iter().map(Limb::byte_size).sum()
     }
 
     /// Whether there are no limbs.
@@ -496,14 +572,8 @@ impl RnsPoly {
             .zip(&other.limbs)
             .zip(m)
             .for_each(|((a, b), md)| {
-                simd(
-                    #[inline(always)]
-                    || {
-                        for (x, y) in a.iter_mut().zip(b) {
-                            *x = add_mod(*x, *y, md.q);
-                        }
-                    },
-                )
+                let q = md.q;
+                on_limbs!(a, b, (x, y) => zip_map(x, y, |x, y| add_mod(x, y, q)))
             });
     }
 
@@ -514,23 +584,16 @@ impl RnsPoly {
             .zip(&other.limbs)
             .zip(m)
             .for_each(|((a, b), md)| {
-                simd(
-                    #[inline(always)]
-                    || {
-                        for (x, y) in a.iter_mut().zip(b) {
-                            *x = sub_mod(*x, *y, md.q);
-                        }
-                    },
-                )
+                let q = md.q;
+                on_limbs!(a, b, (x, y) => zip_map(x, y, |x, y| sub_mod(x, y, q)))
             });
     }
 
     /// self = -self.
     pub fn neg_assign(&mut self, m: &[Arc<Modulus>]) {
         self.limbs.par_iter_mut().zip(m).for_each(|(a, md)| {
-            for x in a.iter_mut() {
-                *x = sub_mod(0, *x, md.q);
-            }
+            let q = md.q;
+            on_limb!(a, v => map_in_place(v, |x| sub_mod(0, x, q)))
         });
     }
 
@@ -542,7 +605,7 @@ impl RnsPoly {
             .zip(&other.limbs)
             .zip(m)
             .map(|((a, b), md)| {
-                let mut acc = vec![0u64; a.len()];
+                let mut acc = Limb::zeros(md);
                 md.mul_acc(&mut acc, a, b);
                 acc
             })
@@ -567,11 +630,33 @@ impl RnsPoly {
             .zip(scalars)
             .zip(m)
             .for_each(|((a, &s), md)| {
-                let s = s % md.q;
-                let sp = shoup(s, md.q);
-                for x in a.iter_mut() {
-                    *x = mul_shoup(*x, s, sp, md.q);
+                let q = md.q;
+                let s = s % q;
+                match a {
+                    Limb::W32(v) => {
+                        let sp = shoup32(s, q);
+                        map_in_place(v, |x| mul_shoup32(x, s, sp, q));
+                    }
+                    Limb::W64(v) => {
+                        let sp = shoup(s, q);
+                        for x in v.iter_mut() {
+                            *x = mul_shoup(*x, s, sp, q);
+                        }
+                    }
                 }
+            });
+    }
+
+    /// Add the residues of the constant `r[j]` to every coefficient of limb
+    /// `j` (NTT domain: a constant is the same value in every slot).
+    pub(in crate::ckks) fn add_scalar_limbs(&mut self, r: &[u64], m: &[Arc<Modulus>]) {
+        self.limbs
+            .par_iter_mut()
+            .zip(r)
+            .zip(m)
+            .for_each(|((a, &r), md)| {
+                let q = md.q;
+                on_limb!(a, v => map_in_place(v, |x| add_mod(x, r, q)))
             });
     }
 
@@ -583,7 +668,7 @@ impl RnsPoly {
     /// Overwrite every residue with zero (volatile writes, not optimised away).
     pub(in crate::ckks) fn wipe(&mut self) {
         for l in &mut self.limbs {
-            l.zeroize();
+            l.wipe();
         }
     }
 }
@@ -638,75 +723,55 @@ impl std::fmt::Debug for SecretPoly {
     }
 }
 
+
 /// Divide by the last prime with rounding: `round(a / q_last)` over the
 /// remaining primes (used by rescale and by the mod-down by P). Works in
 /// either domain; the result keeps the input's domain.
 pub fn divide_round_by_last(a: &mut RnsPoly, m: &[Arc<Modulus>]) -> Result<(), CkksError> {
     let k = a.len();
-    if k < 2 {
+    let Some(mut last) = (k >= 2).then(|| a.limbs.pop()).flatten() else {
         return Err(CkksError::LevelExhausted {
             op: "divide by the last prime",
             level: 0,
         });
-    }
+    };
     let was_ntt = a.ntt;
     let last_m = &m[k - 1];
     let qlast = last_m.q;
-    let mut last = a.limbs.pop().unwrap_or_default();
     if was_ntt {
         last_m.inv(&mut last);
     }
     // Add q_last/2 so that floor becomes round: (a + q/2 - (a + q/2 mod q)) / q.
     let half = qlast / 2;
-    for x in last.iter_mut() {
-        *x = add_mod(*x, half, qlast);
-    }
+    on_limb!(&mut last, v => map_in_place(v, |x| add_mod(x, half, qlast)));
     a.limbs
         .par_iter_mut()
         .zip(&m[..k - 1])
         .for_each(|(limb, md)| {
             let qi = md.q;
             let half_i = half % qi;
-            let mut r: Vec<u64> = if qlast <= 2 * qi {
-                let mut r = vec![0u64; last.len()];
-                simd(
-                    #[inline(always)]
-                    || {
-                        for (o, &v) in r.iter_mut().zip(&last) {
-                            *o = sub_mod(reduce_once(v, qi), half_i, qi);
-                        }
-                    },
-                );
-                r
-            } else {
-                let mut r = vec![0u64; last.len()];
-                map_mod(&mut r, &last, qi, |_, v| sub_mod(v, half_i, qi));
-                r
-            };
+            let mut r = Limb::zeros(md);
+            on_limbs!(&mut r, &last, (o, src) => {
+                if qlast <= 2 * qi {
+                    zip_map(o, src, |_, v| sub_mod(reduce_once(v, qi), half_i, qi));
+                } else {
+                    map_mod(o, src, qi, |_, v| sub_mod(v, half_i, qi));
+                }
+            });
             if was_ntt {
                 md.fwd(&mut r);
             }
             let inv = inv_mod(qlast % qi, qi).unwrap_or(0);
             if qi < 1 << 32 {
                 let inv_s = shoup32(inv, qi);
-                simd(
-                    #[inline(always)]
-                    || {
-                        for (x, y) in limb.iter_mut().zip(&r) {
-                            *x = mul_shoup32(sub_mod(*x, *y, qi), inv, inv_s, qi);
-                        }
-                    },
-                );
+                on_limbs!(limb, &r, (x, y) => zip_map(x, y, |x, y| {
+                    mul_shoup32(sub_mod(x, y, qi), inv, inv_s, qi)
+                }));
             } else {
                 let c = ConstMul::new(inv, qi);
-                simd(
-                    #[inline(always)]
-                    || {
-                        for (x, y) in limb.iter_mut().zip(&r) {
-                            *x = c.apply::<false, true>(sub_mod(*x, *y, qi), qi);
-                        }
-                    },
-                );
+                on_limbs!(limb, &r, (x, y) => zip_map(x, y, |x, y| {
+                    c.apply::<false, true>(sub_mod(x, y, qi), qi)
+                }));
             }
         });
     Ok(())
@@ -715,27 +780,13 @@ pub fn divide_round_by_last(a: &mut RnsPoly, m: &[Arc<Modulus>]) -> Result<(), C
 /// `out[i] = f(src[i], src[i] mod q)` for any `src[i] < 2^64`, the
 /// reduction as `lo + hi [2^32]_q` in 32-bit halves, so the loop vectorises
 /// under the SIMD dispatch whatever the widths.
-#[inline]
-fn map_mod(out: &mut [u64], src: &[u64], q: u64, f: impl Fn(u64, u64) -> u64 + Copy) {
+#[inline(always)]
+fn map_mod<O: Word, S: Word>(out: &mut [O], src: &[S], q: u64, f: impl Fn(u64, u64) -> u64 + Copy) {
     let c = ConstMul::new(1, q);
     if q < 1 << 32 {
-        simd(
-            #[inline(always)]
-            || {
-                for (o, &x) in out.iter_mut().zip(src) {
-                    *o = f(x, c.apply::<true, true>(x, q));
-                }
-            },
-        );
+        zip_map(out, src, |_, x| f(x, c.apply::<true, true>(x, q)));
     } else {
-        simd(
-            #[inline(always)]
-            || {
-                for (o, &x) in out.iter_mut().zip(src) {
-                    *o = f(x, c.apply::<false, true>(x, q));
-                }
-            },
-        );
+        zip_map(out, src, |_, x| f(x, c.apply::<false, true>(x, q)));
     }
 }
 
@@ -750,11 +801,11 @@ fn map_mod(out: &mut [u64], src: &[u64], q: u64, f: impl Fn(u64, u64) -> u64 + C
 /// `own`, when given, is the index of the digit's own prime in `m` and the
 /// digit's limb there in NTT form: it is copied instead of transformed
 /// (the centred lift is the same residue modulo its own prime).
-pub fn lift_digit(
-    digit: &[u64],
+pub(in crate::ckks) fn lift_digit(
+    digit: &Limb,
     q_src: u64,
     m: &[Arc<Modulus>],
-    own: Option<(usize, &[u64])>,
+    own: Option<(usize, &Limb)>,
 ) -> RnsPoly {
     let half = q_src / 2;
     let limbs = m
@@ -762,31 +813,25 @@ pub fn lift_digit(
         .enumerate()
         .map(|(t, md)| {
             if let Some((_, limb)) = own.filter(|&(j, _)| j == t) {
-                return limb.to_vec();
+                return limb.clone();
             }
             let q = md.q;
             let neg = (q - q_src % q) % q; // -q_src mod q
-            let mut v: Vec<u64> = if q_src <= 2 * q {
-                // Residues below 2q: one conditional subtraction (vectorises).
-                let mut v = vec![0u64; digit.len()];
-                simd(
-                    #[inline(always)]
-                    || {
-                        for (o, &x) in v.iter_mut().zip(digit) {
-                            let r = reduce_once(x, q);
-                            let m = u64::from(x > half).wrapping_neg();
-                            *o = add_mod(r, neg & m, q);
-                        }
-                    },
-                );
-                v
-            } else {
-                let mut v = vec![0u64; digit.len()];
-                map_mod(&mut v, digit, q, |x, r| {
-                    add_mod(r, neg & u64::from(x > half).wrapping_neg(), q)
-                });
-                v
-            };
+            let mut v = Limb::zeros(md);
+            on_limbs!(&mut v, digit, (o, src) => {
+                if q_src <= 2 * q {
+                    // Residues below 2q: one conditional subtraction (vectorises).
+                    zip_map(o, src, |_, x| {
+                        let r = reduce_once(x, q);
+                        let m = u64::from(x > half).wrapping_neg();
+                        add_mod(r, neg & m, q)
+                    });
+                } else {
+                    map_mod(o, src, q, |x, r| {
+                        add_mod(r, neg & u64::from(x > half).wrapping_neg(), q)
+                    });
+                }
+            });
             md.fwd(&mut v);
             v
         })
@@ -808,22 +853,24 @@ pub fn automorphism_ntt(a: &RnsPoly, k: usize, m: &[Arc<Modulus>]) -> RnsPoly {
 
 /// Apply X -> X^k (k odd) to a coefficient-form polynomial.
 pub fn automorphism(a: &RnsPoly, k: usize, m: &[Arc<Modulus>]) -> RnsPoly {
-    let n = a.limbs.first().map_or(0, Vec::len);
+    let n = a.limbs.first().map_or(0, Limb::len);
     let two_n = 2 * n;
     let limbs = a
         .limbs
         .par_iter()
         .zip(m)
         .map(|(l, md)| {
-            let mut out = vec![0u64; n];
-            for (i, &c) in l.iter().enumerate() {
-                let j = (i * k) % two_n;
-                if j < n {
-                    out[j] = c;
-                } else {
-                    out[j - n] = sub_mod(0, c, md.q);
+            let mut out = Limb::zeros(md);
+            on_limbs!(&mut out, l, (o, src) => {
+                for (i, &c) in src.iter().enumerate() {
+                    let j = (i * k) % two_n;
+                    if j < n {
+                        o[j] = Word::put(c.get());
+                    } else {
+                        o[j - n] = Word::put(sub_mod(0, c.get(), md.q));
+                    }
                 }
-            }
+            });
             out
         })
         .collect();
@@ -948,10 +995,15 @@ mod tests {
         RnsPoly {
             limbs: m
                 .iter()
-                .map(|md| a.iter().map(|&v| reduce_i64(v, md.q)).collect())
+                .map(|md| Limb::collect(md, a.iter().map(|&v| reduce_i64(v, md.q))))
                 .collect(),
             ntt: false,
         }
+    }
+
+    /// Limb `j`'s residues as u64.
+    fn res(p: &RnsPoly, j: usize) -> Vec<u64> {
+        p.limbs[j].wide().into_owned()
     }
 
     #[test]
@@ -973,42 +1025,47 @@ mod tests {
         assert_eq!(prod, from_signed(&schoolbook(&a, &b), &m));
     }
 
-    /// The 32-bit kernels give bit-identical forward, inverse and pointwise
-    /// results to the 64-bit ones, for the primes of the papers' chains
-    /// (26 and 31 bits) at N = 2^13 and 2^14; 40-bit primes stay on 64 bits.
+    /// Limbs stored in 32-bit words (transformed and multiplied by the
+    /// 32-bit kernels) give bit-identical forward, inverse and pointwise
+    /// results to 64-bit limbs, for the primes of the papers' chains (26
+    /// and 31 bits), a 30-bit one, a 32-bit one (the 32-bit kernels'
+    /// slower exact reduction) at N = 2^13 and 2^14; 40-bit primes stay on
+    /// 64 bits.
     #[test]
     fn word_widths_are_bit_identical() {
         for n in [1usize << 13, 1 << 14] {
-            let primes = ntt_primes(&[26, 26, 31, 30, 40], n).expect("primes");
+            let primes = ntt_primes(&[26, 26, 31, 30, 32, 40], n).expect("primes");
             for (k, &q) in primes.iter().enumerate() {
                 let auto = Modulus::new(n, q).expect("auto");
                 let wide = Modulus::with_words(n, q, NttWords::Only64).expect("64");
                 assert_eq!(wide.word_bits(), 64);
-                assert_eq!(
-                    auto.word_bits(),
-                    if q < (1 << 31) { 32 } else { 64 },
-                    "q = {q}"
-                );
+                assert_eq!(auto.word_bits(), if q < (1 << 32) { 32 } else { 64 }, "q = {q}");
+                assert_eq!(auto.fast32(), q < (1 << 31), "q = {q}");
                 let a: Vec<u64> = (0..n as u64)
                     .map(|i| (i * 2_654_435_761 + k as u64) % q)
                     .collect();
                 let b: Vec<u64> = (0..n as u64).map(|i| (i * 40_503 + 17) % q).collect();
-                let (mut a1, mut a2) = (a.clone(), a.clone());
-                auto.fwd(&mut a1);
-                wide.fwd(&mut a2);
-                assert_eq!(a1, a2, "forward, q = {q}, N = {n}");
-                let (mut b1, mut b2) = (b.clone(), b.clone());
-                auto.fwd(&mut b1);
-                wide.fwd(&mut b2);
-                let (mut c1, mut c2) = (a.clone(), a.clone());
-                auto.mul_acc(&mut c1, &a1, &b1);
-                wide.mul_acc(&mut c2, &a2, &b2);
-                assert_eq!(c1, c2, "pointwise, q = {q}");
-                auto.inv(&mut c1);
-                wide.inv(&mut c2);
-                assert_eq!(c1, c2, "inverse, q = {q}");
-                auto.inv(&mut a1);
-                assert_eq!(a1, a, "round trip, q = {q}");
+                let (mut a1, mut a2) = (auto.limb(&a), wide.limb(&a));
+                assert_eq!(a1.0.byte_size(), if q < 1 << 32 { 4 * n } else { 8 * n });
+                auto.ntt_fwd(&mut a1);
+                wide.ntt_fwd(&mut a2);
+                assert_eq!(a1.to_u64(), a2.to_u64(), "forward, q = {q}, N = {n}");
+                let (mut b1, mut b2) = (auto.limb(&b), wide.limb(&b));
+                auto.ntt_fwd(&mut b1);
+                wide.ntt_fwd(&mut b2);
+                let (mut c1, mut c2) = (auto.limb(&a), wide.limb(&a));
+                auto.pointwise_mul_acc(&mut c1, &a1, &b1);
+                wide.pointwise_mul_acc(&mut c2, &a2, &b2);
+                assert_eq!(c1.to_u64(), c2.to_u64(), "pointwise, q = {q}");
+                // Mixed widths (a guard path) compute the same product.
+                let mut c3 = auto.limb(&a);
+                auto.pointwise_mul_acc(&mut c3, &a2, &b1);
+                assert_eq!(c3.to_u64(), c2.to_u64(), "mixed pointwise, q = {q}");
+                auto.ntt_inv(&mut c1);
+                wide.ntt_inv(&mut c2);
+                assert_eq!(c1.to_u64(), c2.to_u64(), "inverse, q = {q}");
+                auto.ntt_inv(&mut a1);
+                assert_eq!(a1.to_u64(), a, "round trip, q = {q}");
             }
         }
     }
@@ -1019,7 +1076,7 @@ mod tests {
     /// path), with residues at q - 1 where overflow would show.
     #[test]
     fn lazy_inner_product_is_exact() {
-        let n = 16;
+        let n = 64;
         for (bits, terms) in [(26u32, 5000usize), (31, 11), (40, 7)] {
             let q = ntt_primes(&[bits], n).expect("prime")[0];
             let md = Modulus::new(n, q).expect("plan");
@@ -1039,43 +1096,37 @@ mod tests {
             let a: Vec<Vec<u64>> = (0..terms)
                 .map(|t| (0..n).map(|i| val(t, i, 3)).collect())
                 .collect();
-            // The key limbs as stored (32-bit words below 2^32) and as u64.
-            let m = [Arc::new(Modulus::new(n, q).expect("plan"))];
-            let pack = |v: &Vec<u64>| {
-                PackedPoly::pack(
-                    RnsPoly {
-                        limbs: vec![v.clone()],
-                        ntt: true,
-                    },
-                    &m,
-                )
+            // The limbs as stored (32-bit words below 2^32) and as u64.
+            let stored = |v: &Vec<Vec<u64>>| -> Vec<Limb> {
+                v.iter().map(|l| Limb::collect(&md, l.iter().copied())).collect()
             };
-            let (pb, pa): (Vec<PackedPoly>, Vec<PackedPoly>) =
-                (b.iter().map(pack).collect(), a.iter().map(pack).collect());
-            assert_eq!(pb[0].unpack().limbs[0], b[0], "packing is exact");
-            let packed: Vec<(&[u64], LimbRef, LimbRef)> = (0..terms)
-                .map(|t| (&d[t][..], pb[t].limb(0), pa[t].limb(0)))
-                .collect();
-            let wide: Vec<(&[u64], LimbRef, LimbRef)> = (0..terms)
-                .map(|t| (&d[t][..], LimbRef::W64(&b[t]), LimbRef::W64(&a[t])))
-                .collect();
-            for tr in [packed, wide] {
-                let (mut o0, mut o1) = (vec![7u64; n], vec![9u64; n]);
-                md.dot2(&mut o0, &mut o1, &tr);
+            let wide = |v: &Vec<Vec<u64>>| -> Vec<Limb> {
+                v.iter().map(|l| Limb::W64(l.clone())).collect()
+            };
+            let (sd, sb, sa) = (stored(&d), stored(&b), stored(&a));
+            let (wd, wb, wa) = (wide(&d), wide(&b), wide(&a));
+            assert_eq!(sb[0].wide().into_owned(), b[0], "storage is exact");
+            fn terms_of<'a>(d: &'a [Limb], b: &'a [Limb], a: &'a [Limb]) -> Vec<(&'a Limb, &'a Limb, &'a Limb)> {
+                d.iter().zip(b).zip(a).map(|((d, b), a)| (d, b, a)).collect()
+            }
+            let cases = [
+                terms_of(&sd, &sb, &sa),
+                terms_of(&wd, &wb, &wa),
+                terms_of(&wd, &sb, &sa),
+                terms_of(&sd, &wb, &sa),
+            ];
+            for tr in cases {
+                let (o0, o1) = md.dot2(&tr);
+                assert_eq!(o0.byte_size(), if q < 1 << 32 { 4 * n } else { 8 * n });
                 for i in 0..n {
                     let (mut w0, mut w1) = (0u64, 0u64);
                     for t in 0..terms {
                         w0 = add_mod(w0, mul_mod(d[t][i], b[t][i], q), q);
                         w1 = add_mod(w1, mul_mod(d[t][i], a[t][i], q), q);
                     }
-                    assert_eq!((o0[i], o1[i]), (w0, w1), "{bits}-bit prime, slot {i}");
+                    assert_eq!((o0.get(i), o1.get(i)), (w0, w1), "{bits}-bit prime, slot {i}");
                 }
             }
-            assert_eq!(
-                pb[0].byte_size(),
-                if q < 1 << 32 { 4 * n } else { 8 * n },
-                "{bits}-bit prime"
-            );
         }
     }
 
@@ -1092,7 +1143,7 @@ mod tests {
                 .chain([qs - 1, qs / 2, qs / 2 + 1, 0])
                 .take(n)
                 .collect();
-            let mut lifted = lift_digit(&digit, qs, &m, None);
+            let mut lifted = lift_digit(&m[src].limb(&digit).0, qs, &m, None);
             lifted.to_coeff(&m);
             for (j, md) in m.iter().enumerate() {
                 for (i, &x) in digit.iter().enumerate() {
@@ -1101,7 +1152,7 @@ mod tests {
                     } else {
                         x as i64
                     };
-                    assert_eq!(lifted.limbs[j][i], reduce_i64(c, md.q), "src {src} dst {j}");
+                    assert_eq!(lifted.limbs[j].get(i), reduce_i64(c, md.q), "src {src} dst {j}");
                 }
             }
         }
@@ -1118,7 +1169,7 @@ mod tests {
             let v = v as i128;
             let want = (v + last / 2).div_euclid(last);
             for (j, md) in m[..m.len() - 1].iter().enumerate() {
-                assert_eq!(p.limbs[j][i], reduce_i64(want as i64, md.q), "limb {j}");
+                assert_eq!(p.limbs[j].get(i), reduce_i64(want as i64, md.q), "limb {j}");
             }
         }
     }
@@ -1144,16 +1195,16 @@ mod tests {
         let m = moduli(n, &[30, 40, 50]);
         let q0 = m[0].q;
         let digit: Vec<u64> = (0..n as u64).map(|i| i * (q0 / 17)).collect();
-        let mut lifted = lift_digit(&digit, q0, &m, None);
+        let mut lifted = lift_digit(&m[0].limb(&digit).0, q0, &m, None);
         lifted.to_coeff(&m);
-        assert_eq!(lifted.limbs[0], digit);
+        assert_eq!(res(&lifted, 0), digit);
         for (i, &d) in digit.iter().enumerate() {
             let c = if d > q0 / 2 {
                 d as i64 - q0 as i64
             } else {
                 d as i64
             };
-            assert_eq!(lifted.limbs[2][i], reduce_i64(c, m[2].q));
+            assert_eq!(lifted.limbs[2].get(i), reduce_i64(c, m[2].q));
         }
     }
 
@@ -1178,7 +1229,7 @@ mod tests {
         p.to_coeff(&m);
         for (i, &v) in vals.iter().enumerate() {
             let want = (v as f64 / last as f64).round();
-            let got = crt.centered(&[p.limbs[0][i], p.limbs[1][i]]);
+            let got = crt.centered(&[p.limbs[0].get(i), p.limbs[1].get(i)]);
             assert!((got - want).abs() <= 1.0, "{got} vs {want}");
         }
     }

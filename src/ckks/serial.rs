@@ -28,7 +28,7 @@ use super::keys::{
     GaloisKeys, PolySeed, PublicKey, RelinearizationKey, SwitchingKey, expand_uniform,
 };
 use super::params::{CkksParameters, CkksParametersLiteral};
-use super::ring::{Modulus, RnsPoly, automorphism_ntt};
+use super::ring::{Limb, Modulus, RnsPoly, Word, automorphism_ntt, on_limb};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -119,9 +119,11 @@ impl Writer {
         self.buf.push(u8::from(p.ntt));
         self.buf.reserve(p.limbs.iter().map(|l| l.len() * 8).sum());
         for l in &p.limbs {
-            for &c in l {
-                self.u64(c);
-            }
+            on_limb!(l, v => {
+                for &c in v.iter() {
+                    self.u64(c.get());
+                }
+            });
         }
     }
     /// A uniform part: its seed when known, else the polynomial.
@@ -140,8 +142,8 @@ impl Writer {
     fn switching_key(&mut self, k: &SwitchingKey) {
         self.u32(k.parts.len() as u32);
         for (i, (b, a)) in k.parts.iter().enumerate() {
-            self.poly(&b.unpack());
-            self.uniform(&a.unpack(), k.a_seeds.as_ref().and_then(|s| s.get(i)));
+            self.poly(b);
+            self.uniform(a, k.a_seeds.as_ref().and_then(|s| s.get(i)));
         }
     }
 }
@@ -243,7 +245,7 @@ impl<'a> Reader<'a> {
         Ok(u64::from_le_bytes(a))
     }
     /// A polynomial whose limb i is modulo `moduli[i]`.
-    fn poly(&mut self, moduli: &[u64], what: &str) -> Result<RnsPoly, CkksError> {
+    fn poly(&mut self, moduli: &[Arc<Modulus>], what: &str) -> Result<RnsPoly, CkksError> {
         let k = self.u32()? as usize;
         if k != moduli.len() {
             return Err(bad(format!("{what}: {k} limbs, expected {}", moduli.len())));
@@ -257,21 +259,20 @@ impl<'a> Reader<'a> {
         }
         let bytes = self.take(k.saturating_mul(self.n).saturating_mul(8))?;
         let mut limbs = Vec::with_capacity(k);
-        for (i, &q) in moduli.iter().enumerate() {
+        for (i, md) in moduli.iter().enumerate() {
+            let q = md.q;
             let chunk = &bytes[i * self.n * 8..(i + 1) * self.n * 8];
-            let mut limb = Vec::with_capacity(self.n);
-            for c in chunk.chunks_exact(8) {
+            let values = chunk.chunks_exact(8).map(|c| {
                 let mut a = [0u8; 8];
                 a.copy_from_slice(c);
-                let v = u64::from_le_bytes(a);
-                if v >= q {
-                    return Err(bad(format!(
-                        "{what}: coefficient {v} of limb {i} is not below its prime {q}"
-                    )));
-                }
-                limb.push(v);
+                u64::from_le_bytes(a)
+            });
+            if let Some(v) = values.clone().find(|&v| v >= q) {
+                return Err(bad(format!(
+                    "{what}: coefficient {v} of limb {i} is not below its prime {q}"
+                )));
             }
-            limbs.push(limb);
+            limbs.push(Limb::collect(md, values));
         }
         Ok(RnsPoly { limbs, ntt: true })
     }
@@ -283,14 +284,14 @@ impl<'a> Reader<'a> {
     /// A uniform part over `moduli`, with its seed when it was sent as one.
     fn uniform(
         &mut self,
-        moduli: &[u64],
+        moduli: &[Arc<Modulus>],
         what: &str,
     ) -> Result<(RnsPoly, Option<PolySeed>), CkksError> {
         match self.take(1)?[0] {
             0 => Ok((self.poly(moduli, what)?, None)),
             1 => {
                 let seed = self.seed()?;
-                Ok((expand_uniform(self.n, moduli, &seed), Some(seed)))
+                Ok((expand_uniform(moduli, &seed), Some(seed)))
             }
             f => Err(bad(format!(
                 "{what}: uniform-part form {f}, expected 0 (polynomial) or 1 (seed)"
@@ -311,7 +312,7 @@ impl<'a> Reader<'a> {
                 "{what}: {digits} key-switching digits, expected {expected}"
             )));
         }
-        let m = self.primes.clone();
+        let m = self.key_moduli.clone();
         let mut parts = Vec::with_capacity(digits);
         let mut seeds = Vec::with_capacity(digits);
         for _ in 0..digits {
@@ -325,7 +326,7 @@ impl<'a> Reader<'a> {
         }
         // Seeds are kept only when every digit came as one.
         let a_seeds = seeds.into_iter().collect::<Option<Vec<_>>>();
-        Ok(SwitchingKey::packed(parts, a_seeds, &self.key_moduli))
+        Ok(SwitchingKey { parts, a_seeds })
     }
     fn finish(self) -> Result<(), CkksError> {
         if self.pos != self.buf.len() {
@@ -387,7 +388,7 @@ pub fn ciphertext_from_bytes(ctx: &CkksContext, bytes: &[u8]) -> Result<Cipherte
             "ciphertext has {parts} parts, expected 2 or 3"
         )));
     }
-    let moduli = r.primes[..=level].to_vec();
+    let moduli = r.key_moduli[..=level].to_vec();
     let polys = match r.take(1)?[0] {
         0 => (0..parts)
             .map(|_| r.poly(&moduli, "ciphertext"))
@@ -395,7 +396,7 @@ pub fn ciphertext_from_bytes(ctx: &CkksContext, bytes: &[u8]) -> Result<Cipherte
         1 if parts == 2 => {
             let c0 = r.poly(&moduli, "ciphertext")?;
             let seed = r.seed()?;
-            vec![c0, expand_uniform(r.n, &moduli, &seed)]
+            vec![c0, expand_uniform(&moduli, &seed)]
         }
         f => {
             return Err(bad(format!(
@@ -422,7 +423,7 @@ pub fn public_key_to_bytes(ctx: &CkksContext, pk: &PublicKey) -> Vec<u8> {
 /// Read a public key serialized under the same parameters, validated.
 pub fn public_key_from_bytes(ctx: &CkksContext, bytes: &[u8]) -> Result<PublicKey, CkksError> {
     let mut r = Reader::new(ctx, bytes, Kind::PublicKey)?;
-    let m = r.primes[..r.q_len].to_vec();
+    let m = r.key_moduli[..r.q_len].to_vec();
     let b = r.poly(&m, "public key")?;
     let (a, a_seed) = r.uniform(&m, "public key")?;
     r.finish()?;

@@ -277,22 +277,23 @@ fn bench_set(
     // pointwise product every op above is made of.
     {
         let md = &ctx.q_moduli(top)[1.min(top)];
-        let mut a: Vec<u64> = (0..n as u64).map(|i| (i * 2_654_435_761) % md.q).collect();
+        let values: Vec<u64> = (0..n as u64).map(|i| i * 2_654_435_761).collect();
+        let mut a = md.limb(&values);
         let b = a.clone();
         row(
             "ntt_fwd_limb",
-            median_us(reps * 20, || md.fwd(&mut a)),
+            median_us(reps * 20, || md.ntt_fwd(&mut a)),
             None,
         );
         row(
             "ntt_inv_limb",
-            median_us(reps * 20, || md.inv(&mut a)),
+            median_us(reps * 20, || md.ntt_inv(&mut a)),
             None,
         );
-        let mut acc = vec![0u64; n];
+        let mut acc = md.limb(&vec![0u64; n]);
         row(
             "pointwise_mul_acc_limb",
-            median_us(reps * 20, || md.mul_acc(&mut acc, &a, &b)),
+            median_us(reps * 20, || md.pointwise_mul_acc(&mut acc, &a, &b)),
             None,
         );
     }
