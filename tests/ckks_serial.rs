@@ -156,16 +156,18 @@ fn seed_compression_halves_keys_and_uploads_and_still_works() {
     );
 
     // Keys: each seeded form is about half, and the reloaded keys compute.
-    let pkb = public_key_to_bytes(&ctx, &pk);
-    assert!(
-        (pkb.len() as f64) < 0.52 * pk.byte_size() as f64,
-        "{}",
-        pkb.len()
-    );
-    // Switching keys are stored packed in memory (4 bytes per residue of
-    // the 25-bit primes) and serialised with 8 bytes per residue of b and
-    // a's seed: about half their unpacked form.
+    // Every polynomial is stored with 4 bytes per residue of the 25-bit
+    // primes (8 for the 40-bit ones) in memory and serialised with 8 bytes
+    // per residue of b and a's seed: about half their 64-bit form.
     let p = ctx.params();
+    let pkb = public_key_to_bytes(&ctx, &pk);
+    let pk_wide = 2 * p.q().len() * p.n() * 8;
+    assert!((pkb.len() as f64) < 0.52 * pk_wide as f64, "{}", pkb.len());
+    let word = |q: u64| if q < 1 << 32 { 4 } else { 8 };
+    assert_eq!(
+        pk.byte_size(),
+        2 * p.n() * p.q().iter().map(|&q| word(q)).sum::<usize>()
+    );
     let unpacked = |keys: usize| (keys * p.dnum() * 2 * 4 * p.n() * 8) as f64;
     assert_eq!(p.key_poly_bytes(), (8 + 4 + 4 + 8) * p.n());
     assert_eq!(rk.byte_size(), p.dnum() * 2 * p.key_poly_bytes());

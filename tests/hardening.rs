@@ -5,9 +5,11 @@
 //! tests of the same name).
 //!
 //! The tests that watch memory use a global allocator that, while armed,
-//! inspects every freed block of exactly one size (one limb of the test's
-//! ring degree, 8·N bytes) and counts the blocks that were not zero. They
-//! are serialised by a lock so that no other test frees blocks meanwhile.
+//! inspects every freed block of the two limb sizes of the test's ring
+//! degree (4·N bytes: a limb of a prime below 2^32 in 32-bit words; 8·N
+//! bytes: a limb in 64-bit words, or a signed sample) and counts the blocks
+//! that were not zero. They are serialised by a lock so that no other test
+//! frees blocks meanwhile.
 
 use slaf_he::ckks::serial::{ciphertext_from_bytes, ciphertext_to_bytes, parameters_from_json};
 use slaf_he::ckks::*;
@@ -15,7 +17,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// Counts frees (and allocations) of blocks of `WATCH_SIZE` bytes while `ARMED`.
+/// Counts frees (and allocations) of blocks of `WATCH_SIZE` or twice as
+/// many bytes while `ARMED`.
 struct Watch;
 static ARMED: AtomicBool = AtomicBool::new(false);
 static WATCH_SIZE: AtomicUsize = AtomicUsize::new(0);
@@ -23,21 +26,26 @@ static FREED: AtomicUsize = AtomicUsize::new(0);
 static FREED_NONZERO: AtomicUsize = AtomicUsize::new(0);
 static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
 
+fn watched(size: usize) -> bool {
+    let w = WATCH_SIZE.load(Ordering::SeqCst);
+    size == w || size == 2 * w
+}
+
 unsafe impl GlobalAlloc for Watch {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if ARMED.load(Ordering::SeqCst) && layout.size() == WATCH_SIZE.load(Ordering::SeqCst) {
+        if ARMED.load(Ordering::SeqCst) && watched(layout.size()) {
             ALLOCATED.fetch_add(1, Ordering::SeqCst);
         }
         unsafe { System.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if ARMED.load(Ordering::SeqCst) && layout.size() == WATCH_SIZE.load(Ordering::SeqCst) {
+        if ARMED.load(Ordering::SeqCst) && watched(layout.size()) {
             ALLOCATED.fetch_add(1, Ordering::SeqCst);
         }
         unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if ARMED.load(Ordering::SeqCst) && layout.size() == WATCH_SIZE.load(Ordering::SeqCst) {
+        if ARMED.load(Ordering::SeqCst) && watched(layout.size()) {
             FREED.fetch_add(1, Ordering::SeqCst);
             // SAFETY: the block is still allocated and `layout.size()` long.
             let bytes = unsafe { std::slice::from_raw_parts(ptr, layout.size()) };
@@ -58,9 +66,10 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// (freed, freed and not zero, allocated) blocks of one limb during `f`.
+/// (freed, freed and not zero, allocated) blocks of one limb (either
+/// width) during `f`.
 fn watch_limbs<T>(n: usize, f: impl FnOnce() -> T) -> (T, usize, usize, usize) {
-    WATCH_SIZE.store(8 * n, Ordering::SeqCst);
+    WATCH_SIZE.store(4 * n, Ordering::SeqCst);
     FREED.store(0, Ordering::SeqCst);
     FREED_NONZERO.store(0, Ordering::SeqCst);
     ALLOCATED.store(0, Ordering::SeqCst);
