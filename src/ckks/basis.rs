@@ -36,10 +36,10 @@ fn product_mod(src: &[Arc<Modulus>], skip: Option<usize>, t: u64) -> u64 {
 macro_rules! by_width {
     ($t:expr, $wide:expr, $body:ident ( $($arg:expr),* )) => {
         match ($t < 1 << 32, $wide) {
-            (true, false) => simd(#[inline(always)] || $body::<true, false>($($arg),*)),
-            (true, true) => simd(#[inline(always)] || $body::<true, true>($($arg),*)),
-            (false, false) => simd(#[inline(always)] || $body::<false, false>($($arg),*)),
-            (false, true) => simd(#[inline(always)] || $body::<false, true>($($arg),*)),
+            (true, false) => simd(#[inline(always)] move || $body::<true, false>($($arg),*)),
+            (true, true) => simd(#[inline(always)] move || $body::<true, true>($($arg),*)),
+            (false, false) => simd(#[inline(always)] move || $body::<false, false>($($arg),*)),
+            (false, true) => simd(#[inline(always)] move || $body::<false, true>($($arg),*)),
         }
     };
 }
@@ -51,10 +51,10 @@ fn mul_const<S: Word>(x: &[S], w: ConstMul, t: u64, wide: bool) -> Vec<u64> {
         x.iter().map(|&c| w.apply::<SMALL, WIDE>(c.get(), t)).collect()
     }
     match (t < 1 << 32, wide) {
-        (true, false) => simd(#[inline(always)] || go::<S, true, false>(x, w, t)),
-        (true, true) => simd(#[inline(always)] || go::<S, true, true>(x, w, t)),
-        (false, false) => simd(#[inline(always)] || go::<S, false, false>(x, w, t)),
-        (false, true) => simd(#[inline(always)] || go::<S, false, true>(x, w, t)),
+        (true, false) => simd(#[inline(always)] move || go::<S, true, false>(x, w, t)),
+        (true, true) => simd(#[inline(always)] move || go::<S, true, true>(x, w, t)),
+        (false, false) => simd(#[inline(always)] move || go::<S, false, false>(x, w, t)),
+        (false, true) => simd(#[inline(always)] move || go::<S, false, true>(x, w, t)),
     }
 }
 
@@ -72,9 +72,9 @@ fn sub_mul_const<X: Word, Y: Word>(x: &mut [X], y: &[Y], w: ConstMul, t: u64) {
         }
     }
     if t < 1 << 32 {
-        simd(#[inline(always)] || go::<X, Y, true, false>(x, y, w, t))
+        simd(#[inline(always)] move || go::<X, Y, true, false>(x, y, w, t))
     } else {
-        simd(#[inline(always)] || go::<X, Y, false, true>(x, y, w, t))
+        simd(#[inline(always)] move || go::<X, Y, false, true>(x, y, w, t))
     }
 }
 
@@ -125,10 +125,11 @@ impl<'a> Centred<'a> {
             .collect();
         let recip: Vec<f64> = src.iter().map(|s| 1.0 / s.q as f64).collect();
         let mut acc = vec![0.5f64; n];
-        for (yj, r) in y.iter().zip(&recip) {
+        for (yj, &r) in y.iter().zip(&recip) {
+            let acc = &mut acc[..];
             simd(
                 #[inline(always)]
-                || {
+                move || {
                     for (a, &c) in acc.iter_mut().zip(yj) {
                         *a += c as f64 * r;
                     }

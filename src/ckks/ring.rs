@@ -231,7 +231,7 @@ pub(in crate::ckks) fn simd<R>(f: impl FnOnce() -> R) -> R {
 fn zip_map<A: Word, B: Word>(a: &mut [A], b: &[B], f: impl Fn(u64, u64) -> u64 + Copy) {
     simd(
         #[inline(always)]
-        || {
+        move || {
             for (x, y) in a.iter_mut().zip(b) {
                 *x = A::put(f(x.get(), y.get()));
             }
@@ -244,7 +244,7 @@ fn zip_map<A: Word, B: Word>(a: &mut [A], b: &[B], f: impl Fn(u64, u64) -> u64 +
 fn map_in_place<A: Word>(a: &mut [A], f: impl Fn(u64) -> u64 + Copy) {
     simd(
         #[inline(always)]
-        || {
+        move || {
             for x in a.iter_mut() {
                 *x = A::put(f(x.get()));
             }
@@ -441,8 +441,8 @@ impl Modulus {
                     _ => lazy_mul_acc(&mut out0, &mut out1, dv, &b.wide(), &a.wide()),
                 });
             }
-            map_in_place(&mut out0, |o| reduce.apply::<true, true>(o, q));
-            map_in_place(&mut out1, |o| reduce.apply::<true, true>(o, q));
+            map_in_place(&mut out0, move |o| reduce.apply::<true, true>(o, q));
+            map_in_place(&mut out1, move |o| reduce.apply::<true, true>(o, q));
         }
         (
             Limb::collect(self, out0.into_iter()),
@@ -479,7 +479,7 @@ impl Modulus {
 fn lazy_mul_acc<D: Word, T: Word>(out0: &mut [u64], out1: &mut [u64], d: &[D], b: &[T], a: &[T]) {
     simd(
         #[inline(always)]
-        || {
+        move || {
             for (((o0, o1), &x), (&y0, &y1)) in out0
                 .iter_mut()
                 .zip(out1.iter_mut())
@@ -573,7 +573,7 @@ impl RnsPoly {
             .zip(m)
             .for_each(|((a, b), md)| {
                 let q = md.q;
-                on_limbs!(a, b, (x, y) => zip_map(x, y, |x, y| add_mod(x, y, q)))
+                on_limbs!(a, b, (x, y) => zip_map(x, y, move |x, y| add_mod(x, y, q)))
             });
     }
 
@@ -585,7 +585,7 @@ impl RnsPoly {
             .zip(m)
             .for_each(|((a, b), md)| {
                 let q = md.q;
-                on_limbs!(a, b, (x, y) => zip_map(x, y, |x, y| sub_mod(x, y, q)))
+                on_limbs!(a, b, (x, y) => zip_map(x, y, move |x, y| sub_mod(x, y, q)))
             });
     }
 
@@ -593,7 +593,7 @@ impl RnsPoly {
     pub fn neg_assign(&mut self, m: &[Arc<Modulus>]) {
         self.limbs.par_iter_mut().zip(m).for_each(|(a, md)| {
             let q = md.q;
-            on_limb!(a, v => map_in_place(v, |x| sub_mod(0, x, q)))
+            on_limb!(a, v => map_in_place(v, move |x| sub_mod(0, x, q)))
         });
     }
 
@@ -635,7 +635,7 @@ impl RnsPoly {
                 match a {
                     Limb::W32(v) => {
                         let sp = shoup32(s, q);
-                        map_in_place(v, |x| mul_shoup32(x, s, sp, q));
+                        map_in_place(v, move |x| mul_shoup32(x, s, sp, q));
                     }
                     Limb::W64(v) => {
                         let sp = shoup(s, q);
@@ -656,7 +656,7 @@ impl RnsPoly {
             .zip(m)
             .for_each(|((a, &r), md)| {
                 let q = md.q;
-                on_limb!(a, v => map_in_place(v, |x| add_mod(x, r, q)))
+                on_limb!(a, v => map_in_place(v, move |x| add_mod(x, r, q)))
             });
     }
 
@@ -743,7 +743,7 @@ pub fn divide_round_by_last(a: &mut RnsPoly, m: &[Arc<Modulus>]) -> Result<(), C
     }
     // Add q_last/2 so that floor becomes round: (a + q/2 - (a + q/2 mod q)) / q.
     let half = qlast / 2;
-    on_limb!(&mut last, v => map_in_place(v, |x| add_mod(x, half, qlast)));
+    on_limb!(&mut last, v => map_in_place(v, move |x| add_mod(x, half, qlast)));
     a.limbs
         .par_iter_mut()
         .zip(&m[..k - 1])
@@ -753,9 +753,9 @@ pub fn divide_round_by_last(a: &mut RnsPoly, m: &[Arc<Modulus>]) -> Result<(), C
             let mut r = Limb::zeros(md);
             on_limbs!(&mut r, &last, (o, src) => {
                 if qlast <= 2 * qi {
-                    zip_map(o, src, |_, v| sub_mod(reduce_once(v, qi), half_i, qi));
+                    zip_map(o, src, move |_, v| sub_mod(reduce_once(v, qi), half_i, qi));
                 } else {
-                    map_mod(o, src, qi, |_, v| sub_mod(v, half_i, qi));
+                    map_mod(o, src, qi, move |_, v| sub_mod(v, half_i, qi));
                 }
             });
             if was_ntt {
@@ -764,12 +764,12 @@ pub fn divide_round_by_last(a: &mut RnsPoly, m: &[Arc<Modulus>]) -> Result<(), C
             let inv = inv_mod(qlast % qi, qi).unwrap_or(0);
             if qi < 1 << 32 {
                 let inv_s = shoup32(inv, qi);
-                on_limbs!(limb, &r, (x, y) => zip_map(x, y, |x, y| {
+                on_limbs!(limb, &r, (x, y) => zip_map(x, y, move |x, y| {
                     mul_shoup32(sub_mod(x, y, qi), inv, inv_s, qi)
                 }));
             } else {
                 let c = ConstMul::new(inv, qi);
-                on_limbs!(limb, &r, (x, y) => zip_map(x, y, |x, y| {
+                on_limbs!(limb, &r, (x, y) => zip_map(x, y, move |x, y| {
                     c.apply::<false, true>(sub_mod(x, y, qi), qi)
                 }));
             }
@@ -784,9 +784,9 @@ pub fn divide_round_by_last(a: &mut RnsPoly, m: &[Arc<Modulus>]) -> Result<(), C
 fn map_mod<O: Word, S: Word>(out: &mut [O], src: &[S], q: u64, f: impl Fn(u64, u64) -> u64 + Copy) {
     let c = ConstMul::new(1, q);
     if q < 1 << 32 {
-        zip_map(out, src, |_, x| f(x, c.apply::<true, true>(x, q)));
+        zip_map(out, src, move |_, x| f(x, c.apply::<true, true>(x, q)));
     } else {
-        zip_map(out, src, |_, x| f(x, c.apply::<false, true>(x, q)));
+        zip_map(out, src, move |_, x| f(x, c.apply::<false, true>(x, q)));
     }
 }
 
@@ -821,13 +821,13 @@ pub(in crate::ckks) fn lift_digit(
             on_limbs!(&mut v, digit, (o, src) => {
                 if q_src <= 2 * q {
                     // Residues below 2q: one conditional subtraction (vectorises).
-                    zip_map(o, src, |_, x| {
+                    zip_map(o, src, move |_, x| {
                         let r = reduce_once(x, q);
                         let m = u64::from(x > half).wrapping_neg();
                         add_mod(r, neg & m, q)
                     });
                 } else {
-                    map_mod(o, src, q, |x, r| {
+                    map_mod(o, src, q, move |x, r| {
                         add_mod(r, neg & u64::from(x > half).wrapping_neg(), q)
                     });
                 }
