@@ -260,7 +260,7 @@ pub fn ntt_primes(bits: &[u32], n: usize) -> Option<Vec<u64>> {
 /// the default word policy): 4 below 2^32, else 8. The one rule for the
 /// limb layout of every polynomial and key and for their sizes
 /// ([`super::params::CkksParameters::key_poly_bytes`]).
-pub fn key_word_bytes(q: u64) -> usize {
+pub fn word_bytes(q: u64) -> usize {
     if q < 1 << 32 { 4 } else { 8 }
 }
 

@@ -10,7 +10,7 @@
 //! little and returns noise), and a digit never spans fewer than one prime.
 
 use super::error::CkksError;
-use super::math::{key_word_bytes, ntt_primes};
+use super::math::{word_bytes, ntt_primes};
 
 /// HE-standard (homomorphicencryption.org) 128-bit classical bounds on
 /// log2(QP) for ternary secrets, indexed by log2(N) - 10 (N = 1024..32768).
@@ -241,14 +241,24 @@ impl CkksParameters {
     pub fn special_primes(&self) -> &[u64] {
         &self.p
     }
+    /// Bytes in memory of one ciphertext or plaintext polynomial at
+    /// `level` (over q_0..q_level): 4 per residue of a prime below 2^32, 8
+    /// otherwise (every limb is stored in its prime's word width).
+    pub fn poly_bytes(&self, level: usize) -> usize {
+        self.q
+            .iter()
+            .take(level + 1)
+            .map(|&q| word_bytes(q) * self.n)
+            .sum()
+    }
     /// Bytes in memory of one polynomial of a key-switching key (over
-    /// q_0..q_L and the special primes): 4 per residue of a prime below
-    /// 2^32, 8 otherwise (keys are stored packed).
+    /// q_0..q_L and the special primes), in the word widths of
+    /// [`Self::poly_bytes`].
     pub fn key_poly_bytes(&self) -> usize {
         self.q
             .iter()
             .chain(&self.p)
-            .map(|&q| key_word_bytes(q) * self.n)
+            .map(|&q| word_bytes(q) * self.n)
             .sum()
     }
     /// Number of key-switching digits (dnum) at the top level.

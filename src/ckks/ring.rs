@@ -18,7 +18,7 @@
 
 use super::error::CkksError;
 use super::math::{
-    ConstMul, add_mod, inv_mod, key_word_bytes, mul_mod, mul_shoup, mul_shoup32, reduce_once,
+    ConstMul, add_mod, inv_mod, word_bytes, mul_mod, mul_shoup, mul_shoup32, reduce_once,
     shoup, shoup32, sub_mod,
 };
 use rayon::prelude::*;
@@ -32,7 +32,7 @@ use zeroize::Zeroize;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum NttWords {
     /// 32-bit words and `tfhe-ntt`'s `prime32` kernels for every prime
-    /// below 2^32 ([`key_word_bytes`] is 4), 64-bit words for the others.
+    /// below 2^32 ([`word_bytes`] is 4), 64-bit words for the others.
     #[default]
     Auto,
     /// 64-bit words and `prime64` kernels for every prime: the reference
@@ -283,7 +283,7 @@ impl Modulus {
             ),
         };
         let w32 = match (words, u32::try_from(q)) {
-            (NttWords::Auto, Ok(q32)) if key_word_bytes(q) == 4 => prime32::Plan::try_new(n, q32),
+            (NttWords::Auto, Ok(q32)) if word_bytes(q) == 4 => prime32::Plan::try_new(n, q32),
             _ => None,
         };
         let plan = match w32 {

@@ -351,13 +351,12 @@ impl BatchedCircuit {
     /// Bytes of the public and relinearisation keys (no Galois keys are needed).
     pub fn key_bytes(&self) -> usize {
         let p = self.ctx.params();
-        let (n, limbs) = (p.n(), p.max_level() + 1);
-        2 * limbs * n * 8 + p.dnum() * 2 * p.key_poly_bytes()
+        2 * p.poly_bytes(p.max_level()) + p.dnum() * 2 * p.key_poly_bytes()
     }
 
     /// Bytes of one input ciphertext ([`Self::pixels`] of them per batch).
     pub fn ciphertext_bytes(&self) -> usize {
-        2 * (self.start_level + 1) * self.ctx.params().n() * 8
+        2 * self.ctx.params().poly_bytes(self.start_level)
     }
 
     /// The streamed first block (conv → act1 → dense1), chunk by chunk: the

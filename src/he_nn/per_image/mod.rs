@@ -190,7 +190,7 @@ impl PerImageCircuit {
 
     /// Bytes of one input ciphertext (2 polynomials at the start level).
     pub fn ciphertext_bytes(&self) -> usize {
-        2 * (self.pipeline.start_level() + 1) * self.ctx.params().n() * 8
+        2 * self.ctx.params().poly_bytes(self.pipeline.start_level())
     }
 
     /// The input must be one 2-part ciphertext at the start level and scale.
