@@ -1,7 +1,8 @@
 //! The shared, immutable CKKS context: parameters plus one NTT plan per
 //! prime and the per-level modulus lists that every other component uses.
-//! Each prime's plan runs on 32-bit words where the prime allows
-//! ([`NttWords::Auto`]); the word width never changes a residue, only speed.
+//! Each prime's limbs are stored and transformed in 32-bit words where the
+//! prime allows ([`NttWords::Auto`]); the word width never changes a
+//! residue, only speed and memory.
 
 use super::error::CkksError;
 use super::params::CkksParameters;
@@ -58,8 +59,8 @@ impl CkksContext {
         }))
     }
 
-    /// The word width (32 or 64) of each prime's NTT kernels, q_0..q_L then
-    /// the special primes.
+    /// The word width (32 or 64) of each prime's limbs and NTT kernels,
+    /// q_0..q_L then the special primes.
     pub fn ntt_word_bits(&self) -> Vec<u32> {
         self.moduli.iter().map(|m| m.word_bits()).collect()
     }

@@ -47,10 +47,10 @@ pub struct CkksBenchArgs {
     /// Allow a custom set above the HE-standard bound (loudly reported).
     #[arg(long)]
     pub insecure_params: bool,
-    /// Word width of the NTT kernels: `auto` (32-bit for primes below
-    /// ~2^31, 64-bit for the others), `64` (64-bit for every prime, the
-    /// previous path), or `both` (each op under both, with the ratio, in one
-    /// run).
+    /// Word width of each prime's limbs (storage, NTT and products):
+    /// `auto` (32-bit for primes below 2^32, 64-bit for the others), `64`
+    /// (64-bit for every prime, the reference path), or `both` (each op
+    /// under both, with the ratio, in one run).
     #[arg(long, value_enum, default_value_t = WordsArg::Auto)]
     pub ntt_words: WordsArg,
 }
@@ -58,9 +58,9 @@ pub struct CkksBenchArgs {
 /// `--ntt-words`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum WordsArg {
-    /// 32-bit kernels where the prime allows.
+    /// 32-bit words where the prime allows.
     Auto,
-    /// 64-bit kernels everywhere.
+    /// 64-bit words everywhere.
     #[value(name = "64")]
     Only64,
     /// Both, side by side.

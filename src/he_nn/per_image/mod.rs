@@ -347,8 +347,9 @@ impl PerImageEngine {
         &self.circuit
     }
 
-    /// Public, relinearisation and Galois key bytes in memory (switching
-    /// keys packed: [`crate::ckks::ring::PackedPoly`]).
+    /// Public, relinearisation and Galois key bytes in memory (32-bit
+    /// words for the primes below 2^32:
+    /// [`crate::ckks::CkksParameters::key_poly_bytes`]).
     pub fn key_bytes(&self) -> usize {
         self.key_bytes
     }
