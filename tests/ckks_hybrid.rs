@@ -231,3 +231,54 @@ fn hybrid_keys_round_trip_and_a_different_layout_is_refused() {
     let err = galois_keys_from_bytes(&other, &bytes).expect_err("digit count");
     assert!(err.to_string().contains("digits"), "{err}");
 }
+
+/// The word widths are exact at the evaluator level: a context that stores
+/// every limb in 64-bit words ([`NttWords::Only64`], the reference path)
+/// and the default one (32-bit words for the primes below 2^32) produce the
+/// same ciphertext bytes after encryption, a product with relinearisation
+/// and rescale, a rotation and a conjugation, for SEAL's layout and for a
+/// hybrid one (three 31-bit special primes, a 40-bit q_0, mixed widths in
+/// one polynomial); the default stores fewer bytes, and a ciphertext
+/// written by one context is read and decrypted by the other.
+#[test]
+fn word_widths_give_the_same_ciphertexts_through_key_switching() {
+    let run = |p: &CkksParameters, words: NttWords| {
+        let ctx = CkksContext::with_ntt_words(p.clone(), words).expect("ctx");
+        let mut kg = KeyGenerator::from_seed(&ctx, &KeySeed::for_tests(5));
+        let pk = kg.public_key();
+        let rk = kg.relinearization_key();
+        let gk = kg.galois_keys(&[1], true);
+        let enc = Encoder::new(&ctx);
+        let mut encryptor = Encryptor::new(&ctx, pk, ChaCha20Rng::seed_from_u64(9));
+        let ev = Evaluator::new(&ctx);
+        let ct = encryptor.encrypt(&enc.encode(&values(4096, 3), 6, 2f64.powi(26)).expect("pt"));
+        let sq = ev.mul_relin_rescale(&ct, &ct, &rk).expect("mul");
+        let rot = ev.rotate(&sq, 1, &gk).expect("rotate");
+        let conj = ev.conjugate(&rot, &gk).expect("conjugate");
+        let bytes: Vec<Vec<u8>> = [&ct, &sq, &rot, &conj]
+            .iter()
+            .map(|c| serial::ciphertext_to_bytes(&ctx, c))
+            .collect();
+        (bytes, ct.byte_size(), kg.into_secret_key(), ctx)
+    };
+    for p in [params(&[40], None), params(&[31, 31, 31], Some(3))] {
+        let (wide, wide_size, _, wide_ctx) = run(&p, NttWords::Only64);
+        let (auto, auto_size, sk, ctx) = run(&p, NttWords::Auto);
+        for (i, (w, a)) in wide.iter().zip(&auto).enumerate() {
+            assert!(w == a, "step {i} differs between word widths");
+        }
+        // [40, 26 x 6]: one limb of 64-bit words, six of 32-bit ones.
+        assert_eq!(wide_size, 2 * 7 * 8192 * 8);
+        assert_eq!(auto_size, 2 * (8 + 6 * 4) * 8192);
+        // Written by the 64-bit context, read and decrypted by the other.
+        let back = serial::ciphertext_from_bytes(&ctx, &wide[1]).expect("read");
+        assert_eq!(serial::ciphertext_to_bytes(&wide_ctx, &back), wide[1]);
+        let got = Encoder::new(&ctx).decode(&decrypt(&ctx, &sk, &back));
+        let want: Vec<f64> = values(4096, 3).iter().map(|x| x * x).collect();
+        assert!(
+            max_err(&got[..4096], &want) < 1e-2,
+            "{}",
+            max_err(&got[..4096], &want)
+        );
+    }
+}

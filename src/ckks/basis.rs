@@ -18,7 +18,9 @@
 
 use super::error::CkksError;
 use super::math::{ConstMul, add_mod, inv_mod, mul_mod, sub_mod};
-use super::ring::{Limb, Modulus, RnsPoly, Word, divide_round_by_last, lift_digit, on_limb, on_limbs, simd};
+use super::ring::{
+    Limb, Modulus, RnsPoly, Word, divide_round_by_last, lift_digit, on_limb, on_limbs, simd,
+};
 use rayon::prelude::*;
 use std::ops::Range;
 use std::sync::Arc;
@@ -48,13 +50,27 @@ macro_rules! by_width {
 fn mul_const<S: Word>(x: &[S], w: ConstMul, t: u64, wide: bool) -> Vec<u64> {
     #[inline(always)]
     fn go<S: Word, const SMALL: bool, const WIDE: bool>(x: &[S], w: ConstMul, t: u64) -> Vec<u64> {
-        x.iter().map(|&c| w.apply::<SMALL, WIDE>(c.get(), t)).collect()
+        x.iter()
+            .map(|&c| w.apply::<SMALL, WIDE>(c.get(), t))
+            .collect()
     }
     match (t < 1 << 32, wide) {
-        (true, false) => simd(#[inline(always)] move || go::<S, true, false>(x, w, t)),
-        (true, true) => simd(#[inline(always)] move || go::<S, true, true>(x, w, t)),
-        (false, false) => simd(#[inline(always)] move || go::<S, false, false>(x, w, t)),
-        (false, true) => simd(#[inline(always)] move || go::<S, false, true>(x, w, t)),
+        (true, false) => simd(
+            #[inline(always)]
+            move || go::<S, true, false>(x, w, t),
+        ),
+        (true, true) => simd(
+            #[inline(always)]
+            move || go::<S, true, true>(x, w, t),
+        ),
+        (false, false) => simd(
+            #[inline(always)]
+            move || go::<S, false, false>(x, w, t),
+        ),
+        (false, true) => simd(
+            #[inline(always)]
+            move || go::<S, false, true>(x, w, t),
+        ),
     }
 }
 
@@ -72,9 +88,15 @@ fn sub_mul_const<X: Word, Y: Word>(x: &mut [X], y: &[Y], w: ConstMul, t: u64) {
         }
     }
     if t < 1 << 32 {
-        simd(#[inline(always)] move || go::<X, Y, true, false>(x, y, w, t))
+        simd(
+            #[inline(always)]
+            move || go::<X, Y, true, false>(x, y, w, t),
+        )
     } else {
-        simd(#[inline(always)] move || go::<X, Y, false, true>(x, y, w, t))
+        simd(
+            #[inline(always)]
+            move || go::<X, Y, false, true>(x, y, w, t),
+        )
     }
 }
 

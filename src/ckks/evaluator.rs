@@ -14,7 +14,9 @@ use super::keys::{
     galois_element, sample_error, sample_ternary, seeded_uniform, small_to_ntt,
 };
 use super::math::{mul_shoup, reduce_f64, reduce_i64, shoup};
-use super::ring::{Limb, RnsPoly, SecretPoly, Word, automorphism_ntt, divide_round_by_last, on_limb};
+use super::ring::{
+    Limb, RnsPoly, SecretPoly, Word, automorphism_ntt, divide_round_by_last, on_limb,
+};
 use rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -369,8 +371,7 @@ impl Evaluator {
         let (mut x, y) = self.aligned(a, b)?;
         let m = self.ctx.q_moduli(x.level);
         while x.parts.len() < y.parts.len() {
-            x.parts
-                .push(RnsPoly::zero(m, true));
+            x.parts.push(RnsPoly::zero(m, true));
         }
         for (p, q) in x.parts.iter_mut().zip(&y.parts) {
             p.add_assign(q, m);
@@ -987,12 +988,7 @@ const LINCOMB_TILE: usize = 256;
 /// One prime of [`Evaluator::linear_combinations_into`]: `outs[i] += sum_j
 /// w_ij x_j (mod q)` over tiles of coefficients, products accumulated
 /// lazily between reductions.
-fn lincomb_limb(
-    q: u64,
-    xs: &[Option<&Limb>],
-    rows: &[Vec<(usize, i64)>],
-    outs: &mut [&mut Limb],
-) {
+fn lincomb_limb(q: u64, xs: &[Option<&Limb>], rows: &[Vec<(usize, i64)>], outs: &mut [&mut Limb]) {
     let Some(n) = outs.first().map(|o| o.len()) else {
         return;
     };

@@ -8,7 +8,9 @@
 use super::context::CkksContext;
 use super::error::CkksError;
 use super::math::{mul_mod, reduce_small};
-use super::ring::{Limb, Modulus, RnsPoly, SecretPoly, Word, automorphism, automorphism_ntt, on_limbs};
+use super::ring::{
+    Limb, Modulus, RnsPoly, SecretPoly, Word, automorphism, automorphism_ntt, on_limbs,
+};
 use rand::{CryptoRng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
@@ -177,10 +179,7 @@ pub fn expand_uniform(m: &[Arc<Modulus>], seed: &PolySeed) -> RnsPoly {
 }
 
 /// A fresh uniform part over `m` and its seed (drawn from `rng`).
-pub(crate) fn seeded_uniform(
-    m: &[Arc<Modulus>],
-    rng: &mut impl RngCore,
-) -> (RnsPoly, PolySeed) {
+pub(crate) fn seeded_uniform(m: &[Arc<Modulus>], rng: &mut impl RngCore) -> (RnsPoly, PolySeed) {
     let mut seed = [0u8; 32];
     rng.fill_bytes(&mut seed);
     (expand_uniform(m, &seed), seed)
@@ -219,7 +218,6 @@ pub struct SwitchingKey {
 }
 
 impl SwitchingKey {
-
     /// Bytes of its residues (4 per residue of a prime below 2^32, else 8).
     pub fn byte_size(&self) -> usize {
         self.parts

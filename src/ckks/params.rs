@@ -10,7 +10,7 @@
 //! little and returns noise), and a digit never spans fewer than one prime.
 
 use super::error::CkksError;
-use super::math::{word_bytes, ntt_primes};
+use super::math::{ntt_primes, word_bytes};
 
 /// HE-standard (homomorphicencryption.org) 128-bit classical bounds on
 /// log2(QP) for ternary secrets, indexed by log2(N) - 10 (N = 1024..32768).

@@ -18,8 +18,8 @@
 
 use super::error::CkksError;
 use super::math::{
-    ConstMul, add_mod, inv_mod, word_bytes, mul_mod, mul_shoup, mul_shoup32, reduce_once,
-    shoup, shoup32, sub_mod,
+    ConstMul, add_mod, inv_mod, mul_mod, mul_shoup, mul_shoup32, reduce_once, shoup, shoup32,
+    sub_mod, word_bytes,
 };
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -42,7 +42,9 @@ pub enum NttWords {
 
 /// A residue word: u32 (primes below 2^32) or u64. Arithmetic is done on
 /// u64 values; a stored value is always below its prime.
-pub(in crate::ckks) trait Word: Copy + Default + Send + Sync + Zeroize + 'static {
+pub(in crate::ckks) trait Word:
+    Copy + Default + Send + Sync + Zeroize + 'static
+{
     /// The value.
     fn get(self) -> u64;
     /// Store `x` (below the prime, so it fits).
@@ -723,7 +725,6 @@ impl std::fmt::Debug for SecretPoly {
     }
 }
 
-
 /// Divide by the last prime with rounding: `round(a / q_last)` over the
 /// remaining primes (used by rescale and by the mod-down by P). Works in
 /// either domain; the result keeps the input's domain.
@@ -1039,7 +1040,11 @@ mod tests {
                 let auto = Modulus::new(n, q).expect("auto");
                 let wide = Modulus::with_words(n, q, NttWords::Only64).expect("64");
                 assert_eq!(wide.word_bits(), 64);
-                assert_eq!(auto.word_bits(), if q < (1 << 32) { 32 } else { 64 }, "q = {q}");
+                assert_eq!(
+                    auto.word_bits(),
+                    if q < (1 << 32) { 32 } else { 64 },
+                    "q = {q}"
+                );
                 assert_eq!(auto.fast32(), q < (1 << 31), "q = {q}");
                 let a: Vec<u64> = (0..n as u64)
                     .map(|i| (i * 2_654_435_761 + k as u64) % q)
@@ -1098,7 +1103,9 @@ mod tests {
                 .collect();
             // The limbs as stored (32-bit words below 2^32) and as u64.
             let stored = |v: &Vec<Vec<u64>>| -> Vec<Limb> {
-                v.iter().map(|l| Limb::collect(&md, l.iter().copied())).collect()
+                v.iter()
+                    .map(|l| Limb::collect(&md, l.iter().copied()))
+                    .collect()
             };
             let wide = |v: &Vec<Vec<u64>>| -> Vec<Limb> {
                 v.iter().map(|l| Limb::W64(l.clone())).collect()
@@ -1106,8 +1113,16 @@ mod tests {
             let (sd, sb, sa) = (stored(&d), stored(&b), stored(&a));
             let (wd, wb, wa) = (wide(&d), wide(&b), wide(&a));
             assert_eq!(sb[0].wide().into_owned(), b[0], "storage is exact");
-            fn terms_of<'a>(d: &'a [Limb], b: &'a [Limb], a: &'a [Limb]) -> Vec<(&'a Limb, &'a Limb, &'a Limb)> {
-                d.iter().zip(b).zip(a).map(|((d, b), a)| (d, b, a)).collect()
+            fn terms_of<'a>(
+                d: &'a [Limb],
+                b: &'a [Limb],
+                a: &'a [Limb],
+            ) -> Vec<(&'a Limb, &'a Limb, &'a Limb)> {
+                d.iter()
+                    .zip(b)
+                    .zip(a)
+                    .map(|((d, b), a)| (d, b, a))
+                    .collect()
             }
             let cases = [
                 terms_of(&sd, &sb, &sa),
@@ -1124,7 +1139,11 @@ mod tests {
                         w0 = add_mod(w0, mul_mod(d[t][i], b[t][i], q), q);
                         w1 = add_mod(w1, mul_mod(d[t][i], a[t][i], q), q);
                     }
-                    assert_eq!((o0.get(i), o1.get(i)), (w0, w1), "{bits}-bit prime, slot {i}");
+                    assert_eq!(
+                        (o0.get(i), o1.get(i)),
+                        (w0, w1),
+                        "{bits}-bit prime, slot {i}"
+                    );
                 }
             }
         }
@@ -1152,7 +1171,11 @@ mod tests {
                     } else {
                         x as i64
                     };
-                    assert_eq!(lifted.limbs[j].get(i), reduce_i64(c, md.q), "src {src} dst {j}");
+                    assert_eq!(
+                        lifted.limbs[j].get(i),
+                        reduce_i64(c, md.q),
+                        "src {src} dst {j}"
+                    );
                 }
             }
         }
