@@ -38,6 +38,8 @@ def load(side):
                 p.setdefault(k, []).append(o["precision_bits"])
     return t, p
 (bt, bp), (nt, np_) = load("base"), load("new")
+kernels = {side: json.load(open(f"{tmp}/{side}-1.json"))["machine"].get("ntt_kernels", "?")
+           for side in ("base", "new")}
 cpu = "unknown"
 for line in open("/proc/cpuinfo"):
     if line.startswith("model name"):
@@ -45,7 +47,8 @@ for line in open("/proc/cpuinfo"):
 flags = subprocess.run("grep -o -w 'avx2\\|avx512f\\|avx512ifma' /proc/cpuinfo | sort -u | tr '\\n' ' '",
                        shell=True, capture_output=True, text=True).stdout.strip() or "none"
 load = open("/proc/loadavg").read().split()[:3]
-lines = [f"CPU: {cpu}; SIMD: {flags}; 1 thread; load average {' '.join(load)}; "
+lines = [f"CPU: {cpu}; SIMD: {flags}; NTT kernels: previous {kernels['base']}, this {kernels['new']}; "
+         f"1 thread; load average {' '.join(load)}; "
          f"median over {rounds} alternating rounds of each binary's per-op median.", "",
          "| op | N | previous (µs) | this (µs) | this / previous | precision bits previous / this |",
          "|---|---|---|---|---|---|"]

@@ -152,7 +152,7 @@ fn ckks(args: CkksBenchArgs) -> anyhow::Result<()> {
         for &w in words {
             let ctx = CkksContext::with_ntt_words(params.clone(), w)?;
             println!(
-                "   NTT word width per prime (q0..qL, P) with --ntt-words {}: {}",
+                "   word width per prime (q0..qL, P) with --ntt-words {}: {}",
                 words_name(w),
                 ctx.ntt_word_bits()
                     .iter()
