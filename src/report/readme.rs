@@ -37,6 +37,10 @@ pub const BLOCKS: &[(&str, &str)] = &[
     ("p2-metrics", "results/comparison/metrics.csv"),
     ("he-inference", "results/inference/*/summary.json"),
     ("ckks-vs-previous", "results/ckks/bench_vs_previous.md"),
+    (
+        "ckks-vs-previous-avx2",
+        "results/ckks/bench_vs_previous_avx2.md",
+    ),
     ("tenseal-per-image", "results/inference/tenseal/summary.md"),
     ("service", "results/service/query-*.json"),
     ("service-load", "results/service/serve_load-*.md"),
@@ -67,6 +71,7 @@ pub fn render_block(root: &Path, name: &str) -> Result<String, ReportError> {
         "p2-metrics" => p2_metrics(root),
         "he-inference" => he_inference(root),
         "ckks-vs-previous" => verbatim(root, "results/ckks/bench_vs_previous.md"),
+        "ckks-vs-previous-avx2" => verbatim(root, "results/ckks/bench_vs_previous_avx2.md"),
         "tenseal-per-image" => verbatim(root, "results/inference/tenseal/summary.md"),
         "service" => service(root),
         "beyond" => beyond(root),
