@@ -197,6 +197,11 @@ pub struct InferenceSummary {
     pub cpu: Option<String>,
     /// SIMD features the NTT kernels could use (avx2, avx512f, avx512ifma).
     pub simd: Option<Vec<String>>,
+    /// The kernels `tfhe-ntt` ran in this build on this CPU (`avx512`,
+    /// `avx2` or `scalar`; absent in summaries written before it was
+    /// recorded).
+    #[serde(default)]
+    pub ntt_kernels: Option<String>,
 }
 
 /// [`InferenceSummary::keys`] of a run whose keys came from the OS CSPRNG.
@@ -477,6 +482,7 @@ fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
         load_average: load_average(),
         cpu: Some(crate::machine::cpu_model()),
         simd: Some(crate::machine::simd_features()),
+        ntt_kernels: Some(crate::machine::ntt_kernels().to_string()),
         keys: if req.seed.is_some() {
             KEYS_SEEDED
         } else {
@@ -568,6 +574,10 @@ pub fn summary_markdown(s: &InferenceSummary) -> String {
             s.simd
                 .as_deref()
                 .map_or("not recorded".into(), crate::machine::simd_text),
+        ),
+        (
+            "NTT kernels",
+            s.ntt_kernels.clone().unwrap_or_else(|| "not recorded".into()),
         ),
         (
             "load average (1 min, at end)",

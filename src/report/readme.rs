@@ -448,7 +448,8 @@ fn field(v: &serde_json::Value, path: &[&str], what: &str) -> Result<f64, Report
         .ok_or_else(|| invalid(what, format!("no number at {}", path.join("."))))
 }
 
-/// `CPU: ..; SIMD: ..; N threads` of one summary, "not recorded" where absent.
+/// `CPU: ..; SIMD: ..; [NTT kernels: ..;] N threads` of one summary, "not
+/// recorded" where absent (the kernels only where recorded).
 fn machine_of(v: &serde_json::Value) -> String {
     let cpu = v["cpu"].as_str().unwrap_or("not recorded");
     let simd = v["simd"]
@@ -463,7 +464,10 @@ fn machine_of(v: &serde_json::Value) -> String {
     let threads = v["threads"]
         .as_u64()
         .map_or("? threads".into(), |t| format!("{t} threads"));
-    format!("CPU: {cpu}; SIMD: {simd}; {threads}")
+    match v["ntt_kernels"].as_str() {
+        Some(k) => format!("CPU: {cpu}; SIMD: {simd}; NTT kernels: {k}; {threads}"),
+        None => format!("CPU: {cpu}; SIMD: {simd}; {threads}"),
+    }
 }
 
 /// One summary under `results/<dir>/summary.json`.
