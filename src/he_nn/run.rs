@@ -577,7 +577,9 @@ pub fn summary_markdown(s: &InferenceSummary) -> String {
         ),
         (
             "NTT kernels",
-            s.ntt_kernels.clone().unwrap_or_else(|| "not recorded".into()),
+            s.ntt_kernels
+                .clone()
+                .unwrap_or_else(|| "not recorded".into()),
         ),
         (
             "load average (1 min, at end)",
