@@ -195,24 +195,32 @@ fn every_digit_layout_multiplies_and_rotates_within_the_noise_bound() {
     }
 }
 
+/// Seeded keys (secret 5, encryption rng 9) and the ciphertexts of a fixed
+/// vector at level 6: fresh, squared (relinearised, rescaled), rotated by
+/// one and conjugated; with the secret key.
+fn square_rotate_conjugate(ctx: &std::sync::Arc<CkksContext>) -> (Vec<Ciphertext>, SecretKey) {
+    let mut kg = KeyGenerator::from_seed(ctx, &KeySeed::for_tests(5));
+    let pk = kg.public_key();
+    let rk = kg.relinearization_key();
+    let gk = kg.galois_keys(&[1], true);
+    let enc = Encoder::new(ctx);
+    let mut encryptor = Encryptor::new(ctx, pk, ChaCha20Rng::seed_from_u64(9));
+    let ev = Evaluator::new(ctx);
+    let ct = encryptor.encrypt(&enc.encode(&values(4096, 3), 6, 2f64.powi(26)).expect("pt"));
+    let sq = ev.mul_relin_rescale(&ct, &ct, &rk).expect("mul");
+    let rot = ev.rotate(&sq, 1, &gk).expect("rotate");
+    let conj = ev.conjugate(&rot, &gk).expect("conjugate");
+    (vec![ct, sq, rot, conj], kg.into_secret_key())
+}
+
 #[test]
 fn one_prime_digits_with_one_special_prime_are_seals_layout_bit_for_bit() {
     // dnum = L + 1 spelled out is the default layout: same primes, same
     // keys, the same ciphertext after a product and a rotation.
     let run = |p: CkksParameters| {
         let ctx = CkksContext::new(p).expect("ctx");
-        let mut kg = KeyGenerator::from_seed(&ctx, &KeySeed::for_tests(5));
-        let pk = kg.public_key();
-        let rk = kg.relinearization_key();
-        let gk = kg.galois_keys(&[1], false);
-        let enc = Encoder::new(&ctx);
-        let mut encryptor = Encryptor::new(&ctx, pk, ChaCha20Rng::seed_from_u64(9));
-        let ev = Evaluator::new(&ctx);
-        let ct = encryptor.encrypt(&enc.encode(&values(4096, 3), 6, 2f64.powi(26)).expect("pt"));
-        let out = ev
-            .rotate(&ev.mul_relin_rescale(&ct, &ct, &rk).expect("mul"), 1, &gk)
-            .expect("rotate");
-        serial::ciphertext_to_bytes(&ctx, &out)
+        let (cts, _) = square_rotate_conjugate(&ctx);
+        serial::ciphertext_to_bytes(&ctx, &cts[2])
     };
     assert_eq!(run(params(&[40], None)), run(params(&[40], Some(7))));
 }
@@ -244,22 +252,12 @@ fn hybrid_keys_round_trip_and_a_different_layout_is_refused() {
 fn word_widths_give_the_same_ciphertexts_through_key_switching() {
     let run = |p: &CkksParameters, words: NttWords| {
         let ctx = CkksContext::with_ntt_words(p.clone(), words).expect("ctx");
-        let mut kg = KeyGenerator::from_seed(&ctx, &KeySeed::for_tests(5));
-        let pk = kg.public_key();
-        let rk = kg.relinearization_key();
-        let gk = kg.galois_keys(&[1], true);
-        let enc = Encoder::new(&ctx);
-        let mut encryptor = Encryptor::new(&ctx, pk, ChaCha20Rng::seed_from_u64(9));
-        let ev = Evaluator::new(&ctx);
-        let ct = encryptor.encrypt(&enc.encode(&values(4096, 3), 6, 2f64.powi(26)).expect("pt"));
-        let sq = ev.mul_relin_rescale(&ct, &ct, &rk).expect("mul");
-        let rot = ev.rotate(&sq, 1, &gk).expect("rotate");
-        let conj = ev.conjugate(&rot, &gk).expect("conjugate");
-        let bytes: Vec<Vec<u8>> = [&ct, &sq, &rot, &conj]
+        let (cts, sk) = square_rotate_conjugate(&ctx);
+        let bytes: Vec<Vec<u8>> = cts
             .iter()
             .map(|c| serial::ciphertext_to_bytes(&ctx, c))
             .collect();
-        (bytes, ct.byte_size(), kg.into_secret_key(), ctx)
+        (bytes, cts[0].byte_size(), sk, ctx)
     };
     for p in [params(&[40], None), params(&[31, 31, 31], Some(3))] {
         let (wide, wide_size, _, wide_ctx) = run(&p, NttWords::Only64);
