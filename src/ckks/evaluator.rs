@@ -13,9 +13,9 @@ use super::keys::{
     GaloisKeys, PolySeed, PublicKey, RelinearizationKey, SecretKey, SwitchingKey, expand_uniform,
     galois_element, sample_error, sample_ternary, seeded_uniform, small_to_ntt,
 };
-use super::math::{mul_shoup, reduce_f64, reduce_i64, shoup};
+use super::math::{ConstMul, mul_shoup, reduce_f64, reduce_i64, shoup};
 use super::ring::{
-    Limb, RnsPoly, SecretPoly, Word, automorphism_ntt, divide_round_by_last, on_limb,
+    Limb, RnsPoly, SecretPoly, Word, automorphism_ntt, divide_round_by_last, on_limb, simd,
 };
 use rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
@@ -1015,47 +1015,62 @@ fn lincomb_limb(q: u64, xs: &[Option<&Limb>], rows: &[Vec<(usize, i64)>], outs: 
     } else {
         ((u64::MAX - q) / (2 * q)).max(1) as usize
     };
-    let mut acc = [0u64; LINCOMB_TILE];
-    for t0 in (0..n).step_by(LINCOMB_TILE) {
-        let t1 = (t0 + LINCOMB_TILE).min(n);
-        let len = t1 - t0;
-        for (row, out) in wrows.iter().zip(outs.iter_mut()) {
-            if row.is_empty() {
-                continue;
-            }
-            let a = &mut acc[..len];
-            on_limb!(&**out, o => {
-                for (ai, oi) in a.iter_mut().zip(&o[t0..t1]) {
-                    *ai = oi.get();
-                }
-            });
-            for chunk in row.chunks(batch) {
-                for &(x, w, ws) in chunk {
-                    on_limb!(x, xv => {
-                        let x = &xv[t0..t1];
+    // x mod q for any u64 x below 2^32-bit primes (vectorises).
+    let reduce = ConstMul::new(1, q);
+    // One SIMD dispatch for the whole limb: the tile loops below compile
+    // for the CPU's best level (the default target has SSE2 only).
+    simd(
+        #[inline(always)]
+        move || {
+            let mut acc = [0u64; LINCOMB_TILE];
+            for t0 in (0..n).step_by(LINCOMB_TILE) {
+                let t1 = (t0 + LINCOMB_TILE).min(n);
+                let len = t1 - t0;
+                for (row, out) in wrows.iter().zip(outs.iter_mut()) {
+                    if row.is_empty() {
+                        continue;
+                    }
+                    let a = &mut acc[..len];
+                    on_limb!(&**out, o => {
+                        for (ai, oi) in a.iter_mut().zip(&o[t0..t1]) {
+                            *ai = oi.get();
+                        }
+                    });
+                    for chunk in row.chunks(batch) {
+                        for &(x, w, ws) in chunk {
+                            on_limb!(x, xv => {
+                                let x = &xv[t0..t1];
+                                if small {
+                                    let w32 = u64::from(w as u32);
+                                    for (ai, &xi) in a.iter_mut().zip(x) {
+                                        *ai += u64::from(xi.get() as u32) * w32;
+                                    }
+                                } else {
+                                    for (ai, &xi) in a.iter_mut().zip(x) {
+                                        let xi = xi.get();
+                                        let qh = ((u128::from(ws) * u128::from(xi)) >> 64) as u64;
+                                        *ai += w.wrapping_mul(xi).wrapping_sub(qh.wrapping_mul(q));
+                                    }
+                                }
+                            });
+                        }
                         if small {
-                            let w32 = u64::from(w as u32);
-                            for (ai, &xi) in a.iter_mut().zip(x) {
-                                *ai += u64::from(xi.get() as u32) * w32;
+                            for ai in a.iter_mut() {
+                                *ai = reduce.apply::<true, true>(*ai, q);
                             }
                         } else {
-                            for (ai, &xi) in a.iter_mut().zip(x) {
-                                let xi = xi.get();
-                                let qh = ((u128::from(ws) * u128::from(xi)) >> 64) as u64;
-                                *ai += w.wrapping_mul(xi).wrapping_sub(qh.wrapping_mul(q));
+                            for ai in a.iter_mut() {
+                                *ai = mul_shoup(*ai, 1, m, q);
                             }
+                        }
+                    }
+                    on_limb!(&mut **out, o => {
+                        for (oi, &ai) in o[t0..t1].iter_mut().zip(a.iter()) {
+                            *oi = Word::put(ai);
                         }
                     });
                 }
-                for ai in a.iter_mut() {
-                    *ai = mul_shoup(*ai, 1, m, q);
-                }
             }
-            on_limb!(&mut **out, o => {
-                for (oi, &ai) in o[t0..t1].iter_mut().zip(a.iter()) {
-                    *oi = Word::put(ai);
-                }
-            });
-        }
-    }
+        },
+    );
 }

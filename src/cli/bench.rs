@@ -67,6 +67,34 @@ pub enum WordsArg {
     Both,
 }
 
+/// The batched engine's kernel: one linear combination of 64 ciphertexts
+/// with real weights at the default scale (lazy reduction, no rescale),
+/// the cost of one dense-layer output; (median µs, precision bits).
+fn linear_combination_row(
+    ev: &Evaluator,
+    ct: &slaf_he::ckks::Ciphertext,
+    v: &[f64],
+    sk: &slaf_he::ckks::SecretKey,
+    reps: usize,
+) -> anyhow::Result<(f64, f64)> {
+    let xs: Vec<slaf_he::ckks::Ciphertext> = (0..64).map(|_| ct.clone()).collect();
+    let refs: Vec<&slaf_he::ckks::Ciphertext> = xs.iter().collect();
+    let w: Vec<f64> = (0..64)
+        .map(|i| ((i * 37) % 19) as f64 / 19.0 - 0.5)
+        .collect();
+    let scale = ev.context().params().default_scale();
+    let mut out = ev.linear_combination(&refs, &w, scale)?;
+    let us = median_us(reps, || {
+        if let Ok(o) = ev.linear_combination(&refs, &w, scale) {
+            out = o;
+        }
+    });
+    let got = ev.encoder().decode(&decrypt(ev.context(), sk, &out));
+    let sum: f64 = w.iter().sum();
+    let want: Vec<f64> = v.iter().map(|x| x * sum).collect();
+    Ok((us, precision_bits(&got, &want).0))
+}
+
 /// Run a bench subcommand.
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
@@ -408,6 +436,8 @@ fn bench_set(
         }),
         None,
     );
+    let (us, prec) = linear_combination_row(&ev, &ct, &v, sk, reps)?;
+    row("linear_combination_64", us, Some(prec));
     // Degree-9 polynomial (the P2 least-squares sign approximation's shape:
     // odd, Chebyshev basis) with the depth-optimal evaluator: 4 levels.
     if top >= 4 {
