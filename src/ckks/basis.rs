@@ -47,57 +47,31 @@ macro_rules! by_width {
 }
 
 /// `x[i] w mod t` for `x[i] < 2^64` when `wide`, below 2^32 otherwise.
-fn mul_const<S: Word>(x: &[S], w: ConstMul, t: u64, wide: bool) -> Vec<u64> {
+fn mul_const(x: &[impl Word], w: ConstMul, t: u64, wide: bool) -> Vec<u64> {
     #[inline(always)]
-    fn go<S: Word, const SMALL: bool, const WIDE: bool>(x: &[S], w: ConstMul, t: u64) -> Vec<u64> {
+    fn go<const SMALL: bool, const WIDE: bool>(x: &[impl Word], w: ConstMul, t: u64) -> Vec<u64> {
         x.iter()
             .map(|&c| w.apply::<SMALL, WIDE>(c.get(), t))
             .collect()
     }
-    match (t < 1 << 32, wide) {
-        (true, false) => simd(
-            #[inline(always)]
-            move || go::<S, true, false>(x, w, t),
-        ),
-        (true, true) => simd(
-            #[inline(always)]
-            move || go::<S, true, true>(x, w, t),
-        ),
-        (false, false) => simd(
-            #[inline(always)]
-            move || go::<S, false, false>(x, w, t),
-        ),
-        (false, true) => simd(
-            #[inline(always)]
-            move || go::<S, false, true>(x, w, t),
-        ),
-    }
+    by_width!(t, wide, go(x, w, t))
 }
 
 /// `x[i] = (x[i] - y[i]) w mod t` in place (`x`, `y` reduced modulo `t`).
-fn sub_mul_const<X: Word, Y: Word>(x: &mut [X], y: &[Y], w: ConstMul, t: u64) {
+fn sub_mul_const(x: &mut [impl Word], y: &[impl Word], w: ConstMul, t: u64) {
     #[inline(always)]
-    fn go<X: Word, Y: Word, const SMALL: bool, const WIDE: bool>(
-        x: &mut [X],
-        y: &[Y],
+    fn go<const SMALL: bool, const WIDE: bool>(
+        x: &mut [impl Word],
+        y: &[impl Word],
         w: ConstMul,
         t: u64,
     ) {
         for (a, b) in x.iter_mut().zip(y) {
-            *a = X::put(w.apply::<SMALL, WIDE>(sub_mod(a.get(), b.get(), t), t));
+            *a = Word::put(w.apply::<SMALL, WIDE>(sub_mod(a.get(), b.get(), t), t));
         }
     }
-    if t < 1 << 32 {
-        simd(
-            #[inline(always)]
-            move || go::<X, Y, true, false>(x, y, w, t),
-        )
-    } else {
-        simd(
-            #[inline(always)]
-            move || go::<X, Y, false, true>(x, y, w, t),
-        )
-    }
+    // x - y is below t: wide exactly when t is.
+    by_width!(t, t >= 1 << 32, go(x, y, w, t))
 }
 
 /// `out[i] = out[i] + x[i] w mod t` (`out` reduced; `x` as in [`mul_const`]).
@@ -165,17 +139,12 @@ impl<'a> Centred<'a> {
     /// The centred value's residues modulo `dst` (coefficient form):
     /// Σ_j y_j [S/s_j]_t - v [S]_t, as a limb of `dst`'s width.
     fn residues(&self, dst: &Modulus) -> Limb {
-        Limb::collect(dst, self.residues_wide(dst).into_iter())
-    }
-
-    /// [`Self::residues`] as u64 words.
-    fn residues_wide(&self, dst: &Modulus) -> Vec<u64> {
         let t = dst.q;
         let hat = |j: usize| ConstMul::new(product_mod(self.src, Some(j), t), t);
         let wide = |j: usize| self.src[j].q > 1 << 32;
         let mut out = match self.y.first() {
             Some(y0) => mul_const(y0, hat(0), t, wide(0)),
-            None => return Vec::new(),
+            None => return Limb::collect(dst, std::iter::empty()),
         };
         for (j, yj) in self.y.iter().enumerate().skip(1) {
             mul_const_add(&mut out, yj, hat(j), t, wide(j));
@@ -183,7 +152,7 @@ impl<'a> Centred<'a> {
         // v <= a is tiny, so v [S]_t is one narrow product.
         let s_t = ConstMul::new(product_mod(self.src, None, t), t);
         mul_const_sub(&mut out, &self.v, s_t, t);
-        out
+        Limb::collect(dst, out.into_iter())
     }
 }
 

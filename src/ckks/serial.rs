@@ -262,17 +262,24 @@ impl<'a> Reader<'a> {
         for (i, md) in moduli.iter().enumerate() {
             let q = md.q;
             let chunk = &bytes[i * self.n * 8..(i + 1) * self.n * 8];
+            // One pass: store every word, remember the first out of range.
+            let mut out_of_range = None;
             let values = chunk.chunks_exact(8).map(|c| {
                 let mut a = [0u8; 8];
                 a.copy_from_slice(c);
-                u64::from_le_bytes(a)
+                let v = u64::from_le_bytes(a);
+                if v >= q && out_of_range.is_none() {
+                    out_of_range = Some(v);
+                }
+                v
             });
-            if let Some(v) = values.clone().find(|&v| v >= q) {
+            let limb = Limb::collect(md, values);
+            if let Some(v) = out_of_range {
                 return Err(bad(format!(
                     "{what}: coefficient {v} of limb {i} is not below its prime {q}"
                 )));
             }
-            limbs.push(Limb::collect(md, values));
+            limbs.push(limb);
         }
         Ok(RnsPoly { limbs, ntt: true })
     }
