@@ -5,6 +5,7 @@
 //!
 //! `cargo run --release --example logit_margin -- WEIGHTS INDEX [INDEX ...]`
 //! (the test images of the data set the weights file records).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test/example code: fail loudly
 
 use slaf_he::data::open_test_split;
 use slaf_he::nn::WeightsFile;

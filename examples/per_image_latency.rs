@@ -10,6 +10,7 @@
 //! layout, per-image stage times, their means, the max logit error against
 //! the plaintext inference form, agreement of the argmax, and a markdown
 //! table row.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test/example code: fail loudly
 
 use std::path::PathBuf;
 use std::time::Instant;

@@ -6,31 +6,29 @@
 //! Pulido-Gaytan & Tchernykh, *PLOS ONE* 19(7): e0306420 (2024) and
 //! Pulido-Gaytan et al., *IEEE Access* (2023); see `../shared/SPEC.md`.
 //!
-//! The modules form layers that only ever depend downwards:
+//! This crate is the facade of the workspace: each layer is a crate of its
+//! own, and a crate only ever depends on the layers below it (see
+//! `ARCHITECTURE.md`). The modules here are those crates under one name:
 //!
-//! | module | purpose |
-//! |---|---|
-//! | [`data`] | MNIST loading with checksum verification, seeded mini-batches |
-//! | [`ckks`] | our own RNS-CKKS scheme (ring, keys, encoder, evaluator) |
-//! | [`nn`] | plaintext CNN layers, SLAF activations, optimisers, training |
-//! | [`he_nn`] | encrypted inference of trained models under CKKS |
-//! | [`approx`] | sign-function approximations and their metrics (P2 study) |
-//! | [`report`] | tables and figures written into `results/` |
-//! | [`experiments`] | the papers' experiments (training, encrypted inference, the P2 study) as library functions |
-//! | [`service`] | client/server encrypted inference over HTTP (the server holds no secret key) |
-//! | [`machine`] | CPU model, SIMD features and load average for timing artifacts |
-//! | [`progress`] | progress bars that hide themselves when not on a terminal |
+//! | module | crate | purpose |
+//! |---|---|---|
+//! | [`ckks`] | `slaf-ckks` | our own RNS-CKKS scheme (ring, keys, encoder, evaluator, circuits, parameters) |
+//! | [`data`], [`nn`], [`progress`] | `slaf-nn` | data loaders; plaintext CNN layers, SLAF activations, optimisers, training |
+//! | [`he_nn`] | `slaf-he-nn` | encrypted inference of trained models under CKKS |
+//! | [`approx`] | `slaf-approx` | sign-function approximations and their metrics (P2 study) |
+//! | [`report`], [`machine`] | `slaf-report` | tables and figures written into `results/`; the machine a timing ran on |
+//! | [`experiments`] | `slaf-experiments` | the papers' experiments and the one evaluation harness |
+//! | [`service`] | `slaf-service` | client/server encrypted inference over HTTP (the server holds no secret key) |
 #![warn(missing_docs)]
 
-pub mod approx;
-pub mod ckks;
-pub mod data;
-pub mod experiments;
-pub mod he_nn;
-pub mod machine;
-pub mod nn;
-pub mod progress;
-pub mod report;
-pub mod service;
+pub use slaf_approx as approx;
+pub use slaf_ckks as ckks;
+pub use slaf_experiments as experiments;
+pub use slaf_he_nn as he_nn;
+pub use slaf_nn as nn;
+pub use slaf_nn::{data, progress};
+pub use slaf_report as report;
+pub use slaf_report::machine;
+pub use slaf_service as service;
 
 pub use ndarray;

@@ -2,6 +2,7 @@
 //! to end through `slaf-he reproduce --only beyond` (cells stored, reused,
 //! recomputed when their protocol changes), and the findings, Pareto front
 //! and disagreement report on hand-made cells whose answers are known.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test/example code: fail loudly
 
 use slaf_he::experiments::beyond::{
     self as by, Act, CellResult, CellSignature, Disagreement, HeMeasure, LearnedAct,

@@ -1,6 +1,7 @@
 //! The `slaf-he` binary: `data verify` succeeds on the vendored files, fails
 //! with one clear line on a corrupt copy, every subcommand has `--help`,
 //! and unknown subcommands and bad flags are refused with a clear line.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test/example code: fail loudly
 
 use std::process::Command;
 

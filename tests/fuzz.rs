@@ -14,6 +14,7 @@
 //! document takes milliseconds). Seeded and reproducible: case `i` of a
 //! format always gets the same mutations. The long run:
 //! `SLAF_HE_FUZZ_CASES=100000 cargo test --release --test fuzz -- --nocapture`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test/example code: fail loudly
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

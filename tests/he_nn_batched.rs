@@ -1,6 +1,7 @@
 //! Batched encrypted inference on small (insecure, fast) rings: the fused
 //! linear-combination kernel against plaintext, and the engine on trained
 //! CNN1 models against the plaintext inference form.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test/example code: fail loudly
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,10 +12,10 @@ use slaf_he::ckks::{
     CkksContext, CkksParameters, CkksParametersLiteral, Encoder, Encryptor, Evaluator,
     KeyGenerator, decrypt,
 };
+use slaf_he::experiments::harness::{InferenceRequest, ModelSource, load_test_split, run};
 use slaf_he::he_nn::Mode;
 use slaf_he::he_nn::batched::{BatchedEngine, BatchedOptions};
 use slaf_he::he_nn::plan::{CircuitPlan, ParamsChoice};
-use slaf_he::he_nn::run::{InferenceRequest, ModelSource, load_test_split, run};
 use slaf_he::nn::WeightsFile;
 
 fn weights(name: &str) -> PathBuf {
@@ -184,13 +185,13 @@ fn run_driver_on_cnn1_x2_small_ring_agrees_with_plaintext() {
     assert_eq!(out.rows.len(), 16);
     assert_eq!(out.rows[0].index, 100);
     let dir = tempfile::tempdir().unwrap();
-    let files = slaf_he::he_nn::run::write_outputs(&out, dir.path()).unwrap();
+    let files = slaf_he::experiments::harness::write_outputs(&out, dir.path()).unwrap();
     assert_eq!(files.len(), 3);
     let csv = std::fs::read_to_string(dir.path().join("images.csv")).unwrap();
     assert!(csv.starts_with("index,label,plain_pred,he_pred,max_logit_err\n"));
     assert_eq!(csv.lines().count(), 17);
     // A seeded run says so in every output.
-    assert_eq!(s.keys, slaf_he::he_nn::run::KEYS_SEEDED);
+    assert_eq!(s.keys, slaf_he::experiments::harness::KEYS_SEEDED);
     let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
     assert!(md.contains("seeded keys: for tests only"), "{md}");
 

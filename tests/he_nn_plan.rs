@@ -1,6 +1,7 @@
 //! The circuit planner on the committed models: depth per layer, preset
 //! choice, `auto` parameters, and typed refusals (short chain, ReLU); the
 //! `infer` CLI's JSON line and error paths.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test/example code: fail loudly
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -32,7 +33,7 @@ fn depths(p: &CircuitPlan) -> Vec<usize> {
 #[test]
 fn auto_takes_the_smallest_ring_that_holds_the_engine_layout() {
     use slaf_he::he_nn::Mode;
-    use slaf_he::he_nn::run::resolve_params;
+    use slaf_he::he_nn::plan::resolve_params;
     let w = weights("cryptonets-x2");
     let (plan, b, _) = resolve_params(&w, Some(ParamsChoice::Auto), Mode::Batched).unwrap();
     assert_eq!((b.n(), plan.min_slots), (8192, 1));
@@ -341,8 +342,8 @@ fn infer_per_image_json_line() {
 fn auto_hybrid_keeps_the_ciphertext_chain_and_cuts_the_digits() {
     use slaf_he::ckks::params::HE_STANDARD_128;
     use slaf_he::he_nn::Mode;
+    use slaf_he::he_nn::plan::resolve_params;
     use slaf_he::he_nn::plan::{HYBRID_SPECIAL_BITS, hybrid_key_switching};
-    use slaf_he::he_nn::run::resolve_params;
     for name in ["cnn1-slaf", "cnn2-slaf", "cnn1-slaf-p", "cryptonets-x2"] {
         for mode in [Mode::Batched, Mode::PerImage] {
             let w = weights(name);
@@ -410,8 +411,8 @@ fn auto_hybrid_keeps_the_ciphertext_chain_and_cuts_the_digits() {
 /// forward pass, with logit errors as small as with `auto`.
 #[test]
 fn auto_hybrid_per_image_agrees_with_plaintext() {
+    use slaf_he::experiments::harness::{InferenceRequest, ModelSource, run};
     use slaf_he::he_nn::Mode;
-    use slaf_he::he_nn::run::{InferenceRequest, ModelSource, run};
     let mut errs = Vec::new();
     for choice in [ParamsChoice::Auto, ParamsChoice::AutoHybrid] {
         let mut req = InferenceRequest::new(ModelSource::Path(weights_path("cnn1-slaf")));

@@ -1,4 +1,5 @@
 //! `slaf-he train` and `slaf-he lr-find` end to end on a small slice of MNIST.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test/example code: fail loudly
 
 use slaf_he::nn::WeightsFile;
 use std::process::Command;

@@ -2,6 +2,7 @@
 //! `examples/notebooks/*.rs` (compiled by cargo), each code cell is a few
 //! lines of library calls (median ≤ 4, none above 12, set-up excepted), and
 //! every committed notebook is below 1 MB.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test/example code: fail loudly
 
 use std::path::Path;
 

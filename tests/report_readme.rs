@@ -1,6 +1,7 @@
 //! `slaf-he report readme`: generated README blocks are rebuilt from the
 //! committed results, stale or malformed blocks are named, and the
 //! repository's README is up to date.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test/example code: fail loudly
 
 use slaf_he::report::readme::{rewrite, stale_blocks};
 use std::path::Path;

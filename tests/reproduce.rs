@@ -1,6 +1,7 @@
 //! `slaf-he reproduce` orchestration on the test-only tiny profile: the
 //! manifest, the CSV schema, valid SVG/PNG figures, REPORT.md, and the
 //! model cache being reused on a second run.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test/example code: fail loudly
 
 use std::process::Command;
 

@@ -1,5 +1,6 @@
 //! The P2 study as data (`slaf_he::experiments`): table schemas, figure stems,
 //! reference values and the interval grid, without the slow encrypted parts.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test/example code: fail loudly
 
 use slaf_he::experiments::{CompareOptions, PLOTTED, compare, interval};
 

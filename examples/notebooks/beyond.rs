@@ -1,6 +1,7 @@
 //! The cells of `notebooks/Beyond_SLAF_study.ipynb` (see `cnn1.rs` for the
 //! cell markers). Run it as a program with `cargo run --release --example
 //! notebook_beyond` (from the repository; `SLAF_HE_PROFILE=quick` for minutes).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test/example code: fail loudly
 
 fn main() {
     // %% md

@@ -5,6 +5,7 @@
 //! `// %%` a code cell, `// %% setup` the set-up cells every notebook
 //! shares. Run it as a program with `cargo run --release --example
 //! notebook_cnn1` (from the repository; `SLAF_HE_PROFILE=quick` for minutes).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test/example code: fail loudly
 
 // One encrypted run per cell, pushed as it finishes.
 #![allow(clippy::vec_init_then_push)]
@@ -18,8 +19,8 @@ fn main() {
     // %%
     use slaf_he::experiments as ex;
     use slaf_he::experiments::NotebookEnv;
+    use slaf_he::experiments::harness::InferenceSummary;
     use slaf_he::he_nn::Mode;
-    use slaf_he::he_nn::run::InferenceSummary;
     use slaf_he::nn::{Arch, Variant};
     use slaf_he::report::{show_dataframe, show_markdown};
     // %%

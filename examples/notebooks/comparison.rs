@@ -1,6 +1,7 @@
 //! The cells of `notebooks/Performance_accuracy_comparison_approaches.ipynb`
 //! (format: see `examples/notebooks/cnn1.rs`). Run it as a program with
 //! `cargo run --release --example notebook_comparison`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test/example code: fail loudly
 
 fn main() {
     // %% md

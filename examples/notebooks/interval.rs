@@ -1,6 +1,7 @@
 //! The cells of `notebooks/Interval_based_approximation_analysis.ipynb`
 //! (format: see `examples/notebooks/cnn1.rs`). Run it as a program with
 //! `cargo run --release --example notebook_interval`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test/example code: fail loudly
 
 fn main() {
     // %% md

@@ -5,11 +5,11 @@
 
 use anyhow::Context;
 use clap::Args;
-use slaf_he::he_nn::Mode;
-use slaf_he::he_nn::plan::ParamsChoice;
-use slaf_he::he_nn::run::{
+use slaf_he::experiments::harness::{
     InferenceRequest, ModelSource, default_out_dir, run, summary_markdown, write_outputs,
 };
+use slaf_he::he_nn::Mode;
+use slaf_he::he_nn::plan::ParamsChoice;
 use std::path::PathBuf;
 
 /// Arguments of `slaf-he infer`.

@@ -1,0 +1,1103 @@
+//! Batched encrypted inference: one image per CKKS slot (CryptoNets-style
+//! SIMD); every layer is a scalar-times-ciphertext sum, no rotations.
+//!
+//! Layout: slot `b` of every ciphertext belongs to image `b` of the batch
+//! (up to N/2 images). The input is 784 ciphertexts, one per pixel
+//! position, encrypted at the planner's [`CircuitPlan::start_level`] (the
+//! lowest level that fits the depth and the logits, so that no unused prime
+//! is ever processed).
+//!
+//! Pipeline, streamed over chunks of conv features so that memory stays
+//! bounded. Chunks are taken position-major (every channel of an output
+//! position together, row by row), so each input ciphertext is dropped
+//! after the chunk that reads it last, and a dense1 accumulator exists
+//! only from the first chunk that feeds it to the last (a dense1 that is a
+//! pooled, strided second conv reads a window of rows; a fully connected
+//! one keeps every accumulator open). [`BatchedCircuit::stream_profile`]
+//! gives both counts per chunk. Measured on MNIST cnn4-SLAF-P (N = 32768,
+//! 18 input primes, 6.9 GiB of inputs): peak RSS 11.8 GiB, where the
+//! channel-major order with every accumulator open from the start was
+//! stopped at 21.6 GiB and still growing (the kernel had OOM-killed it
+//! at 24 GiB before).
+//!
+//! 1. conv: for a chunk of features, `sum_k round(w_k·q)·pixel_k` with
+//!    [`Evaluator::linear_combinations_into`] (lazy modular reduction,
+//!    cache-blocked), bias, one rescale → scale Δ exactly;
+//! 2. act1 on every feature of the chunk. A square or cubic activation is
+//!    fused with the next linear layer: its last product is left
+//!    unrelinearised and unrescaled (its constant term goes into the next
+//!    bias), so that relinearisation happens once per dense1 output instead
+//!    of once per feature (none per feature for x²). Relinearisation always
+//!    precedes rescaling: rescaling a 3-part ciphertext would multiply its
+//!    rounding error by s² on decryption (measured: ~5 bits lost). Other
+//!    polynomials use the depth-optimal evaluator;
+//! 3. the chunk's contribution to the dense1 accumulators, again as one
+//!    fused linear combination;
+//! 4. dense1 relinearisation, bias and rescales for every row whose last
+//!    chunk this was;
+//!
+//! then act2, fc2, … on the whole hidden vector (each layer's inputs
+//! dropped once activated, the activations once summed), decryption and
+//! decoding of the 10 logit ciphertexts. Scales are exact at every layer.
+//!
+//! A debug option ([`BatchedOptions::precision`]) decrypts every
+//! ciphertext (every feature) after each layer and compares it with the plaintext
+//! forward pass (it uses the secret key; off in timing runs).
+
+use super::plan::{ActPlan, CircuitPlan};
+use super::{HeNnError, StageTimes};
+use rand_chacha::ChaCha20Rng;
+use rayon::prelude::*;
+use slaf_ckks::circuits::PolynomialEvaluator;
+use slaf_ckks::{
+    Ciphertext, CkksContext, CkksError, CkksParameters, Encoder, Encryptor, EvaluationKeys,
+    Evaluator, KeyGenerator, KeySeed, PublicKey, SecretKey, decrypt,
+};
+use slaf_nn::ChainForm;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Options of the batched engine.
+#[derive(Clone, Debug)]
+pub struct BatchedOptions {
+    /// 256-bit seed of the key and encryption randomness (None: the OS
+    /// CSPRNG). A seeded run's keys are for tests only.
+    pub seed: Option<KeySeed>,
+    /// Decrypt every ciphertext after each layer and report precision (max
+    /// and 99th percentile over all features; needs the secret key; slow).
+    pub precision: bool,
+    /// Conv features per streamed chunk.
+    pub chunk: usize,
+}
+
+impl Default for BatchedOptions {
+    fn default() -> Self {
+        Self {
+            seed: None,
+            precision: false,
+            chunk: 128,
+        }
+    }
+}
+
+pub use super::LayerPrecision;
+
+/// The 99th percentile (nearest rank) of `v`; 0 when empty.
+pub fn p99(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let rank = ((0.99 * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    v[rank - 1]
+}
+
+/// One chunk of the streamed first block ([`BatchedCircuit::stream_profile`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamStep {
+    /// Conv features computed in this chunk.
+    pub features: usize,
+    /// Input ciphertexts still held while it runs.
+    pub inputs_held: usize,
+    /// dense1 accumulators open while it runs.
+    pub open_accumulators: usize,
+}
+
+/// The result of one batch.
+pub type BatchOutput = super::EngineOutput;
+
+/// A point of the circuit where [`BatchedCircuit::evaluate`] shows an
+/// intermediate ciphertext to a probe (the precision option).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Probe {
+    /// The chain-form stage ([`StageTimes::stage_name`]): 0 conv, 1 act1,
+    /// 2 fc1, 3 act2, …; the last stage (the logits) is never probed.
+    pub layer: usize,
+    /// Feature or neuron index within the layer.
+    pub index: usize,
+    /// Decrypted values are `v · fold + offset` (the folded activation's affine map).
+    pub fold: f64,
+    /// See `fold`.
+    pub offset: f64,
+}
+
+/// A probe callback: shown intermediate ciphertexts (needs a secret key to
+/// read them, so only the in-process engine passes one).
+pub type ProbeFn<'a> = &'a (dyn Fn(Probe, &Ciphertext) + Sync);
+
+/// The server side of batched inference: parameters and the model's
+/// weights prepared for slot-wise evaluation, with no key at all. The
+/// evaluation keys come with each call (an [`Evaluator`] holding a client's
+/// relinearisation key), so one circuit serves any number of clients.
+pub struct BatchedCircuit {
+    ctx: Arc<CkksContext>,
+    plan: CircuitPlan,
+    model: ChainForm,
+    /// Conv taps per output feature: (pixel, weight).
+    taps: Vec<Vec<(usize, f64)>>,
+    /// The streamed chunks of conv features, position-major (every channel
+    /// of an output position together), so that the input rows a chunk
+    /// reads are soon read for the last time.
+    chunks: Vec<Vec<usize>>,
+    /// The pixels read for the last time by each chunk: their ciphertexts
+    /// are dropped once it is done.
+    released: Vec<Vec<usize>>,
+    /// For each dense1 row, the first and last chunk with a non-zero
+    /// weight into it: its accumulator lives only between the two.
+    spans: Vec<(usize, usize)>,
+    /// Each dense layer's bias plus the constant term its fused activation
+    /// leaves out (`b_i + c0 · sum_j W_ij`).
+    biases: Vec<Vec<f64>>,
+    start_level: usize,
+    scale: f64,
+    input_scale: f64,
+    out_scale: f64,
+}
+
+impl std::fmt::Debug for BatchedCircuit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "BatchedCircuit({}, start level {}, depth {})",
+            self.ctx.params().describe(),
+            self.start_level,
+            self.plan.depth
+        )
+    }
+}
+
+fn wall_ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+fn conv_taps(model: &ChainForm) -> Vec<Vec<(usize, f64)>> {
+    let g = model.conv.geom;
+    let (oh, ow, k, kk) = (g.out_h(), g.out_w(), g.k, g.patch());
+    let mut taps = Vec::with_capacity(g.out_len());
+    for co in 0..g.out_c {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut t = Vec::with_capacity(kk);
+                for ky in 0..k {
+                    let iy = (oy * g.stride + ky) as isize - g.pad as isize;
+                    if iy < 0 || iy >= g.in_h as isize {
+                        continue;
+                    }
+                    for kx in 0..k {
+                        let ix = (ox * g.stride + kx) as isize - g.pad as isize;
+                        if ix < 0 || ix >= g.in_w as isize {
+                            continue;
+                        }
+                        t.push((
+                            iy as usize * g.in_w + ix as usize,
+                            model.conv.weight[co * kk + ky * k + kx],
+                        ));
+                    }
+                }
+                taps.push(t);
+            }
+        }
+    }
+    taps
+}
+
+impl BatchedCircuit {
+    /// Prepare `model` for `params` (checked against the plan); no keys.
+    pub fn new(
+        model: &ChainForm,
+        plan: CircuitPlan,
+        params: CkksParameters,
+        chunk: usize,
+    ) -> Result<Self, HeNnError> {
+        model.validate()?;
+        if plan.acts.len() != model.pairs.len() {
+            return Err(HeNnError::InvalidRequest {
+                detail: format!(
+                    "the plan has {} activations, the model {}",
+                    plan.acts.len(),
+                    model.pairs.len()
+                ),
+            });
+        }
+        if model.pairs.len() < 2 {
+            return Err(HeNnError::Layout {
+                detail: format!(
+                    "the batched engine needs at least two (activation, dense) pairs, the model has {}",
+                    model.pairs.len()
+                ),
+            });
+        }
+        let start_level = plan.start_level(&params)?;
+        let scale = params.default_scale();
+        // Output scale: the default one unless the last level is too small for the logits.
+        let final_level = start_level - plan.depth;
+        let final_bits: f64 = params.q()[..=final_level]
+            .iter()
+            .map(|&q| (q as f64).log2())
+            .sum();
+        let room = final_bits - plan.logit_bits(1.0);
+        let out_scale = scale.min(2f64.powf(room.floor()));
+        if out_scale < 2f64.powi(10) {
+            return Err(HeNnError::Layout {
+                detail: format!(
+                    "the last level ({final_bits:.0} bits) leaves no room for logits up to {:.3e}; use a chain with a larger first prime or one more level",
+                    plan.logit_bound
+                ),
+            });
+        }
+        if chunk == 0 {
+            return Err(HeNnError::InvalidRequest {
+                detail: "chunk size must be positive".into(),
+            });
+        }
+        // Input scale: public-key encryption noise in a slot is about
+        // 3.7·N (σ·N·sqrt(4/3)), the conv weights are rounded to integers
+        // round(w·c) with c = Δ·q / s_in; s_in balances the two errors
+        // (s_in² ≈ 3.7·N·Δ·q / 0.29), which gains ~8 bits over s_in = Δ.
+        let q_top = params.q()[start_level] as f64;
+        let balanced = ((3.7 * params.n() as f64).log2() + (scale * q_top / 0.29).log2()) / 2.0;
+        let input_scale = 2f64.powi(balanced.round() as i32).max(scale);
+        let g = model.conv.geom;
+        if g.in_c != 1 {
+            return Err(HeNnError::Layout {
+                detail: format!(
+                    "the batched engine's conv takes one input channel, the first conv has {}",
+                    g.in_c
+                ),
+            });
+        }
+        let with_offset = |d: &slaf_nn::Dense, off: f64| -> Vec<f64> {
+            d.weight
+                .chunks(d.cols.max(1))
+                .zip(&d.bias)
+                .map(|(row, b)| b + off * row.iter().sum::<f64>())
+                .collect()
+        };
+        let biases = model
+            .pairs
+            .iter()
+            .zip(&plan.acts)
+            .map(|((_, d), a)| with_offset(d, Self::act_offset(a)))
+            .collect();
+        let taps = conv_taps(model);
+        let (chunks, released) = stream_order(&taps, g.out_h() * g.out_w(), g.in_len(), chunk);
+        let spans = row_spans(&model.pairs[0].1, &chunks);
+        Ok(Self {
+            ctx: CkksContext::new(params)?,
+            biases,
+            taps,
+            chunks,
+            released,
+            spans,
+            plan,
+            model: model.clone(),
+            start_level,
+            scale,
+            input_scale,
+            out_scale,
+        })
+    }
+
+    /// The shared CKKS context.
+    pub fn context(&self) -> &Arc<CkksContext> {
+        &self.ctx
+    }
+
+    /// Images per batch (N/2).
+    pub fn batch_size(&self) -> usize {
+        self.ctx.params().slots()
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &CkksParameters {
+        self.ctx.params()
+    }
+
+    /// The circuit plan.
+    pub fn plan(&self) -> &CircuitPlan {
+        &self.plan
+    }
+
+    /// The level the inputs are encrypted at.
+    pub fn start_level(&self) -> usize {
+        self.start_level
+    }
+
+    /// Scale the inputs are encrypted at.
+    pub fn input_scale(&self) -> f64 {
+        self.input_scale
+    }
+
+    /// Scale of the decrypted logits.
+    pub fn output_scale(&self) -> f64 {
+        self.out_scale
+    }
+
+    /// Conv features (= streamed units of work per batch, for progress bars).
+    pub fn features(&self) -> usize {
+        self.taps.len()
+    }
+
+    /// Input ciphertexts per batch (one per pixel).
+    pub fn pixels(&self) -> usize {
+        self.model.conv.geom.in_len()
+    }
+
+    /// Output ciphertexts per batch (one per logit).
+    pub fn outputs(&self) -> usize {
+        self.model.pairs.last().map_or(0, |(_, d)| d.rows)
+    }
+
+    /// Bytes of the public and relinearisation keys (no Galois keys are needed).
+    pub fn key_bytes(&self) -> usize {
+        let p = self.ctx.params();
+        2 * p.poly_bytes(p.max_level()) + p.dnum() * 2 * p.key_poly_bytes()
+    }
+
+    /// Bytes of one input ciphertext ([`Self::pixels`] of them per batch).
+    pub fn ciphertext_bytes(&self) -> usize {
+        2 * self.ctx.params().poly_bytes(self.start_level)
+    }
+
+    /// The streamed first block (conv → act1 → dense1), chunk by chunk: the
+    /// input ciphertexts still held and the dense1 accumulators open while
+    /// the chunk runs. With the inputs, these are the ciphertexts that
+    /// bound the engine's memory: the inputs held fall as the rows above
+    /// the chunk are done, and a dense1 row that reads a window of conv
+    /// features (a pooled or strided second conv) is open only over it.
+    pub fn stream_profile(&self) -> Vec<StreamStep> {
+        let mut held = self.pixels();
+        self.chunks
+            .iter()
+            .zip(&self.released)
+            .enumerate()
+            .map(|(ci, (chunk, released))| {
+                let step = StreamStep {
+                    features: chunk.len(),
+                    inputs_held: held,
+                    open_accumulators: self.open_rows(ci).count(),
+                };
+                held -= released.len();
+                step
+            })
+            .collect()
+    }
+
+    /// The dense1 rows whose accumulator is open during chunk `ci`.
+    fn open_rows(&self, ci: usize) -> impl Iterator<Item = usize> + '_ {
+        (0..self.spans.len()).filter(move |&i| (self.spans[i].0..=self.spans[i].1).contains(&ci))
+    }
+
+    /// Inputs must be one 2-part ciphertext per pixel at the start level
+    /// and input scale; anything else is named.
+    pub fn check_inputs(&self, inputs: &[Ciphertext]) -> Result<(), HeNnError> {
+        if inputs.len() != self.pixels() {
+            return Err(HeNnError::InvalidRequest {
+                detail: format!(
+                    "a batch is {} ciphertexts (one per pixel), got {}",
+                    self.pixels(),
+                    inputs.len()
+                ),
+            });
+        }
+        for (i, ct) in inputs.iter().enumerate() {
+            let rel = (ct.scale() / self.input_scale - 1.0).abs();
+            if ct.level() != self.start_level || ct.part_count() != 2 || rel > 1e-9 {
+                return Err(HeNnError::InvalidRequest {
+                    detail: format!(
+                        "input ciphertext {i} is at level {} with {} parts and scale 2^{:.2}; the circuit takes level {}, 2 parts, scale 2^{:.2}",
+                        ct.level(),
+                        ct.part_count(),
+                        ct.scale().log2(),
+                        self.start_level,
+                        self.input_scale.log2()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `act` is evaluated fused with the next linear layer: its last
+    /// product is neither relinearised nor rescaled (see [`Self::activate`]).
+    fn fused(act: &ActPlan) -> bool {
+        match act {
+            ActPlan::Affine { .. } => false,
+            ActPlan::Square { .. } => true,
+            ActPlan::Poly { poly, .. } => poly.degree() == 3,
+        }
+    }
+
+    /// The constant term the fused evaluation leaves out (added through the
+    /// next layer's bias instead).
+    fn act_offset(act: &ActPlan) -> f64 {
+        match act {
+            ActPlan::Poly { poly, .. } if Self::fused(act) => poly.coeffs[0],
+            _ => act.offset(),
+        }
+    }
+
+    /// Evaluate an activation on `ct` (2 parts, scale Δ); returns the result
+    /// and the number of rescales it still owes (0 or 1).
+    ///
+    /// Square and cubic activations are fused with the following linear
+    /// layer: `x²` resp. `x²·(c2 + c3·x) + c1·x` (c0 goes into the next
+    /// bias) is returned as an unrelinearised, unrescaled 3-part ciphertext;
+    /// the linear layer accumulates it, relinearises the sums (before any
+    /// rescale, so the rounding noise is not multiplied by s²) and rescales
+    /// twice. Same depth, but one key switch per feature fewer (none for
+    /// x²). Other polynomials go through the depth-optimal evaluator.
+    fn activate(
+        &self,
+        ev: &Evaluator,
+        act: &ActPlan,
+        ct: &Ciphertext,
+    ) -> Result<(Ciphertext, usize), HeNnError> {
+        match act {
+            ActPlan::Affine { .. } => Ok((ct.clone(), 0)),
+            ActPlan::Square { .. } => Ok((ev.mul(ct, ct)?, 1)),
+            ActPlan::Poly { poly, .. } if Self::fused(act) => {
+                let (c1, c2, c3) = (poly.coeffs[1], poly.coeffs[2], poly.coeffs[3]);
+                let l = ct.level();
+                if l < 2 {
+                    return Err(CkksError::LevelExhausted {
+                        op: "cubic activation",
+                        level: l,
+                    }
+                    .into());
+                }
+                let q = |k: usize| self.ctx.params().q()[k] as f64;
+                let s = ct.scale();
+                // x² at level l-1.
+                let x2 = ev.mul_relin_rescale(ct, ct, ev.relin_key("cubic activation")?)?;
+                // c2 + c3·x at level l-1, scale t = q_{l-1}.
+                let t = q(l - 1);
+                let qx = ev.rescale(&ev.mul_scalar(ct, c3, t * q(l) / s)?)?;
+                let qx = ev.add_scalar(&qx, c2)?;
+                let prod = ev.mul(&x2, &qx)?;
+                // c1·x at level l-1 on the product's scale.
+                let mut rx = ev.rescale(&ev.mul_scalar(ct, c1, prod.scale() * q(l) / s)?)?;
+                // Same scale up to rounding of the exact quotient.
+                ev.set_scale(&mut rx, prod.scale())?;
+                Ok((ev.add(&prod, &rx)?, 1))
+            }
+            ActPlan::Poly { poly, plan } => Ok((
+                PolynomialEvaluator::new(ev).evaluate_plan(ct, poly, plan, Some(self.scale))?,
+                0,
+            )),
+        }
+    }
+
+    /// Fused `rows` linear combinations of `xs` (which owe `pending`
+    /// rescales), accumulated into `accs` (one per row; a `None` is created
+    /// as zero) so that after `pending + 1` rescales the result has scale
+    /// `target`.
+    fn dense(
+        &self,
+        ev: &Evaluator,
+        xs: &[&Ciphertext],
+        rows: &[Vec<(usize, f64)>],
+        (target, pending): (f64, usize),
+        accs: Vec<Option<Ciphertext>>,
+    ) -> Result<Vec<Ciphertext>, HeNnError> {
+        let Some(x0) = xs.first() else {
+            return Err(HeNnError::Layout {
+                detail: format!("a linear layer of {} rows got no input", rows.len()),
+            });
+        };
+        let level = x0.level();
+        if level < pending + 1 {
+            return Err(CkksError::LevelExhausted {
+                op: "linear layer",
+                level,
+            }
+            .into());
+        }
+        let q = self.ctx.params().q();
+        let drop: f64 = (0..=pending).map(|k| q[level - k] as f64).product();
+        let c = target * drop / x0.scale();
+        let parts = xs.iter().map(|x| x.part_count()).max().unwrap_or(2);
+        let mut accs: Vec<Ciphertext> = accs
+            .into_iter()
+            .map(|a| a.unwrap_or_else(|| ev.zero_ciphertext(level, parts, x0.scale() * c)))
+            .collect();
+        ev.linear_combinations_into(xs, rows, c, &mut accs)?;
+        Ok(accs)
+    }
+
+    /// Relinearise (3-part sums), rescale `rescales` times (at least 1)
+    /// adding the biases before the last one, and pin the scale to `target`.
+    fn finish(
+        &self,
+        ev: &Evaluator,
+        accs: Vec<Ciphertext>,
+        bias: &[f64],
+        target: f64,
+        rescales: usize,
+    ) -> Result<Vec<Ciphertext>, HeNnError> {
+        accs.into_par_iter()
+            .zip(bias.par_iter())
+            .map(|(a, &b)| {
+                // Relinearise before any rescale; the bias goes in at the
+                // last rescale's input scale (~Δ·q, where it fits 62 bits).
+                let mut r = ev.relinearize(&a, ev.relin_key("linear layer")?)?;
+                for _ in 1..rescales {
+                    r = ev.rescale(&r)?;
+                }
+                let r = ev.add_scalar(&r, b)?;
+                let mut r = ev.rescale(&r)?;
+                // The exact scale equals the target up to the rounding of
+                // the constants' quotients; anything more is a planning bug
+                // and must not be relabelled away (release builds too).
+                let rel = ((r.scale() - target) / target).abs();
+                if rel.is_nan() || rel > 1e-9 {
+                    return Err(CkksError::Mismatch {
+                        op: "linear layer",
+                        detail: format!(
+                            "scale {:.6e} after rescaling differs from the planned {target:.6e} (relative {rel:.1e})",
+                            r.scale()
+                        ),
+                    }
+                    .into());
+                }
+                ev.set_scale(&mut r, target)?;
+                Ok(r)
+            })
+            .collect()
+    }
+
+    /// Add chunk `ci`'s activations (`acts`, owing the same number of
+    /// rescales) to the dense1 rows it feeds: each row's accumulator is made
+    /// at its first chunk and, after its last, finished into `h`.
+    fn feed_dense1(
+        &self,
+        ev: &Evaluator,
+        (ci, chunk): (usize, &[usize]),
+        acts: Vec<(Ciphertext, usize)>,
+        accs: &mut [Option<Ciphertext>],
+        h: &mut [Option<Ciphertext>],
+    ) -> Result<(), HeNnError> {
+        let dense1 = &self.model.pairs[0].1;
+        let feats = self.taps.len();
+        let fold1 = self.plan.acts[0].fold();
+        let pending1 = acts.first().map_or(0, |a| a.1);
+        let live: Vec<usize> = self.open_rows(ci).collect();
+        let ys: Vec<&Ciphertext> = acts.iter().map(|a| &a.0).collect();
+        let rows: Vec<Row> = live
+            .iter()
+            .map(|&i| {
+                let w = &dense1.weight[i * feats..(i + 1) * feats];
+                chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &f)| (k, w[f] * fold1))
+                    .collect()
+            })
+            .collect();
+        let taken = live.iter().map(|&i| accs[i].take()).collect();
+        let sums = self.dense(ev, &ys, &rows, (self.scale, pending1), taken)?;
+        drop(ys);
+        drop(acts);
+        let mut ending = Vec::new();
+        for (&i, a) in live.iter().zip(sums) {
+            if self.spans[i].1 == ci {
+                ending.push((i, a));
+            } else {
+                accs[i] = Some(a);
+            }
+        }
+        let bias: Vec<f64> = ending.iter().map(|(i, _)| self.biases[0][*i]).collect();
+        let (ids, ending): (Vec<usize>, Vec<Ciphertext>) = ending.into_iter().unzip();
+        let done = self.finish(ev, ending, &bias, self.scale, pending1 + 1)?;
+        for (i, c) in ids.into_iter().zip(done) {
+            h[i] = Some(c);
+        }
+        Ok(())
+    }
+
+    /// conv → act1 → dense1 streamed over chunks of conv features
+    /// (position-major, [`stream_order`]); returns dense1's output. Each
+    /// input ciphertext is dropped after the chunk that reads it last, so
+    /// the inputs held shrink from all pixels to a band of rows.
+    fn first_block(
+        &self,
+        ev: &Evaluator,
+        inputs: Vec<Ciphertext>,
+        times: &mut StageTimes,
+        progress: Option<&(dyn Fn(u64) + Sync)>,
+        probe: Option<ProbeFn<'_>>,
+    ) -> Result<Vec<Ciphertext>, HeNnError> {
+        let dense1 = &self.model.pairs[0].1;
+        let act1 = &self.plan.acts[0];
+        let (fold1, off1) = (act1.fold(), Self::act_offset(act1));
+        let ohw = self.model.conv.geom.out_h() * self.model.conv.geom.out_w();
+        let mut accs: Vec<Option<Ciphertext>> = nones(dense1.rows);
+        let mut h: Vec<Option<Ciphertext>> = nones(dense1.rows);
+        let mut pixels: Vec<Option<Ciphertext>> = inputs.into_iter().map(Some).collect();
+        for (ci, (chunk, released)) in self.chunks.iter().zip(&self.released).enumerate() {
+            let t = Instant::now();
+            let (xs, taps) = chunk_inputs(&pixels, chunk, &self.taps)?;
+            let conv = self.dense(ev, &xs, &taps, (self.scale, 0), nones(taps.len()))?;
+            drop(xs);
+            for &px in released {
+                pixels[px] = None;
+            }
+            let bias: Vec<f64> = chunk
+                .iter()
+                .map(|&f| self.model.conv.bias[f / ohw])
+                .collect();
+            let conv = self.finish(ev, conv, &bias, self.scale, 1)?;
+            times.stages[0] += wall_ms(t);
+            let t = Instant::now();
+            let acts: Vec<(Ciphertext, usize)> = conv
+                .par_iter()
+                .map(|c| self.activate(ev, act1, c))
+                .collect::<Result<_, _>>()?;
+            times.stages[1] += wall_ms(t);
+            if let Some(p) = probe {
+                for ((&f, c), a) in chunk.iter().zip(&conv).zip(&acts) {
+                    let at = |layer, fold, offset| Probe {
+                        layer,
+                        index: f,
+                        fold,
+                        offset,
+                    };
+                    p(at(0, 1.0, 0.0), c);
+                    p(at(1, fold1, off1), &a.0);
+                }
+            }
+            drop(conv);
+            let t = Instant::now();
+            self.feed_dense1(ev, (ci, chunk), acts, &mut accs, &mut h)?;
+            times.stages[2] += wall_ms(t);
+            if let Some(p) = progress {
+                p(chunk.len() as u64);
+            }
+        }
+        h.into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                c.ok_or_else(|| HeNnError::Layout {
+                    detail: format!("dense1 output {i} was never finished"),
+                })
+            })
+            .collect()
+    }
+
+    /// Evaluate the circuit on one batch of inputs ([`Self::check_inputs`])
+    /// with a client's keys (`ev` must hold a relinearisation key for this
+    /// context); returns the [`Self::outputs`] logit ciphertexts at the
+    /// output scale and the stage times (the encrypt and decrypt buckets
+    /// stay 0). `progress` is called with the number of conv features done;
+    /// `probe` sees intermediate ciphertexts.
+    pub fn evaluate(
+        &self,
+        ev: &Evaluator,
+        inputs: Vec<Ciphertext>,
+        progress: Option<&(dyn Fn(u64) + Sync)>,
+        probe: Option<ProbeFn<'_>>,
+    ) -> Result<(Vec<Ciphertext>, StageTimes), HeNnError> {
+        self.check_inputs(&inputs)?;
+        ev.relin_key("batched inference")?;
+        let mut times = StageTimes::zeros(1 + 2 * self.model.pairs.len());
+        let mut h = self.first_block(ev, inputs, &mut times, progress, probe)?;
+        // Every later (activation, dense) pair on the whole hidden vector.
+        // The last one gives the logits at the output scale. Each layer's
+        // inputs are dropped as soon as they are activated, and the
+        // activations once they are summed.
+        let last = self.model.pairs.len() - 1;
+        for k in 1..=last {
+            let act = &self.plan.acts[k];
+            let (fold, off) = (act.fold(), Self::act_offset(act));
+            let t = Instant::now();
+            let hk: Vec<(Ciphertext, usize)> = h
+                .into_par_iter()
+                .enumerate()
+                .map(|(j, x)| {
+                    let y = self.activate(ev, act, &x)?;
+                    if let Some(p) = probe {
+                        let at = |layer, fold, offset| Probe {
+                            layer,
+                            index: j,
+                            fold,
+                            offset,
+                        };
+                        p(at(2 * k, 1.0, 0.0), &x);
+                        p(at(2 * k + 1, fold, off), &y.0);
+                    }
+                    Ok(y)
+                })
+                .collect::<Result<_, HeNnError>>()?;
+            let pending = hk.first().map_or(0, |a| a.1);
+            times.stages[2 * k + 1] += wall_ms(t);
+            let t = Instant::now();
+            let d = &self.model.pairs[k].1;
+            let rows: Vec<Vec<(usize, f64)>> = (0..d.rows)
+                .map(|i| {
+                    let w = &d.weight[i * d.cols..(i + 1) * d.cols];
+                    w.iter().enumerate().map(|(j, &v)| (j, v * fold)).collect()
+                })
+                .collect();
+            let target = if k == last {
+                self.out_scale
+            } else {
+                self.scale
+            };
+            let xs: Vec<&Ciphertext> = hk.iter().map(|a| &a.0).collect();
+            let out = self.dense(ev, &xs, &rows, (target, pending), nones(rows.len()))?;
+            drop(xs);
+            drop(hk);
+            h = self.finish(ev, out, &self.biases[k], target, pending + 1)?;
+            times.stages[2 * k + 2] += wall_ms(t);
+        }
+        Ok((h, times))
+    }
+}
+
+/// The streamed chunks of conv features and, for each, the pixels it
+/// reads for the last time. Features are taken position-major (the
+/// `channels` features of output position 0, then of position 1, …; a
+/// feature is `channel · positions + position`), `chunk` at a time, so that
+/// a chunk reads a band of input rows and the rows above it are done.
+fn stream_order(
+    taps: &[Vec<(usize, f64)>],
+    positions: usize,
+    pixels: usize,
+    chunk: usize,
+) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
+    let positions = positions.max(1);
+    let channels = taps.len() / positions;
+    let order: Vec<usize> = (0..positions)
+        .flat_map(|pos| (0..channels).map(move |c| c * positions + pos))
+        .collect();
+    let chunks: Vec<Vec<usize>> = order.chunks(chunk.max(1)).map(<[usize]>::to_vec).collect();
+    let mut last = vec![None; pixels];
+    for (i, c) in chunks.iter().enumerate() {
+        for &f in c {
+            for &(px, _) in &taps[f] {
+                last[px] = Some(i);
+            }
+        }
+    }
+    let mut released = vec![Vec::new(); chunks.len()];
+    for (px, l) in last.into_iter().enumerate() {
+        if let Some(i) = l {
+            released[i].push(px);
+        }
+    }
+    (chunks, released)
+}
+
+/// For each row of `d`, the first and last chunk holding a feature with a
+/// non-zero weight into it ((0, 0) for an all-zero row: made and finished
+/// with the first chunk).
+fn row_spans(d: &slaf_nn::Dense, chunks: &[Vec<usize>]) -> Vec<(usize, usize)> {
+    (0..d.rows)
+        .map(|i| {
+            let w = &d.weight[i * d.cols..(i + 1) * d.cols];
+            let feeds = |c: &Vec<usize>| c.iter().any(|&f| w[f] != 0.0);
+            let first = chunks.iter().position(feeds).unwrap_or(0);
+            let last = chunks.iter().rposition(feeds).unwrap_or(0);
+            (first, last)
+        })
+        .collect()
+}
+
+/// One linear combination: (input index, weight) terms.
+type Row = Vec<(usize, f64)>;
+
+/// `n` empty accumulators.
+fn nones(n: usize) -> Vec<Option<Ciphertext>> {
+    (0..n).map(|_| None).collect()
+}
+
+/// The input ciphertexts a chunk reads, each once, and its conv taps
+/// renumbered to index them. A pixel already released is a planning bug,
+/// named rather than unwrapped.
+fn chunk_inputs<'a>(
+    pixels: &'a [Option<Ciphertext>],
+    chunk: &[usize],
+    taps: &[Vec<(usize, f64)>],
+) -> Result<(Vec<&'a Ciphertext>, Vec<Row>), HeNnError> {
+    let mut local = vec![usize::MAX; pixels.len()];
+    let mut xs = Vec::new();
+    let mut rows = Vec::with_capacity(chunk.len());
+    for &f in chunk {
+        let mut row = Vec::with_capacity(taps[f].len());
+        for &(px, w) in &taps[f] {
+            if local[px] == usize::MAX {
+                let ct = pixels[px].as_ref().ok_or_else(|| HeNnError::Layout {
+                    detail: format!("pixel {px} was released before conv feature {f} read it"),
+                })?;
+                local[px] = xs.len();
+                xs.push(ct);
+            }
+            row.push((local[px], w));
+        }
+        rows.push(row);
+    }
+    Ok((xs, rows))
+}
+
+/// The in-process batched engine: a [`BatchedCircuit`] plus the client's
+/// part (secret and public key, encryption randomness) in one value, for
+/// runs where one party plays both roles ([`crate::run`], tests,
+/// benchmarks).
+pub struct BatchedEngine {
+    circuit: BatchedCircuit,
+    encoder: Encoder,
+    /// Owns the relinearisation key.
+    evaluator: Evaluator,
+    sk: SecretKey,
+    pk: PublicKey,
+    precision: bool,
+    rng: Mutex<ChaCha20Rng>,
+}
+
+impl std::fmt::Debug for BatchedEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BatchedEngine({:?})", self.circuit)
+    }
+}
+
+impl Drop for BatchedEngine {
+    fn drop(&mut self) {
+        // The encryption generator's state would let its owner recompute
+        // the inputs' encryption randomness.
+        if let Ok(rng) = self.rng.get_mut() {
+            slaf_ckks::keys::wipe_rng(rng);
+        }
+    }
+}
+
+impl std::ops::Deref for BatchedEngine {
+    type Target = BatchedCircuit;
+    fn deref(&self) -> &BatchedCircuit {
+        &self.circuit
+    }
+}
+
+impl BatchedEngine {
+    /// Generate keys and prepare the model for `params` (checked against the plan).
+    pub fn new(
+        model: &ChainForm,
+        plan: CircuitPlan,
+        params: CkksParameters,
+        opts: BatchedOptions,
+    ) -> Result<Self, HeNnError> {
+        let circuit = BatchedCircuit::new(model, plan, params, opts.chunk)?;
+        let ctx = Arc::clone(circuit.context());
+        // Two one-way derivations of the seed: the encryption generator
+        // kept by the engine cannot regenerate the key seed. The key
+        // generator's state is wiped once the keys are made.
+        let seed = opts.seed.clone().unwrap_or_else(KeySeed::from_os_rng);
+        let mut keygen = KeyGenerator::from_seed(&ctx, &seed.derive("batched keys"));
+        let pk = keygen.public_key();
+        let rk = keygen.relinearization_key();
+        let sk = keygen.into_secret_key();
+        let enc_rng = seed.derive("batched encryption").rng();
+        drop(seed);
+        Ok(Self {
+            encoder: Encoder::new(&ctx),
+            evaluator: Evaluator::with_keys(&ctx, EvaluationKeys::new(Some(rk), None)),
+            circuit,
+            sk,
+            pk,
+            precision: opts.precision,
+            rng: Mutex::new(enc_rng),
+        })
+    }
+
+    /// The keyless circuit.
+    pub fn circuit(&self) -> &BatchedCircuit {
+        &self.circuit
+    }
+
+    fn decrypt_slots(&self, ct: &Ciphertext, count: usize) -> Vec<f64> {
+        let mut v = self.encoder.decode(&decrypt(self.context(), &self.sk, ct));
+        v.truncate(count);
+        v
+    }
+
+    fn encrypt_inputs(&self, images: &[&[f32]]) -> Result<Vec<Ciphertext>, HeNnError> {
+        let pixels = self.pixels();
+        const GROUPS: usize = 16;
+        let seeds: Vec<KeySeed> = {
+            let mut rng = self.rng.lock().map_err(|_| HeNnError::InvalidRequest {
+                detail: "encryption randomness poisoned by an earlier panic".into(),
+            })?;
+            (0..GROUPS).map(|_| KeySeed::from_rng(&mut *rng)).collect()
+        };
+        let per = pixels.div_ceil(GROUPS);
+        let groups: Vec<Vec<Ciphertext>> = seeds
+            .into_par_iter()
+            .enumerate()
+            .map(|(g, seed)| {
+                let mut enc = Encryptor::new(self.context(), self.pk.clone(), seed.rng());
+                (g * per..((g + 1) * per).min(pixels))
+                    .map(|j| {
+                        let vals: Vec<f64> = images.iter().map(|im| f64::from(im[j])).collect();
+                        let pt =
+                            self.encoder
+                                .encode(&vals, self.start_level(), self.input_scale())?;
+                        Ok(enc.encrypt(&pt))
+                    })
+                    .collect::<Result<Vec<_>, CkksError>>()
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(groups.into_iter().flatten().collect())
+    }
+
+    /// Run one batch (at most [`BatchedCircuit::batch_size`] images of
+    /// [`BatchedCircuit::pixels`] pixels in [0, 1]); `progress` is called
+    /// with the number of conv features done.
+    pub fn infer_batch(
+        &self,
+        images: &[&[f32]],
+        progress: Option<&(dyn Fn(u64) + Sync)>,
+    ) -> Result<BatchOutput, HeNnError> {
+        self.infer_batch_with(images, progress, self.precision)
+    }
+
+    fn infer_batch_with(
+        &self,
+        images: &[&[f32]],
+        progress: Option<&(dyn Fn(u64) + Sync)>,
+        precision: bool,
+    ) -> Result<BatchOutput, HeNnError> {
+        let count = images.len();
+        if count == 0 || count > self.batch_size() {
+            return Err(HeNnError::InvalidRequest {
+                detail: format!(
+                    "a batch holds 1..={} images, got {count}",
+                    self.batch_size()
+                ),
+            });
+        }
+        if let Some(bad) = images.iter().position(|im| im.len() != self.pixels()) {
+            return Err(HeNnError::InvalidRequest {
+                detail: format!(
+                    "image {bad} has {} pixels, expected {}",
+                    images[bad].len(),
+                    self.pixels()
+                ),
+            });
+        }
+        let t = Instant::now();
+        let inputs = self.encrypt_inputs(images)?;
+        let encrypt_ms = wall_ms(t);
+
+        // Plaintext reference and decrypted samples for the precision option.
+        let stages = 1 + 2 * self.circuit.model.pairs.len();
+        let reference = precision.then(|| self.reference(images));
+        let samples: Mutex<Vec<(Vec<f64>, Vec<f64>)>> =
+            Mutex::new(vec![(Vec::new(), Vec::new()); stages]);
+        let probe = |p: Probe, ct: &Ciphertext| {
+            let Some(r) = &reference else { return };
+            let got: Vec<f64> = self
+                .decrypt_slots(ct, count)
+                .into_iter()
+                .map(|v| v * p.fold + p.offset)
+                .collect();
+            let want: Vec<f64> = (0..count).map(|i| r[i][p.layer][p.index]).collect();
+            if let Ok(mut s) = samples.lock() {
+                s[p.layer].0.extend(got);
+                s[p.layer].1.extend(want);
+            }
+        };
+        let probe_ref: Option<ProbeFn<'_>> = if precision { Some(&probe) } else { None };
+        let (out, mut times) =
+            self.circuit
+                .evaluate(&self.evaluator, inputs, progress, probe_ref)?;
+        times.encrypt = encrypt_ms;
+        let t = Instant::now();
+        let cols: Vec<Vec<f64>> = out
+            .par_iter()
+            .map(|c| self.decrypt_slots(c, count))
+            .collect();
+        let logits: Vec<Vec<f64>> = (0..count)
+            .map(|i| cols.iter().map(|c| c[i]).collect())
+            .collect();
+        times.decrypt = wall_ms(t);
+        let precision = match reference {
+            Some(r) => {
+                let mut prec = samples
+                    .into_inner()
+                    .map_err(|_| HeNnError::InvalidRequest {
+                        detail: "precision samples poisoned by an earlier panic".into(),
+                    })?;
+                for (i, lg) in logits.iter().enumerate() {
+                    prec[stages - 1].0.extend(lg);
+                    prec[stages - 1].1.extend(&r[i][stages - 1]);
+                }
+                Some(
+                    prec.iter()
+                        .enumerate()
+                        .map(|(i, (got, want))| {
+                            LayerPrecision::new(&StageTimes::stage_name(i), got, want)
+                        })
+                        .collect(),
+                )
+            }
+            None => None,
+        };
+        Ok(BatchOutput {
+            logits,
+            times,
+            precision,
+        })
+    }
+
+    /// Plaintext intermediates, by image then chain-form stage
+    /// ([`ChainForm::forward_stages`]).
+    fn reference(&self, images: &[&[f32]]) -> Vec<Vec<Vec<f64>>> {
+        images
+            .par_iter()
+            .map(|im| {
+                let x: Vec<f64> = im.iter().map(|&v| f64::from(v)).collect();
+                self.circuit.model.forward_stages(&x)
+            })
+            .collect()
+    }
+}
+
+impl super::Engine for BatchedEngine {
+    fn mode(&self) -> super::Mode {
+        super::Mode::Batched
+    }
+    fn params(&self) -> &CkksParameters {
+        self.circuit.params()
+    }
+    fn images_per_call(&self) -> usize {
+        self.batch_size()
+    }
+    fn progress_units(&self, images: usize) -> u64 {
+        (images.div_ceil(self.batch_size()) * self.features()) as u64
+    }
+    fn infer_images(
+        &self,
+        images: &[&[f32]],
+        progress: Option<&(dyn Fn(u64) + Sync)>,
+        precision: bool,
+    ) -> Result<super::EngineOutput, HeNnError> {
+        self.infer_batch_with(images, progress, precision)
+    }
+    fn pixels(&self) -> usize {
+        self.circuit.pixels()
+    }
+    fn start_level(&self) -> usize {
+        self.circuit.start_level()
+    }
+    fn output_scale(&self) -> f64 {
+        self.circuit.output_scale()
+    }
+    fn ciphertext_bytes(&self) -> usize {
+        self.circuit.ciphertext_bytes()
+    }
+    fn input_bytes(&self) -> usize {
+        self.circuit.ciphertext_bytes() * self.circuit.pixels()
+    }
+    fn key_bytes(&self) -> usize {
+        self.circuit.key_bytes()
+    }
+}

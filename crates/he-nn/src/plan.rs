@@ -1,0 +1,613 @@
+//! Circuit planner: multiplicative depth of an inference model per layer,
+//! choice of CKKS parameters (a SPEC preset, or the smallest secure chain
+//! that fits), and a typed refusal of a chain that is too short.
+//!
+//! Depth per layer (levels = rescales):
+//! - conv: 1 (integer-scaled plaintext weights accumulated, one rescale);
+//! - a polynomial activation of degree `d`: `ceil(log2(d + 1))` with the
+//!   depth-optimal evaluator of [`slaf_ckks::circuits`], except the two
+//!   shapes of [`ActPlan`] that fold into the next linear layer: `a0 + a2·x²`
+//!   (X2 among them) is 1 level, `a0 + a1·x` is 0;
+//! - dense1 and fc2: 1 each.
+//!
+//! The planner also bounds the logits (from the weights file's max |input|
+//! of act2, the act2 polynomial and fc2's weights) so that the last level
+//! keeps enough modulus for them: [`CircuitPlan::start_level`] is the
+//! lowest level at which the input can be encrypted (every level above is
+//! dropped before any work, which makes every operation cheaper).
+//!
+//! It sizes the scale for precision too: an activation amplifies its input's
+//! CKKS error by its slope, so [`auto_params`] takes a scale of at least
+//! [`CircuitPlan::min_scale_bits`] (`ceil(log2 max |act'|) + 10` bits over
+//! the recorded input ranges).
+
+use super::{HeNnError, Mode};
+use serde::Serialize;
+use slaf_ckks::circuits::{EvalPlan, Polynomial};
+use slaf_ckks::{CkksParameters, CkksParametersLiteral, presets};
+use slaf_nn::{ChainForm, InferenceAct, Variant, WeightsFile};
+
+/// How an activation is evaluated: the one rule set both engines and the
+/// planner use. Two shapes cost less than the general polynomial and leave
+/// part of the map to the next linear layer, which folds `fold()` into its
+/// weights and `offset() · (row sums)` into its bias:
+/// - `a0 + a1·x` costs nothing (depth 0);
+/// - `a0 + a2·x²` is one ciphertext square (depth 1 instead of 2).
+#[derive(Clone, Debug)]
+pub enum ActPlan {
+    /// `a0 + a1·x`: nothing to evaluate.
+    Affine {
+        /// Constant term (folded into the next bias).
+        a0: f64,
+        /// Slope (folded into the next weights).
+        a1: f64,
+    },
+    /// `a0 + a2·x²`: one square.
+    Square {
+        /// Constant term (folded into the next bias).
+        a0: f64,
+        /// Coefficient of x² (folded into the next weights).
+        a2: f64,
+    },
+    /// A general power-basis polynomial through the depth-optimal evaluator.
+    Poly {
+        /// The polynomial (trailing zero coefficients dropped).
+        poly: Polynomial,
+        /// Its evaluation plan (depth, products).
+        plan: Box<EvalPlan>,
+    },
+}
+
+impl ActPlan {
+    /// Plan one activation; ReLU and constants are refused.
+    pub fn new(layer: &str, act: &InferenceAct) -> Result<Self, HeNnError> {
+        let coeffs = match act {
+            InferenceAct::Relu => {
+                return Err(HeNnError::NonPolynomialActivation {
+                    layer: layer.to_string(),
+                });
+            }
+            InferenceAct::Poly { coeffs } => coeffs,
+        };
+        let c = |i: usize| coeffs.get(i).copied().unwrap_or(0.0);
+        let deg = coeffs.iter().rposition(|&v| v != 0.0).unwrap_or(0);
+        if deg == 0 {
+            return Err(HeNnError::InvalidRequest {
+                detail: format!("activation {layer} is a constant polynomial"),
+            });
+        }
+        if deg == 1 {
+            return Ok(Self::Affine { a0: c(0), a1: c(1) });
+        }
+        if deg == 2 && c(1) == 0.0 {
+            return Ok(Self::Square { a0: c(0), a2: c(2) });
+        }
+        let poly = Polynomial::power(coeffs[..=deg].to_vec());
+        let plan = EvalPlan::new(&poly)?;
+        Ok(Self::Poly {
+            poly,
+            plan: Box::new(plan),
+        })
+    }
+
+    /// Levels consumed.
+    pub fn depth(&self) -> usize {
+        match self {
+            Self::Affine { .. } => 0,
+            Self::Square { .. } => 1,
+            Self::Poly { plan, .. } => plan.depth,
+        }
+    }
+
+    /// The factor the next linear layer folds into its weights (`a1`, `a2`, else 1).
+    pub fn fold(&self) -> f64 {
+        match self {
+            Self::Affine { a1, .. } => *a1,
+            Self::Square { a2, .. } => *a2,
+            Self::Poly { .. } => 1.0,
+        }
+    }
+
+    /// The constant the next linear layer adds through its bias (`a0` of
+    /// the two cheap shapes, else 0).
+    pub fn offset(&self) -> f64 {
+        match self {
+            Self::Affine { a0, .. } | Self::Square { a0, .. } => *a0,
+            Self::Poly { .. } => 0.0,
+        }
+    }
+
+    /// The activation as one power-basis polynomial.
+    pub fn polynomial(&self) -> Polynomial {
+        match self {
+            Self::Affine { a0, a1 } => Polynomial::power(vec![*a0, *a1]),
+            Self::Square { a0, a2 } => Polynomial::power(vec![*a0, 0.0, *a2]),
+            Self::Poly { poly, .. } => poly.clone(),
+        }
+    }
+
+    /// Evaluate in plaintext.
+    pub fn apply(&self, x: f64) -> f64 {
+        match self {
+            Self::Affine { a0, a1 } => a0 + a1 * x,
+            Self::Square { a0, a2 } => a0 + a2 * x * x,
+            Self::Poly { poly, .. } => poly.eval(x),
+        }
+    }
+}
+
+/// Levels one layer consumes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LayerDepth {
+    /// `conv`, `act1`, `fc1`, `act2`, `fc2`, `act3`, `fc3`, ...
+    pub layer: String,
+    /// Levels.
+    pub depth: usize,
+}
+
+/// The depth plan of a model.
+#[derive(Clone, Debug)]
+pub struct CircuitPlan {
+    /// Per-layer depths in pipeline order.
+    pub layers: Vec<LayerDepth>,
+    /// Sum of the layer depths.
+    pub depth: usize,
+    /// The activations in order (`act1`, `act2`, ...).
+    pub acts: Vec<ActPlan>,
+    /// Max |input| of each activation (weights file, train and test passes), if known.
+    pub max_abs: Option<Vec<f64>>,
+    /// Largest |act'(x)| of any activation over its observed input range
+    /// (None without recorded ranges): how much an activation amplifies the
+    /// CKKS error of its input.
+    pub max_slope: Option<f64>,
+    /// Upper bound on |logit| used to size the last level.
+    pub logit_bound: f64,
+    /// Slots one image needs in the per-image engine (its im2col input:
+    /// kernel taps × conv output positions).
+    pub per_image_slots: usize,
+    /// Slots the parameters must hold: 1 until [`CircuitPlan::for_mode`]
+    /// sets it; [`auto_params`] starts from the smallest N with N/2 slots
+    /// at least this.
+    pub min_slots: usize,
+}
+
+/// Bits of scale above `log2(max slope)` that [`CircuitPlan::min_scale_bits`] asks for.
+pub const PRECISION_MARGIN_BITS: u32 = 10;
+/// Fallback max |last activation input| when the weights file has none.
+const DEFAULT_ACT2_RANGE: f64 = 64.0;
+/// Safety factor on the observed activation ranges.
+const RANGE_MARGIN: f64 = 1.5;
+
+impl CircuitPlan {
+    /// Plan a model `conv → (act → dense)+`; `max_abs` are the observed
+    /// max |input| of the activations.
+    pub fn new(model: &ChainForm, max_abs: Option<Vec<f64>>) -> Result<Self, HeNnError> {
+        let acts: Vec<ActPlan> = model
+            .pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (a, _))| ActPlan::new(&format!("act{}", i + 1), a))
+            .collect::<Result<_, _>>()?;
+        let (Some(last_act), Some((_, last_dense))) = (acts.last(), model.pairs.last()) else {
+            return Err(HeNnError::InvalidRequest {
+                detail: "a model needs at least one activation and dense layer after its conv"
+                    .into(),
+            });
+        };
+        if let Some(m) = &max_abs
+            && m.len() != acts.len()
+        {
+            return Err(HeNnError::InvalidRequest {
+                detail: format!(
+                    "{} activation ranges for {} activations",
+                    m.len(),
+                    acts.len()
+                ),
+            });
+        }
+        let mut layers = vec![LayerDepth {
+            layer: "conv".into(),
+            depth: 1,
+        }];
+        for (i, a) in acts.iter().enumerate() {
+            layers.push(LayerDepth {
+                layer: format!("act{}", i + 1),
+                depth: a.depth(),
+            });
+            layers.push(LayerDepth {
+                layer: format!("fc{}", i + 1),
+                depth: 1,
+            });
+        }
+        let depth = layers.iter().map(|l| l.depth).sum();
+        // |logit| <= max_i (|b_i| + sum_j |W_ij|) * max_{|x| <= m} |act(x)|
+        // for the last activation and dense layer.
+        let m2 = max_abs
+            .as_ref()
+            .and_then(|m| m.last().copied())
+            .unwrap_or(DEFAULT_ACT2_RANGE)
+            * RANGE_MARGIN;
+        let act_max = (0..=200)
+            .map(|i| last_act.apply(-m2 + 2.0 * m2 * f64::from(i) / 200.0).abs())
+            .fold(0.0f64, f64::max);
+        let logit_bound = last_dense
+            .weight
+            .chunks(last_dense.cols.max(1))
+            .zip(&last_dense.bias)
+            .map(|(row, b)| b.abs() + act_max * row.iter().map(|w| w.abs()).sum::<f64>())
+            .fold(1.0f64, f64::max);
+        let max_slope = max_abs.as_ref().map(|m| {
+            acts.iter()
+                .zip(m)
+                .map(|(a, &r)| a.polynomial().max_abs_slope(r))
+                .fold(0.0f64, f64::max)
+        });
+        let g = model.conv.geom;
+        Ok(Self {
+            layers,
+            depth,
+            acts,
+            max_slope,
+            max_abs,
+            logit_bound,
+            per_image_slots: g.patch() * g.out_h() * g.out_w(),
+            min_slots: 1,
+        })
+    }
+
+    /// The plan for an engine: per image, the parameters must hold one
+    /// image's im2col input ([`CircuitPlan::per_image_slots`]); batched, one
+    /// image per slot fits any ring.
+    pub fn for_mode(mut self, mode: super::Mode) -> Self {
+        self.min_slots = match mode {
+            super::Mode::PerImage => self.per_image_slots,
+            super::Mode::Batched => 1,
+        };
+        self
+    }
+
+    /// Plan from a weights file (uses its max |input| records).
+    pub fn from_weights(w: &WeightsFile) -> Result<Self, HeNnError> {
+        let form = w.inference.chain_form()?;
+        let max_abs = (w.activations.len() == form.pairs.len()).then(|| {
+            w.activations
+                .iter()
+                .map(|a| f64::from(a.max_abs.overall()))
+                .collect()
+        });
+        Self::new(&form, max_abs)
+    }
+
+    /// `conv 1 + act1 2 + fc1 1 + act2 2 + fc2 1`.
+    pub fn breakdown(&self) -> String {
+        self.layers
+            .iter()
+            .map(|l| format!("{} {}", l.layer, l.depth))
+            .collect::<Vec<_>>()
+            .join(" + ")
+    }
+
+    /// Bits the modulus left at the last level must have for the logits at `scale`.
+    pub fn logit_bits(&self, scale: f64) -> f64 {
+        // value * scale < Q / 2 with a factor 8 of headroom.
+        (self.logit_bound * scale).log2() + 4.0
+    }
+
+    /// The smallest scale (bits) at which the activations keep the decrypted
+    /// logits within about 1/16 of their plaintext values:
+    /// `ceil(log2(max_slope)) + PRECISION_MARGIN_BITS` (0 without recorded
+    /// ranges). An input error of `e` leaves an activation as `slope · e`,
+    /// and CKKS leaves an error of about 2^5 / scale on each value (measured
+    /// on the study's 10,000-image runs: a slope of 3.8e4 at scale 2^26
+    /// gave logit errors of 2e-2, a slope of 6.8e7 errors of 30).
+    pub fn min_scale_bits(&self) -> u32 {
+        self.max_slope
+            .filter(|s| s.is_finite() && *s > 1.0)
+            .map_or(0, |s| s.log2().ceil() as u32 + PRECISION_MARGIN_BITS)
+    }
+
+    /// Refuse parameters whose chain is shorter than the depth.
+    pub fn check(&self, params: &CkksParameters) -> Result<(), HeNnError> {
+        if params.max_level() < self.depth {
+            return Err(HeNnError::ChainTooShort {
+                needed: self.depth,
+                available: params.max_level(),
+                detail: self.breakdown(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The level to encrypt at: the depth plus the fewest extra levels that
+    /// leave room for the logits at the default scale (at most the top level).
+    pub fn start_level(&self, params: &CkksParameters) -> Result<usize, HeNnError> {
+        self.check(params)?;
+        let need = self.logit_bits(params.default_scale());
+        let mut bits = 0.0;
+        for (extra, q) in params.q().iter().enumerate() {
+            bits += (*q as f64).log2();
+            let level = self.depth + extra;
+            if bits >= need || level == params.max_level() {
+                return Ok(level);
+            }
+        }
+        Ok(params.max_level())
+    }
+}
+
+/// Which CKKS parameters to use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParamsChoice {
+    /// A SPEC §5 preset by name: `cnn1-x2`, `slaf`, `slaf-p`.
+    Preset(String),
+    /// The smallest secure set (N from 2^13 to 2^16) that fits the depth.
+    Auto,
+    /// `auto`'s ring and ciphertext primes with hybrid key switching
+    /// ([`hybrid_key_switching`]): 31-bit special primes and fewer digits
+    /// where the HE-standard bound leaves room, else exactly `auto`.
+    AutoHybrid,
+    /// An explicit literal (`custom:LOGN:BITS:SCALE`, e.g.
+    /// `custom:12:36,26x7,36:26`), for experiments and small test rings.
+    Custom(CkksParametersLiteral),
+}
+
+/// Names of the presets accepted by [`ParamsChoice::parse`].
+pub const PRESET_NAMES: [&str; 3] = ["cnn1-x2", "slaf", "slaf-p"];
+
+impl ParamsChoice {
+    /// Parse `cnn1-x2`, `slaf`, `slaf-p`, `auto`, `auto-hybrid` or `custom:LOGN:BITS:SCALE`
+    /// (BITS comma-separated, `26x7` repeats); `allow_insecure` applies to custom sets.
+    pub fn parse(s: &str, allow_insecure: bool) -> Result<Self, HeNnError> {
+        let bad = |detail: String| HeNnError::InvalidRequest { detail };
+        if s == "auto" {
+            return Ok(Self::Auto);
+        }
+        if s == "auto-hybrid" {
+            return Ok(Self::AutoHybrid);
+        }
+        if PRESET_NAMES.contains(&s) {
+            return Ok(Self::Preset(s.to_string()));
+        }
+        if let Some(rest) = s.strip_prefix("custom:") {
+            let f: Vec<&str> = rest.split(':').collect();
+            let [logn, bits, scale] = f.as_slice() else {
+                return Err(bad(format!(
+                    "custom parameters {s:?}: expected custom:LOGN:BITS:SCALE"
+                )));
+            };
+            let num = |t: &str| {
+                t.trim()
+                    .parse::<u32>()
+                    .map_err(|_| bad(format!("custom parameters {s:?}: {t:?} is not a number")))
+            };
+            let mut chain = Vec::new();
+            for b in bits.split(',') {
+                match b.split_once('x') {
+                    Some((v, k)) => {
+                        let (v, k) = (num(v)?, num(k)?);
+                        chain.extend(std::iter::repeat_n(v, k as usize));
+                    }
+                    None => chain.push(num(b)?),
+                }
+            }
+            return Ok(Self::Custom(CkksParametersLiteral {
+                log_n: num(logn)?,
+                coeff_mod_bit_sizes: chain,
+                scale_bits: num(scale)?,
+                allow_insecure,
+                special_primes: 1,
+                dnum: None,
+            }));
+        }
+        Err(bad(format!(
+            "unknown parameter set {s:?} (cnn1-x2, slaf, slaf-p, auto, auto-hybrid, custom:LOGN:BITS:SCALE)"
+        )))
+    }
+
+    /// The name shown in reports.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Preset(n) => n.clone(),
+            Self::Auto => "auto".into(),
+            Self::AutoHybrid => "auto-hybrid".into(),
+            Self::Custom(_) => "custom".into(),
+        }
+    }
+
+    /// The preset matching a model (SPEC §5): `slaf-p` for SLAF-P, `cnn1-x2`
+    /// for CNN1 with x², `slaf` for the other papers' networks; [`Self::Auto`]
+    /// for any other spec.
+    pub fn default_for(w: &WeightsFile) -> Self {
+        use slaf_nn::{Arch, Variant};
+        let preset = Arch::parse(&w.model.name)
+            .ok()
+            .filter(|a| a.spec() == w.model);
+        if preset.is_none() {
+            return Self::Auto;
+        }
+        Self::Preset(
+            match (preset, w.variant) {
+                (_, Variant::SlafP) => "slaf-p",
+                (Some(Arch::Cnn1), Variant::X2) => "cnn1-x2",
+                _ => "slaf",
+            }
+            .to_string(),
+        )
+    }
+
+    /// Resolve to validated parameters that fit `plan` (else
+    /// [`HeNnError::ChainTooShort`]). `scale_bits` is the scale `auto` uses
+    /// (25 for SLAF-P, 26 otherwise, as the presets).
+    pub fn resolve(
+        &self,
+        plan: &CircuitPlan,
+        scale_bits: u32,
+    ) -> Result<CkksParameters, HeNnError> {
+        let params = match self {
+            Self::Preset(name) => match name.as_str() {
+                "cnn1-x2" => presets::cnn1_x2(),
+                "slaf" => presets::slaf(),
+                "slaf-p" => presets::slaf_p(),
+                other => {
+                    return Err(HeNnError::InvalidRequest {
+                        detail: format!("unknown preset {other:?}"),
+                    });
+                }
+            },
+            Self::Custom(lit) => CkksParameters::new(lit.clone())?,
+            Self::Auto => auto_params(plan, scale_bits)?,
+            Self::AutoHybrid => hybrid_key_switching(&auto_params(plan, scale_bits)?)?,
+        };
+        plan.check(&params)?;
+        Ok(params)
+    }
+}
+
+/// Smallest scale (bits) `auto` plans for the decrypted logits.
+pub const MIN_OUTPUT_SCALE_BITS: u32 = 20;
+
+/// The smallest secure parameters for `plan`: N from 2^13 (or the smallest
+/// ring with `plan.min_slots` slots) to 2^16, middle
+/// primes of `scale_bits` bits (one per level of depth; raised to
+/// [`CircuitPlan::min_scale_bits`] when the activations' slopes need more
+/// precision), first and special primes large enough for the logits at
+/// scale 2^20 (and at least `scale_bits + 5`); logits that need more than
+/// a 60-bit first prime get extra levels below the circuit's.
+pub fn auto_params(plan: &CircuitPlan, scale_bits: u32) -> Result<CkksParameters, HeNnError> {
+    let scale_bits = scale_bits.max(plan.min_scale_bits());
+    if scale_bits > 55 {
+        return Err(HeNnError::InvalidRequest {
+            detail: format!(
+                "the activations amplify input errors by up to {:.3e} (|act'| over the recorded ranges): \
+                 a {scale_bits}-bit scale would be needed, above the 55 bits at which the first and special primes (at most 60 bits) still exceed it by 5",
+                plan.max_slope.unwrap_or(0.0)
+            ),
+        });
+    }
+    // The logits may be decrypted at a scale below the default one (the
+    // engine lowers the output scale to what the last level holds), down to
+    // 2^MIN_OUTPUT_SCALE_BITS: the first prime only needs room for that.
+    let out_scale = 2f64.powi(MIN_OUTPUT_SCALE_BITS.min(scale_bits) as i32);
+    let need = plan.logit_bits(out_scale).ceil() as u32;
+    let edge = need.clamp(scale_bits + 5, 60);
+    // A first prime of at most 60 bits cannot hold logits that large: extra
+    // primes below the circuit's levels give the last level the rest (else
+    // the engine would lower the output scale far below 2^20 and round the
+    // logits away).
+    let extra = need.saturating_sub(edge).div_ceil(scale_bits) as usize;
+    let mut last_err = None;
+    // The smallest ring whose N/2 slots hold `plan.min_slots`, from 2^13.
+    let first = (13..=16u32)
+        .find(|&l| (1usize << (l - 1)) >= plan.min_slots)
+        .unwrap_or(17);
+    for log_n in first..=16u32 {
+        let mut bits = vec![edge];
+        bits.extend(std::iter::repeat_n(scale_bits, plan.depth + extra));
+        bits.push(edge);
+        match CkksParameters::new(CkksParametersLiteral {
+            log_n,
+            coeff_mod_bit_sizes: bits,
+            scale_bits,
+            allow_insecure: false,
+            special_primes: 1,
+            dnum: None,
+        }) {
+            Ok(p) => return Ok(p),
+            Err(e) => last_err = Some(e),
+        }
+    }
+    let total = 2 * edge + scale_bits * (plan.depth + extra) as u32;
+    Err(HeNnError::ChainTooShort {
+        needed: plan.depth,
+        available: 0,
+        detail: format!(
+            "{}; no secure N <= 65536 holds a {total}-bit chain with {} slots ({})",
+            plan.breakdown(),
+            plan.min_slots,
+            last_err.map_or_else(String::new, |e| e.to_string())
+        ),
+    })
+}
+
+/// Size of the special primes [`hybrid_key_switching`] adds: below 2^31,
+/// so that their NTTs take `tfhe-ntt`'s 32-bit kernels.
+pub const HYBRID_SPECIAL_BITS: u32 = 31;
+
+/// Most special primes [`hybrid_key_switching`] considers.
+pub const HYBRID_MAX_SPECIAL: usize = 6;
+
+/// Hybrid key switching for `params`' ring and ciphertext primes (the rule
+/// `auto-hybrid` uses): `k` special primes of [`HYBRID_SPECIAL_BITS`] bits
+/// in place of the one special prime, and the ciphertext primes in digits
+/// of as many consecutive primes as P = the product of the special primes
+/// holds (every digit's modulus at most P, which bounds the key-switch
+/// noise as with one digit per prime). Among the `k` whose log2(QP) stays
+/// within the HE-standard bound of the same N, it takes the one with the
+/// fewest NTT-sized passes per key switch, estimated as
+/// `(dnum + 2) * (L + 1 + k)` (every digit is lifted to all primes, and
+/// the mod-down costs about two passes), and keeps `params` unchanged when
+/// no layout beats one digit per prime. The ring, the ciphertext primes,
+/// the scale and hence the depth, the precision budget and the logits'
+/// headroom are those of `params`.
+pub fn hybrid_key_switching(params: &CkksParameters) -> Result<CkksParameters, HeNnError> {
+    let lit = params.literal();
+    let bits = &lit.coeff_mod_bit_sizes;
+    let chain = &bits[..bits.len() - lit.special_primes];
+    let levels = chain.len();
+    let Some(bound) = slaf_ckks::params::he_standard_bound(params.n()) else {
+        return Ok(params.clone());
+    };
+    let q_bits: u32 = chain.iter().sum();
+    let cost = |dnum: usize, k: usize| (dnum + 2) * (levels + k);
+    let mut best: Option<(usize, usize, usize)> = None; // (cost, k, dnum)
+    for k in 2..=HYBRID_MAX_SPECIAL {
+        let p_bits = HYBRID_SPECIAL_BITS * k as u32;
+        if q_bits + p_bits > bound {
+            break;
+        }
+        // The most primes per digit whose every digit fits under P.
+        let Some(alpha) = (1..=levels)
+            .rev()
+            .find(|&a| chain.chunks(a).all(|d| d.iter().sum::<u32>() < p_bits))
+        else {
+            continue;
+        };
+        let dnum = levels.div_ceil(alpha);
+        if best.is_none_or(|(c, _, _)| cost(dnum, k) < c) {
+            best = Some((cost(dnum, k), k, dnum));
+        }
+    }
+    let single = cost(levels, 1);
+    let Some((_, k, dnum)) = best.filter(|&(c, _, _)| c < single) else {
+        return Ok(params.clone());
+    };
+    let mut coeff_mod_bit_sizes = chain.to_vec();
+    coeff_mod_bit_sizes.extend(std::iter::repeat_n(HYBRID_SPECIAL_BITS, k));
+    Ok(CkksParameters::new(
+        CkksParametersLiteral {
+            coeff_mod_bit_sizes,
+            ..lit.clone()
+        }
+        .with_key_switching(k, dnum),
+    )?)
+}
+
+/// The circuit plan of a model for the engine `mode` and the CKKS
+/// parameters it runs on: `choice`, or the SPEC preset matching the model
+/// ([`ParamsChoice::default_for`]), at the variant's scale (2^25 for
+/// SLAF-P, 2^26 otherwise). The one rule `infer` and `serve` share.
+pub fn resolve_params(
+    weights: &WeightsFile,
+    choice: Option<ParamsChoice>,
+    mode: Mode,
+) -> Result<(CircuitPlan, CkksParameters, ParamsChoice), HeNnError> {
+    let plan = CircuitPlan::from_weights(weights)?.for_mode(mode);
+    let choice = choice.unwrap_or_else(|| ParamsChoice::default_for(weights));
+    let scale_bits = if weights.variant == Variant::SlafP {
+        25
+    } else {
+        26
+    };
+    let params = choice.resolve(&plan, scale_bits)?;
+    Ok((plan, params, choice))
+}

@@ -1,0 +1,602 @@
+//! The client side: the secret key, the evaluation-key bundle made for a
+//! server's plan, encryption of images in the plan's layout, decryption of
+//! the logits, the key folder on disk, and the HTTP calls.
+//!
+//! Invariants: the secret key never leaves this module's values except as
+//! the 256-bit seed written to `secret.key` (mode 0600) in a key folder
+//! that is never overwritten. Keys are regenerated from that seed
+//! (`KeySeed::derive("client keys")`); encryption randomness is fresh from
+//! the OS CSPRNG on every run (re-using it across runs would leak the
+//! difference of two images), and wiped on drop. Uploads are
+//! seed-compressed symmetric ciphertexts.
+
+use super::{
+    BundleParts, ServiceError, ServicePlan, WIRE_VERSION, decode_message, encode_bundle,
+    encode_message, key_id,
+};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use rayon::prelude::*;
+use slaf_ckks::keys::wipe_rng;
+use slaf_ckks::serial::{
+    ciphertext_from_bytes, galois_keys_to_bytes, parameters_from_json, parameters_to_json,
+    public_key_to_bytes, relinearization_key_to_bytes, seeded_ciphertext_to_bytes,
+};
+use slaf_ckks::{
+    CkksContext, CkksParameters, Encoder, KeyGenerator, KeySeed, SecretKey, decrypt,
+    encrypt_symmetric_seeded,
+};
+use slaf_he_nn::Mode;
+use slaf_he_nn::per_image::im2col;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
+
+/// File names inside a key folder.
+pub const SECRET_FILE: &str = "secret.key";
+/// The evaluation bundle (what the server receives).
+pub const BUNDLE_FILE: &str = "bundle.bin";
+/// The plan the keys were made for.
+pub const PLAN_FILE: &str = "plan.json";
+
+/// A client: secret key, bundle and the plan it was made for.
+pub struct Client {
+    plan: ServicePlan,
+    ctx: Arc<CkksContext>,
+    encoder: Encoder,
+    sk: SecretKey,
+    bundle: Vec<u8>,
+    key_id: String,
+    rng: ChaCha20Rng,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Client({} {}, key id {})",
+            self.plan.model,
+            self.plan.mode.name(),
+            self.key_id
+        )
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        wipe_rng(&mut self.rng);
+    }
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Io {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    }
+}
+
+fn plan_params(plan: &ServicePlan, allow_insecure: bool) -> Result<CkksParameters, ServiceError> {
+    if plan.version != WIRE_VERSION {
+        return Err(ServiceError::bad(format!(
+            "the plan is version {}, this client reads {WIRE_VERSION}",
+            plan.version
+        )));
+    }
+    let json = serde_json::to_string(&plan.params)
+        .map_err(|e| ServiceError::bad(format!("plan parameters: {e}")))?;
+    parameters_from_json(&json, allow_insecure)
+        .map_err(|e| ServiceError::bad(format!("the plan's parameters are refused: {e}")))
+}
+
+impl Client {
+    /// Keys for `plan` from `seed`: the secret key and the bundle
+    /// (public, relinearisation and exactly the plan's Galois keys).
+    /// Parameters below 128-bit security are refused unless `allow_insecure`.
+    pub fn generate(
+        plan: ServicePlan,
+        seed: &KeySeed,
+        allow_insecure: bool,
+    ) -> Result<Self, ServiceError> {
+        let params = plan_params(&plan, allow_insecure)?;
+        let ctx = CkksContext::new(params.clone()).map_err(slaf_he_nn::HeNnError::from)?;
+        let mut kg = KeyGenerator::from_seed(&ctx, &seed.derive("client keys"));
+        let pk = kg.public_key();
+        let rk = kg.relinearization_key();
+        let galois_keys = if plan.keys.galois_steps.is_empty() {
+            Vec::new()
+        } else {
+            galois_keys_to_bytes(&ctx, &kg.galois_keys(&plan.keys.galois_steps, false))
+        };
+        let bundle = encode_bundle(&BundleParts {
+            params_json: parameters_to_json(&params),
+            public_key: public_key_to_bytes(&ctx, &pk),
+            relinearization_key: relinearization_key_to_bytes(&ctx, &rk),
+            galois_keys,
+        });
+        Ok(Self::with_parts(plan, ctx, kg.into_secret_key(), bundle))
+    }
+
+    fn with_parts(
+        plan: ServicePlan,
+        ctx: Arc<CkksContext>,
+        sk: SecretKey,
+        bundle: Vec<u8>,
+    ) -> Self {
+        Self {
+            key_id: key_id(&bundle),
+            encoder: Encoder::new(&ctx),
+            plan,
+            ctx,
+            sk,
+            bundle,
+            rng: ChaCha20Rng::from_os_rng(),
+        }
+    }
+
+    /// Write a new key folder: `secret.key` (the seed, 64 hex digits, mode
+    /// 0600), `bundle.bin` and `plan.json`. Refuses an existing folder.
+    pub fn write_key_dir(&self, dir: &Path, seed: &KeySeed) -> Result<(), ServiceError> {
+        if dir.exists() {
+            return Err(io_err(
+                dir,
+                "already exists; refusing to overwrite a key folder (choose another --out)",
+            ));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        let secret = dir.join(SECRET_FILE);
+        let hex = Zeroizing::new(seed.to_hex());
+        write_private(&secret, hex.as_bytes())?;
+        let bundle = dir.join(BUNDLE_FILE);
+        std::fs::write(&bundle, &self.bundle).map_err(|e| io_err(&bundle, e))?;
+        let plan = dir.join(PLAN_FILE);
+        let text = serde_json::to_string_pretty(&self.plan).map_err(|e| io_err(&plan, e))?;
+        std::fs::write(&plan, text + "\n").map_err(|e| io_err(&plan, e))?;
+        Ok(())
+    }
+
+    /// Open a key folder: the plan, the bundle as written, and the secret
+    /// key regenerated from the seed.
+    pub fn open(dir: &Path, allow_insecure: bool) -> Result<Self, ServiceError> {
+        let plan_path = dir.join(PLAN_FILE);
+        let text = std::fs::read_to_string(&plan_path).map_err(|e| io_err(&plan_path, e))?;
+        let plan: ServicePlan = serde_json::from_str(&text).map_err(|e| io_err(&plan_path, e))?;
+        let secret = dir.join(SECRET_FILE);
+        let hex = Zeroizing::new(std::fs::read_to_string(&secret).map_err(|e| io_err(&secret, e))?);
+        let seed = KeySeed::parse(&hex).map_err(|e| io_err(&secret, e))?;
+        let bundle_path = dir.join(BUNDLE_FILE);
+        let bundle = std::fs::read(&bundle_path).map_err(|e| io_err(&bundle_path, e))?;
+        let params = plan_params(&plan, allow_insecure)?;
+        let ctx = CkksContext::new(params).map_err(slaf_he_nn::HeNnError::from)?;
+        let sk = KeyGenerator::from_seed(&ctx, &seed.derive("client keys")).into_secret_key();
+        Ok(Self::with_parts(plan, ctx, sk, bundle))
+    }
+
+    /// The plan the keys were made for.
+    pub fn plan(&self) -> &ServicePlan {
+        &self.plan
+    }
+
+    /// The serialized evaluation-key bundle.
+    pub fn bundle(&self) -> &[u8] {
+        &self.bundle
+    }
+
+    /// The bundle's key id.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// Images one request carries at most.
+    pub fn images_per_request(&self) -> usize {
+        self.plan.input.images_per_request
+    }
+
+    /// One request body for `images` (pixels in [0, 1]): batched, one
+    /// ciphertext per pixel with image `b` in slot `b`; per-image, one
+    /// ciphertext per image in the im2col layout.
+    pub fn encrypt(&mut self, images: &[&[f32]]) -> Result<Vec<u8>, ServiceError> {
+        let inp = &self.plan.input;
+        if images.is_empty() || images.len() > inp.images_per_request {
+            return Err(ServiceError::bad(format!(
+                "a request holds 1..={} images, got {}",
+                inp.images_per_request,
+                images.len()
+            )));
+        }
+        if let Some(i) = images.iter().position(|im| im.len() != inp.pixels) {
+            return Err(ServiceError::bad(format!(
+                "image {i} has {} pixels, the model takes {}",
+                images[i].len(),
+                inp.pixels
+            )));
+        }
+        let vectors: Vec<Vec<f64>> = match (self.plan.mode, &inp.im2col) {
+            (Mode::Batched, _) => (0..inp.pixels)
+                .map(|j| images.iter().map(|im| f64::from(im[j])).collect())
+                .collect(),
+            (Mode::PerImage, Some(g)) => images
+                .iter()
+                .map(|im| im2col(g, &im.iter().map(|&v| f64::from(v)).collect::<Vec<_>>()))
+                .collect(),
+            (Mode::PerImage, None) => {
+                return Err(ServiceError::bad(
+                    "a per-image plan without its im2col geometry",
+                ));
+            }
+        };
+        // One generator per group, each keyed from the client's CSPRNG.
+        let seeds: Vec<KeySeed> = (0..vectors.len().min(16))
+            .map(|_| KeySeed::from_rng(&mut self.rng))
+            .collect();
+        let per = vectors.len().div_ceil(seeds.len().max(1));
+        let (level, scale) = (inp.level, inp.scale);
+        let groups: Vec<Vec<Vec<u8>>> = seeds
+            .into_par_iter()
+            .zip(vectors.par_chunks(per.max(1)))
+            .map(|(seed, chunk)| {
+                let mut rng = seed.rng();
+                let out = chunk
+                    .iter()
+                    .map(|v| {
+                        let pt = self.encoder.encode(v, level, scale)?;
+                        let ct = encrypt_symmetric_seeded(&self.ctx, &self.sk, &pt, &mut rng);
+                        Ok(seeded_ciphertext_to_bytes(&self.ctx, &ct))
+                    })
+                    .collect::<Result<Vec<_>, slaf_ckks::CkksError>>();
+                wipe_rng(&mut rng);
+                out
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| ServiceError::bad(format!("encryption: {e}")))?;
+        let items: Vec<Vec<u8>> = groups.into_iter().flatten().collect();
+        Ok(encode_message(&items))
+    }
+
+    /// The logits of `count` images from a response body.
+    pub fn decrypt(&self, body: &[u8], count: usize) -> Result<Vec<Vec<f64>>, ServiceError> {
+        let k = self.plan.outputs;
+        let expected = match self.plan.mode {
+            Mode::Batched => k,
+            Mode::PerImage => count,
+        };
+        let items = decode_message(body, expected)?;
+        if items.len() != expected {
+            return Err(ServiceError::bad(format!(
+                "the response holds {} ciphertexts, expected {expected}",
+                items.len()
+            )));
+        }
+        let slots: Vec<Vec<f64>> = items
+            .par_iter()
+            .map(|b| {
+                let ct = ciphertext_from_bytes(&self.ctx, b)
+                    .map_err(|e| ServiceError::bad(format!("response ciphertext: {e}")))?;
+                Ok(self.encoder.decode(&decrypt(&self.ctx, &self.sk, &ct)))
+            })
+            .collect::<Result<_, ServiceError>>()?;
+        Ok(match self.plan.mode {
+            Mode::Batched => (0..count)
+                .map(|i| slots.iter().map(|s| s[i]).collect())
+                .collect(),
+            Mode::PerImage => slots.into_iter().map(|s| s[..k].to_vec()).collect(),
+        })
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ServiceError> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(|e| io_err(path, e))?;
+    f.write_all(bytes).map_err(|e| io_err(path, e))
+}
+
+/// A blocking HTTP connection to a server.
+pub struct Remote {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Remote({})", self.base)
+    }
+}
+
+/// What one exchange moved.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Exchange {
+    /// Bytes sent.
+    pub up: usize,
+    /// Bytes received.
+    pub down: usize,
+    /// Wall time of the request (ms).
+    pub ms: f64,
+}
+
+impl Remote {
+    /// A connection to `base` (e.g. `http://127.0.0.1:8080`) with a
+    /// per-request timeout.
+    pub fn new(base: &str, timeout: Duration) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            .build()
+            .into();
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            agent,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn finish(
+        &self,
+        url: &str,
+        r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Vec<u8>, ServiceError> {
+        let http = |detail: String| ServiceError::Http {
+            url: url.to_string(),
+            detail,
+        };
+        let mut resp = r.map_err(|e| http(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(8 << 30)
+            .read_to_vec()
+            .map_err(|e| http(e.to_string()))?;
+        if status >= 400 {
+            return Err(http(format!(
+                "HTTP {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(2000)])
+            )));
+        }
+        Ok(body)
+    }
+
+    /// `GET path`, the body.
+    pub fn get(&self, path: &str) -> Result<Vec<u8>, ServiceError> {
+        let url = self.url(path);
+        let r = self.agent.get(&url).call();
+        self.finish(&url, r)
+    }
+
+    /// `POST path` with a binary body; the response body and sizes.
+    pub fn post(&self, path: &str, body: &[u8]) -> Result<(Vec<u8>, Exchange), ServiceError> {
+        let url = self.url(path);
+        let t = Instant::now();
+        let r = self
+            .agent
+            .post(&url)
+            .header("content-type", "application/octet-stream")
+            .send(body);
+        let out = self.finish(&url, r)?;
+        let ex = Exchange {
+            up: body.len(),
+            down: out.len(),
+            ms: t.elapsed().as_secs_f64() * 1e3,
+        };
+        Ok((out, ex))
+    }
+
+    /// The server's plan (`GET /v1/model`).
+    pub fn plan(&self) -> Result<ServicePlan, ServiceError> {
+        let body = self.get("/v1/model")?;
+        serde_json::from_slice(&body).map_err(|e| ServiceError::Http {
+            url: self.url("/v1/model"),
+            detail: format!("not a plan: {e}"),
+        })
+    }
+
+    /// Register `client`'s bundle unless the server knows it; returns the
+    /// bytes sent (0 when already known).
+    pub fn ensure_registered(&self, client: &Client) -> Result<usize, ServiceError> {
+        let known = self.get(&format!("/v1/keys/{}", client.key_id())).is_ok();
+        if known {
+            return Ok(0);
+        }
+        let (body, ex) = self.post("/v1/keys", client.bundle())?;
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        if v.get("key_id").and_then(|k| k.as_str()) != Some(client.key_id()) {
+            return Err(ServiceError::Http {
+                url: self.url("/v1/keys"),
+                detail: format!(
+                    "the server answered key id {v}, expected {}",
+                    client.key_id()
+                ),
+            });
+        }
+        Ok(ex.up)
+    }
+
+    /// One encrypted inference: encrypt, upload, download, decrypt.
+    pub fn infer(
+        &self,
+        client: &mut Client,
+        images: &[&[f32]],
+    ) -> Result<(Vec<Vec<f64>>, Exchange), ServiceError> {
+        let body = client.encrypt(images)?;
+        let (resp, ex) = self.post(&format!("/v1/infer/{}", client.key_id()), &body)?;
+        Ok((client.decrypt(&resp, images.len())?, ex))
+    }
+}
+
+/// What `slaf-he query` runs.
+#[derive(Clone, Debug)]
+pub struct QueryRequest {
+    /// Server base URL.
+    pub server: String,
+    /// Test images to send.
+    pub images: usize,
+    /// Index of the first test image.
+    pub offset: usize,
+    /// Folder of the IDX files (None: the default place of the plan's data set).
+    pub data_dir: Option<std::path::PathBuf>,
+    /// A weights file to run the plaintext model locally (testing aid:
+    /// a real client has no weights) and report agreement.
+    pub reference: Option<std::path::PathBuf>,
+    /// Per-image mode: images per request (batched: always one batch of up to N/2).
+    pub images_per_request: usize,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Hide the progress bar.
+    pub quiet: bool,
+}
+
+/// The outcome of a query run (one JSON line with `--json`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct QuerySummary {
+    /// Model name from the plan.
+    pub model: String,
+    /// Engine.
+    pub mode: Mode,
+    /// The bundle's key id.
+    pub key_id: String,
+    /// Images classified.
+    pub images: usize,
+    /// Argmax equal to the label.
+    pub correct: usize,
+    /// `correct / images`.
+    pub accuracy: f64,
+    /// Share of images whose encrypted argmax equals the local plaintext
+    /// model's (with `reference`).
+    pub agreement: Option<f64>,
+    /// Max |encrypted − plaintext| logit (with `reference`).
+    pub max_logit_error: Option<f64>,
+    /// Inference requests sent.
+    pub requests: usize,
+    /// Median request latency (ms; encryption and decryption excluded).
+    pub latency_p50_ms: f64,
+    /// 95th percentile request latency (ms).
+    pub latency_p95_ms: f64,
+    /// Bundle bytes uploaded (0 when the server already knew the bundle).
+    pub bundle_bytes: usize,
+    /// Bytes uploaded by the inference requests.
+    pub bytes_up: usize,
+    /// Bytes downloaded.
+    pub bytes_down: usize,
+    /// Wall time of the whole run, encryption and decryption included (s).
+    pub wall_s: f64,
+    /// Images per second over `wall_s`.
+    pub images_per_s: f64,
+}
+
+/// Nearest-rank percentile `p` in (0, 1] of `v` (0 when empty).
+pub fn percentile(v: &[f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let rank = ((p * s.len() as f64).ceil() as usize).clamp(1, s.len());
+    s[rank - 1]
+}
+
+fn argmax(v: &[f64]) -> usize {
+    v.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i)
+}
+
+/// Register the bundle if needed, then encrypt, upload, download and
+/// decrypt `req.images` test images of the plan's data set; accuracy
+/// against the labels, latency and bytes (and agreement with `reference`).
+pub fn query(client: &mut Client, req: &QueryRequest) -> Result<QuerySummary, ServiceError> {
+    let remote = Remote::new(&req.server, req.timeout);
+    let plan = remote.plan()?;
+    if plan != *client.plan() {
+        return Err(ServiceError::bad(format!(
+            "the server at {} now publishes a different plan ({} {}, N = 2^{}) than the keys were made for ({} {}, N = 2^{}); run keygen again",
+            req.server,
+            plan.model,
+            plan.mode.name(),
+            plan.params.log_n,
+            client.plan().model,
+            client.plan().mode.name(),
+            client.plan().params.log_n
+        )));
+    }
+    let data_err = |e: slaf_nn::data::DataError| ServiceError::bad(format!("test data: {e}"));
+    let split =
+        slaf_nn::data::open_test_split(plan.dataset, req.data_dir.as_deref()).map_err(data_err)?;
+    let total = split.len();
+    if req.images == 0 || req.offset >= total || req.images > total - req.offset {
+        return Err(ServiceError::bad(format!(
+            "{} images from offset {} do not fit the {total} test images",
+            req.images, req.offset
+        )));
+    }
+    let reference = match &req.reference {
+        Some(p) => Some(slaf_nn::WeightsFile::load(p).map_err(|e| ServiceError::Io {
+            path: p.display().to_string(),
+            detail: e.to_string(),
+        })?),
+        None => None,
+    };
+    let t0 = Instant::now();
+    let bundle_bytes = remote.ensure_registered(client)?;
+    let per = match plan.mode {
+        Mode::Batched => client.images_per_request(),
+        Mode::PerImage => req.images_per_request.clamp(1, client.images_per_request()),
+    };
+    let bar = slaf_nn::progress::bar(req.images as u64, "encrypted queries", req.quiet);
+    let (mut correct, mut agree, mut max_err) = (0usize, 0usize, 0f64);
+    let (mut up, mut down, mut lat) = (0usize, 0usize, Vec::new());
+    for start in (req.offset..req.offset + req.images).step_by(per) {
+        let end = (start + per).min(req.offset + req.images);
+        let rows: Vec<Vec<f32>> = (start..end).map(|i| split.images.row(i).to_vec()).collect();
+        let imgs: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
+        let (logits, ex) = remote.infer(client, &imgs)?;
+        up += ex.up;
+        down += ex.down;
+        lat.push(ex.ms);
+        for (k, lg) in logits.iter().enumerate() {
+            let label = usize::from(split.labels[start + k]);
+            correct += usize::from(argmax(lg) == label);
+            if let Some(w) = &reference {
+                let x: Vec<f64> = rows[k].iter().map(|&v| f64::from(v)).collect();
+                let plain = w.inference.forward(&x).map_err(|e| {
+                    ServiceError::bad(format!("the reference model cannot run: {e}"))
+                })?;
+                agree += usize::from(argmax(&plain) == argmax(lg));
+                for (a, b) in plain.iter().zip(lg) {
+                    max_err = max_err.max((a - b).abs());
+                }
+            }
+        }
+        bar.inc((end - start) as u64);
+    }
+    bar.finish_and_clear();
+    let wall_s = t0.elapsed().as_secs_f64();
+    let n = req.images as f64;
+    Ok(QuerySummary {
+        model: plan.model.clone(),
+        mode: plan.mode,
+        key_id: client.key_id().to_string(),
+        images: req.images,
+        correct,
+        accuracy: correct as f64 / n,
+        agreement: reference.as_ref().map(|_| agree as f64 / n),
+        max_logit_error: reference.as_ref().map(|_| max_err),
+        requests: lat.len(),
+        latency_p50_ms: percentile(&lat, 0.5),
+        latency_p95_ms: percentile(&lat, 0.95),
+        bundle_bytes,
+        bytes_up: up,
+        bytes_down: down,
+        wall_s,
+        images_per_s: n / wall_s.max(1e-9),
+    })
+}

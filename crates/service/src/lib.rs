@@ -1,0 +1,350 @@
+//! Encrypted inference as a client and a server that talk over HTTP: the
+//! server computes on ciphertexts it cannot read and never holds a secret
+//! key.
+//!
+//! - [`client`]: holds the [`slaf_ckks::SecretKey`]. From the server's
+//!   published [`ServicePlan`] it makes an evaluation-key bundle (public
+//!   key, relinearisation key, Galois keys for exactly the plan's rotation
+//!   steps), encrypts images in the plan's layout and decrypts the logits.
+//! - [`server`]: holds the model's inference form (a keyless
+//!   [`slaf_he_nn::batched::BatchedCircuit`] or
+//!   [`slaf_he_nn::per_image::PerImageCircuit`]) and the registered
+//!   bundles, and evaluates. It has no path to a secret key: its source
+//!   names no secret-key type or function (checked by `tests/service.rs`).
+//! - [`http`]: the axum routes over [`server::Server`] (`/healthz`,
+//!   `/v1/model`, `/v1/keys`, `/v1/infer/{key_id}`), body-size limit,
+//!   request timeout, CKKS work on a bounded blocking pool.
+//!
+//! Wire format: the checked binary serialization of [`slaf_ckks::serial`]
+//! (versioned; seed-compressed uniform parts) inside two small containers
+//! defined here: a key bundle ([`encode_bundle`]) and a message of
+//! ciphertexts ([`encode_message`]). A bundle's key id is the hex SHA-256 of
+//! its bytes: bundles are content-addressed, so replicas sharing one bundle
+//! folder serve any client.
+//!
+//! Threat model (README "Client and server"): an honest-but-curious server
+//! sees only ciphertexts under the client's key and never a decryption
+//! (the client does not send decrypted results back, so the IND-CPA-D
+//! attacks on CKKS do not apply). The model's weights stay on the server;
+//! the client learns the logits, and without flooding their low-order
+//! noise carries information about the circuit.
+
+pub mod client;
+pub mod http;
+pub mod server;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use slaf_ckks::CkksParametersLiteral;
+use slaf_he_nn::{HeNnError, Mode};
+use slaf_nn::ConvGeom;
+
+/// Version of the published plan and of the containers below.
+pub const WIRE_VERSION: u32 = 1;
+const BUNDLE_MAGIC: &[u8; 8] = b"SLAFBNDL";
+const MESSAGE_MAGIC: &[u8; 8] = b"SLAFMSG\0";
+
+/// Errors of the client/server split. Each maps to one HTTP status
+/// ([`ServiceError::status`]); a server keeps serving after any of them.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The request is malformed or does not fit the model (400).
+    #[error("bad request: {detail}")]
+    BadRequest {
+        /// What is wrong, with the numbers.
+        detail: String,
+    },
+    /// No bundle is registered under this key id (404).
+    #[error("unknown key id {key_id:?}: register the bundle with POST /v1/keys first")]
+    UnknownKey {
+        /// The id asked for.
+        key_id: String,
+    },
+    /// The body is larger than the server accepts (413).
+    #[error("body too large: {detail}")]
+    TooLarge {
+        /// Sizes.
+        detail: String,
+    },
+    /// Every worker stayed busy, or the work ran past the timeout (503).
+    #[error("server busy: {detail}")]
+    Busy {
+        /// What timed out.
+        detail: String,
+    },
+    /// Encrypted inference failed on a well-formed request (500).
+    #[error(transparent)]
+    HeNn(#[from] HeNnError),
+    /// A file of the key folder or the bundle store could not be used.
+    #[error("{path}: {detail}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What failed.
+        detail: String,
+    },
+    /// The HTTP exchange failed (client side) or the server answered an error.
+    #[error("{url}: {detail}")]
+    Http {
+        /// The URL.
+        url: String,
+        /// Status and message.
+        detail: String,
+    },
+}
+
+impl ServiceError {
+    /// A 400 error.
+    pub fn bad(detail: impl Into<String>) -> Self {
+        Self::BadRequest {
+            detail: detail.into(),
+        }
+    }
+
+    /// The HTTP status of this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::BadRequest { .. } => 400,
+            Self::UnknownKey { .. } => 404,
+            Self::TooLarge { .. } => 413,
+            Self::Busy { .. } => 503,
+            Self::HeNn(HeNnError::InvalidRequest { .. } | HeNnError::Ckks(_)) => 400,
+            Self::HeNn(_) | Self::Io { .. } | Self::Http { .. } => 500,
+        }
+    }
+
+    /// A short machine-readable kind for JSON error bodies.
+    pub fn kind(&self) -> &'static str {
+        match self.status() {
+            400 => "bad_request",
+            404 => "unknown_key",
+            413 => "too_large",
+            503 => "busy",
+            _ => "internal",
+        }
+    }
+}
+
+/// Keys a client must send for the plan's circuit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRequirements {
+    /// A relinearisation key (always, both circuits multiply ciphertexts).
+    pub relinearization: bool,
+    /// Left rotation steps that need Galois keys (empty in batched mode).
+    pub galois_steps: Vec<i64>,
+}
+
+/// How inputs are laid out in ciphertexts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputLayout {
+    /// Pixels per image.
+    pub pixels: usize,
+    /// Level the inputs are encrypted at.
+    pub level: usize,
+    /// Exact scale the inputs are encoded at.
+    pub scale: f64,
+    /// Batched: images per request (slots; one ciphertext per pixel, image
+    /// `b` in slot `b`). Per-image: ciphertexts per request (one image each).
+    pub images_per_request: usize,
+    /// Per-image: the first convolution's geometry (the client writes the
+    /// image in its im2col layout). Batched: none.
+    pub im2col: Option<ConvGeom>,
+}
+
+/// What `GET /v1/model` publishes: everything a client needs to make keys,
+/// encrypt and decrypt, and nothing about the weights.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServicePlan {
+    /// [`WIRE_VERSION`].
+    pub version: u32,
+    /// Model name.
+    pub model: String,
+    /// Data set the model was trained on (its test split is what a client queries).
+    pub dataset: slaf_nn::data::Dataset,
+    /// Engine.
+    pub mode: Mode,
+    /// CKKS parameters (validated again by the client).
+    pub params: CkksParametersLiteral,
+    /// Multiplicative depth of the circuit.
+    pub depth: usize,
+    /// Input layout.
+    pub input: InputLayout,
+    /// Logits per image.
+    pub outputs: usize,
+    /// Keys the bundle must hold.
+    pub keys: KeyRequirements,
+    /// Largest body the server accepts (bytes).
+    pub max_body_bytes: usize,
+    /// Noise flooding of the returned logits (uniform in [-2^B, 2^B) per
+    /// coefficient), if the server applies it.
+    #[serde(default)]
+    pub flood_bits: Option<u32>,
+}
+
+/// The evaluation keys a client registers, serialized: parameters JSON and
+/// the public, relinearisation and Galois keys (each in the checked
+/// [`slaf_ckks::serial`] format; Galois keys empty when none are needed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BundleParts {
+    /// Parameters JSON ([`slaf_ckks::serial::parameters_to_json`]).
+    pub params_json: String,
+    /// Public key bytes.
+    pub public_key: Vec<u8>,
+    /// Relinearisation key bytes.
+    pub relinearization_key: Vec<u8>,
+    /// Galois key bytes (empty: none).
+    pub galois_keys: Vec<u8>,
+}
+
+/// The key id of a bundle: hex SHA-256 of its bytes.
+pub fn key_id(bundle: &[u8]) -> String {
+    Sha256::digest(bundle)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether `s` looks like a key id (64 lowercase hex digits).
+pub fn is_key_id(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn push_section(buf: &mut Vec<u8>, bytes: &[u8]) {
+    buf.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+    buf.extend_from_slice(bytes);
+}
+
+/// A bounds-checked reader of the containers.
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    what: &'static str,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, k: usize) -> Result<&'a [u8], ServiceError> {
+        let end = self.pos.checked_add(k).filter(|&e| e <= self.buf.len());
+        let end = end.ok_or_else(|| {
+            ServiceError::bad(format!(
+                "{}: truncated at byte {} of {} (wanted {k} more)",
+                self.what,
+                self.pos,
+                self.buf.len()
+            ))
+        })?;
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn u32(&mut self) -> Result<u32, ServiceError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn section(&mut self) -> Result<&'a [u8], ServiceError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        let len = usize::try_from(u64::from_le_bytes(a)).unwrap_or(usize::MAX);
+        self.take(len)
+    }
+    fn header(&mut self, magic: &[u8; 8]) -> Result<(), ServiceError> {
+        if self.take(8)? != magic {
+            return Err(ServiceError::bad(format!("{}: bad magic", self.what)));
+        }
+        let v = self.u32()?;
+        if v != WIRE_VERSION {
+            return Err(ServiceError::bad(format!(
+                "{}: version {v}, this server reads {WIRE_VERSION}",
+                self.what
+            )));
+        }
+        Ok(())
+    }
+    fn finish(&self) -> Result<(), ServiceError> {
+        if self.pos != self.buf.len() {
+            return Err(ServiceError::bad(format!(
+                "{}: {} trailing bytes",
+                self.what,
+                self.buf.len() - self.pos
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Serialize a bundle: magic `SLAFBNDL`, [`WIRE_VERSION`], then four
+/// length-prefixed (u64) sections in the order of [`BundleParts`].
+pub fn encode_bundle(parts: &BundleParts) -> Vec<u8> {
+    let mut buf = Vec::new();
+    buf.extend_from_slice(BUNDLE_MAGIC);
+    buf.extend_from_slice(&WIRE_VERSION.to_le_bytes());
+    for s in [
+        parts.params_json.as_bytes(),
+        &parts.public_key,
+        &parts.relinearization_key,
+        &parts.galois_keys,
+    ] {
+        push_section(&mut buf, s);
+    }
+    buf
+}
+
+/// Read a bundle's sections (their contents are checked by the server).
+pub fn decode_bundle(bytes: &[u8]) -> Result<BundleParts, ServiceError> {
+    let mut c = Cursor {
+        buf: bytes,
+        pos: 0,
+        what: "key bundle",
+    };
+    c.header(BUNDLE_MAGIC)?;
+    let params = c.section()?;
+    let params_json = std::str::from_utf8(params)
+        .map_err(|_| ServiceError::bad("key bundle: parameters are not UTF-8"))?
+        .to_string();
+    let public_key = c.section()?.to_vec();
+    let relinearization_key = c.section()?.to_vec();
+    let galois_keys = c.section()?.to_vec();
+    c.finish()?;
+    Ok(BundleParts {
+        params_json,
+        public_key,
+        relinearization_key,
+        galois_keys,
+    })
+}
+
+/// Serialize a message of ciphertexts: magic `SLAFMSG\0`,
+/// [`WIRE_VERSION`], the count (u32), then each serialized ciphertext as a
+/// length-prefixed (u64) section.
+pub fn encode_message(items: &[Vec<u8>]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(16 + items.iter().map(|i| i.len() + 8).sum::<usize>());
+    buf.extend_from_slice(MESSAGE_MAGIC);
+    buf.extend_from_slice(&WIRE_VERSION.to_le_bytes());
+    buf.extend_from_slice(&(items.len() as u32).to_le_bytes());
+    for i in items {
+        push_section(&mut buf, i);
+    }
+    buf
+}
+
+/// The sections of a message, refused unless there are `1..=max` of them.
+pub fn decode_message(bytes: &[u8], max: usize) -> Result<Vec<&[u8]>, ServiceError> {
+    let mut c = Cursor {
+        buf: bytes,
+        pos: 0,
+        what: "ciphertext message",
+    };
+    c.header(MESSAGE_MAGIC)?;
+    let count = c.u32()? as usize;
+    if count == 0 || count > max {
+        return Err(ServiceError::bad(format!(
+            "ciphertext message holds {count} ciphertexts, expected 1..={max}"
+        )));
+    }
+    let items = (0..count)
+        .map(|_| c.section())
+        .collect::<Result<Vec<_>, _>>()?;
+    c.finish()?;
+    Ok(items)
+}

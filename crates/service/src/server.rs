@@ -1,0 +1,457 @@
+//! The server side: a model's keyless circuit, the registered key bundles,
+//! and evaluation on uploaded ciphertexts.
+//!
+//! Invariants: nothing here can decrypt. The circuit types hold no key;
+//! an evaluator is built per bundle from the public keys it carries. Every
+//! bundle is checked against the model's parameters (N, every prime, the
+//! Galois steps) before it is stored, and every ciphertext against the
+//! circuit's input level, part count and scale before any work; each
+//! failure is a typed [`ServiceError`] that names the numbers. The store
+//! holds at most [`ServerConfig::max_bundles`] bundles and evicts the least
+//! recently used one; with a bundle folder, bundles are also written as
+//! content-addressed files `KEY_ID.bundle` and reloaded on a miss.
+
+use super::{
+    BundleParts, InputLayout, KeyRequirements, ServiceError, ServicePlan, WIRE_VERSION,
+    decode_bundle, decode_message, encode_message, is_key_id, key_id,
+};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use slaf_ckks::keys::wipe_rng;
+use slaf_ckks::serial::{
+    ciphertext_from_bytes, ciphertext_to_bytes, galois_keys_from_bytes, parameters_from_json,
+    public_key_from_bytes, relinearization_key_from_bytes,
+};
+use slaf_ckks::{Ciphertext, CkksContext, EvaluationKeys, Evaluator, PublicKey};
+use slaf_he_nn::batched::BatchedCircuit;
+use slaf_he_nn::per_image::{PerImageCircuit, PerImageOptions};
+use slaf_he_nn::plan::ParamsChoice;
+use slaf_he_nn::plan::resolve_params;
+use slaf_he_nn::{HeNnError, Mode};
+use slaf_nn::WeightsFile;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Limits and storage of a server.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Bundles kept in memory; registering one more evicts the least recently used.
+    pub max_bundles: usize,
+    /// Largest body accepted (None: twice the larger of one request and
+    /// one bundle of this model, computed from the plan).
+    pub max_body_bytes: Option<usize>,
+    /// Ciphertexts per per-image request.
+    pub max_images_per_request: usize,
+    /// Folder of content-addressed bundle files shared by replicas (None: memory only).
+    pub bundle_dir: Option<PathBuf>,
+    /// Accept parameter sets below 128-bit security (tests only).
+    pub allow_insecure: bool,
+    /// Noise flooding of returned ciphertexts: uniform noise in
+    /// [-2^B, 2^B) on every coefficient plus a re-randomisation with the
+    /// client's public key ([`Evaluator::flood`]). None: off.
+    pub flood_bits: Option<u32>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            max_bundles: 16,
+            max_body_bytes: None,
+            max_images_per_request: 64,
+            bundle_dir: None,
+            allow_insecure: false,
+            flood_bits: None,
+        }
+    }
+}
+
+enum Circuit {
+    Batched(BatchedCircuit),
+    PerImage(PerImageCircuit),
+}
+
+/// A registered bundle: its evaluator and public key (for flooding).
+struct Entry {
+    ev: Evaluator,
+    pk: PublicKey,
+}
+
+struct Store {
+    entries: HashMap<String, (Arc<Entry>, u64)>,
+    tick: u64,
+    evicted: u64,
+}
+
+/// What one evaluation did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EvalStats {
+    /// Ciphertexts in.
+    pub inputs: usize,
+    /// Ciphertexts out.
+    pub outputs: usize,
+    /// Milliseconds spent deserializing the inputs.
+    pub decode_ms: f64,
+    /// Milliseconds spent evaluating.
+    pub eval_ms: f64,
+}
+
+/// A model served to clients that hold the keys.
+pub struct Server {
+    circuit: Circuit,
+    plan: ServicePlan,
+    config: ServerConfig,
+    store: Mutex<Store>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Server({} {}, {})",
+            self.plan.model,
+            self.plan.mode.name(),
+            self.context().params().describe()
+        )
+    }
+}
+
+fn poisoned<T>(_: T) -> ServiceError {
+    ServiceError::Busy {
+        detail: "the bundle store lock is poisoned (an earlier request panicked)".into(),
+    }
+}
+
+impl Server {
+    /// Prepare `weights` for `mode` on `params` (None: the parameters
+    /// `infer` picks for the model).
+    pub fn new(
+        weights: &WeightsFile,
+        mode: Mode,
+        params: Option<ParamsChoice>,
+        config: ServerConfig,
+    ) -> Result<Self, ServiceError> {
+        let (plan, params, _) = resolve_params(weights, params, mode)?;
+        let model = weights.inference.chain_form().map_err(HeNnError::from)?;
+        let literal = params.literal().clone();
+        let n = params.n();
+        let (circuit, input, depth, outputs, keys) = match mode {
+            Mode::Batched => {
+                let c = BatchedCircuit::new(&model, plan, params, 128)?;
+                let input = InputLayout {
+                    pixels: c.pixels(),
+                    level: c.start_level(),
+                    scale: c.input_scale(),
+                    images_per_request: c.batch_size(),
+                    im2col: None,
+                };
+                let keys = KeyRequirements {
+                    relinearization: true,
+                    galois_steps: Vec::new(),
+                };
+                let (depth, outputs) = (c.plan().depth, c.outputs());
+                (Circuit::Batched(c), input, depth, outputs, keys)
+            }
+            Mode::PerImage => {
+                let c = PerImageCircuit::new(&model, params, &PerImageOptions::default())?;
+                let p = c.pipeline();
+                let input = InputLayout {
+                    pixels: c.pixels(),
+                    level: p.start_level(),
+                    scale: p.scale(),
+                    images_per_request: config.max_images_per_request.max(1),
+                    im2col: Some(model.conv.geom),
+                };
+                let keys = KeyRequirements {
+                    relinearization: true,
+                    galois_steps: c.rotation_steps(),
+                };
+                let depth = p.start_level() - p.end_level();
+                let outputs = c.outputs();
+                (Circuit::PerImage(c), input, depth, outputs, keys)
+            }
+        };
+        // Default body limit: twice the larger of a full request and a bundle.
+        let limbs = literal.coeff_mod_bit_sizes.len();
+        let ct = 2 * (input.level + 1) * n * 8 + 512;
+        let request = ct
+            * match mode {
+                Mode::Batched => input.pixels.max(1),
+                Mode::PerImage => input.images_per_request,
+            };
+        let switching = 2 * limbs * limbs * n * 8;
+        let bundle = switching * (1 + keys.galois_steps.len()) + 2 * limbs * n * 8 + 4096;
+        let max_body_bytes = config.max_body_bytes.unwrap_or(2 * request.max(bundle));
+        if let Some(bits) = config.flood_bits {
+            let out_scale = match &circuit {
+                Circuit::Batched(c) => c.output_scale(),
+                Circuit::PerImage(c) => c.pipeline().scale(),
+            };
+            let slot_bits = f64::from(bits) + (n as f64 / 3.0).log2() / 2.0;
+            let max = (out_scale.log2() - 4.0 - (n as f64 / 3.0).log2() / 2.0).floor();
+            if slot_bits + 4.0 > out_scale.log2() {
+                return Err(ServiceError::bad(format!(
+                    "--flood-bits {bits} would put slot noise 2^{slot_bits:.1} on logits of scale 2^{:.1}; at most {max} bits keep 4 bits of precision",
+                    out_scale.log2()
+                )));
+            }
+        }
+        let plan = ServicePlan {
+            version: WIRE_VERSION,
+            flood_bits: config.flood_bits,
+            model: weights.model.name.clone(),
+            dataset: weights.config.dataset,
+            mode,
+            params: literal,
+            depth,
+            input,
+            outputs,
+            keys,
+            max_body_bytes,
+        };
+        if let Some(dir) = &config.bundle_dir {
+            std::fs::create_dir_all(dir).map_err(|e| ServiceError::Io {
+                path: dir.display().to_string(),
+                detail: format!("cannot create the bundle folder: {e}"),
+            })?;
+        }
+        Ok(Self {
+            circuit,
+            plan,
+            config,
+            store: Mutex::new(Store {
+                entries: HashMap::new(),
+                tick: 0,
+                evicted: 0,
+            }),
+        })
+    }
+
+    /// The published plan (`GET /v1/model`).
+    pub fn plan(&self) -> &ServicePlan {
+        &self.plan
+    }
+
+    /// The limits.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    fn context(&self) -> &Arc<CkksContext> {
+        match &self.circuit {
+            Circuit::Batched(c) => c.context(),
+            Circuit::PerImage(c) => c.context(),
+        }
+    }
+
+    /// Bundles in memory and bundles evicted so far.
+    pub fn bundle_counts(&self) -> (usize, u64) {
+        self.store
+            .lock()
+            .map(|s| (s.entries.len(), s.evicted))
+            .unwrap_or((0, 0))
+    }
+
+    /// Check a bundle against the model and build its evaluator.
+    fn evaluator_of(&self, bytes: &[u8]) -> Result<Entry, ServiceError> {
+        let BundleParts {
+            params_json,
+            public_key,
+            relinearization_key,
+            galois_keys,
+        } = decode_bundle(bytes)?;
+        let theirs = parameters_from_json(&params_json, self.config.allow_insecure)
+            .map_err(|e| ServiceError::bad(format!("bundle parameters: {e}")))?;
+        let ctx = self.context();
+        let ours = ctx.params();
+        if theirs.n() != ours.n()
+            || theirs.q() != ours.q()
+            || theirs.special_primes() != ours.special_primes()
+            || theirs.dnum() != ours.dnum()
+        {
+            return Err(ServiceError::bad(format!(
+                "the bundle is for N = {} with {} primes {:?}; this model runs N = {} with {} primes {:?}",
+                theirs.n(),
+                theirs.q().len(),
+                theirs.q(),
+                ours.n(),
+                ours.q().len(),
+                ours.q()
+            )));
+        }
+        let what =
+            |part: &str, e: slaf_ckks::CkksError| ServiceError::bad(format!("bundle {part}: {e}"));
+        // The public key is used only by noise flooding, but always checked.
+        let pk = public_key_from_bytes(ctx, &public_key).map_err(|e| what("public key", e))?;
+        let rk = relinearization_key_from_bytes(ctx, &relinearization_key)
+            .map_err(|e| what("relinearization key", e))?;
+        let gk = if galois_keys.is_empty() {
+            None
+        } else {
+            Some(galois_keys_from_bytes(ctx, &galois_keys).map_err(|e| what("Galois keys", e))?)
+        };
+        let ev = Evaluator::with_keys(ctx, EvaluationKeys::new(Some(rk), gk));
+        if let Circuit::PerImage(c) = &self.circuit {
+            c.check_keys(&ev)
+                .map_err(|e| ServiceError::bad(format!("bundle: {e}")))?;
+        }
+        Ok(Entry { ev, pk })
+    }
+
+    fn insert(&self, id: &str, ev: Entry) -> Result<Arc<Entry>, ServiceError> {
+        let ev = Arc::new(ev);
+        let mut s = self.store.lock().map_err(poisoned)?;
+        s.tick += 1;
+        let tick = s.tick;
+        if !s.entries.contains_key(id) && s.entries.len() >= self.config.max_bundles.max(1) {
+            // Evict the least recently used bundle.
+            if let Some(old) = s
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(k, _)| k.clone())
+            {
+                s.entries.remove(&old);
+                s.evicted += 1;
+            }
+        }
+        s.entries.insert(id.to_string(), (Arc::clone(&ev), tick));
+        Ok(ev)
+    }
+
+    fn bundle_path(&self, id: &str) -> Option<PathBuf> {
+        self.config
+            .bundle_dir
+            .as_ref()
+            .map(|d| d.join(format!("{id}.bundle")))
+    }
+
+    /// Register a bundle (`POST /v1/keys`); returns its key id and whether
+    /// it was new. Registering the same bundle twice is a no-op.
+    pub fn register(&self, bytes: &[u8]) -> Result<(String, bool), ServiceError> {
+        let id = key_id(bytes);
+        {
+            let mut s = self.store.lock().map_err(poisoned)?;
+            s.tick += 1;
+            let tick = s.tick;
+            if let Some(e) = s.entries.get_mut(&id) {
+                e.1 = tick;
+                return Ok((id, false));
+            }
+        }
+        let ev = self.evaluator_of(bytes)?;
+        if let Some(path) = self.bundle_path(&id) {
+            std::fs::write(&path, bytes).map_err(|e| ServiceError::Io {
+                path: path.display().to_string(),
+                detail: format!("cannot store the bundle: {e}"),
+            })?;
+        }
+        self.insert(&id, ev)?;
+        Ok((id, true))
+    }
+
+    /// Whether a key id is known (in memory or in the bundle folder).
+    pub fn knows(&self, id: &str) -> bool {
+        let in_memory = self
+            .store
+            .lock()
+            .map(|s| s.entries.contains_key(id))
+            .unwrap_or(false);
+        in_memory || (is_key_id(id) && self.bundle_path(id).is_some_and(|p| p.exists()))
+    }
+
+    fn evaluator(&self, id: &str) -> Result<Arc<Entry>, ServiceError> {
+        let unknown = || ServiceError::UnknownKey {
+            key_id: id.chars().take(80).collect(),
+        };
+        {
+            let mut s = self.store.lock().map_err(poisoned)?;
+            s.tick += 1;
+            let tick = s.tick;
+            if let Some(e) = s.entries.get_mut(id) {
+                e.1 = tick;
+                return Ok(Arc::clone(&e.0));
+            }
+        }
+        if !is_key_id(id) {
+            return Err(unknown());
+        }
+        // A bundle another replica stored: reload it (checked again).
+        let Some(path) = self.bundle_path(id).filter(|p| p.exists()) else {
+            return Err(unknown());
+        };
+        let bytes = std::fs::read(&path).map_err(|e| ServiceError::Io {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        if key_id(&bytes) != id {
+            return Err(ServiceError::Io {
+                path: path.display().to_string(),
+                detail: "the file's SHA-256 is not its name".into(),
+            });
+        }
+        let ev = self.evaluator_of(&bytes)?;
+        self.insert(id, ev)
+    }
+
+    /// Evaluate one request (`POST /v1/infer/{key_id}`): a message of
+    /// ciphertexts in the plan's layout in, a message of logit ciphertexts
+    /// out (batched: one per logit; per-image: one per image).
+    pub fn infer(&self, id: &str, body: &[u8]) -> Result<(Vec<u8>, EvalStats), ServiceError> {
+        let entry = self.evaluator(id)?;
+        let ev = &entry.ev;
+        let ctx = self.context();
+        let max = match self.plan.mode {
+            Mode::Batched => self.plan.input.pixels,
+            Mode::PerImage => self.plan.input.images_per_request,
+        };
+        let t = Instant::now();
+        let items = decode_message(body, max)?;
+        let cts: Vec<Ciphertext> = items
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                ciphertext_from_bytes(ctx, b)
+                    .map_err(|e| ServiceError::bad(format!("ciphertext {i}: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        let decode_ms = t.elapsed().as_secs_f64() * 1e3;
+        let inputs = cts.len();
+        let t = Instant::now();
+        let out: Vec<Ciphertext> = match &self.circuit {
+            // evaluate checks the inputs first.
+            Circuit::Batched(c) => c.evaluate(ev, cts, None, None)?.0,
+            Circuit::PerImage(c) => {
+                for (i, ct) in cts.iter().enumerate() {
+                    c.check_input(ct)
+                        .map_err(|e| ServiceError::bad(format!("ciphertext {i}: {e}")))?;
+                }
+                cts.iter()
+                    .map(|ct| c.evaluate(ev, ct, None).map(|r| r.0))
+                    .collect::<Result<_, _>>()?
+            }
+        };
+        let out = match self.config.flood_bits {
+            Some(bits) => {
+                let mut rng = ChaCha20Rng::from_os_rng();
+                let flooded = out
+                    .iter()
+                    .map(|ct| ev.flood(ct, &entry.pk, bits, &mut rng))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(HeNnError::from);
+                wipe_rng(&mut rng);
+                flooded?
+            }
+            None => out,
+        };
+        let stats = EvalStats {
+            inputs,
+            outputs: out.len(),
+            decode_ms,
+            eval_ms: t.elapsed().as_secs_f64() * 1e3,
+        };
+        let bytes: Vec<Vec<u8>> = out.iter().map(|c| ciphertext_to_bytes(ctx, c)).collect();
+        Ok((encode_message(&bytes), stats))
+    }
+}

@@ -1,0 +1,346 @@
+//! The client/server split over HTTP on loopback (server on port 0 inside
+//! the test): end-to-end agreement in both modes, hostile clients answered
+//! with 4xx while the server keeps serving, four concurrent clients, and
+//! the server source holding no path to a secret key.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test/example code: fail loudly
+
+use slaf_ckks::KeySeed;
+use slaf_he_nn::Mode;
+use slaf_nn::WeightsFile;
+use slaf_nn::data::{Dataset, open_test_split};
+use slaf_service::client::{Client, Remote};
+use slaf_service::http::{HttpConfig, RunningServer, spawn};
+use slaf_service::server::{Server, ServerConfig};
+use slaf_service::{ServicePlan, encode_message};
+use std::sync::Arc;
+use std::time::Duration;
+
+const WEIGHTS: &str = "results/training/cnn1-x2.json.gz";
+
+fn weights() -> WeightsFile {
+    WeightsFile::load(std::path::Path::new(WEIGHTS)).expect("committed CNN1-X2 weights")
+}
+
+fn start(mode: Mode, config: ServerConfig) -> RunningServer {
+    let server = Server::new(&weights(), mode, None, config).expect("server");
+    let addr = "127.0.0.1:0".parse().expect("addr");
+    spawn(Arc::new(server), &HttpConfig::default(), addr).expect("spawn")
+}
+
+fn remote(s: &RunningServer) -> Remote {
+    Remote::new(&s.url(), Duration::from_secs(600))
+}
+
+fn argmax(v: &[f64]) -> usize {
+    v.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i)
+}
+
+/// Test images `0..count` and the plaintext model's logits.
+fn images(count: usize) -> (Vec<Vec<f32>>, Vec<Vec<f64>>) {
+    let split = open_test_split(Dataset::Mnist, None).expect("MNIST test split");
+    let w = weights();
+    let ims: Vec<Vec<f32>> = (0..count).map(|i| split.images.row(i).to_vec()).collect();
+    let plain = ims
+        .iter()
+        .map(|im| {
+            let x: Vec<f64> = im.iter().map(|&v| f64::from(v)).collect();
+            w.inference.forward(&x).expect("forward")
+        })
+        .collect();
+    (ims, plain)
+}
+
+/// Register, infer and compare with plaintext: every argmax agrees and
+/// every logit is within `tol`.
+fn round_trip(r: &Remote, client: &mut Client, count: usize, tol: f64) {
+    assert!(r.ensure_registered(client).expect("register") > 0);
+    // Known now: a second registration sends nothing.
+    assert_eq!(r.ensure_registered(client).expect("known"), 0);
+    let (ims, plain) = images(count);
+    let refs: Vec<&[f32]> = ims.iter().map(Vec::as_slice).collect();
+    let (logits, ex) = r.infer(client, &refs).expect("infer");
+    assert_eq!(logits.len(), count);
+    for (i, (he, p)) in logits.iter().zip(&plain).enumerate() {
+        assert_eq!(argmax(he), argmax(p), "image {i}: {he:?} vs {p:?}");
+        let err = he
+            .iter()
+            .zip(p)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(err < tol, "image {i}: logit error {err}");
+    }
+    assert!(ex.up > 0 && ex.down > 0);
+}
+
+#[test]
+fn per_image_end_to_end_agrees_with_plaintext() {
+    let s = start(Mode::PerImage, ServerConfig::default());
+    let r = remote(&s);
+    let plan = r.plan().expect("plan");
+    assert_eq!(plan.mode, Mode::PerImage);
+    assert!(!plan.keys.galois_steps.is_empty());
+    let mut c = Client::generate(plan, &KeySeed::for_tests(1), false).expect("client");
+    round_trip(&r, &mut c, 2, 0.1);
+    // Uploads are seed-compressed: one ciphertext is c0 plus a 32-byte seed.
+    let p = c.plan().clone();
+    let limbs = p.input.level + 1;
+    let n = 1usize << p.params.log_n;
+    let ims = images(1).0;
+    let body = c.encrypt(&[ims[0].as_slice()]).expect("encrypt");
+    let half = limbs * n * 8;
+    assert!(
+        body.len() > half && body.len() < half + 512,
+        "{} vs {half}",
+        body.len()
+    );
+}
+
+#[test]
+fn batched_end_to_end_agrees_with_plaintext() {
+    let s = start(Mode::Batched, ServerConfig::default());
+    let r = remote(&s);
+    let plan = r.plan().expect("plan");
+    assert_eq!(plan.mode, Mode::Batched);
+    assert!(
+        plan.keys.galois_steps.is_empty(),
+        "batched needs no Galois key"
+    );
+    let mut c = Client::generate(plan, &KeySeed::for_tests(2), false).expect("client");
+    round_trip(&r, &mut c, 24, 0.1);
+}
+
+#[test]
+fn noise_flooding_keeps_accuracy_and_agreement() {
+    let flooded = ServerConfig {
+        flood_bits: Some(12),
+        ..ServerConfig::default()
+    };
+    let s = start(Mode::PerImage, flooded);
+    let r = remote(&s);
+    let plan = r.plan().expect("plan");
+    assert_eq!(plan.flood_bits, Some(12));
+    let mut c = Client::generate(plan, &KeySeed::for_tests(7), false).expect("client");
+    round_trip(&r, &mut c, 2, 0.1);
+    // A flood that would drown the logits is refused up front, naming the bound.
+    let too_much = ServerConfig {
+        flood_bits: Some(30),
+        ..ServerConfig::default()
+    };
+    let e = Server::new(&weights(), Mode::PerImage, None, too_much).expect_err("30 bits");
+    assert!(e.to_string().contains("at most 16 bits"), "{e}");
+}
+
+/// POST raw bytes; the status and the body.
+fn post_raw(url: &str, body: &[u8]) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    match agent.post(url).send(body) {
+        Ok(mut resp) => {
+            let status = resp.status().as_u16();
+            let text = resp
+                .body_mut()
+                .with_config()
+                .limit(1 << 30)
+                .read_to_string()
+                .unwrap_or_default();
+            (status, text)
+        }
+        // A server may close the connection while a too-large body is
+        // still being sent; that too is a refusal.
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+fn healthy(r: &Remote) {
+    let body = r.get("/healthz").expect("healthz answers");
+    assert!(String::from_utf8_lossy(&body).contains("\"ok\""));
+}
+
+#[test]
+fn hostile_clients_get_4xx_and_the_server_keeps_serving() {
+    let s = start(
+        Mode::PerImage,
+        ServerConfig {
+            max_body_bytes: Some(160 << 20),
+            max_images_per_request: 4,
+            ..ServerConfig::default()
+        },
+    );
+    let r = remote(&s);
+    let plan: ServicePlan = r.plan().expect("plan");
+    let url = s.url();
+    let expect = |what: &str, (status, body): (u16, String), want: u16, needle: &str| {
+        assert_eq!(status, want, "{what}: {body}");
+        assert!(body.contains(needle), "{what}: {body:?} lacks {needle:?}");
+        assert!(
+            body.contains("\"error\""),
+            "{what}: not a JSON error: {body}"
+        );
+        healthy(&r);
+    };
+    // Random bytes as a bundle, and a truncated bundle.
+    let noise: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
+        .collect();
+    expect(
+        "random bundle",
+        post_raw(&format!("{url}/v1/keys"), &noise),
+        400,
+        "magic",
+    );
+    let good = Client::generate(plan.clone(), &KeySeed::for_tests(3), false).expect("client");
+    let half = &good.bundle()[..good.bundle().len() / 2];
+    expect(
+        "truncated bundle",
+        post_raw(&format!("{url}/v1/keys"), half),
+        400,
+        "truncated",
+    );
+    // A bundle for other parameters (another chain of the same N).
+    let mut other = plan.clone();
+    other.params.coeff_mod_bit_sizes = vec![31, 26, 26, 26, 26, 26, 31];
+    let foreign = Client::generate(other, &KeySeed::for_tests(4), false).expect("client");
+    expect(
+        "foreign bundle",
+        post_raw(&format!("{url}/v1/keys"), foreign.bundle()),
+        400,
+        "primes",
+    );
+    // A bundle missing one Galois step.
+    let mut fewer = plan.clone();
+    fewer.keys.galois_steps.pop();
+    let missing = Client::generate(fewer, &KeySeed::for_tests(5), false).expect("client");
+    expect(
+        "missing step",
+        post_raw(&format!("{url}/v1/keys"), missing.bundle()),
+        400,
+        "lack",
+    );
+    // An unknown key id.
+    let mut c = good;
+    let ims = images(1).0;
+    let body = c.encrypt(&[ims[0].as_slice()]).expect("encrypt");
+    let unknown = format!("{url}/v1/infer/{}", "0".repeat(64));
+    expect(
+        "unknown key",
+        post_raw(&unknown, &body),
+        404,
+        "unknown key id",
+    );
+    // Register the good bundle; then hostile ciphertexts under it.
+    r.ensure_registered(&c).expect("register");
+    let infer = format!("{url}/v1/infer/{}", c.key_id());
+    expect("random ciphertexts", post_raw(&infer, &noise), 400, "magic");
+    expect(
+        "truncated ciphertexts",
+        post_raw(&infer, &body[..body.len() - 9]),
+        400,
+        "truncated",
+    );
+    expect(
+        "no ciphertext",
+        post_raw(&infer, &encode_message(&[])),
+        400,
+        "expected 1..=4",
+    );
+    let five = encode_message(&vec![vec![0u8; 8]; 5]);
+    expect("too many", post_raw(&infer, &five), 400, "expected 1..=4");
+    // A ciphertext at the wrong level (a client that ignores the plan).
+    let mut low = plan.clone();
+    low.input.level -= 1;
+    let mut wrong = Client::generate(low, &KeySeed::for_tests(3), false).expect("client");
+    let body_low = wrong.encrypt(&[ims[0].as_slice()]).expect("encrypt");
+    expect("wrong level", post_raw(&infer, &body_low), 400, "level");
+    // An oversized body: refused by the limit before any parsing.
+    let huge = vec![0u8; (160 << 20) + 1];
+    let (status, text) = post_raw(&infer, &huge);
+    assert!(status == 413 || status == 0, "oversized: {status} {text}");
+    healthy(&r);
+    // And the good client is still served correctly.
+    let (logits, _) = r.infer(&mut c, &[ims[0].as_slice()]).expect("infer");
+    let (_, plain) = images(1);
+    assert_eq!(argmax(&logits[0]), argmax(&plain[0]));
+}
+
+#[test]
+fn four_concurrent_clients_are_all_served_correctly() {
+    let s = start(Mode::PerImage, ServerConfig::default());
+    let url = s.url();
+    let plan = remote(&s).plan().expect("plan");
+    let (ims, plain) = images(4);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|k| {
+                let (plan, url, im) = (plan.clone(), url.clone(), ims[k].clone());
+                scope.spawn(move || {
+                    let r = Remote::new(&url, Duration::from_secs(600));
+                    let seed = KeySeed::for_tests(10 + k as u64);
+                    let mut c = Client::generate(plan, &seed, false).expect("client");
+                    r.ensure_registered(&c).expect("register");
+                    r.infer(&mut c, &[im.as_slice()]).expect("infer").0
+                })
+            })
+            .collect();
+        for (k, h) in handles.into_iter().enumerate() {
+            let logits = h.join().expect("client thread");
+            assert_eq!(argmax(&logits[0]), argmax(&plain[k]), "client {k}");
+        }
+    });
+    let body = remote(&s).get("/healthz").expect("healthz");
+    assert!(String::from_utf8_lossy(&body).contains("\"bundles\":4"));
+}
+
+#[test]
+fn bundle_store_evicts_the_least_recently_used() {
+    let server = Server::new(
+        &weights(),
+        Mode::Batched,
+        None,
+        ServerConfig {
+            max_bundles: 2,
+            ..ServerConfig::default()
+        },
+    )
+    .expect("server");
+    let plan = server.plan().clone();
+    let ids: Vec<String> = (0..3)
+        .map(|k| {
+            let c =
+                Client::generate(plan.clone(), &KeySeed::for_tests(20 + k), false).expect("client");
+            server.register(c.bundle()).expect("register").0
+        })
+        .collect();
+    assert!(!server.knows(&ids[0]), "the oldest bundle is evicted");
+    assert!(server.knows(&ids[1]) && server.knows(&ids[2]));
+    assert_eq!(server.bundle_counts(), (2, 1));
+}
+
+/// The server side has no path to a secret key: its source names no
+/// secret-key type, key generator, decryption or secret-key encryption.
+#[test]
+fn server_source_names_no_secret_key() {
+    for file in ["src/service/server.rs", "src/service/http.rs"] {
+        let text = std::fs::read_to_string(file).expect("source");
+        // Skip the module documentation (it explains the invariant).
+        let code: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for forbidden in [
+            "SecretKey",
+            "KeyGenerator",
+            "decrypt",
+            "encrypt_symmetric",
+            "secret_key",
+            "client::",
+        ] {
+            assert!(!code.contains(forbidden), "{file} mentions {forbidden}");
+        }
+    }
+}
