@@ -4,7 +4,7 @@
 //! panels, rendered to SVG (strings or files) and PNG (files or bytes). A [`Figure`] also displays itself inline in an evcxr
 //! notebook (`evcxr_display`).
 
-use super::{ReportError, atomic_write, temp_path};
+use super::{ReportError, atomic_write, persist, temp_beside};
 use plotters::coord::Shift;
 use plotters::coord::combinators::IntoLogRange;
 use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
@@ -417,24 +417,12 @@ impl Figure {
     pub fn save_png(&self, path: &Path) -> Result<(), ReportError> {
         ensure_font()?;
         self.validate()?;
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| ReportError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        }
-        let tmp = temp_path(path);
+        let tmp = temp_beside(path)?;
         {
             let root = BitMapBackend::new(&tmp, self.size()).into_drawing_area();
             self.draw(root)?;
         }
-        std::fs::rename(&tmp, path).map_err(|source| {
-            let _ = std::fs::remove_file(&tmp);
-            ReportError::Io {
-                path: path.to_path_buf(),
-                source,
-            }
-        })
+        persist(tmp, path)
     }
 
     /// Render as PNG bytes (RGB, the figure's size), in memory.

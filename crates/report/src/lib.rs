@@ -83,24 +83,30 @@ pub enum ReportError {
 /// Write `bytes` to `path` atomically: write a temporary file beside it,
 /// then rename. Creates the parent folder if needed.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    let tmp = temp_beside(path)?;
+    std::fs::write(&tmp, bytes).map_err(|source| ReportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    persist(tmp, path)
+}
+
+/// A new hidden temporary file beside `path` that keeps its extension
+/// (`dir/.name.tmp-XXXXXX.ext`, for writers that pick a format by
+/// extension), its folder created first. The file is removed when the
+/// returned path is dropped without [`persist`].
+pub(crate) fn temp_beside(path: &Path) -> Result<tempfile::TempPath, ReportError> {
     let io = |source| ReportError::Io {
         path: path.to_path_buf(),
         source,
     };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(io)?;
-    }
-    let tmp = temp_path(path);
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(e)
-    })
-}
-
-/// A hidden temporary name beside `path` that keeps its extension
-/// (`dir/.name.tmp-<pid>.ext`), for writers that pick a format by extension.
-pub(crate) fn temp_path(path: &Path) -> PathBuf {
+    let dir = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => {
+            std::fs::create_dir_all(parent).map_err(io)?;
+            parent
+        }
+        None => Path::new("."),
+    };
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -109,5 +115,18 @@ pub(crate) fn temp_path(path: &Path) -> PathBuf {
         .extension()
         .map(|e| format!(".{}", e.to_string_lossy()))
         .unwrap_or_default();
-    path.with_file_name(format!(".{stem}.tmp-{}{ext}", std::process::id()))
+    tempfile::Builder::new()
+        .prefix(&format!(".{stem}.tmp-"))
+        .suffix(&ext)
+        .tempfile_in(dir)
+        .map(tempfile::NamedTempFile::into_temp_path)
+        .map_err(io)
+}
+
+/// Rename a finished temporary file ([`temp_beside`]) onto `path`.
+pub(crate) fn persist(tmp: tempfile::TempPath, path: &Path) -> Result<(), ReportError> {
+    tmp.persist(path).map_err(|e| ReportError::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })
 }

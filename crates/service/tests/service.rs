@@ -324,7 +324,8 @@ fn bundle_store_evicts_the_least_recently_used() {
 /// secret-key type, key generator, decryption or secret-key encryption.
 #[test]
 fn server_source_names_no_secret_key() {
-    for file in ["src/service/server.rs", "src/service/http.rs"] {
+    // Integration tests run in the crate folder (crates/service).
+    for file in ["src/server.rs", "src/http.rs"] {
         let text = std::fs::read_to_string(file).expect("source");
         // Skip the module documentation (it explains the invariant).
         let code: String = text
