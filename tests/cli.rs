@@ -68,6 +68,39 @@ fn every_subcommand_has_help() {
     }
 }
 
+/// Every closed choice lists its values in `--help`.
+#[test]
+fn help_lists_the_values_of_closed_choices() {
+    for (sub, want) in [
+        (
+            "infer",
+            vec![
+                "per-image",
+                "auto-hybrid",
+                "cnn1-x2",
+                "custom:LOGN:BITS:SCALE",
+            ],
+        ),
+        ("serve", vec!["per-image", "slaf-p"]),
+        (
+            "train",
+            vec![
+                "slaf-r",
+                "sgd-onecycle",
+                "chebyshev",
+                "fashion-mnist",
+                "running",
+            ],
+        ),
+    ] {
+        let out = slaf_he().args([sub, "--help"]).output().expect("run");
+        let text = String::from_utf8_lossy(&out.stdout);
+        for w in want {
+            assert!(text.contains(w), "{sub} --help lacks {w}: {text}");
+        }
+    }
+}
+
 #[test]
 fn unknown_subcommands_and_bad_values_are_refused() {
     for (args, want) in [
@@ -82,6 +115,26 @@ fn unknown_subcommands_and_bad_values_are_refused() {
         (
             vec!["infer", "--weights", "x", "--seed", "abc"],
             "64 hexadecimal digits",
+        ),
+        // Closed choices are clap ValueEnums: the error names the values.
+        (
+            vec!["infer", "--weights", "x", "--mode", "batch"],
+            "[possible values: per-image, batched]",
+        ),
+        (
+            vec!["serve", "--model", "x", "--mode", "perimage"],
+            "[possible values: per-image, batched]",
+        ),
+        (vec!["train", "--act", "slafp"], "slaf-r, slaf-p"),
+        (
+            vec!["train", "--optimizer", "rmsprop"],
+            "sgd-onecycle, adam, sgd",
+        ),
+        (vec!["train", "--slafp-init", "lsq"], "ls, chebyshev"),
+        (vec!["train", "--dataset", "cifar"], "mnist, fashion-mnist"),
+        (
+            vec!["infer", "--weights", "x", "--params", "slafp"],
+            "unknown parameter set \"slafp\"",
         ),
     ] {
         let out = slaf_he().args(&args).output().expect("run");

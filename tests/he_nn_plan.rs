@@ -139,7 +139,8 @@ fn depths_and_presets_of_the_committed_models() {
         assert_eq!(depths(&plan), want, "{name}");
         assert_eq!(plan.depth, want.iter().sum::<usize>(), "{name}");
         let choice = ParamsChoice::default_for(&w);
-        assert_eq!(choice, ParamsChoice::Preset(preset.into()), "{name}");
+        let preset = slaf_he::ckks::Preset::from_name(preset).unwrap();
+        assert_eq!(choice, ParamsChoice::Preset(preset), "{name}");
         let params = choice.resolve(&plan, 26).unwrap();
         let start = plan.start_level(&params).unwrap();
         assert!(start >= plan.depth && start <= params.max_level(), "{name}");
@@ -165,7 +166,7 @@ fn short_chain_and_relu_are_refused_with_typed_errors() {
     let w = weights("cnn1-slaf");
     let plan = CircuitPlan::from_weights(&w).unwrap();
     // Depth 7 does not fit the 6 levels of the CNN1-X2 preset.
-    match ParamsChoice::Preset("cnn1-x2".into()).resolve(&plan, 26) {
+    match ParamsChoice::Preset(slaf_he::ckks::Preset::Cnn1X2).resolve(&plan, 26) {
         Err(HeNnError::ChainTooShort {
             needed,
             available,
@@ -176,7 +177,7 @@ fn short_chain_and_relu_are_refused_with_typed_errors() {
         }
         other => panic!("expected ChainTooShort, got {other:?}"),
     }
-    let msg = ParamsChoice::Preset("cnn1-x2".into())
+    let msg = ParamsChoice::Preset(slaf_he::ckks::Preset::Cnn1X2)
         .resolve(&plan, 26)
         .unwrap_err()
         .to_string();
@@ -341,9 +342,9 @@ fn infer_per_image_json_line() {
 #[test]
 fn auto_hybrid_keeps_the_ciphertext_chain_and_cuts_the_digits() {
     use slaf_he::ckks::params::HE_STANDARD_128;
+    use slaf_he::ckks::select::{HYBRID_SPECIAL_BITS, hybrid_key_switching};
     use slaf_he::he_nn::Mode;
     use slaf_he::he_nn::plan::resolve_params;
-    use slaf_he::he_nn::plan::{HYBRID_SPECIAL_BITS, hybrid_key_switching};
     for name in ["cnn1-slaf", "cnn2-slaf", "cnn1-slaf-p", "cryptonets-x2"] {
         for mode in [Mode::Batched, Mode::PerImage] {
             let w = weights(name);

@@ -112,8 +112,10 @@ fn unknown_slaf_r_batchnorm_mode_is_one_clear_error() {
         .unwrap();
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
+    // clap names the flag and lists the values (a ValueEnum).
     assert!(
-        err.contains("unknown SLAF-R BatchNorm mode (batch|running) \"frozen\""),
+        err.contains("invalid value 'frozen' for '--slaf-r-bn")
+            && err.contains("[possible values: batch, running]"),
         "{err}"
     );
 }

@@ -24,13 +24,8 @@ pub struct VerifyArgs {
     pub data: Option<PathBuf>,
     /// Named data set: mnist (vendored) or fashion-mnist (Debian's
     /// dataset-fashion-mnist package, checked against data/fashion-mnist/SHA256SUMS).
-    #[arg(long, default_value = "mnist", value_parser = parse_dataset)]
+    #[arg(long, value_enum, default_value_t = data::Dataset::Mnist)]
     pub dataset: data::Dataset,
-}
-
-/// clap parser for `--dataset`.
-pub fn parse_dataset(s: &str) -> Result<data::Dataset, String> {
-    data::Dataset::parse(s).map_err(|e| e.to_string())
 }
 
 /// Run a `data` subcommand.

@@ -25,16 +25,16 @@ pub struct InferArgs {
     #[arg(long, default_value_t = 0)]
     pub offset: usize,
     /// Engine: batched (one image per slot) or per-image (one image per ciphertext).
-    #[arg(long, default_value = "batched", value_parser = ["batched", "per-image"])]
-    pub mode: String,
+    #[arg(long, value_enum, default_value_t = Mode::Batched)]
+    pub mode: Mode,
     /// CKKS parameters: cnn1-x2, slaf, slaf-p (SPEC §5 presets), auto (smallest
     /// secure chain that fits), auto-hybrid (auto's ring and primes with
     /// hybrid key switching: 31-bit special primes and fewer digits where
     /// the 128-bit bound leaves room; faster relinearization and rotation),
     /// or custom:LOGN:BITS:SCALE (e.g. custom:12:36,26x6,36:26)
     /// [default: the preset matching the model].
-    #[arg(long)]
-    pub params: Option<String>,
+    #[arg(long, value_parser = super::ParamsParser)]
+    pub params: Option<ParamsChoice>,
     /// Accept custom parameters above the HE-standard 128-bit bound (experiments only).
     #[arg(long)]
     pub insecure_params: bool,
@@ -71,18 +71,14 @@ pub(crate) fn parse_key_seed(text: &str) -> Result<slaf_he::ckks::KeySeed, Strin
 
 /// Run `slaf-he infer`.
 pub fn run_infer(args: InferArgs, quiet: bool) -> anyhow::Result<()> {
-    let mode = match args.mode.as_str() {
-        "per-image" => Mode::PerImage,
-        _ => Mode::Batched,
-    };
+    let mode = args.mode;
     if !args.weights.is_file() {
         anyhow::bail!("weights file {} does not exist", args.weights.display());
     }
     let params = args
         .params
-        .as_deref()
-        .map(|p| ParamsChoice::parse(p, args.insecure_params))
-        .transpose()?;
+        .clone()
+        .map(|p| p.allowing_insecure(args.insecure_params));
     let req = InferenceRequest {
         model: ModelSource::Path(args.weights.clone()),
         images: args.images,

@@ -114,3 +114,42 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Query(args) => serve::run_query(args, cli.quiet),
     }
 }
+
+/// The `--params` parser of `infer` and `serve`: a
+/// [`slaf_he::he_nn::plan::ParamsChoice`], whose named values `--help`
+/// lists (the presets, `auto`, `auto-hybrid`) beside the open-ended
+/// `custom:LOGN:BITS:SCALE`. `--insecure-params` is applied afterwards.
+#[derive(Clone, Copy, Debug)]
+pub struct ParamsParser;
+
+impl clap::builder::TypedValueParser for ParamsParser {
+    type Value = slaf_he::he_nn::plan::ParamsChoice;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        let text = clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)?;
+        slaf_he::he_nn::plan::ParamsChoice::parse(&text, false).map_err(|e| {
+            let flag = arg.map_or_else(|| "--params".to_string(), ToString::to_string);
+            clap::Error::raw(
+                clap::error::ErrorKind::InvalidValue,
+                format!("invalid value '{text}' for '{flag}': {e}\n"),
+            )
+            .with_cmd(cmd)
+        })
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        let named = slaf_he::he_nn::plan::ParamsChoice::named()
+            .into_iter()
+            .map(clap::builder::PossibleValue::new);
+        Some(Box::new(named.chain([clap::builder::PossibleValue::new(
+            "custom:LOGN:BITS:SCALE",
+        )])))
+    }
+}

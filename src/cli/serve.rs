@@ -16,14 +16,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-fn parse_mode(s: &str) -> Mode {
-    if s == "per-image" {
-        Mode::PerImage
-    } else {
-        Mode::Batched
-    }
-}
-
 /// Arguments of `slaf-he serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -35,11 +27,11 @@ pub struct ServeArgs {
     pub addr: SocketAddr,
     /// Engine: batched (one image per slot, relinearization key only) or
     /// per-image (one image per ciphertext, Galois keys too).
-    #[arg(long, default_value = "batched", value_parser = ["batched", "per-image"])]
-    pub mode: String,
+    #[arg(long, value_enum, default_value_t = Mode::Batched)]
+    pub mode: Mode,
     /// CKKS parameters, as for `infer` [default: the preset matching the model].
-    #[arg(long)]
-    pub params: Option<String>,
+    #[arg(long, value_parser = super::ParamsParser)]
+    pub params: Option<ParamsChoice>,
     /// Accept parameter sets below 128-bit security (experiments only).
     #[arg(long)]
     pub insecure_params: bool,
@@ -72,9 +64,8 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("loading the model {}", args.model.display()))?;
     let params = args
         .params
-        .as_deref()
-        .map(|p| ParamsChoice::parse(p, args.insecure_params))
-        .transpose()?;
+        .clone()
+        .map(|p| p.allowing_insecure(args.insecure_params));
     let config = ServerConfig {
         max_bundles: args.max_bundles.max(1),
         max_body_bytes: args.max_body_mib.map(|m| m << 20),
@@ -83,7 +74,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         flood_bits: args.flood_bits,
         ..ServerConfig::default()
     };
-    let server = Server::new(&weights, parse_mode(&args.mode), params, config)?;
+    let server = Server::new(&weights, args.mode, params, config)?;
     let plan = server.plan().clone();
     let http = HttpConfig {
         workers: args.workers.max(1),

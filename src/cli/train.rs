@@ -4,7 +4,9 @@
 use anyhow::Context;
 use clap::Args;
 use slaf_he::data::{self, Mnist};
-use slaf_he::nn::{FrozenBatchNorm, Recipe, TrainConfig, Variant, WeightsFile, lr_find, train};
+use slaf_he::nn::{
+    FrozenBatchNorm, Recipe, SignInit, TrainConfig, Variant, WeightsFile, lr_find, train,
+};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -15,12 +17,12 @@ pub struct ModelArgs {
     /// TOML model spec (see `slaf-he model show`).
     #[arg(long, default_value = "cnn1")]
     pub model: String,
-    /// Activation: relu, x2, slaf, slaf-r or slaf-p.
-    #[arg(long, default_value = "relu")]
-    pub act: String,
-    /// Optimiser: sgd-onecycle (main recipe), adam or sgd.
-    #[arg(long, default_value = "sgd-onecycle")]
-    pub optimizer: String,
+    /// Activation (slaf-r: train with ReLU, swap in SLAFs, retrain them).
+    #[arg(long, value_enum, default_value_t = Variant::Relu)]
+    pub act: Variant,
+    /// Optimiser and schedule (sgd-onecycle is the main recipe).
+    #[arg(long, value_enum, default_value_t = Recipe::SgdOnecycle)]
+    pub optimizer: Recipe,
     /// Seed for weights and batch order.
     #[arg(long, default_value_t = data::DEFAULT_SEED)]
     pub seed: u64,
@@ -44,10 +46,10 @@ pub struct ModelArgs {
     /// (default: zeros; a1 = 0.01 for CNN2, see the docs of TrainConfig).
     #[arg(long)]
     pub slaf_init: Option<String>,
-    /// SLAF-P: initialisation of s: ls (least squares, default), chebyshev,
+    /// SLAF-P: initialisation of s: ls (least squares), chebyshev,
     /// composition or newton (the last two are degree 9).
-    #[arg(long, default_value = "ls")]
-    pub slafp_init: String,
+    #[arg(long, value_enum, default_value_t = SignInit::LeastSquares)]
+    pub slafp_init: SignInit,
     /// SLAF-P: train the sign polynomial s (default: fixed, as published).
     #[arg(long)]
     pub trainable_s: bool,
@@ -55,8 +57,8 @@ pub struct ModelArgs {
     /// $SLAF_HE_DATA, else data/mnist; /usr/share/datasets/fashion-mnist].
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// Data set: mnist or fashion-mnist (apt-get install dataset-fashion-mnist).
-    #[arg(long, default_value = "mnist", value_parser = super::data::parse_dataset)]
+    /// Data set (fashion-mnist: apt-get install dataset-fashion-mnist).
+    #[arg(long, value_enum, default_value_t = data::Dataset::Mnist)]
     pub dataset: data::Dataset,
     /// Worker threads, at least 1 [default: all cores].
     #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
@@ -71,10 +73,10 @@ impl ModelArgs {
                 self.model
             )
         })?;
-        let variant = Variant::parse(&self.act)?;
+        let variant = self.act;
         let mut c = TrainConfig::for_spec(spec, variant);
         c.dataset = self.dataset;
-        c.recipe = Recipe::parse(&self.optimizer)?;
+        c.recipe = self.optimizer;
         c.seed = self.seed;
         c.limit_train = self.limit_train;
         c.limit_test = self.limit_test;
@@ -84,12 +86,7 @@ impl ModelArgs {
         }
         c.weight_decay = self.weight_decay;
         c.slafp_trainable = self.trainable_s;
-        c.slafp_init = slaf_he::nn::SignInit::parse(&self.slafp_init).with_context(|| {
-            format!(
-                "unknown --slafp-init {:?} (ls, chebyshev, composition, newton)",
-                self.slafp_init
-            )
-        })?;
+        c.slafp_init = self.slafp_init;
         c.slaf_init = match self.slaf_init.as_deref() {
             None => None,
             Some("zeros") => Some(vec![0.0; c.degree + 1]),
@@ -139,14 +136,14 @@ pub struct TrainArgs {
     #[arg(long)]
     pub slaf_r_fit: bool,
     /// SLAF-R: optimiser of the retraining (default: the same as --optimizer).
-    #[arg(long)]
-    pub slaf_r_optimizer: Option<String>,
+    #[arg(long, value_enum)]
+    pub slaf_r_optimizer: Option<Recipe>,
     /// SLAF-R: BatchNorm in the frozen network: `batch` normalises with
     /// batch statistics and updates the running ones (PyTorch's train mode
     /// with frozen parameters), `running` keeps the ReLU phase's running
     /// statistics so every non-SLAF tensor stays bit-identical.
-    #[arg(long, value_name = "batch|running", default_value = "batch")]
-    pub slaf_r_bn: String,
+    #[arg(long, value_enum, default_value_t = FrozenBatchNorm::BatchStats)]
+    pub slaf_r_bn: FrozenBatchNorm,
     /// PyTorch's default conv init instead of Kaiming-normal.
     #[arg(long)]
     pub pytorch_conv_init: bool,
@@ -186,12 +183,8 @@ pub fn run_train(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
     cfg.slaf_r_epochs = args.slaf_r_epochs;
     cfg.as_published = args.as_published;
     cfg.slaf_r_fit = args.slaf_r_fit;
-    cfg.slaf_r_recipe = args
-        .slaf_r_optimizer
-        .as_deref()
-        .map(Recipe::parse)
-        .transpose()?;
-    cfg.slaf_r_bn = FrozenBatchNorm::parse(&args.slaf_r_bn)?;
+    cfg.slaf_r_recipe = args.slaf_r_optimizer;
+    cfg.slaf_r_bn = args.slaf_r_bn;
     cfg.pytorch_conv_init = args.pytorch_conv_init;
     let mnist = args.model.setup()?;
     println!(

@@ -22,6 +22,16 @@ pub enum CkksError {
         /// The bound for N.
         bound: u32,
     },
+    /// Automatic selection found no secure ring for the requested chain.
+    #[error("no secure N <= 65536 holds a {total_bits}-bit chain with {slots} slots ({reason})")]
+    NoSecureRing {
+        /// Bits of the smallest chain that fits the request.
+        total_bits: u32,
+        /// Slots the request needs.
+        slots: usize,
+        /// The last ring's refusal.
+        reason: String,
+    },
     /// The special prime is smaller than a chain prime.
     #[error(
         "invalid CKKS parameters: the special modulus P ({special_bits} bits) must be at least as large as every key-switching digit's modulus (the largest has {chain_bits} bits); key switching would return noise"

@@ -38,6 +38,7 @@ pub mod keys;
 mod math;
 pub mod params;
 mod ring;
+pub mod select;
 pub mod serial;
 
 pub use context::CkksContext;
@@ -48,8 +49,9 @@ pub use evaluator::{
     encrypt_symmetric_seeded,
 };
 pub use keys::{GaloisKeys, KeyGenerator, KeySeed, PublicKey, RelinearizationKey, SecretKey};
-pub use params::{CkksParameters, CkksParametersLiteral, presets};
+pub use params::{CkksParameters, CkksParametersLiteral, Preset, Security, presets};
 pub use ring::NttWords;
+pub use select::{ChainRequest, auto, hybrid_key_switching};
 
 /// Precision in bits of `got` against `want`: −log2 of the max and of the
 /// mean absolute error (Lattigo's precision statistics, reduced).

@@ -282,6 +282,34 @@ impl CkksParameters {
     pub fn max_level(&self) -> usize {
         self.q.len() - 1
     }
+    /// log2 of the ciphertext modulus at `level` (q_0 · … · q_level), summed
+    /// prime by prime from q_0: the room a ciphertext at that level has
+    /// for its scale and its values.
+    pub fn modulus_bits(&self, level: usize) -> f64 {
+        self.q
+            .iter()
+            .take(level + 1)
+            .map(|&q| (q as f64).log2())
+            .sum()
+    }
+    /// The prime a rescale at `level` divides by (q_level), as a float, for
+    /// exact scale bookkeeping; `None` above the top level.
+    pub fn rescale_prime(&self, level: usize) -> Option<f64> {
+        self.q.get(level).map(|&q| q as f64)
+    }
+    /// Whether `other` has the same ring, ciphertext primes and special
+    /// primes (ciphertexts and keys of one are valid for the other).
+    pub fn same_chain(&self, other: &CkksParameters) -> bool {
+        self.n == other.n && self.q == other.q && self.p == other.p
+    }
+    /// The security this set was validated for.
+    pub fn security(&self) -> Security {
+        if self.is_insecure() {
+            Security::Insecure
+        } else {
+            Security::Standard128
+        }
+    }
     /// Default scale 2^scale_bits.
     pub fn default_scale(&self) -> f64 {
         2f64.powi(self.literal.scale_bits as i32)
@@ -340,44 +368,104 @@ impl CkksParameters {
     }
 }
 
-/// The parameter sets of SPEC §5.
-pub mod presets {
-    use super::*;
+/// The security a parameter set was validated for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Security {
+    /// Within the HE standard's 128-bit classical bound on log2(QP) for
+    /// ternary secrets ([`HE_STANDARD_128`]).
+    Standard128,
+    /// Above that bound: tests and experiments only (`allow_insecure`).
+    Insecure,
+}
 
-    fn chain(first: u32, mid: u32, count: usize, last: u32) -> Vec<u32> {
-        let mut v = vec![first];
-        v.extend(std::iter::repeat_n(mid, count));
-        v.push(last);
-        v
-    }
+/// A modulus chain of `first`, then `count` middle primes of `mid` bits,
+/// then `last` (SEAL's `[first, mid x count, last]`).
+pub fn chain_bits(first: u32, mid: u32, count: usize, last: u32) -> Vec<u32> {
+    let mut v = vec![first];
+    v.extend(std::iter::repeat_n(mid, count));
+    v.push(last);
+    v
+}
 
-    fn build(log_n: u32, bits: Vec<u32>, scale_bits: u32) -> CkksParameters {
-        let lit = CkksParametersLiteral {
-            log_n,
-            coeff_mod_bit_sizes: bits,
-            scale_bits,
-            allow_insecure: false,
-            special_primes: 1,
-            dnum: None,
-        };
-        match CkksParameters::new(lit) {
-            Ok(p) => p,
-            // The presets are fixed literals checked by the tests.
-            Err(e) => unreachable!("preset parameters are valid: {e}"),
+/// A named parameter set of SPEC §5: it carries its ring, chain, scale and
+/// security (every preset is 128-bit secure under the HE standard, checked
+/// by the tests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// CNN1-X2: N=8192, [31, 26x6, 31], scale 2^26 (also the P2 comparison study's set).
+    Cnn1X2,
+    /// CNN1/CNN2-SLAF: N=16384, [40, 26x11, 40], scale 2^26.
+    Slaf,
+    /// SLAF-P (ReLU form): N=16384, [40, 25x14, 40], scale 2^25.
+    SlafP,
+}
+
+impl Preset {
+    /// Every preset, in the order `--help` lists them.
+    pub const ALL: [Preset; 3] = [Preset::Cnn1X2, Preset::Slaf, Preset::SlafP];
+
+    /// Its name: `cnn1-x2`, `slaf` or `slaf-p`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cnn1X2 => "cnn1-x2",
+            Self::Slaf => "slaf",
+            Self::SlafP => "slaf-p",
         }
     }
 
+    /// The preset called `name` ([`Self::name`]), if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// Its literal: ring, chain and scale, SEAL's key switching.
+    pub fn literal(self) -> CkksParametersLiteral {
+        let (log_n, bits, scale_bits) = match self {
+            Self::Cnn1X2 => (13, chain_bits(31, 26, 6, 31), 26),
+            Self::Slaf => (14, chain_bits(40, 26, 11, 40), 26),
+            Self::SlafP => (14, chain_bits(40, 25, 14, 40), 25),
+        };
+        CkksParametersLiteral::new(log_n, bits, scale_bits)
+    }
+
+    /// The security it is validated for.
+    pub fn security(self) -> Security {
+        Security::Standard128
+    }
+
+    /// The validated parameters.
+    pub fn params(self) -> CkksParameters {
+        match CkksParameters::new(self.literal()) {
+            Ok(p) => p,
+            // The presets are fixed literals checked by the tests.
+            Err(e) => unreachable!("preset {} is valid: {e}", self.name()),
+        }
+    }
+}
+
+impl std::fmt::Display for Preset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The parameter sets of SPEC §5 as functions ([`Preset::params`]).
+pub mod presets {
+    use super::*;
+
     /// CNN1-X2: N=8192, [31, 26x6, 31], scale 2^26.
     pub fn cnn1_x2() -> CkksParameters {
-        build(13, chain(31, 26, 6, 31), 26)
+        Preset::Cnn1X2.params()
     }
     /// CNN1/CNN2-SLAF: N=16384, [40, 26x11, 40], scale 2^26.
     pub fn slaf() -> CkksParameters {
-        build(14, chain(40, 26, 11, 40), 26)
+        Preset::Slaf.params()
     }
     /// SLAF-P (ReLU form): N=16384, [40, 25x14, 40], scale 2^25.
     pub fn slaf_p() -> CkksParameters {
-        build(14, chain(40, 25, 14, 40), 25)
+        Preset::SlafP.params()
     }
     /// The P2 comparison study: N=8192, [31, 26x6, 31], scale 2^26.
     pub fn comparison() -> CkksParameters {

@@ -247,14 +247,9 @@ pub fn load_test_split(dir: &Path) -> Result<Split, HeNnError> {
     Ok(data::open_test_split(data::Dataset::Mnist, Some(dir))?)
 }
 
+/// The predicted class of a row of logits ([`slaf_nn::stats::argmax`]).
 fn argmax(v: &[f64]) -> u8 {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
-        }
-    }
-    best as u8
+    slaf_nn::stats::argmax(v.iter().copied()) as u8
 }
 
 /// Run a request: plaintext and encrypted inference on the same images.

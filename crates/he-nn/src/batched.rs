@@ -82,14 +82,9 @@ impl Default for BatchedOptions {
 
 pub use super::LayerPrecision;
 
-/// The 99th percentile (nearest rank) of `v`; 0 when empty.
-pub fn p99(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    let rank = ((0.99 * v.len() as f64).ceil() as usize).clamp(1, v.len());
-    v[rank - 1]
+/// The 99th percentile (nearest rank, [`slaf_nn::stats::percentile`]) of `v`; 0 when empty.
+pub fn p99(v: Vec<f64>) -> f64 {
+    slaf_nn::stats::percentile(&v, 0.99)
 }
 
 /// One chunk of the streamed first block ([`BatchedCircuit::stream_profile`]).
@@ -166,6 +161,19 @@ impl std::fmt::Debug for BatchedCircuit {
     }
 }
 
+/// The prime a rescale at `level` divides by, or a layout error naming
+/// the level when the chain has no such level.
+fn rescale_prime(params: &CkksParameters, level: usize) -> Result<f64, HeNnError> {
+    params
+        .rescale_prime(level)
+        .ok_or_else(|| HeNnError::Layout {
+            detail: format!(
+                "level {level} is above the chain's top level {}",
+                params.max_level()
+            ),
+        })
+}
+
 fn wall_ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
@@ -231,10 +239,7 @@ impl BatchedCircuit {
         let scale = params.default_scale();
         // Output scale: the default one unless the last level is too small for the logits.
         let final_level = start_level - plan.depth;
-        let final_bits: f64 = params.q()[..=final_level]
-            .iter()
-            .map(|&q| (q as f64).log2())
-            .sum();
+        let final_bits = params.modulus_bits(final_level);
         let room = final_bits - plan.logit_bits(1.0);
         let out_scale = scale.min(2f64.powf(room.floor()));
         if out_scale < 2f64.powi(10) {
@@ -254,7 +259,7 @@ impl BatchedCircuit {
         // 3.7·N (σ·N·sqrt(4/3)), the conv weights are rounded to integers
         // round(w·c) with c = Δ·q / s_in; s_in balances the two errors
         // (s_in² ≈ 3.7·N·Δ·q / 0.29), which gains ~8 bits over s_in = Δ.
-        let q_top = params.q()[start_level] as f64;
+        let q_top = rescale_prime(&params, start_level)?;
         let balanced = ((3.7 * params.n() as f64).log2() + (scale * q_top / 0.29).log2()) / 2.0;
         let input_scale = 2f64.powi(balanced.round() as i32).max(scale);
         let g = model.conv.geom;
@@ -466,7 +471,8 @@ impl BatchedCircuit {
                     }
                     .into());
                 }
-                let q = |k: usize| self.ctx.params().q()[k] as f64;
+                let params = self.ctx.params();
+                let q = |k: usize| params.rescale_prime(k).unwrap_or(f64::NAN);
                 let s = ct.scale();
                 // x² at level l-1.
                 let x2 = ev.mul_relin_rescale(ct, ct, ev.relin_key("cubic activation")?)?;
@@ -513,8 +519,10 @@ impl BatchedCircuit {
             }
             .into());
         }
-        let q = self.ctx.params().q();
-        let drop: f64 = (0..=pending).map(|k| q[level - k] as f64).product();
+        let params = self.ctx.params();
+        let drop: f64 = (0..=pending)
+            .map(|k| params.rescale_prime(level - k).unwrap_or(f64::NAN))
+            .product();
         let c = target * drop / x0.scale();
         let parts = xs.iter().map(|x| x.part_count()).max().unwrap_or(2);
         let mut accs: Vec<Ciphertext> = accs

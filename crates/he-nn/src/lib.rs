@@ -188,6 +188,7 @@ pub trait Engine: Send + Sync {
 /// Which engine runs the inference.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Mode {
     /// One image per ciphertext.
     PerImage,

@@ -24,7 +24,7 @@
 use super::{HeNnError, Mode};
 use serde::Serialize;
 use slaf_ckks::circuits::{EvalPlan, Polynomial};
-use slaf_ckks::{CkksParameters, CkksParametersLiteral, presets};
+use slaf_ckks::{ChainRequest, CkksParameters, CkksParametersLiteral, Preset};
 use slaf_nn::{ChainForm, InferenceAct, Variant, WeightsFile};
 
 /// How an activation is evaluated: the one rule set both engines and the
@@ -323,36 +323,30 @@ impl CircuitPlan {
     pub fn start_level(&self, params: &CkksParameters) -> Result<usize, HeNnError> {
         self.check(params)?;
         let need = self.logit_bits(params.default_scale());
-        let mut bits = 0.0;
-        for (extra, q) in params.q().iter().enumerate() {
-            bits += (*q as f64).log2();
-            let level = self.depth + extra;
-            if bits >= need || level == params.max_level() {
-                return Ok(level);
-            }
-        }
-        Ok(params.max_level())
+        // The fewest primes whose modulus holds the logits, above the depth.
+        let max = params.max_level();
+        Ok((0..=max)
+            .map(|extra| (extra, self.depth + extra))
+            .find(|&(extra, level)| params.modulus_bits(extra) >= need || level == max)
+            .map_or(max, |(_, level)| level))
     }
 }
 
 /// Which CKKS parameters to use.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ParamsChoice {
-    /// A SPEC §5 preset by name: `cnn1-x2`, `slaf`, `slaf-p`.
-    Preset(String),
+    /// A SPEC §5 preset (`cnn1-x2`, `slaf`, `slaf-p`).
+    Preset(Preset),
     /// The smallest secure set (N from 2^13 to 2^16) that fits the depth.
     Auto,
     /// `auto`'s ring and ciphertext primes with hybrid key switching
-    /// ([`hybrid_key_switching`]): 31-bit special primes and fewer digits
+    /// ([`slaf_ckks::hybrid_key_switching`]): 31-bit special primes and fewer digits
     /// where the HE-standard bound leaves room, else exactly `auto`.
     AutoHybrid,
     /// An explicit literal (`custom:LOGN:BITS:SCALE`, e.g.
     /// `custom:12:36,26x7,36:26`), for experiments and small test rings.
     Custom(CkksParametersLiteral),
 }
-
-/// Names of the presets accepted by [`ParamsChoice::parse`].
-pub const PRESET_NAMES: [&str; 3] = ["cnn1-x2", "slaf", "slaf-p"];
 
 impl ParamsChoice {
     /// Parse `cnn1-x2`, `slaf`, `slaf-p`, `auto`, `auto-hybrid` or `custom:LOGN:BITS:SCALE`
@@ -365,8 +359,8 @@ impl ParamsChoice {
         if s == "auto-hybrid" {
             return Ok(Self::AutoHybrid);
         }
-        if PRESET_NAMES.contains(&s) {
-            return Ok(Self::Preset(s.to_string()));
+        if let Some(p) = Preset::from_name(s) {
+            return Ok(Self::Preset(p));
         }
         if let Some(rest) = s.strip_prefix("custom:") {
             let f: Vec<&str> = rest.split(':').collect();
@@ -404,10 +398,30 @@ impl ParamsChoice {
         )))
     }
 
+    /// The same choice with custom parameters above the HE-standard bound
+    /// accepted when `allow` (experiments only); other choices are unchanged.
+    pub fn allowing_insecure(self, allow: bool) -> Self {
+        match self {
+            Self::Custom(lit) => Self::Custom(CkksParametersLiteral {
+                allow_insecure: allow,
+                ..lit
+            }),
+            other => other,
+        }
+    }
+
+    /// The names `--params` lists: the presets, `auto` and `auto-hybrid`
+    /// (and `custom:LOGN:BITS:SCALE`, which is open-ended).
+    pub fn named() -> Vec<&'static str> {
+        let mut v: Vec<&'static str> = Preset::ALL.iter().map(|p| p.name()).collect();
+        v.extend(["auto", "auto-hybrid"]);
+        v
+    }
+
     /// The name shown in reports.
     pub fn name(&self) -> String {
         match self {
-            Self::Preset(n) => n.clone(),
+            Self::Preset(p) => p.name().into(),
             Self::Auto => "auto".into(),
             Self::AutoHybrid => "auto-hybrid".into(),
             Self::Custom(_) => "custom".into(),
@@ -425,14 +439,11 @@ impl ParamsChoice {
         if preset.is_none() {
             return Self::Auto;
         }
-        Self::Preset(
-            match (preset, w.variant) {
-                (_, Variant::SlafP) => "slaf-p",
-                (Some(Arch::Cnn1), Variant::X2) => "cnn1-x2",
-                _ => "slaf",
-            }
-            .to_string(),
-        )
+        Self::Preset(match (preset, w.variant) {
+            (_, Variant::SlafP) => Preset::SlafP,
+            (Some(Arch::Cnn1), Variant::X2) => Preset::Cnn1X2,
+            _ => Preset::Slaf,
+        })
     }
 
     /// Resolve to validated parameters that fit `plan` (else
@@ -444,19 +455,10 @@ impl ParamsChoice {
         scale_bits: u32,
     ) -> Result<CkksParameters, HeNnError> {
         let params = match self {
-            Self::Preset(name) => match name.as_str() {
-                "cnn1-x2" => presets::cnn1_x2(),
-                "slaf" => presets::slaf(),
-                "slaf-p" => presets::slaf_p(),
-                other => {
-                    return Err(HeNnError::InvalidRequest {
-                        detail: format!("unknown preset {other:?}"),
-                    });
-                }
-            },
+            Self::Preset(p) => p.params(),
             Self::Custom(lit) => CkksParameters::new(lit.clone())?,
             Self::Auto => auto_params(plan, scale_bits)?,
-            Self::AutoHybrid => hybrid_key_switching(&auto_params(plan, scale_bits)?)?,
+            Self::AutoHybrid => slaf_ckks::hybrid_key_switching(&auto_params(plan, scale_bits)?)?,
         };
         plan.check(&params)?;
         Ok(params)
@@ -488,108 +490,20 @@ pub fn auto_params(plan: &CircuitPlan, scale_bits: u32) -> Result<CkksParameters
     // engine lowers the output scale to what the last level holds), down to
     // 2^MIN_OUTPUT_SCALE_BITS: the first prime only needs room for that.
     let out_scale = 2f64.powi(MIN_OUTPUT_SCALE_BITS.min(scale_bits) as i32);
-    let need = plan.logit_bits(out_scale).ceil() as u32;
-    let edge = need.clamp(scale_bits + 5, 60);
-    // A first prime of at most 60 bits cannot hold logits that large: extra
-    // primes below the circuit's levels give the last level the rest (else
-    // the engine would lower the output scale far below 2^20 and round the
-    // logits away).
-    let extra = need.saturating_sub(edge).div_ceil(scale_bits) as usize;
-    let mut last_err = None;
-    // The smallest ring whose N/2 slots hold `plan.min_slots`, from 2^13.
-    let first = (13..=16u32)
-        .find(|&l| (1usize << (l - 1)) >= plan.min_slots)
-        .unwrap_or(17);
-    for log_n in first..=16u32 {
-        let mut bits = vec![edge];
-        bits.extend(std::iter::repeat_n(scale_bits, plan.depth + extra));
-        bits.push(edge);
-        match CkksParameters::new(CkksParametersLiteral {
-            log_n,
-            coeff_mod_bit_sizes: bits,
-            scale_bits,
-            allow_insecure: false,
-            special_primes: 1,
-            dnum: None,
-        }) {
-            Ok(p) => return Ok(p),
-            Err(e) => last_err = Some(e),
-        }
-    }
-    let total = 2 * edge + scale_bits * (plan.depth + extra) as u32;
-    Err(HeNnError::ChainTooShort {
-        needed: plan.depth,
-        available: 0,
-        detail: format!(
-            "{}; no secure N <= 65536 holds a {total}-bit chain with {} slots ({})",
-            plan.breakdown(),
-            plan.min_slots,
-            last_err.map_or_else(String::new, |e| e.to_string())
-        ),
+    let req = ChainRequest {
+        depth: plan.depth,
+        scale_bits,
+        output_bits: plan.logit_bits(out_scale).ceil() as u32,
+        min_slots: plan.min_slots,
+    };
+    slaf_ckks::auto(&req).map_err(|e| match e {
+        e @ slaf_ckks::CkksError::NoSecureRing { .. } => HeNnError::ChainTooShort {
+            needed: plan.depth,
+            available: 0,
+            detail: format!("{}; {e}", plan.breakdown()),
+        },
+        e => e.into(),
     })
-}
-
-/// Size of the special primes [`hybrid_key_switching`] adds: below 2^31,
-/// so that their NTTs take `tfhe-ntt`'s 32-bit kernels.
-pub const HYBRID_SPECIAL_BITS: u32 = 31;
-
-/// Most special primes [`hybrid_key_switching`] considers.
-pub const HYBRID_MAX_SPECIAL: usize = 6;
-
-/// Hybrid key switching for `params`' ring and ciphertext primes (the rule
-/// `auto-hybrid` uses): `k` special primes of [`HYBRID_SPECIAL_BITS`] bits
-/// in place of the one special prime, and the ciphertext primes in digits
-/// of as many consecutive primes as P = the product of the special primes
-/// holds (every digit's modulus at most P, which bounds the key-switch
-/// noise as with one digit per prime). Among the `k` whose log2(QP) stays
-/// within the HE-standard bound of the same N, it takes the one with the
-/// fewest NTT-sized passes per key switch, estimated as
-/// `(dnum + 2) * (L + 1 + k)` (every digit is lifted to all primes, and
-/// the mod-down costs about two passes), and keeps `params` unchanged when
-/// no layout beats one digit per prime. The ring, the ciphertext primes,
-/// the scale and hence the depth, the precision budget and the logits'
-/// headroom are those of `params`.
-pub fn hybrid_key_switching(params: &CkksParameters) -> Result<CkksParameters, HeNnError> {
-    let lit = params.literal();
-    let bits = &lit.coeff_mod_bit_sizes;
-    let chain = &bits[..bits.len() - lit.special_primes];
-    let levels = chain.len();
-    let Some(bound) = slaf_ckks::params::he_standard_bound(params.n()) else {
-        return Ok(params.clone());
-    };
-    let q_bits: u32 = chain.iter().sum();
-    let cost = |dnum: usize, k: usize| (dnum + 2) * (levels + k);
-    let mut best: Option<(usize, usize, usize)> = None; // (cost, k, dnum)
-    for k in 2..=HYBRID_MAX_SPECIAL {
-        let p_bits = HYBRID_SPECIAL_BITS * k as u32;
-        if q_bits + p_bits > bound {
-            break;
-        }
-        // The most primes per digit whose every digit fits under P.
-        let Some(alpha) = (1..=levels)
-            .rev()
-            .find(|&a| chain.chunks(a).all(|d| d.iter().sum::<u32>() < p_bits))
-        else {
-            continue;
-        };
-        let dnum = levels.div_ceil(alpha);
-        if best.is_none_or(|(c, _, _)| cost(dnum, k) < c) {
-            best = Some((cost(dnum, k), k, dnum));
-        }
-    }
-    let single = cost(levels, 1);
-    let Some((_, k, dnum)) = best.filter(|&(c, _, _)| c < single) else {
-        return Ok(params.clone());
-    };
-    let mut coeff_mod_bit_sizes = chain.to_vec();
-    coeff_mod_bit_sizes.extend(std::iter::repeat_n(HYBRID_SPECIAL_BITS, k));
-    Ok(CkksParameters::new(
-        CkksParametersLiteral {
-            coeff_mod_bit_sizes,
-            ..lit.clone()
-        }
-        .with_key_switching(k, dnum),
-    )?)
 }
 
 /// The circuit plan of a model for the engine `mode` and the CKKS

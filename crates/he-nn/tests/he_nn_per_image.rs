@@ -13,7 +13,7 @@ use slaf_he_nn::HeNnError;
 use slaf_he_nn::per_image::{
     PerImageEngine, PerImageOptions, Pipeline, STAGES, circuit_depth, im2col, reference_stages,
 };
-use slaf_nn::{Arch, ChainForm, Dense, InferenceAct, InferenceConv, InferenceModel, PaperForm};
+use slaf_nn::{Arch, ChainForm, Dense, InferenceAct, InferenceConv, PaperForm, WeightsFile};
 
 fn random_model(arch: Arch, act1: Vec<f64>, act2: Vec<f64>, seed: u64) -> ChainForm {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -165,7 +165,11 @@ fn weights(name: &str) -> ChainForm {
     let p = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
         .join("results/training")
         .join(format!("{name}.json.gz"));
-    InferenceModel::load(&p).unwrap().chain_form().unwrap()
+    WeightsFile::load(&p)
+        .unwrap()
+        .inference
+        .chain_form()
+        .unwrap()
 }
 
 /// Trained CNN1-X2 on its SPEC preset (N = 8192, [31, 26x6, 31], 2^26):

@@ -56,9 +56,11 @@ impl SlafP {
 /// How the sign approximation `s` of SLAF-P is initialised.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum SignInit {
     /// Least-squares cubic on NumPy's `arange(-R, R, 0.01)` (the original).
     #[default]
+    #[cfg_attr(feature = "clap", value(alias = "least-squares", name = "ls"))]
     LeastSquares,
     /// Cubic interpolating sign at the 4 Chebyshev points of the first kind.
     Chebyshev,
@@ -236,6 +238,59 @@ fn poly_and_deriv(c: &[f32], x: f32) -> (f32, f32) {
     (p, dp)
 }
 
+/// The one activation vocabulary: which activation a layer has, by name.
+/// A spec's per-layer `act`, a weights file's activation records, reports
+/// and the CLI all use it; it is serialised by [`Self::name`] (`relu`,
+/// `x2`, `slaf`, `slaf-p`), the spelling of every weights file written so
+/// far. How an activation is trained ([`crate::Variant`]: SLAF-R is a
+/// recipe, not an activation) and how it is evaluated (the inference
+/// form's polynomial) are separate types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum ActKind {
+    /// ReLU (plaintext only).
+    Relu,
+    /// x² (CryptoNets).
+    X2,
+    /// SLAF: a trainable polynomial of the layer's `degree` (default: the
+    /// training degree).
+    Slaf,
+    /// SLAF-P: `(x + x s(x)) / 2` with a polynomial sign approximation s.
+    SlafP,
+}
+
+impl ActKind {
+    /// Every kind.
+    pub const ALL: [ActKind; 4] = [Self::Relu, Self::X2, Self::Slaf, Self::SlafP];
+
+    /// Its name: `relu`, `x2`, `slaf` or `slaf-p`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Relu => "relu",
+            Self::X2 => "x2",
+            Self::Slaf => "slaf",
+            Self::SlafP => "slaf-p",
+        }
+    }
+
+    /// The kind called `name` ([`Self::name`]), if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Whether CKKS can evaluate it (everything but ReLU).
+    pub fn is_polynomial(self) -> bool {
+        self != Self::Relu
+    }
+}
+
+impl std::fmt::Display for ActKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// An activation function; itself a layer.
 #[derive(Clone, Debug)]
 pub enum Activation {
@@ -250,14 +305,19 @@ pub enum Activation {
 }
 
 impl Activation {
-    /// Short name: `relu`, `x2`, `slaf`, `slaf-p`.
-    pub fn name(&self) -> &'static str {
+    /// Which activation it is.
+    pub fn kind(&self) -> ActKind {
         match self {
-            Self::Relu => "relu",
-            Self::Square => "x2",
-            Self::Slaf(_) => "slaf",
-            Self::SlafP(_) => "slaf-p",
+            Self::Relu => ActKind::Relu,
+            Self::Square => ActKind::X2,
+            Self::Slaf(_) => ActKind::Slaf,
+            Self::SlafP(_) => ActKind::SlafP,
         }
+    }
+
+    /// Short name: `relu`, `x2`, `slaf`, `slaf-p` ([`ActKind::name`]).
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
     }
 
     /// Elementwise forward pass.

@@ -586,11 +586,6 @@ impl InferenceModel {
         }
     }
 
-    /// Load the inference form from a weights file (validated).
-    pub fn load(path: &std::path::Path) -> Result<Self, NnError> {
-        Ok(super::weights::WeightsFile::load(path)?.inference)
-    }
-
     /// Check that the stages chain (each linear stage takes what the one
     /// before gives, the last gives 10), their tensors have the sizes their
     /// shapes need, and every value is finite.

@@ -22,9 +22,11 @@ pub mod model;
 pub mod optim;
 pub mod progress;
 pub mod spec;
+pub mod stats;
 pub mod train;
 pub mod weights;
 
+pub use act::ActKind;
 pub use act::{
     ActLayer, Activation, MaxAbs, SignInit, Slaf, SlafP, relu_fit_ls, sign_fit_ls, sign_poly,
 };
@@ -34,7 +36,7 @@ pub use inference::{
 pub use layers::{AvgPool2d, BatchNorm, Conv2d, ConvGeom, Linear, Mode, Param, ParamMut};
 pub use model::{ActSpec, Arch, FrozenBatchNorm, Layer, Model, NamedTensor};
 pub use optim::{OneCycle, Optimizer, OptimizerConfig, Schedule, softmax_cross_entropy};
-pub use spec::{ActKind, LayerShape, LayerSpec, ModelSpec, Shape};
+pub use spec::{LayerShape, LayerSpec, ModelSpec, Shape};
 pub use train::{
     Accuracy, EpochLog, LrPoint, Recipe, TrainConfig, TrainReport, Variant, evaluate, lr_find,
     train,

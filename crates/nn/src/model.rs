@@ -17,16 +17,19 @@ use serde::{Deserialize, Serialize};
 /// of a frozen network.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum FrozenBatchNorm {
     /// Normalise with batch statistics and keep updating the running
     /// statistics, as a PyTorch model in train mode with frozen parameters
     /// does (the default; how the reference of SPEC.md §4 was measured):
     /// BatchNorm1d re-centres the features the new activations produce.
     #[default]
+    #[cfg_attr(feature = "clap", value(name = "batch"))]
     BatchStats,
     /// Normalise with the running statistics of the ReLU phase and leave
     /// them untouched: every tensor outside the activations stays
     /// bit-identical.
+    #[cfg_attr(feature = "clap", value(name = "running"))]
     RunningStats,
 }
 

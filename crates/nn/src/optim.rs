@@ -35,15 +35,10 @@ pub fn softmax_cross_entropy(logits: &Array2<f32>, labels: &[u8]) -> (f64, Array
     (loss / n, grad, correct)
 }
 
-/// Index of the largest value (first on ties; NaN never wins).
+/// Index of the largest value (first on ties; NaN never wins): the one
+/// [`crate::stats::argmax`], over f32 values (widened exactly).
 pub fn argmax(it: impl Iterator<Item = f32>) -> usize {
-    let mut best = (0usize, f32::NEG_INFINITY);
-    for (i, v) in it.enumerate() {
-        if v > best.1 {
-            best = (i, v);
-        }
-    }
-    best.0
+    crate::stats::argmax(it.map(f64::from))
 }
 
 /// Global L2 norm of the gradients of the trainable parameters; when it

@@ -66,19 +66,9 @@ pub struct ModelSpec {
     pub layers: Vec<LayerSpec>,
 }
 
-/// An activation chosen per layer, overriding the training variant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ActKind {
-    /// ReLU (plaintext only).
-    Relu,
-    /// x².
-    X2,
-    /// SLAF of the layer's `degree` (default: the training degree).
-    Slaf,
-    /// SLAF-P.
-    SlafP,
-}
+/// An activation chosen per layer, overriding the training variant: the
+/// one activation vocabulary ([`crate::act::ActKind`]).
+pub use crate::act::ActKind;
 
 /// One layer of a spec (`type = "..."` in TOML).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

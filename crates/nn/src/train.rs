@@ -17,6 +17,7 @@ use std::time::Instant;
 /// The activation variants of SPEC.md §2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Variant {
     /// ReLU (plaintext reference).
     Relu,
@@ -61,11 +62,21 @@ impl Variant {
     pub fn is_polynomial(self) -> bool {
         self != Self::Relu
     }
+    /// The activation of the final network (SLAF-R ends as SLAF).
+    pub fn act(self) -> crate::ActKind {
+        match self {
+            Self::Relu => crate::ActKind::Relu,
+            Self::X2 => crate::ActKind::X2,
+            Self::Slaf | Self::SlafR => crate::ActKind::Slaf,
+            Self::SlafP => crate::ActKind::SlafP,
+        }
+    }
 }
 
 /// Which optimiser/schedule pair to train with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Recipe {
     /// SGD + OneCycle (max_lr 0.2, ...), weight decay 1e-4: the main recipe.
     SgdOnecycle,

@@ -18,7 +18,7 @@
 //! [`NnError`] naming the problem.
 
 use super::NnError;
-use super::act::MaxAbs;
+use super::act::{ActKind, MaxAbs};
 use super::inference::{InferenceAct, InferenceModel};
 use super::model::{Layer, Model, NamedTensor};
 use super::spec::ModelSpec;
@@ -42,8 +42,8 @@ pub const MAX_JSON_BYTES: u64 = 256 << 20;
 pub struct ActRecord {
     /// Layer name (`act1`, `act2`).
     pub name: String,
-    /// `relu`, `x2`, `slaf` or `slaf-p`.
-    pub kind: String,
+    /// Which activation (stored by name: `relu`, `x2`, `slaf` or `slaf-p`).
+    pub kind: ActKind,
     /// SLAF: `a0..ad`; SLAF-P: the coefficients of s; empty otherwise.
     pub coeffs: Vec<f64>,
     /// Max |input| seen in training and test passes.
@@ -89,7 +89,7 @@ impl WeightsFile {
                         .unwrap_or_default();
                     Some(ActRecord {
                         name: n.clone(),
-                        kind: a.act.name().to_string(),
+                        kind: a.act.kind(),
                         coeffs,
                         max_abs: a.max_abs,
                     })
@@ -177,9 +177,9 @@ impl WeightsFile {
         for (i, (want, rec)) in derived.iter().zip(&self.activations).enumerate() {
             let inf = stored.get(i).copied();
             let ok = match (want, inf) {
-                (None, Some(InferenceAct::Relu)) => rec.kind == "relu",
+                (None, Some(InferenceAct::Relu)) => rec.kind == ActKind::Relu,
                 (Some(c), Some(InferenceAct::Poly { coeffs })) => {
-                    close(c, coeffs) && (rec.kind != "slaf" || close(c, &rec.coeffs))
+                    close(c, coeffs) && (rec.kind != ActKind::Slaf || close(c, &rec.coeffs))
                 }
                 _ => false,
             };
@@ -197,21 +197,21 @@ impl WeightsFile {
 
     /// Rebuild the training-form model (evaluation-ready) from the state.
     pub fn to_model(&self) -> Result<Model, NnError> {
-        let spec = match self.activations.first().map(|a| a.kind.as_str()) {
-            Some("relu") => super::model::ActSpec::Relu,
-            Some("x2") => super::model::ActSpec::Square,
-            Some("slaf") => super::model::ActSpec::Slaf {
+        let spec = match self.activations.first().map(|a| a.kind) {
+            Some(ActKind::Relu) => super::model::ActSpec::Relu,
+            Some(ActKind::X2) => super::model::ActSpec::Square,
+            Some(ActKind::Slaf) => super::model::ActSpec::Slaf {
                 degree: self.activations[0].coeffs.len().saturating_sub(1),
                 init: None,
             },
-            Some("slaf-p") => super::model::ActSpec::SlafP {
+            Some(ActKind::SlafP) => super::model::ActSpec::SlafP {
                 r: self.model.slafp_range(),
                 trainable: self.config.slafp_trainable,
                 init: self.config.slafp_init,
             },
-            other => {
+            None => {
                 return Err(NnError::InvalidWeights {
-                    detail: format!("unknown activation kind {other:?}"),
+                    detail: "the file records no activation layer".into(),
                 });
             }
         };

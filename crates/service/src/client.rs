@@ -492,22 +492,10 @@ pub struct QuerySummary {
     pub images_per_s: f64,
 }
 
-/// Nearest-rank percentile `p` in (0, 1] of `v` (0 when empty).
-pub fn percentile(v: &[f64], p: f64) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let rank = ((p * s.len() as f64).ceil() as usize).clamp(1, s.len());
-    s[rank - 1]
-}
+pub use slaf_nn::stats::percentile;
 
 fn argmax(v: &[f64]) -> usize {
-    v.iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map_or(0, |(i, _)| i)
+    slaf_nn::stats::argmax(v.iter().copied())
 }
 
 /// Register the bundle if needed, then encrypt, upload, download and

@@ -265,19 +265,11 @@ impl Server {
             .map_err(|e| ServiceError::bad(format!("bundle parameters: {e}")))?;
         let ctx = self.context();
         let ours = ctx.params();
-        if theirs.n() != ours.n()
-            || theirs.q() != ours.q()
-            || theirs.special_primes() != ours.special_primes()
-            || theirs.dnum() != ours.dnum()
-        {
+        if !theirs.same_chain(ours) || theirs.dnum() != ours.dnum() {
             return Err(ServiceError::bad(format!(
-                "the bundle is for N = {} with {} primes {:?}; this model runs N = {} with {} primes {:?}",
-                theirs.n(),
-                theirs.q().len(),
-                theirs.q(),
-                ours.n(),
-                ours.q().len(),
-                ours.q()
+                "the bundle's primes are for {}; this model runs {}",
+                theirs.describe(),
+                ours.describe()
             )));
         }
         let what =

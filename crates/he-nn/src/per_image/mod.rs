@@ -133,15 +133,10 @@ impl PerImageCircuit {
         let start = if opts.full_chain {
             max
         } else {
-            let mut bits = 0.0;
-            let mut end = 0;
-            for (i, q) in params.q().iter().enumerate() {
-                bits += (*q as f64).log2();
-                end = i;
-                if bits - scale.log2() >= opts.headroom_bits {
-                    break;
-                }
-            }
+            // The fewest primes whose modulus leaves `headroom_bits` above the scale.
+            let end = (0..=max)
+                .find(|&i| params.modulus_bits(i) - scale.log2() >= opts.headroom_bits)
+                .unwrap_or(max);
             (depth + end).min(max)
         };
         let ctx = CkksContext::new(params)?;

@@ -348,6 +348,7 @@ pub fn open_test_split(set: Dataset, dir: Option<&Path>) -> Result<Split, DataEr
 /// A 10-class IDX data set of 28×28 grey images that the suite knows by name.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Dataset {
     /// MNIST digits, vendored in `data/mnist`.
     #[default]
