@@ -84,7 +84,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         println!(
             "serving {} ({}, N = 2^{}, depth {}, {} Galois steps) on http://{addr}; body limit {:.0} MiB; Ctrl-C stops",
             plan.model,
-            plan.mode.name(),
+            plan.mode().name(),
             plan.params.log_n,
             plan.depth,
             plan.keys.galois_steps.len(),
@@ -141,7 +141,7 @@ pub fn run_keygen(args: KeygenArgs) -> anyhow::Result<()> {
         args.out.display(),
         client.key_id(),
         client.bundle().len() as f64 / (1 << 20) as f64,
-        p.mode.name(),
+        p.mode().name(),
         p.keys.galois_steps.len()
     );
     Ok(())

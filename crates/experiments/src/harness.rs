@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use slaf_ckks::CkksParameters;
 use slaf_he_nn::batched::{BatchedEngine, BatchedOptions};
-use slaf_he_nn::per_image::PerImageEngine;
+use slaf_he_nn::per_image::{PerImageEngine, PerImageOptions};
 use slaf_he_nn::plan::{CircuitPlan, ParamsChoice, resolve_params};
 use slaf_he_nn::{Engine, HeNnError, LayerPrecision, Mode, StageTimes};
 use slaf_nn::WeightsFile;
@@ -281,7 +281,13 @@ fn build_engine(
 ) -> Result<Box<dyn Engine>, HeNnError> {
     let model = &weights.inference.chain_form()?;
     Ok(match req.mode {
-        Mode::PerImage => Box::new(PerImageEngine::new(model, params, req.seed.clone())?),
+        Mode::PerImage => Box::new(PerImageEngine::from_plan(
+            model,
+            plan,
+            params,
+            req.seed.clone(),
+            PerImageOptions::default(),
+        )?),
         Mode::Batched => {
             let mut opts = BatchedOptions {
                 seed: req.seed.clone(),

@@ -44,17 +44,17 @@
 //! ciphertext (every feature) after each layer and compares it with the plaintext
 //! forward pass (it uses the secret key; off in timing runs).
 
+use super::circuit::{Circuit, Hooks, KeyRequirements, ProbeFn, check_fresh};
+use super::client::{Encryption, SeedLabels};
+use super::engine::{EngineOutput, LocalEngine, wall_ms};
+use super::layout::{BatchedLayout, Layout, Probe};
 use super::plan::{ActPlan, CircuitPlan};
 use super::{HeNnError, StageTimes};
-use rand_chacha::ChaCha20Rng;
 use rayon::prelude::*;
 use slaf_ckks::circuits::PolynomialEvaluator;
-use slaf_ckks::{
-    Ciphertext, CkksContext, CkksError, CkksParameters, Encoder, Encryptor, EvaluationKeys,
-    Evaluator, KeyGenerator, KeySeed, PublicKey, SecretKey, decrypt,
-};
+use slaf_ckks::{Ciphertext, CkksContext, CkksError, CkksParameters, Evaluator, KeySeed};
 use slaf_nn::ChainForm;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Options of the batched engine.
@@ -99,26 +99,7 @@ pub struct StreamStep {
 }
 
 /// The result of one batch.
-pub type BatchOutput = super::EngineOutput;
-
-/// A point of the circuit where [`BatchedCircuit::evaluate`] shows an
-/// intermediate ciphertext to a probe (the precision option).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Probe {
-    /// The chain-form stage ([`StageTimes::stage_name`]): 0 conv, 1 act1,
-    /// 2 fc1, 3 act2, …; the last stage (the logits) is never probed.
-    pub layer: usize,
-    /// Feature or neuron index within the layer.
-    pub index: usize,
-    /// Decrypted values are `v · fold + offset` (the folded activation's affine map).
-    pub fold: f64,
-    /// See `fold`.
-    pub offset: f64,
-}
-
-/// A probe callback: shown intermediate ciphertexts (needs a secret key to
-/// read them, so only the in-process engine passes one).
-pub type ProbeFn<'a> = &'a (dyn Fn(Probe, &Ciphertext) + Sync);
+pub type BatchOutput = EngineOutput;
 
 /// The server side of batched inference: parameters and the model's
 /// weights prepared for slot-wise evaluation, with no key at all. The
@@ -143,10 +124,10 @@ pub struct BatchedCircuit {
     /// Each dense layer's bias plus the constant term its fused activation
     /// leaves out (`b_i + c0 · sum_j W_ij`).
     biases: Vec<Vec<f64>>,
-    start_level: usize,
+    /// The batched layout (levels and scales from the plan).
+    layout: Layout,
+    /// The default scale Δ every hidden layer lands on.
     scale: f64,
-    input_scale: f64,
-    out_scale: f64,
 }
 
 impl std::fmt::Debug for BatchedCircuit {
@@ -155,27 +136,10 @@ impl std::fmt::Debug for BatchedCircuit {
             f,
             "BatchedCircuit({}, start level {}, depth {})",
             self.ctx.params().describe(),
-            self.start_level,
+            self.start_level(),
             self.plan.depth
         )
     }
-}
-
-/// The prime a rescale at `level` divides by, or a layout error naming
-/// the level when the chain has no such level.
-fn rescale_prime(params: &CkksParameters, level: usize) -> Result<f64, HeNnError> {
-    params
-        .rescale_prime(level)
-        .ok_or_else(|| HeNnError::Layout {
-            detail: format!(
-                "level {level} is above the chain's top level {}",
-                params.max_level()
-            ),
-        })
-}
-
-fn wall_ms(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1e3
 }
 
 fn conv_taps(model: &ChainForm) -> Vec<Vec<(usize, f64)>> {
@@ -235,33 +199,13 @@ impl BatchedCircuit {
                 ),
             });
         }
-        let start_level = plan.start_level(&params)?;
-        let scale = params.default_scale();
-        // Output scale: the default one unless the last level is too small for the logits.
-        let final_level = start_level - plan.depth;
-        let final_bits = params.modulus_bits(final_level);
-        let room = final_bits - plan.logit_bits(1.0);
-        let out_scale = scale.min(2f64.powf(room.floor()));
-        if out_scale < 2f64.powi(10) {
-            return Err(HeNnError::Layout {
-                detail: format!(
-                    "the last level ({final_bits:.0} bits) leaves no room for logits up to {:.3e}; use a chain with a larger first prime or one more level",
-                    plan.logit_bound
-                ),
-            });
-        }
+        let layout = BatchedLayout::new(&plan, &params, model)?;
         if chunk == 0 {
             return Err(HeNnError::InvalidRequest {
                 detail: "chunk size must be positive".into(),
             });
         }
-        // Input scale: public-key encryption noise in a slot is about
-        // 3.7·N (σ·N·sqrt(4/3)), the conv weights are rounded to integers
-        // round(w·c) with c = Δ·q / s_in; s_in balances the two errors
-        // (s_in² ≈ 3.7·N·Δ·q / 0.29), which gains ~8 bits over s_in = Δ.
-        let q_top = rescale_prime(&params, start_level)?;
-        let balanced = ((3.7 * params.n() as f64).log2() + (scale * q_top / 0.29).log2()) / 2.0;
-        let input_scale = 2f64.powi(balanced.round() as i32).max(scale);
+        let scale = params.default_scale();
         let g = model.conv.geom;
         if g.in_c != 1 {
             return Err(HeNnError::Layout {
@@ -296,10 +240,8 @@ impl BatchedCircuit {
             spans,
             plan,
             model: model.clone(),
-            start_level,
+            layout: Layout::Batched(layout),
             scale,
-            input_scale,
-            out_scale,
         })
     }
 
@@ -323,19 +265,28 @@ impl BatchedCircuit {
         &self.plan
     }
 
+    /// The batched layout.
+    pub fn batched_layout(&self) -> &BatchedLayout {
+        match &self.layout {
+            Layout::Batched(b) => b,
+            // The constructor only ever builds a batched layout.
+            Layout::PerImage(_) => unreachable!("a batched circuit has a batched layout"),
+        }
+    }
+
     /// The level the inputs are encrypted at.
     pub fn start_level(&self) -> usize {
-        self.start_level
+        self.batched_layout().start_level
     }
 
     /// Scale the inputs are encrypted at.
     pub fn input_scale(&self) -> f64 {
-        self.input_scale
+        self.batched_layout().input_scale
     }
 
     /// Scale of the decrypted logits.
     pub fn output_scale(&self) -> f64 {
-        self.out_scale
+        self.batched_layout().output_scale
     }
 
     /// Conv features (= streamed units of work per batch, for progress bars).
@@ -345,12 +296,12 @@ impl BatchedCircuit {
 
     /// Input ciphertexts per batch (one per pixel).
     pub fn pixels(&self) -> usize {
-        self.model.conv.geom.in_len()
+        self.batched_layout().pixels
     }
 
     /// Output ciphertexts per batch (one per logit).
     pub fn outputs(&self) -> usize {
-        self.model.pairs.last().map_or(0, |(_, d)| d.rows)
+        self.batched_layout().outputs
     }
 
     /// Bytes of the public and relinearisation keys (no Galois keys are needed).
@@ -361,7 +312,7 @@ impl BatchedCircuit {
 
     /// Bytes of one input ciphertext ([`Self::pixels`] of them per batch).
     pub fn ciphertext_bytes(&self) -> usize {
-        2 * self.ctx.params().poly_bytes(self.start_level)
+        self.layout.ciphertext_bytes(self.ctx.params())
     }
 
     /// The streamed first block (conv → act1 → dense1), chunk by chunk: the
@@ -405,22 +356,9 @@ impl BatchedCircuit {
                 ),
             });
         }
-        for (i, ct) in inputs.iter().enumerate() {
-            let rel = (ct.scale() / self.input_scale - 1.0).abs();
-            if ct.level() != self.start_level || ct.part_count() != 2 || rel > 1e-9 {
-                return Err(HeNnError::InvalidRequest {
-                    detail: format!(
-                        "input ciphertext {i} is at level {} with {} parts and scale 2^{:.2}; the circuit takes level {}, 2 parts, scale 2^{:.2}",
-                        ct.level(),
-                        ct.part_count(),
-                        ct.scale().log2(),
-                        self.start_level,
-                        self.input_scale.log2()
-                    ),
-                });
-            }
-        }
-        Ok(())
+        check_fresh(inputs, self.start_level(), self.input_scale(), |i| {
+            format!("input ciphertext {i}")
+        })
     }
 
     /// Whether `act` is evaluated fused with the next linear layer: its last
@@ -669,6 +607,7 @@ impl BatchedCircuit {
                         index: f,
                         fold,
                         offset,
+                        len: 1,
                     };
                     p(at(0, 1.0, 0.0), c);
                     p(at(1, fold1, off1), &a.0);
@@ -697,8 +636,8 @@ impl BatchedCircuit {
     /// context); returns the [`Self::outputs`] logit ciphertexts at the
     /// output scale and the stage times (the encrypt and decrypt buckets
     /// stay 0). `progress` is called with the number of conv features done;
-    /// `probe` sees intermediate ciphertexts.
-    pub fn evaluate(
+    /// `probe` sees intermediate ciphertexts (never the logits).
+    fn evaluate_batch(
         &self,
         ev: &Evaluator,
         inputs: Vec<Ciphertext>,
@@ -729,6 +668,7 @@ impl BatchedCircuit {
                             index: j,
                             fold,
                             offset,
+                            len: 1,
                         };
                         p(at(2 * k, 1.0, 0.0), &x);
                         p(at(2 * k + 1, fold, off), &y.0);
@@ -747,7 +687,7 @@ impl BatchedCircuit {
                 })
                 .collect();
             let target = if k == last {
-                self.out_scale
+                self.output_scale()
             } else {
                 self.scale
             };
@@ -847,46 +787,56 @@ fn chunk_inputs<'a>(
     Ok((xs, rows))
 }
 
-/// The in-process batched engine: a [`BatchedCircuit`] plus the client's
-/// part (secret and public key, encryption randomness) in one value, for
-/// runs where one party plays both roles ([`crate::run`], tests,
-/// benchmarks).
-pub struct BatchedEngine {
-    circuit: BatchedCircuit,
-    encoder: Encoder,
-    /// Owns the relinearisation key.
-    evaluator: Evaluator,
-    sk: SecretKey,
-    pk: PublicKey,
-    precision: bool,
-    rng: Mutex<ChaCha20Rng>,
-}
-
-impl std::fmt::Debug for BatchedEngine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "BatchedEngine({:?})", self.circuit)
+impl Circuit for BatchedCircuit {
+    fn plan(&self) -> &CircuitPlan {
+        &self.plan
     }
-}
-
-impl Drop for BatchedEngine {
-    fn drop(&mut self) {
-        // The encryption generator's state would let its owner recompute
-        // the inputs' encryption randomness.
-        if let Ok(rng) = self.rng.get_mut() {
-            slaf_ckks::keys::wipe_rng(rng);
+    fn layout(&self) -> &Layout {
+        &self.layout
+    }
+    fn context(&self) -> &Arc<CkksContext> {
+        &self.ctx
+    }
+    fn model(&self) -> &ChainForm {
+        &self.model
+    }
+    fn keys(&self) -> KeyRequirements {
+        KeyRequirements {
+            relinearization: true,
+            galois_steps: Vec::new(),
         }
     }
-}
-
-impl std::ops::Deref for BatchedEngine {
-    type Target = BatchedCircuit;
-    fn deref(&self) -> &BatchedCircuit {
-        &self.circuit
+    fn progress_units(&self, images: usize) -> u64 {
+        (images.div_ceil(self.batch_size()) * self.features()) as u64
+    }
+    fn check_inputs(&self, inputs: &[Ciphertext]) -> Result<(), HeNnError> {
+        BatchedCircuit::check_inputs(self, inputs)
+    }
+    fn evaluate(
+        &self,
+        ev: &Evaluator,
+        inputs: Vec<Ciphertext>,
+        hooks: Hooks<'_>,
+    ) -> Result<(Vec<Ciphertext>, StageTimes), HeNnError> {
+        self.evaluate_batch(ev, inputs, hooks.progress, hooks.probe)
     }
 }
 
-impl BatchedEngine {
-    /// Generate keys and prepare the model for `params` (checked against the plan).
+/// The in-process batched engine: a [`BatchedCircuit`] plus the client's
+/// part (secret and public key, public-key encryption) in one value, for
+/// runs where one party plays both roles (the evaluation harness, tests,
+/// benchmarks).
+pub type BatchedEngine = LocalEngine<BatchedCircuit>;
+
+/// The derivation labels of the batched engine's keys and encryption.
+pub const BATCHED_LABELS: SeedLabels = SeedLabels {
+    keys: "batched keys",
+    encryption: Some("batched encryption"),
+};
+
+impl LocalEngine<BatchedCircuit> {
+    /// Generate keys and prepare the model for `params` (checked against
+    /// the plan); the inputs are encrypted with the public key.
     pub fn new(
         model: &ChainForm,
         plan: CircuitPlan,
@@ -894,218 +844,20 @@ impl BatchedEngine {
         opts: BatchedOptions,
     ) -> Result<Self, HeNnError> {
         let circuit = BatchedCircuit::new(model, plan, params, opts.chunk)?;
-        let ctx = Arc::clone(circuit.context());
-        // Two one-way derivations of the seed: the encryption generator
-        // kept by the engine cannot regenerate the key seed. The key
-        // generator's state is wiped once the keys are made.
-        let seed = opts.seed.clone().unwrap_or_else(KeySeed::from_os_rng);
-        let mut keygen = KeyGenerator::from_seed(&ctx, &seed.derive("batched keys"));
-        let pk = keygen.public_key();
-        let rk = keygen.relinearization_key();
-        let sk = keygen.into_secret_key();
-        let enc_rng = seed.derive("batched encryption").rng();
-        drop(seed);
-        Ok(Self {
-            encoder: Encoder::new(&ctx),
-            evaluator: Evaluator::with_keys(&ctx, EvaluationKeys::new(Some(rk), None)),
-            circuit,
-            sk,
-            pk,
-            precision: opts.precision,
-            rng: Mutex::new(enc_rng),
-        })
-    }
-
-    /// The keyless circuit.
-    pub fn circuit(&self) -> &BatchedCircuit {
-        &self.circuit
-    }
-
-    fn decrypt_slots(&self, ct: &Ciphertext, count: usize) -> Vec<f64> {
-        let mut v = self.encoder.decode(&decrypt(self.context(), &self.sk, ct));
-        v.truncate(count);
-        v
-    }
-
-    fn encrypt_inputs(&self, images: &[&[f32]]) -> Result<Vec<Ciphertext>, HeNnError> {
-        let pixels = self.pixels();
-        const GROUPS: usize = 16;
-        let seeds: Vec<KeySeed> = {
-            let mut rng = self.rng.lock().map_err(|_| HeNnError::InvalidRequest {
-                detail: "encryption randomness poisoned by an earlier panic".into(),
-            })?;
-            (0..GROUPS).map(|_| KeySeed::from_rng(&mut *rng)).collect()
-        };
-        let per = pixels.div_ceil(GROUPS);
-        let groups: Vec<Vec<Ciphertext>> = seeds
-            .into_par_iter()
-            .enumerate()
-            .map(|(g, seed)| {
-                let mut enc = Encryptor::new(self.context(), self.pk.clone(), seed.rng());
-                (g * per..((g + 1) * per).min(pixels))
-                    .map(|j| {
-                        let vals: Vec<f64> = images.iter().map(|im| f64::from(im[j])).collect();
-                        let pt =
-                            self.encoder
-                                .encode(&vals, self.start_level(), self.input_scale())?;
-                        Ok(enc.encrypt(&pt))
-                    })
-                    .collect::<Result<Vec<_>, CkksError>>()
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(groups.into_iter().flatten().collect())
+        let mut engine =
+            Self::with_circuit(circuit, opts.seed, BATCHED_LABELS, Encryption::Public)?;
+        engine.precision = opts.precision;
+        Ok(engine)
     }
 
     /// Run one batch (at most [`BatchedCircuit::batch_size`] images of
     /// [`BatchedCircuit::pixels`] pixels in [0, 1]); `progress` is called
-    /// with the number of conv features done.
+    /// with the number of conv features done; precision per the options.
     pub fn infer_batch(
         &self,
         images: &[&[f32]],
         progress: Option<&(dyn Fn(u64) + Sync)>,
     ) -> Result<BatchOutput, HeNnError> {
-        self.infer_batch_with(images, progress, self.precision)
-    }
-
-    fn infer_batch_with(
-        &self,
-        images: &[&[f32]],
-        progress: Option<&(dyn Fn(u64) + Sync)>,
-        precision: bool,
-    ) -> Result<BatchOutput, HeNnError> {
-        let count = images.len();
-        if count == 0 || count > self.batch_size() {
-            return Err(HeNnError::InvalidRequest {
-                detail: format!(
-                    "a batch holds 1..={} images, got {count}",
-                    self.batch_size()
-                ),
-            });
-        }
-        if let Some(bad) = images.iter().position(|im| im.len() != self.pixels()) {
-            return Err(HeNnError::InvalidRequest {
-                detail: format!(
-                    "image {bad} has {} pixels, expected {}",
-                    images[bad].len(),
-                    self.pixels()
-                ),
-            });
-        }
-        let t = Instant::now();
-        let inputs = self.encrypt_inputs(images)?;
-        let encrypt_ms = wall_ms(t);
-
-        // Plaintext reference and decrypted samples for the precision option.
-        let stages = 1 + 2 * self.circuit.model.pairs.len();
-        let reference = precision.then(|| self.reference(images));
-        let samples: Mutex<Vec<(Vec<f64>, Vec<f64>)>> =
-            Mutex::new(vec![(Vec::new(), Vec::new()); stages]);
-        let probe = |p: Probe, ct: &Ciphertext| {
-            let Some(r) = &reference else { return };
-            let got: Vec<f64> = self
-                .decrypt_slots(ct, count)
-                .into_iter()
-                .map(|v| v * p.fold + p.offset)
-                .collect();
-            let want: Vec<f64> = (0..count).map(|i| r[i][p.layer][p.index]).collect();
-            if let Ok(mut s) = samples.lock() {
-                s[p.layer].0.extend(got);
-                s[p.layer].1.extend(want);
-            }
-        };
-        let probe_ref: Option<ProbeFn<'_>> = if precision { Some(&probe) } else { None };
-        let (out, mut times) =
-            self.circuit
-                .evaluate(&self.evaluator, inputs, progress, probe_ref)?;
-        times.encrypt = encrypt_ms;
-        let t = Instant::now();
-        let cols: Vec<Vec<f64>> = out
-            .par_iter()
-            .map(|c| self.decrypt_slots(c, count))
-            .collect();
-        let logits: Vec<Vec<f64>> = (0..count)
-            .map(|i| cols.iter().map(|c| c[i]).collect())
-            .collect();
-        times.decrypt = wall_ms(t);
-        let precision = match reference {
-            Some(r) => {
-                let mut prec = samples
-                    .into_inner()
-                    .map_err(|_| HeNnError::InvalidRequest {
-                        detail: "precision samples poisoned by an earlier panic".into(),
-                    })?;
-                for (i, lg) in logits.iter().enumerate() {
-                    prec[stages - 1].0.extend(lg);
-                    prec[stages - 1].1.extend(&r[i][stages - 1]);
-                }
-                Some(
-                    prec.iter()
-                        .enumerate()
-                        .map(|(i, (got, want))| {
-                            LayerPrecision::new(&StageTimes::stage_name(i), got, want)
-                        })
-                        .collect(),
-                )
-            }
-            None => None,
-        };
-        Ok(BatchOutput {
-            logits,
-            times,
-            precision,
-        })
-    }
-
-    /// Plaintext intermediates, by image then chain-form stage
-    /// ([`ChainForm::forward_stages`]).
-    fn reference(&self, images: &[&[f32]]) -> Vec<Vec<Vec<f64>>> {
-        images
-            .par_iter()
-            .map(|im| {
-                let x: Vec<f64> = im.iter().map(|&v| f64::from(v)).collect();
-                self.circuit.model.forward_stages(&x)
-            })
-            .collect()
-    }
-}
-
-impl super::Engine for BatchedEngine {
-    fn mode(&self) -> super::Mode {
-        super::Mode::Batched
-    }
-    fn params(&self) -> &CkksParameters {
-        self.circuit.params()
-    }
-    fn images_per_call(&self) -> usize {
-        self.batch_size()
-    }
-    fn progress_units(&self, images: usize) -> u64 {
-        (images.div_ceil(self.batch_size()) * self.features()) as u64
-    }
-    fn infer_images(
-        &self,
-        images: &[&[f32]],
-        progress: Option<&(dyn Fn(u64) + Sync)>,
-        precision: bool,
-    ) -> Result<super::EngineOutput, HeNnError> {
-        self.infer_batch_with(images, progress, precision)
-    }
-    fn pixels(&self) -> usize {
-        self.circuit.pixels()
-    }
-    fn start_level(&self) -> usize {
-        self.circuit.start_level()
-    }
-    fn output_scale(&self) -> f64 {
-        self.circuit.output_scale()
-    }
-    fn ciphertext_bytes(&self) -> usize {
-        self.circuit.ciphertext_bytes()
-    }
-    fn input_bytes(&self) -> usize {
-        self.circuit.ciphertext_bytes() * self.circuit.pixels()
-    }
-    fn key_bytes(&self) -> usize {
-        self.circuit.key_bytes()
+        self.infer_call(images, progress, self.precision)
     }
 }

@@ -4,36 +4,45 @@
 //! the two-pair case) on CKKS ciphertexts and reports accuracy, agreement
 //! with plaintext, precision and time per stage.
 //!
-//! Two engines share the types of this module and the one [`Engine`]
-//! trait that the evaluation harness of `slaf-experiments` drives:
-//! - [`per_image`]: one image per ciphertext (the original's design, for
-//!   latency): im2col layout, convolution by plaintext multiplies and
-//!   rotation sums, every later linear stage by the diagonal method with
-//!   BSGS;
-//! - [`batched`]: one image per slot (CryptoNets-style SIMD, for
-//!   throughput): every layer is a scalar-times-ciphertext sum, no rotations.
+//! The crate follows the deployment split (Concrete-ML's dev/client/server,
+//! tfhe-rs's client and server keys), top-down:
+//! - [`plan`]: one [`plan::CircuitPlan`] per model, the only place that
+//!   decides depth, levels and scales (and picks CKKS parameters);
+//! - [`layout`]: how images become input slots and output slots become
+//!   logits, with the level and scales, one rule per layout
+//!   ([`layout::BatchedLayout`]: one image per slot;
+//!   [`layout::PerImageLayout`]: one image per ciphertext);
+//! - [`circuit`]: the keyless [`Circuit`] trait, implemented by
+//!   [`batched::BatchedCircuit`] (every layer a scalar-times-ciphertext
+//!   sum, no rotations) and [`per_image::PerImageCircuit`] (im2col,
+//!   diagonal transforms with BSGS); a server holds exactly one;
+//! - [`client`]: [`ClientSide`], key generation, encryption and decryption
+//!   through the layout;
+//! - [`engine`]: the [`Engine`] trait the evaluation harness of
+//!   `slaf-experiments` drives, and [`LocalEngine`] = a client plus a
+//!   circuit ([`batched::BatchedEngine`], [`per_image::PerImageEngine`]).
 //!
-//! Each engine is split into a keyless circuit that any party may hold
-//! ([`batched::BatchedCircuit`], [`per_image::PerImageCircuit`]: they take
-//! an [`slaf_ckks::Evaluator`] with a client's evaluation keys per call,
-//! as the server of [`slaf_service`] does) and an in-process engine that
-//! adds the client's keys, encryption and decryption
-//! ([`batched::BatchedEngine`], [`per_image::PerImageEngine`]).
-//!
-//! Invariants: both engines follow [`plan::ActPlan`] (one rule set), so the
+//! Invariants: both circuits follow [`plan::ActPlan`] (one rule set), so the
 //! depth a summary reports is the depth that ran; stage times and precision
 //! reports are indexed by chain-form stage and named by
-//! [`StageTimes::stage_name`] in both; the plaintext reference is
+//! [`StageTimes::stage_name`]; the plaintext reference is
 //! [`slaf_nn::InferenceModel::forward`] for logits and
-//! [`slaf_nn::ChainForm::forward_stages`] for intermediates.
-//!
-//! [`plan`] computes the multiplicative depth and picks CKKS parameters.
-//! The evaluation harness (`slaf_experiments::harness`) drives an engine
-//! over a range of test images and builds the summary.
+//! [`slaf_nn::ChainForm::forward_stages`] for intermediates. This crate
+//! never renders, reads `/proc` or writes result files (that is
+//! `slaf-experiments`).
 
 pub mod batched;
+pub mod circuit;
+pub mod client;
+pub mod engine;
+pub mod layout;
 pub mod per_image;
 pub mod plan;
+
+pub use circuit::{Circuit, Hooks, KeyRequirements, check_keys};
+pub use client::{ClientSide, Encryption, EvaluationKeySet, SeedLabels};
+pub use engine::{Engine, EngineOutput, LocalEngine};
+pub use layout::{BatchedLayout, Layout, PerImageLayout, Probe};
 
 use serde::{Deserialize, Serialize};
 use slaf_ckks::CkksError;
@@ -133,56 +142,6 @@ impl LayerPrecision {
         self.max_abs_value = self.max_abs_value.max(o.max_abs_value);
         self.samples += o.samples;
     }
-}
-
-/// What one [`Engine::infer_images`] call returns.
-#[derive(Clone, Debug)]
-pub struct EngineOutput {
-    /// Logits per image, in input order.
-    pub logits: Vec<Vec<f64>>,
-    /// Stage times of the whole call (ms).
-    pub times: StageTimes,
-    /// Per-stage precision, when it was asked for.
-    pub precision: Option<Vec<LayerPrecision>>,
-}
-
-/// An in-process encrypted-inference engine (keys, encryption, the
-/// circuit and decryption in one value): what the evaluation harness drives, whatever the
-/// layout. Both engines plan with [`plan::ActPlan`], so the depth a
-/// summary reports is the depth the engine ran.
-pub trait Engine: Send + Sync {
-    /// The layout.
-    fn mode(&self) -> Mode;
-    /// The CKKS parameters it runs on.
-    fn params(&self) -> &slaf_ckks::CkksParameters;
-    /// Most images one [`Self::infer_images`] call takes (1 per image,
-    /// the slot count when batched).
-    fn images_per_call(&self) -> usize;
-    /// Progress units [`Self::infer_images`] reports for `images` images.
-    fn progress_units(&self, images: usize) -> u64;
-    /// Encrypt `images` (each [`Self::pixels`] values in [0, 1]), run the
-    /// circuit and decrypt. `progress` is called with units done;
-    /// `precision` also decrypts every stage against
-    /// [`slaf_nn::ChainForm::forward_stages`] (those decryptions are not
-    /// timed, except in the batched engine's stage buckets).
-    fn infer_images(
-        &self,
-        images: &[&[f32]],
-        progress: Option<&(dyn Fn(u64) + Sync)>,
-        precision: bool,
-    ) -> Result<EngineOutput, HeNnError>;
-    /// Input values per image.
-    fn pixels(&self) -> usize;
-    /// Level the inputs are encrypted at.
-    fn start_level(&self) -> usize;
-    /// Scale of the decrypted logits.
-    fn output_scale(&self) -> f64;
-    /// Bytes of one ciphertext at the start level.
-    fn ciphertext_bytes(&self) -> usize;
-    /// Bytes of the encrypted input of one call.
-    fn input_bytes(&self) -> usize;
-    /// Bytes of the evaluation keys the server needs.
-    fn key_bytes(&self) -> usize;
 }
 
 /// Which engine runs the inference.

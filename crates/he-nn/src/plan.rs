@@ -332,6 +332,107 @@ impl CircuitPlan {
     }
 }
 
+/// Where the per-image layout encrypts its input.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum StartLevel {
+    /// The lowest level that fits the circuit and still leaves
+    /// `headroom_bits` of modulus above the scale for the logits (a fresh
+    /// encryption at a lower level is as secure, and every operation works
+    /// on fewer primes).
+    Lowest {
+        /// Minimum bits of modulus above the scale at the logits' level.
+        headroom_bits: f64,
+    },
+    /// The top of the chain, as TenSEAL does.
+    Top,
+}
+
+impl Default for StartLevel {
+    fn default() -> Self {
+        Self::Lowest {
+            headroom_bits: 12.0,
+        }
+    }
+}
+
+/// The levels and scales of the batched layout ([`CircuitPlan::batched_levels`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchedLevels {
+    /// Level the inputs are encrypted at ([`CircuitPlan::start_level`]).
+    pub start_level: usize,
+    /// Scale the inputs are encoded at.
+    pub input_scale: f64,
+    /// Scale of the decrypted logits.
+    pub output_scale: f64,
+}
+
+impl CircuitPlan {
+    /// The per-image layout's start level on `params` (the depth checked
+    /// against the chain first).
+    pub fn per_image_start_level(
+        &self,
+        params: &CkksParameters,
+        start: StartLevel,
+    ) -> Result<usize, HeNnError> {
+        self.check(params)?;
+        let max = params.max_level();
+        Ok(match start {
+            StartLevel::Top => max,
+            StartLevel::Lowest { headroom_bits } => {
+                let log_scale = params.default_scale().log2();
+                // The fewest primes whose modulus leaves `headroom_bits` above the scale.
+                let end = (0..=max)
+                    .find(|&i| params.modulus_bits(i) - log_scale >= headroom_bits)
+                    .unwrap_or(max);
+                (self.depth + end).min(max)
+            }
+        })
+    }
+
+    /// The batched layout's levels and scales on `params`: inputs at
+    /// [`Self::start_level`]; the logits at the default scale unless the
+    /// last level is too small for them (then the largest power of two
+    /// that fits, refused below 2^10); the input scale balancing
+    /// public-key encryption noise against the rounding of the conv
+    /// weights.
+    pub fn batched_levels(&self, params: &CkksParameters) -> Result<BatchedLevels, HeNnError> {
+        let start_level = self.start_level(params)?;
+        let scale = params.default_scale();
+        // Output scale: the default one unless the last level is too small for the logits.
+        let final_level = start_level - self.depth;
+        let final_bits = params.modulus_bits(final_level);
+        let room = final_bits - self.logit_bits(1.0);
+        let output_scale = scale.min(2f64.powf(room.floor()));
+        if output_scale < 2f64.powi(10) {
+            return Err(HeNnError::Layout {
+                detail: format!(
+                    "the last level ({final_bits:.0} bits) leaves no room for logits up to {:.3e}; use a chain with a larger first prime or one more level",
+                    self.logit_bound
+                ),
+            });
+        }
+        // Input scale: public-key encryption noise in a slot is about
+        // 3.7·N (σ·N·sqrt(4/3)), the conv weights are rounded to integers
+        // round(w·c) with c = Δ·q / s_in; s_in balances the two errors
+        // (s_in² ≈ 3.7·N·Δ·q / 0.29), which gains ~8 bits over s_in = Δ.
+        let q_top = params
+            .rescale_prime(start_level)
+            .ok_or_else(|| HeNnError::Layout {
+                detail: format!(
+                    "start level {start_level} is above the chain's top level {}",
+                    params.max_level()
+                ),
+            })?;
+        let balanced = ((3.7 * params.n() as f64).log2() + (scale * q_top / 0.29).log2()) / 2.0;
+        let input_scale = 2f64.powi(balanced.round() as i32).max(scale);
+        Ok(BatchedLevels {
+            start_level,
+            input_scale,
+            output_scale,
+        })
+    }
+}
+
 /// Which CKKS parameters to use.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ParamsChoice {

@@ -10,6 +10,7 @@ use slaf_ckks::circuits::CircuitBackend;
 use slaf_ckks::circuits::sim::SimBackend;
 use slaf_ckks::{CkksParameters, CkksParametersLiteral, presets};
 use slaf_he_nn::HeNnError;
+use slaf_he_nn::plan::CircuitPlan;
 use slaf_he_nn::per_image::{
     PerImageEngine, PerImageOptions, Pipeline, STAGES, circuit_depth, im2col, reference_stages,
 };
@@ -101,7 +102,8 @@ fn cnn2_circuit_on_the_simulator_matches_plaintext_stage_by_stage() {
     bits.extend([26u32; 11]);
     let bk = SimBackend::with_bit_sizes(&bits, 14, 0.0, 1);
     let scale = 2f64.powi(26);
-    let pipe = Pipeline::new(&bk, &m, 8, scale).unwrap();
+    let plan = CircuitPlan::new(&m, None).unwrap();
+    let pipe = Pipeline::new(&bk, &m, &plan, 8, scale).unwrap();
     assert_eq!(pipe.end_level(), 1);
     eprintln!("{}", pipe.describe());
     for img in 0..2 {
@@ -143,7 +145,8 @@ fn square_activations_fold_into_the_next_layer() {
     bits.extend([26u32; 6]);
     let bk = SimBackend::with_bit_sizes(&bits, 14, 4.0, 2);
     let scale = 2f64.powi(26);
-    let pipe = Pipeline::new(&bk, &m, 6, scale).unwrap();
+    let plan = CircuitPlan::new(&m, None).unwrap();
+    let pipe = Pipeline::new(&bk, &m, &plan, 6, scale).unwrap();
     let x = random_image(7);
     let ct = bk.encrypt(&pipe.encode_input(&x), scale);
     let out = pipe.run(&bk, &ct).unwrap();

@@ -16,20 +16,14 @@ use super::{
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use rayon::prelude::*;
-use slaf_ckks::keys::wipe_rng;
 use slaf_ckks::serial::{
     ciphertext_from_bytes, galois_keys_to_bytes, parameters_from_json, parameters_to_json,
     public_key_to_bytes, relinearization_key_to_bytes, seeded_ciphertext_to_bytes,
 };
-use slaf_ckks::{
-    CkksContext, CkksParameters, Encoder, KeyGenerator, KeySeed, SecretKey, decrypt,
-    encrypt_symmetric_seeded,
-};
+use slaf_ckks::{Ciphertext, CkksContext, CkksParameters, KeyGenerator, KeySeed};
 use slaf_he_nn::Mode;
-use slaf_he_nn::per_image::im2col;
+use slaf_he_nn::{ClientSide, Encryption, SeedLabels};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
@@ -40,15 +34,20 @@ pub const BUNDLE_FILE: &str = "bundle.bin";
 /// The plan the keys were made for.
 pub const PLAN_FILE: &str = "plan.json";
 
-/// A client: secret key, bundle and the plan it was made for.
+/// The derivation label of a client's keys; its encryption randomness
+/// is fresh from the OS CSPRNG on every run.
+pub const CLIENT_LABELS: SeedLabels = SeedLabels {
+    keys: "client keys",
+    encryption: None,
+};
+
+/// A client: the client's side of the plan's layout (secret key,
+/// encryption, decryption), the bundle and the plan it was made for.
 pub struct Client {
     plan: ServicePlan,
-    ctx: Arc<CkksContext>,
-    encoder: Encoder,
-    sk: SecretKey,
+    side: ClientSide,
     bundle: Vec<u8>,
     key_id: String,
-    rng: ChaCha20Rng,
 }
 
 impl std::fmt::Debug for Client {
@@ -57,15 +56,9 @@ impl std::fmt::Debug for Client {
             f,
             "Client({} {}, key id {})",
             self.plan.model,
-            self.plan.mode.name(),
+            self.plan.mode().name(),
             self.key_id
         )
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        wipe_rng(&mut self.rng);
     }
 }
 
@@ -100,37 +93,33 @@ impl Client {
     ) -> Result<Self, ServiceError> {
         let params = plan_params(&plan, allow_insecure)?;
         let ctx = CkksContext::new(params.clone()).map_err(slaf_he_nn::HeNnError::from)?;
-        let mut kg = KeyGenerator::from_seed(&ctx, &seed.derive("client keys"));
-        let pk = kg.public_key();
-        let rk = kg.relinearization_key();
-        let galois_keys = if plan.keys.galois_steps.is_empty() {
-            Vec::new()
-        } else {
-            galois_keys_to_bytes(&ctx, &kg.galois_keys(&plan.keys.galois_steps, false))
-        };
+        let (side, keys) = ClientSide::generate(
+            &ctx,
+            plan.layout.clone(),
+            &plan.keys,
+            Some(seed.clone()),
+            CLIENT_LABELS,
+            Encryption::Symmetric,
+        );
+        let galois_keys = keys
+            .galois
+            .as_ref()
+            .map_or_else(Vec::new, |g| galois_keys_to_bytes(&ctx, g));
         let bundle = encode_bundle(&BundleParts {
             params_json: parameters_to_json(&params),
-            public_key: public_key_to_bytes(&ctx, &pk),
-            relinearization_key: relinearization_key_to_bytes(&ctx, &rk),
+            public_key: public_key_to_bytes(&ctx, &keys.public),
+            relinearization_key: relinearization_key_to_bytes(&ctx, &keys.relinearization),
             galois_keys,
         });
-        Ok(Self::with_parts(plan, ctx, kg.into_secret_key(), bundle))
+        Ok(Self::with_parts(plan, side, bundle))
     }
 
-    fn with_parts(
-        plan: ServicePlan,
-        ctx: Arc<CkksContext>,
-        sk: SecretKey,
-        bundle: Vec<u8>,
-    ) -> Self {
+    fn with_parts(plan: ServicePlan, side: ClientSide, bundle: Vec<u8>) -> Self {
         Self {
             key_id: key_id(&bundle),
-            encoder: Encoder::new(&ctx),
             plan,
-            ctx,
-            sk,
+            side,
             bundle,
-            rng: ChaCha20Rng::from_os_rng(),
         }
     }
 
@@ -168,8 +157,17 @@ impl Client {
         let bundle = std::fs::read(&bundle_path).map_err(|e| io_err(&bundle_path, e))?;
         let params = plan_params(&plan, allow_insecure)?;
         let ctx = CkksContext::new(params).map_err(slaf_he_nn::HeNnError::from)?;
-        let sk = KeyGenerator::from_seed(&ctx, &seed.derive("client keys")).into_secret_key();
-        Ok(Self::with_parts(plan, ctx, sk, bundle))
+        let mut kg = KeyGenerator::from_seed(&ctx, &seed.derive(CLIENT_LABELS.keys));
+        let pk = kg.public_key();
+        let side = ClientSide::from_keys(
+            &ctx,
+            plan.layout.clone(),
+            kg.into_secret_key(),
+            pk,
+            Encryption::Symmetric,
+            ChaCha20Rng::from_os_rng(),
+        );
+        Ok(Self::with_parts(plan, side, bundle))
     }
 
     /// The plan the keys were made for.
@@ -189,77 +187,34 @@ impl Client {
 
     /// Images one request carries at most.
     pub fn images_per_request(&self) -> usize {
-        self.plan.input.images_per_request
+        self.plan.images_per_request
     }
 
     /// One request body for `images` (pixels in [0, 1]): batched, one
     /// ciphertext per pixel with image `b` in slot `b`; per-image, one
     /// ciphertext per image in the im2col layout.
     pub fn encrypt(&mut self, images: &[&[f32]]) -> Result<Vec<u8>, ServiceError> {
-        let inp = &self.plan.input;
-        if images.is_empty() || images.len() > inp.images_per_request {
+        if images.is_empty() || images.len() > self.plan.images_per_request {
             return Err(ServiceError::bad(format!(
                 "a request holds 1..={} images, got {}",
-                inp.images_per_request,
+                self.plan.images_per_request,
                 images.len()
             )));
         }
-        if let Some(i) = images.iter().position(|im| im.len() != inp.pixels) {
-            return Err(ServiceError::bad(format!(
-                "image {i} has {} pixels, the model takes {}",
-                images[i].len(),
-                inp.pixels
-            )));
-        }
-        let vectors: Vec<Vec<f64>> = match (self.plan.mode, &inp.im2col) {
-            (Mode::Batched, _) => (0..inp.pixels)
-                .map(|j| images.iter().map(|im| f64::from(im[j])).collect())
-                .collect(),
-            (Mode::PerImage, Some(g)) => images
-                .iter()
-                .map(|im| im2col(g, &im.iter().map(|&v| f64::from(v)).collect::<Vec<_>>()))
-                .collect(),
-            (Mode::PerImage, None) => {
-                return Err(ServiceError::bad(
-                    "a per-image plan without its im2col geometry",
-                ));
-            }
-        };
-        // One generator per group, each keyed from the client's CSPRNG.
-        let seeds: Vec<KeySeed> = (0..vectors.len().min(16))
-            .map(|_| KeySeed::from_rng(&mut self.rng))
+        let ctx = self.side.context();
+        let items: Vec<Vec<u8>> = self
+            .side
+            .encrypt_seeded(images)
+            .map_err(|e| ServiceError::bad(format!("encryption: {e}")))?
+            .iter()
+            .map(|ct| seeded_ciphertext_to_bytes(ctx, ct))
             .collect();
-        let per = vectors.len().div_ceil(seeds.len().max(1));
-        let (level, scale) = (inp.level, inp.scale);
-        let groups: Vec<Vec<Vec<u8>>> = seeds
-            .into_par_iter()
-            .zip(vectors.par_chunks(per.max(1)))
-            .map(|(seed, chunk)| {
-                let mut rng = seed.rng();
-                let out = chunk
-                    .iter()
-                    .map(|v| {
-                        let pt = self.encoder.encode(v, level, scale)?;
-                        let ct = encrypt_symmetric_seeded(&self.ctx, &self.sk, &pt, &mut rng);
-                        Ok(seeded_ciphertext_to_bytes(&self.ctx, &ct))
-                    })
-                    .collect::<Result<Vec<_>, slaf_ckks::CkksError>>();
-                wipe_rng(&mut rng);
-                out
-            })
-            .collect::<Result<_, _>>()
-            .map_err(|e| ServiceError::bad(format!("encryption: {e}")))?;
-        let items: Vec<Vec<u8>> = groups.into_iter().flatten().collect();
         Ok(encode_message(&items))
     }
 
     /// The logits of `count` images from a response body.
     pub fn decrypt(&self, body: &[u8], count: usize) -> Result<Vec<Vec<f64>>, ServiceError> {
-        let k = self.plan.outputs;
-        let expected = match self.plan.mode {
-            Mode::Batched => k,
-            Mode::PerImage => count,
-        };
+        let expected = self.plan.layout.outputs_for(count);
         let items = decode_message(body, expected)?;
         if items.len() != expected {
             return Err(ServiceError::bad(format!(
@@ -267,20 +222,17 @@ impl Client {
                 items.len()
             )));
         }
-        let slots: Vec<Vec<f64>> = items
-            .par_iter()
+        let ctx = self.side.context();
+        let cts: Vec<Ciphertext> = items
+            .iter()
             .map(|b| {
-                let ct = ciphertext_from_bytes(&self.ctx, b)
-                    .map_err(|e| ServiceError::bad(format!("response ciphertext: {e}")))?;
-                Ok(self.encoder.decode(&decrypt(&self.ctx, &self.sk, &ct)))
+                ciphertext_from_bytes(ctx, b)
+                    .map_err(|e| ServiceError::bad(format!("response ciphertext: {e}")))
             })
-            .collect::<Result<_, ServiceError>>()?;
-        Ok(match self.plan.mode {
-            Mode::Batched => (0..count)
-                .map(|i| slots.iter().map(|s| s[i]).collect())
-                .collect(),
-            Mode::PerImage => slots.into_iter().map(|s| s[..k].to_vec()).collect(),
-        })
+            .collect::<Result<_, _>>()?;
+        self.side
+            .decrypt(&cts, count)
+            .map_err(|e| ServiceError::bad(format!("response: {e}")))
     }
 }
 
@@ -509,10 +461,10 @@ pub fn query(client: &mut Client, req: &QueryRequest) -> Result<QuerySummary, Se
             "the server at {} now publishes a different plan ({} {}, N = 2^{}) than the keys were made for ({} {}, N = 2^{}); run keygen again",
             req.server,
             plan.model,
-            plan.mode.name(),
+            plan.mode().name(),
             plan.params.log_n,
             client.plan().model,
-            client.plan().mode.name(),
+            client.plan().mode().name(),
             client.plan().params.log_n
         )));
     }
@@ -535,7 +487,7 @@ pub fn query(client: &mut Client, req: &QueryRequest) -> Result<QuerySummary, Se
     };
     let t0 = Instant::now();
     let bundle_bytes = remote.ensure_registered(client)?;
-    let per = match plan.mode {
+    let per = match plan.mode() {
         Mode::Batched => client.images_per_request(),
         Mode::PerImage => req.images_per_request.clamp(1, client.images_per_request()),
     };
@@ -571,7 +523,7 @@ pub fn query(client: &mut Client, req: &QueryRequest) -> Result<QuerySummary, Se
     let n = req.images as f64;
     Ok(QuerySummary {
         model: plan.model.clone(),
-        mode: plan.mode,
+        mode: plan.mode(),
         key_id: client.key_id().to_string(),
         images: req.images,
         correct,

@@ -105,7 +105,7 @@ async fn healthz(State(app): State<App>) -> Response {
     axum::Json(serde_json::json!({
         "status": "ok",
         "model": plan.model,
-        "mode": plan.mode.name(),
+        "mode": plan.mode().name(),
         "bundles": bundles,
         "evicted": evicted,
         "workers_free": app.permits.available_permits(),

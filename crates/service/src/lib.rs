@@ -6,10 +6,8 @@
 //!   published [`ServicePlan`] it makes an evaluation-key bundle (public
 //!   key, relinearisation key, Galois keys for exactly the plan's rotation
 //!   steps), encrypts images in the plan's layout and decrypts the logits.
-//! - [`server`]: holds the model's inference form (a keyless
-//!   [`slaf_he_nn::batched::BatchedCircuit`] or
-//!   [`slaf_he_nn::per_image::PerImageCircuit`]) and the registered
-//!   bundles, and evaluates. It has no path to a secret key: its source
+//! - [`server`]: holds the model's keyless [`slaf_he_nn::Circuit`] (batched
+//!   or per image) and the registered bundles, and evaluates. It has no path to a secret key: its source
 //!   names no secret-key type or function (checked by `tests/service.rs`).
 //! - [`http`]: the axum routes over [`server::Server`] (`/healthz`,
 //!   `/v1/model`, `/v1/keys`, `/v1/infer/{key_id}`), body-size limit,
@@ -36,11 +34,13 @@ pub mod server;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use slaf_ckks::CkksParametersLiteral;
-use slaf_he_nn::{HeNnError, Mode};
-use slaf_nn::ConvGeom;
+use slaf_he_nn::{HeNnError, Layout, Mode};
 
-/// Version of the published plan and of the containers below.
-pub const WIRE_VERSION: u32 = 1;
+pub use slaf_he_nn::KeyRequirements;
+
+/// Version of the published plan and of the containers below (2: the plan
+/// publishes the circuit's [`Layout`], output scale included).
+pub const WIRE_VERSION: u32 = 2;
 const BUNDLE_MAGIC: &[u8; 8] = b"SLAFBNDL";
 const MESSAGE_MAGIC: &[u8; 8] = b"SLAFMSG\0";
 
@@ -126,32 +126,6 @@ impl ServiceError {
     }
 }
 
-/// Keys a client must send for the plan's circuit.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyRequirements {
-    /// A relinearisation key (always, both circuits multiply ciphertexts).
-    pub relinearization: bool,
-    /// Left rotation steps that need Galois keys (empty in batched mode).
-    pub galois_steps: Vec<i64>,
-}
-
-/// How inputs are laid out in ciphertexts.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct InputLayout {
-    /// Pixels per image.
-    pub pixels: usize,
-    /// Level the inputs are encrypted at.
-    pub level: usize,
-    /// Exact scale the inputs are encoded at.
-    pub scale: f64,
-    /// Batched: images per request (slots; one ciphertext per pixel, image
-    /// `b` in slot `b`). Per-image: ciphertexts per request (one image each).
-    pub images_per_request: usize,
-    /// Per-image: the first convolution's geometry (the client writes the
-    /// image in its im2col layout). Batched: none.
-    pub im2col: Option<ConvGeom>,
-}
-
 /// What `GET /v1/model` publishes: everything a client needs to make keys,
 /// encrypt and decrypt, and nothing about the weights.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -162,16 +136,16 @@ pub struct ServicePlan {
     pub model: String,
     /// Data set the model was trained on (its test split is what a client queries).
     pub dataset: slaf_nn::data::Dataset,
-    /// Engine.
-    pub mode: Mode,
     /// CKKS parameters (validated again by the client).
     pub params: CkksParametersLiteral,
     /// Multiplicative depth of the circuit.
     pub depth: usize,
-    /// Input layout.
-    pub input: InputLayout,
-    /// Logits per image.
-    pub outputs: usize,
+    /// The circuit's slot layout: the engine, levels and scales, what the
+    /// client encodes with and decodes by.
+    pub layout: Layout,
+    /// Most images one request carries (batched: the slots, one ciphertext
+    /// per pixel; per image: one ciphertext per image).
+    pub images_per_request: usize,
     /// Keys the bundle must hold.
     pub keys: KeyRequirements,
     /// Largest body the server accepts (bytes).
@@ -180,6 +154,23 @@ pub struct ServicePlan {
     /// coefficient), if the server applies it.
     #[serde(default)]
     pub flood_bits: Option<u32>,
+}
+
+impl ServicePlan {
+    /// The engine.
+    pub fn mode(&self) -> Mode {
+        self.layout.mode()
+    }
+
+    /// Logits per image.
+    pub fn outputs(&self) -> usize {
+        self.layout.outputs()
+    }
+
+    /// Input ciphertexts of a full request.
+    pub fn max_inputs(&self) -> usize {
+        self.layout.inputs_for(self.images_per_request)
+    }
 }
 
 /// The evaluation keys a client registers, serialized: parameters JSON and

@@ -1,5 +1,7 @@
 //! The server side: a model's keyless circuit, the registered key bundles,
-//! and evaluation on uploaded ciphertexts.
+//! and evaluation on uploaded ciphertexts. [`Server`] is generic over the
+//! [`Circuit`] it serves; [`Server::new`] picks the circuit of a model's
+//! engine (boxed) and every later step goes through the trait.
 //!
 //! Invariants: nothing here can decrypt. The circuit types hold no key;
 //! an evaluator is built per bundle from the public keys it carries. Every
@@ -12,8 +14,8 @@
 //! content-addressed files `KEY_ID.bundle` and reloaded on a miss.
 
 use super::{
-    BundleParts, InputLayout, KeyRequirements, ServiceError, ServicePlan, WIRE_VERSION,
-    decode_bundle, decode_message, encode_message, is_key_id, key_id,
+    BundleParts, ServiceError, ServicePlan, WIRE_VERSION, decode_bundle, decode_message,
+    encode_message, is_key_id, key_id,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -24,10 +26,9 @@ use slaf_ckks::serial::{
 };
 use slaf_ckks::{Ciphertext, CkksContext, EvaluationKeys, Evaluator, PublicKey};
 use slaf_he_nn::batched::BatchedCircuit;
-use slaf_he_nn::per_image::{PerImageCircuit, PerImageOptions};
-use slaf_he_nn::plan::ParamsChoice;
-use slaf_he_nn::plan::resolve_params;
-use slaf_he_nn::{HeNnError, Mode};
+use slaf_he_nn::per_image::PerImageCircuit;
+use slaf_he_nn::plan::{ParamsChoice, StartLevel, resolve_params};
+use slaf_he_nn::{Circuit, HeNnError, Hooks, Mode, check_keys};
 use slaf_nn::WeightsFile;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -67,11 +68,6 @@ impl Default for ServerConfig {
     }
 }
 
-enum Circuit {
-    Batched(BatchedCircuit),
-    PerImage(PerImageCircuit),
-}
-
 /// A registered bundle: its evaluator and public key (for flooding).
 struct Entry {
     ev: Evaluator,
@@ -97,21 +93,22 @@ pub struct EvalStats {
     pub eval_ms: f64,
 }
 
-/// A model served to clients that hold the keys.
-pub struct Server {
-    circuit: Circuit,
+/// A model served to clients that hold the keys: a keyless circuit (by
+/// default whichever engine the model was prepared for, boxed).
+pub struct Server<C: Circuit = Box<dyn Circuit>> {
+    circuit: C,
     plan: ServicePlan,
     config: ServerConfig,
     store: Mutex<Store>,
 }
 
-impl std::fmt::Debug for Server {
+impl<C: Circuit> std::fmt::Debug for Server<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
             "Server({} {}, {})",
             self.plan.model,
-            self.plan.mode.name(),
+            self.plan.mode().name(),
             self.context().params().describe()
         )
     }
@@ -134,60 +131,44 @@ impl Server {
     ) -> Result<Self, ServiceError> {
         let (plan, params, _) = resolve_params(weights, params, mode)?;
         let model = weights.inference.chain_form().map_err(HeNnError::from)?;
-        let literal = params.literal().clone();
-        let n = params.n();
-        let (circuit, input, depth, outputs, keys) = match mode {
-            Mode::Batched => {
-                let c = BatchedCircuit::new(&model, plan, params, 128)?;
-                let input = InputLayout {
-                    pixels: c.pixels(),
-                    level: c.start_level(),
-                    scale: c.input_scale(),
-                    images_per_request: c.batch_size(),
-                    im2col: None,
-                };
-                let keys = KeyRequirements {
-                    relinearization: true,
-                    galois_steps: Vec::new(),
-                };
-                let (depth, outputs) = (c.plan().depth, c.outputs());
-                (Circuit::Batched(c), input, depth, outputs, keys)
-            }
-            Mode::PerImage => {
-                let c = PerImageCircuit::new(&model, params, &PerImageOptions::default())?;
-                let p = c.pipeline();
-                let input = InputLayout {
-                    pixels: c.pixels(),
-                    level: p.start_level(),
-                    scale: p.scale(),
-                    images_per_request: config.max_images_per_request.max(1),
-                    im2col: Some(model.conv.geom),
-                };
-                let keys = KeyRequirements {
-                    relinearization: true,
-                    galois_steps: c.rotation_steps(),
-                };
-                let depth = p.start_level() - p.end_level();
-                let outputs = c.outputs();
-                (Circuit::PerImage(c), input, depth, outputs, keys)
-            }
+        let circuit: Box<dyn Circuit> = match mode {
+            Mode::Batched => Box::new(BatchedCircuit::new(&model, plan, params, 128)?),
+            Mode::PerImage => Box::new(PerImageCircuit::new(
+                &model,
+                plan,
+                params,
+                StartLevel::default(),
+            )?),
         };
+        Server::with_circuit(circuit, &weights.model.name, weights.config.dataset, config)
+    }
+}
+
+impl<C: Circuit> Server<C> {
+    /// Serve `circuit` (the model `model` trained on `dataset`).
+    pub fn with_circuit(
+        circuit: C,
+        model: &str,
+        dataset: slaf_nn::data::Dataset,
+        config: ServerConfig,
+    ) -> Result<Self, ServiceError> {
+        let params = circuit.context().params();
+        let layout = circuit.layout().clone();
+        let n = params.n();
+        let images_per_request = match layout.mode() {
+            Mode::Batched => layout.images_per_call(),
+            Mode::PerImage => config.max_images_per_request.max(1),
+        };
+        let keys = circuit.keys();
         // Default body limit: twice the larger of a full request and a bundle.
-        let limbs = literal.coeff_mod_bit_sizes.len();
-        let ct = 2 * (input.level + 1) * n * 8 + 512;
-        let request = ct
-            * match mode {
-                Mode::Batched => input.pixels.max(1),
-                Mode::PerImage => input.images_per_request,
-            };
+        let limbs = params.literal().coeff_mod_bit_sizes.len();
+        let ct = 2 * (layout.start_level() + 1) * n * 8 + 512;
+        let request = ct * layout.inputs_for(images_per_request).max(1);
         let switching = 2 * limbs * limbs * n * 8;
         let bundle = switching * (1 + keys.galois_steps.len()) + 2 * limbs * n * 8 + 4096;
         let max_body_bytes = config.max_body_bytes.unwrap_or(2 * request.max(bundle));
         if let Some(bits) = config.flood_bits {
-            let out_scale = match &circuit {
-                Circuit::Batched(c) => c.output_scale(),
-                Circuit::PerImage(c) => c.pipeline().scale(),
-            };
+            let out_scale = layout.output_scale();
             let slot_bits = f64::from(bits) + (n as f64 / 3.0).log2() / 2.0;
             let max = (out_scale.log2() - 4.0 - (n as f64 / 3.0).log2() / 2.0).floor();
             if slot_bits + 4.0 > out_scale.log2() {
@@ -200,13 +181,12 @@ impl Server {
         let plan = ServicePlan {
             version: WIRE_VERSION,
             flood_bits: config.flood_bits,
-            model: weights.model.name.clone(),
-            dataset: weights.config.dataset,
-            mode,
-            params: literal,
-            depth,
-            input,
-            outputs,
+            model: model.to_string(),
+            dataset,
+            params: params.literal().clone(),
+            depth: circuit.plan().depth,
+            layout,
+            images_per_request,
             keys,
             max_body_bytes,
         };
@@ -239,10 +219,7 @@ impl Server {
     }
 
     fn context(&self) -> &Arc<CkksContext> {
-        match &self.circuit {
-            Circuit::Batched(c) => c.context(),
-            Circuit::PerImage(c) => c.context(),
-        }
+        self.circuit.context()
     }
 
     /// Bundles in memory and bundles evicted so far.
@@ -284,10 +261,7 @@ impl Server {
             Some(galois_keys_from_bytes(ctx, &galois_keys).map_err(|e| what("Galois keys", e))?)
         };
         let ev = Evaluator::with_keys(ctx, EvaluationKeys::new(Some(rk), gk));
-        if let Circuit::PerImage(c) = &self.circuit {
-            c.check_keys(&ev)
-                .map_err(|e| ServiceError::bad(format!("bundle: {e}")))?;
-        }
+        check_keys(&ev, &self.plan.keys).map_err(|e| ServiceError::bad(format!("bundle: {e}")))?;
         Ok(Entry { ev, pk })
     }
 
@@ -394,12 +368,8 @@ impl Server {
         let entry = self.evaluator(id)?;
         let ev = &entry.ev;
         let ctx = self.context();
-        let max = match self.plan.mode {
-            Mode::Batched => self.plan.input.pixels,
-            Mode::PerImage => self.plan.input.images_per_request,
-        };
         let t = Instant::now();
-        let items = decode_message(body, max)?;
+        let items = decode_message(body, self.plan.max_inputs())?;
         let cts: Vec<Ciphertext> = items
             .iter()
             .enumerate()
@@ -411,19 +381,10 @@ impl Server {
         let decode_ms = t.elapsed().as_secs_f64() * 1e3;
         let inputs = cts.len();
         let t = Instant::now();
-        let out: Vec<Ciphertext> = match &self.circuit {
-            // evaluate checks the inputs first.
-            Circuit::Batched(c) => c.evaluate(ev, cts, None, None)?.0,
-            Circuit::PerImage(c) => {
-                for (i, ct) in cts.iter().enumerate() {
-                    c.check_input(ct)
-                        .map_err(|e| ServiceError::bad(format!("ciphertext {i}: {e}")))?;
-                }
-                cts.iter()
-                    .map(|ct| c.evaluate(ev, ct, None).map(|r| r.0))
-                    .collect::<Result<_, _>>()?
-            }
-        };
+        self.circuit
+            .check_inputs(&cts)
+            .map_err(|e| ServiceError::bad(e.to_string()))?;
+        let (out, _) = self.circuit.evaluate(ev, cts, Hooks::default())?;
         let out = match self.config.flood_bits {
             Some(bits) => {
                 let mut rng = ChaCha20Rng::from_os_rng();

@@ -80,13 +80,13 @@ fn per_image_end_to_end_agrees_with_plaintext() {
     let s = start(Mode::PerImage, ServerConfig::default());
     let r = remote(&s);
     let plan = r.plan().expect("plan");
-    assert_eq!(plan.mode, Mode::PerImage);
+    assert_eq!(plan.mode(), Mode::PerImage);
     assert!(!plan.keys.galois_steps.is_empty());
     let mut c = Client::generate(plan, &KeySeed::for_tests(1), false).expect("client");
     round_trip(&r, &mut c, 2, 0.1);
     // Uploads are seed-compressed: one ciphertext is c0 plus a 32-byte seed.
     let p = c.plan().clone();
-    let limbs = p.input.level + 1;
+    let limbs = p.layout.start_level() + 1;
     let n = 1usize << p.params.log_n;
     let ims = images(1).0;
     let body = c.encrypt(&[ims[0].as_slice()]).expect("encrypt");
@@ -103,7 +103,7 @@ fn batched_end_to_end_agrees_with_plaintext() {
     let s = start(Mode::Batched, ServerConfig::default());
     let r = remote(&s);
     let plan = r.plan().expect("plan");
-    assert_eq!(plan.mode, Mode::Batched);
+    assert_eq!(plan.mode(), Mode::Batched);
     assert!(
         plan.keys.galois_steps.is_empty(),
         "batched needs no Galois key"
@@ -252,7 +252,10 @@ fn hostile_clients_get_4xx_and_the_server_keeps_serving() {
     expect("too many", post_raw(&infer, &five), 400, "expected 1..=4");
     // A ciphertext at the wrong level (a client that ignores the plan).
     let mut low = plan.clone();
-    low.input.level -= 1;
+    match &mut low.layout {
+        slaf_he_nn::Layout::PerImage(l) => l.start_level -= 1,
+        slaf_he_nn::Layout::Batched(l) => l.start_level -= 1,
+    }
     let mut wrong = Client::generate(low, &KeySeed::for_tests(3), false).expect("client");
     let body_low = wrong.encrypt(&[ims[0].as_slice()]).expect("encrypt");
     expect("wrong level", post_raw(&infer, &body_low), 400, "level");

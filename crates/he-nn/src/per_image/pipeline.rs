@@ -34,36 +34,18 @@ use std::collections::BTreeSet;
 
 use crate::HeNnError;
 use crate::plan::{ActPlan, CircuitPlan};
-use slaf_ckks::circuits::{
-    CircuitBackend, CircuitError, EvalPlan, Polynomial, PolynomialEvaluator, be,
-};
+use slaf_ckks::circuits::{CircuitBackend, CircuitError, PolynomialEvaluator, be};
 use slaf_nn::inference::{ChainForm, InferenceAct};
 use slaf_nn::layers::ConvGeom;
 
 use super::transform::{DiagTransform, Layout, dense_diagonal, dense_layout};
 
-/// How an activation is evaluated.
-#[derive(Debug, Clone)]
-pub enum ActKind {
-    /// `a0 + a1 x`: nothing to evaluate, folded into the next layer.
-    Affine,
-    /// `a0 + a2 x²`: one square + rescale; `a2`, `q/Δ` and `a0` folded.
-    Square,
-    /// General polynomial by the depth-optimal evaluator.
-    Poly {
-        /// The polynomial.
-        poly: Polynomial,
-        /// Its evaluation plan.
-        plan: EvalPlan,
-    },
-}
-
 /// An activation stage: its evaluation and the affine map from the slot
 /// values it leaves to the true activation outputs.
 #[derive(Debug, Clone)]
 pub struct ActStage {
-    /// Evaluation.
-    pub kind: ActKind,
+    /// Evaluation (the planner's rule for this activation).
+    pub kind: ActPlan,
     /// Levels consumed.
     pub depth: usize,
     /// True output = `alpha · slot + beta`.
@@ -82,16 +64,8 @@ impl ActStage {
 
     /// The stage of a planned activation.
     pub fn from_plan(p: &ActPlan) -> Self {
-        let kind = match p {
-            ActPlan::Affine { .. } => ActKind::Affine,
-            ActPlan::Square { .. } => ActKind::Square,
-            ActPlan::Poly { poly, plan } => ActKind::Poly {
-                poly: poly.clone(),
-                plan: (**plan).clone(),
-            },
-        };
         Self {
-            kind,
+            kind: p.clone(),
             depth: p.depth(),
             alpha: p.fold(),
             beta: p.offset(),
@@ -105,8 +79,8 @@ impl ActStage {
         ct: &B::Ciphertext,
     ) -> Result<B::Ciphertext, CircuitError> {
         match &self.kind {
-            ActKind::Affine => Ok(ct.clone()),
-            ActKind::Square => {
+            ActPlan::Affine { .. } => Ok(ct.clone()),
+            ActPlan::Square { .. } => {
                 let s = bk.scale(ct);
                 if bk.level(ct) == 0 {
                     return Err(CircuitError::DepthExhausted {
@@ -120,7 +94,7 @@ impl ActStage {
                     .map_err(be("activation square scale"))?;
                 Ok(r)
             }
-            ActKind::Poly { poly, plan } => {
+            ActPlan::Poly { poly, plan } => {
                 let s = bk.scale(ct);
                 PolynomialEvaluator::new(bk).evaluate_plan(ct, poly, plan, Some(s))
             }
@@ -140,31 +114,7 @@ pub fn stage_name(i: usize) -> String {
     crate::StageTimes::stage_name(i)
 }
 
-/// Kernel-major im2col of one image (see the module documentation).
-pub fn im2col(g: &ConvGeom, image: &[f64]) -> Vec<f64> {
-    let (oh, ow, k) = (g.out_h(), g.out_w(), g.k);
-    let w_count = oh * ow;
-    let mut v = vec![0.0; g.patch() * w_count];
-    for ky in 0..k {
-        for kx in 0..k {
-            let e = ky * k + kx;
-            for oy in 0..oh {
-                let iy = (oy * g.stride + ky) as isize - g.pad as isize;
-                if iy < 0 || iy >= g.in_h as isize {
-                    continue;
-                }
-                for ox in 0..ow {
-                    let ix = (ox * g.stride + kx) as isize - g.pad as isize;
-                    if ix < 0 || ix >= g.in_w as isize {
-                        continue;
-                    }
-                    v[e * w_count + oy * ow + ox] = image[iy as usize * g.in_w + ix as usize];
-                }
-            }
-        }
-    }
-    v
-}
+pub use crate::layout::im2col;
 
 /// Names of the stages of the papers' form, in order (for precision reports).
 pub const STAGES: [&str; 5] = ["conv", "act1", "fc1", "act2", "fc2"];
@@ -200,6 +150,7 @@ impl<P: Send + Sync> Pipeline<P> {
     pub fn new<B>(
         bk: &B,
         model: &ChainForm,
+        plan: &CircuitPlan,
         start_level: usize,
         scale: f64,
     ) -> Result<Self, HeNnError>
@@ -207,13 +158,17 @@ impl<P: Send + Sync> Pipeline<P> {
         B: CircuitBackend<Plaintext = P> + Sync,
     {
         model.validate()?;
-        let mut acts: Vec<ActStage> = model
-            .pairs
-            .iter()
-            .enumerate()
-            .map(|(i, (a, _))| ActStage::plan(a, &format!("act{}", i + 1)))
-            .collect::<Result<_, _>>()?;
-        let (depth, detail) = circuit_depth(model)?;
+        if plan.acts.len() != model.pairs.len() {
+            return Err(HeNnError::InvalidRequest {
+                detail: format!(
+                    "the plan has {} activations, the model {}",
+                    plan.acts.len(),
+                    model.pairs.len()
+                ),
+            });
+        }
+        let mut acts: Vec<ActStage> = plan.acts.iter().map(ActStage::from_plan).collect();
+        let (depth, detail) = (plan.depth, plan.breakdown());
         if depth > start_level {
             return Err(HeNnError::ChainTooShort {
                 needed: depth,
@@ -246,7 +201,7 @@ impl<P: Send + Sync> Pipeline<P> {
         let mut dense_levels = Vec::with_capacity(acts.len());
         let mut l = l_conv - 1;
         for a in &mut acts {
-            if matches!(a.kind, ActKind::Square) {
+            if matches!(a.kind, ActPlan::Square { .. }) {
                 a.alpha *= bk.prime(l) / scale;
             }
             l -= a.depth;
@@ -419,9 +374,10 @@ impl<P: Send + Sync> Pipeline<P> {
         Ok(cur)
     }
 
-    /// The true values of stage `i`'s output from its decoded slots
-    /// (undoing the folded affine maps of the activations).
-    pub fn stage_values(&self, i: usize, slots: &[f64]) -> Vec<f64> {
+    /// How to read stage `i`'s output: its length and the affine map
+    /// `(len, alpha, beta)` from a slot to the true value (undoing a folded
+    /// activation).
+    pub fn stage_map(&self, i: usize) -> (usize, f64, f64) {
         let transform = |k: usize| {
             if k == 0 {
                 &self.conv
@@ -437,6 +393,13 @@ impl<P: Send + Sync> Pipeline<P> {
             }
             i => (transform(i / 2).out_len(), 1.0, 0.0),
         };
+        (len, a, b)
+    }
+
+    /// The true values of stage `i`'s output from its decoded slots
+    /// (undoing the folded affine maps of the activations).
+    pub fn stage_values(&self, i: usize, slots: &[f64]) -> Vec<f64> {
+        let (len, a, b) = self.stage_map(i);
         slots.iter().take(len).map(|&s| a * s + b).collect()
     }
 }
