@@ -15,7 +15,10 @@ use slaf_service::{ServicePlan, encode_message};
 use std::sync::Arc;
 use std::time::Duration;
 
-const WEIGHTS: &str = "results/training/cnn1-x2.json.gz";
+const WEIGHTS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../results/training/cnn1-x2.json.gz"
+);
 
 fn weights() -> WeightsFile {
     WeightsFile::load(std::path::Path::new(WEIGHTS)).expect("committed CNN1-X2 weights")
