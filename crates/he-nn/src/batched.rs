@@ -144,27 +144,15 @@ impl std::fmt::Debug for BatchedCircuit {
 
 fn conv_taps(model: &ChainForm) -> Vec<Vec<(usize, f64)>> {
     let g = model.conv.geom;
-    let (oh, ow, k, kk) = (g.out_h(), g.out_w(), g.k, g.patch());
+    let (oh, ow, kk) = (g.out_h(), g.out_w(), g.patch());
     let mut taps = Vec::with_capacity(g.out_len());
     for co in 0..g.out_c {
+        let w = &model.conv.weight[co * kk..(co + 1) * kk];
         for oy in 0..oh {
             for ox in 0..ow {
                 let mut t = Vec::with_capacity(kk);
-                for ky in 0..k {
-                    let iy = (oy * g.stride + ky) as isize - g.pad as isize;
-                    if iy < 0 || iy >= g.in_h as isize {
-                        continue;
-                    }
-                    for kx in 0..k {
-                        let ix = (ox * g.stride + kx) as isize - g.pad as isize;
-                        if ix < 0 || ix >= g.in_w as isize {
-                            continue;
-                        }
-                        t.push((
-                            iy as usize * g.in_w + ix as usize,
-                            model.conv.weight[co * kk + ky * k + kx],
-                        ));
-                    }
+                for run in g.window(oy, ox) {
+                    t.extend((0..run.len).map(|j| (run.x + j, w[run.w + j])));
                 }
                 taps.push(t);
             }

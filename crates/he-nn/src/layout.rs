@@ -322,23 +322,14 @@ impl Layout {
 /// the pixel that kernel entry `e = ky·k + kx` sees in output window
 /// `w = oy·ow + ox`, zero where the window covers padding (`K·W` slots).
 pub fn im2col(g: &ConvGeom, image: &[f64]) -> Vec<f64> {
-    let (oh, ow, k) = (g.out_h(), g.out_w(), g.k);
-    let w_count = oh * ow;
+    let ow = g.out_w();
+    let w_count = g.out_h() * ow;
     let mut v = vec![0.0; g.patch() * w_count];
-    for ky in 0..k {
-        for kx in 0..k {
-            let e = ky * k + kx;
-            for oy in 0..oh {
-                let iy = (oy * g.stride + ky) as isize - g.pad as isize;
-                if iy < 0 || iy >= g.in_h as isize {
-                    continue;
-                }
-                for ox in 0..ow {
-                    let ix = (ox * g.stride + kx) as isize - g.pad as isize;
-                    if ix < 0 || ix >= g.in_w as isize {
-                        continue;
-                    }
-                    v[e * w_count + oy * ow + ox] = image[iy as usize * g.in_w + ix as usize];
+    for oy in 0..g.out_h() {
+        for ox in 0..ow {
+            for t in g.window(oy, ox) {
+                for j in 0..t.len {
+                    v[(t.w + j) * w_count + oy * ow + ox] = image[t.x + j];
                 }
             }
         }

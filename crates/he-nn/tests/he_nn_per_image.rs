@@ -10,10 +10,10 @@ use slaf_ckks::circuits::CircuitBackend;
 use slaf_ckks::circuits::sim::SimBackend;
 use slaf_ckks::{CkksParameters, CkksParametersLiteral, presets};
 use slaf_he_nn::HeNnError;
-use slaf_he_nn::plan::CircuitPlan;
 use slaf_he_nn::per_image::{
     PerImageEngine, PerImageOptions, Pipeline, STAGES, circuit_depth, im2col, reference_stages,
 };
+use slaf_he_nn::plan::CircuitPlan;
 use slaf_nn::{Arch, ChainForm, Dense, InferenceAct, InferenceConv, PaperForm, WeightsFile};
 
 fn random_model(arch: Arch, act1: Vec<f64>, act2: Vec<f64>, seed: u64) -> ChainForm {

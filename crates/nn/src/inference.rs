@@ -94,7 +94,7 @@ impl InferenceConv {
     /// Convolve one image (784 pixels) to `out_c*oh*ow` features (NCHW).
     pub fn apply(&self, x: &[f64]) -> Vec<f64> {
         let g = self.geom;
-        let (oh, ow, k) = (g.out_h(), g.out_w(), g.k);
+        let (oh, ow) = (g.out_h(), g.out_w());
         let kk = g.patch();
         let mut y = vec![0f64; g.out_len()];
         for co in 0..g.out_c {
@@ -102,20 +102,9 @@ impl InferenceConv {
             for oy in 0..oh {
                 for ox in 0..ow {
                     let mut acc = self.bias[co];
-                    for ci in 0..g.in_c {
-                        for ky in 0..k {
-                            let iy = (oy * g.stride + ky) as isize - g.pad as isize;
-                            if iy < 0 || iy >= g.in_h as isize {
-                                continue;
-                            }
-                            for kx in 0..k {
-                                let ix = (ox * g.stride + kx) as isize - g.pad as isize;
-                                if ix < 0 || ix >= g.in_w as isize {
-                                    continue;
-                                }
-                                acc += w[(ci * k + ky) * k + kx]
-                                    * x[(ci * g.in_h + iy as usize) * g.in_w + ix as usize];
-                            }
+                    for t in g.window(oy, ox) {
+                        for j in 0..t.len {
+                            acc += w[t.w + j] * x[t.x + j];
                         }
                     }
                     y[(co * oh + oy) * ow + ox] = acc;

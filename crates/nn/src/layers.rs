@@ -84,6 +84,20 @@ pub(crate) fn uniform<R: Rng>(rng: &mut R, bound: f64) -> f32 {
     ((rng.random::<f64>() * 2.0 - 1.0) * bound) as f32
 }
 
+/// A run of consecutive valid taps of one convolution window (one kernel
+/// row, the columns that fall inside the input): kernel entries
+/// `w..w + len` of a `(ci, ky, kx)`-ordered patch read input features
+/// `x..x + len` (NCHW). [`ConvGeom::window`] yields them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TapRun {
+    /// Index of the first tap in the patch: `(ci · k + ky) · k + kx0`.
+    pub w: usize,
+    /// Index of the first input feature: `(ci · in_h + iy) · in_w + ix0`.
+    pub x: usize,
+    /// Number of taps.
+    pub len: usize,
+}
+
 /// Geometry of a 2-D convolution over an NCHW input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConvGeom {
@@ -135,36 +149,41 @@ impl ConvGeom {
         (lo, hi.max(lo), i0)
     }
 
+    /// The valid taps of the window under output position `(oy, ox)`, as
+    /// runs of consecutive kernel columns in `(ci, ky, kx)` order (taps
+    /// over the padding left out): the one convolution window walk that
+    /// training, the plaintext forward passes and both encrypted layouts
+    /// use, so that every sum over a window adds in the same order.
+    pub fn window(&self, oy: usize, ox: usize) -> impl Iterator<Item = TapRun> + '_ {
+        let k = self.k;
+        let (ky0, ky1, iy0) = self.span(oy, self.in_h);
+        let (kx0, kx1, ix0) = self.span(ox, self.in_w);
+        (0..self.in_c)
+            .flat_map(move |ci| (ky0..ky1).map(move |ky| (ci, ky)))
+            .filter(move |_| kx1 > kx0)
+            .map(move |(ci, ky)| {
+                let iy = (iy0 + ky as isize) as usize;
+                TapRun {
+                    w: (ci * k + ky) * k + kx0,
+                    x: (ci * self.in_h + iy) * self.in_w + (ix0 + kx0 as isize) as usize,
+                    len: kx1 - kx0,
+                }
+            })
+    }
+
     /// im2col of one sample: row `p = oy * out_w + ox` of `cols` receives the
     /// patch under output position `p`, columns ordered `(ci, ky, kx)`.
     fn im2col(&self, x: &[f32], mut cols: ArrayViewMut2<f32>) {
-        let (oh, ow, k) = (self.out_h(), self.out_w(), self.k);
-        for oy in 0..oh {
-            let (ky0, ky1, iy0) = self.span(oy, self.in_h);
+        let ow = self.out_w();
+        for oy in 0..self.out_h() {
             for ox in 0..ow {
-                let (kx0, kx1, ix0) = self.span(ox, self.in_w);
                 let mut row = cols.row_mut(oy * ow + ox);
                 let Some(row) = row.as_slice_mut() else {
                     return;
                 };
-                for ci in 0..self.in_c {
-                    for ky in 0..k {
-                        let dst = &mut row[(ci * k + ky) * k..(ci * k + ky + 1) * k];
-                        if ky < ky0 || ky >= ky1 {
-                            dst.fill(0.0);
-                            continue;
-                        }
-                        let base = ((ci * self.in_h) as isize + iy0 + ky as isize)
-                            * self.in_w as isize
-                            + ix0;
-                        let (s0, s1) = (
-                            (base + kx0 as isize) as usize,
-                            (base + kx1 as isize) as usize,
-                        );
-                        dst[..kx0].fill(0.0);
-                        dst[kx0..kx1].copy_from_slice(&x[s0..s1]);
-                        dst[kx1..].fill(0.0);
-                    }
+                row.fill(0.0);
+                for t in self.window(oy, ox) {
+                    row[t.w..t.w + t.len].copy_from_slice(&x[t.x..t.x + t.len]);
                 }
             }
         }
@@ -172,28 +191,16 @@ impl ConvGeom {
 
     /// The adjoint of [`Self::im2col`]: accumulate `cols` into `dx`.
     fn col2im(&self, cols: ArrayView2<f32>, dx: &mut [f32]) {
-        let (oh, ow, k) = (self.out_h(), self.out_w(), self.k);
-        for oy in 0..oh {
-            let (ky0, ky1, iy0) = self.span(oy, self.in_h);
+        let ow = self.out_w();
+        for oy in 0..self.out_h() {
             for ox in 0..ow {
-                let (kx0, kx1, ix0) = self.span(ox, self.in_w);
                 let row = cols.row(oy * ow + ox);
                 let Some(row) = row.to_slice() else {
                     return;
                 };
-                for ci in 0..self.in_c {
-                    for ky in ky0..ky1 {
-                        let src = &row[(ci * k + ky) * k..(ci * k + ky + 1) * k];
-                        let base = ((ci * self.in_h) as isize + iy0 + ky as isize)
-                            * self.in_w as isize
-                            + ix0;
-                        let (s0, s1) = (
-                            (base + kx0 as isize) as usize,
-                            (base + kx1 as isize) as usize,
-                        );
-                        for (d, &v) in dx[s0..s1].iter_mut().zip(&src[kx0..kx1]) {
-                            *d += v;
-                        }
+                for t in self.window(oy, ox) {
+                    for (d, &v) in dx[t.x..t.x + t.len].iter_mut().zip(&row[t.w..t.w + t.len]) {
+                        *d += v;
                     }
                 }
             }
@@ -753,5 +760,59 @@ impl AvgPool2d {
         let mut y = vec![0f64; self.out_len()];
         self.for_each(|i, o, inv| y[o] += x[i] * inv);
         y
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+
+    /// The taps a naive walk over every kernel entry finds inside the
+    /// input, in (ci, ky, kx) order: (patch index, input index).
+    fn naive(g: &ConvGeom, oy: usize, ox: usize) -> Vec<(usize, usize)> {
+        let mut v = Vec::new();
+        for ci in 0..g.in_c {
+            for ky in 0..g.k {
+                for kx in 0..g.k {
+                    let iy = (oy * g.stride + ky) as isize - g.pad as isize;
+                    let ix = (ox * g.stride + kx) as isize - g.pad as isize;
+                    if iy >= 0 && ix >= 0 && (iy as usize) < g.in_h && (ix as usize) < g.in_w {
+                        let x = (ci * g.in_h + iy as usize) * g.in_w + ix as usize;
+                        v.push(((ci * g.k + ky) * g.k + kx, x));
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn window_runs_are_the_valid_taps_in_order() {
+        for (in_c, in_h, in_w, k, stride, pad) in [
+            (1, 28, 28, 7, 3, 0),
+            (1, 28, 28, 5, 2, 1),
+            (3, 9, 7, 3, 1, 2),
+            (2, 5, 5, 5, 2, 4),
+            (1, 4, 4, 4, 1, 0),
+        ] {
+            let g = ConvGeom {
+                in_c,
+                in_h,
+                in_w,
+                out_c: 1,
+                k,
+                stride,
+                pad,
+            };
+            for oy in 0..g.out_h() {
+                for ox in 0..g.out_w() {
+                    let got: Vec<(usize, usize)> = g
+                        .window(oy, ox)
+                        .flat_map(|t| (0..t.len).map(move |j| (t.w + j, t.x + j)))
+                        .collect();
+                    assert_eq!(got, naive(&g, oy, ox), "{g:?} at ({oy}, {ox})");
+                }
+            }
+        }
     }
 }

@@ -33,7 +33,7 @@ pub use act::{
 pub use inference::{
     ChainForm, Dense, InferenceAct, InferenceConv, InferenceModel, PaperForm, Stage,
 };
-pub use layers::{AvgPool2d, BatchNorm, Conv2d, ConvGeom, Linear, Mode, Param, ParamMut};
+pub use layers::{AvgPool2d, BatchNorm, Conv2d, ConvGeom, Linear, Mode, Param, ParamMut, TapRun};
 pub use model::{ActSpec, Arch, FrozenBatchNorm, Layer, Model, NamedTensor};
 pub use optim::{OneCycle, Optimizer, OptimizerConfig, Schedule, softmax_cross_entropy};
 pub use spec::{LayerShape, LayerSpec, ModelSpec, Shape};
