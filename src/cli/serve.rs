@@ -185,7 +185,7 @@ pub struct QueryArgs {
 
 /// Run `slaf-he query`.
 pub fn run_query(args: QueryArgs, quiet: bool) -> anyhow::Result<()> {
-    let mut client = Client::open(&args.keys, args.insecure_params)
+    let client = Client::open(&args.keys, args.insecure_params)
         .with_context(|| format!("opening the key folder {}", args.keys.display()))?;
     let req = QueryRequest {
         server: args.server.clone(),
@@ -196,8 +196,9 @@ pub fn run_query(args: QueryArgs, quiet: bool) -> anyhow::Result<()> {
         images_per_request: args.per_request,
         timeout: Duration::from_secs(args.timeout_s.max(1)),
         quiet: quiet || args.json,
+        allow_insecure: args.insecure_params,
     };
-    let s = query(&mut client, &req)?;
+    let s = query(client, &req)?;
     if args.json {
         println!("{}", serde_json::to_string(&s)?);
         return Ok(());

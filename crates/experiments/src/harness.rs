@@ -309,108 +309,33 @@ fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
     let (plan, params, choice) = resolve_params(&weights, req.params.clone(), req.mode)?;
 
     // The test images of the data set the model was trained on.
-    let split = data::open_test_split(weights.config.dataset, req.data_dir.as_deref())?;
-    let total = split.len();
-    if req.offset >= total {
-        return Err(HeNnError::InvalidRequest {
-            detail: format!("offset {} is past the {total} test images", req.offset),
-        });
-    }
-    let count = req.images.unwrap_or(total - req.offset);
-    if count == 0 || count > total - req.offset {
-        return Err(HeNnError::InvalidRequest {
-            detail: format!(
-                "{count} images from offset {} do not fit the {total} test images (at most {})",
-                req.offset,
-                total - req.offset
-            ),
-        });
-    }
-    let indices: Vec<usize> = (req.offset..req.offset + count).collect();
-    let images: Vec<Vec<f32>> = indices
-        .iter()
-        .map(|&i| split.images.row(i).to_vec())
-        .collect();
-    let labels: Vec<u8> = indices.iter().map(|&i| split.labels[i]).collect();
-    drop(split);
-
+    let test = TestImages::load(
+        weights.config.dataset,
+        req.data_dir.as_deref(),
+        req.offset,
+        req.images,
+    )?;
+    let count = test.len();
     // Plaintext inference form: the one forward pass the agreement is measured against.
-    let plain: Vec<Vec<f64>> = images
-        .par_iter()
-        .map(|im| {
-            let x: Vec<f64> = im.iter().map(|&v| f64::from(v)).collect();
-            weights.inference.forward(&x)
-        })
-        .collect::<Result<_, _>>()?;
+    let plain = test.plaintext_logits(&weights)?;
 
     // Both engines follow the planner's activation rules: one depth.
     let (depth, depth_breakdown) = (plan.depth, plan.breakdown());
     let t = Instant::now();
     let engine = build_engine(req, &weights, plan, params.clone())?;
     let setup = t.elapsed().as_secs_f64();
-    let per_call = engine.images_per_call();
-    let label = format!("{} HE", req.mode.name());
-    let bar = slaf_nn::progress::bar(engine.progress_units(count), &label, req.quiet);
-    let t = Instant::now();
-    let mut he = Vec::with_capacity(count);
-    let mut times = StageTimes::default();
-    let mut precision: Option<Vec<LayerPrecision>> = None;
-    let mut calls = 0usize;
-    for chunk in images.chunks(per_call) {
-        let refs: Vec<&[f32]> = chunk.iter().map(|v| v.as_slice()).collect();
-        let tick = |k: u64| bar.inc(k);
-        // Per image, the precision option decrypts the first image's
-        // stages; batched, every batch's (merged: worst error).
-        let want = req.precision && (calls == 0 || req.mode == Mode::Batched);
-        let out = engine.infer_images(&refs, Some(&tick), want)?;
-        he.extend(out.logits);
-        times.add(&out.times);
-        if let Some(p) = out.precision {
-            match &mut precision {
-                None => precision = Some(p),
-                Some(acc) => acc.iter_mut().zip(&p).for_each(|(a, b)| a.merge(b)),
-            }
-        }
-        calls += 1;
-    }
-    bar.finish_and_clear();
-    let wall = t.elapsed().as_secs_f64();
-    let batch_size = (req.mode == Mode::Batched).then_some(per_call);
-    let (batches, start_level, out_scale) = (calls, engine.start_level(), engine.output_scale());
+    let run = evaluate(engine.as_ref(), &test, req.precision, req.quiet)?;
+    let batch_size = (req.mode == Mode::Batched).then_some(engine.images_per_call());
+    let (start_level, out_scale) = (engine.start_level(), engine.output_scale());
     let sizes = (
         engine.ciphertext_bytes(),
         engine.input_bytes(),
         engine.key_bytes(),
     );
     drop(engine);
-
-    // Compare.
-    let mut rows = Vec::with_capacity(count);
-    let (mut max_err, mut sum_err, mut n_err) = (0.0f64, 0.0f64, 0usize);
-    let mut class = [(0usize, 0usize, 0usize); 10];
-    let (mut plain_ok, mut he_ok, mut agree) = (0usize, 0usize, 0usize);
-    for (k, ((p, h), &y)) in plain.iter().zip(&he).zip(&labels).enumerate() {
-        let errs: Vec<f64> = p.iter().zip(h).map(|(a, b)| (a - b).abs()).collect();
-        let e = errs.iter().fold(0.0f64, |m, &v| m.max(v));
-        max_err = max_err.max(e);
-        sum_err += errs.iter().sum::<f64>();
-        n_err += errs.len();
-        let (pp, hp) = (argmax(p), argmax(h));
-        plain_ok += usize::from(pp == y);
-        he_ok += usize::from(hp == y);
-        agree += usize::from(pp == hp);
-        let c = &mut class[usize::from(y)];
-        c.0 += 1;
-        c.1 += usize::from(pp == y);
-        c.2 += usize::from(hp == y);
-        rows.push(ImageRow {
-            index: indices[k],
-            label: y,
-            plain_pred: pp,
-            he_pred: hp,
-            max_logit_error: e,
-        });
-    }
+    let cmp = Comparison::new(&test, &run.logits, Some(&plain));
+    let (rows, times, batches, wall) = (cmp.rows.clone(), run.times, run.calls, run.wall_seconds);
+    let precision = run.precision;
     let frac = |a: usize, b: usize| a as f64 / b.max(1) as f64;
     let lit = params.literal();
     let summary = InferenceSummary {
@@ -419,23 +344,14 @@ fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
         act: weights.variant.name().to_string(),
         mode: req.mode,
         images: count,
-        offset: req.offset,
-        plain_accuracy: frac(plain_ok, count),
-        he_accuracy: frac(he_ok, count),
-        agreement: frac(agree, count),
-        max_logit_error: max_err,
-        mean_logit_error: sum_err / n_err.max(1) as f64,
+        offset: test.offset(),
+        plain_accuracy: frac(cmp.plain_correct, count),
+        he_accuracy: frac(cmp.he_correct, count),
+        agreement: frac(cmp.agree, count),
+        max_logit_error: cmp.max_logit_error,
+        mean_logit_error: cmp.mean_logit_error,
         precision_bits: precision,
-        per_class: class
-            .iter()
-            .enumerate()
-            .map(|(d, &(n, p, h))| ClassAccuracy {
-                class: d as u8,
-                count: n,
-                plain_accuracy: frac(p, n),
-                he_accuracy: frac(h, n),
-            })
-            .collect(),
+        per_class: cmp.per_class(),
         stages_ms: times.scaled(1.0 / count as f64),
         stages_ms_per_batch: batch_size.map(|_| times.scaled(1.0 / batches as f64)),
         batch_size,
@@ -473,6 +389,223 @@ fn run_in_pool(req: &InferenceRequest) -> Result<InferenceOutcome, HeNnError> {
         .to_string(),
     };
     Ok(InferenceOutcome { summary, rows })
+}
+
+/// Test images of a run: their indices in the split, pixels and labels.
+#[derive(Clone, Debug)]
+pub struct TestImages {
+    indices: Vec<usize>,
+    images: Vec<Vec<f32>>,
+    labels: Vec<u8>,
+}
+
+impl TestImages {
+    /// `count` test images of `dataset` (None: all) from `offset`, read
+    /// from `dir` (None: the data set's default place), checksums verified.
+    pub fn load(
+        dataset: data::Dataset,
+        dir: Option<&Path>,
+        offset: usize,
+        count: Option<usize>,
+    ) -> Result<Self, HeNnError> {
+        let split = data::open_test_split(dataset, dir)?;
+        let total = split.len();
+        if offset >= total {
+            return Err(HeNnError::InvalidRequest {
+                detail: format!("offset {offset} is past the {total} test images"),
+            });
+        }
+        let count = count.unwrap_or(total - offset);
+        if count == 0 || count > total - offset {
+            return Err(HeNnError::InvalidRequest {
+                detail: format!(
+                    "{count} images from offset {offset} do not fit the {total} test images (at most {})",
+                    total - offset
+                ),
+            });
+        }
+        let indices: Vec<usize> = (offset..offset + count).collect();
+        Ok(Self {
+            images: indices
+                .iter()
+                .map(|&i| split.images.row(i).to_vec())
+                .collect(),
+            labels: indices.iter().map(|&i| split.labels[i]).collect(),
+            indices,
+        })
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.images.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.images.is_empty()
+    }
+
+    /// Index of the first image in the split.
+    pub fn offset(&self) -> usize {
+        self.indices.first().copied().unwrap_or(0)
+    }
+
+    /// The images' pixels, in order.
+    pub fn images(&self) -> &[Vec<f32>] {
+        &self.images
+    }
+
+    /// The labels, in order.
+    pub fn labels(&self) -> &[u8] {
+        &self.labels
+    }
+
+    /// The plaintext inference form's logits of every image (the one
+    /// forward pass agreement is measured against).
+    pub fn plaintext_logits(&self, weights: &WeightsFile) -> Result<Vec<Vec<f64>>, HeNnError> {
+        Ok(self
+            .images
+            .par_iter()
+            .map(|im| {
+                let x: Vec<f64> = im.iter().map(|&v| f64::from(v)).collect();
+                weights.inference.forward(&x)
+            })
+            .collect::<Result<_, _>>()?)
+    }
+}
+
+/// What [`evaluate`] measured of one engine over test images.
+#[derive(Clone, Debug)]
+pub struct EngineRun {
+    /// Decrypted logits per image.
+    pub logits: Vec<Vec<f64>>,
+    /// Stage times summed over every call (ms).
+    pub times: StageTimes,
+    /// Per-stage precision (the precision option), merged over calls.
+    pub precision: Option<Vec<LayerPrecision>>,
+    /// Circuit evaluations (batches, or images per image).
+    pub calls: usize,
+    /// Wall time of encryption, evaluation and decryption (s).
+    pub wall_seconds: f64,
+}
+
+/// Drive `engine` over `test`, [`Engine::images_per_call`] images at a
+/// time, with a progress bar unless `quiet`. With `precision`, per image
+/// the first image's stages are decrypted; batched, every batch's (merged:
+/// worst error). The one evaluation loop: local and remote engines alike.
+pub fn evaluate(
+    engine: &dyn Engine,
+    test: &TestImages,
+    precision: bool,
+    quiet: bool,
+) -> Result<EngineRun, HeNnError> {
+    let per_call = engine.images_per_call().max(1);
+    let label = format!("{} HE", engine.mode().name());
+    let bar = slaf_nn::progress::bar(engine.progress_units(test.len()), &label, quiet);
+    let t = Instant::now();
+    let mut run = EngineRun {
+        logits: Vec::with_capacity(test.len()),
+        times: StageTimes::default(),
+        precision: None,
+        calls: 0,
+        wall_seconds: 0.0,
+    };
+    for chunk in test.images.chunks(per_call) {
+        let refs: Vec<&[f32]> = chunk.iter().map(|v| v.as_slice()).collect();
+        let tick = |k: u64| bar.inc(k);
+        let want = precision && (run.calls == 0 || engine.mode() == Mode::Batched);
+        let out = engine.infer_images(&refs, Some(&tick), want)?;
+        run.logits.extend(out.logits);
+        run.times.add(&out.times);
+        if let Some(p) = out.precision {
+            match &mut run.precision {
+                None => run.precision = Some(p),
+                Some(acc) => acc.iter_mut().zip(&p).for_each(|(a, b)| a.merge(b)),
+            }
+        }
+        run.calls += 1;
+    }
+    bar.finish_and_clear();
+    run.wall_seconds = t.elapsed().as_secs_f64();
+    Ok(run)
+}
+
+/// Encrypted predictions against the labels and (when given) the
+/// plaintext model's logits: accuracy, agreement, logit error, per class.
+#[derive(Clone, Debug)]
+pub struct Comparison {
+    /// One row per image (without a plaintext model, `plain_pred` is the
+    /// encrypted prediction and the logit error 0).
+    pub rows: Vec<ImageRow>,
+    /// Plaintext predictions equal to the label.
+    pub plain_correct: usize,
+    /// Encrypted predictions equal to the label.
+    pub he_correct: usize,
+    /// Encrypted predictions equal to the plaintext ones.
+    pub agree: usize,
+    /// Max |encrypted − plaintext| logit.
+    pub max_logit_error: f64,
+    /// Mean |encrypted − plaintext| logit.
+    pub mean_logit_error: f64,
+}
+
+impl Comparison {
+    /// Compare the encrypted logits `he` of `test` with `plain`.
+    pub fn new(test: &TestImages, he: &[Vec<f64>], plain: Option<&[Vec<f64>]>) -> Self {
+        let mut c = Self {
+            rows: Vec::with_capacity(he.len()),
+            plain_correct: 0,
+            he_correct: 0,
+            agree: 0,
+            max_logit_error: 0.0,
+            mean_logit_error: 0.0,
+        };
+        let (mut sum_err, mut n_err) = (0.0f64, 0usize);
+        for (k, (h, &y)) in he.iter().zip(&test.labels).enumerate() {
+            let p = plain.and_then(|p| p.get(k)).unwrap_or(h);
+            let errs: Vec<f64> = p.iter().zip(h).map(|(a, b)| (a - b).abs()).collect();
+            let e = errs.iter().fold(0.0f64, |m, &v| m.max(v));
+            c.max_logit_error = c.max_logit_error.max(e);
+            sum_err += errs.iter().sum::<f64>();
+            n_err += errs.len();
+            let (pp, hp) = (argmax(p), argmax(h));
+            c.plain_correct += usize::from(pp == y);
+            c.he_correct += usize::from(hp == y);
+            c.agree += usize::from(pp == hp);
+            c.rows.push(ImageRow {
+                index: test.indices[k],
+                label: y,
+                plain_pred: pp,
+                he_pred: hp,
+                max_logit_error: e,
+            });
+        }
+        c.mean_logit_error = sum_err / n_err.max(1) as f64;
+        c
+    }
+
+    /// Accuracy per class (plaintext and encrypted).
+    pub fn per_class(&self) -> Vec<ClassAccuracy> {
+        let frac = |a: usize, b: usize| a as f64 / b.max(1) as f64;
+        let mut class = [(0usize, 0usize, 0usize); 10];
+        for r in &self.rows {
+            if let Some(c) = class.get_mut(usize::from(r.label)) {
+                c.0 += 1;
+                c.1 += usize::from(r.plain_pred == r.label);
+                c.2 += usize::from(r.he_pred == r.label);
+            }
+        }
+        class
+            .iter()
+            .enumerate()
+            .map(|(d, &(n, p, h))| ClassAccuracy {
+                class: d as u8,
+                count: n,
+                plain_accuracy: frac(p, n),
+                he_accuracy: frac(h, n),
+            })
+            .collect()
+    }
 }
 
 /// The default output folder: `results/inference/<model>-<act>-<mode>`.

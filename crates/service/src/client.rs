@@ -21,9 +21,11 @@ use slaf_ckks::serial::{
     public_key_to_bytes, relinearization_key_to_bytes, seeded_ciphertext_to_bytes,
 };
 use slaf_ckks::{Ciphertext, CkksContext, CkksParameters, KeyGenerator, KeySeed};
+use slaf_experiments::harness::{Comparison, TestImages, evaluate};
 use slaf_he_nn::Mode;
-use slaf_he_nn::{ClientSide, Encryption, SeedLabels};
+use slaf_he_nn::{ClientSide, Encryption, Engine, EngineOutput, HeNnError, SeedLabels, StageTimes};
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
@@ -193,7 +195,7 @@ impl Client {
     /// One request body for `images` (pixels in [0, 1]): batched, one
     /// ciphertext per pixel with image `b` in slot `b`; per-image, one
     /// ciphertext per image in the im2col layout.
-    pub fn encrypt(&mut self, images: &[&[f32]]) -> Result<Vec<u8>, ServiceError> {
+    pub fn encrypt(&self, images: &[&[f32]]) -> Result<Vec<u8>, ServiceError> {
         if images.is_empty() || images.len() > self.plan.images_per_request {
             return Err(ServiceError::bad(format!(
                 "a request holds 1..={} images, got {}",
@@ -375,7 +377,7 @@ impl Remote {
     /// One encrypted inference: encrypt, upload, download, decrypt.
     pub fn infer(
         &self,
-        client: &mut Client,
+        client: &Client,
         images: &[&[f32]],
     ) -> Result<(Vec<Vec<f64>>, Exchange), ServiceError> {
         let body = client.encrypt(images)?;
@@ -404,6 +406,8 @@ pub struct QueryRequest {
     pub timeout: Duration,
     /// Hide the progress bar.
     pub quiet: bool,
+    /// Accept parameter sets below 128-bit security (experiments only).
+    pub allow_insecure: bool,
 }
 
 /// The outcome of a query run (one JSON line with `--json`).
@@ -446,96 +450,207 @@ pub struct QuerySummary {
 
 pub use slaf_nn::stats::percentile;
 
-fn argmax(v: &[f64]) -> usize {
-    slaf_nn::stats::argmax(v.iter().copied())
+/// Requests and bytes of a remote engine's calls.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Transfer {
+    /// Bytes uploaded by the inference requests.
+    pub up: usize,
+    /// Bytes downloaded.
+    pub down: usize,
+    /// Latency of each request (ms; encryption and decryption excluded).
+    pub latencies_ms: Vec<f64>,
+}
+
+/// A client and a server as one [`Engine`]: encryption and decryption
+/// here, the circuit on the server, so the evaluation harness measures a
+/// remote run as it measures a local one. It cannot probe intermediate
+/// ciphertexts: the precision option reports nothing.
+pub struct RemoteEngine {
+    remote: Remote,
+    client: Client,
+    params: CkksParameters,
+    per_call: usize,
+    transfer: Mutex<Transfer>,
+}
+
+impl std::fmt::Debug for RemoteEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RemoteEngine({:?} at {})", self.client, self.remote.base)
+    }
+}
+
+impl RemoteEngine {
+    /// An engine over `remote` with `client`'s keys (the server must
+    /// publish the plan they were made for), sending at most
+    /// `images_per_request` images per request (batched: always one batch).
+    pub fn new(
+        remote: Remote,
+        client: Client,
+        images_per_request: usize,
+        allow_insecure: bool,
+    ) -> Result<Self, ServiceError> {
+        let plan = remote.plan()?;
+        if plan != *client.plan() {
+            return Err(ServiceError::bad(format!(
+                "the server at {} now publishes a different plan ({} {}, N = 2^{}) than the keys were made for ({} {}, N = 2^{}); run keygen again",
+                remote.base,
+                plan.model,
+                plan.mode().name(),
+                plan.params.log_n,
+                client.plan().model,
+                client.plan().mode().name(),
+                client.plan().params.log_n
+            )));
+        }
+        let per_call = match plan.mode() {
+            Mode::Batched => client.images_per_request(),
+            Mode::PerImage => images_per_request.clamp(1, client.images_per_request()),
+        };
+        Ok(Self {
+            params: plan_params(&plan, allow_insecure)?,
+            remote,
+            client,
+            per_call,
+            transfer: Mutex::new(Transfer::default()),
+        })
+    }
+
+    /// Register the client's bundle unless the server knows it; returns
+    /// the bytes sent (0 when already known).
+    pub fn register(&self) -> Result<usize, ServiceError> {
+        self.remote.ensure_registered(&self.client)
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Requests and bytes so far.
+    pub fn transfer(&self) -> Transfer {
+        self.transfer.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+}
+
+impl Engine for RemoteEngine {
+    fn mode(&self) -> Mode {
+        self.client.plan().mode()
+    }
+    fn params(&self) -> &CkksParameters {
+        &self.params
+    }
+    fn images_per_call(&self) -> usize {
+        self.per_call
+    }
+    fn progress_units(&self, images: usize) -> u64 {
+        images as u64
+    }
+    fn infer_images(
+        &self,
+        images: &[&[f32]],
+        progress: Option<&(dyn Fn(u64) + Sync)>,
+        _precision: bool,
+    ) -> Result<EngineOutput, HeNnError> {
+        let remote_err = |e: ServiceError| HeNnError::InvalidRequest {
+            detail: format!("remote inference: {e}"),
+        };
+        let mut out = EngineOutput {
+            logits: Vec::with_capacity(images.len()),
+            times: StageTimes::default(),
+            precision: None,
+        };
+        for call in images.chunks(self.per_call) {
+            let t = Instant::now();
+            let body = self.client.encrypt(call).map_err(remote_err)?;
+            out.times.encrypt += t.elapsed().as_secs_f64() * 1e3;
+            let path = format!("/v1/infer/{}", self.client.key_id());
+            let (resp, ex) = self.remote.post(&path, &body).map_err(remote_err)?;
+            let t = Instant::now();
+            out.logits
+                .extend(self.client.decrypt(&resp, call.len()).map_err(remote_err)?);
+            out.times.decrypt += t.elapsed().as_secs_f64() * 1e3;
+            if let Ok(mut tr) = self.transfer.lock() {
+                tr.up += ex.up;
+                tr.down += ex.down;
+                tr.latencies_ms.push(ex.ms);
+            }
+            if let Some(p) = progress {
+                p(call.len() as u64);
+            }
+        }
+        Ok(out)
+    }
+    fn pixels(&self) -> usize {
+        self.client.plan().layout.pixels()
+    }
+    fn start_level(&self) -> usize {
+        self.client.plan().layout.start_level()
+    }
+    fn output_scale(&self) -> f64 {
+        self.client.plan().layout.output_scale()
+    }
+    fn ciphertext_bytes(&self) -> usize {
+        self.client.plan().layout.ciphertext_bytes(&self.params)
+    }
+    fn input_bytes(&self) -> usize {
+        let layout = &self.client.plan().layout;
+        layout.inputs_for(self.per_call) * self.ciphertext_bytes()
+    }
+    fn key_bytes(&self) -> usize {
+        self.client.bundle().len()
+    }
 }
 
 /// Register the bundle if needed, then encrypt, upload, download and
-/// decrypt `req.images` test images of the plan's data set; accuracy
+/// decrypt `req.images` test images of the plan's data set through the
+/// evaluation harness ([`slaf_experiments::harness::evaluate`]): accuracy
 /// against the labels, latency and bytes (and agreement with `reference`).
-pub fn query(client: &mut Client, req: &QueryRequest) -> Result<QuerySummary, ServiceError> {
+pub fn query(client: Client, req: &QueryRequest) -> Result<QuerySummary, ServiceError> {
     let remote = Remote::new(&req.server, req.timeout);
-    let plan = remote.plan()?;
-    if plan != *client.plan() {
-        return Err(ServiceError::bad(format!(
-            "the server at {} now publishes a different plan ({} {}, N = 2^{}) than the keys were made for ({} {}, N = 2^{}); run keygen again",
-            req.server,
-            plan.model,
-            plan.mode().name(),
-            plan.params.log_n,
-            client.plan().model,
-            client.plan().mode().name(),
-            client.plan().params.log_n
-        )));
-    }
-    let data_err = |e: slaf_nn::data::DataError| ServiceError::bad(format!("test data: {e}"));
-    let split =
-        slaf_nn::data::open_test_split(plan.dataset, req.data_dir.as_deref()).map_err(data_err)?;
-    let total = split.len();
-    if req.images == 0 || req.offset >= total || req.images > total - req.offset {
-        return Err(ServiceError::bad(format!(
-            "{} images from offset {} do not fit the {total} test images",
-            req.images, req.offset
-        )));
-    }
-    let reference = match &req.reference {
-        Some(p) => Some(slaf_nn::WeightsFile::load(p).map_err(|e| ServiceError::Io {
-            path: p.display().to_string(),
-            detail: e.to_string(),
-        })?),
-        None => None,
-    };
-    let t0 = Instant::now();
-    let bundle_bytes = remote.ensure_registered(client)?;
-    let per = match plan.mode() {
-        Mode::Batched => client.images_per_request(),
-        Mode::PerImage => req.images_per_request.clamp(1, client.images_per_request()),
-    };
-    let bar = slaf_nn::progress::bar(req.images as u64, "encrypted queries", req.quiet);
-    let (mut correct, mut agree, mut max_err) = (0usize, 0usize, 0f64);
-    let (mut up, mut down, mut lat) = (0usize, 0usize, Vec::new());
-    for start in (req.offset..req.offset + req.images).step_by(per) {
-        let end = (start + per).min(req.offset + req.images);
-        let rows: Vec<Vec<f32>> = (start..end).map(|i| split.images.row(i).to_vec()).collect();
-        let imgs: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
-        let (logits, ex) = remote.infer(client, &imgs)?;
-        up += ex.up;
-        down += ex.down;
-        lat.push(ex.ms);
-        for (k, lg) in logits.iter().enumerate() {
-            let label = usize::from(split.labels[start + k]);
-            correct += usize::from(argmax(lg) == label);
-            if let Some(w) = &reference {
-                let x: Vec<f64> = rows[k].iter().map(|&v| f64::from(v)).collect();
-                let plain = w.inference.forward(&x).map_err(|e| {
-                    ServiceError::bad(format!("the reference model cannot run: {e}"))
+    let engine = RemoteEngine::new(remote, client, req.images_per_request, req.allow_insecure)?;
+    let plan = engine.client().plan().clone();
+    let test = TestImages::load(
+        plan.dataset,
+        req.data_dir.as_deref(),
+        req.offset,
+        Some(req.images),
+    )
+    .map_err(|e| ServiceError::bad(format!("test data: {e}")))?;
+    let reference =
+        match &req.reference {
+            Some(p) => {
+                let w = slaf_nn::WeightsFile::load(p).map_err(|e| ServiceError::Io {
+                    path: p.display().to_string(),
+                    detail: e.to_string(),
                 })?;
-                agree += usize::from(argmax(&plain) == argmax(lg));
-                for (a, b) in plain.iter().zip(lg) {
-                    max_err = max_err.max((a - b).abs());
-                }
+                Some(test.plaintext_logits(&w).map_err(|e| {
+                    ServiceError::bad(format!("the reference model cannot run: {e}"))
+                })?)
             }
-        }
-        bar.inc((end - start) as u64);
-    }
-    bar.finish_and_clear();
+            None => None,
+        };
+    let t0 = Instant::now();
+    let bundle_bytes = engine.register()?;
+    let run = evaluate(&engine, &test, false, req.quiet)?;
     let wall_s = t0.elapsed().as_secs_f64();
-    let n = req.images as f64;
+    let cmp = Comparison::new(&test, &run.logits, reference.as_deref());
+    let tr = engine.transfer();
+    let n = test.len() as f64;
     Ok(QuerySummary {
         model: plan.model.clone(),
         mode: plan.mode(),
-        key_id: client.key_id().to_string(),
-        images: req.images,
-        correct,
-        accuracy: correct as f64 / n,
-        agreement: reference.as_ref().map(|_| agree as f64 / n),
-        max_logit_error: reference.as_ref().map(|_| max_err),
-        requests: lat.len(),
-        latency_p50_ms: percentile(&lat, 0.5),
-        latency_p95_ms: percentile(&lat, 0.95),
+        key_id: engine.client().key_id().to_string(),
+        images: test.len(),
+        correct: cmp.he_correct,
+        accuracy: cmp.he_correct as f64 / n,
+        agreement: reference.as_ref().map(|_| cmp.agree as f64 / n),
+        max_logit_error: reference.as_ref().map(|_| cmp.max_logit_error),
+        requests: tr.latencies_ms.len(),
+        latency_p50_ms: percentile(&tr.latencies_ms, 0.5),
+        latency_p95_ms: percentile(&tr.latencies_ms, 0.95),
         bundle_bytes,
-        bytes_up: up,
-        bytes_down: down,
+        bytes_up: tr.up,
+        bytes_down: tr.down,
         wall_s,
         images_per_s: n / wall_s.max(1e-9),
     })

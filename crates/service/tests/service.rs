@@ -225,7 +225,7 @@ fn hostile_clients_get_4xx_and_the_server_keeps_serving() {
         "lack",
     );
     // An unknown key id.
-    let mut c = good;
+    let c = good;
     let ims = images(1).0;
     let body = c.encrypt(&[ims[0].as_slice()]).expect("encrypt");
     let unknown = format!("{url}/v1/infer/{}", "0".repeat(64));
@@ -259,7 +259,7 @@ fn hostile_clients_get_4xx_and_the_server_keeps_serving() {
         slaf_he_nn::Layout::PerImage(l) => l.start_level -= 1,
         slaf_he_nn::Layout::Batched(l) => l.start_level -= 1,
     }
-    let mut wrong = Client::generate(low, &KeySeed::for_tests(3), false).expect("client");
+    let wrong = Client::generate(low, &KeySeed::for_tests(3), false).expect("client");
     let body_low = wrong.encrypt(&[ims[0].as_slice()]).expect("encrypt");
     expect("wrong level", post_raw(&infer, &body_low), 400, "level");
     // An oversized body: refused by the limit before any parsing.
@@ -268,7 +268,7 @@ fn hostile_clients_get_4xx_and_the_server_keeps_serving() {
     assert!(status == 413 || status == 0, "oversized: {status} {text}");
     healthy(&r);
     // And the good client is still served correctly.
-    let (logits, _) = r.infer(&mut c, &[ims[0].as_slice()]).expect("infer");
+    let (logits, _) = r.infer(&c, &[ims[0].as_slice()]).expect("infer");
     let (_, plain) = images(1);
     assert_eq!(argmax(&logits[0]), argmax(&plain[0]));
 }
@@ -286,9 +286,9 @@ fn four_concurrent_clients_are_all_served_correctly() {
                 scope.spawn(move || {
                     let r = Remote::new(&url, Duration::from_secs(600));
                     let seed = KeySeed::for_tests(10 + k as u64);
-                    let mut c = Client::generate(plan, &seed, false).expect("client");
+                    let c = Client::generate(plan, &seed, false).expect("client");
                     r.ensure_registered(&c).expect("register");
-                    r.infer(&mut c, &[im.as_slice()]).expect("infer").0
+                    r.infer(&c, &[im.as_slice()]).expect("infer").0
                 })
             })
             .collect();
@@ -350,4 +350,46 @@ fn server_source_names_no_secret_key() {
             assert!(!code.contains(forbidden), "{file} mentions {forbidden}");
         }
     }
+}
+
+/// The HTTP client is an engine too: `query` runs it through the one
+/// evaluation harness, and the summary's accuracy, agreement, requests and
+/// bytes are what the server and the plaintext model say.
+#[test]
+fn query_runs_the_remote_engine_through_the_harness() {
+    use slaf_service::client::{QueryRequest, query};
+    let s = start(Mode::PerImage, ServerConfig::default());
+    let plan = remote(&s).plan().expect("plan");
+    let client = Client::generate(plan, &KeySeed::for_tests(11), false).expect("client");
+    let dir = tempfile::tempdir().expect("tmp");
+    let reference = dir.path().join("w.json.gz");
+    weights().save(&reference).expect("save weights");
+    let req = QueryRequest {
+        server: s.url(),
+        images: 5,
+        offset: 3,
+        data_dir: None,
+        reference: Some(reference),
+        images_per_request: 2,
+        timeout: Duration::from_secs(600),
+        quiet: true,
+        allow_insecure: false,
+    };
+    let q = query(client, &req).expect("query");
+    assert_eq!(q.images, 5);
+    assert_eq!(q.mode, Mode::PerImage);
+    // 5 images, 2 per request: 3 requests, each sized and timed.
+    assert_eq!(q.requests, 3, "{q:?}");
+    assert!(q.bundle_bytes > 0 && q.bytes_up > q.bytes_down && q.bytes_down > 0);
+    assert!(q.latency_p95_ms >= q.latency_p50_ms && q.latency_p50_ms > 0.0);
+    assert_eq!(q.agreement, Some(1.0), "{q:?}");
+    assert!(q.max_logit_error.is_some_and(|e| e < 0.1), "{q:?}");
+    // The labels of images 3..8 against the plaintext predictions.
+    let (ims, plain) = images(8);
+    let split = open_test_split(Dataset::Mnist, None).expect("split");
+    let correct = (3..8)
+        .filter(|&i| argmax(&plain[i]) == usize::from(split.labels[i]))
+        .count();
+    assert_eq!(q.correct, correct, "{q:?}");
+    assert_eq!(ims.len(), 8);
 }
