@@ -7,7 +7,7 @@ use std::sync::Arc;
 use ndarray::{Array1, Array2};
 use rand::{Rng, SeedableRng};
 use rand_chacha::{ChaCha8Rng, ChaCha20Rng};
-use slaf_ckks::circuits::{LinearTransform, Polynomial, PolynomialEvaluator};
+use slaf_ckks::circuits::{Polynomial, PolynomialEvaluator, dense_transform};
 use slaf_ckks::{
     CkksContext, CkksParameters, CkksParametersLiteral, Encoder, Encryptor, EvaluationKeys,
     Evaluator, KeyGenerator, decrypt,
@@ -81,8 +81,8 @@ fn polynomials_and_transforms_on_real_ciphertexts() {
     let flat1: Vec<f64> = m1.iter().copied().collect();
     let flat2: Vec<f64> = m2.iter().copied().collect();
     let bk0 = ev.clone();
-    let lt1 = LinearTransform::new(&bk0, &flat1, 64, 256, top).unwrap();
-    let lt2 = LinearTransform::new(&bk0, &flat2, 10, 64, top - 1).unwrap();
+    let lt1 = dense_transform(&bk0, &flat1, 64, 256, top).unwrap();
+    let lt2 = dense_transform(&bk0, &flat2, 10, 64, top - 1).unwrap();
     let mut steps: Vec<i64> = lt1
         .rotation_steps()
         .into_iter()

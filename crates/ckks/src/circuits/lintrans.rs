@@ -1,473 +1,517 @@
-//! Plaintext matrix × encrypted vector by the diagonal method (Halevi–Shoup)
-//! with baby-step giant-step and hoisted baby rotations, plus plaintext dot
-//! products / slot sums.
+//! The one linear-transform kernel: banded, strided diagonal transforms
+//! (Halevi–Shoup) with baby-step giant-step and hoisted baby rotations,
+//! plus plaintext dot products and slot sums. The per-image engine runs its
+//! convolution and dense layers on it; [`dense_transform`] is a plaintext
+//! matrix times an encrypted vector.
 //!
-//! Layouts (n = slot count):
-//! - input: the vector `v` (length `cols`) in slots `[0, cols)`. Slots
-//!   `[cols, n)` are **never read** (every diagonal entry that would read
-//!   them is zero), so they may hold anything: zeros of a fresh zero-padded
-//!   encryption, or the leftovers of a previous transform or activation. No
-//!   replicated copy of `v` is assumed anywhere.
-//! - output: `y = M v` (length `rows`) in slots `[0, rows)`. With
-//!   [`Strategy::Band`] slots `[rows, n)` are zero (up to noise); with
-//!   [`Strategy::Folded`] they hold partial sums
-//!   ([`LinearTransform::output_zero_padded`] says which). Either output
-//!   feeds another transform directly; [`inner_sum`]/[`dot_plain`] need the
-//!   zero padding.
+//! A transform is `y = sum_t diag_t ⊙ rot_{t·u}(v)` over offsets `t` in a
+//! few contiguous bands `[t_min, t_min + count)` with a stride (`unit`) `u`
+//! (`rot_k(v)[i] = v[(i + k) mod n]`, a left rotation). With `t = s_j + b`
+//! (`s_j = t_min + g j`, `b < g`) this is
+//! `sum_j rot_{s_j u}( sum_b rot_{-s_j u}(diag_t) ⊙ rot_{b u}(v) )`: the
+//! `g - 1` baby rotations of the input share one key-switch decomposition
+//! (hoisting, when the backend implements it), the giant rotations act on
+//! the partial sums, and the pre-rotated diagonals are encoded once at scale
+//! `q_level`, so after the one rescale the output has exactly the input's
+//! scale at `level - 1`. Optional rotate-and-add folds (for the folded dense
+//! layout) and a plaintext bias follow the rescale.
 //!
-//! Band (square-ish matrices): with `rot_k(v)[i] = v[(i + k) mod n]`,
-//! `y = sum_k diag_k ⊙ rot_k(v)`, `diag_k[i] = M[i][(i + k) mod n]` if
-//! `i < rows` and `(i + k) mod n < cols`, else 0: the non-zero diagonals are
-//! the band `k = d mod n`, `d in [-(rows-1), cols-1]` (`rows + cols - 1`).
+//! [`dense_layout`] lays a `rows x cols` matrix out either as a band of
+//! generalised diagonals (`rows + cols - 1`, unit 1) or folded: rows padded
+//! to a block of `rb` rows, `L = rb 2^m >= cols`, `z[i] = sum_{k < rb}
+//! M[i mod rb][(i + k) mod L] v[(i + k) mod L]` (one band when `L = n`, where
+//! the rotation itself wraps; two bands otherwise, the second reading the
+//! wrap-around at offsets `k - L`), then `log2(L / rb)` folds. It picks the
+//! layout with the lowest estimated cost. Input slots past `cols` are never
+//! read (their diagonal entries are zero), so they may hold anything.
+
 //!
-//! Folded (wide matrices, `rows < cols`, Halevi–Shoup "hybrid" without
-//! replication): with `L = rows * 2^m >= cols` (`L <= n`), for `i < L`,
-//! `z[i] = sum_{k<rows} M[i mod rows][(i + k) mod L] v[(i + k) mod L]`; the
-//! wrap `i + k >= L` is read by a second band of diagonals at offsets
-//! `k - L` (instead of a replicated copy), so `2 rows` diagonals in all;
-//! then `y[t] = sum_b z[t + b rows]` by `m` rotate-and-add folds
-//! (`2^(m-1) rows, ..., rows`). For 100x3136 that is 200 diagonals instead
-//! of 3235.
-//!
-//! BSGS (both): `d = d_min + g j + b`,
-//! `sum_j rot_{s_j}( sum_b rot_{-s_j}(diag_d) ⊙ rot_b(v) )` with
-//! `s_j = d_min + g j`; the `g - 1` baby rotations share one decomposition
-//! (hoisting), the giant rotations act on the sums, and the pre-rotated
-//! diagonals are encoded once, at scale `q_level`, so the result (after one
-//! rescale) has exactly the input's scale at `level - 1`.
+//! Layouts of [`dense_transform`]: the input vector in slots `[0, cols)`;
+//! slots past it are never read, so they may hold anything (the leftovers
+//! of a previous transform included). The output is in slots `[0, rows)`;
+//! with a band layout the slots past it are zero (up to noise), folded
+//! ones hold partial sums ([`DiagTransform::output_zero_padded`]).
+
+use std::collections::BTreeSet;
+
+use rayon::prelude::*;
 
 use super::{CircuitBackend, CircuitError, be};
 
-/// A matrix with its diagonals pre-rotated and encoded at one level.
+/// Relative cost of one extra hoisted baby rotation against one full
+/// rotation (decomposition shared).
+pub const BABY_COST: f64 = 0.45;
+/// Relative cost of one plaintext multiplication against one rotation.
+pub const PLAIN_MUL_COST: f64 = 0.03;
+
+/// A pre-encoded banded diagonal transform (see the module documentation).
 #[derive(Debug)]
-pub struct LinearTransform<P> {
-    rows: usize,
-    cols: usize,
+pub struct DiagTransform<P> {
     slots: usize,
+    unit: usize,
     level: usize,
-    giant: usize,
-    strategy: Strategy,
-    /// For each giant step: the rotation and the (baby step, diagonal) list.
+    baby: usize,
+    /// Baby steps `b` (in units) some diagonal uses.
+    baby_used: Vec<usize>,
+    /// For each giant step: its rotation (slots, mod n) and `(b, diagonal)`.
     groups: Vec<(usize, Vec<(usize, P)>)>,
-    /// Rotate-and-add folds after the rescale (Folded strategy).
     folds: Vec<usize>,
+    bias: Option<Bias<P>>,
+    out_len: usize,
 }
 
-/// How a matrix is laid out in diagonals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    /// Folded for wide matrices when it needs fewer diagonals, else Band.
-    Auto,
-    /// `rows + cols - 1` generalized diagonals; zero-padded output.
-    Band,
-    /// `2 rows` diagonals + `log2(L / rows)` folds; output past `rows` not zero.
-    Folded,
+/// Bias values (full slot vector) and, when the output scale is known in
+/// advance, the bias encoded at `(level - 1, scale)`.
+type Bias<P> = (Vec<f64>, Option<(f64, P)>);
+
+/// Shape of a transform before encoding: bands of offsets (in units),
+/// folds, and the diagonal entries.
+pub struct Layout {
+    /// Stride of the offsets, in slots.
+    pub unit: usize,
+    /// `(t_min, count)` per band.
+    pub bands: Vec<(i64, usize)>,
+    /// Rotate-and-add steps after the rescale.
+    pub folds: Vec<usize>,
+    /// Meaningful output length (slots `[0, out_len)`).
+    pub out_len: usize,
+    /// Short description for logs (`band`, `folded rb=128 L=8192`).
+    pub name: String,
 }
 
-/// Smallest `L = rows * 2^m >= cols`, if `L <= n`.
-fn folded_len(rows: usize, cols: usize, n: usize) -> Option<usize> {
-    let mut l = rows;
-    while l < cols {
-        l *= 2;
+impl Layout {
+    /// Number of offsets over all bands.
+    pub fn offsets(&self) -> usize {
+        self.bands.iter().map(|b| b.1).sum()
     }
-    (l <= n).then_some(l)
-}
 
-/// Baby-step size minimising `(g - 1) + sum ceil(count / g)` over the bands.
-fn baby_size(counts: &[usize]) -> usize {
-    let cost = |g: usize| g - 1 + counts.iter().map(|c| c.div_ceil(g)).sum::<usize>();
-    let total: usize = counts.iter().sum();
-    let mut best = 1;
-    for g in 1..=((total as f64).sqrt().ceil() as usize + 2) {
-        if cost(g) < cost(best) {
-            best = g;
+    /// Baby-step size minimising the estimated cost, and that cost.
+    pub fn best_baby(&self) -> (usize, f64) {
+        let total = self.offsets().max(1);
+        let mut best = (1usize, f64::INFINITY);
+        for g in 1..=total {
+            let giants: usize = self
+                .bands
+                .iter()
+                .map(|&(t0, c)| {
+                    (0..c.div_ceil(g))
+                        .filter(|j| t0 + (j * g) as i64 != 0)
+                        .count()
+                })
+                .sum();
+            let cost = BABY_COST * (g - 1) as f64
+                + giants as f64
+                + self.folds.len() as f64
+                + PLAIN_MUL_COST * total as f64;
+            if cost < best.1 {
+                best = (g, cost);
+            }
         }
+        best
     }
-    best
 }
 
-fn rot_step(d: i64, n: usize) -> usize {
+fn rot(d: i64, n: usize) -> usize {
     d.rem_euclid(n as i64) as usize
 }
 
-impl<P> LinearTransform<P> {
-    /// Pre-encodes `matrix` (row-major, `rows x cols`) for ciphertexts at
-    /// `level` (must be >= 1: the transform consumes one level), with
-    /// [`Strategy::Auto`].
-    pub fn new<B: CircuitBackend<Plaintext = P>>(
+impl<P: Send> DiagTransform<P> {
+    /// Encodes the transform for ciphertexts at `level` (>= 1). `diag(t)`
+    /// returns the unrotated diagonal of offset `t·unit` (length `slots`);
+    /// all-zero diagonals are skipped. `bias` (full slot vector) is added
+    /// after the rescale; `out_scale`, when given, lets it be encoded now.
+    pub fn new<B, F>(
         backend: &B,
-        matrix: &[f64],
-        rows: usize,
-        cols: usize,
+        layout: &Layout,
         level: usize,
-    ) -> Result<Self, CircuitError> {
-        Self::with_strategy(backend, matrix, rows, cols, level, Strategy::Auto)
-    }
-
-    /// As [`Self::new`] with an explicit [`Strategy`] (`Folded` falls back to
-    /// `Band` when `rows >= cols` or `rows * 2^m` does not fit the slots).
-    pub fn with_strategy<B: CircuitBackend<Plaintext = P>>(
-        backend: &B,
-        matrix: &[f64],
-        rows: usize,
-        cols: usize,
-        level: usize,
-        strategy: Strategy,
-    ) -> Result<Self, CircuitError> {
+        diag: F,
+        bias: Option<Vec<f64>>,
+        out_scale: Option<f64>,
+    ) -> Result<Self, CircuitError>
+    where
+        B: CircuitBackend<Plaintext = P> + Sync,
+        F: Fn(i64) -> Vec<f64> + Sync,
+    {
         let n = backend.slots();
-        if rows == 0 || cols == 0 || rows > n || cols > n {
-            return Err(CircuitError::ShapeTooLarge {
-                rows,
-                cols,
-                slots: n,
-            });
-        }
-        if matrix.len() != rows * cols {
-            return Err(CircuitError::LengthMismatch {
-                operation: "linear transform matrix",
-                expected: rows * cols,
-                got: matrix.len(),
-            });
-        }
         if level == 0 {
             return Err(CircuitError::DepthExhausted {
                 needed: 1,
                 available: 0,
             });
         }
-        let folded_l = folded_len(rows, cols, n).filter(|_| rows < cols);
-        let strategy = match (strategy, folded_l) {
-            (Strategy::Band, _) | (Strategy::Auto, None) | (Strategy::Folded, None) => {
-                Strategy::Band
-            }
-            (Strategy::Auto, Some(_)) if 2 * rows >= rows + cols - 1 => Strategy::Band,
-            _ => Strategy::Folded,
-        };
-        let at = |r: usize, c: usize| matrix[r * cols + c];
-        // Bands (d_min, count) and the unrotated diagonal of offset d.
-        let (bands, folds): (Vec<(i64, usize)>, Vec<usize>) = match (strategy, folded_l) {
-            (Strategy::Folded, Some(l)) => {
-                let mut folds = Vec::new();
-                let mut h = l / 2;
-                while h >= rows {
-                    folds.push(h);
-                    h /= 2;
-                }
-                if l == n {
-                    (vec![(0, rows)], folds)
-                } else {
-                    (vec![(0, rows), (-(l as i64), rows)], folds)
-                }
-            }
-            _ if rows + cols - 1 > n => (vec![(0, n)], Vec::new()),
-            _ => (vec![(-(rows as i64 - 1), rows + cols - 1)], Vec::new()),
-        };
-        let diag = |d: i64| -> Vec<f64> {
-            let mut v = vec![0.0; n];
-            match (strategy, folded_l) {
-                (Strategy::Folded, Some(l)) => {
-                    for (i, slot) in v.iter_mut().enumerate().take(l) {
-                        let t = i % rows;
-                        if d >= 0 {
-                            let j = i + d as usize;
-                            if j < l {
-                                if j < cols {
-                                    *slot = at(t, j);
-                                }
-                            } else if l == n {
-                                *slot = at(t, j - l);
-                            }
-                        } else {
-                            let k = (d + l as i64) as usize;
-                            if i + k >= l {
-                                *slot = at(t, i + k - l);
-                            }
-                        }
-                    }
-                }
-                _ => {
-                    let k = rot_step(d, n);
-                    for (r, slot) in v.iter_mut().enumerate().take(rows) {
-                        let c = (r + k) % n;
-                        if c < cols {
-                            *slot = at(r, c);
-                        }
-                    }
-                }
-            }
-            v
-        };
-        let counts: Vec<usize> = bands.iter().map(|b| b.1).collect();
-        let g = baby_size(&counts);
+        let (g, _) = layout.best_baby();
+        let u = layout.unit as i64;
         let scale = backend.prime(level);
-        let mut groups = Vec::new();
-        for &(d_min, count) in &bands {
-            let mut j = 0;
-            while j * g < count {
-                let s = d_min + (j * g) as i64;
-                let mut list = Vec::new();
-                for b in 0..g {
-                    let idx = j * g + b;
-                    if idx >= count {
-                        break;
-                    }
-                    let dv = diag(d_min + idx as i64);
-                    if dv.iter().all(|&x| x == 0.0) {
-                        continue;
-                    }
-                    // Pre-rotated by -s: slot (i + s) mod n holds diag[i].
-                    let mut v = vec![0.0; n];
-                    for (i, &x) in dv.iter().enumerate() {
-                        if x != 0.0 {
-                            v[rot_step(i as i64 + s, n)] = x;
-                        }
-                    }
-                    let pt = backend
-                        .encode(&v, level, scale)
-                        .map_err(be("linear transform encode"))?;
-                    list.push((b, pt));
-                }
-                if !list.is_empty() {
-                    groups.push((rot_step(s, n), list));
-                }
-                j += 1;
+        // (giant index, band start, b) for every offset.
+        let mut jobs = Vec::new();
+        for &(t0, count) in &layout.bands {
+            for idx in 0..count {
+                let j = idx / g;
+                jobs.push((t0 + (j * g) as i64, idx % g, t0 + idx as i64));
             }
         }
+        let encoded: Vec<Option<(i64, usize, P)>> = jobs
+            .par_iter()
+            .map(|&(s, b, t)| {
+                let dv = diag(t);
+                if dv.iter().all(|&x| x == 0.0) {
+                    return Ok(None);
+                }
+                // Pre-rotated by -s·u: slot (i + s u) mod n holds diag[i].
+                let mut v = vec![0.0; n];
+                for (i, &x) in dv.iter().enumerate().take(n) {
+                    if x != 0.0 {
+                        v[rot(i as i64 + s * u, n)] = x;
+                    }
+                }
+                let pt = backend
+                    .encode(&v, level, scale)
+                    .map_err(be("diagonal transform encode"))?;
+                Ok(Some((s, b, pt)))
+            })
+            .collect::<Result<_, CircuitError>>()?;
+        let mut groups: Vec<(i64, Vec<(usize, P)>)> = Vec::new();
+        for (s, b, pt) in encoded.into_iter().flatten() {
+            match groups.last_mut() {
+                Some((gs, list)) if *gs == s => list.push((b, pt)),
+                _ => groups.push((s, vec![(b, pt)])),
+            }
+        }
+        let baby_used: BTreeSet<usize> = groups
+            .iter()
+            .flat_map(|(_, l)| l.iter().map(|(b, _)| *b))
+            .collect();
+        let groups = groups
+            .into_iter()
+            .map(|(s, l)| (rot(s * u, n), l))
+            .collect();
+        let bias = match bias {
+            None => None,
+            Some(mut v) => {
+                v.resize(n, 0.0);
+                let pre = match out_scale {
+                    Some(s) => Some((
+                        s,
+                        backend
+                            .encode(&v, level - 1, s)
+                            .map_err(be("diagonal transform bias"))?,
+                    )),
+                    None => None,
+                };
+                Some((v, pre))
+            }
+        };
         Ok(Self {
-            rows,
-            cols,
             slots: n,
+            unit: layout.unit,
             level,
-            giant: g,
-            strategy,
+            baby: g,
+            baby_used: baby_used.into_iter().collect(),
             groups,
-            folds,
+            folds: layout.folds.clone(),
+            bias,
+            out_len: layout.out_len,
         })
     }
 
-    /// Output length (rows).
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-    /// Input length (columns).
-    pub fn cols(&self) -> usize {
-        self.cols
-    }
-    /// Level the diagonals are encoded at (input ciphertexts must be there).
+    /// Level the input must be at (a higher one is brought down).
     pub fn level(&self) -> usize {
         self.level
     }
-    /// Baby-step size `g`.
-    pub fn baby_steps(&self) -> usize {
-        self.giant
+    /// Meaningful output length.
+    pub fn out_len(&self) -> usize {
+        self.out_len
     }
-    /// The strategy in use (never `Auto`).
-    pub fn strategy(&self) -> Strategy {
-        self.strategy
-    }
-    /// Number of encoded (non-zero) diagonals.
-    pub fn diagonal_count(&self) -> usize {
-        self.groups.iter().map(|g| g.1.len()).sum()
-    }
-    /// Whether output slots `[rows, n)` are zero.
+    /// Whether the slots past [`Self::out_len`] are zero (no folds): what
+    /// [`inner_sum`] and [`dot_plain`] need of their input.
     pub fn output_zero_padded(&self) -> bool {
         self.folds.is_empty()
     }
+    /// Baby-step size `g`.
+    pub fn baby_steps(&self) -> usize {
+        self.baby
+    }
+    /// Number of encoded diagonals.
+    pub fn diagonal_count(&self) -> usize {
+        self.groups.iter().map(|g| g.1.len()).sum()
+    }
+    /// Rotations one application performs (baby + giant + folds).
+    pub fn rotation_count(&self) -> usize {
+        self.baby_used.iter().filter(|&&b| b != 0).count()
+            + self.groups.iter().filter(|g| g.0 != 0).count()
+            + self.folds.len()
+    }
 
-    /// The (left) rotation steps this transform performs, in `1..slots`:
-    /// generate Galois keys for exactly these.
-    pub fn rotation_steps(&self) -> Vec<usize> {
-        let mut s: Vec<usize> = self
-            .groups
+    /// The left rotation steps (in `1..slots`) the transform uses: generate
+    /// Galois keys for exactly these.
+    pub fn rotation_steps(&self) -> BTreeSet<usize> {
+        self.baby_used
             .iter()
-            .flat_map(|(gs, l)| l.iter().map(|(b, _)| *b).chain(std::iter::once(*gs)))
+            .map(|&b| (b * self.unit) % self.slots)
+            .chain(self.groups.iter().map(|g| g.0))
             .chain(self.folds.iter().copied())
-            .filter(|&x| x % self.slots != 0)
-            .collect();
-        s.sort_unstable();
-        s.dedup();
-        s
+            .filter(|&s| s % self.slots != 0)
+            .collect()
     }
 
-    /// `M v`: input at level >= [`Self::level`] (brought down to it) laid
-    /// out as in the module doc; output at `level - 1` with the input's exact
-    /// scale. A lower input level is [`CircuitError::LevelMismatch`].
-    pub fn apply<B: CircuitBackend<Plaintext = P>>(
-        &self,
-        backend: &B,
-        ct: &B::Ciphertext,
-    ) -> Result<B::Ciphertext, CircuitError> {
-        if backend.level(ct) < self.level {
-            return Err(CircuitError::LevelMismatch {
-                ct_level: backend.level(ct),
-                pt_level: self.level,
-            });
-        }
-        let lowered;
-        let ct = if backend.level(ct) > self.level {
-            lowered = backend
-                .mod_down(ct, self.level)
-                .map_err(be("linear transform mod-down"))?;
-            &lowered
-        } else {
-            ct
-        };
-        let in_scale = backend.scale(ct);
-        let (steps, rotated) = self.baby_rotations(backend, ct)?;
-        let mut baby: Vec<Option<&B::Ciphertext>> = vec![None; self.giant];
-        for (b, c) in steps.iter().zip(&rotated) {
-            baby[*b] = Some(c);
-        }
-        let acc = Self::giant_sum(backend, &baby, &self.groups)?;
-        self.finish(backend, ct, acc, in_scale)
-    }
-
-    /// Sum over `groups` of `rot_{s_j}(sum_b diag ⊙ baby_b)` (before rescale).
-    fn giant_sum<B: CircuitBackend<Plaintext = P>>(
-        backend: &B,
-        baby: &[Option<&B::Ciphertext>],
-        groups: &[(usize, Vec<(usize, P)>)],
-    ) -> Result<Option<B::Ciphertext>, CircuitError> {
-        let mut acc: Option<B::Ciphertext> = None;
-        for (gs, list) in groups {
-            let mut inner: Option<B::Ciphertext> = None;
-            for (b, pt) in list {
-                let Some(src) = baby[*b] else { continue };
-                let m = backend
-                    .mul_plain(src, pt)
-                    .map_err(be("linear transform mul_plain"))?;
-                inner = Some(match inner {
-                    None => m,
-                    Some(a) => backend.add(&a, &m).map_err(be("linear transform add"))?,
-                });
-            }
-            let Some(inner) = inner else { continue };
-            let inner = if *gs == 0 {
-                inner
-            } else {
-                backend
-                    .rotate(&inner, *gs)
-                    .map_err(be("linear transform giant step"))?
-            };
-            acc = Some(match acc {
-                None => inner,
-                Some(a) => backend
-                    .add(&a, &inner)
-                    .map_err(be("linear transform add"))?,
-            });
-        }
-        Ok(acc)
-    }
-
-    /// [`Self::apply`] with the giant-step groups spread over `threads`
-    /// scoped threads (the hoisted baby rotations are computed once, first).
-    /// Same result up to CKKS noise.
-    pub fn apply_parallel<B>(
-        &self,
-        backend: &B,
-        ct: &B::Ciphertext,
-        threads: usize,
-    ) -> Result<B::Ciphertext, CircuitError>
+    /// `y = M v + bias`: input at level >= [`Self::level`], output at
+    /// `level - 1` with the input's exact scale. Giant-step groups run in
+    /// parallel on the rayon pool.
+    pub fn apply<B>(&self, backend: &B, ct: &B::Ciphertext) -> Result<B::Ciphertext, CircuitError>
     where
         B: CircuitBackend<Plaintext = P> + Sync,
         B::Ciphertext: Send + Sync,
         P: Sync,
     {
-        let threads = threads.max(1).min(self.groups.len().max(1));
-        if threads == 1 {
-            return self.apply(backend, ct);
-        }
-        if backend.level(ct) < self.level {
+        let lvl = backend.level(ct);
+        if lvl < self.level {
             return Err(CircuitError::LevelMismatch {
-                ct_level: backend.level(ct),
+                ct_level: lvl,
                 pt_level: self.level,
             });
         }
-        let ct = backend
-            .mod_down(ct, self.level)
-            .map_err(be("linear transform mod-down"))?;
-        let in_scale = backend.scale(&ct);
-        let (steps, rotated) = self.baby_rotations(backend, &ct)?;
-        let mut baby: Vec<Option<&B::Ciphertext>> = vec![None; self.giant];
-        for (b, c) in steps.iter().zip(&rotated) {
-            baby[*b] = Some(c);
-        }
-        let chunk = self.groups.len().div_ceil(threads);
-        let baby = &baby;
-        let partials: Vec<Result<Option<B::Ciphertext>, CircuitError>> = std::thread::scope(|sc| {
-            let handles: Vec<_> = self
-                .groups
-                .chunks(chunk)
-                .map(|g| sc.spawn(move || Self::giant_sum(backend, baby, g)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(CircuitError::WorkerPanicked {
-                            operation: "linear transform apply_parallel",
-                        })
-                    })
-                })
-                .collect()
-        });
-        let mut acc: Option<B::Ciphertext> = None;
-        for p in partials {
-            if let Some(c) = p? {
-                acc = Some(match acc {
-                    None => c,
-                    Some(a) => backend.add(&a, &c).map_err(be("linear transform add"))?,
-                });
-            }
-        }
-        self.finish(backend, &ct, acc, in_scale)
-    }
-
-    fn baby_rotations<B: CircuitBackend<Plaintext = P>>(
-        &self,
-        backend: &B,
-        ct: &B::Ciphertext,
-    ) -> Result<(Vec<usize>, Vec<B::Ciphertext>), CircuitError> {
-        let mut used = vec![false; self.giant];
-        for (_, l) in &self.groups {
-            for (b, _) in l {
-                used[*b] = true;
-            }
-        }
-        let steps: Vec<usize> = (0..self.giant).filter(|&b| used[b]).collect();
+        let lowered;
+        let ct = if lvl > self.level {
+            lowered = backend
+                .mod_down(ct, self.level)
+                .map_err(be("diagonal transform mod-down"))?;
+            &lowered
+        } else {
+            ct
+        };
+        let in_scale = backend.scale(ct);
+        let steps: Vec<usize> = self
+            .baby_used
+            .iter()
+            .map(|&b| (b * self.unit) % self.slots)
+            .collect();
         let rotated = backend
             .rotate_hoisted(ct, &steps)
-            .map_err(be("linear transform baby steps"))?;
-        Ok((steps, rotated))
-    }
-
-    fn finish<B: CircuitBackend<Plaintext = P>>(
-        &self,
-        backend: &B,
-        ct: &B::Ciphertext,
-        acc: Option<B::Ciphertext>,
-        in_scale: f64,
-    ) -> Result<B::Ciphertext, CircuitError> {
+            .map_err(be("diagonal transform baby steps"))?;
+        let mut baby: Vec<Option<&B::Ciphertext>> = vec![None; self.baby];
+        for (b, c) in self.baby_used.iter().zip(&rotated) {
+            baby[*b] = Some(c);
+        }
+        let baby = &baby;
+        let partials: Vec<B::Ciphertext> = self
+            .groups
+            .par_iter()
+            .map(
+                |(gs, list)| -> Result<Option<B::Ciphertext>, CircuitError> {
+                    let mut inner: Option<B::Ciphertext> = None;
+                    for (b, pt) in list {
+                        let Some(src) = baby[*b] else { continue };
+                        let m = backend
+                            .mul_plain(src, pt)
+                            .map_err(be("diagonal transform mul_plain"))?;
+                        inner = Some(match inner {
+                            None => m,
+                            Some(a) => backend.add(&a, &m).map_err(be("diagonal transform add"))?,
+                        });
+                    }
+                    match inner {
+                        Some(c) if *gs != 0 => backend
+                            .rotate(&c, *gs)
+                            .map(Some)
+                            .map_err(be("diagonal transform giant step")),
+                        other => Ok(other),
+                    }
+                },
+            )
+            .filter_map(Result::transpose)
+            .collect::<Result<_, _>>()?;
+        let mut acc: Option<B::Ciphertext> = None;
+        for p in partials {
+            acc = Some(match acc {
+                None => p,
+                Some(a) => backend.add(&a, &p).map_err(be("diagonal transform add"))?,
+            });
+        }
         let acc = match acc {
             Some(a) => a,
             None => backend
                 .mul_const(ct, 0.0, backend.prime(self.level))
-                .map_err(be("linear transform zero matrix"))?,
+                .map_err(be("diagonal transform zero matrix"))?,
         };
         let mut out = backend
             .rescale(&acc)
-            .map_err(be("linear transform rescale"))?;
+            .map_err(be("diagonal transform rescale"))?;
         backend
             .set_scale(&mut out, in_scale)
-            .map_err(be("linear transform scale"))?;
+            .map_err(be("diagonal transform scale"))?;
         for &h in &self.folds {
             let r = backend
                 .rotate(&out, h)
-                .map_err(be("linear transform fold"))?;
-            out = backend.add(&out, &r).map_err(be("linear transform fold"))?;
+                .map_err(be("diagonal transform fold"))?;
+            out = backend
+                .add(&out, &r)
+                .map_err(be("diagonal transform fold"))?;
+        }
+        if let Some((values, pre)) = &self.bias {
+            out = match pre {
+                Some((s, pt)) if *s == in_scale => backend.add_plain(&out, pt),
+                _ => {
+                    let pt = backend
+                        .encode(values, self.level - 1, in_scale)
+                        .map_err(be("diagonal transform bias"))?;
+                    backend.add_plain(&out, &pt)
+                }
+            }
+            .map_err(be("diagonal transform bias"))?;
         }
         Ok(out)
     }
+}
+
+/// Layout of a `rows x cols` dense matrix on `slots` slots: the cheapest of
+/// the band and the folded layouts (see the module documentation), with
+/// the row-block size `rb` (`rows` or its next power of two) and `L`.
+pub fn dense_layout(rows: usize, cols: usize, slots: usize) -> Option<(Layout, usize, usize)> {
+    let mut cands: Vec<(Layout, usize, usize)> = Vec::new();
+    if rows + cols - 1 <= slots {
+        cands.push((
+            Layout {
+                unit: 1,
+                bands: vec![(-(rows as i64 - 1), rows + cols - 1)],
+                folds: Vec::new(),
+                out_len: rows,
+                name: "band".into(),
+            },
+            0,
+            0,
+        ));
+    }
+    if rows < cols {
+        let mut rbs = vec![rows, rows.next_power_of_two()];
+        rbs.dedup();
+        for rb in rbs {
+            let mut l = rb;
+            while l < cols {
+                l *= 2;
+            }
+            while l <= slots {
+                let bands = if l == slots {
+                    vec![(0, rb)]
+                } else {
+                    vec![(0, rb), (-(l as i64), rb)]
+                };
+                let mut folds = Vec::new();
+                let mut h = l / 2;
+                while h >= rb {
+                    folds.push(h);
+                    h /= 2;
+                }
+                cands.push((
+                    Layout {
+                        unit: 1,
+                        bands,
+                        folds,
+                        out_len: rows,
+                        name: format!("folded rb={rb} L={l}"),
+                    },
+                    rb,
+                    l,
+                ));
+                l *= 2;
+            }
+        }
+    }
+    cands
+        .into_iter()
+        .min_by(|a, b| a.0.best_baby().1.total_cmp(&b.0.best_baby().1))
+}
+
+/// Diagonal of offset `t` of `matrix` (`rows x cols` row-major) for a
+/// layout of [`dense_layout`] (`rb == 0`: band).
+pub fn dense_diagonal(
+    matrix: &[f64],
+    rows: usize,
+    cols: usize,
+    rb: usize,
+    l: usize,
+    slots: usize,
+    t: i64,
+) -> Vec<f64> {
+    let at = |r: usize, c: usize| matrix.get(r * cols + c).copied().unwrap_or(0.0);
+    let mut v = vec![0.0; slots];
+    if rb == 0 {
+        for (r, slot) in v.iter_mut().enumerate().take(rows) {
+            let c = r as i64 + t;
+            if c >= 0 && (c as usize) < cols {
+                *slot = at(r, c as usize);
+            }
+        }
+        return v;
+    }
+    for (i, slot) in v.iter_mut().enumerate().take(l) {
+        let r = i % rb;
+        if r >= rows {
+            continue;
+        }
+        if t >= 0 {
+            let j = i + t as usize;
+            if j < l {
+                if j < cols {
+                    *slot = at(r, j);
+                }
+            } else if l == slots && j - l < cols {
+                *slot = at(r, j - l);
+            }
+        } else {
+            let k = (t + l as i64) as usize;
+            if i + k >= l && i + k - l < cols {
+                *slot = at(r, i + k - l);
+            }
+        }
+    }
+    v
+}
+
+/// A plaintext `rows x cols` matrix (row-major) times an encrypted vector,
+/// pre-encoded for ciphertexts at `level` (>= 1: the transform consumes one
+/// level) in the cheapest layout of [`dense_layout`]; no bias.
+pub fn dense_transform<B>(
+    backend: &B,
+    matrix: &[f64],
+    rows: usize,
+    cols: usize,
+    level: usize,
+) -> Result<DiagTransform<B::Plaintext>, CircuitError>
+where
+    B: CircuitBackend + Sync,
+    B::Plaintext: Send,
+{
+    let n = backend.slots();
+    let too_large = CircuitError::ShapeTooLarge {
+        rows,
+        cols,
+        slots: n,
+    };
+    if rows == 0 || cols == 0 || rows > n || cols > n {
+        return Err(too_large);
+    }
+    if matrix.len() != rows * cols {
+        return Err(CircuitError::LengthMismatch {
+            operation: "linear transform matrix",
+            expected: rows * cols,
+            got: matrix.len(),
+        });
+    }
+    if level == 0 {
+        return Err(CircuitError::DepthExhausted {
+            needed: 1,
+            available: 0,
+        });
+    }
+    let (layout, rb, l) = dense_layout(rows, cols, n).ok_or(too_large)?;
+    DiagTransform::new(
+        backend,
+        &layout,
+        level,
+        |t| dense_diagonal(matrix, rows, cols, rb, l, n, t),
+        None,
+        None,
+    )
 }
 
 /// Rotation steps used by [`inner_sum`] for a vector of length `len`.

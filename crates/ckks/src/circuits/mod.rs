@@ -34,7 +34,10 @@ pub mod poly_eval;
 pub mod polynomial;
 pub mod sim;
 
-pub use lintrans::{LinearTransform, Strategy, dot_plain, inner_sum, inner_sum_rotation_steps};
+pub use lintrans::{
+    BABY_COST, DiagTransform, Layout as DiagLayout, PLAIN_MUL_COST, dense_diagonal, dense_layout,
+    dense_transform, dot_plain, inner_sum, inner_sum_rotation_steps,
+};
 pub use poly_eval::{AffineMode, EvalPlan, PolynomialEvaluator};
 pub use polynomial::{Basis, Polynomial};
 

@@ -8,7 +8,8 @@
 //!
 //! [`pipeline`] holds the circuit, generic over
 //! [`slaf_ckks::circuits::CircuitBackend`] (so its layout is tested on the
-//! plaintext simulator); [`transform`] the diagonal-transform kernel;
+//! plaintext simulator) on the one diagonal-transform kernel of
+//! [`slaf_ckks::circuits`];
 //! [`PerImageEngine`] runs it on our CKKS with keys, encryption and
 //! decryption, and times each stage.
 //!
@@ -21,7 +22,6 @@
 //! at the top of the chain, as TenSEAL does.
 
 pub mod pipeline;
-pub mod transform;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -40,7 +40,7 @@ use slaf_nn::ChainForm;
 pub use pipeline::{
     ActStage, Pipeline, STAGES, circuit_depth, im2col, reference_stages, stage_name,
 };
-pub use transform::{DiagTransform, Layout as DiagLayout, dense_diagonal, dense_layout};
+pub use slaf_ckks::circuits::{DiagLayout, DiagTransform, dense_diagonal, dense_layout};
 
 /// Options of the per-image engine.
 #[derive(Clone, Copy, Debug, PartialEq)]

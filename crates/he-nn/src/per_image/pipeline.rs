@@ -38,7 +38,7 @@ use slaf_ckks::circuits::{CircuitBackend, CircuitError, PolynomialEvaluator, be}
 use slaf_nn::inference::{ChainForm, InferenceAct};
 use slaf_nn::layers::ConvGeom;
 
-use super::transform::{DiagTransform, Layout, dense_diagonal, dense_layout};
+use slaf_ckks::circuits::{DiagLayout as Layout, DiagTransform, dense_diagonal, dense_layout};
 
 /// An activation stage: its evaluation and the affine map from the slot
 /// values it leaves to the true activation outputs.
