@@ -169,16 +169,7 @@ impl BatchedCircuit {
         params: CkksParameters,
         chunk: usize,
     ) -> Result<Self, HeNnError> {
-        model.validate()?;
-        if plan.acts.len() != model.pairs.len() {
-            return Err(HeNnError::InvalidRequest {
-                detail: format!(
-                    "the plan has {} activations, the model {}",
-                    plan.acts.len(),
-                    model.pairs.len()
-                ),
-            });
-        }
+        plan.check_model(model)?;
         if model.pairs.len() < 2 {
             return Err(HeNnError::Layout {
                 detail: format!(

@@ -168,36 +168,12 @@ impl<C: Circuit> LocalEngine<C> {
         let t = Instant::now();
         let inputs = self.client.encrypt(images)?;
         let encrypt_ms = wall_ms(t);
-        let model = self.circuit.model();
-        let stages = 1 + 2 * model.pairs.len();
-        let reference: Option<Vec<Vec<Vec<f64>>>> = precision.then(|| {
-            images
-                .par_iter()
-                .map(|im| {
-                    let x: Vec<f64> = im.iter().map(|&v| f64::from(v)).collect();
-                    model.forward_stages(&x)
-                })
-                .collect()
-        });
-        let samples: Mutex<Vec<(Vec<f64>, Vec<f64>)>> =
-            Mutex::new(vec![(Vec::new(), Vec::new()); stages]);
-        let record = |layer: usize, image: usize, first: usize, got: &[f64]| {
-            let Some(r) = &reference else { return };
-            let Some(want) = r
-                .get(image)
-                .and_then(|s| s.get(layer))
-                .and_then(|s| s.get(first..first + got.len()))
-            else {
-                return;
-            };
-            if let Ok(mut s) = samples.lock() {
-                s[layer].0.extend_from_slice(got);
-                s[layer].1.extend_from_slice(want);
-            }
-        };
+        let samples = precision.then(|| Samples::new(self.circuit.model(), images));
         let probe = |p: Probe, ct: &Ciphertext| {
-            for (image, first, got) in self.client.probe(&p, ct, count) {
-                record(p.layer, image, first, &got);
+            if let Some(s) = &samples {
+                for (image, first, got) in self.client.probe(&p, ct, count) {
+                    s.record(p.layer, image, first, &got);
+                }
             }
         };
         let hooks = Hooks {
@@ -209,39 +185,83 @@ impl<C: Circuit> LocalEngine<C> {
         let t = Instant::now();
         let logits = self.client.decrypt(&out, count)?;
         times.decrypt = wall_ms(t);
-        let precision = match reference {
-            None => None,
-            Some(_) => {
-                // The logits, unless a probe already showed the last stage.
-                let last_seen = samples
-                    .lock()
-                    .map(|s| !s[stages - 1].0.is_empty())
-                    .unwrap_or(false);
-                if !last_seen {
-                    for (i, lg) in logits.iter().enumerate() {
-                        record(stages - 1, i, 0, lg);
-                    }
-                }
-                let prec = samples
-                    .into_inner()
-                    .map_err(|_| HeNnError::InvalidRequest {
-                        detail: "precision samples poisoned by an earlier panic".into(),
-                    })?;
-                Some(
-                    prec.iter()
-                        .enumerate()
-                        .map(|(i, (got, want))| {
-                            LayerPrecision::new(&StageTimes::stage_name(i), got, want)
-                        })
-                        .collect(),
-                )
-            }
-        };
+        let precision = samples.map(|s| s.finish(&logits)).transpose()?;
         Ok(EngineOutput {
             logits,
             times,
             precision,
         })
+    }
+}
+
+/// Decrypted intermediate values against the plaintext forward pass's,
+/// per chain-form stage (the precision option).
+struct Samples {
+    /// Plaintext intermediates, by image then stage.
+    reference: Vec<Vec<Vec<f64>>>,
+    /// (decrypted, plaintext) values per stage.
+    pairs: Mutex<Vec<(Vec<f64>, Vec<f64>)>>,
+}
+
+impl Samples {
+    fn new(model: &slaf_nn::ChainForm, images: &[&[f32]]) -> Self {
+        let reference: Vec<Vec<Vec<f64>>> = images
+            .par_iter()
+            .map(|im| {
+                let x: Vec<f64> = im.iter().map(|&v| f64::from(v)).collect();
+                model.forward_stages(&x)
+            })
+            .collect();
+        let stages = 1 + 2 * model.pairs.len();
+        Self {
+            reference,
+            pairs: Mutex::new(vec![(Vec::new(), Vec::new()); stages]),
+        }
+    }
+
+    /// Values `got` of stage `layer` of image `image`, from its value `first` on.
+    fn record(&self, layer: usize, image: usize, first: usize, got: &[f64]) {
+        let Some(want) = self
+            .reference
+            .get(image)
+            .and_then(|s| s.get(layer))
+            .and_then(|s| s.get(first..first + got.len()))
+        else {
+            return;
+        };
+        if let Ok(mut p) = self.pairs.lock()
+            && let Some((g, w)) = p.get_mut(layer)
+        {
+            g.extend_from_slice(got);
+            w.extend_from_slice(want);
+        }
+    }
+
+    /// The precision of every stage, the decrypted `logits` standing for
+    /// the last one unless a probe showed it.
+    fn finish(self, logits: &[Vec<f64>]) -> Result<Vec<LayerPrecision>, HeNnError> {
+        let last = self.pairs.lock().map(|p| p.len() - 1).unwrap_or(0);
+        let seen = self
+            .pairs
+            .lock()
+            .map(|p| p.last().is_some_and(|l| !l.0.is_empty()))
+            .unwrap_or(false);
+        if !seen {
+            for (i, lg) in logits.iter().enumerate() {
+                self.record(last, i, 0, lg);
+            }
+        }
+        let pairs = self
+            .pairs
+            .into_inner()
+            .map_err(|_| HeNnError::InvalidRequest {
+                detail: "precision samples poisoned by an earlier panic".into(),
+            })?;
+        Ok(pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (got, want))| LayerPrecision::new(&StageTimes::stage_name(i), got, want))
+            .collect())
     }
 }
 

@@ -306,6 +306,22 @@ impl CircuitPlan {
             .map_or(0, |s| s.log2().ceil() as u32 + PRECISION_MARGIN_BITS)
     }
 
+    /// Refuse a model this plan was not made for (a different number of
+    /// activations), or whose weights do not validate.
+    pub fn check_model(&self, model: &ChainForm) -> Result<(), HeNnError> {
+        model.validate()?;
+        if self.acts.len() != model.pairs.len() {
+            return Err(HeNnError::InvalidRequest {
+                detail: format!(
+                    "the plan has {} activations, the model {}",
+                    self.acts.len(),
+                    model.pairs.len()
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Refuse parameters whose chain is shorter than the depth.
     pub fn check(&self, params: &CkksParameters) -> Result<(), HeNnError> {
         if params.max_level() < self.depth {

@@ -157,16 +157,7 @@ impl<P: Send + Sync> Pipeline<P> {
     where
         B: CircuitBackend<Plaintext = P> + Sync,
     {
-        model.validate()?;
-        if plan.acts.len() != model.pairs.len() {
-            return Err(HeNnError::InvalidRequest {
-                detail: format!(
-                    "the plan has {} activations, the model {}",
-                    plan.acts.len(),
-                    model.pairs.len()
-                ),
-            });
-        }
+        plan.check_model(model)?;
         let mut acts: Vec<ActStage> = plan.acts.iter().map(ActStage::from_plan).collect();
         let (depth, detail) = (plan.depth, plan.breakdown());
         if depth > start_level {
