@@ -44,14 +44,14 @@
 //! ciphertext (every feature) after each layer and compares it with the plaintext
 //! forward pass (it uses the secret key; off in timing runs).
 
-use super::circuit::{Circuit, Hooks, KeyRequirements, ProbeFn, check_fresh};
+use super::circuit::{Circuit, Hooks, KeyRequirements, check_fresh};
 use super::client::{Encryption, SeedLabels};
 use super::engine::{EngineOutput, LocalEngine, wall_ms};
 use super::layout::{BatchedLayout, Layout, Probe};
 use super::plan::{ActPlan, CircuitPlan};
 use super::{HeNnError, StageTimes};
 use rayon::prelude::*;
-use slaf_ckks::circuits::PolynomialEvaluator;
+use slaf_ckks::circuits::{CircuitBackend, FusedBackend, PolynomialEvaluator};
 use slaf_ckks::{Ciphertext, CkksContext, CkksError, CkksParameters, Evaluator, KeySeed};
 use slaf_nn::ChainForm;
 use std::sync::Arc;
@@ -100,6 +100,14 @@ pub struct StreamStep {
 
 /// The result of one batch.
 pub type BatchOutput = EngineOutput;
+
+/// A backend the batched circuit runs on: the evaluator, or the simulator.
+pub trait Fused: FusedBackend<Ciphertext: Clone + Send + Sync> + Sync {}
+impl<B: FusedBackend<Ciphertext: Clone + Send + Sync> + Sync> Fused for B {}
+
+/// A probe of intermediate ciphertexts on backend `B` (the precision
+/// option; [`crate::circuit::ProbeFn`] on real ciphertexts).
+pub type GenericProbe<'a, B> = &'a (dyn Fn(Probe, &<B as CircuitBackend>::Ciphertext) + Sync);
 
 /// The server side of batched inference: parameters and the model's
 /// weights prepared for slot-wise evaluation, with no key at all. The
@@ -326,18 +334,27 @@ impl BatchedCircuit {
     /// Inputs must be one 2-part ciphertext per pixel at the start level
     /// and input scale; anything else is named.
     pub fn check_inputs(&self, inputs: &[Ciphertext]) -> Result<(), HeNnError> {
-        if inputs.len() != self.pixels() {
+        self.check_count(inputs.len())?;
+        check_fresh(
+            inputs,
+            |c| (c.level(), c.part_count(), c.scale()),
+            self.start_level(),
+            self.input_scale(),
+            |i| format!("input ciphertext {i}"),
+        )
+    }
+
+    /// A batch is one ciphertext per pixel.
+    fn check_count(&self, count: usize) -> Result<(), HeNnError> {
+        if count != self.pixels() {
             return Err(HeNnError::InvalidRequest {
                 detail: format!(
-                    "a batch is {} ciphertexts (one per pixel), got {}",
-                    self.pixels(),
-                    inputs.len()
+                    "a batch is {} ciphertexts (one per pixel), got {count}",
+                    self.pixels()
                 ),
             });
         }
-        check_fresh(inputs, self.start_level(), self.input_scale(), |i| {
-            format!("input ciphertext {i}")
-        })
+        Ok(())
     }
 
     /// Whether `act` is evaluated fused with the next linear layer: its last
@@ -369,18 +386,21 @@ impl BatchedCircuit {
     /// rescale, so the rounding noise is not multiplied by s²) and rescales
     /// twice. Same depth, but one key switch per feature fewer (none for
     /// x²). Other polynomials go through the depth-optimal evaluator.
-    fn activate(
+    fn activate<B: Fused>(
         &self,
-        ev: &Evaluator,
+        ev: &B,
         act: &ActPlan,
-        ct: &Ciphertext,
-    ) -> Result<(Ciphertext, usize), HeNnError> {
+        ct: &B::Ciphertext,
+    ) -> Result<(B::Ciphertext, usize), HeNnError>
+    where
+        HeNnError: From<B::Error>,
+    {
         match act {
             ActPlan::Affine { .. } => Ok((ct.clone(), 0)),
-            ActPlan::Square { .. } => Ok((ev.mul(ct, ct)?, 1)),
+            ActPlan::Square { .. } => Ok((ev.mul_unrelinearized(ct, ct)?, 1)),
             ActPlan::Poly { poly, .. } if Self::fused(act) => {
                 let (c1, c2, c3) = (poly.coeffs[1], poly.coeffs[2], poly.coeffs[3]);
-                let l = ct.level();
+                let l = ev.level(ct);
                 if l < 2 {
                     return Err(CkksError::LevelExhausted {
                         op: "cubic activation",
@@ -388,20 +408,20 @@ impl BatchedCircuit {
                     }
                     .into());
                 }
-                let params = self.ctx.params();
-                let q = |k: usize| params.rescale_prime(k).unwrap_or(f64::NAN);
-                let s = ct.scale();
+                let q = |k: usize| ev.prime(k);
+                let s = ev.scale(ct);
                 // x² at level l-1.
-                let x2 = ev.mul_relin_rescale(ct, ct, ev.relin_key("cubic activation")?)?;
+                let x2 = ev.mul_relin_rescale(ct, ct)?;
                 // c2 + c3·x at level l-1, scale t = q_{l-1}.
                 let t = q(l - 1);
-                let qx = ev.rescale(&ev.mul_scalar(ct, c3, t * q(l) / s)?)?;
-                let qx = ev.add_scalar(&qx, c2)?;
-                let prod = ev.mul(&x2, &qx)?;
+                let qx = ev.rescale(&ev.mul_const(ct, c3, t * q(l) / s)?)?;
+                let qx = ev.add_const(&qx, c2)?;
+                let prod = ev.mul_unrelinearized(&x2, &qx)?;
                 // c1·x at level l-1 on the product's scale.
-                let mut rx = ev.rescale(&ev.mul_scalar(ct, c1, prod.scale() * q(l) / s)?)?;
+                let ps = ev.scale(&prod);
+                let mut rx = ev.rescale(&ev.mul_const(ct, c1, ps * q(l) / s)?)?;
                 // Same scale up to rounding of the exact quotient.
-                ev.set_scale(&mut rx, prod.scale())?;
+                ev.set_scale(&mut rx, ps)?;
                 Ok((ev.add(&prod, &rx)?, 1))
             }
             ActPlan::Poly { poly, plan } => Ok((
@@ -415,20 +435,23 @@ impl BatchedCircuit {
     /// rescales), accumulated into `accs` (one per row; a `None` is created
     /// as zero) so that after `pending + 1` rescales the result has scale
     /// `target`.
-    fn dense(
+    fn dense<B: Fused>(
         &self,
-        ev: &Evaluator,
-        xs: &[&Ciphertext],
+        ev: &B,
+        xs: &[&B::Ciphertext],
         rows: &[Vec<(usize, f64)>],
         (target, pending): (f64, usize),
-        accs: Vec<Option<Ciphertext>>,
-    ) -> Result<Vec<Ciphertext>, HeNnError> {
+        accs: Vec<Option<B::Ciphertext>>,
+    ) -> Result<Vec<B::Ciphertext>, HeNnError>
+    where
+        HeNnError: From<B::Error>,
+    {
         let Some(x0) = xs.first() else {
             return Err(HeNnError::Layout {
                 detail: format!("a linear layer of {} rows got no input", rows.len()),
             });
         };
-        let level = x0.level();
+        let level = ev.level(x0);
         if level < pending + 1 {
             return Err(CkksError::LevelExhausted {
                 op: "linear layer",
@@ -436,15 +459,12 @@ impl BatchedCircuit {
             }
             .into());
         }
-        let params = self.ctx.params();
-        let drop: f64 = (0..=pending)
-            .map(|k| params.rescale_prime(level - k).unwrap_or(f64::NAN))
-            .product();
-        let c = target * drop / x0.scale();
-        let parts = xs.iter().map(|x| x.part_count()).max().unwrap_or(2);
-        let mut accs: Vec<Ciphertext> = accs
+        let drop: f64 = (0..=pending).map(|k| ev.prime(level - k)).product();
+        let c = target * drop / ev.scale(x0);
+        let parts = xs.iter().map(|x| ev.parts(x)).max().unwrap_or(2);
+        let mut accs: Vec<B::Ciphertext> = accs
             .into_iter()
-            .map(|a| a.unwrap_or_else(|| ev.zero_ciphertext(level, parts, x0.scale() * c)))
+            .map(|a| a.unwrap_or_else(|| ev.zero(level, parts, ev.scale(x0) * c)))
             .collect();
         ev.linear_combinations_into(xs, rows, c, &mut accs)?;
         Ok(accs)
@@ -452,35 +472,38 @@ impl BatchedCircuit {
 
     /// Relinearise (3-part sums), rescale `rescales` times (at least 1)
     /// adding the biases before the last one, and pin the scale to `target`.
-    fn finish(
+    fn finish<B: Fused>(
         &self,
-        ev: &Evaluator,
-        accs: Vec<Ciphertext>,
+        ev: &B,
+        accs: Vec<B::Ciphertext>,
         bias: &[f64],
         target: f64,
         rescales: usize,
-    ) -> Result<Vec<Ciphertext>, HeNnError> {
+    ) -> Result<Vec<B::Ciphertext>, HeNnError>
+    where
+        HeNnError: From<B::Error>,
+    {
         accs.into_par_iter()
             .zip(bias.par_iter())
             .map(|(a, &b)| {
                 // Relinearise before any rescale; the bias goes in at the
                 // last rescale's input scale (~Δ·q, where it fits 62 bits).
-                let mut r = ev.relinearize(&a, ev.relin_key("linear layer")?)?;
+                let mut r = ev.relinearize(&a)?;
                 for _ in 1..rescales {
                     r = ev.rescale(&r)?;
                 }
-                let r = ev.add_scalar(&r, b)?;
+                let r = ev.add_const(&r, b)?;
                 let mut r = ev.rescale(&r)?;
                 // The exact scale equals the target up to the rounding of
                 // the constants' quotients; anything more is a planning bug
                 // and must not be relabelled away (release builds too).
-                let rel = ((r.scale() - target) / target).abs();
+                let rel = ((ev.scale(&r) - target) / target).abs();
                 if rel.is_nan() || rel > 1e-9 {
                     return Err(CkksError::Mismatch {
                         op: "linear layer",
                         detail: format!(
                             "scale {:.6e} after rescaling differs from the planned {target:.6e} (relative {rel:.1e})",
-                            r.scale()
+                            ev.scale(&r)
                         ),
                     }
                     .into());
@@ -494,20 +517,23 @@ impl BatchedCircuit {
     /// Add chunk `ci`'s activations (`acts`, owing the same number of
     /// rescales) to the dense1 rows it feeds: each row's accumulator is made
     /// at its first chunk and, after its last, finished into `h`.
-    fn feed_dense1(
+    fn feed_dense1<B: Fused>(
         &self,
-        ev: &Evaluator,
+        ev: &B,
         (ci, chunk): (usize, &[usize]),
-        acts: Vec<(Ciphertext, usize)>,
-        accs: &mut [Option<Ciphertext>],
-        h: &mut [Option<Ciphertext>],
-    ) -> Result<(), HeNnError> {
+        acts: Vec<(B::Ciphertext, usize)>,
+        accs: &mut [Option<B::Ciphertext>],
+        h: &mut [Option<B::Ciphertext>],
+    ) -> Result<(), HeNnError>
+    where
+        HeNnError: From<B::Error>,
+    {
         let dense1 = &self.model.pairs[0].1;
         let feats = self.taps.len();
         let fold1 = self.plan.acts[0].fold();
         let pending1 = acts.first().map_or(0, |a| a.1);
         let live: Vec<usize> = self.open_rows(ci).collect();
-        let ys: Vec<&Ciphertext> = acts.iter().map(|a| &a.0).collect();
+        let ys: Vec<&B::Ciphertext> = acts.iter().map(|a| &a.0).collect();
         let rows: Vec<Row> = live
             .iter()
             .map(|&i| {
@@ -532,7 +558,7 @@ impl BatchedCircuit {
             }
         }
         let bias: Vec<f64> = ending.iter().map(|(i, _)| self.biases[0][*i]).collect();
-        let (ids, ending): (Vec<usize>, Vec<Ciphertext>) = ending.into_iter().unzip();
+        let (ids, ending): (Vec<usize>, Vec<B::Ciphertext>) = ending.into_iter().unzip();
         let done = self.finish(ev, ending, &bias, self.scale, pending1 + 1)?;
         for (i, c) in ids.into_iter().zip(done) {
             h[i] = Some(c);
@@ -544,21 +570,24 @@ impl BatchedCircuit {
     /// (position-major, [`stream_order`]); returns dense1's output. Each
     /// input ciphertext is dropped after the chunk that reads it last, so
     /// the inputs held shrink from all pixels to a band of rows.
-    fn first_block(
+    fn first_block<B: Fused>(
         &self,
-        ev: &Evaluator,
-        inputs: Vec<Ciphertext>,
+        ev: &B,
+        inputs: Vec<B::Ciphertext>,
         times: &mut StageTimes,
         progress: Option<&(dyn Fn(u64) + Sync)>,
-        probe: Option<ProbeFn<'_>>,
-    ) -> Result<Vec<Ciphertext>, HeNnError> {
+        probe: Option<GenericProbe<'_, B>>,
+    ) -> Result<Vec<B::Ciphertext>, HeNnError>
+    where
+        HeNnError: From<B::Error>,
+    {
         let dense1 = &self.model.pairs[0].1;
         let act1 = &self.plan.acts[0];
         let (fold1, off1) = (act1.fold(), Self::act_offset(act1));
         let ohw = self.model.conv.geom.out_h() * self.model.conv.geom.out_w();
-        let mut accs: Vec<Option<Ciphertext>> = nones(dense1.rows);
-        let mut h: Vec<Option<Ciphertext>> = nones(dense1.rows);
-        let mut pixels: Vec<Option<Ciphertext>> = inputs.into_iter().map(Some).collect();
+        let mut accs: Vec<Option<B::Ciphertext>> = nones(dense1.rows);
+        let mut h: Vec<Option<B::Ciphertext>> = nones(dense1.rows);
+        let mut pixels: Vec<Option<B::Ciphertext>> = inputs.into_iter().map(Some).collect();
         for (ci, (chunk, released)) in self.chunks.iter().zip(&self.released).enumerate() {
             let t = Instant::now();
             let (xs, taps) = chunk_inputs(&pixels, chunk, &self.taps)?;
@@ -574,7 +603,7 @@ impl BatchedCircuit {
             let conv = self.finish(ev, conv, &bias, self.scale, 1)?;
             times.stages[0] += wall_ms(t);
             let t = Instant::now();
-            let acts: Vec<(Ciphertext, usize)> = conv
+            let acts: Vec<(B::Ciphertext, usize)> = conv
                 .par_iter()
                 .map(|c| self.activate(ev, act1, c))
                 .collect::<Result<_, _>>()?;
@@ -610,21 +639,35 @@ impl BatchedCircuit {
             .collect()
     }
 
-    /// Evaluate the circuit on one batch of inputs ([`Self::check_inputs`])
-    /// with a client's keys (`ev` must hold a relinearisation key for this
-    /// context); returns the [`Self::outputs`] logit ciphertexts at the
-    /// output scale and the stage times (the encrypt and decrypt buckets
-    /// stay 0). `progress` is called with the number of conv features done;
-    /// `probe` sees intermediate ciphertexts (never the logits).
-    fn evaluate_batch(
+    /// Evaluate the circuit on one batch of inputs on any backend: with a
+    /// client's keys (an [`Evaluator`] holding a relinearisation key for
+    /// this context) or on the simulator
+    /// ([`slaf_ckks::circuits::sim::SimBackend::for_params`]); returns the
+    /// [`Self::outputs`] logit ciphertexts at the output scale and the
+    /// stage times (the encrypt and decrypt buckets stay 0). The inputs
+    /// are checked first (one 2-part ciphertext per pixel at the start
+    /// level and input scale). `progress` is called with the number of
+    /// conv features done; `probe` sees intermediate ciphertexts (never the
+    /// logits).
+    pub fn evaluate_on<B: Fused>(
         &self,
-        ev: &Evaluator,
-        inputs: Vec<Ciphertext>,
+        ev: &B,
+        inputs: Vec<B::Ciphertext>,
         progress: Option<&(dyn Fn(u64) + Sync)>,
-        probe: Option<ProbeFn<'_>>,
-    ) -> Result<(Vec<Ciphertext>, StageTimes), HeNnError> {
-        self.check_inputs(&inputs)?;
-        ev.relin_key("batched inference")?;
+        probe: Option<GenericProbe<'_, B>>,
+    ) -> Result<(Vec<B::Ciphertext>, StageTimes), HeNnError>
+    where
+        HeNnError: From<B::Error>,
+    {
+        self.check_count(inputs.len())?;
+        check_fresh(
+            &inputs,
+            |c| (ev.level(c), ev.parts(c), ev.scale(c)),
+            self.start_level(),
+            self.input_scale(),
+            |i| format!("input ciphertext {i}"),
+        )?;
+        ev.check_relinearization("batched inference")?;
         let mut times = StageTimes::zeros(1 + 2 * self.model.pairs.len());
         let mut h = self.first_block(ev, inputs, &mut times, progress, probe)?;
         // Every later (activation, dense) pair on the whole hidden vector.
@@ -636,7 +679,7 @@ impl BatchedCircuit {
             let act = &self.plan.acts[k];
             let (fold, off) = (act.fold(), Self::act_offset(act));
             let t = Instant::now();
-            let hk: Vec<(Ciphertext, usize)> = h
+            let hk: Vec<(B::Ciphertext, usize)> = h
                 .into_par_iter()
                 .enumerate()
                 .map(|(j, x)| {
@@ -670,7 +713,7 @@ impl BatchedCircuit {
             } else {
                 self.scale
             };
-            let xs: Vec<&Ciphertext> = hk.iter().map(|a| &a.0).collect();
+            let xs: Vec<&B::Ciphertext> = hk.iter().map(|a| &a.0).collect();
             let out = self.dense(ev, &xs, &rows, (target, pending), nones(rows.len()))?;
             drop(xs);
             drop(hk);
@@ -734,18 +777,18 @@ fn row_spans(d: &slaf_nn::Dense, chunks: &[Vec<usize>]) -> Vec<(usize, usize)> {
 type Row = Vec<(usize, f64)>;
 
 /// `n` empty accumulators.
-fn nones(n: usize) -> Vec<Option<Ciphertext>> {
+fn nones<C>(n: usize) -> Vec<Option<C>> {
     (0..n).map(|_| None).collect()
 }
 
 /// The input ciphertexts a chunk reads, each once, and its conv taps
 /// renumbered to index them. A pixel already released is a planning bug,
 /// named rather than unwrapped.
-fn chunk_inputs<'a>(
-    pixels: &'a [Option<Ciphertext>],
+fn chunk_inputs<'a, C>(
+    pixels: &'a [Option<C>],
     chunk: &[usize],
     taps: &[Vec<(usize, f64)>],
-) -> Result<(Vec<&'a Ciphertext>, Vec<Row>), HeNnError> {
+) -> Result<(Vec<&'a C>, Vec<Row>), HeNnError> {
     let mut local = vec![usize::MAX; pixels.len()];
     let mut xs = Vec::new();
     let mut rows = Vec::with_capacity(chunk.len());
@@ -797,7 +840,7 @@ impl Circuit for BatchedCircuit {
         inputs: Vec<Ciphertext>,
         hooks: Hooks<'_>,
     ) -> Result<(Vec<Ciphertext>, StageTimes), HeNnError> {
-        self.evaluate_batch(ev, inputs, hooks.progress, hooks.probe)
+        self.evaluate_on(ev, inputs, hooks.progress, hooks.probe)
     }
 }
 

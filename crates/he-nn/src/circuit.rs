@@ -144,23 +144,24 @@ pub fn check_keys(ev: &Evaluator, need: &KeyRequirements) -> Result<(), HeNnErro
 }
 
 /// Refuse input ciphertexts that are not 2-part, at `level` and `scale`
-/// (relative 1e-9); `what(i)` names input `i` in the message.
-pub(crate) fn check_fresh(
-    inputs: &[Ciphertext],
+/// (relative 1e-9); `shape` reads a ciphertext's (level, parts, scale) on
+/// its backend and `what(i)` names input `i` in the message.
+pub(crate) fn check_fresh<C>(
+    inputs: &[C],
+    shape: impl Fn(&C) -> (usize, usize, f64),
     level: usize,
     scale: f64,
     what: impl Fn(usize) -> String,
 ) -> Result<(), HeNnError> {
     for (i, ct) in inputs.iter().enumerate() {
-        let rel = (ct.scale() / scale - 1.0).abs();
-        if ct.level() != level || ct.part_count() != 2 || rel > 1e-9 {
+        let (l, parts, s) = shape(ct);
+        let rel = (s / scale - 1.0).abs();
+        if l != level || parts != 2 || rel > 1e-9 {
             return Err(HeNnError::InvalidRequest {
                 detail: format!(
-                    "{} is at level {} with {} parts and scale 2^{:.2}; the circuit takes level {level}, 2 parts, scale 2^{:.2}",
+                    "{} is at level {l} with {parts} parts and scale 2^{:.2}; the circuit takes level {level}, 2 parts, scale 2^{:.2}",
                     what(i),
-                    ct.level(),
-                    ct.part_count(),
-                    ct.scale().log2(),
+                    s.log2(),
                     scale.log2()
                 ),
             });

@@ -59,6 +59,10 @@ pub enum HeNnError {
     /// A circuit (polynomial evaluation, linear transform) failed.
     #[error(transparent)]
     Circuit(#[from] CircuitError),
+    /// The CKKS simulator refused an operation (a planning error found
+    /// without encryption).
+    #[error(transparent)]
+    Simulator(#[from] slaf_ckks::circuits::sim::SimError),
     /// The model or weights file is unusable.
     #[error(transparent)]
     Nn(#[from] NnError),

@@ -3,7 +3,7 @@
 //! relinearization key for polynomial evaluation, Galois keys for the
 //! steps a linear transform lists). A missing key is a typed error.
 
-use super::CircuitBackend;
+use super::{CircuitBackend, FusedBackend};
 use crate::{Ciphertext, CkksError, Evaluator, Plaintext};
 
 impl CircuitBackend for Evaluator {
@@ -88,5 +88,40 @@ impl CircuitBackend for Evaluator {
         }
         let gk = self.galois_keys("rotate")?;
         Evaluator::rotate(self, ct, step as i64, gk)
+    }
+}
+
+impl FusedBackend for Evaluator {
+    fn parts(&self, ct: &Ciphertext) -> usize {
+        ct.part_count()
+    }
+    fn mul_unrelinearized(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext, CkksError> {
+        Evaluator::mul(self, a, b)
+    }
+    fn relinearize(&self, ct: &Ciphertext) -> Result<Ciphertext, CkksError> {
+        Evaluator::relinearize(self, ct, self.relin_key("relinearize")?)
+    }
+    fn mul_relin_rescale(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext, CkksError> {
+        Evaluator::mul_relin_rescale(
+            self,
+            a,
+            b,
+            self.relin_key("multiply, relinearize, rescale")?,
+        )
+    }
+    fn zero(&self, level: usize, parts: usize, scale: f64) -> Ciphertext {
+        self.zero_ciphertext(level, parts, scale)
+    }
+    fn linear_combinations_into(
+        &self,
+        xs: &[&Ciphertext],
+        rows: &[Vec<(usize, f64)>],
+        c: f64,
+        accs: &mut [Ciphertext],
+    ) -> Result<(), CkksError> {
+        Evaluator::linear_combinations_into(self, xs, rows, c, accs)
+    }
+    fn check_relinearization(&self, op: &'static str) -> Result<(), CkksError> {
+        self.relin_key(op).map(|_| ())
     }
 }

@@ -40,6 +40,7 @@ pub use lintrans::{
 };
 pub use poly_eval::{AffineMode, EvalPlan, PolynomialEvaluator};
 pub use polynomial::{Basis, Polynomial};
+// `FusedBackend` is defined below, beside `CircuitBackend`.
 
 use std::error::Error as StdError;
 
@@ -209,4 +210,44 @@ pub trait CircuitBackend {
     ) -> Result<Vec<Self::Ciphertext>, Self::Error>;
     /// One rotation by `step` slots (left).
     fn rotate(&self, ct: &Self::Ciphertext, step: usize) -> Result<Self::Ciphertext, Self::Error>;
+}
+
+/// The operations of fused linear algebra on unrelinearised products (the
+/// batched engine's circuits) beyond [`CircuitBackend`]: a product left
+/// with 3 parts, its relinearisation, zero accumulators and the lazy
+/// integer linear combination. [`crate::Evaluator`] runs them on
+/// ciphertexts; [`sim::SimBackend`] on slot values, tracking parts, levels
+/// and scales, so a circuit built on them is planned and checked without
+/// encryption.
+pub trait FusedBackend: CircuitBackend {
+    /// Parts of a ciphertext: 2, or 3 after [`Self::mul_unrelinearized`].
+    fn parts(&self, ct: &Self::Ciphertext) -> usize;
+    /// `a · b` without relinearisation (3 parts), not rescaled.
+    fn mul_unrelinearized(
+        &self,
+        a: &Self::Ciphertext,
+        b: &Self::Ciphertext,
+    ) -> Result<Self::Ciphertext, Self::Error>;
+    /// Relinearise a 3-part ciphertext (a 2-part one is returned as is).
+    fn relinearize(&self, ct: &Self::Ciphertext) -> Result<Self::Ciphertext, Self::Error>;
+    /// `a · b`, relinearised and rescaled.
+    fn mul_relin_rescale(
+        &self,
+        a: &Self::Ciphertext,
+        b: &Self::Ciphertext,
+    ) -> Result<Self::Ciphertext, Self::Error>;
+    /// A zero ciphertext of `parts` parts at `level` and `scale`.
+    fn zero(&self, level: usize, parts: usize, scale: f64) -> Self::Ciphertext;
+    /// `accs[r] += Σ_j round(w_j · c) · xs[i_j]` for every row `r` of
+    /// `(i_j, w_j)` pairs: integer coefficients, so the sums are exact and
+    /// the scale of `accs[r]` stays `scale(x) · c`.
+    fn linear_combinations_into(
+        &self,
+        xs: &[&Self::Ciphertext],
+        rows: &[Vec<(usize, f64)>],
+        c: f64,
+        accs: &mut [Self::Ciphertext],
+    ) -> Result<(), Self::Error>;
+    /// Fails unless relinearisation is possible (the key is there), naming `op`.
+    fn check_relinearization(&self, op: &'static str) -> Result<(), Self::Error>;
 }

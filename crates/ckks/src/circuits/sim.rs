@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::CircuitBackend;
+use super::{CircuitBackend, FusedBackend};
 
 /// Errors of the simulator (the conditions the real evaluator refuses).
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +77,9 @@ pub struct SimCiphertext {
     pub level: usize,
     /// Exact scale.
     pub scale: f64,
+    /// Parts of the ciphertext it stands for: 2, or 3 after an
+    /// unrelinearised product ([`super::FusedBackend`]).
+    pub parts: usize,
 }
 
 /// A simulated plaintext.
@@ -132,9 +135,24 @@ impl SimBackend {
         Self::new(primes, 1 << (log_n - 1), noise, seed)
     }
 
+    /// The chain of real parameters (their exact ciphertext primes and
+    /// slot count), so that scales computed for the real scheme are exact
+    /// here too.
+    pub fn for_params(params: &crate::CkksParameters, noise: f64, seed: u64) -> Self {
+        let primes = params.q().iter().map(|&q| q as f64).collect();
+        Self::new(primes, params.slots(), noise, seed)
+    }
+
     /// Top level of the chain.
     pub fn max_level(&self) -> usize {
         self.primes.len() - 1
+    }
+
+    /// "Encrypts" values (zero-padded to the slot count) at `level`.
+    pub fn encrypt_at(&self, values: &[f64], level: usize, scale: f64) -> SimCiphertext {
+        let mut ct = self.encrypt(values, scale);
+        ct.level = level.min(self.max_level());
+        ct
     }
 
     /// "Encrypts" values (zero-padded to the slot count) at the top level.
@@ -147,6 +165,7 @@ impl SimBackend {
             values: v,
             level: self.max_level(),
             scale,
+            parts: 2,
         };
         self.add_noise(&mut ct);
         ct
@@ -261,6 +280,7 @@ impl CircuitBackend for SimBackend {
             "add",
             SimCiphertext {
                 values,
+                parts: a.parts.max(b.parts),
                 ..a.clone()
             },
         )
@@ -272,6 +292,7 @@ impl CircuitBackend for SimBackend {
             "sub",
             SimCiphertext {
                 values,
+                parts: a.parts.max(b.parts),
                 ..a.clone()
             },
         )
@@ -301,6 +322,7 @@ impl CircuitBackend for SimBackend {
                 values,
                 level: ct.level,
                 scale: ct.scale * const_scale,
+                parts: ct.parts,
             },
         )
     }
@@ -312,6 +334,7 @@ impl CircuitBackend for SimBackend {
             values,
             level: a.level,
             scale: a.scale * b.scale,
+            parts: 2,
         };
         self.add_noise(&mut ct);
         self.check("mul_relin", ct)
@@ -328,6 +351,7 @@ impl CircuitBackend for SimBackend {
             values: ct.values.clone(),
             level: ct.level - 1,
             scale: ct.scale / self.primes[ct.level],
+            parts: ct.parts,
         };
         self.add_noise(&mut out);
         self.check("rescale", out)
@@ -414,6 +438,7 @@ impl CircuitBackend for SimBackend {
                 values,
                 level: ct.level,
                 scale: ct.scale * pt.scale,
+                parts: ct.parts,
             },
         )
     }
@@ -439,8 +464,89 @@ impl CircuitBackend for SimBackend {
             values,
             level: ct.level,
             scale: ct.scale,
+            parts: ct.parts,
         };
         self.add_noise(&mut out);
         Ok(out)
+    }
+}
+
+impl FusedBackend for SimBackend {
+    fn parts(&self, ct: &SimCiphertext) -> usize {
+        ct.parts
+    }
+    fn mul_unrelinearized(
+        &self,
+        a: &SimCiphertext,
+        b: &SimCiphertext,
+    ) -> Result<SimCiphertext, SimError> {
+        Self::same("mul", a, b, false)?;
+        let values = a.values.iter().zip(&b.values).map(|(x, y)| x * y).collect();
+        self.check(
+            "mul",
+            SimCiphertext {
+                values,
+                level: a.level,
+                scale: a.scale * b.scale,
+                parts: 3,
+            },
+        )
+    }
+    fn relinearize(&self, ct: &SimCiphertext) -> Result<SimCiphertext, SimError> {
+        if ct.parts < 3 {
+            return Ok(ct.clone());
+        }
+        self.count_ks(1);
+        let mut out = SimCiphertext {
+            parts: 2,
+            ..ct.clone()
+        };
+        self.add_noise(&mut out);
+        self.check("relinearize", out)
+    }
+    fn mul_relin_rescale(
+        &self,
+        a: &SimCiphertext,
+        b: &SimCiphertext,
+    ) -> Result<SimCiphertext, SimError> {
+        self.rescale(&self.mul_relin(a, b)?)
+    }
+    fn zero(&self, level: usize, parts: usize, scale: f64) -> SimCiphertext {
+        SimCiphertext {
+            values: vec![0.0; self.slots],
+            level,
+            scale,
+            parts,
+        }
+    }
+    fn linear_combinations_into(
+        &self,
+        xs: &[&SimCiphertext],
+        rows: &[Vec<(usize, f64)>],
+        c: f64,
+        accs: &mut [SimCiphertext],
+    ) -> Result<(), SimError> {
+        for (row, acc) in rows.iter().zip(accs.iter_mut()) {
+            for &(i, w) in row {
+                let Some(x) = xs.get(i) else {
+                    return Err(SimError::Length {
+                        got: i,
+                        slots: xs.len(),
+                    });
+                };
+                Self::same("linear combination", acc, x, false)?;
+                // An integer coefficient on the encoded values: exact.
+                let k = (w * c).round() * x.scale / acc.scale;
+                for (a, v) in acc.values.iter_mut().zip(&x.values) {
+                    *a += k * v;
+                }
+                acc.parts = acc.parts.max(x.parts);
+            }
+            *acc = self.check("linear combination", acc.clone())?;
+        }
+        Ok(())
+    }
+    fn check_relinearization(&self, _op: &'static str) -> Result<(), SimError> {
+        Ok(())
     }
 }

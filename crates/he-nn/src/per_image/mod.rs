@@ -32,6 +32,7 @@ use crate::engine::LocalEngine;
 use crate::layout::{Layout, PerImageLayout, Probe};
 use crate::plan::{CircuitPlan, StartLevel};
 use crate::{HeNnError, Mode, StageTimes};
+use slaf_ckks::circuits::CircuitBackend;
 use slaf_ckks::{
     Ciphertext, CkksContext, CkksParameters, Evaluator, KeySeed, Plaintext, precision_bits,
 };
@@ -219,6 +220,7 @@ impl PerImageCircuit {
     pub fn check_input(&self, ct: &Ciphertext) -> Result<(), HeNnError> {
         check_fresh(
             std::slice::from_ref(ct),
+            |c: &Ciphertext| (c.level(), c.part_count(), c.scale()),
             self.pipeline.start_level(),
             self.pipeline.scale(),
             |_| "the input ciphertext".into(),
@@ -228,6 +230,40 @@ impl PerImageCircuit {
     /// Every Galois key the circuit needs is in `ev`, or the missing steps are named.
     pub fn check_keys(&self, ev: &Evaluator) -> Result<(), HeNnError> {
         check_keys(ev, &Circuit::keys(self))
+    }
+
+    /// Run the circuit on another backend, the simulator
+    /// ([`slaf_ckks::circuits::sim::SimBackend::for_params`]) above all:
+    /// the same plan, levels and layout, the pipeline encoded for `bk`
+    /// (the circuit's own is pre-encoded for the evaluator). One input per
+    /// image at the start level and scale; returns one output per image.
+    pub fn evaluate_on<B>(
+        &self,
+        bk: &B,
+        inputs: Vec<B::Ciphertext>,
+    ) -> Result<Vec<B::Ciphertext>, HeNnError>
+    where
+        B: CircuitBackend + Sync,
+        B::Plaintext: Send + Sync,
+        B::Ciphertext: Send + Sync,
+        HeNnError: From<B::Error>,
+    {
+        let pipeline = Pipeline::new(
+            bk,
+            &self.model,
+            &self.plan,
+            self.pipeline.start_level(),
+            self.pipeline.scale(),
+        )?;
+        let (level, scale) = (pipeline.start_level(), pipeline.scale());
+        check_fresh(
+            &inputs,
+            |c| (bk.level(c), 2, bk.scale(c)),
+            level,
+            scale,
+            |i| format!("ciphertext {i}"),
+        )?;
+        inputs.iter().map(|ct| pipeline.run(bk, ct)).collect()
     }
 
     /// Run the circuit on one input ciphertext with a client's keys;
@@ -279,6 +315,7 @@ impl Circuit for PerImageCircuit {
     fn check_inputs(&self, inputs: &[Ciphertext]) -> Result<(), HeNnError> {
         check_fresh(
             inputs,
+            |c: &Ciphertext| (c.level(), c.part_count(), c.scale()),
             self.pipeline.start_level(),
             self.pipeline.scale(),
             |i| format!("ciphertext {i}"),
