@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use slaf_ckks::KeySeed;
 use slaf_he_nn::Mode;
 use slaf_he_nn::plan::ParamsChoice;
+use slaf_nn::ActKind;
 use slaf_nn::cache::train_cached;
 use slaf_nn::data::{Dataset, Mnist};
 use slaf_nn::inference::InferenceAct;
@@ -59,23 +60,32 @@ impl Act {
         Act::SlafP,
     ];
 
-    /// `relu`, `x2`, `slaf2`, `slaf3`, `slaf4`, `slaf-p`.
+    /// Which activation it is (the one vocabulary, [`ActKind`]).
+    pub fn kind(self) -> ActKind {
+        match self {
+            Act::Relu => ActKind::Relu,
+            Act::X2 => ActKind::X2,
+            Act::Slaf(_) => ActKind::Slaf,
+            Act::SlafP => ActKind::SlafP,
+        }
+    }
+
+    /// `relu`, `x2`, `slaf2`, `slaf3`, `slaf4`, `slaf-p`: the kind's name,
+    /// with the degree after a SLAF's.
     pub fn name(self) -> String {
         match self {
-            Act::Relu => "relu".into(),
-            Act::X2 => "x2".into(),
-            Act::Slaf(d) => format!("slaf{d}"),
-            Act::SlafP => "slaf-p".into(),
+            Act::Slaf(d) => format!("{}{d}", ActKind::Slaf),
+            other => other.kind().to_string(),
         }
     }
 
     /// The training variant.
     pub fn variant(self) -> Variant {
-        match self {
-            Act::Relu => Variant::Relu,
-            Act::X2 => Variant::X2,
-            Act::Slaf(_) => Variant::Slaf,
-            Act::SlafP => Variant::SlafP,
+        match self.kind() {
+            ActKind::Relu => Variant::Relu,
+            ActKind::X2 => Variant::X2,
+            ActKind::Slaf => Variant::Slaf,
+            ActKind::SlafP => Variant::SlafP,
         }
     }
 
