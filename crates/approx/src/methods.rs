@@ -18,7 +18,7 @@ pub const F_CUBIC: [f64; 4] = [0.0, 1.5, 0.0, -0.5];
 pub const G_CUBIC: [f64; 4] = [0.0, 2126.0 / 1024.0, 0.0, -1359.0 / 1024.0];
 /// Fourier order of the study.
 pub const FOURIER_ORDER: usize = 9;
-/// Default eps of the minimax methods (sign approximated on [-1,-eps] ∪ [eps,1]).
+/// Default eps of the minimax methods (sign approximated on [-1,-eps] ∪ \[eps,1\]).
 pub const DEFAULT_MINIMAX_EPS: f64 = 0.05;
 
 /// The methods of the study.
@@ -36,7 +36,7 @@ pub enum Method {
     ChebyshevPublished,
     /// Order-9 Fourier series with fitted frequency.
     Fourier,
-    /// Odd degree-9 minimax (Remez) on [-1,-eps] ∪ [eps,1].
+    /// Odd degree-9 minimax (Remez) on [-1,-eps] ∪ \[eps,1\].
     Minimax,
     /// Composite of two odd degree-7 minimax stages (Lee et al. style).
     CompositeMinimax,

@@ -1,9 +1,9 @@
 //! Minimax (Remez exchange) odd polynomial approximations of sign(x) on
-//! [-b, -a] ∪ [a, b], and composites of such stages (in the spirit of
+//! [-b, -a] ∪ \[a, b\], and composites of such stages (in the spirit of
 //! Lee et al. and Lattigo's comparison circuit).
 //!
-//! By oddness, approximating sign on [-b,-a] ∪ [a,b] is approximating the
-//! constant 1 on [a, b] with `p(x) = sum_j c_j x^(2j+1)`.
+//! By oddness, approximating sign on [-b,-a] ∪ \[a,b\] is approximating the
+//! constant 1 on \[a, b\] with `p(x) = sum_j c_j x^(2j+1)`.
 
 use super::ApproxError;
 use super::poly::{eval_power, linspace, lstsq};
@@ -13,7 +13,7 @@ use super::poly::{eval_power, linspace, lstsq};
 pub struct MinimaxPoly {
     /// Power-basis coefficients (even ones are zero).
     pub coeffs: Vec<f64>,
-    /// max |1 - p(x)| over [a, b].
+    /// max |1 - p(x)| over \[a, b\].
     pub max_error: f64,
     /// Remez iterations used.
     pub iterations: usize,
@@ -49,8 +49,8 @@ fn alternating_extrema(grid: &[f64], e: &[f64]) -> Vec<usize> {
     out
 }
 
-/// Odd minimax polynomial of odd `degree` approximating 1 on [a, b] (so
-/// sign on [-b,-a] ∪ [a,b]), by the Remez exchange algorithm.
+/// Odd minimax polynomial of odd `degree` approximating 1 on \[a, b\] (so
+/// sign on [-b,-a] ∪ \[a,b\]), by the Remez exchange algorithm.
 pub fn odd_sign_minimax(degree: usize, a: f64, b: f64) -> Result<MinimaxPoly, ApproxError> {
     if degree == 0 || degree.is_multiple_of(2) {
         return Err(ApproxError::InvalidDegree { degree });
@@ -61,7 +61,7 @@ pub fn odd_sign_minimax(degree: usize, a: f64, b: f64) -> Result<MinimaxPoly, Ap
     let m = degree / 2 + 1; // number of odd coefficients
     let n_ref = m + 1;
     let grid = linspace(a, b, 20_000);
-    // Initial reference: Chebyshev extrema mapped to [a, b].
+    // Initial reference: Chebyshev extrema mapped to \[a, b\].
     let mut reference: Vec<f64> = (0..n_ref)
         .map(|i| {
             let t = (std::f64::consts::PI * i as f64 / (n_ref - 1) as f64).cos();
@@ -126,7 +126,7 @@ fn finish(odd: Vec<f64>, max_error: f64, iterations: usize) -> MinimaxPoly {
 }
 
 /// A composite of odd minimax stages of the given degrees for sign on
-/// [-1,-eps] ∪ [eps,1]: stage 1 on [eps, 1], each next stage on the image
+/// [-1,-eps] ∪ \[eps,1\]: stage 1 on \[eps, 1\], each next stage on the image
 /// interval of the previous one. Returns the power-basis stages, innermost
 /// first.
 pub fn composite_sign_minimax(degrees: &[usize], eps: f64) -> Result<Vec<Vec<f64>>, ApproxError> {

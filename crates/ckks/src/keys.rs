@@ -203,11 +203,11 @@ impl PublicKey {
 
 /// A key-switching key: for each digit D_i (a range of ciphertext primes),
 /// (b_i, a_i) over q_0..q_L, p_0..p_{k-1} with
-/// b_i = -a_i s + e_i + [P]_{q_j} s' on the limbs j of D_i (P Q̃_i s' with
+/// b_i = -a_i s + e_i + \[P\]_{q_j} s' on the limbs j of D_i (P Q̃_i s' with
 /// Q̃_i the CRT idempotent of D_i). A freshly generated key keeps the seed
 /// of every `a_i` (serialized instead of it).
 ///
-/// Its limbs are stored as every polynomial's ([`super::ring::Limb`]):
+/// Its limbs are stored as every polynomial's (the ring's `Limb`):
 /// 32-bit words for the primes below 2^32, so a key over the papers'
 /// 26-bit chains takes about half the bytes of 64-bit words, and key
 /// switching reads half the memory.

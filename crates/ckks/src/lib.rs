@@ -1,7 +1,7 @@
 //! Our own RNS-CKKS homomorphic encryption scheme.
 //!
-//! Layered like Lattigo: [`math`] (modular arithmetic, NTT-friendly primes)
-//! and [`ring`] (RNS polynomials on `tfhe-ntt`) -> [`params`] (validated
+//! Layered like Lattigo: `math` (modular arithmetic, NTT-friendly primes)
+//! and `ring` (RNS polynomials on `tfhe-ntt`; both private to this crate) -> [`params`] (validated
 //! against the HE standard) and [`context`] -> [`encoder`], [`keys`],
 //! encryption and decryption -> [`evaluator`] -> [`circuits`] (depth-optimal
 //! polynomial evaluation, linear transforms). Scales are tracked exactly

@@ -32,7 +32,7 @@ use zeroize::Zeroize;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum NttWords {
     /// 32-bit words and `tfhe-ntt`'s `prime32` kernels for every prime
-    /// below 2^32 ([`word_bytes`] is 4), 64-bit words for the others.
+    /// below 2^32 (`word_bytes` is 4), 64-bit words for the others.
     #[default]
     Auto,
     /// 64-bit words and `prime64` kernels for every prime: the reference

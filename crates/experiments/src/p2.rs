@@ -73,7 +73,7 @@ pub type Measured = BTreeMap<String, f64>;
 pub struct CompareOptions {
     /// Timing repetitions for generation and encrypted evaluation (>= 1).
     pub runs: usize,
-    /// eps of the minimax methods (sign approximated on [-1,-eps] ∪ [eps,1]).
+    /// eps of the minimax methods (sign approximated on [-1,-eps] ∪ \[eps,1\]).
     pub eps: f64,
     /// Evaluate every polynomial under CKKS (N=8192, [31, 26x6, 31], 2^26).
     pub he: bool,

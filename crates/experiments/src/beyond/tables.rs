@@ -535,7 +535,7 @@ fn amplification(c: &CellResult) -> String {
 /// Every encrypted run whose argmax differs from the plaintext one: a line
 /// per run (how many, the largest logit error, the learned layers' input
 /// ranges and slopes), then its first disagreements with their plaintext
-/// margin, logit error and reading (see [`reading`]); "every encrypted run
+/// margin, logit error and reading (see `reading`); "every encrypted run
 /// agrees" when none differs.
 pub fn disagreements_markdown(cells: &[CellResult]) -> String {
     let mut s = String::new();
