@@ -132,6 +132,32 @@ fn unknown_subcommands_and_bad_values_are_refused() {
         ),
         (vec!["train", "--slafp-init", "lsq"], "ls, chebyshev"),
         (vec!["train", "--dataset", "cifar"], "mnist, fashion-mnist"),
+        // Zero limits are refused, not silently raised to 1.
+        (vec!["serve", "--model", "x", "--workers", "0"], "--workers"),
+        (
+            vec!["serve", "--model", "x", "--timeout-s", "0"],
+            "--timeout-s",
+        ),
+        (
+            vec!["serve", "--model", "x", "--max-body-mib", "0"],
+            "--max-body-mib",
+        ),
+        (
+            vec!["serve", "--model", "x", "--max-bundles", "0"],
+            "--max-bundles",
+        ),
+        (
+            vec![
+                "query",
+                "--server",
+                "http://127.0.0.1:1",
+                "--keys",
+                "k",
+                "--timeout-s",
+                "0",
+            ],
+            "--timeout-s",
+        ),
         (
             vec!["infer", "--weights", "x", "--params", "slafp"],
             "unknown parameter set \"slafp\"",

@@ -35,17 +35,17 @@ pub struct ServeArgs {
     /// Accept parameter sets below 128-bit security (experiments only).
     #[arg(long)]
     pub insecure_params: bool,
-    /// Bundles kept in memory; one more evicts the least recently used.
-    #[arg(long, default_value_t = 16)]
+    /// Bundles kept in memory, at least 1; one more evicts the least recently used.
+    #[arg(long, default_value_t = 16, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_bundles: usize,
-    /// Largest request body in MiB [default: twice a full request or bundle of this model].
-    #[arg(long)]
+    /// Largest request body in MiB, at least 1 [default: twice a full request or bundle of this model].
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_body_mib: Option<usize>,
-    /// Requests evaluated at once (each uses every core).
-    #[arg(long, default_value_t = 2)]
+    /// Requests evaluated at once, at least 1 (each uses every core).
+    #[arg(long, default_value_t = 2, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub workers: usize,
-    /// Seconds a request may wait for a worker, and may run.
-    #[arg(long, default_value_t = 600)]
+    /// Seconds a request may wait for a worker, and may run; at least 1.
+    #[arg(long, default_value_t = 600, value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..))]
     pub timeout_s: u64,
     /// Folder of content-addressed bundle files, shared by replicas [default: memory only].
     #[arg(long, value_name = "DIR")]
@@ -67,7 +67,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .map(|p| p.allowing_insecure(args.insecure_params));
     let config = ServerConfig {
-        max_bundles: args.max_bundles.max(1),
+        max_bundles: args.max_bundles,
         max_body_bytes: args.max_body_mib.map(|m| m << 20),
         bundle_dir: args.bundle_dir.clone(),
         allow_insecure: args.insecure_params,
@@ -77,8 +77,8 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let server = Server::new(&weights, args.mode, params, config)?;
     let plan = server.plan().clone();
     let http = HttpConfig {
-        workers: args.workers.max(1),
-        timeout: Duration::from_secs(args.timeout_s.max(1)),
+        workers: args.workers,
+        timeout: Duration::from_secs(args.timeout_s),
     };
     serve_forever(Arc::new(server), &http, args.addr, |addr| {
         println!(
@@ -172,8 +172,8 @@ pub struct QueryArgs {
     /// testing aid: a real client has no weights).
     #[arg(long, value_name = "FILE")]
     pub reference: Option<PathBuf>,
-    /// Seconds per request before giving up.
-    #[arg(long, default_value_t = 900)]
+    /// Seconds per request before giving up; at least 1.
+    #[arg(long, default_value_t = 900, value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..))]
     pub timeout_s: u64,
     /// Accept parameter sets below 128-bit security (experiments only).
     #[arg(long)]
@@ -194,7 +194,7 @@ pub fn run_query(args: QueryArgs, quiet: bool) -> anyhow::Result<()> {
         data_dir: args.data.clone(),
         reference: args.reference.clone(),
         images_per_request: args.per_request,
-        timeout: Duration::from_secs(args.timeout_s.max(1)),
+        timeout: Duration::from_secs(args.timeout_s),
         quiet: quiet || args.json,
         allow_insecure: args.insecure_params,
     };

@@ -6,6 +6,9 @@
 //! - `GET /v1/keys/{key_id}`: 200 when the bundle is registered, else 404;
 //! - `POST /v1/infer/{key_id}`: a message of ciphertexts in, one out.
 //!
+//! Any other path is a JSON 404 naming the routes; a route asked with
+//! another method a JSON 405.
+//!
 //! Invariants: every error is a JSON body `{"error": KIND, "detail": ...}`
 //! with a 4xx status for anything the client did wrong (bad bytes, wrong
 //! parameters or level, unknown key id, body over the limit) and the
@@ -21,7 +24,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use std::net::SocketAddr;
@@ -163,6 +166,27 @@ async fn infer(
     }
 }
 
+/// The request's path, at most 200 characters (it is echoed in the error).
+fn short_path(uri: &Uri) -> String {
+    uri.path().chars().take(200).collect()
+}
+
+/// Any path that is no route: a JSON 404 naming the routes.
+async fn not_found(method: Method, uri: Uri) -> Response {
+    error_response(&ServiceError::NotFound {
+        method: method.to_string(),
+        path: short_path(&uri),
+    })
+}
+
+/// A route asked with another method: a JSON 405.
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    error_response(&ServiceError::MethodNotAllowed {
+        method: method.to_string(),
+        path: short_path(&uri),
+    })
+}
+
 /// The routes, with the plan's body limit.
 pub fn router(server: Arc<Server>, cfg: &HttpConfig) -> Router {
     let limit = server.plan().max_body_bytes;
@@ -177,6 +201,8 @@ pub fn router(server: Arc<Server>, cfg: &HttpConfig) -> Router {
         .route("/v1/keys", post(register))
         .route("/v1/keys/{key_id}", get(known))
         .route("/v1/infer/{key_id}", post(infer))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
 }

@@ -67,6 +67,31 @@ pub enum ServiceError {
         /// Sizes.
         detail: String,
     },
+    /// No route at this path (404).
+    #[error(
+        "no route {method} {path}: the routes are GET /healthz, GET /v1/model, POST /v1/keys, GET /v1/keys/{{key_id}}, POST /v1/infer/{{key_id}}"
+    )]
+    NotFound {
+        /// The request's method.
+        method: String,
+        /// The request's path (at most 200 characters).
+        path: String,
+    },
+    /// The route exists, not with this method (405).
+    #[error("{path} does not take {method}")]
+    MethodNotAllowed {
+        /// The request's method.
+        method: String,
+        /// The request's path (at most 200 characters).
+        path: String,
+    },
+    /// The server could not use its bundle store (500). The response names
+    /// no server file: the server's standard error does.
+    #[error("the server could not {what}; its log names the file")]
+    Storage {
+        /// What failed (`store the bundle`, `reload a stored bundle`).
+        what: &'static str,
+    },
     /// Every worker stayed busy, or the work ran past the timeout (503).
     #[error("server busy: {detail}")]
     Busy {
@@ -106,22 +131,27 @@ impl ServiceError {
     pub fn status(&self) -> u16 {
         match self {
             Self::BadRequest { .. } => 400,
-            Self::UnknownKey { .. } => 404,
+            Self::UnknownKey { .. } | Self::NotFound { .. } => 404,
+            Self::MethodNotAllowed { .. } => 405,
             Self::TooLarge { .. } => 413,
             Self::Busy { .. } => 503,
             Self::HeNn(HeNnError::InvalidRequest { .. } | HeNnError::Ckks(_)) => 400,
-            Self::HeNn(_) | Self::Io { .. } | Self::Http { .. } => 500,
+            Self::HeNn(_) | Self::Io { .. } | Self::Http { .. } | Self::Storage { .. } => 500,
         }
     }
 
     /// A short machine-readable kind for JSON error bodies.
     pub fn kind(&self) -> &'static str {
-        match self.status() {
-            400 => "bad_request",
-            404 => "unknown_key",
-            413 => "too_large",
-            503 => "busy",
-            _ => "internal",
+        match self {
+            Self::UnknownKey { .. } => "unknown_key",
+            Self::NotFound { .. } => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            _ => match self.status() {
+                400 => "bad_request",
+                413 => "too_large",
+                503 => "busy",
+                _ => "internal",
+            },
         }
     }
 }

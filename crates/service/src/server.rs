@@ -308,9 +308,15 @@ impl<C: Circuit> Server<C> {
         }
         let ev = self.evaluator_of(bytes)?;
         if let Some(path) = self.bundle_path(&id) {
-            std::fs::write(&path, bytes).map_err(|e| ServiceError::Io {
-                path: path.display().to_string(),
-                detail: format!("cannot store the bundle: {e}"),
+            std::fs::write(&path, bytes).map_err(|e| {
+                // The operator's log names the file; the client's answer does not.
+                eprintln!(
+                    "slaf-he serve: cannot store the bundle {}: {e}",
+                    path.display()
+                );
+                ServiceError::Storage {
+                    what: "store the bundle",
+                }
             })?;
         }
         self.insert(&id, ev)?;
@@ -347,15 +353,25 @@ impl<C: Circuit> Server<C> {
         let Some(path) = self.bundle_path(id).filter(|p| p.exists()) else {
             return Err(unknown());
         };
-        let bytes = std::fs::read(&path).map_err(|e| ServiceError::Io {
-            path: path.display().to_string(),
-            detail: e.to_string(),
-        })?;
+        let reload = ServiceError::Storage {
+            what: "reload a stored bundle",
+        };
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!(
+                    "slaf-he serve: cannot read the bundle {}: {e}",
+                    path.display()
+                );
+                return Err(reload);
+            }
+        };
         if key_id(&bytes) != id {
-            return Err(ServiceError::Io {
-                path: path.display().to_string(),
-                detail: "the file's SHA-256 is not its name".into(),
-            });
+            eprintln!(
+                "slaf-he serve: the bundle file {}'s SHA-256 is not its name",
+                path.display()
+            );
+            return Err(reload);
         }
         let ev = self.evaluator_of(&bytes)?;
         self.insert(id, ev)

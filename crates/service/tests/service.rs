@@ -393,3 +393,57 @@ fn query_runs_the_remote_engine_through_the_harness() {
     assert_eq!(q.correct, correct, "{q:?}");
     assert_eq!(ims.len(), 8);
 }
+
+/// `GET url` with the status as data.
+fn get_raw(url: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    match agent.get(url).call() {
+        Ok(mut resp) => (
+            resp.status().as_u16(),
+            resp.body_mut().read_to_string().unwrap_or_default(),
+        ),
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+/// Unknown paths and methods get JSON errors (they were empty 404s), and
+/// a bundle the server cannot store is a 500 that names no server file.
+#[test]
+fn unknown_routes_are_json_and_storage_failures_name_no_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = dir.path().join("bundles");
+    let config = ServerConfig {
+        bundle_dir: Some(store.clone()),
+        ..ServerConfig::default()
+    };
+    let s = start(Mode::Batched, config);
+    let url = s.url();
+    let (status, text) = get_raw(&format!("{url}/nope"));
+    assert_eq!(status, 404, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("a JSON 404");
+    assert_eq!(v["error"], "not_found", "{text}");
+    assert!(
+        text.contains("/v1/infer/{key_id}"),
+        "names the routes: {text}"
+    );
+    let (status, text) = post_raw(&format!("{url}/healthz"), b"x");
+    assert_eq!(status, 405, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("a JSON 405");
+    assert_eq!(v["error"], "method_not_allowed", "{text}");
+    // A folder where the bundle file should go: the write fails, as root too.
+    let plan = remote(&s).plan().expect("plan");
+    let c = Client::generate(plan, &KeySeed::for_tests(12), false).expect("client");
+    std::fs::create_dir_all(store.join(format!("{}.bundle", c.key_id()))).expect("blocker");
+    let (status, text) = post_raw(&format!("{url}/v1/keys"), c.bundle());
+    assert_eq!(status, 500, "{text}");
+    assert!(text.contains("could not store the bundle"), "{text}");
+    let folder = store.display().to_string();
+    assert!(
+        !text.contains(&folder),
+        "the answer names a server path: {text}"
+    );
+    healthy(&remote(&s));
+}
