@@ -132,6 +132,11 @@ fn unknown_subcommands_and_bad_values_are_refused() {
         ),
         (vec!["train", "--slafp-init", "lsq"], "ls, chebyshev"),
         (vec!["train", "--dataset", "cifar"], "mnist, fashion-mnist"),
+        // A decimal seed makes a publicly known secret key: only on request.
+        (
+            vec!["keygen", "--plan", "p.json", "--out", "k", "--seed", "7"],
+            "--test-seed",
+        ),
         // Zero limits are refused, not silently raised to 1.
         (vec!["serve", "--model", "x", "--workers", "0"], "--workers"),
         (

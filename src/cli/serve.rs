@@ -106,9 +106,13 @@ pub struct KeygenArgs {
     /// New key folder: secret.key (mode 0600), bundle.bin, plan.json. Never overwritten.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Key seed: 64 hex digits or a decimal test seed [default: the OS CSPRNG].
-    #[arg(long, value_parser = super::infer::parse_key_seed)]
-    pub seed: Option<KeySeed>,
+    /// Key seed: 64 hex digits [default: the OS CSPRNG]. A decimal test
+    /// seed makes a publicly known secret key and needs --test-seed.
+    #[arg(long, value_name = "SEED")]
+    pub seed: Option<String>,
+    /// Accept a decimal --seed (tests only: anyone can regenerate its secret key).
+    #[arg(long, requires = "seed")]
+    pub test_seed: bool,
     /// Accept parameter sets below 128-bit security (experiments only).
     #[arg(long)]
     pub insecure_params: bool,
@@ -116,6 +120,20 @@ pub struct KeygenArgs {
 
 /// Run `slaf-he keygen`.
 pub fn run_keygen(args: KeygenArgs) -> anyhow::Result<()> {
+    let seed = match args.seed.as_deref() {
+        None => KeySeed::from_os_rng(),
+        Some(text) => {
+            if text.trim().parse::<u64>().is_ok() && !args.test_seed {
+                anyhow::bail!(
+                    "--seed {text} is a decimal test seed: its secret key is publicly known; pass 64 hexadecimal digits, or add --test-seed for a test"
+                );
+            }
+            KeySeed::parse(text).map_err(|e| anyhow::anyhow!("--seed: {e}"))?
+        }
+    };
+    if args.test_seed {
+        eprintln!("warning: a decimal test seed: this key folder's secret key is publicly known");
+    }
     if args.out.exists() {
         anyhow::bail!(
             "{} already exists; refusing to overwrite a key folder",
@@ -132,7 +150,6 @@ pub fn run_keygen(args: KeygenArgs) -> anyhow::Result<()> {
         }
         (None, None) => anyhow::bail!("give --server URL or --plan FILE"),
     };
-    let seed = args.seed.unwrap_or_else(KeySeed::from_os_rng);
     let client = Client::generate(plan, &seed, args.insecure_params)?;
     client.write_key_dir(&args.out, &seed)?;
     let p = client.plan();
