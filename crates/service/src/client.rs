@@ -71,6 +71,12 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> ServiceError {
     }
 }
 
+/// Most bytes of evaluation keys a client makes for a plan (public,
+/// relinearisation and Galois keys in memory): a plan asking for more is
+/// refused before any key is generated (a hostile server could otherwise
+/// exhaust the client's memory).
+pub const MAX_KEY_BYTES: usize = 8 << 30;
+
 fn plan_params(plan: &ServicePlan, allow_insecure: bool) -> Result<CkksParameters, ServiceError> {
     if plan.version != WIRE_VERSION {
         return Err(ServiceError::bad(format!(
@@ -80,8 +86,43 @@ fn plan_params(plan: &ServicePlan, allow_insecure: bool) -> Result<CkksParameter
     }
     let json = serde_json::to_string(&plan.params)
         .map_err(|e| ServiceError::bad(format!("plan parameters: {e}")))?;
-    parameters_from_json(&json, allow_insecure)
-        .map_err(|e| ServiceError::bad(format!("the plan's parameters are refused: {e}")))
+    let params = parameters_from_json(&json, allow_insecure)
+        .map_err(|e| ServiceError::bad(format!("the plan's parameters are refused: {e}")))?;
+    check_key_request(plan, &params)?;
+    Ok(params)
+}
+
+/// The plan's Galois steps are distinct, non-zero rotations of fewer than
+/// N/2 slots, and its keys fit [`MAX_KEY_BYTES`].
+fn check_key_request(plan: &ServicePlan, params: &CkksParameters) -> Result<(), ServiceError> {
+    let steps = &plan.keys.galois_steps;
+    let slots = params.slots() as i64;
+    if let Some(s) = steps.iter().find(|&&s| s == 0 || s.abs() >= slots) {
+        return Err(ServiceError::bad(format!(
+            "the plan asks for a Galois key of rotation {s}; rotations are 1..{slots} slots either way"
+        )));
+    }
+    let distinct: std::collections::BTreeSet<i64> = steps.iter().copied().collect();
+    if distinct.len() != steps.len() {
+        return Err(ServiceError::bad(format!(
+            "the plan lists {} Galois steps, {} of them distinct",
+            steps.len(),
+            distinct.len()
+        )));
+    }
+    // Each switching key holds dnum pairs of polynomials over every prime.
+    let per_key = params.dnum() * 2 * params.key_poly_bytes();
+    let total =
+        (1 + steps.len()).saturating_mul(per_key) + 2 * params.poly_bytes(params.max_level());
+    if total > MAX_KEY_BYTES {
+        return Err(ServiceError::bad(format!(
+            "the plan asks for {} Galois keys: {:.1} GiB of evaluation keys, more than the {} GiB a client makes",
+            steps.len(),
+            total as f64 / (1u64 << 30) as f64,
+            MAX_KEY_BYTES >> 30
+        )));
+    }
+    Ok(())
 }
 
 impl Client {

@@ -447,3 +447,30 @@ fn unknown_routes_are_json_and_storage_failures_name_no_file() {
     );
     healthy(&remote(&s));
 }
+
+/// A hostile plan cannot make the client exhaust its memory: a key for
+/// every one of the 4,095 rotations (about 14 GiB at this ring) is refused
+/// before any key is generated, and so are repeated or out-of-range steps.
+#[test]
+fn a_plan_asking_for_too_many_keys_is_refused_before_keygen() {
+    let s = start(Mode::PerImage, ServerConfig::default());
+    let plan = remote(&s).plan().expect("plan");
+    let t = std::time::Instant::now();
+    for (steps, want) in [
+        ((1..4096).collect::<Vec<i64>>(), "GiB of evaluation keys"),
+        (vec![1, 2, 2], "3 Galois steps, 2 of them distinct"),
+        (vec![0], "rotation 0"),
+        (vec![1 << 20], "rotations are 1..4096"),
+    ] {
+        let mut hostile = plan.clone();
+        hostile.keys.galois_steps = steps;
+        match Client::generate(hostile, &KeySeed::for_tests(13), false) {
+            Err(e) => assert!(e.to_string().contains(want), "{e}"),
+            Ok(_) => panic!("a hostile plan was accepted ({want})"),
+        }
+    }
+    assert!(
+        t.elapsed().as_secs() < 5,
+        "refused before any key generation"
+    );
+}
