@@ -11,8 +11,8 @@
 //! seed-compressed symmetric ciphertexts.
 
 use super::{
-    BundleParts, ServiceError, ServicePlan, WIRE_VERSION, decode_message, encode_bundle,
-    encode_message, key_id,
+    BundleParts, ServiceError, ServicePlan, WIRE_VERSION, decode_bundle, decode_message,
+    encode_bundle, encode_message, key_id,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -202,6 +202,18 @@ impl Client {
         let ctx = CkksContext::new(params).map_err(slaf_he_nn::HeNnError::from)?;
         let mut kg = KeyGenerator::from_seed(&ctx, &seed.derive(CLIENT_LABELS.keys));
         let pk = kg.public_key();
+        // The secret key must be the one the bundle was made with: else the
+        // server evaluates under another key and every answer decrypts to noise.
+        let stored = decode_bundle(&bundle).map_err(|e| io_err(&bundle_path, e))?;
+        if stored.public_key != public_key_to_bytes(&ctx, &pk) {
+            return Err(io_err(
+                &secret,
+                format!(
+                    "does not belong to {}: the public key it regenerates differs from the bundle's (a key folder mixed with another?)",
+                    bundle_path.display()
+                ),
+            ));
+        }
         let side = ClientSide::from_keys(
             &ctx,
             plan.layout.clone(),

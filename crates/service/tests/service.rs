@@ -474,3 +474,25 @@ fn a_plan_asking_for_too_many_keys_is_refused_before_keygen() {
         "refused before any key generation"
     );
 }
+
+/// A key folder whose secret key is not the bundle's is refused on open
+/// (it used to decrypt every answer to noise, with exit 0).
+#[test]
+fn a_secret_key_from_another_folder_is_refused() {
+    let s = start(Mode::Batched, ServerConfig::default());
+    let plan = remote(&s).plan().expect("plan");
+    let dir = tempfile::tempdir().expect("tmp");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for (d, n) in [(&a, 21u64), (&b, 22)] {
+        let seed = KeySeed::for_tests(n);
+        Client::generate(plan.clone(), &seed, false)
+            .expect("client")
+            .write_key_dir(d, &seed)
+            .expect("key folder");
+    }
+    assert!(Client::open(&a, false).is_ok(), "a folder's own key opens");
+    std::fs::remove_file(a.join("secret.key")).expect("rm");
+    std::fs::copy(b.join("secret.key"), a.join("secret.key")).expect("cp");
+    let err = Client::open(&a, false).expect_err("a mixed folder must be refused");
+    assert!(err.to_string().contains("does not belong to"), "{err}");
+}
