@@ -252,28 +252,19 @@ impl BatchedCircuit {
         &self.plan
     }
 
-    /// The batched layout.
-    pub fn batched_layout(&self) -> &BatchedLayout {
-        match &self.layout {
-            Layout::Batched(b) => b,
-            // The constructor only ever builds a batched layout.
-            Layout::PerImage(_) => unreachable!("a batched circuit has a batched layout"),
-        }
-    }
-
     /// The level the inputs are encrypted at.
     pub fn start_level(&self) -> usize {
-        self.batched_layout().start_level
+        self.layout.start_level()
     }
 
     /// Scale the inputs are encrypted at.
     pub fn input_scale(&self) -> f64 {
-        self.batched_layout().input_scale
+        self.layout.input_scale()
     }
 
     /// Scale of the decrypted logits.
     pub fn output_scale(&self) -> f64 {
-        self.batched_layout().output_scale
+        self.layout.output_scale()
     }
 
     /// Conv features (= streamed units of work per batch, for progress bars).
@@ -283,18 +274,12 @@ impl BatchedCircuit {
 
     /// Input ciphertexts per batch (one per pixel).
     pub fn pixels(&self) -> usize {
-        self.batched_layout().pixels
+        self.layout.pixels()
     }
 
     /// Output ciphertexts per batch (one per logit).
     pub fn outputs(&self) -> usize {
-        self.batched_layout().outputs
-    }
-
-    /// Bytes of the public and relinearisation keys (no Galois keys are needed).
-    pub fn key_bytes(&self) -> usize {
-        let p = self.ctx.params();
-        2 * p.poly_bytes(p.max_level()) + p.dnum() * 2 * p.key_poly_bytes()
+        self.layout.outputs()
     }
 
     /// Bytes of one input ciphertext ([`Self::pixels`] of them per batch).
@@ -334,27 +319,28 @@ impl BatchedCircuit {
     /// Inputs must be one 2-part ciphertext per pixel at the start level
     /// and input scale; anything else is named.
     pub fn check_inputs(&self, inputs: &[Ciphertext]) -> Result<(), HeNnError> {
-        self.check_count(inputs.len())?;
-        check_fresh(
-            inputs,
-            |c| (c.level(), c.part_count(), c.scale()),
-            self.start_level(),
-            self.input_scale(),
-            |i| format!("input ciphertext {i}"),
-        )
+        self.check_batch(inputs, |c| (c.level(), c.part_count(), c.scale()))
     }
 
-    /// A batch is one ciphertext per pixel.
-    fn check_count(&self, count: usize) -> Result<(), HeNnError> {
-        if count != self.pixels() {
+    /// One ciphertext per pixel, each 2-part at the start level and input
+    /// scale; `shape` reads (level, parts, scale) on the inputs' backend.
+    fn check_batch<C>(
+        &self,
+        inputs: &[C],
+        shape: impl Fn(&C) -> (usize, usize, f64),
+    ) -> Result<(), HeNnError> {
+        if inputs.len() != self.pixels() {
             return Err(HeNnError::InvalidRequest {
                 detail: format!(
-                    "a batch is {} ciphertexts (one per pixel), got {count}",
-                    self.pixels()
+                    "a batch is {} ciphertexts (one per pixel), got {}",
+                    self.pixels(),
+                    inputs.len()
                 ),
             });
         }
-        Ok(())
+        check_fresh(inputs, shape, self.start_level(), self.input_scale(), |i| {
+            format!("input ciphertext {i}")
+        })
     }
 
     /// Whether `act` is evaluated fused with the next linear layer: its last
@@ -659,14 +645,7 @@ impl BatchedCircuit {
     where
         HeNnError: From<B::Error>,
     {
-        self.check_count(inputs.len())?;
-        check_fresh(
-            &inputs,
-            |c| (ev.level(c), ev.parts(c), ev.scale(c)),
-            self.start_level(),
-            self.input_scale(),
-            |i| format!("input ciphertext {i}"),
-        )?;
+        self.check_batch(&inputs, |c| (ev.level(c), ev.parts(c), ev.scale(c)))?;
         ev.check_relinearization("batched inference")?;
         let mut times = StageTimes::zeros(1 + 2 * self.model.pairs.len());
         let mut h = self.first_block(ev, inputs, &mut times, progress, probe)?;

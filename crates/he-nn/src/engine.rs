@@ -108,16 +108,17 @@ impl<C: Circuit> LocalEngine<C> {
     ) -> Result<Self, HeNnError> {
         let t0 = Instant::now();
         let ctx = std::sync::Arc::clone(circuit.context());
+        let need = circuit.keys();
         let (client, keys) = ClientSide::generate(
             &ctx,
             circuit.layout().clone(),
-            &circuit.keys(),
+            &need,
             seed,
             labels,
             encryption,
         );
         let evaluator = Evaluator::with_keys(&ctx, keys.evaluation_keys());
-        check_keys(&evaluator, &circuit.keys())?;
+        check_keys(&evaluator, &need)?;
         Ok(Self {
             key_bytes: keys.byte_size(),
             circuit,
@@ -240,12 +241,11 @@ impl Samples {
     /// The precision of every stage, the decrypted `logits` standing for
     /// the last one unless a probe showed it.
     fn finish(self, logits: &[Vec<f64>]) -> Result<Vec<LayerPrecision>, HeNnError> {
-        let last = self.pairs.lock().map(|p| p.len() - 1).unwrap_or(0);
-        let seen = self
+        let (last, seen) = self
             .pairs
             .lock()
-            .map(|p| p.last().is_some_and(|l| !l.0.is_empty()))
-            .unwrap_or(false);
+            .map(|p| (p.len() - 1, p.last().is_some_and(|l| !l.0.is_empty())))
+            .unwrap_or((0, false));
         if !seen {
             for (i, lg) in logits.iter().enumerate() {
                 self.record(last, i, 0, lg);
