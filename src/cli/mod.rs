@@ -64,8 +64,14 @@ pub enum Command {
     /// Serve a model for encrypted inference over HTTP; the server never holds a secret key.
     ///
     /// Routes: GET /healthz, GET /v1/model (the plan), POST /v1/keys (a
-    /// client's evaluation-key bundle), POST /v1/infer/{key_id} (ciphertexts).
+    /// client's evaluation-key bundle), GET/DELETE /v1/keys/{key_id},
+    /// POST /v1/infer/{key_id} (ciphertexts); docs/wire-format.md specifies them.
     Serve(serve::ServeArgs),
+    /// Operator: make a tenant's bearer token for `serve --tokens FILE`.
+    ///
+    /// Prints the token on standard output and the tokens-file entry (its
+    /// SHA-256, never the token) on standard error.
+    Token(serve::TokenArgs),
     /// Client: make a secret key and the evaluation-key bundle for a server's plan.
     Keygen(serve::KeygenArgs),
     /// Client: classify test images on a server; accuracy, latency, bytes up and down.
@@ -83,7 +89,7 @@ impl Command {
     pub fn uses_network(&self) -> bool {
         matches!(
             self,
-            Command::Serve(_) | Command::Keygen(_) | Command::Query(_)
+            Command::Serve(_) | Command::Keygen(_) | Command::Query(_) | Command::Token(_)
         )
     }
 }
@@ -111,6 +117,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Model(cmd) => model::run(cmd),
         Command::Serve(args) => serve::run_serve(args),
         Command::Keygen(args) => serve::run_keygen(args),
+        Command::Token(args) => serve::run_token(args),
         Command::Query(args) => serve::run_query(args, cli.quiet),
     }
 }

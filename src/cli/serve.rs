@@ -8,9 +8,13 @@ use slaf_he::ckks::KeySeed;
 use slaf_he::he_nn::Mode;
 use slaf_he::he_nn::plan::ParamsChoice;
 use slaf_he::nn::WeightsFile;
-use slaf_he::service::client::{Client, QueryRequest, Remote, query};
-use slaf_he::service::http::{HttpConfig, serve_forever};
+use slaf_he::service::client::{Client, QueryRequest, Remote, RemoteOptions, query};
+use slaf_he::service::http::{Addresses, HttpConfig, serve_forever};
+use slaf_he::service::listener::tls_config;
 use slaf_he::service::server::{Server, ServerConfig};
+use slaf_he::service::store::BundleStore;
+use slaf_he::service::tenants::Tenants;
+use zeroize::Zeroizing;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,21 +39,52 @@ pub struct ServeArgs {
     /// Accept parameter sets below 128-bit security (experiments only).
     #[arg(long)]
     pub insecure_params: bool,
-    /// Bundles kept in memory, at least 1; one more evicts the least recently used.
+    /// Bundles a tenant may have registered, at least 1; one more deletes its oldest.
     #[arg(long, default_value_t = 16, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_bundles: usize,
-    /// Largest request body in MiB, at least 1 [default: twice a full request or bundle of this model].
-    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
-    pub max_body_mib: Option<usize>,
+    /// MiB of bundles (as uploaded) a tenant may have registered; a larger bundle is refused (403).
+    #[arg(long, default_value_t = 4096, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub tenant_mib: usize,
+    /// MiB of evaluation keys held in memory, all tenants together. Full: the least
+    /// recently used bundle leaves memory (with --bundle-dir; reloaded when next used),
+    /// or, memory only, the registering tenant's own; else 503.
+    #[arg(long, default_value_t = 2048, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub memory_mib: usize,
     /// Requests evaluated at once, at least 1 (each uses every core).
     #[arg(long, default_value_t = 2, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub workers: usize,
+    /// Requests per route admitted beyond --workers to wait for one; more are shed (503).
+    #[arg(long, default_value_t = 2)]
+    pub queue: usize,
     /// Seconds a request may wait for a worker, and may run; at least 1.
     #[arg(long, default_value_t = 600, value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..))]
     pub timeout_s: u64,
-    /// Folder of content-addressed bundle files, shared by replicas [default: memory only].
+    /// Seconds to receive a request body; at least 1 (408 past it).
+    #[arg(long, default_value_t = 120, value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..))]
+    pub body_timeout_s: u64,
+    /// Seconds to receive a request's headers (and to keep an idle connection); at least 1.
+    #[arg(long, default_value_t = 10, value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..))]
+    pub header_timeout_s: u64,
+    /// Connections open at once, at least 1; more are closed at once.
+    #[arg(long, default_value_t = 256, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: usize,
+    /// Folder of the bundle store (objects bundles/TENANT/KEY_ID.bundle), shared by
+    /// replicas [default: memory only].
     #[arg(long, value_name = "DIR")]
     pub bundle_dir: Option<PathBuf>,
+    /// Tokens file (TOML, made with `slaf-he token`): every client needs a bearer
+    /// token, each tenant has its own bundles and quota [default: open, one tenant].
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+    /// TLS certificate chain (PEM); with --tls-key the server speaks HTTPS.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Address of the Prometheus endpoint GET /metrics [default: not served].
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     /// Noise flooding: add uniform noise in [-2^B, 2^B) to every coefficient of the
     /// returned ciphertexts (and re-randomize them with the client's public key),
     /// hiding the low B bits of the circuit's noise from the client. Refused when
@@ -58,40 +93,150 @@ pub struct ServeArgs {
     pub flood_bits: Option<u32>,
 }
 
+/// Log to standard error (`RUST_LOG` filters; default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 /// Run `slaf-he serve`.
 pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging();
     let weights = WeightsFile::load(&args.model)
         .with_context(|| format!("loading the model {}", args.model.display()))?;
     let params = args
         .params
         .clone()
         .map(|p| p.allowing_insecure(args.insecure_params));
+    let bundle_store = match &args.bundle_dir {
+        Some(dir) => Some(Arc::new(BundleStore::local(dir)?)),
+        None => None,
+    };
     let config = ServerConfig {
         max_bundles: args.max_bundles,
-        max_body_bytes: args.max_body_mib.map(|m| m << 20),
-        bundle_dir: args.bundle_dir.clone(),
+        tenant_bytes: args.tenant_mib << 20,
+        memory_bytes: args.memory_mib << 20,
+        bundle_store,
         allow_insecure: args.insecure_params,
         flood_bits: args.flood_bits,
         ..ServerConfig::default()
+    };
+    let tenants = match &args.tokens {
+        Some(path) => Some(Arc::new(Tenants::from_file(path, config.quota())?)),
+        None => None,
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => Some(tls_config(c, k)?),
+        _ => None,
     };
     let server = Server::new(&weights, args.mode, params, config)?;
     let plan = server.plan().clone();
     let http = HttpConfig {
         workers: args.workers,
+        queue: args.queue,
         timeout: Duration::from_secs(args.timeout_s),
+        body_timeout: Duration::from_secs(args.body_timeout_s),
+        header_timeout: Duration::from_secs(args.header_timeout_s),
+        max_connections: args.max_connections,
+        tenants,
+        tls,
     };
-    serve_forever(Arc::new(server), &http, args.addr, |addr| {
+    let scheme = if http.tls.is_some() { "https" } else { "http" };
+    let at = Addresses {
+        api: args.addr,
+        metrics: args.metrics_addr,
+    };
+    let limits = plan.limits;
+    let admitted = args.workers + args.queue;
+    serve_forever(Arc::new(server), &http, at, |addr, metrics| {
         println!(
-            "serving {} ({}, N = 2^{}, depth {}, {} Galois steps) on http://{addr}; body limit {:.0} MiB; Ctrl-C stops",
+            "serving {} ({}, N = 2^{}, depth {}, {} Galois steps) on {scheme}://{addr}{}; Ctrl-C stops",
             plan.model,
             plan.mode().name(),
             plan.params.log_n,
             plan.depth,
             plan.keys.galois_steps.len(),
-            plan.max_body_bytes as f64 / (1 << 20) as f64
+            metrics.map(|m| format!(", metrics on http://{m}/metrics")).unwrap_or_default()
+        );
+        println!(
+            "limits: bundle {:.1} MiB, request {:.1} MiB; {admitted} requests admitted per route (at most {:.0} MiB of bodies buffered); {} MiB of keys in memory",
+            mib(limits.bundle_bytes),
+            mib(limits.request_bytes),
+            mib(admitted * (limits.bundle_bytes + limits.request_bytes)),
+            args.memory_mib
         );
     })
     .with_context(|| format!("serving on {}", args.addr))
+}
+
+/// Arguments of `slaf-he token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The tenant's name (1-64 of a-z, 0-9, _ and -).
+    #[arg(long)]
+    pub name: String,
+    /// The tenant's bundle quota [default: the server's --max-bundles].
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_bundles: Option<usize>,
+    /// The tenant's MiB quota [default: the server's --tenant-mib].
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_bundle_mib: Option<usize>,
+}
+
+/// Run `slaf-he token`: a new token on standard output, its tokens-file
+/// entry (the digest only) on standard error.
+pub fn run_token(args: TokenArgs) -> anyhow::Result<()> {
+    let (token, digest) = slaf_he::service::tenants::new_token()?;
+    let mut entry = format!(
+        "[[tenant]]\nname = {:?}\ntoken_sha256 = \"{digest}\"\n",
+        args.name
+    );
+    if let Some(b) = args.max_bundles {
+        entry += &format!("max_bundles = {b}\n");
+    }
+    if let Some(m) = args.max_bundle_mib {
+        entry += &format!("max_bundle_mib = {m}\n");
+    }
+    // Check the entry as the server will read it.
+    Tenants::from_toml(&entry, "the new entry", ServerConfig::default().quota())?;
+    eprintln!(
+        "# append to the server's tokens file (it holds no token):\n{entry}# give the client the token below (query --token, or SLAF_HE_TOKEN)"
+    );
+    println!("{token}");
+    Ok(())
+}
+
+/// How `keygen` and `query` reach a server.
+#[derive(Debug, Args)]
+pub struct RemoteArgs {
+    /// Bearer token from the server's operator.
+    #[arg(long, env = "SLAF_HE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// PEM certificate authority to trust for https:// [default: the Mozilla roots].
+    #[arg(long, value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
+    /// Retries of a request that failed in transport or with 502/503/504.
+    #[arg(long, default_value_t = 3)]
+    pub retries: u32,
+}
+
+impl RemoteArgs {
+    fn options(&self, timeout: Duration) -> RemoteOptions {
+        RemoteOptions {
+            timeout,
+            token: self.token.clone().map(Zeroizing::new),
+            ca_cert: self.ca_cert.clone(),
+            retries: self.retries,
+        }
+    }
+}
+
+fn mib(b: usize) -> f64 {
+    b as f64 / (1 << 20) as f64
 }
 
 /// Arguments of `slaf-he keygen`.
@@ -116,6 +261,8 @@ pub struct KeygenArgs {
     /// Accept parameter sets below 128-bit security (experiments only).
     #[arg(long)]
     pub insecure_params: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 /// Run `slaf-he keygen`.
@@ -141,7 +288,9 @@ pub fn run_keygen(args: KeygenArgs) -> anyhow::Result<()> {
         );
     }
     let plan = match (&args.server, &args.plan) {
-        (Some(url), _) => Remote::new(url, Duration::from_secs(60)).plan()?,
+        (Some(url), _) => {
+            Remote::with_options(url, &args.remote.options(Duration::from_secs(60)))?.plan()?
+        }
         (None, Some(p)) => {
             let text = std::fs::read_to_string(p)
                 .with_context(|| format!("reading the plan {}", p.display()))?;
@@ -198,6 +347,8 @@ pub struct QueryArgs {
     /// Print one JSON summary line.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 /// Run `slaf-he query`.
@@ -211,7 +362,7 @@ pub fn run_query(args: QueryArgs, quiet: bool) -> anyhow::Result<()> {
         data_dir: args.data.clone(),
         reference: args.reference.clone(),
         images_per_request: args.per_request,
-        timeout: Duration::from_secs(args.timeout_s),
+        remote: args.remote.options(Duration::from_secs(args.timeout_s)),
         quiet: quiet || args.json,
         allow_insecure: args.insecure_params,
     };
@@ -242,8 +393,8 @@ pub fn run_query(args: QueryArgs, quiet: bool) -> anyhow::Result<()> {
             .unwrap_or_default()
     );
     println!(
-        "{} requests: latency p50 {:.0} ms, p95 {:.0} ms; {:.2} images/s over {:.1} s",
-        s.requests, s.latency_p50_ms, s.latency_p95_ms, s.images_per_s, s.wall_s
+        "{} requests ({} retried): latency p50 {:.0} ms, p95 {:.0} ms; {:.2} images/s over {:.1} s",
+        s.requests, s.retries, s.latency_p50_ms, s.latency_p95_ms, s.images_per_s, s.wall_s
     );
     println!(
         "bytes: bundle {:.1} MiB{}, up {:.1} MiB, down {:.2} MiB ({:.2} MiB up per request)",

@@ -501,3 +501,52 @@ pub fn ciphertext_size(ctx: &CkksContext, ct: &Ciphertext) -> usize {
     let poly = |p: &RnsPoly| 4 + 1 + p.limbs.iter().map(|l| l.len() * 8).sum::<usize>();
     header + 4 + 8 + 4 + 1 + ct.parts.iter().map(poly).sum::<usize>()
 }
+
+/// Exact sizes of serialized objects under given parameters, computed
+/// without any object: what a server bounds request bodies by before it
+/// reads a byte, and what a client bounds a response by.
+pub mod sizes {
+    use super::CkksParameters;
+
+    fn header(p: &CkksParameters) -> usize {
+        8 + 4 + 1 + 8 + 4 + 8 * (p.q().len() + p.special_primes().len()) + 4
+    }
+    fn poly(p: &CkksParameters, limbs: usize) -> usize {
+        4 + 1 + limbs * p.n() * 8
+    }
+    fn uniform(p: &CkksParameters, limbs: usize, seeded: bool) -> usize {
+        1 + if seeded { 32 } else { poly(p, limbs) }
+    }
+    fn key_limbs(p: &CkksParameters) -> usize {
+        p.q().len() + p.special_primes().len()
+    }
+    fn switching_key(p: &CkksParameters, seeded: bool) -> usize {
+        4 + p.dnum() * (poly(p, key_limbs(p)) + uniform(p, key_limbs(p), seeded))
+    }
+
+    /// A ciphertext of `parts` parts at `level`, every part in full.
+    pub fn ciphertext(p: &CkksParameters, level: usize, parts: usize) -> usize {
+        header(p) + 4 + 8 + 4 + 1 + parts * poly(p, level + 1)
+    }
+
+    /// A fresh two-part ciphertext at `level` whose uniform part is its seed.
+    pub fn seeded_ciphertext(p: &CkksParameters, level: usize) -> usize {
+        header(p) + 4 + 8 + 4 + 1 + poly(p, level + 1) + 32
+    }
+
+    /// A public key (its uniform part as a seed when `seeded`).
+    pub fn public_key(p: &CkksParameters, seeded: bool) -> usize {
+        let l = p.q().len();
+        header(p) + poly(p, l) + uniform(p, l, seeded)
+    }
+
+    /// A relinearization key (uniform parts as seeds when `seeded`).
+    pub fn relinearization_key(p: &CkksParameters, seeded: bool) -> usize {
+        header(p) + switching_key(p, seeded)
+    }
+
+    /// `count` Galois keys (uniform parts as seeds when `seeded`).
+    pub fn galois_keys(p: &CkksParameters, count: usize, seeded: bool) -> usize {
+        header(p) + 4 + count * (8 + switching_key(p, seeded))
+    }
+}

@@ -177,6 +177,14 @@ fn seed_compression_halves_keys_and_uploads_and_still_works() {
     let gkb = galois_keys_to_bytes(&ctx, &gk);
     assert_eq!(gk.len(), 3);
     assert!((gkb.len() as f64) < 0.52 * unpacked(3));
+    // The computed sizes are the serialized ones (what a server bounds bodies by).
+    assert_eq!(pkb.len(), sizes::public_key(p, true));
+    assert_eq!(rkb.len(), sizes::relinearization_key(p, true));
+    assert_eq!(gkb.len(), sizes::galois_keys(p, 3, true));
+    assert_eq!(small.len(), sizes::seeded_ciphertext(p, 2));
+    assert_eq!(big.len(), sizes::ciphertext(p, 2, 2));
+    assert!(sizes::public_key(p, false) > 2 * sizes::public_key(p, true) - 100);
+    assert!(sizes::galois_keys(p, 3, false) > sizes::galois_keys(p, 3, true));
     let rk2 = relinearization_key_from_bytes(&ctx, &rkb).expect("rk");
     let gk2 = galois_keys_from_bytes(&ctx, &gkb).expect("gk");
     // A reloaded seeded key serializes to the same bytes (seeds are kept).

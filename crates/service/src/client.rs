@@ -86,10 +86,41 @@ fn plan_params(plan: &ServicePlan, allow_insecure: bool) -> Result<CkksParameter
     }
     let json = serde_json::to_string(&plan.params)
         .map_err(|e| ServiceError::bad(format!("plan parameters: {e}")))?;
+    check_plan_bounds(plan)?;
     let params = parameters_from_json(&json, allow_insecure)
         .map_err(|e| ServiceError::bad(format!("the plan's parameters are refused: {e}")))?;
     check_key_request(plan, &params)?;
     Ok(params)
+}
+
+/// Most images per request, logits per image and input ciphertexts a client accepts in a plan.
+const MAX_PLAN_COUNT: usize = 1 << 16;
+
+/// A plan's counts and its answer size are bounded before anything is
+/// allocated for them.
+fn check_plan_bounds(plan: &ServicePlan) -> Result<(), ServiceError> {
+    let counts = [
+        ("images per request", plan.images_per_request, 1),
+        ("logits per image", plan.outputs(), 1),
+        ("input ciphertexts", plan.max_inputs(), 1),
+        ("Galois steps", plan.keys.galois_steps.len(), 0),
+    ];
+    if let Some((what, n, min)) = counts
+        .iter()
+        .find(|(_, n, min)| *n < *min || *n > MAX_PLAN_COUNT)
+    {
+        return Err(ServiceError::bad(format!(
+            "the plan's {what} is {n}; a client accepts {min}..={MAX_PLAN_COUNT}"
+        )));
+    }
+    if plan.limits.response_bytes > super::MAX_RESPONSE_BYTES {
+        return Err(ServiceError::bad(format!(
+            "the plan's answers may be {} bytes; a client reads at most {}",
+            plan.limits.response_bytes,
+            super::MAX_RESPONSE_BYTES
+        )));
+    }
+    Ok(())
 }
 
 /// The plan's Galois steps are distinct, non-zero rotations of fewer than
@@ -194,6 +225,7 @@ impl Client {
         let text = std::fs::read_to_string(&plan_path).map_err(|e| io_err(&plan_path, e))?;
         let plan: ServicePlan = serde_json::from_str(&text).map_err(|e| io_err(&plan_path, e))?;
         let secret = dir.join(SECRET_FILE);
+        check_private(&secret)?;
         let hex = Zeroizing::new(std::fs::read_to_string(&secret).map_err(|e| io_err(&secret, e))?);
         let seed = KeySeed::parse(&hex).map_err(|e| io_err(&secret, e))?;
         let bundle_path = dir.join(BUNDLE_FILE);
@@ -291,6 +323,29 @@ impl Client {
     }
 }
 
+/// Refuse a secret-key file that others may read or write (as ssh does).
+fn check_private(path: &Path) -> Result<(), ServiceError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| io_err(path, e))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(io_err(
+                path,
+                format!(
+                    "mode {:04o}: a secret key must be private to its owner (chmod 600 {})",
+                    mode & 0o7777,
+                    path.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ServiceError> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
@@ -304,10 +359,41 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ServiceError> {
     f.write_all(bytes).map_err(|e| io_err(path, e))
 }
 
+/// How a client reaches a server.
+#[derive(Clone, Debug)]
+pub struct RemoteOptions {
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Bearer token (a server with a tokens file needs one).
+    pub token: Option<Zeroizing<String>>,
+    /// PEM file of the certificate authority to trust for `https://`
+    /// (None: the Mozilla roots).
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// Retries of a request that failed in transport or with 502, 503 or
+    /// 504 (every call is idempotent: bundles are content-addressed and
+    /// inference has no side effect).
+    pub retries: u32,
+}
+
+impl Default for RemoteOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(900),
+            token: None,
+            ca_cert: None,
+            retries: 3,
+        }
+    }
+}
+
 /// A blocking HTTP connection to a server.
 pub struct Remote {
     base: String,
     agent: ureq::Agent,
+    token: Option<Zeroizing<String>>,
+    retries: u32,
+    /// Largest answer read (the plan's, once known).
+    response_limit: usize,
 }
 
 impl std::fmt::Debug for Remote {
@@ -323,13 +409,22 @@ pub struct Exchange {
     pub up: usize,
     /// Bytes received.
     pub down: usize,
-    /// Wall time of the request (ms).
+    /// Wall time of the request, retries included (ms).
     pub ms: f64,
+    /// Times the request was sent again.
+    pub retries: u32,
+}
+
+/// One attempt's outcome: the answer, or whether trying again may help.
+enum Attempt {
+    Done(Vec<u8>),
+    Retry(ServiceError, Option<Duration>),
+    Fail(ServiceError),
 }
 
 impl Remote {
     /// A connection to `base` (e.g. `http://127.0.0.1:8080`) with a
-    /// per-request timeout.
+    /// per-request timeout and the default options.
     pub fn new(base: &str, timeout: Duration) -> Self {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -339,85 +434,220 @@ impl Remote {
         Self {
             base: base.trim_end_matches('/').to_string(),
             agent,
+            token: None,
+            retries: RemoteOptions::default().retries,
+            response_limit: super::MAX_RESPONSE_BYTES,
         }
+    }
+
+    /// A connection to `base` with `opts` (the CA file is read here).
+    pub fn with_options(base: &str, opts: &RemoteOptions) -> Result<Self, ServiceError> {
+        let mut config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(opts.timeout));
+        if let Some(ca) = &opts.ca_cert {
+            let pem = std::fs::read(ca).map_err(|e| io_err(ca, e))?;
+            let certs = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| io_err(ca, e))?;
+            if certs.is_empty() {
+                return Err(io_err(ca, "no CERTIFICATE in the PEM file"));
+            }
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs)))
+                    .build(),
+            );
+        }
+        Ok(Self {
+            base: base.trim_end_matches('/').to_string(),
+            agent: config.build().into(),
+            token: opts.token.clone(),
+            retries: opts.retries,
+            response_limit: super::MAX_RESPONSE_BYTES,
+        })
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    fn finish(
+    fn attempt(
         &self,
         url: &str,
         r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> Result<Vec<u8>, ServiceError> {
+        limit: usize,
+    ) -> Attempt {
         let http = |detail: String| ServiceError::Http {
             url: url.to_string(),
+            status: None,
             detail,
         };
-        let mut resp = r.map_err(|e| http(e.to_string()))?;
+        let mut resp = match r {
+            Ok(r) => r,
+            Err(
+                e @ (ureq::Error::Io(_)
+                | ureq::Error::ConnectionFailed
+                | ureq::Error::Protocol(_)),
+            ) => return Attempt::Retry(http(e.to_string()), None),
+            Err(e) => return Attempt::Fail(http(e.to_string())),
+        };
         let status = resp.status().as_u16();
-        let body = resp
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|s| Duration::from_secs(s.min(5)));
+        let body = match resp
             .body_mut()
             .with_config()
-            .limit(8 << 30)
+            .limit(limit as u64)
             .read_to_vec()
-            .map_err(|e| http(e.to_string()))?;
+        {
+            Ok(b) => b,
+            Err(e @ ureq::Error::BodyExceedsLimit(_)) => {
+                return Attempt::Fail(http(format!("{e} (the plan's bound is {limit} bytes)")));
+            }
+            Err(e) => return Attempt::Retry(http(e.to_string()), None),
+        };
         if status >= 400 {
-            return Err(http(format!(
-                "HTTP {status}: {}",
-                String::from_utf8_lossy(&body[..body.len().min(2000)])
-            )));
+            let e = ServiceError::Http {
+                url: url.to_string(),
+                status: Some(status),
+                detail: format!(
+                    "HTTP {status}: {}",
+                    String::from_utf8_lossy(&body[..body.len().min(2000)])
+                ),
+            };
+            return if matches!(status, 502..=504) {
+                Attempt::Retry(e, retry_after)
+            } else {
+                Attempt::Fail(e)
+            };
         }
-        Ok(body)
+        Attempt::Done(body)
     }
 
-    /// `GET path`, the body.
-    pub fn get(&self, path: &str) -> Result<Vec<u8>, ServiceError> {
-        let url = self.url(path);
-        let r = self.agent.get(&url).call();
-        self.finish(&url, r)
-    }
-
-    /// `POST path` with a binary body; the response body and sizes.
-    pub fn post(&self, path: &str, body: &[u8]) -> Result<(Vec<u8>, Exchange), ServiceError> {
+    /// Send a request (again on a transport error or a 502/503/504, at
+    /// most `retries` more times, backing off); the answer and its counts.
+    fn exchange(
+        &self,
+        path: &str,
+        body: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<(Vec<u8>, Exchange), ServiceError> {
         let url = self.url(path);
         let t = Instant::now();
-        let r = self
-            .agent
-            .post(&url)
-            .header("content-type", "application/octet-stream")
-            .send(body);
-        let out = self.finish(&url, r)?;
-        let ex = Exchange {
-            up: body.len(),
-            down: out.len(),
-            ms: t.elapsed().as_secs_f64() * 1e3,
-        };
-        Ok((out, ex))
+        let mut tries = 0u32;
+        loop {
+            let auth = self
+                .token
+                .as_ref()
+                .map(|tok| Zeroizing::new(format!("Bearer {}", tok.as_str())));
+            let r = match body {
+                Some(b) => {
+                    let mut req = self
+                        .agent
+                        .post(&url)
+                        .header("content-type", "application/octet-stream");
+                    if let Some(a) = &auth {
+                        req = req.header("authorization", a.as_str());
+                    }
+                    req.send(b)
+                }
+                None => {
+                    let mut req = self.agent.get(&url).header("accept", "application/json");
+                    if let Some(a) = &auth {
+                        req = req.header("authorization", a.as_str());
+                    }
+                    req.call()
+                }
+            };
+            match self.attempt(&url, r, limit) {
+                Attempt::Done(out) => {
+                    let ex = Exchange {
+                        up: body.map_or(0, <[u8]>::len),
+                        down: out.len(),
+                        ms: t.elapsed().as_secs_f64() * 1e3,
+                        retries: tries,
+                    };
+                    return Ok((out, ex));
+                }
+                Attempt::Fail(e) => return Err(e),
+                Attempt::Retry(e, after) => {
+                    if tries >= self.retries {
+                        return Err(e);
+                    }
+                    let backoff = Duration::from_millis(200u64 << tries.min(4));
+                    std::thread::sleep(after.unwrap_or(backoff));
+                    tries += 1;
+                }
+            }
+        }
     }
 
-    /// The server's plan (`GET /v1/model`).
-    pub fn plan(&self) -> Result<ServicePlan, ServiceError> {
+    /// `GET path`, the body (at most 1 MiB).
+    pub fn get(&self, path: &str) -> Result<Vec<u8>, ServiceError> {
+        self.exchange(path, None, 1 << 20).map(|r| r.0)
+    }
+
+    /// `POST path` with a binary body; the response body (at most the
+    /// plan's response bound once [`Remote::plan`] read it) and sizes.
+    pub fn post(&self, path: &str, body: &[u8]) -> Result<(Vec<u8>, Exchange), ServiceError> {
+        self.exchange(path, Some(body), self.response_limit)
+    }
+
+    /// `DELETE /v1/keys/{key_id}`: the server forgets a bundle.
+    pub fn delete_bundle(&self, key_id: &str) -> Result<(), ServiceError> {
+        let url = self.url(&format!("/v1/keys/{key_id}"));
+        let mut req = self.agent.delete(&url);
+        if let Some(tok) = &self.token {
+            req = req.header("authorization", format!("Bearer {}", tok.as_str()));
+        }
+        match self.attempt(&url, req.call(), 1 << 20) {
+            Attempt::Done(_) => Ok(()),
+            Attempt::Fail(e) | Attempt::Retry(e, _) => Err(e),
+        }
+    }
+
+    /// The server's plan (`GET /v1/model`), checked; answers are bounded by
+    /// its response size from now on.
+    pub fn plan(&mut self) -> Result<ServicePlan, ServiceError> {
         let body = self.get("/v1/model")?;
-        serde_json::from_slice(&body).map_err(|e| ServiceError::Http {
+        let plan: ServicePlan = serde_json::from_slice(&body).map_err(|e| ServiceError::Http {
             url: self.url("/v1/model"),
+            status: None,
             detail: format!("not a plan: {e}"),
-        })
+        })?;
+        check_plan_bounds(&plan)?;
+        self.response_limit = plan.limits.response_bytes;
+        Ok(plan)
     }
 
     /// Register `client`'s bundle unless the server knows it; returns the
     /// bytes sent (0 when already known).
     pub fn ensure_registered(&self, client: &Client) -> Result<usize, ServiceError> {
-        let known = self.get(&format!("/v1/keys/{}", client.key_id())).is_ok();
-        if known {
-            return Ok(0);
+        // Known: done. Unknown (404): register. Anything else (a 401 for a
+        // missing token, say) is the answer: uploading would not help.
+        match self.get(&format!("/v1/keys/{}", client.key_id())) {
+            Ok(_) => return Ok(0),
+            Err(ServiceError::Http {
+                status: Some(404), ..
+            }) => {}
+            Err(e) => return Err(e),
         }
-        let (body, ex) = self.post("/v1/keys", client.bundle())?;
+        let (body, ex) = self.exchange("/v1/keys", Some(client.bundle()), 1 << 20)?;
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         if v.get("key_id").and_then(|k| k.as_str()) != Some(client.key_id()) {
             return Err(ServiceError::Http {
                 url: self.url("/v1/keys"),
+                status: None,
                 detail: format!(
                     "the server answered key id {v}, expected {}",
                     client.key_id()
@@ -455,8 +685,8 @@ pub struct QueryRequest {
     pub reference: Option<std::path::PathBuf>,
     /// Per-image mode: images per request (batched: always one batch of up to N/2).
     pub images_per_request: usize,
-    /// Per-request timeout.
-    pub timeout: Duration,
+    /// Timeout, token, trusted CA and retries.
+    pub remote: RemoteOptions,
     /// Hide the progress bar.
     pub quiet: bool,
     /// Accept parameter sets below 128-bit security (experiments only).
@@ -485,6 +715,8 @@ pub struct QuerySummary {
     pub max_logit_error: Option<f64>,
     /// Inference requests sent.
     pub requests: usize,
+    /// Of which sent again (transport error, 502, 503 or 504).
+    pub retries: usize,
     /// Median request latency (ms; encryption and decryption excluded).
     pub latency_p50_ms: f64,
     /// 95th percentile request latency (ms).
@@ -512,6 +744,8 @@ pub struct Transfer {
     pub down: usize,
     /// Latency of each request (ms; encryption and decryption excluded).
     pub latencies_ms: Vec<f64>,
+    /// Requests sent again after a transport error or a 502/503/504.
+    pub retries: usize,
 }
 
 /// A client and a server as one [`Engine`]: encryption and decryption
@@ -537,7 +771,7 @@ impl RemoteEngine {
     /// publish the plan they were made for), sending at most
     /// `images_per_request` images per request (batched: always one batch).
     pub fn new(
-        remote: Remote,
+        mut remote: Remote,
         client: Client,
         images_per_request: usize,
         allow_insecure: bool,
@@ -626,6 +860,7 @@ impl Engine for RemoteEngine {
                 tr.up += ex.up;
                 tr.down += ex.down;
                 tr.latencies_ms.push(ex.ms);
+                tr.retries += ex.retries as usize;
             }
             if let Some(p) = progress {
                 p(call.len() as u64);
@@ -659,7 +894,7 @@ impl Engine for RemoteEngine {
 /// evaluation harness ([`slaf_experiments::harness::evaluate`]): accuracy
 /// against the labels, latency and bytes (and agreement with `reference`).
 pub fn query(client: Client, req: &QueryRequest) -> Result<QuerySummary, ServiceError> {
-    let remote = Remote::new(&req.server, req.timeout);
+    let remote = Remote::with_options(&req.server, &req.remote)?;
     let engine = RemoteEngine::new(remote, client, req.images_per_request, req.allow_insecure)?;
     let plan = engine.client().plan().clone();
     let test = TestImages::load(
@@ -699,6 +934,7 @@ pub fn query(client: Client, req: &QueryRequest) -> Result<QuerySummary, Service
         agreement: reference.as_ref().map(|_| cmp.agree as f64 / n),
         max_logit_error: reference.as_ref().map(|_| cmp.max_logit_error),
         requests: tr.latencies_ms.len(),
+        retries: tr.retries,
         latency_p50_ms: percentile(&tr.latencies_ms, 0.5),
         latency_p95_ms: percentile(&tr.latencies_ms, 0.95),
         bundle_bytes,

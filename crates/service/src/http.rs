@@ -1,51 +1,93 @@
 //! HTTP routes over a [`Server`] (axum on tokio).
 //!
-//! - `GET /healthz`: `{"status": "ok", ...}`;
+//! - `GET /healthz`: `{"status": "ok"}` and nothing else;
 //! - `GET /v1/model`: the [`super::ServicePlan`] (JSON);
 //! - `POST /v1/keys`: a bundle in, `{"key_id": ..., "new": ...}` out;
-//! - `GET /v1/keys/{key_id}`: 200 when the bundle is registered, else 404;
-//! - `POST /v1/infer/{key_id}`: a message of ciphertexts in, one out.
+//! - `GET /v1/keys/{key_id}`: 200 when the tenant has the bundle, else 404;
+//! - `DELETE /v1/keys/{key_id}`: the tenant's bundle deleted (204);
+//! - `POST /v1/infer/{key_id}`: a message of ciphertexts in, one out;
+//! - `GET /metrics` (on [`metrics_router`], served on its own address):
+//!   the Prometheus exposition of [`Metrics`].
 //!
 //! Any other path is a JSON 404 naming the routes; a route asked with
 //! another method a JSON 405.
 //!
-//! Invariants: every error is a JSON body `{"error": KIND, "detail": ...}`
-//! with a 4xx status for anything the client did wrong (bad bytes, wrong
-//! parameters or level, unknown key id, body over the limit) and the
-//! server keeps serving. CKKS work never runs on the async runtime's
-//! threads: it runs on tokio's blocking pool behind a semaphore of
-//! [`HttpConfig::workers`] permits; waiting for a permit and the work
-//! itself are each bounded by [`HttpConfig::timeout`] (503 past it; the
-//! work is not interrupted, its result is dropped).
+//! Invariants, in the order a request meets them:
+//! 1. the tenant is authenticated from the `Authorization` header (401
+//!    without a known token when the server has a tokens file);
+//! 2. a declared `Content-Length` over the route's limit (the plan's
+//!    [`super::WireLimits`]: a bundle's or a request's exact size) is a
+//!    413 at once, before a byte of the body is read;
+//! 3. admission: at most `workers + queue` requests per route are
+//!    admitted, every other is shed at once with 503 and `Retry-After`
+//!    (tower's `ConcurrencyLimit` under `LoadShed`), so buffered bodies
+//!    never exceed `(workers + queue) × limit` per route;
+//! 4. the body is read within [`HttpConfig::body_timeout`] (408 past it)
+//!    and never past the limit (413);
+//! 5. CKKS work runs on tokio's blocking pool behind a semaphore of
+//!    [`HttpConfig::workers`] permits; waiting and the work are each
+//!    bounded by [`HttpConfig::timeout`] (503 past it; the work is not
+//!    interrupted, its result is dropped).
+//!
+//! Every error is a JSON body `{"error": KIND, "detail": ...}` with a 4xx
+//! status for anything the client did wrong, and the server keeps serving.
 
 use super::ServiceError;
+use super::metrics::Metrics;
 use super::server::Server;
+use super::tenants::{Tenant, Tenants};
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{Method, StatusCode, Uri, header};
+use axum::body::Body;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{Extension, MatchedPath, Path, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
+use tower::ServiceBuilder;
+use tower_http::limit::RequestBodyLimitLayer;
 
 /// Limits of the HTTP layer.
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
     /// Requests evaluated at once (each already uses every core through rayon).
     pub workers: usize,
+    /// Requests per route admitted beyond the workers, waiting for one;
+    /// any more are shed with 503.
+    pub queue: usize,
     /// Bound on waiting for a worker, and on the work itself.
     pub timeout: Duration,
+    /// Bound on reading a request body.
+    pub body_timeout: Duration,
+    /// Bound on reading a request's headers, and on an idle keep-alive
+    /// connection waiting for its next request.
+    pub header_timeout: Duration,
+    /// Connections open at once; more are closed at once (plain HTTP: a 503).
+    pub max_connections: usize,
+    /// The tenants and their tokens (None: open, one tenant with the
+    /// server's default quota).
+    pub tenants: Option<Arc<Tenants>>,
+    /// TLS (None: plain HTTP).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             workers: 2,
+            queue: 2,
             timeout: Duration::from_secs(600),
+            body_timeout: Duration::from_secs(120),
+            header_timeout: Duration::from_secs(10),
+            max_connections: 256,
+            tenants: None,
+            tls: None,
         }
     }
 }
@@ -53,23 +95,43 @@ impl Default for HttpConfig {
 #[derive(Clone)]
 struct App {
     server: Arc<Server>,
+    tenants: Arc<Tenants>,
     permits: Arc<Semaphore>,
     timeout: Duration,
+    body_timeout: Duration,
+    metrics: Arc<Metrics>,
 }
 
 fn error_response(e: &ServiceError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::json!({"error": e.kind(), "detail": e.to_string()});
-    (status, axum::Json(body)).into_response()
+    let mut r = (status, axum::Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    r
 }
 
-fn rejection(r: &BytesRejection) -> ServiceError {
-    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ServiceError::TooLarge {
-            detail: r.body_text(),
+/// Read a body within the body timeout and the route's limit.
+async fn read_body(app: &App, body: Body, limit: usize) -> Result<axum::body::Bytes, ServiceError> {
+    let secs = app.body_timeout.as_secs_f64();
+    match tokio::time::timeout(app.body_timeout, axum::body::to_bytes(body, limit)).await {
+        Err(_) => Err(ServiceError::SlowBody {
+            detail: format!("the body did not arrive within {secs} s"),
+        }),
+        Ok(Err(e)) => {
+            let text = e.to_string();
+            let source = std::error::Error::source(&e).map(ToString::to_string);
+            if source.iter().chain([&text]).any(|t| t.contains("length limit")) {
+                Err(ServiceError::TooLarge {
+                    detail: format!("this route's bodies are at most {limit} bytes"),
+                })
+            } else {
+                Err(ServiceError::bad(format!("request body: {text}")))
+            }
         }
-    } else {
-        ServiceError::bad(format!("request body: {}", r.body_text()))
+        Ok(Ok(b)) => Ok(b),
     }
 }
 
@@ -79,17 +141,23 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
 ) -> Result<T, ServiceError> {
     let secs = app.timeout.as_secs_f64();
-    let permit = tokio::time::timeout(app.timeout, Arc::clone(&app.permits).acquire_owned())
-        .await
+    app.metrics.queued(1);
+    let permit = tokio::time::timeout(app.timeout, Arc::clone(&app.permits).acquire_owned()).await;
+    app.metrics.queued(-1);
+    let permit = permit
         .map_err(|_| ServiceError::Busy {
             detail: format!("no worker became free within the {secs} s timeout"),
         })?
         .map_err(|_| ServiceError::Busy {
             detail: "the worker pool is closed".into(),
         })?;
+    let metrics = Arc::clone(&app.metrics);
     let job = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        f()
+        metrics.running(1);
+        let r = f();
+        metrics.running(-1);
+        r
     });
     match tokio::time::timeout(app.timeout, job).await {
         Err(_) => Err(ServiceError::Busy {
@@ -102,55 +170,83 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-async fn healthz(State(app): State<App>) -> Response {
-    let (bundles, evicted) = app.server.bundle_counts();
-    let plan = app.server.plan();
-    axum::Json(serde_json::json!({
-        "status": "ok",
-        "model": plan.model,
-        "mode": plan.mode().name(),
-        "bundles": bundles,
-        "evicted": evicted,
-        "workers_free": app.permits.available_permits(),
-    }))
-    .into_response()
+/// Run store lookups (file or network I/O, no CKKS) off the async threads.
+async fn io<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ServiceError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(ServiceError::Busy {
+            detail: format!("the store lookup failed: {e}"),
+        }))
+}
+
+async fn healthz() -> Response {
+    axum::Json(serde_json::json!({"status": "ok"})).into_response()
 }
 
 async fn model(State(app): State<App>) -> Response {
     axum::Json(app.server.plan().clone()).into_response()
 }
 
-async fn register(State(app): State<App>, body: Result<Bytes, BytesRejection>) -> Response {
-    let body = match body {
+async fn register(
+    State(app): State<App>,
+    Extension(tenant): Extension<Arc<Tenant>>,
+    body: Body,
+) -> Response {
+    let limit = app.server.plan().limits.bundle_bytes;
+    let body = match read_body(&app, body, limit).await {
         Ok(b) => b,
-        Err(r) => return error_response(&rejection(&r)),
+        Err(e) => return error_response(&e),
     };
     let server = Arc::clone(&app.server);
-    match blocking(&app, move || server.register(&body)).await {
+    match blocking(&app, move || server.register(&tenant, &body)).await {
         Ok((id, new)) => axum::Json(serde_json::json!({"key_id": id, "new": new})).into_response(),
         Err(e) => error_response(&e),
     }
 }
 
-async fn known(State(app): State<App>, Path(id): Path<String>) -> Response {
-    if app.server.knows(&id) {
-        axum::Json(serde_json::json!({"key_id": id})).into_response()
-    } else {
-        error_response(&ServiceError::UnknownKey { key_id: id })
+async fn known(
+    State(app): State<App>,
+    Extension(tenant): Extension<Arc<Tenant>>,
+    Path(id): Path<String>,
+) -> Response {
+    let server = Arc::clone(&app.server);
+    let lookup = id.clone();
+    match io(move || server.knows(&tenant, &lookup)).await {
+        Ok(true) => axum::Json(serde_json::json!({"key_id": id})).into_response(),
+        Ok(false) => error_response(&ServiceError::UnknownKey {
+            key_id: id.chars().take(80).collect(),
+        }),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn remove(
+    State(app): State<App>,
+    Extension(tenant): Extension<Arc<Tenant>>,
+    Path(id): Path<String>,
+) -> Response {
+    let server = Arc::clone(&app.server);
+    match io(move || server.delete(&tenant, &id)).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error_response(&e),
     }
 }
 
 async fn infer(
     State(app): State<App>,
+    Extension(tenant): Extension<Arc<Tenant>>,
     Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
-    let body = match body {
+    let limit = app.server.plan().limits.request_bytes;
+    let body = match read_body(&app, body, limit).await {
         Ok(b) => b,
-        Err(r) => return error_response(&rejection(&r)),
+        Err(e) => return error_response(&e),
     };
     let server = Arc::clone(&app.server);
-    match blocking(&app, move || server.infer(&id, &body)).await {
+    match blocking(&app, move || server.infer(&tenant, &id, &body)).await {
         Ok((bytes, stats)) => (
             [
                 (header::CONTENT_TYPE, "application/octet-stream".to_string()),
@@ -187,30 +283,148 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     })
 }
 
-/// The routes, with the plan's body limit.
-pub fn router(server: Arc<Server>, cfg: &HttpConfig) -> Router {
-    let limit = server.plan().max_body_bytes;
+/// Authenticate the tenant (before admission and before any body byte).
+async fn authenticate(State(app): State<App>, mut req: Request, next: Next) -> Response {
+    let auth = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match app.tenants.authenticate(auth) {
+        Ok(t) => {
+            req.extensions_mut().insert(t);
+            next.run(req).await
+        }
+        Err(e) => error_response(&e),
+    }
+}
+
+/// Count and time every answer; turn the body-limit layer's plain 413 into
+/// the JSON error, and give every 503 a `Retry-After`.
+async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
+    let t = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let mut r = next.run(req).await;
+    let status = r.status();
+    let json = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if status == StatusCode::PAYLOAD_TOO_LARGE && !json {
+        r = error_response(&ServiceError::TooLarge {
+            detail: format!("the declared body is longer than {route} accepts (GET /v1/model lists the limits)"),
+        });
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    app.metrics
+        .request(&route, status.as_u16(), t.elapsed().as_secs_f64());
+    r
+}
+
+/// A route's admission: `limit` requests in, the rest shed with 503.
+fn admitted(
+    route: MethodRouter<App>,
+    limit: usize,
+    body_limit: usize,
+    name: &'static str,
+    app: &App,
+) -> MethodRouter<App> {
+    let metrics = Arc::clone(&app.metrics);
+    let shed = move |_: tower::BoxError| {
+        let metrics = Arc::clone(&metrics);
+        async move {
+            metrics.shed(name);
+            error_response(&ServiceError::Busy {
+                detail: format!("{name}: every admission slot is taken; retry shortly"),
+            })
+        }
+    };
+    route
+        .layer::<_, Infallible>(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(shed))
+                .load_shed()
+                .concurrency_limit(limit.max(1)),
+        )
+        .layer::<_, Infallible>(RequestBodyLimitLayer::new(body_limit))
+        .layer::<_, Infallible>(middleware::from_fn_with_state(app.clone(), authenticate))
+}
+
+/// The routes, with the plan's per-route body limits and `metrics`.
+pub fn router(server: Arc<Server>, cfg: &HttpConfig, metrics: Arc<Metrics>) -> Router {
+    let limits = server.plan().limits;
+    let tenants = cfg
+        .tenants
+        .clone()
+        .unwrap_or_else(|| Arc::new(Tenants::open(server.config().quota())));
     let app = App {
         server,
+        tenants,
         permits: Arc::new(Semaphore::new(cfg.workers.max(1))),
         timeout: cfg.timeout,
+        body_timeout: cfg.body_timeout,
+        metrics,
     };
+    let admit = cfg.workers.max(1) + cfg.queue;
+    let keys = admitted(post(register), admit, limits.bundle_bytes, "/v1/keys", &app);
+    let infer = admitted(
+        post(infer),
+        admit,
+        limits.request_bytes,
+        "/v1/infer/{key_id}",
+        &app,
+    );
+    let key = get(known)
+        .delete(remove)
+        .layer(middleware::from_fn_with_state(app.clone(), authenticate));
+    let trace = tower_http::trace::TraceLayer::new_for_http()
+        .make_span_with(tower_http::trace::DefaultMakeSpan::new().level(tracing::Level::INFO))
+        .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/v1/model", get(model))
-        .route("/v1/keys", post(register))
-        .route("/v1/keys/{key_id}", get(known))
-        .route("/v1/infer/{key_id}", post(infer))
+        .route("/v1/keys", keys)
+        .route("/v1/keys/{key_id}", key)
+        .route("/v1/infer/{key_id}", infer)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(app.clone(), observe))
+        .layer(trace)
         .with_state(app)
+}
+
+/// `GET /metrics`: the Prometheus exposition (bundle gauges refreshed first).
+pub fn metrics_router(server: Arc<Server>, metrics: Arc<Metrics>) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let (server, metrics) = (Arc::clone(&server), Arc::clone(&metrics));
+            async move {
+                server.report(&metrics);
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    metrics.render(),
+                )
+            }
+        }),
+    )
 }
 
 /// A server running on its own thread and tokio runtime (tests, benchmarks,
 /// notebooks); stopped when dropped.
 pub struct RunningServer {
     addr: SocketAddr,
+    tls: bool,
+    metrics_addr: Option<SocketAddr>,
+    metrics: Arc<Metrics>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -220,9 +434,18 @@ impl RunningServer {
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
-    /// `http://ADDR`.
+    /// `http://ADDR` (`https://` with TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+    /// `http://ADDR/metrics` of the metrics listener, if any.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.metrics_addr.map(|a| format!("http://{a}/metrics"))
+    }
+    /// The server's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 }
 
@@ -244,50 +467,131 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// Where a server listens.
+#[derive(Clone, Copy, Debug)]
+pub struct Addresses {
+    /// The API (port 0: any free port).
+    pub api: SocketAddr,
+    /// `GET /metrics` (None: not served).
+    pub metrics: Option<SocketAddr>,
+}
+
+/// Warn when the API is reachable from other hosts in plain HTTP.
+fn warn_if_exposed(addr: SocketAddr, cfg: &HttpConfig) {
+    if !addr.ip().is_loopback() && cfg.tls.is_none() {
+        tracing::warn!(
+            %addr,
+            "serving plain HTTP on a non-loopback address: tokens and ciphertexts travel in clear; give --tls-cert and --tls-key, or put a TLS proxy in front"
+        );
+    }
+    if !addr.ip().is_loopback() && cfg.tenants.is_none() {
+        tracing::warn!(
+            %addr,
+            "no --tokens file: anyone who reaches this address can register bundles (one shared quota)"
+        );
+    }
+}
+
+/// The bound listeners and the future that serves them.
+async fn bind(
+    server: Arc<Server>,
+    cfg: &HttpConfig,
+    at: Addresses,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<(
+    SocketAddr,
+    Option<SocketAddr>,
+    impl Future<Output = ()> + Send + 'static,
+)> {
+    let listener = tokio::net::TcpListener::bind(at.api).await?;
+    let bound = listener.local_addr()?;
+    warn_if_exposed(bound, cfg);
+    let metrics_listener = match at.metrics {
+        Some(a) => Some(tokio::net::TcpListener::bind(a).await?),
+        None => None,
+    };
+    let metrics_bound = match &metrics_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
+    let app = router(Arc::clone(&server), cfg, Arc::clone(&metrics));
+    let cfg = cfg.clone();
+    let run = async move {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        if let Some(l) = metrics_listener {
+            let m = metrics_router(server, Arc::clone(&metrics));
+            let mut rx = rx.clone();
+            tokio::spawn(async move {
+                let _ = axum::serve(l, m)
+                    .with_graceful_shutdown(async move {
+                        let _ = rx.changed().await;
+                    })
+                    .await;
+            });
+        }
+        super::listener::serve(listener, app, &cfg, metrics, shutdown).await;
+        let _ = tx.send(true);
+        drop(rx);
+    };
+    Ok((bound, metrics_bound, run))
+}
+
 /// Bind `addr` (port 0: any free port) and serve on a background thread.
 pub fn spawn(
     server: Arc<Server>,
     cfg: &HttpConfig,
     addr: SocketAddr,
 ) -> std::io::Result<RunningServer> {
+    spawn_at(
+        server,
+        cfg,
+        Addresses {
+            api: addr,
+            metrics: None,
+        },
+    )
+}
+
+/// Bind the API and metrics addresses and serve on a background thread.
+pub fn spawn_at(
+    server: Arc<Server>,
+    cfg: &HttpConfig,
+    at: Addresses,
+) -> std::io::Result<RunningServer> {
     let rt = runtime()?;
-    let listener = rt.block_on(tokio::net::TcpListener::bind(addr))?;
-    let bound = listener.local_addr()?;
-    let app = router(server, cfg);
+    let metrics = Arc::new(Metrics::new());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        rt.block_on(async move {
-            let shutdown = async {
-                let _ = rx.await;
-            };
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await;
-        });
-    });
+    let shutdown = async {
+        let _ = rx.await;
+    };
+    let (addr, metrics_addr, run) =
+        rt.block_on(bind(server, cfg, at, Arc::clone(&metrics), shutdown))?;
+    let thread = std::thread::spawn(move || rt.block_on(run));
     Ok(RunningServer {
-        addr: bound,
+        addr,
+        tls: cfg.tls.is_some(),
+        metrics_addr,
+        metrics,
         stop: Some(tx),
         thread: Some(thread),
     })
 }
 
-/// Bind `addr` and serve until Ctrl-C; `ready` is called with the bound address.
+/// Bind and serve until Ctrl-C; `ready` is called with the bound addresses.
 pub fn serve_forever(
     server: Arc<Server>,
     cfg: &HttpConfig,
-    addr: SocketAddr,
-    ready: impl FnOnce(SocketAddr),
+    at: Addresses,
+    ready: impl FnOnce(SocketAddr, Option<SocketAddr>),
 ) -> std::io::Result<()> {
     let rt = runtime()?;
-    let listener = rt.block_on(tokio::net::TcpListener::bind(addr))?;
-    ready(listener.local_addr()?);
-    let app = router(server, cfg);
-    rt.block_on(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-    })
+    let metrics = Arc::new(Metrics::new());
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let (addr, metrics_addr, run) = rt.block_on(bind(server, cfg, at, metrics, shutdown))?;
+    ready(addr, metrics_addr);
+    rt.block_on(run);
+    Ok(())
 }

@@ -10,8 +10,14 @@
 //!   or per image) and the registered bundles, and evaluates. It has no path to a secret key: its source
 //!   names no secret-key type or function (checked by `tests/service.rs`).
 //! - [`http`]: the axum routes over [`server::Server`] (`/healthz`,
-//!   `/v1/model`, `/v1/keys`, `/v1/infer/{key_id}`), body-size limit,
-//!   request timeout, CKKS work on a bounded blocking pool.
+//!   `/v1/model`, `/v1/keys`, `/v1/infer/{key_id}`): tenant tokens,
+//!   admission and load shedding before any body is read, per-route body
+//!   limits from the plan, CKKS work on a bounded blocking pool, metrics;
+//! - [`listener`]: the connections under the routes (hyper HTTP/1 with
+//!   header and idle timeouts, a connection cap, optional TLS by rustls);
+//! - [`store`]: the bundle store replicas share (`object_store`) and
+//!   [`tenants`]: who may register and how much;
+//! - [`metrics`]: the Prometheus counters and histograms.
 //!
 //! Wire format: the checked binary serialization of [`slaf_ckks::serial`]
 //! (versioned; seed-compressed uniform parts) inside two small containers
@@ -29,7 +35,11 @@
 
 pub mod client;
 pub mod http;
+pub mod listener;
+pub mod metrics;
 pub mod server;
+pub mod store;
+pub mod tenants;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -39,8 +49,10 @@ use slaf_he_nn::{HeNnError, Layout, Mode};
 pub use slaf_he_nn::KeyRequirements;
 
 /// Version of the published plan and of the containers below (2: the plan
-/// publishes the circuit's [`Layout`], output scale included).
-pub const WIRE_VERSION: u32 = 2;
+/// publishes the circuit's [`Layout`], output scale included; 3: the plan
+/// publishes exact per-route [`WireLimits`]). `docs/wire-format.md` is the
+/// specification.
+pub const WIRE_VERSION: u32 = 3;
 const BUNDLE_MAGIC: &[u8; 8] = b"SLAFBNDL";
 const MESSAGE_MAGIC: &[u8; 8] = b"SLAFMSG\0";
 
@@ -92,10 +104,29 @@ pub enum ServiceError {
         /// What failed (`store the bundle`, `reload a stored bundle`).
         what: &'static str,
     },
-    /// Every worker stayed busy, or the work ran past the timeout (503).
+    /// Every worker stayed busy, the work ran past the timeout, or the
+    /// server's memory for bundles is full (503, with `Retry-After`).
     #[error("server busy: {detail}")]
     Busy {
-        /// What timed out.
+        /// What timed out or is full.
+        detail: String,
+    },
+    /// No token, or a token the server does not know (401).
+    #[error("unauthorized: {detail}")]
+    Unauthorized {
+        /// What was wrong with the `Authorization` header.
+        detail: String,
+    },
+    /// The bundle alone is larger than the tenant's byte quota (403).
+    #[error("over quota: {detail}")]
+    Quota {
+        /// The sizes.
+        detail: String,
+    },
+    /// The request body did not arrive within the body timeout (408).
+    #[error("request timeout: {detail}")]
+    SlowBody {
+        /// The timeout.
         detail: String,
     },
     /// Encrypted inference failed on a well-formed request (500).
@@ -114,6 +145,8 @@ pub enum ServiceError {
     Http {
         /// The URL.
         url: String,
+        /// The server's status, when it answered.
+        status: Option<u16>,
         /// Status and message.
         detail: String,
     },
@@ -131,6 +164,9 @@ impl ServiceError {
     pub fn status(&self) -> u16 {
         match self {
             Self::BadRequest { .. } => 400,
+            Self::Unauthorized { .. } => 401,
+            Self::Quota { .. } => 403,
+            Self::SlowBody { .. } => 408,
             Self::UnknownKey { .. } | Self::NotFound { .. } => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::TooLarge { .. } => 413,
@@ -146,8 +182,11 @@ impl ServiceError {
             Self::UnknownKey { .. } => "unknown_key",
             Self::NotFound { .. } => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::Quota { .. } => "quota",
             _ => match self.status() {
                 400 => "bad_request",
+                401 => "unauthorized",
+                408 => "timeout",
                 413 => "too_large",
                 503 => "busy",
                 _ => "internal",
@@ -176,10 +215,11 @@ pub struct ServicePlan {
     /// Most images one request carries (batched: the slots, one ciphertext
     /// per pixel; per image: one ciphertext per image).
     pub images_per_request: usize,
-    /// Keys the bundle must hold.
+    /// Keys the bundle must hold: exactly these (a bundle with any other
+    /// Galois key is refused).
     pub keys: KeyRequirements,
-    /// Largest body the server accepts (bytes).
-    pub max_body_bytes: usize,
+    /// The exact size bounds of each route's body and of the answer.
+    pub limits: WireLimits,
     /// Noise flooding of the returned logits (uniform in [-2^B, 2^B) per
     /// coefficient), if the server applies it.
     #[serde(default)]
@@ -200,6 +240,60 @@ impl ServicePlan {
     /// Input ciphertexts of a full request.
     pub fn max_inputs(&self) -> usize {
         self.layout.inputs_for(self.images_per_request)
+    }
+}
+
+/// Exact byte bounds of the messages of a plan, computed from the
+/// parameters, the layout and the keys ([`WireLimits::for_plan`]): the
+/// server refuses a longer body before reading it (a declared
+/// `Content-Length` at once), and a client refuses a plan whose answer
+/// could exceed [`MAX_RESPONSE_BYTES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireLimits {
+    /// `POST /v1/keys`: a bundle of exactly the plan's keys, seed-compressed
+    /// as [`slaf_ckks::serial`] writes them, parameters JSON of at most
+    /// [`slaf_ckks::serial::MAX_PARAMETERS_JSON`] bytes.
+    pub bundle_bytes: usize,
+    /// `POST /v1/infer/{key_id}`: a message of the most input ciphertexts a
+    /// request may carry, each at the input level in full (unseeded) form.
+    pub request_bytes: usize,
+    /// The answer: a message of the most output ciphertexts, each at most
+    /// at the input level, in full form.
+    pub response_bytes: usize,
+}
+
+/// Most bytes of an answer a client accepts (a plan promising more is refused).
+pub const MAX_RESPONSE_BYTES: usize = 1 << 30;
+
+impl WireLimits {
+    /// The bounds for `params`, `layout`, `keys` and requests of at most
+    /// `images_per_request` images.
+    pub fn for_plan(
+        params: &slaf_ckks::CkksParameters,
+        layout: &Layout,
+        keys: &KeyRequirements,
+        images_per_request: usize,
+    ) -> Self {
+        use slaf_ckks::serial::{MAX_PARAMETERS_JSON, sizes};
+        let container = 8 + 4 + 4 * 8;
+        let galois = if keys.galois_steps.is_empty() {
+            0
+        } else {
+            sizes::galois_keys(params, keys.galois_steps.len(), true)
+        };
+        let bundle_bytes = container
+            + MAX_PARAMETERS_JSON
+            + sizes::public_key(params, true)
+            + sizes::relinearization_key(params, true)
+            + galois;
+        let ct = 8 + sizes::ciphertext(params, layout.start_level(), 2);
+        let inputs = layout.inputs_for(images_per_request).max(1);
+        let outputs = layout.outputs_for(images_per_request);
+        Self {
+            bundle_bytes,
+            request_bytes: 16 + inputs.saturating_mul(ct),
+            response_bytes: 16 + outputs.max(1).saturating_mul(ct),
+        }
     }
 }
 

@@ -8,14 +8,24 @@
 //! bundle is checked against the model's parameters (N, every prime, the
 //! Galois steps) before it is stored, and every ciphertext against the
 //! circuit's input level, part count and scale before any work; each
-//! failure is a typed [`ServiceError`] that names the numbers. The store
-//! holds at most [`ServerConfig::max_bundles`] bundles and evicts the least
-//! recently used one; with a bundle folder, bundles are also written as
-//! content-addressed files `KEY_ID.bundle` and reloaded on a miss.
+//! failure is a typed [`ServiceError`] that names the numbers. A bundle
+//! must hold exactly the plan's keys (no Galois key the plan does not
+//! list) and fit the plan's [`WireLimits::bundle_bytes`].
+//!
+//! Bundles belong to a [`Tenant`]: a tenant's quota (bundles and bytes)
+//! evicts only its own oldest bundles (deleted), and bundles in memory are
+//! bounded by [`ServerConfig::memory_bytes`]: with a shared
+//! [`BundleStore`] the least recently used bundle leaves memory (and is
+//! reloaded from the store, checked again, on its next request); without
+//! one only the registering tenant's own bundles are evicted, and a
+//! registration that cannot fit is a 503, never an abort.
 
+use super::metrics::Metrics;
+use super::store::BundleStore;
+use super::tenants::{Quota, Tenant};
 use super::{
-    BundleParts, ServiceError, ServicePlan, WIRE_VERSION, decode_bundle, decode_message,
-    encode_message, is_key_id, key_id,
+    BundleParts, ServiceError, ServicePlan, WIRE_VERSION, WireLimits, decode_bundle,
+    decode_message, encode_message, is_key_id, key_id,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -24,29 +34,36 @@ use slaf_ckks::serial::{
     ciphertext_from_bytes, ciphertext_to_bytes, galois_keys_from_bytes, parameters_from_json,
     public_key_from_bytes, relinearization_key_from_bytes,
 };
+use slaf_ckks::keys::galois_element;
 use slaf_ckks::{Ciphertext, CkksContext, EvaluationKeys, Evaluator, PublicKey};
 use slaf_he_nn::batched::BatchedCircuit;
 use slaf_he_nn::per_image::PerImageCircuit;
 use slaf_he_nn::plan::{ParamsChoice, StartLevel, resolve_params};
 use slaf_he_nn::{Circuit, HeNnError, Hooks, Mode, check_keys};
 use slaf_nn::WeightsFile;
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Limits and storage of a server.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
-    /// Bundles kept in memory; registering one more evicts the least recently used.
+    /// Bundles a tenant may have registered (a tenant of the tokens file
+    /// may name its own); one more evicts its oldest.
     pub max_bundles: usize,
-    /// Largest body accepted (None: twice the larger of one request and
-    /// one bundle of this model, computed from the plan).
-    pub max_body_bytes: Option<usize>,
+    /// Bundle bytes (as uploaded) a tenant may have registered (a tenant of
+    /// the tokens file may name its own).
+    pub tenant_bytes: usize,
+    /// Bytes of evaluation keys held in memory, all tenants together. With
+    /// a [`ServerConfig::bundle_store`] a full memory evicts the least
+    /// recently used bundle (reloaded from the store on its next request);
+    /// without one only the registering tenant's own bundles are evicted,
+    /// and a registration that cannot fit is answered 503.
+    pub memory_bytes: usize,
     /// Ciphertexts per per-image request.
     pub max_images_per_request: usize,
-    /// Folder of content-addressed bundle files shared by replicas (None: memory only).
-    pub bundle_dir: Option<PathBuf>,
+    /// The store of registered bundles replicas share (None: memory only).
+    pub bundle_store: Option<Arc<BundleStore>>,
     /// Accept parameter sets below 128-bit security (tests only).
     pub allow_insecure: bool,
     /// Noise flooding of returned ciphertexts: uniform noise in
@@ -59,11 +76,31 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             max_bundles: 16,
-            max_body_bytes: None,
+            tenant_bytes: 4 << 30,
+            memory_bytes: 2 << 30,
             max_images_per_request: 64,
-            bundle_dir: None,
+            bundle_store: None,
             allow_insecure: false,
             flood_bits: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The default quota of a tenant.
+    pub fn quota(&self) -> Quota {
+        Quota {
+            max_bundles: self.max_bundles.max(1),
+            max_bytes: self.tenant_bytes,
+        }
+    }
+
+    /// The tenant of an open server (no tokens) with this configuration's quota.
+    pub fn open_tenant(&self) -> Tenant {
+        Tenant {
+            name: super::tenants::OPEN_TENANT.into(),
+            max_bundles: self.max_bundles.max(1),
+            max_bytes: self.tenant_bytes,
         }
     }
 }
@@ -74,10 +111,64 @@ struct Entry {
     pk: PublicKey,
 }
 
-struct Store {
-    entries: HashMap<String, (Arc<Entry>, u64)>,
+impl Entry {
+    /// Bytes of the keys in memory.
+    fn bytes(&self) -> usize {
+        let keys = self.ev.keys();
+        self.pk.byte_size()
+            + keys.relin().map_or(0, |k| k.byte_size())
+            + keys.galois().map_or(0, |k| k.byte_size())
+    }
+}
+
+/// A bundle in memory.
+struct Cached {
+    entry: Arc<Entry>,
+    /// Bytes in memory.
+    bytes: usize,
+    /// Bytes as uploaded (what quotas count).
+    wire: usize,
+    /// Last use.
+    used: u64,
+    /// Registration (or reload) order.
+    added: u64,
+}
+
+/// Bundles in memory, by (tenant, key id).
+#[derive(Default)]
+struct Memory {
+    entries: HashMap<(String, String), Cached>,
+    bytes: usize,
     tick: u64,
-    evicted: u64,
+    /// Evictions (memory, quota) not yet reported to the metrics.
+    unreported: (u64, u64),
+    /// Evictions (memory, quota) since start.
+    evicted: (u64, u64),
+}
+
+impl Memory {
+    fn remove(&mut self, key: &(String, String)) -> bool {
+        match self.entries.remove(key) {
+            Some(c) => {
+                self.bytes -= c.bytes;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// What the bundle store holds now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BundleStats {
+    /// Bundles in memory.
+    pub bundles: usize,
+    /// Bytes of keys in memory.
+    pub bytes: usize,
+    /// Bundles evicted from memory since start (still in the store, if any).
+    pub evicted_memory: u64,
+    /// Bundles deleted by their tenant's quota since start.
+    pub evicted_quota: u64,
 }
 
 /// What one evaluation did.
@@ -99,7 +190,9 @@ pub struct Server<C: Circuit = Box<dyn Circuit>> {
     circuit: C,
     plan: ServicePlan,
     config: ServerConfig,
-    store: Mutex<Store>,
+    memory: Mutex<Memory>,
+    /// The Galois elements of the plan's steps (exact conformance).
+    galois_elements: BTreeSet<usize>,
 }
 
 impl<C: Circuit> std::fmt::Debug for Server<C> {
@@ -118,6 +211,10 @@ fn poisoned<T>(_: T) -> ServiceError {
     ServiceError::Busy {
         detail: "the bundle store lock is poisoned (an earlier request panicked)".into(),
     }
+}
+
+fn mib(b: usize) -> f64 {
+    b as f64 / (1u64 << 20) as f64
 }
 
 impl Server {
@@ -144,6 +241,19 @@ impl Server {
     }
 }
 
+/// Refuse a flooding width that leaves under 4 bits of logit precision.
+fn check_flood_bits(bits: u32, n: usize, out_scale: f64) -> Result<(), ServiceError> {
+    let slot_bits = f64::from(bits) + (n as f64 / 3.0).log2() / 2.0;
+    let max = (out_scale.log2() - 4.0 - (n as f64 / 3.0).log2() / 2.0).floor();
+    if slot_bits + 4.0 > out_scale.log2() {
+        return Err(ServiceError::bad(format!(
+            "--flood-bits {bits} would put slot noise 2^{slot_bits:.1} on logits of scale 2^{:.1}; at most {max} bits keep 4 bits of precision",
+            out_scale.log2()
+        )));
+    }
+    Ok(())
+}
+
 impl<C: Circuit> Server<C> {
     /// Serve `circuit` (the model `model` trained on `dataset`).
     pub fn with_circuit(
@@ -160,24 +270,15 @@ impl<C: Circuit> Server<C> {
             Mode::PerImage => config.max_images_per_request.max(1),
         };
         let keys = circuit.keys();
-        // Default body limit: twice the larger of a full request and a bundle.
-        let limbs = params.literal().coeff_mod_bit_sizes.len();
-        let ct = 2 * (layout.start_level() + 1) * n * 8 + 512;
-        let request = ct * layout.inputs_for(images_per_request).max(1);
-        let switching = 2 * limbs * limbs * n * 8;
-        let bundle = switching * (1 + keys.galois_steps.len()) + 2 * limbs * n * 8 + 4096;
-        let max_body_bytes = config.max_body_bytes.unwrap_or(2 * request.max(bundle));
         if let Some(bits) = config.flood_bits {
-            let out_scale = layout.output_scale();
-            let slot_bits = f64::from(bits) + (n as f64 / 3.0).log2() / 2.0;
-            let max = (out_scale.log2() - 4.0 - (n as f64 / 3.0).log2() / 2.0).floor();
-            if slot_bits + 4.0 > out_scale.log2() {
-                return Err(ServiceError::bad(format!(
-                    "--flood-bits {bits} would put slot noise 2^{slot_bits:.1} on logits of scale 2^{:.1}; at most {max} bits keep 4 bits of precision",
-                    out_scale.log2()
-                )));
-            }
+            check_flood_bits(bits, n, layout.output_scale())?;
         }
+        let limits = WireLimits::for_plan(params, &layout, &keys, images_per_request);
+        let galois_elements = keys
+            .galois_steps
+            .iter()
+            .map(|&s| galois_element(s, n))
+            .collect();
         let plan = ServicePlan {
             version: WIRE_VERSION,
             flood_bits: config.flood_bits,
@@ -188,23 +289,14 @@ impl<C: Circuit> Server<C> {
             layout,
             images_per_request,
             keys,
-            max_body_bytes,
+            limits,
         };
-        if let Some(dir) = &config.bundle_dir {
-            std::fs::create_dir_all(dir).map_err(|e| ServiceError::Io {
-                path: dir.display().to_string(),
-                detail: format!("cannot create the bundle folder: {e}"),
-            })?;
-        }
         Ok(Self {
             circuit,
             plan,
             config,
-            store: Mutex::new(Store {
-                entries: HashMap::new(),
-                tick: 0,
-                evicted: 0,
-            }),
+            memory: Mutex::new(Memory::default()),
+            galois_elements,
         })
     }
 
@@ -222,16 +314,39 @@ impl<C: Circuit> Server<C> {
         self.circuit.context()
     }
 
-    /// Bundles in memory and bundles evicted so far.
-    pub fn bundle_counts(&self) -> (usize, u64) {
-        self.store
+    /// The bundles in memory and the evictions so far.
+    pub fn bundle_stats(&self) -> BundleStats {
+        self.memory
             .lock()
-            .map(|s| (s.entries.len(), s.evicted))
-            .unwrap_or((0, 0))
+            .map(|m| BundleStats {
+                bundles: m.entries.len(),
+                bytes: m.bytes,
+                evicted_memory: m.evicted.0,
+                evicted_quota: m.evicted.1,
+            })
+            .unwrap_or_default()
     }
 
-    /// Check a bundle against the model and build its evaluator.
+    /// Report the bundle counts and the evictions since the last call.
+    pub fn report(&self, metrics: &Metrics) {
+        if let Ok(mut m) = self.memory.lock() {
+            let (mem, quota) = std::mem::take(&mut m.unreported);
+            metrics.bundles(m.entries.len(), m.bytes, mem, quota);
+        }
+    }
+
+    /// Check a bundle against the model and build its evaluator: the
+    /// parameters, every key, and exactly the plan's Galois keys.
     fn evaluator_of(&self, bytes: &[u8]) -> Result<Entry, ServiceError> {
+        let limit = self.plan.limits.bundle_bytes;
+        if bytes.len() > limit {
+            return Err(ServiceError::TooLarge {
+                detail: format!(
+                    "a bundle of {} bytes; this plan's bundles are at most {limit}",
+                    bytes.len()
+                ),
+            });
+        }
         let BundleParts {
             params_json,
             public_key,
@@ -260,128 +375,234 @@ impl<C: Circuit> Server<C> {
         } else {
             Some(galois_keys_from_bytes(ctx, &galois_keys).map_err(|e| what("Galois keys", e))?)
         };
+        let theirs: BTreeSet<usize> = gk.as_ref().map(|g| g.elements()).unwrap_or_default().into_iter().collect();
+        if theirs != self.galois_elements {
+            let extra = theirs.difference(&self.galois_elements).count();
+            let missing = self.galois_elements.difference(&theirs).count();
+            return Err(ServiceError::bad(format!(
+                "bundle: {} Galois keys, the plan lists exactly {} ({extra} not in the plan, {missing} of the plan's missing)",
+                theirs.len(),
+                self.galois_elements.len()
+            )));
+        }
         let ev = Evaluator::with_keys(ctx, EvaluationKeys::new(Some(rk), gk));
         check_keys(&ev, &self.plan.keys).map_err(|e| ServiceError::bad(format!("bundle: {e}")))?;
         Ok(Entry { ev, pk })
     }
 
-    fn insert(&self, id: &str, ev: Entry) -> Result<Arc<Entry>, ServiceError> {
-        let ev = Arc::new(ev);
-        let mut s = self.store.lock().map_err(poisoned)?;
-        s.tick += 1;
-        let tick = s.tick;
-        if !s.entries.contains_key(id) && s.entries.len() >= self.config.max_bundles.max(1) {
-            // Evict the least recently used bundle.
-            if let Some(old) = s
+    /// Put a checked bundle in memory, evicting least recently used
+    /// bundles to fit the memory budget: any bundle when a store keeps
+    /// them, else only `tenant`'s own. 503 when it cannot fit.
+    fn insert(
+        &self,
+        tenant: &str,
+        id: &str,
+        entry: Entry,
+        wire: usize,
+    ) -> Result<Arc<Entry>, ServiceError> {
+        let bytes = entry.bytes();
+        let budget = self.config.memory_bytes;
+        let entry = Arc::new(entry);
+        let key = (tenant.to_string(), id.to_string());
+        let mut m = self.memory.lock().map_err(poisoned)?;
+        m.remove(&key);
+        let shared = self.config.bundle_store.is_some();
+        while m.bytes + bytes > budget {
+            let victim = m
                 .entries
                 .iter()
-                .min_by_key(|(_, (_, t))| *t)
-                .map(|(k, _)| k.clone())
-            {
-                s.entries.remove(&old);
-                s.evicted += 1;
-            }
+                .filter(|(k, _)| shared || k.0 == tenant)
+                .min_by_key(|(_, c)| c.used)
+                .map(|(k, _)| k.clone());
+            let Some(victim) = victim else {
+                return Err(ServiceError::Busy {
+                    detail: format!(
+                        "the server's memory for bundles is full ({:.0} of {:.0} MiB held by other tenants' bundles; this one needs {:.0} MiB): retry later",
+                        mib(m.bytes),
+                        mib(budget),
+                        mib(bytes)
+                    ),
+                });
+            };
+            m.remove(&victim);
+            m.evicted.0 += 1;
+            m.unreported.0 += 1;
         }
-        s.entries.insert(id.to_string(), (Arc::clone(&ev), tick));
-        Ok(ev)
+        m.tick += 1;
+        let tick = m.tick;
+        m.bytes += bytes;
+        m.entries.insert(
+            key,
+            Cached {
+                entry: Arc::clone(&entry),
+                bytes,
+                wire,
+                used: tick,
+                added: tick,
+            },
+        );
+        Ok(entry)
     }
 
-    fn bundle_path(&self, id: &str) -> Option<PathBuf> {
-        self.config
-            .bundle_dir
-            .as_ref()
-            .map(|d| d.join(format!("{id}.bundle")))
+    /// A tenant's registered bundles, oldest first: (key id, bytes as uploaded).
+    fn registered(&self, tenant: &str) -> Result<Vec<(String, usize)>, ServiceError> {
+        if let Some(store) = &self.config.bundle_store {
+            return Ok(store
+                .list(tenant)?
+                .into_iter()
+                .map(|b| (b.key_id, b.bytes))
+                .collect());
+        }
+        let m = self.memory.lock().map_err(poisoned)?;
+        let mut mine: Vec<(u64, String, usize)> = m
+            .entries
+            .iter()
+            .filter(|(k, _)| k.0 == tenant)
+            .map(|(k, c)| (c.added, k.1.clone(), c.wire))
+            .collect();
+        mine.sort();
+        Ok(mine.into_iter().map(|(_, id, w)| (id, w)).collect())
     }
 
-    /// Register a bundle (`POST /v1/keys`); returns its key id and whether
-    /// it was new. Registering the same bundle twice is a no-op.
-    pub fn register(&self, bytes: &[u8]) -> Result<(String, bool), ServiceError> {
+    /// Make room in `tenant`'s quota for one more bundle of `wire` bytes
+    /// by deleting its oldest bundles.
+    fn enforce_quota(&self, tenant: &Tenant, wire: usize) -> Result<(), ServiceError> {
+        if wire > tenant.max_bytes {
+            return Err(ServiceError::Quota {
+                detail: format!(
+                    "a bundle of {:.1} MiB; tenant {}'s quota is {:.1} MiB",
+                    mib(wire),
+                    tenant.name,
+                    mib(tenant.max_bytes)
+                ),
+            });
+        }
+        let mut mine = self.registered(&tenant.name)?;
+        let mut total: usize = mine.iter().map(|b| b.1).sum();
+        let mut oldest = mine.drain(..).collect::<std::collections::VecDeque<_>>();
+        while oldest.len() + 1 > tenant.max_bundles.max(1) || total + wire > tenant.max_bytes {
+            let Some((id, bytes)) = oldest.pop_front() else {
+                break;
+            };
+            self.forget(&tenant.name, &id)?;
+            total -= bytes.min(total);
+            let mut m = self.memory.lock().map_err(poisoned)?;
+            m.evicted.1 += 1;
+            m.unreported.1 += 1;
+        }
+        Ok(())
+    }
+
+    /// Drop a bundle from memory and from the store.
+    fn forget(&self, tenant: &str, id: &str) -> Result<bool, ServiceError> {
+        let in_memory = self
+            .memory
+            .lock()
+            .map_err(poisoned)?
+            .remove(&(tenant.to_string(), id.to_string()));
+        let stored = match &self.config.bundle_store {
+            Some(store) => {
+                let there = store.exists(tenant, id)?;
+                store.delete(tenant, id)?;
+                there
+            }
+            None => false,
+        };
+        Ok(in_memory || stored)
+    }
+
+    /// Mark a bundle in memory as used; whether it is there.
+    fn touch(&self, tenant: &str, id: &str) -> Result<Option<Arc<Entry>>, ServiceError> {
+        let mut m = self.memory.lock().map_err(poisoned)?;
+        m.tick += 1;
+        let tick = m.tick;
+        Ok(m
+            .entries
+            .get_mut(&(tenant.to_string(), id.to_string()))
+            .map(|c| {
+                c.used = tick;
+                Arc::clone(&c.entry)
+            }))
+    }
+
+    /// Register a bundle for `tenant` (`POST /v1/keys`); returns its key
+    /// id and whether it was new. Registering the same bundle twice is a
+    /// no-op; a new one past the tenant's quota deletes its oldest.
+    pub fn register(&self, tenant: &Tenant, bytes: &[u8]) -> Result<(String, bool), ServiceError> {
         let id = key_id(bytes);
-        {
-            let mut s = self.store.lock().map_err(poisoned)?;
-            s.tick += 1;
-            let tick = s.tick;
-            if let Some(e) = s.entries.get_mut(&id) {
-                e.1 = tick;
+        if self.touch(&tenant.name, &id)?.is_some() {
+            return Ok((id, false));
+        }
+        if let Some(store) = &self.config.bundle_store {
+            if store.exists(&tenant.name, &id)? {
                 return Ok((id, false));
             }
         }
-        let ev = self.evaluator_of(bytes)?;
-        if let Some(path) = self.bundle_path(&id) {
-            std::fs::write(&path, bytes).map_err(|e| {
-                // The operator's log names the file; the client's answer does not.
-                eprintln!(
-                    "slaf-he serve: cannot store the bundle {}: {e}",
-                    path.display()
-                );
-                ServiceError::Storage {
-                    what: "store the bundle",
-                }
-            })?;
+        let entry = self.evaluator_of(bytes)?;
+        self.enforce_quota(tenant, bytes.len())?;
+        if let Some(store) = &self.config.bundle_store {
+            store.put(&tenant.name, &id, bytes)?;
         }
-        self.insert(&id, ev)?;
+        self.insert(&tenant.name, &id, entry, bytes.len())?;
         Ok((id, true))
     }
 
-    /// Whether a key id is known (in memory or in the bundle folder).
-    pub fn knows(&self, id: &str) -> bool {
-        let in_memory = self
-            .store
-            .lock()
-            .map(|s| s.entries.contains_key(id))
-            .unwrap_or(false);
-        in_memory || (is_key_id(id) && self.bundle_path(id).is_some_and(|p| p.exists()))
+    /// Whether `tenant` has registered the key id (in memory or in the store).
+    pub fn knows(&self, tenant: &Tenant, id: &str) -> Result<bool, ServiceError> {
+        if !is_key_id(id) {
+            return Ok(false);
+        }
+        if self.touch(&tenant.name, id)?.is_some() {
+            return Ok(true);
+        }
+        match &self.config.bundle_store {
+            Some(store) => store.exists(&tenant.name, id),
+            None => Ok(false),
+        }
     }
 
-    fn evaluator(&self, id: &str) -> Result<Arc<Entry>, ServiceError> {
+    /// Delete `tenant`'s bundle (`DELETE /v1/keys/{key_id}`).
+    pub fn delete(&self, tenant: &Tenant, id: &str) -> Result<(), ServiceError> {
+        if is_key_id(id) && self.forget(&tenant.name, id)? {
+            return Ok(());
+        }
+        Err(ServiceError::UnknownKey {
+            key_id: id.chars().take(80).collect(),
+        })
+    }
+
+    fn evaluator(&self, tenant: &str, id: &str) -> Result<Arc<Entry>, ServiceError> {
         let unknown = || ServiceError::UnknownKey {
             key_id: id.chars().take(80).collect(),
         };
-        {
-            let mut s = self.store.lock().map_err(poisoned)?;
-            s.tick += 1;
-            let tick = s.tick;
-            if let Some(e) = s.entries.get_mut(id) {
-                e.1 = tick;
-                return Ok(Arc::clone(&e.0));
-            }
-        }
         if !is_key_id(id) {
             return Err(unknown());
         }
-        // A bundle another replica stored: reload it (checked again).
-        let Some(path) = self.bundle_path(id).filter(|p| p.exists()) else {
+        if let Some(e) = self.touch(tenant, id)? {
+            return Ok(e);
+        }
+        // A bundle another replica stored, or one evicted from memory:
+        // reload it (checked again).
+        let Some(store) = &self.config.bundle_store else {
             return Err(unknown());
         };
-        let reload = ServiceError::Storage {
-            what: "reload a stored bundle",
+        let Some(bytes) = store.get(tenant, id, self.plan.limits.bundle_bytes)? else {
+            return Err(unknown());
         };
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) => {
-                eprintln!(
-                    "slaf-he serve: cannot read the bundle {}: {e}",
-                    path.display()
-                );
-                return Err(reload);
-            }
-        };
-        if key_id(&bytes) != id {
-            eprintln!(
-                "slaf-he serve: the bundle file {}'s SHA-256 is not its name",
-                path.display()
-            );
-            return Err(reload);
-        }
-        let ev = self.evaluator_of(&bytes)?;
-        self.insert(id, ev)
+        let entry = self.evaluator_of(&bytes)?;
+        self.insert(tenant, id, entry, bytes.len())
     }
 
-    /// Evaluate one request (`POST /v1/infer/{key_id}`): a message of
-    /// ciphertexts in the plan's layout in, a message of logit ciphertexts
-    /// out (batched: one per logit; per-image: one per image).
-    pub fn infer(&self, id: &str, body: &[u8]) -> Result<(Vec<u8>, EvalStats), ServiceError> {
-        let entry = self.evaluator(id)?;
+    /// Evaluate one request of `tenant` (`POST /v1/infer/{key_id}`): a
+    /// message of ciphertexts in the plan's layout in, a message of logit
+    /// ciphertexts out (batched: one per logit; per-image: one per image).
+    pub fn infer(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        body: &[u8],
+    ) -> Result<(Vec<u8>, EvalStats), ServiceError> {
+        let entry = self.evaluator(&tenant.name, id)?;
         let ev = &entry.ev;
         let ctx = self.context();
         let t = Instant::now();

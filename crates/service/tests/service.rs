@@ -9,8 +9,9 @@ use slaf_he_nn::Mode;
 use slaf_nn::WeightsFile;
 use slaf_nn::data::{Dataset, open_test_split};
 use slaf_service::client::{Client, Remote};
-use slaf_service::http::{HttpConfig, RunningServer, spawn};
+use slaf_service::http::{Addresses, HttpConfig, RunningServer, spawn_at};
 use slaf_service::server::{Server, ServerConfig};
+use slaf_service::store::BundleStore;
 use slaf_service::{ServicePlan, encode_message};
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +27,11 @@ fn weights() -> WeightsFile {
 
 fn start(mode: Mode, config: ServerConfig) -> RunningServer {
     let server = Server::new(&weights(), mode, None, config).expect("server");
-    let addr = "127.0.0.1:0".parse().expect("addr");
-    spawn(Arc::new(server), &HttpConfig::default(), addr).expect("spawn")
+    let at = Addresses {
+        api: "127.0.0.1:0".parse().expect("addr"),
+        metrics: Some("127.0.0.1:0".parse().expect("addr")),
+    };
+    spawn_at(Arc::new(server), &HttpConfig::default(), at).expect("spawn")
 }
 
 fn remote(s: &RunningServer) -> Remote {
@@ -81,7 +85,7 @@ fn round_trip(r: &Remote, client: &mut Client, count: usize, tol: f64) {
 #[test]
 fn per_image_end_to_end_agrees_with_plaintext() {
     let s = start(Mode::PerImage, ServerConfig::default());
-    let r = remote(&s);
+    let mut r = remote(&s);
     let plan = r.plan().expect("plan");
     assert_eq!(plan.mode(), Mode::PerImage);
     assert!(!plan.keys.galois_steps.is_empty());
@@ -104,7 +108,7 @@ fn per_image_end_to_end_agrees_with_plaintext() {
 #[test]
 fn batched_end_to_end_agrees_with_plaintext() {
     let s = start(Mode::Batched, ServerConfig::default());
-    let r = remote(&s);
+    let mut r = remote(&s);
     let plan = r.plan().expect("plan");
     assert_eq!(plan.mode(), Mode::Batched);
     assert!(
@@ -122,7 +126,7 @@ fn noise_flooding_keeps_accuracy_and_agreement() {
         ..ServerConfig::default()
     };
     let s = start(Mode::PerImage, flooded);
-    let r = remote(&s);
+    let mut r = remote(&s);
     let plan = r.plan().expect("plan");
     assert_eq!(plan.flood_bits, Some(12));
     let mut c = Client::generate(plan, &KeySeed::for_tests(7), false).expect("client");
@@ -169,12 +173,11 @@ fn hostile_clients_get_4xx_and_the_server_keeps_serving() {
     let s = start(
         Mode::PerImage,
         ServerConfig {
-            max_body_bytes: Some(160 << 20),
             max_images_per_request: 4,
             ..ServerConfig::default()
         },
     );
-    let r = remote(&s);
+    let mut r = remote(&s);
     let plan: ServicePlan = r.plan().expect("plan");
     let url = s.url();
     let expect = |what: &str, (status, body): (u16, String), want: u16, needle: &str| {
@@ -222,7 +225,7 @@ fn hostile_clients_get_4xx_and_the_server_keeps_serving() {
         "missing step",
         post_raw(&format!("{url}/v1/keys"), missing.bundle()),
         400,
-        "lack",
+        "1 of the plan's missing",
     );
     // An unknown key id.
     let c = good;
@@ -262,8 +265,8 @@ fn hostile_clients_get_4xx_and_the_server_keeps_serving() {
     let wrong = Client::generate(low, &KeySeed::for_tests(3), false).expect("client");
     let body_low = wrong.encrypt(&[ims[0].as_slice()]).expect("encrypt");
     expect("wrong level", post_raw(&infer, &body_low), 400, "level");
-    // An oversized body: refused by the limit before any parsing.
-    let huge = vec![0u8; (160 << 20) + 1];
+    // An oversized body: refused by the plan's exact limit before any parsing.
+    let huge = vec![0u8; plan.limits.request_bytes + 1];
     let (status, text) = post_raw(&infer, &huge);
     assert!(status == 413 || status == 0, "oversized: {status} {text}");
     healthy(&r);
@@ -297,8 +300,9 @@ fn four_concurrent_clients_are_all_served_correctly() {
             assert_eq!(argmax(&logits[0]), argmax(&plain[k]), "client {k}");
         }
     });
-    let body = remote(&s).get("/healthz").expect("healthz");
-    assert!(String::from_utf8_lossy(&body).contains("\"bundles\":4"));
+    let (status, text) = get_raw(&s.metrics_url().expect("metrics"));
+    assert_eq!(status, 200);
+    assert!(text.contains("slaf_bundles 4"), "{text}");
 }
 
 #[test]
@@ -314,16 +318,18 @@ fn bundle_store_evicts_the_least_recently_used() {
     )
     .expect("server");
     let plan = server.plan().clone();
+    let t = server.config().open_tenant();
     let ids: Vec<String> = (0..3)
         .map(|k| {
             let c =
                 Client::generate(plan.clone(), &KeySeed::for_tests(20 + k), false).expect("client");
-            server.register(c.bundle()).expect("register").0
+            server.register(&t, c.bundle()).expect("register").0
         })
         .collect();
-    assert!(!server.knows(&ids[0]), "the oldest bundle is evicted");
-    assert!(server.knows(&ids[1]) && server.knows(&ids[2]));
-    assert_eq!(server.bundle_counts(), (2, 1));
+    assert!(!server.knows(&t, &ids[0]).unwrap(), "the oldest bundle is evicted");
+    assert!(server.knows(&t, &ids[1]).unwrap() && server.knows(&t, &ids[2]).unwrap());
+    let st = server.bundle_stats();
+    assert_eq!((st.bundles, st.evicted_quota, st.evicted_memory), (2, 1, 0));
 }
 
 /// The server side has no path to a secret key: its source names no
@@ -331,7 +337,14 @@ fn bundle_store_evicts_the_least_recently_used() {
 #[test]
 fn server_source_names_no_secret_key() {
     // Integration tests run in the crate folder (crates/service).
-    for file in ["src/server.rs", "src/http.rs"] {
+    for file in [
+        "src/server.rs",
+        "src/http.rs",
+        "src/listener.rs",
+        "src/store.rs",
+        "src/tenants.rs",
+        "src/metrics.rs",
+    ] {
         let text = std::fs::read_to_string(file).expect("source");
         // Skip the module documentation (it explains the invariant).
         let code: String = text
@@ -345,7 +358,8 @@ fn server_source_names_no_secret_key() {
             "decrypt",
             "encrypt_symmetric",
             "secret_key",
-            "client::",
+            "super::client",
+            "crate::client",
         ] {
             assert!(!code.contains(forbidden), "{file} mentions {forbidden}");
         }
@@ -371,7 +385,7 @@ fn query_runs_the_remote_engine_through_the_harness() {
         data_dir: None,
         reference: Some(reference),
         images_per_request: 2,
-        timeout: Duration::from_secs(600),
+        remote: slaf_service::client::RemoteOptions::default(),
         quiet: true,
         allow_insecure: false,
     };
@@ -416,7 +430,7 @@ fn unknown_routes_are_json_and_storage_failures_name_no_file() {
     let dir = tempfile::tempdir().expect("tmp");
     let store = dir.path().join("bundles");
     let config = ServerConfig {
-        bundle_dir: Some(store.clone()),
+        bundle_store: Some(Arc::new(BundleStore::local(&store).expect("store"))),
         ..ServerConfig::default()
     };
     let s = start(Mode::Batched, config);
@@ -436,7 +450,8 @@ fn unknown_routes_are_json_and_storage_failures_name_no_file() {
     // A folder where the bundle file should go: the write fails, as root too.
     let plan = remote(&s).plan().expect("plan");
     let c = Client::generate(plan, &KeySeed::for_tests(12), false).expect("client");
-    std::fs::create_dir_all(store.join(format!("{}.bundle", c.key_id()))).expect("blocker");
+    let blocker = store.join("bundles/public").join(format!("{}.bundle", c.key_id()));
+    std::fs::create_dir_all(blocker).expect("blocker");
     let (status, text) = post_raw(&format!("{url}/v1/keys"), c.bundle());
     assert_eq!(status, 500, "{text}");
     assert!(text.contains("could not store the bundle"), "{text}");
