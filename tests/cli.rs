@@ -58,6 +58,7 @@ fn every_subcommand_has_help() {
         "infer",
         "compare",
         "interval",
+        "token",
         "bench",
         "reproduce",
         "report",
@@ -144,8 +145,24 @@ fn unknown_subcommands_and_bad_values_are_refused() {
             "--timeout-s",
         ),
         (
-            vec!["serve", "--model", "x", "--max-body-mib", "0"],
-            "--max-body-mib",
+            vec!["serve", "--model", "x", "--memory-mib", "0"],
+            "--memory-mib",
+        ),
+        (
+            vec!["serve", "--model", "x", "--max-connections", "0"],
+            "--max-connections",
+        ),
+        (
+            vec!["serve", "--model", "x", "--header-timeout-s", "0"],
+            "--header-timeout-s",
+        ),
+        (
+            vec!["serve", "--model", "x", "--tls-cert", "c.pem"],
+            "--tls-key",
+        ),
+        (
+            vec!["token", "--name", "a", "--max-bundles", "0"],
+            "--max-bundles",
         ),
         (
             vec!["serve", "--model", "x", "--max-bundles", "0"],

@@ -14,11 +14,11 @@ use slaf_he::service::listener::tls_config;
 use slaf_he::service::server::{Server, ServerConfig};
 use slaf_he::service::store::BundleStore;
 use slaf_he::service::tenants::Tenants;
-use zeroize::Zeroizing;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use zeroize::Zeroizing;
 
 /// Arguments of `slaf-he serve`.
 #[derive(Debug, Args)]
@@ -68,6 +68,13 @@ pub struct ServeArgs {
     /// Connections open at once, at least 1; more are closed at once.
     #[arg(long, default_value_t = 256, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_connections: usize,
+    /// MiB of request bodies held in memory at once, all routes together (raised to
+    /// one maximum-size body); a body that does not fit is shed (503) unread.
+    #[arg(long, default_value_t = 1536, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub body_mib: usize,
+    /// Requests one tenant may have in flight at once, at least 1; more are shed (503).
+    #[arg(long, default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub tenant_requests: usize,
     /// Folder of the bundle store (objects bundles/TENANT/KEY_ID.bundle), shared by
     /// replicas [default: memory only].
     #[arg(long, value_name = "DIR")]
@@ -142,6 +149,8 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         body_timeout: Duration::from_secs(args.body_timeout_s),
         header_timeout: Duration::from_secs(args.header_timeout_s),
         max_connections: args.max_connections,
+        body_bytes: args.body_mib << 20,
+        tenant_requests: args.tenant_requests,
         tenants,
         tls,
     };
@@ -163,10 +172,10 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             metrics.map(|m| format!(", metrics on http://{m}/metrics")).unwrap_or_default()
         );
         println!(
-            "limits: bundle {:.1} MiB, request {:.1} MiB; {admitted} requests admitted per route (at most {:.0} MiB of bodies buffered); {} MiB of keys in memory",
+            "limits: bundle {:.1} MiB, request {:.1} MiB; {admitted} requests admitted per route; at most {:.0} MiB of bodies and {} MiB of keys in memory",
             mib(limits.bundle_bytes),
             mib(limits.request_bytes),
-            mib(admitted * (limits.bundle_bytes + limits.request_bytes)),
+            mib((args.body_mib << 20).max(limits.bundle_bytes.max(limits.request_bytes))),
             args.memory_mib
         );
     })

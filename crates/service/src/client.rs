@@ -491,9 +491,7 @@ impl Remote {
         let mut resp = match r {
             Ok(r) => r,
             Err(
-                e @ (ureq::Error::Io(_)
-                | ureq::Error::ConnectionFailed
-                | ureq::Error::Protocol(_)),
+                e @ (ureq::Error::Io(_) | ureq::Error::ConnectionFailed | ureq::Error::Protocol(_)),
             ) => return Attempt::Retry(http(e.to_string()), None),
             Err(e) => return Attempt::Fail(http(e.to_string())),
         };

@@ -14,7 +14,9 @@
 //!
 //! Invariants, in the order a request meets them:
 //! 1. the tenant is authenticated from the `Authorization` header (401
-//!    without a known token when the server has a tokens file);
+//!    without a known token when the server has a tokens file) and holds
+//!    one of its [`HttpConfig::tenant_requests`] in-flight slots, or the
+//!    request is shed (503): one tenant cannot starve the others;
 //! 2. a declared `Content-Length` over the route's limit (the plan's
 //!    [`super::WireLimits`]: a bundle's or a request's exact size) is a
 //!    413 at once, before a byte of the body is read;
@@ -22,8 +24,11 @@
 //!    admitted, every other is shed at once with 503 and `Retry-After`
 //!    (tower's `ConcurrencyLimit` under `LoadShed`), so buffered bodies
 //!    never exceed `(workers + queue) × limit` per route;
-//! 4. the body is read within [`HttpConfig::body_timeout`] (408 past it)
-//!    and never past the limit (413);
+//! 4. the body takes its declared length from the byte budget
+//!    [`HttpConfig::body_bytes`] at once or is shed (503): bodies in memory
+//!    never exceed the budget, whatever the sizes; it is then read within
+//!    [`HttpConfig::body_timeout`] (408 past it), never past the limit
+//!    (413), into one allocation;
 //! 5. CKKS work runs on tokio's blocking pool behind a semaphore of
 //!    [`HttpConfig::workers`] permits; waiting and the work are each
 //!    bounded by [`HttpConfig::timeout`] (503 past it; the work is not
@@ -70,6 +75,13 @@ pub struct HttpConfig {
     pub header_timeout: Duration,
     /// Connections open at once; more are closed at once (plain HTTP: a 503).
     pub max_connections: usize,
+    /// Bytes of request bodies held in memory at once, all routes
+    /// together (raised to the largest route limit): a body that does not
+    /// fit is shed with 503 before it is read.
+    pub body_bytes: usize,
+    /// Requests one tenant may have in flight at once (an open server has
+    /// one tenant: this is then a global cap); more are shed with 503.
+    pub tenant_requests: usize,
     /// The tenants and their tokens (None: open, one tenant with the
     /// server's default quota).
     pub tenants: Option<Arc<Tenants>>,
@@ -86,6 +98,8 @@ impl Default for HttpConfig {
             body_timeout: Duration::from_secs(120),
             header_timeout: Duration::from_secs(10),
             max_connections: 256,
+            body_bytes: 1536 << 20,
+            tenant_requests: 4,
             tenants: None,
             tls: None,
         }
@@ -100,6 +114,12 @@ struct App {
     timeout: Duration,
     body_timeout: Duration,
     metrics: Arc<Metrics>,
+    /// Request bodies in memory, in [`BUDGET_UNIT`]s.
+    body_budget: Arc<Semaphore>,
+    body_units: usize,
+    /// Requests in flight per tenant.
+    inflight: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<Semaphore>>>>,
+    tenant_requests: usize,
 }
 
 fn error_response(e: &ServiceError) -> Response {
@@ -113,25 +133,66 @@ fn error_response(e: &ServiceError) -> Response {
     r
 }
 
-/// Read a body within the body timeout and the route's limit.
-async fn read_body(app: &App, body: Body, limit: usize) -> Result<axum::body::Bytes, ServiceError> {
+/// Bytes of the body budget one permit stands for.
+const BUDGET_UNIT: usize = 1 << 20;
+
+/// A request body read into memory, holding its share of the body budget
+/// until dropped.
+struct Buffered {
+    bytes: Vec<u8>,
+    _budget: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Take the body's share of the byte budget (its declared length, else the
+/// route's limit) at once or shed; then read it, within the body timeout
+/// and the limit, into one allocation of the declared size.
+async fn read_body(
+    app: &App,
+    headers: &axum::http::HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Buffered, ServiceError> {
+    use http_body_util::BodyExt;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let need = declared.unwrap_or(limit).min(limit);
+    let units = u32::try_from(need.div_ceil(BUDGET_UNIT).max(1)).unwrap_or(u32::MAX);
+    let budget = Arc::clone(&app.body_budget)
+        .try_acquire_many_owned(units)
+        .map_err(|_| ServiceError::Busy {
+            detail: format!(
+                "the memory for request bodies is in use ({} of {} MiB free, this body needs {units}); retry shortly",
+                app.body_budget.available_permits(),
+                app.body_units
+            ),
+        })?;
     let secs = app.body_timeout.as_secs_f64();
-    match tokio::time::timeout(app.body_timeout, axum::body::to_bytes(body, limit)).await {
+    let read = async {
+        let mut body = body;
+        let mut out = Vec::with_capacity(need);
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| ServiceError::bad(format!("request body: {e}")))?;
+            if let Ok(data) = frame.into_data() {
+                if out.len() + data.len() > limit {
+                    return Err(ServiceError::TooLarge {
+                        detail: format!("this route's bodies are at most {limit} bytes"),
+                    });
+                }
+                out.extend_from_slice(&data);
+            }
+        }
+        Ok(out)
+    };
+    match tokio::time::timeout(app.body_timeout, read).await {
         Err(_) => Err(ServiceError::SlowBody {
             detail: format!("the body did not arrive within {secs} s"),
         }),
-        Ok(Err(e)) => {
-            let text = e.to_string();
-            let source = std::error::Error::source(&e).map(ToString::to_string);
-            if source.iter().chain([&text]).any(|t| t.contains("length limit")) {
-                Err(ServiceError::TooLarge {
-                    detail: format!("this route's bodies are at most {limit} bytes"),
-                })
-            } else {
-                Err(ServiceError::bad(format!("request body: {text}")))
-            }
-        }
-        Ok(Ok(b)) => Ok(b),
+        Ok(r) => r.map(|bytes| Buffered {
+            bytes,
+            _budget: budget,
+        }),
     }
 }
 
@@ -174,11 +235,11 @@ async fn blocking<T: Send + 'static>(
 async fn io<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
 ) -> Result<T, ServiceError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| Err(ServiceError::Busy {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(ServiceError::Busy {
             detail: format!("the store lookup failed: {e}"),
-        }))
+        })
+    })
 }
 
 async fn healthz() -> Response {
@@ -192,15 +253,16 @@ async fn model(State(app): State<App>) -> Response {
 async fn register(
     State(app): State<App>,
     Extension(tenant): Extension<Arc<Tenant>>,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> Response {
     let limit = app.server.plan().limits.bundle_bytes;
-    let body = match read_body(&app, body, limit).await {
+    let body = match read_body(&app, &headers, body, limit).await {
         Ok(b) => b,
         Err(e) => return error_response(&e),
     };
     let server = Arc::clone(&app.server);
-    match blocking(&app, move || server.register(&tenant, &body)).await {
+    match blocking(&app, move || server.register(&tenant, &body.bytes)).await {
         Ok((id, new)) => axum::Json(serde_json::json!({"key_id": id, "new": new})).into_response(),
         Err(e) => error_response(&e),
     }
@@ -238,15 +300,16 @@ async fn infer(
     State(app): State<App>,
     Extension(tenant): Extension<Arc<Tenant>>,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> Response {
     let limit = app.server.plan().limits.request_bytes;
-    let body = match read_body(&app, body, limit).await {
+    let body = match read_body(&app, &headers, body, limit).await {
         Ok(b) => b,
         Err(e) => return error_response(&e),
     };
     let server = Arc::clone(&app.server);
-    match blocking(&app, move || server.infer(&tenant, &id, &body)).await {
+    match blocking(&app, move || server.infer(&tenant, &id, &body.bytes)).await {
         Ok((bytes, stats)) => (
             [
                 (header::CONTENT_TYPE, "application/octet-stream".to_string()),
@@ -283,19 +346,43 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     })
 }
 
-/// Authenticate the tenant (before admission and before any body byte).
+/// Authenticate the tenant (before admission and before any body byte)
+/// and hold one of its in-flight slots ([`HttpConfig::tenant_requests`])
+/// for the request's life, or shed it: one tenant cannot take every slot.
 async fn authenticate(State(app): State<App>, mut req: Request, next: Next) -> Response {
     let auth = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    match app.tenants.authenticate(auth) {
-        Ok(t) => {
-            req.extensions_mut().insert(t);
-            next.run(req).await
-        }
-        Err(e) => error_response(&e),
-    }
+    let tenant = match app.tenants.authenticate(auth) {
+        Ok(t) => t,
+        Err(e) => return error_response(&e),
+    };
+    let slots = {
+        let Ok(mut map) = app.inflight.lock() else {
+            return error_response(&ServiceError::Busy {
+                detail: "the tenant table lock is poisoned".into(),
+            });
+        };
+        let n = app.tenant_requests;
+        Arc::clone(
+            map.entry(tenant.name.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(n))),
+        )
+    };
+    let Ok(slot) = slots.try_acquire_owned() else {
+        app.metrics.shed("tenant");
+        return error_response(&ServiceError::Busy {
+            detail: format!(
+                "tenant {} has {} requests in flight, its most; retry when one is answered",
+                tenant.name, app.tenant_requests
+            ),
+        });
+    };
+    req.extensions_mut().insert(tenant);
+    let r = next.run(req).await;
+    drop(slot);
+    r
 }
 
 /// Count and time every answer; turn the body-limit layer's plain 413 into
@@ -314,7 +401,9 @@ async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if status == StatusCode::PAYLOAD_TOO_LARGE && !json {
         r = error_response(&ServiceError::TooLarge {
-            detail: format!("the declared body is longer than {route} accepts (GET /v1/model lists the limits)"),
+            detail: format!(
+                "the declared body is longer than {route} accepts (GET /v1/model lists the limits)"
+            ),
         });
     }
     if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -362,7 +451,20 @@ pub fn router(server: Arc<Server>, cfg: &HttpConfig, metrics: Arc<Metrics>) -> R
         .tenants
         .clone()
         .unwrap_or_else(|| Arc::new(Tenants::open(server.config().quota())));
+    let largest = limits.bundle_bytes.max(limits.request_bytes);
+    if cfg.body_bytes < largest {
+        tracing::warn!(
+            body_mib = cfg.body_bytes >> 20,
+            largest_mib = largest >> 20,
+            "the body budget is below one maximum-size body: raised to it"
+        );
+    }
+    let body_units = cfg.body_bytes.max(largest).div_ceil(BUDGET_UNIT);
     let app = App {
+        body_budget: Arc::new(Semaphore::new(body_units)),
+        body_units,
+        inflight: Arc::default(),
+        tenant_requests: cfg.tenant_requests.max(1),
         server,
         tenants,
         permits: Arc::new(Semaphore::new(cfg.workers.max(1))),
@@ -384,7 +486,10 @@ pub fn router(server: Arc<Server>, cfg: &HttpConfig, metrics: Arc<Metrics>) -> R
         .layer(middleware::from_fn_with_state(app.clone(), authenticate));
     let trace = tower_http::trace::TraceLayer::new_for_http()
         .make_span_with(tower_http::trace::DefaultMakeSpan::new().level(tracing::Level::INFO))
-        .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO));
+        .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO))
+        // Refusals (shed, timeouts) are expected under load: counted in
+        // the metrics, logged at debug.
+        .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/v1/model", get(model))

@@ -26,7 +26,10 @@ use tokio::sync::Semaphore;
 const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 61\r\n\r\n{\"error\":\"busy\",\"detail\":\"server busy: too many connections\"}";
 
 /// Load a TLS certificate chain and private key (PEM files).
-pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, super::ServiceError> {
+pub fn tls_config(
+    cert: &Path,
+    key: &Path,
+) -> Result<Arc<rustls::ServerConfig>, super::ServiceError> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let io = |p: &Path, e: &dyn std::fmt::Display| super::ServiceError::Io {
@@ -158,7 +161,10 @@ mod tests {
     fn the_refusal_is_one_well_formed_response() {
         let text = std::str::from_utf8(REFUSED).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        assert!(head.contains(&format!("content-length: {}", body.len())), "{head}");
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{head}"
+        );
         let v: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(v["error"], "busy");
     }

@@ -104,11 +104,7 @@ impl Metrics {
             "Admitted requests waiting for a CKKS worker",
             queue.clone(),
         );
-        registry.register(
-            "running",
-            "Requests on a CKKS worker now",
-            running.clone(),
-        );
+        registry.register("running", "Requests on a CKKS worker now", running.clone());
         registry.register("bundles", "Bundles held in memory", bundles.clone());
         registry.register(
             "bundle_bytes",
@@ -183,7 +179,8 @@ impl Metrics {
     /// since the last call (`memory`, `quota`).
     pub fn bundles(&self, count: usize, bytes: usize, memory: u64, quota: u64) {
         self.bundles.set(i64::try_from(count).unwrap_or(i64::MAX));
-        self.bundle_bytes.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        self.bundle_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
         for (reason, n) in [("memory", memory), ("quota", quota)] {
             if n > 0 {
                 self.evictions.get_or_create(&Reason { reason }).inc_by(n);

@@ -29,12 +29,12 @@ use super::{
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
+use slaf_ckks::keys::galois_element;
 use slaf_ckks::keys::wipe_rng;
 use slaf_ckks::serial::{
     ciphertext_from_bytes, ciphertext_to_bytes, galois_keys_from_bytes, parameters_from_json,
     public_key_from_bytes, relinearization_key_from_bytes,
 };
-use slaf_ckks::keys::galois_element;
 use slaf_ckks::{Ciphertext, CkksContext, EvaluationKeys, Evaluator, PublicKey};
 use slaf_he_nn::batched::BatchedCircuit;
 use slaf_he_nn::per_image::PerImageCircuit;
@@ -375,7 +375,12 @@ impl<C: Circuit> Server<C> {
         } else {
             Some(galois_keys_from_bytes(ctx, &galois_keys).map_err(|e| what("Galois keys", e))?)
         };
-        let theirs: BTreeSet<usize> = gk.as_ref().map(|g| g.elements()).unwrap_or_default().into_iter().collect();
+        let theirs: BTreeSet<usize> = gk
+            .as_ref()
+            .map(|g| g.elements())
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
         if theirs != self.galois_elements {
             let extra = theirs.difference(&self.galois_elements).count();
             let missing = self.galois_elements.difference(&theirs).count();
@@ -516,8 +521,7 @@ impl<C: Circuit> Server<C> {
         let mut m = self.memory.lock().map_err(poisoned)?;
         m.tick += 1;
         let tick = m.tick;
-        Ok(m
-            .entries
+        Ok(m.entries
             .get_mut(&(tenant.to_string(), id.to_string()))
             .map(|c| {
                 c.used = tick;
@@ -533,10 +537,10 @@ impl<C: Circuit> Server<C> {
         if self.touch(&tenant.name, &id)?.is_some() {
             return Ok((id, false));
         }
-        if let Some(store) = &self.config.bundle_store {
-            if store.exists(&tenant.name, &id)? {
-                return Ok((id, false));
-            }
+        if let Some(store) = &self.config.bundle_store
+            && store.exists(&tenant.name, &id)?
+        {
+            return Ok((id, false));
         }
         let entry = self.evaluator_of(bytes)?;
         self.enforce_quota(tenant, bytes.len())?;

@@ -134,14 +134,15 @@ impl BundleStore {
                     r.meta.size
                 ));
             }
-            r.bytes().await.map(|b| Some(b.to_vec())).map_err(|e| e.to_string())
+            r.bytes()
+                .await
+                .map(|b| Some(b.to_vec()))
+                .map_err(|e| e.to_string())
         });
         match got {
-            Ok(Some(bytes)) if super::key_id(&bytes) != key_id => Err(failed(
-                WHAT,
-                &path,
-                "its SHA-256 is not its name",
-            )),
+            Ok(Some(bytes)) if super::key_id(&bytes) != key_id => {
+                Err(failed(WHAT, &path, "its SHA-256 is not its name"))
+            }
             Ok(b) => Ok(b),
             Err(e) => Err(failed(WHAT, &path, e)),
         }
@@ -200,7 +201,9 @@ mod tests {
         assert_eq!(s.get("t1", &ia, 3).unwrap_err().status(), 500);
         let l = s.list("t1").unwrap();
         assert_eq!(
-            l.iter().map(|x| (x.key_id.clone(), x.bytes)).collect::<Vec<_>>(),
+            l.iter()
+                .map(|x| (x.key_id.clone(), x.bytes))
+                .collect::<Vec<_>>(),
             vec![(ia.clone(), a.len()), (ib.clone(), b.len())]
         );
         assert!(s.list("t2").unwrap().is_empty());
@@ -208,7 +211,11 @@ mod tests {
         s.delete("t1", &ia).unwrap();
         assert!(!s.exists("t1", &ia).unwrap());
         // A file whose content is not its name is refused, naming no path.
-        std::fs::write(dir.path().join("bundles/t1").join(format!("{ia}.bundle")), &b).unwrap();
+        std::fs::write(
+            dir.path().join("bundles/t1").join(format!("{ia}.bundle")),
+            &b,
+        )
+        .unwrap();
         let e = s.get("t1", &ia, 100).unwrap_err().to_string();
         assert!(!e.contains(&dir.path().display().to_string()), "{e}");
     }

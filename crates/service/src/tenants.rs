@@ -121,7 +121,8 @@ impl Tenants {
             path: what.to_string(),
             detail,
         };
-        let file: File = toml::from_str(text).map_err(|e| bad(format!("not a tokens file: {e}")))?;
+        let file: File =
+            toml::from_str(text).map_err(|e| bad(format!("not a tokens file: {e}")))?;
         if file.tenant.is_empty() {
             return Err(bad("no [[tenant]] entry".into()));
         }
@@ -141,7 +142,10 @@ impl Tenants {
                 ))
             })?;
             if e.max_bundles == Some(0) || e.max_bundle_mib == Some(0) {
-                return Err(bad(format!("tenant {}: a quota of 0 admits nothing", e.name)));
+                return Err(bad(format!(
+                    "tenant {}: a quota of 0 admits nothing",
+                    e.name
+                )));
             }
             if !names.insert(e.name.clone()) {
                 return Err(bad(format!("tenant {} is listed twice", e.name)));
@@ -244,10 +248,21 @@ mod tests {
         let t = Tenants::from_toml(&text, "tokens.toml", Q).unwrap();
         assert!(t.requires_token());
         let a = t.authenticate(Some(&format!("Bearer {ta}"))).unwrap();
-        assert_eq!((a.name.as_str(), a.max_bundles, a.max_bytes), ("alice", 1, 10 << 20));
+        assert_eq!(
+            (a.name.as_str(), a.max_bundles, a.max_bytes),
+            ("alice", 1, 10 << 20)
+        );
         let b = t.authenticate(Some(&format!("Bearer {tb}"))).unwrap();
-        assert_eq!((b.name.as_str(), b.max_bundles, b.max_bytes), ("bob", 3, 2 << 20));
-        for bad in [None, Some("Bearer "), Some("Basic abc"), Some("Bearer slaf_00")] {
+        assert_eq!(
+            (b.name.as_str(), b.max_bundles, b.max_bytes),
+            ("bob", 3, 2 << 20)
+        );
+        for bad in [
+            None,
+            Some("Bearer "),
+            Some("Basic abc"),
+            Some("Bearer slaf_00"),
+        ] {
             let e = t.authenticate(bad).unwrap_err();
             assert_eq!(e.status(), 401, "{bad:?}: {e}");
         }
@@ -259,8 +274,14 @@ mod tests {
         let (_, d) = new_token().unwrap();
         for (text, want) in [
             ("", "no [[tenant]]"),
-            ("[[tenant]]\nname = \"A\"\ntoken_sha256 = \"00\"", "tenant name"),
-            ("[[tenant]]\nname = \"a\"\ntoken_sha256 = \"00\"", "64 hex digits"),
+            (
+                "[[tenant]]\nname = \"A\"\ntoken_sha256 = \"00\"",
+                "tenant name",
+            ),
+            (
+                "[[tenant]]\nname = \"a\"\ntoken_sha256 = \"00\"",
+                "64 hex digits",
+            ),
             (
                 &format!("[[tenant]]\nname = \"a\"\ntoken_sha256 = \"{d}\"\nmax_bundles = 0"),
                 "quota of 0",
@@ -276,7 +297,9 @@ mod tests {
                 "unknown field",
             ),
         ] {
-            let e = Tenants::from_toml(text, "t.toml", Q).unwrap_err().to_string();
+            let e = Tenants::from_toml(text, "t.toml", Q)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(want) && e.starts_with("t.toml"), "{text}: {e}");
         }
     }

@@ -75,9 +75,11 @@ fn raw(addr: std::net::SocketAddr, head: &str, body: &[u8], wait: Duration) -> (
                 // One full answer is enough (keep-alive would wait on).
                 let text = String::from_utf8_lossy(&buf);
                 if let Some((h, b)) = text.split_once("\r\n\r\n") {
-                    let len = h
-                        .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse::<usize>().unwrap_or(0)));
+                    let len = h.lines().find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    });
                     if len.is_some_and(|n| b.len() >= n) {
                         break;
                     }
@@ -102,7 +104,10 @@ fn healthz_ok(addr: std::net::SocketAddr) -> f64 {
         Duration::from_secs(10),
     );
     assert_eq!(status, 200, "{text}");
-    assert!(text.ends_with("{\"status\":\"ok\"}"), "healthz says more than ok: {text}");
+    assert!(
+        text.ends_with("{\"status\":\"ok\"}"),
+        "healthz says more than ok: {text}"
+    );
     secs
 }
 
@@ -134,7 +139,9 @@ fn idle_and_slow_sockets_are_closed_and_healthz_still_answers() {
     };
     let s = serve(batched(ServerConfig::default()), &cfg);
     let addr = s.addr();
-    let mut idle: Vec<TcpStream> = (0..300).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let mut idle: Vec<TcpStream> = (0..300)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
     let t = Instant::now();
     let drippers: Vec<_> = (0..20)
         .map(|_| {
@@ -153,13 +160,18 @@ fn idle_and_slow_sockets_are_closed_and_healthz_still_answers() {
         .collect();
     // Every idle socket is closed by the server (read sees EOF or a 503).
     for sock in &mut idle {
-        sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         let mut b = [0u8; 256];
         let k = sock.read(&mut b).unwrap_or(0);
         let text = String::from_utf8_lossy(&b[..k]);
         assert!(k == 0 || text.starts_with("HTTP/1.1 503"), "{text}");
     }
-    assert!(t.elapsed() < Duration::from_secs(6), "idle sockets took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(6),
+        "idle sockets took {:?}",
+        t.elapsed()
+    );
     for d in drippers {
         let secs = d.join().unwrap();
         assert!(secs < 6.0, "a slow-drip socket stayed open {secs} s");
@@ -167,7 +179,10 @@ fn idle_and_slow_sockets_are_closed_and_healthz_still_answers() {
     assert!(healthz_ok(addr) < 1.0);
     let m = metrics(&s);
     assert!(m.contains("slaf_refused_connections_total"), "{m}");
-    assert!(!m.contains("slaf_refused_connections_total 0\n"), "nothing refused: {m}");
+    assert!(
+        !m.contains("slaf_refused_connections_total 0\n"),
+        "nothing refused: {m}"
+    );
 }
 
 /// A body that stops arriving is a 408 after the body timeout.
@@ -201,15 +216,22 @@ fn declared_oversized_bodies_are_refused_at_once() {
     let cases = [
         ("/v1/keys".to_string(), 1_400_000_000usize.to_string()),
         ("/v1/keys".to_string(), "1000000000000000".to_string()),
-        ("/v1/keys".to_string(), (limits.bundle_bytes + 1).to_string()),
-        (format!("/v1/infer/{id}"), (limits.request_bytes + 1).to_string()),
+        (
+            "/v1/keys".to_string(),
+            (limits.bundle_bytes + 1).to_string(),
+        ),
+        (
+            format!("/v1/infer/{id}"),
+            (limits.request_bytes + 1).to_string(),
+        ),
     ];
     let handles: Vec<_> = cases
         .into_iter()
         .map(|(path, len)| {
             let addr = s.addr();
             std::thread::spawn(move || {
-                let head = format!("POST {path} HTTP/1.1\r\nhost: x\r\ncontent-length: {len}\r\n\r\n");
+                let head =
+                    format!("POST {path} HTTP/1.1\r\nhost: x\r\ncontent-length: {len}\r\n\r\n");
                 (len, raw(addr, &head, b"", Duration::from_secs(10)))
             })
         })
@@ -258,7 +280,10 @@ fn requests_beyond_workers_and_queue_are_shed() {
             Duration::from_secs(10),
         );
         assert_eq!(status, 503, "{text}");
-        assert!(text.to_ascii_lowercase().contains("retry-after: 1"), "{text}");
+        assert!(
+            text.to_ascii_lowercase().contains("retry-after: 1"),
+            "{text}"
+        );
         assert!(secs < 1.0, "shed after {secs} s");
     }
     for h in hold {
@@ -268,10 +293,14 @@ fn requests_beyond_workers_and_queue_are_shed() {
     // The slots are free again: a well-formed request is served.
     let mut r = Remote::new(&s.url(), Duration::from_secs(60));
     r.plan().expect("plan");
-    r.ensure_registered(&batched_client(2)).expect("register after the flood");
+    r.ensure_registered(&batched_client(2))
+        .expect("register after the flood");
     let m = metrics(&s);
     assert!(m.contains("slaf_shed_total{route=\"/v1/keys\"} 4"), "{m}");
-    assert!(m.contains("slaf_requests_total{route=\"/v1/keys\",status=\"503\"} 4"), "{m}");
+    assert!(
+        m.contains("slaf_requests_total{route=\"/v1/keys\",status=\"503\"} 4"),
+        "{m}"
+    );
 }
 
 /// A bundle must hold exactly the plan's Galois keys: an extra key makes
@@ -283,7 +312,9 @@ fn bundles_with_keys_the_plan_does_not_list_are_refused() {
     let plan = server.plan().clone();
     let t = server.config().open_tenant();
     let s = serve(server, &HttpConfig::default());
-    let unused = (1..4096).find(|k| !plan.keys.galois_steps.contains(k)).unwrap();
+    let unused = (1..4096)
+        .find(|k| !plan.keys.galois_steps.contains(k))
+        .unwrap();
     let mut extra = plan.clone();
     extra.keys.galois_steps.push(unused);
     let over = Client::generate(extra, &KeySeed::for_tests(30), false).unwrap();
@@ -343,7 +374,9 @@ fn tenants_cannot_see_or_evict_each_other() {
     let dir = tempfile::tempdir().unwrap();
     let (path, ta, tb) = tokens_file(dir.path());
     let config = ServerConfig {
-        bundle_store: Some(Arc::new(BundleStore::local(&dir.path().join("store")).unwrap())),
+        bundle_store: Some(Arc::new(
+            BundleStore::local(&dir.path().join("store")).unwrap(),
+        )),
         ..ServerConfig::default()
     };
     let tenants = Tenants::from_file(&path, config.quota()).unwrap();
@@ -362,16 +395,32 @@ fn tenants_cannot_see_or_evict_each_other() {
     );
     let (status, text, _) = raw(s.addr(), &head, b"", Duration::from_secs(10));
     assert_eq!(status, 401, "{text}");
-    assert!(text.to_ascii_lowercase().contains("www-authenticate: bearer"), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("www-authenticate: bearer"),
+        "{text}"
+    );
     let wrong = remote_as(&s, Some("slaf_0000"));
-    assert!(wrong.ensure_registered(&victim).unwrap_err().to_string().contains("401"));
+    assert!(
+        wrong
+            .ensure_registered(&victim)
+            .unwrap_err()
+            .to_string()
+            .contains("401")
+    );
     // Alice cannot see Bob's key id, nor run on it.
     let path = format!("/v1/keys/{}", victim.key_id());
     assert!(alice.get(&path).unwrap_err().to_string().contains("404"));
     assert!(bob.get(&path).is_ok());
-    let ims = vec![vec![0.5f32; 784]];
+    let ims = [vec![0.5f32; 784]];
     let refs: Vec<&[f32]> = ims.iter().map(Vec::as_slice).collect();
-    assert!(alice.infer(&victim, &refs).unwrap_err().to_string().contains("404"));
+    assert!(
+        alice
+            .infer(&victim, &refs)
+            .unwrap_err()
+            .to_string()
+            .contains("404")
+    );
     // Alice registers forged bundles (one coefficient of the public key
     // changed each time): her quota of 1 evicts her own, never Bob's.
     let mine = batched_client(41);
@@ -393,10 +442,15 @@ fn tenants_cannot_see_or_evict_each_other() {
     assert!(bob.get(&path).is_ok(), "Bob's bundle survived");
     let (logits, _) = bob.infer(&victim, &refs).unwrap();
     assert_eq!(logits.len(), 1);
-    let stored = std::fs::read_dir(dir.path().join("store/bundles/alice")).unwrap().count();
+    let stored = std::fs::read_dir(dir.path().join("store/bundles/alice"))
+        .unwrap()
+        .count();
     assert!(stored <= 1, "alice's quota of 1 keeps {stored} files");
     let m = metrics(&s);
-    assert!(m.contains("slaf_bundle_evictions_total{reason=\"quota\"}"), "{m}");
+    assert!(
+        m.contains("slaf_bundle_evictions_total{reason=\"quota\"}"),
+        "{m}"
+    );
 }
 
 /// Memory for bundles is a byte budget: without a store a registration
@@ -471,10 +525,21 @@ fn tls_with_a_self_signed_certificate() {
         retries: 0,
         ..RemoteOptions::default()
     };
-    let e = Remote::with_options(&url, &untrusted).unwrap().get("/healthz").unwrap_err();
-    assert!(e.to_string().to_lowercase().contains("certificate") || e.to_string().contains("tls"), "{e}");
+    let e = Remote::with_options(&url, &untrusted)
+        .unwrap()
+        .get("/healthz")
+        .unwrap_err();
+    assert!(
+        e.to_string().to_lowercase().contains("certificate") || e.to_string().contains("tls"),
+        "{e}"
+    );
     let plain = format!("http://127.0.0.1:{}", s.addr().port());
-    assert!(Remote::with_options(&plain, &untrusted).unwrap().get("/healthz").is_err());
+    assert!(
+        Remote::with_options(&plain, &untrusted)
+            .unwrap()
+            .get("/healthz")
+            .is_err()
+    );
     // Bad certificate files are named.
     let e = slaf_service::listener::tls_config(&key_pem, &key_pem).unwrap_err();
     assert!(e.to_string().contains("key.pem"), "{e}");

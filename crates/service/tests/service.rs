@@ -326,7 +326,10 @@ fn bundle_store_evicts_the_least_recently_used() {
             server.register(&t, c.bundle()).expect("register").0
         })
         .collect();
-    assert!(!server.knows(&t, &ids[0]).unwrap(), "the oldest bundle is evicted");
+    assert!(
+        !server.knows(&t, &ids[0]).unwrap(),
+        "the oldest bundle is evicted"
+    );
     assert!(server.knows(&t, &ids[1]).unwrap() && server.knows(&t, &ids[2]).unwrap());
     let st = server.bundle_stats();
     assert_eq!((st.bundles, st.evicted_quota, st.evicted_memory), (2, 1, 0));
@@ -450,7 +453,9 @@ fn unknown_routes_are_json_and_storage_failures_name_no_file() {
     // A folder where the bundle file should go: the write fails, as root too.
     let plan = remote(&s).plan().expect("plan");
     let c = Client::generate(plan, &KeySeed::for_tests(12), false).expect("client");
-    let blocker = store.join("bundles/public").join(format!("{}.bundle", c.key_id()));
+    let blocker = store
+        .join("bundles/public")
+        .join(format!("{}.bundle", c.key_id()));
     std::fs::create_dir_all(blocker).expect("blocker");
     let (status, text) = post_raw(&format!("{url}/v1/keys"), c.bundle());
     assert_eq!(status, 500, "{text}");
