@@ -1,6 +1,8 @@
 //! Property-based mutation fuzzing of every deserializer: CKKS parameters
 //! (JSON), ciphertexts, public, relinearization and Galois keys (binary),
-//! and weights files (JSON, plain and gzip). Each case takes a valid
+//! weights files (JSON, plain and gzip), and the service's key-bundle and
+//! ciphertext-message containers and published plan (JSON, as a client
+//! checks it). Each case takes a valid
 //! serialized object, applies 1-4 random mutations (bit flips, random or
 //! extreme bytes, overwritten length fields, truncation, extension,
 //! deleted or duplicated ranges, biased toward the header where the
@@ -321,6 +323,133 @@ fn fuzz_parameters_json() {
         alloc_bound,
         &parse,
     );
+}
+
+#[test]
+fn fuzz_service_bundles_and_messages() {
+    use slaf_he::service::{
+        BundleParts, decode_bundle, decode_message, encode_bundle, encode_message,
+    };
+    let o = objects();
+    let bundle = encode_bundle(&BundleParts {
+        params_json: parameters_to_json(o.ctx.params()),
+        public_key: o.pk.clone(),
+        relinearization_key: o.rk.clone(),
+        galois_keys: o.gk.clone(),
+    });
+    // What the server does with a bundle: the container, then every part.
+    let parse_bundle = |b: &[u8]| {
+        decode_bundle(b).is_ok_and(|p| {
+            parameters_from_json(&p.params_json, true).is_ok()
+                && public_key_from_bytes(&o.ctx, &p.public_key).is_ok()
+                && relinearization_key_from_bytes(&o.ctx, &p.relinearization_key).is_ok()
+                && galois_keys_from_bytes(&o.ctx, &p.galois_keys).is_ok()
+        })
+    };
+    fuzz(
+        "key bundle",
+        &bundle,
+        12 + 8 + 64,
+        cases(2000),
+        alloc_bound,
+        &parse_bundle,
+    );
+    let message = encode_message(&[o.ct2.clone(), o.ct3.clone()]);
+    let parse_message = |b: &[u8]| {
+        decode_message(b, 4).is_ok_and(|items| {
+            items
+                .iter()
+                .all(|c| ciphertext_from_bytes(&o.ctx, c).is_ok())
+        })
+    };
+    fuzz(
+        "ciphertext message",
+        &message,
+        16 + 8 + 64,
+        cases(2000),
+        alloc_bound,
+        &parse_message,
+    );
+}
+
+#[test]
+fn fuzz_service_plan_json() {
+    use slaf_he::service::ServicePlan;
+    let server = slaf_he::service::server::Server::new(
+        &slaf_he::nn::WeightsFile::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("results/training/cnn1-x2.json.gz"),
+        )
+        .expect("weights"),
+        slaf_he::he_nn::Mode::PerImage,
+        None,
+        slaf_he::service::server::ServerConfig::default(),
+    )
+    .expect("server");
+    let base = serde_json::to_vec(server.plan()).expect("plan JSON");
+    // What a client does with a plan before any key: parse, then check.
+    let parse = |b: &[u8]| {
+        serde_json::from_slice::<ServicePlan>(b)
+            .is_ok_and(|p| slaf_he::service::client::check_plan(&p, false).is_ok())
+    };
+    fuzz(
+        "service plan JSON",
+        &base,
+        base.len(),
+        cases(300),
+        alloc_bound,
+        &parse,
+    );
+    // Byte mutations mostly break the JSON: also set single fields to
+    // extreme values, each of which must be refused or checked, quickly.
+    let value: serde_json::Value = serde_json::from_slice(&base).expect("plan value");
+    let fields: [&[&str]; 8] = [
+        &["images_per_request"],
+        &["limits", "response_bytes"],
+        &["layout", "outputs"],
+        &["layout", "start_level"],
+        &["params", "log_n"],
+        &["params", "scale_bits"],
+        &["params", "special_primes"],
+        &["version"],
+    ];
+    let extremes = [
+        0u64,
+        1,
+        2,
+        17,
+        63,
+        64,
+        65_537,
+        1 << 31,
+        u64::from(u32::MAX),
+        u64::MAX,
+    ];
+    let mut refused = 0;
+    let t = std::time::Instant::now();
+    for f in fields {
+        for &x in &extremes {
+            let mut v = value.clone();
+            let mut at = &mut v;
+            for k in f {
+                at = &mut at[*k];
+            }
+            *at = serde_json::json!(x);
+            let ok = serde_json::from_value::<ServicePlan>(v)
+                .is_ok_and(|p| slaf_he::service::client::check_plan(&p, false).is_ok());
+            refused += usize::from(!ok);
+        }
+    }
+    let mut steps = value.clone();
+    steps["keys"]["galois_steps"] = serde_json::json!((1..70_000).collect::<Vec<i64>>());
+    let p: ServicePlan = serde_json::from_value(steps).expect("plan");
+    assert!(slaf_he::service::client::check_plan(&p, false).is_err());
+    eprintln!(
+        "fuzz service plan fields: {} cases in {:.1} s, {refused} refused",
+        fields.len() * extremes.len(),
+        t.elapsed().as_secs_f64()
+    );
+    assert!(refused >= fields.len() * 5, "{refused}");
 }
 
 fn cnn1_weights_json() -> Vec<u8> {

@@ -77,6 +77,17 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> ServiceError {
 /// exhaust the client's memory).
 pub const MAX_KEY_BYTES: usize = 8 << 30;
 
+/// Check a plan as a client must before making anything for it: the
+/// version, its counts and answer size ([`super::MAX_RESPONSE_BYTES`]),
+/// its parameters against the HE standard, and its key request
+/// ([`MAX_KEY_BYTES`]); the parameters it names.
+pub fn check_plan(
+    plan: &ServicePlan,
+    allow_insecure: bool,
+) -> Result<CkksParameters, ServiceError> {
+    plan_params(plan, allow_insecure)
+}
+
 fn plan_params(plan: &ServicePlan, allow_insecure: bool) -> Result<CkksParameters, ServiceError> {
     if plan.version != WIRE_VERSION {
         return Err(ServiceError::bad(format!(
