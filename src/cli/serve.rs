@@ -11,7 +11,7 @@ use slaf_he::nn::WeightsFile;
 use slaf_he::service::client::{Client, QueryRequest, Remote, RemoteOptions, query};
 use slaf_he::service::http::{Addresses, HttpConfig, serve_forever};
 use slaf_he::service::listener::tls_config;
-use slaf_he::service::server::{Server, ServerConfig};
+use slaf_he::service::server::{FloodPolicy, Server, ServerConfig};
 use slaf_he::service::store::BundleStore;
 use slaf_he::service::tenants::Tenants;
 use std::net::SocketAddr;
@@ -96,8 +96,20 @@ pub struct ServeArgs {
     /// returned ciphertexts (and re-randomize them with the client's public key),
     /// hiding the low B bits of the circuit's noise from the client. Refused when
     /// it would leave under 4 bits of logit precision (B <= 16 for CNN1 per-image).
-    #[arg(long, value_name = "B")]
+    #[arg(long, value_name = "B", conflicts_with = "flood")]
     pub flood_bits: Option<u32>,
+    /// Statistical noise flooding: a Gaussian on every coefficient of the answers,
+    /// sized from the circuit's measured output noise for --flood-security bits over
+    /// 2^--flood-queries-log2 answers per key (docs/service.md). Without --params the
+    /// planner picks parameters with room for it (a larger scale, often a larger ring).
+    #[arg(long)]
+    pub flood: bool,
+    /// Statistical security of --flood, in bits (OpenFHE's default: 30).
+    #[arg(long, default_value_t = 30, requires = "flood", value_parser = clap::builder::RangedU64ValueParser::<u32>::new().range(1..=128))]
+    pub flood_security: u32,
+    /// log2 of the answers per key --flood covers.
+    #[arg(long, default_value_t = 10, requires = "flood", value_parser = clap::builder::RangedU64ValueParser::<u32>::new().range(0..=40))]
+    pub flood_queries_log2: u32,
 }
 
 /// Log to standard error (`RUST_LOG` filters; default `info`).
@@ -130,6 +142,11 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         bundle_store,
         allow_insecure: args.insecure_params,
         flood_bits: args.flood_bits,
+        flooding: args.flood.then_some(FloodPolicy {
+            security_bits: args.flood_security,
+            queries_log2: args.flood_queries_log2,
+            ..FloodPolicy::default()
+        }),
         ..ServerConfig::default()
     };
     let tenants = match &args.tokens {
@@ -171,6 +188,12 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             plan.keys.galois_steps.len(),
             metrics.map(|m| format!(", metrics on http://{m}/metrics")).unwrap_or_default()
         );
+        if let Some(f) = plan.flooding {
+            println!(
+                "flooding: output noise 2^{:.1}, Gaussian sigma 2^{:.1} per coefficient ({} bits, 2^{} answers per key), logit noise 2^{:.1}, answers at level {}",
+                f.noise_l2_bits, f.sigma_bits, f.security_bits, f.queries_log2, f.logit_noise_bits, f.output_level
+            );
+        }
         println!(
             "limits: bundle {:.1} MiB, request {:.1} MiB; {admitted} requests admitted per route; at most {:.0} MiB of bodies and {} MiB of keys in memory",
             mib(limits.bundle_bytes),

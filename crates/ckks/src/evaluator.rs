@@ -729,14 +729,8 @@ impl Evaluator {
     /// Noise flooding with re-randomisation: `ct + Enc_pk(0)` where the
     /// encryption of zero carries a fresh ternary `u`, a standard error on
     /// c1 and a uniform error in [-2^bits, 2^bits) on every coefficient of
-    /// c0. The result decrypts to the same values with the low-order
-    /// `bits` of its noise replaced by fresh uniform noise (hiding, up to
-    /// that many bits, what the circuit's noise says about the circuit).
-    /// Refused when the flood would leave fewer than 4 bits of precision
-    /// at the ciphertext's scale (its slot noise is about
-    /// 2^bits · sqrt(N/3)), and for anything but 2 parts. The flood values
-    /// are reduced with a branch on their sign (a timing leak of the
-    /// server's own randomness, not of any client secret).
+    /// c0 ([`Flood::Uniform`]; [`Evaluator::flood_with`] takes any
+    /// [`Flood`]).
     pub fn flood(
         &self,
         ct: &Ciphertext,
@@ -744,13 +738,34 @@ impl Evaluator {
         bits: u32,
         rng: &mut impl CryptoRng,
     ) -> Result<Ciphertext, CkksError> {
+        self.flood_with(ct, pk, Flood::Uniform { bits }, rng)
+    }
+
+    /// Noise flooding with re-randomisation: `ct + Enc_pk(0)` where the
+    /// encryption of zero carries a fresh ternary `u`, a standard error on
+    /// c1 and the `flood` noise on every coefficient of c0. The result
+    /// decrypts to the same values, with the circuit's noise drowned in
+    /// fresh noise (hiding what it says about the circuit). Refused when the
+    /// flood would leave fewer than 4 bits of precision at the
+    /// ciphertext's scale ([`Flood::slot_noise_bits`]), and for anything
+    /// but 2 parts. The flood values are reduced with a branch on their
+    /// sign (a timing leak of the server's own randomness, not of any
+    /// client secret).
+    pub fn flood_with(
+        &self,
+        ct: &Ciphertext,
+        pk: &PublicKey,
+        flood: Flood,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Ciphertext, CkksError> {
         let n = self.ctx.params().n();
-        let slot_noise_bits = f64::from(bits) + (n as f64 / 3.0).log2() / 2.0;
-        if ct.parts.len() != 2 || bits > 60 || slot_noise_bits + 4.0 > ct.scale.log2() {
+        let slot_noise_bits = flood.slot_noise_bits(n);
+        if ct.parts.len() != 2 || flood.max_bits() > 60.0 || slot_noise_bits + 4.0 > ct.scale.log2()
+        {
             return Err(CkksError::Mismatch {
                 op: "noise flooding",
                 detail: format!(
-                    "{bits} flood bits on a {}-part ciphertext of scale 2^{:.1}: the slot noise 2^{slot_noise_bits:.1} must stay 4 bits below the scale (2 parts, at most 60 bits)",
+                    "{flood:?} on a {}-part ciphertext of scale 2^{:.1}: the slot noise 2^{slot_noise_bits:.1} must stay 4 bits below the scale (2 parts, at most 60 bits)",
                     ct.parts.len(),
                     ct.scale.log2()
                 ),
@@ -758,13 +773,7 @@ impl Evaluator {
         }
         let m = self.ctx.q_moduli(ct.level);
         let u = small_to_ntt(&sample_ternary(n, rng), m);
-        let half = 1i64 << bits;
-        let mask = (1u64 << (bits + 1)) - 1;
-        let wide: zeroize::Zeroizing<Vec<i64>> = zeroize::Zeroizing::new(
-            (0..n)
-                .map(|_| (rng.next_u64() & mask) as i64 - half)
-                .collect(),
-        );
+        let wide = flood.sample(n, rng);
         let mut e0 = SecretPoly::new(RnsPoly {
             limbs: m
                 .iter()
@@ -1073,4 +1082,68 @@ fn lincomb_limb(q: u64, xs: &[Option<&Limb>], rows: &[Vec<(usize, i64)>], outs: 
             }
         },
     );
+}
+
+/// The noise [`Evaluator::flood_with`] adds to every coefficient.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Flood {
+    /// Uniform in [-2^bits, 2^bits).
+    Uniform {
+        /// Width (bits).
+        bits: u32,
+    },
+    /// A rounded Gaussian of standard deviation 2^sigma_bits (Box-Muller
+    /// over the caller's CSPRNG), as the statistical flooding bounds assume.
+    Gaussian {
+        /// log2 of the standard deviation.
+        sigma_bits: f64,
+    },
+}
+
+impl Flood {
+    /// log2 of the flood's standard deviation in one slot (message units
+    /// times the scale): sqrt(N/3)·2^bits uniform, sqrt(N/2)·σ Gaussian.
+    pub fn slot_noise_bits(&self, n: usize) -> f64 {
+        match *self {
+            Self::Uniform { bits } => f64::from(bits) + (n as f64 / 3.0).log2() / 2.0,
+            Self::Gaussian { sigma_bits } => sigma_bits + (n as f64 / 2.0).log2() / 2.0,
+        }
+    }
+
+    fn max_bits(&self) -> f64 {
+        match *self {
+            Self::Uniform { bits } => f64::from(bits),
+            // Samples reach about 8 standard deviations.
+            Self::Gaussian { sigma_bits } => sigma_bits + 3.0,
+        }
+    }
+
+    /// `n` samples, wiped on drop.
+    fn sample(&self, n: usize, rng: &mut impl CryptoRng) -> zeroize::Zeroizing<Vec<i64>> {
+        let out = match *self {
+            Self::Uniform { bits } => {
+                let half = 1i64 << bits;
+                let mask = (1u64 << (bits + 1)) - 1;
+                (0..n)
+                    .map(|_| (rng.next_u64() & mask) as i64 - half)
+                    .collect()
+            }
+            Self::Gaussian { sigma_bits } => {
+                let sigma = sigma_bits.exp2();
+                // Uniform in (0, 1]: 53 random bits, never 0.
+                let mut unit = || ((rng.next_u64() >> 11) + 1) as f64 * (-53f64).exp2();
+                let mut v = Vec::with_capacity(n + 1);
+                while v.len() < n {
+                    let (u1, u2) = (unit(), unit());
+                    let r = sigma * (-2.0 * u1.ln()).sqrt();
+                    let t = std::f64::consts::TAU * u2;
+                    v.push((r * t.cos()).round() as i64);
+                    v.push((r * t.sin()).round() as i64);
+                }
+                v.truncate(n);
+                v
+            }
+        };
+        zeroize::Zeroizing::new(out)
+    }
 }

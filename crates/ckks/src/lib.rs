@@ -45,8 +45,8 @@ pub use context::CkksContext;
 pub use encoder::{Encoder, Plaintext};
 pub use error::CkksError;
 pub use evaluator::{
-    Ciphertext, Encryptor, EvaluationKeys, Evaluator, SeededCiphertext, decrypt, encrypt_symmetric,
-    encrypt_symmetric_seeded,
+    Ciphertext, Encryptor, EvaluationKeys, Evaluator, Flood, SeededCiphertext, decrypt,
+    encrypt_symmetric, encrypt_symmetric_seeded,
 };
 pub use keys::{GaloisKeys, KeyGenerator, KeySeed, PublicKey, RelinearizationKey, SecretKey};
 pub use params::{CkksParameters, CkksParametersLiteral, Preset, Security, presets};

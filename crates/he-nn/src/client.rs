@@ -285,6 +285,16 @@ impl ClientSide {
         self.encoder.decode(&decrypt(&self.ctx, &self.sk, ct))
     }
 
+    /// The root mean square of the imaginary parts of a ciphertext's slots
+    /// (in units of the message): the noise of a circuit on real values.
+    pub fn imaginary_rms(&self, ct: &Ciphertext) -> f64 {
+        let slots = self
+            .encoder
+            .decode_complex(&decrypt(&self.ctx, &self.sk, ct));
+        let n = slots.len().max(1) as f64;
+        (slots.iter().map(|(_, im)| im * im).sum::<f64>() / n).sqrt()
+    }
+
     /// The logits of `images` images from the output ciphertexts.
     pub fn decrypt(
         &self,

@@ -36,6 +36,7 @@ pub mod circuit;
 pub mod client;
 pub mod engine;
 pub mod layout;
+pub mod noise;
 pub mod per_image;
 pub mod plan;
 

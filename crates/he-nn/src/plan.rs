@@ -593,6 +593,16 @@ pub const MIN_OUTPUT_SCALE_BITS: u32 = 20;
 /// scale 2^20 (and at least `scale_bits + 5`); logits that need more than
 /// a 60-bit first prime get extra levels below the circuit's.
 pub fn auto_params(plan: &CircuitPlan, scale_bits: u32) -> Result<CkksParameters, HeNnError> {
+    auto_params_at(plan, scale_bits, MIN_OUTPUT_SCALE_BITS.min(scale_bits))
+}
+
+/// [`auto_params`] with a first prime that holds the logits at scale
+/// 2^`out_scale_bits` (noise flooding keeps the full scale to the end).
+pub fn auto_params_at(
+    plan: &CircuitPlan,
+    scale_bits: u32,
+    out_scale_bits: u32,
+) -> Result<CkksParameters, HeNnError> {
     let scale_bits = scale_bits.max(plan.min_scale_bits());
     if scale_bits > 55 {
         return Err(HeNnError::InvalidRequest {
@@ -606,7 +616,7 @@ pub fn auto_params(plan: &CircuitPlan, scale_bits: u32) -> Result<CkksParameters
     // The logits may be decrypted at a scale below the default one (the
     // engine lowers the output scale to what the last level holds), down to
     // 2^MIN_OUTPUT_SCALE_BITS: the first prime only needs room for that.
-    let out_scale = 2f64.powi(MIN_OUTPUT_SCALE_BITS.min(scale_bits) as i32);
+    let out_scale = 2f64.powi(out_scale_bits.min(scale_bits) as i32);
     let req = ChainRequest {
         depth: plan.depth,
         scale_bits,
@@ -634,11 +644,29 @@ pub fn resolve_params(
 ) -> Result<(CircuitPlan, CkksParameters, ParamsChoice), HeNnError> {
     let plan = CircuitPlan::from_weights(weights)?.for_mode(mode);
     let choice = choice.unwrap_or_else(|| ParamsChoice::default_for(weights));
-    let scale_bits = if weights.variant == Variant::SlafP {
+    let params = choice.resolve(&plan, default_scale_bits(weights))?;
+    Ok((plan, params, choice))
+}
+
+/// The scale a model's circuit runs at by default (bits): 25 for SLAF-P,
+/// 26 otherwise.
+pub fn default_scale_bits(weights: &WeightsFile) -> u32 {
+    if weights.variant == Variant::SlafP {
         25
     } else {
         26
-    };
-    let params = choice.resolve(&plan, scale_bits)?;
-    Ok((plan, params, choice))
+    }
+}
+
+/// `auto` parameters at `scale_bits` whose outputs keep that scale to the
+/// end (the planner's room for noise flooding); the circuit plan too.
+pub fn resolve_params_for_output_scale(
+    weights: &WeightsFile,
+    mode: Mode,
+    scale_bits: u32,
+) -> Result<(CircuitPlan, CkksParameters), HeNnError> {
+    let plan = CircuitPlan::from_weights(weights)?.for_mode(mode);
+    let params = auto_params_at(&plan, scale_bits, scale_bits)?;
+    plan.check(&params)?;
+    Ok((plan, params))
 }

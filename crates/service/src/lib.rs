@@ -224,6 +224,46 @@ pub struct ServicePlan {
     /// coefficient), if the server applies it.
     #[serde(default)]
     pub flood_bits: Option<u32>,
+    /// Statistical noise flooding of the returned logits, if the server
+    /// applies it.
+    #[serde(default)]
+    pub flooding: Option<Flooding>,
+}
+
+/// Statistical noise flooding as a server applies it and publishes it: a
+/// rounded Gaussian of standard deviation 2^`sigma_bits` on every
+/// coefficient, sized from the circuit's estimated output noise as
+/// Li, Micciancio, Schultz and Sorrell size it for `queries` decryptions
+/// at `security_bits` of statistical security (the bound OpenFHE's
+/// NOISE_FLOODING_DECRYPT mode follows):
+/// `sigma_bits = noise_l2_bits + 1 + security_bits/2 + log2(64 · queries)/2`
+/// (the 1: a factor-2 margin on the estimate). Answers are switched down
+/// to `output_level` (the lowest level that holds the logits) first.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Flooding {
+    /// Statistical security (bits; OpenFHE's default is 30).
+    pub security_bits: u32,
+    /// log2 of the decryptions per key the bound covers.
+    pub queries_log2: u32,
+    /// log2 of the estimated l2 norm of the circuit's output noise
+    /// (coefficients; [`slaf_he_nn::noise::estimate_output_noise`]).
+    pub noise_l2_bits: f64,
+    /// log2 of the flood's standard deviation per coefficient.
+    pub sigma_bits: f64,
+    /// log2 of the outputs' scale.
+    pub scale_bits: f64,
+    /// log2 of the flood's standard deviation in one logit (units of 1).
+    pub logit_noise_bits: f64,
+    /// The level answers are returned at.
+    pub output_level: usize,
+}
+
+impl Flooding {
+    /// The flood's standard deviation (bits) for an output noise of
+    /// 2^`noise_l2_bits`.
+    pub fn sigma_bits_for(security_bits: u32, queries_log2: u32, noise_l2_bits: f64) -> f64 {
+        noise_l2_bits + 1.0 + f64::from(security_bits) / 2.0 + (6.0 + f64::from(queries_log2)) / 2.0
+    }
 }
 
 impl ServicePlan {

@@ -24,7 +24,7 @@ use super::metrics::Metrics;
 use super::store::BundleStore;
 use super::tenants::{Quota, Tenant};
 use super::{
-    BundleParts, ServiceError, ServicePlan, WIRE_VERSION, WireLimits, decode_bundle,
+    BundleParts, Flooding, ServiceError, ServicePlan, WIRE_VERSION, WireLimits, decode_bundle,
     decode_message, encode_message, is_key_id, key_id,
 };
 use rand::SeedableRng;
@@ -35,10 +35,12 @@ use slaf_ckks::serial::{
     ciphertext_from_bytes, ciphertext_to_bytes, galois_keys_from_bytes, parameters_from_json,
     public_key_from_bytes, relinearization_key_from_bytes,
 };
-use slaf_ckks::{Ciphertext, CkksContext, EvaluationKeys, Evaluator, PublicKey};
+use slaf_ckks::{Ciphertext, CkksContext, EvaluationKeys, Evaluator, Flood, PublicKey};
 use slaf_he_nn::batched::BatchedCircuit;
 use slaf_he_nn::per_image::PerImageCircuit;
-use slaf_he_nn::plan::{ParamsChoice, StartLevel, resolve_params};
+use slaf_he_nn::plan::{
+    ParamsChoice, StartLevel, default_scale_bits, resolve_params, resolve_params_for_output_scale,
+};
 use slaf_he_nn::{Circuit, HeNnError, Hooks, Mode, check_keys};
 use slaf_nn::WeightsFile;
 use std::collections::{BTreeSet, HashMap};
@@ -70,6 +72,67 @@ pub struct ServerConfig {
     /// [-2^B, 2^B) on every coefficient plus a re-randomisation with the
     /// client's public key ([`Evaluator::flood`]). None: off.
     pub flood_bits: Option<u32>,
+    /// Statistical noise flooding sized from the circuit's noise
+    /// ([`super::Flooding`]). None: off.
+    pub flooding: Option<FloodPolicy>,
+}
+
+/// What statistical flooding must achieve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FloodPolicy {
+    /// Statistical security (bits).
+    pub security_bits: u32,
+    /// log2 of the decryptions per key the bound covers.
+    pub queries_log2: u32,
+    /// Most flood noise a logit may carry: a standard deviation of
+    /// 2^-precision_bits.
+    pub precision_bits: u32,
+}
+
+impl Default for FloodPolicy {
+    fn default() -> Self {
+        Self {
+            security_bits: 30,
+            queries_log2: 10,
+            precision_bits: 5,
+        }
+    }
+}
+
+/// Random images the noise estimate runs on (per-image; a batched
+/// circuit takes them in one call).
+const NOISE_SAMPLES: usize = 4;
+
+impl FloodPolicy {
+    /// Size the flood for `circuit` from its estimated output noise; Err
+    /// carries the output scale (bits) the policy would need.
+    fn size(&self, circuit: &dyn Circuit) -> Result<Result<Flooding, f64>, ServiceError> {
+        let noise = slaf_he_nn::noise::estimate_output_noise(circuit, NOISE_SAMPLES)?;
+        let params = circuit.context().params();
+        let n = params.n();
+        let sigma_bits =
+            Flooding::sigma_bits_for(self.security_bits, self.queries_log2, noise.l2_bits);
+        let slot = Flood::Gaussian { sigma_bits }.slot_noise_bits(n);
+        let logit_noise_bits = slot - noise.scale_bits;
+        if logit_noise_bits > -f64::from(self.precision_bits) {
+            return Ok(Err(slot + f64::from(self.precision_bits)));
+        }
+        // The lowest level that still holds the logits (|logit| < 2^10)
+        // with the flood: answers shrink to it.
+        let need = noise.scale_bits + 12.0;
+        let output_level = (0..=circuit.layout().start_level())
+            .find(|&l| params.modulus_bits(l) >= need)
+            .unwrap_or(0);
+        Ok(Ok(Flooding {
+            security_bits: self.security_bits,
+            queries_log2: self.queries_log2,
+            noise_l2_bits: noise.l2_bits,
+            sigma_bits,
+            scale_bits: noise.scale_bits,
+            logit_noise_bits,
+            output_level,
+        }))
+    }
 }
 
 impl Default for ServerConfig {
@@ -82,6 +145,7 @@ impl Default for ServerConfig {
             bundle_store: None,
             allow_insecure: false,
             flood_bits: None,
+            flooding: None,
         }
     }
 }
@@ -226,18 +290,38 @@ impl Server {
         params: Option<ParamsChoice>,
         config: ServerConfig,
     ) -> Result<Self, ServiceError> {
-        let (plan, params, _) = resolve_params(weights, params, mode)?;
         let model = weights.inference.chain_form().map_err(HeNnError::from)?;
-        let circuit: Box<dyn Circuit> = match mode {
-            Mode::Batched => Box::new(BatchedCircuit::new(&model, plan, params, 128)?),
-            Mode::PerImage => Box::new(PerImageCircuit::new(
-                &model,
-                plan,
-                params,
-                StartLevel::default(),
-            )?),
+        let build = |plan, params| -> Result<Box<dyn Circuit>, ServiceError> {
+            Ok(match mode {
+                Mode::Batched => Box::new(BatchedCircuit::new(&model, plan, params, 128)?),
+                Mode::PerImage => Box::new(PerImageCircuit::new(
+                    &model,
+                    plan,
+                    params,
+                    StartLevel::default(),
+                )?),
+            })
         };
-        Server::with_circuit(circuit, &weights.model.name, weights.config.dataset, config)
+        let (name, dataset) = (&weights.model.name, weights.config.dataset);
+        if let (Some(policy), None) = (config.flooding, &params) {
+            // The planner's room for flooding: auto parameters whose
+            // output scale carries the flood, raised until it fits.
+            let mut bits = default_scale_bits(weights);
+            for _ in 0..4 {
+                let (plan, p) = resolve_params_for_output_scale(weights, mode, bits)?;
+                let circuit = build(plan, p)?;
+                match policy.size(circuit.as_ref())? {
+                    Ok(f) => return Server::build(circuit, name, dataset, config, Some(f)),
+                    Err(need) => bits = (need.ceil() as u32 + 1).max(bits + 1),
+                }
+            }
+            return Err(ServiceError::bad(format!(
+                "statistical flooding ({} bits, 2^{} queries) found no parameters up to a {bits}-bit scale",
+                policy.security_bits, policy.queries_log2
+            )));
+        }
+        let (plan, params, _) = resolve_params(weights, params, mode)?;
+        Server::with_circuit(build(plan, params)?, name, dataset, config)
     }
 }
 
@@ -262,6 +346,28 @@ impl<C: Circuit> Server<C> {
         dataset: slaf_nn::data::Dataset,
         config: ServerConfig,
     ) -> Result<Self, ServiceError> {
+        let flooding = match config.flooding {
+            Some(policy) => Some(policy.size(&circuit)?.map_err(|need| {
+                ServiceError::bad(format!(
+                    "statistical flooding ({} bits, 2^{} queries, logits to 2^-{}) needs an output scale of 2^{need:.1}; these parameters give 2^{:.1}. Without --params, serve --flood picks parameters with room for it",
+                    policy.security_bits,
+                    policy.queries_log2,
+                    policy.precision_bits,
+                    circuit.layout().output_scale().log2()
+                ))
+            })?),
+            None => None,
+        };
+        Self::build(circuit, model, dataset, config, flooding)
+    }
+
+    fn build(
+        circuit: C,
+        model: &str,
+        dataset: slaf_nn::data::Dataset,
+        config: ServerConfig,
+        flooding: Option<Flooding>,
+    ) -> Result<Self, ServiceError> {
         let params = circuit.context().params();
         let layout = circuit.layout().clone();
         let n = params.n();
@@ -279,9 +385,15 @@ impl<C: Circuit> Server<C> {
             .iter()
             .map(|&s| galois_element(s, n))
             .collect();
+        if flooding.is_some() && config.flood_bits.is_some() {
+            return Err(ServiceError::bad(
+                "--flood-bits and --flood are two floodings: choose one",
+            ));
+        }
         let plan = ServicePlan {
             version: WIRE_VERSION,
             flood_bits: config.flood_bits,
+            flooding,
             model: model.to_string(),
             dataset,
             params: params.literal().clone(),
@@ -626,8 +738,24 @@ impl<C: Circuit> Server<C> {
             .check_inputs(&cts)
             .map_err(|e| ServiceError::bad(e.to_string()))?;
         let (out, _) = self.circuit.evaluate(ev, cts, Hooks::default())?;
-        let out = match self.config.flood_bits {
-            Some(bits) => {
+        let out = match (self.config.flood_bits, self.plan.flooding) {
+            (_, Some(f)) => {
+                let mut rng = ChaCha20Rng::from_os_rng();
+                let flood = Flood::Gaussian {
+                    sigma_bits: f.sigma_bits,
+                };
+                let flooded = out
+                    .iter()
+                    .map(|ct| {
+                        let low = ev.mod_down_to(ct, f.output_level.min(ct.level()))?;
+                        ev.flood_with(&low, &entry.pk, flood, &mut rng)
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(HeNnError::from);
+                wipe_rng(&mut rng);
+                flooded?
+            }
+            (Some(bits), None) => {
                 let mut rng = ChaCha20Rng::from_os_rng();
                 let flooded = out
                     .iter()
@@ -637,7 +765,7 @@ impl<C: Circuit> Server<C> {
                 wipe_rng(&mut rng);
                 flooded?
             }
-            None => out,
+            (None, None) => out,
         };
         let stats = EvalStats {
             inputs,
