@@ -188,6 +188,11 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             plan.keys.galois_steps.len(),
             metrics.map(|m| format!(", metrics on http://{m}/metrics")).unwrap_or_default()
         );
+        if plan.flooding.is_none() && plan.flood_bits.is_none() {
+            println!(
+                "no noise flooding: answers carry the circuit's noise, which says something about the weights; --flood hides it (2x bytes, about 6x latency: results/service/flooding.md)"
+            );
+        }
         if let Some(f) = plan.flooding {
             println!(
                 "flooding: output noise 2^{:.1}, Gaussian sigma 2^{:.1} per coefficient ({} bits, 2^{} answers per key), logit noise 2^{:.1}, answers at level {}",

@@ -575,3 +575,60 @@ fn a_client_bounds_hostile_plans_and_private_files() {
         assert!(e.to_string().contains("chmod 600"), "{e}");
     }
 }
+
+/// The batched engine's hostile inputs: a message with the wrong number of
+/// ciphertexts (not one per pixel), random ciphertext bytes, ciphertexts at
+/// the wrong level, and a bundle with a Galois key the batched plan does
+/// not list; each a 4xx, and the good client is served after them.
+#[test]
+fn the_batched_engine_refuses_hostile_inputs() {
+    let s = serve(batched(ServerConfig::default()), &HttpConfig::default());
+    let mut r = Remote::new(&s.url(), Duration::from_secs(120));
+    let plan = r.plan().unwrap();
+    let c = batched_client(100);
+    r.ensure_registered(&c).unwrap();
+    let path = format!("/v1/infer/{}", c.key_id());
+    let send = |body: &[u8]| {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        );
+        raw(s.addr(), &head, body, Duration::from_secs(60))
+    };
+    let good = c.encrypt(&[&[0.5f32; 784]]).unwrap();
+    let items = slaf_service::decode_message(&good, plan.max_inputs()).unwrap();
+    assert_eq!(items.len(), plan.max_inputs());
+    let owned: Vec<Vec<u8>> = items.iter().map(|i| i.to_vec()).collect();
+    // One ciphertext short of one per pixel.
+    let short = slaf_service::encode_message(&owned[..owned.len() - 1]);
+    let (status, text, _) = send(&short);
+    assert_eq!(status, 400, "{text}");
+    // Random bytes in place of one ciphertext.
+    let mut noisy = owned.clone();
+    noisy[3] = vec![0x5a; noisy[3].len()];
+    let (status, text, _) = send(&slaf_service::encode_message(&noisy));
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("ciphertext 3"), "{text}");
+    // Ciphertexts at another level (a client that ignores the plan).
+    let mut low = plan.clone();
+    if let slaf_he_nn::Layout::Batched(l) = &mut low.layout {
+        l.start_level -= 1;
+    }
+    let wrong = Client::generate(low, &KeySeed::for_tests(100), false).unwrap();
+    let (status, text, _) = send(&wrong.encrypt(&[&[0.5f32; 784]]).unwrap());
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("level"), "{text}");
+    // A batched bundle with a Galois key the plan does not list.
+    let mut keyed = plan.clone();
+    keyed.keys.galois_steps = vec![1];
+    let over = Client::generate(keyed, &KeySeed::for_tests(101), false).unwrap();
+    let head = format!(
+        "POST /v1/keys HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        over.bundle().len()
+    );
+    let (status, text, _) = raw(s.addr(), &head, over.bundle(), Duration::from_secs(60));
+    assert!(status == 413 || status == 400, "{status}: {text}");
+    // The good client is still served.
+    let (logits, _) = r.infer(&c, &[&[0.5f32; 784]]).unwrap();
+    assert_eq!(logits[0].len(), 10);
+}
