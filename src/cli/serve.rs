@@ -256,8 +256,9 @@ pub struct RemoteArgs {
     /// PEM certificate authority to trust for https:// [default: the Mozilla roots].
     #[arg(long, value_name = "PEM")]
     pub ca_cert: Option<PathBuf>,
-    /// Retries of a request that failed in transport or with 502/503/504.
-    #[arg(long, default_value_t = 3)]
+    /// Retries of a request that failed in transport or with 502/503/504 (backing off
+    /// from 0.2 s to 12.8 s, never below the server's Retry-After).
+    #[arg(long, default_value_t = 8)]
     pub retries: u32,
 }
 

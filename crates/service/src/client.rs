@@ -392,7 +392,7 @@ impl Default for RemoteOptions {
             timeout: Duration::from_secs(900),
             token: None,
             ca_cert: None,
-            retries: 3,
+            retries: 8,
         }
     }
 }
@@ -593,8 +593,10 @@ impl Remote {
                     if tries >= self.retries {
                         return Err(e);
                     }
-                    let backoff = Duration::from_millis(200u64 << tries.min(4));
-                    std::thread::sleep(after.unwrap_or(backoff));
+                    // Exponential backoff from 200 ms, never below the
+                    // server's Retry-After, at most 12.8 s.
+                    let backoff = Duration::from_millis(200u64 << tries.min(6));
+                    std::thread::sleep(after.map_or(backoff, |a| a.max(backoff)));
                     tries += 1;
                 }
             }
