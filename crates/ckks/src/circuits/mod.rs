@@ -29,11 +29,13 @@
 //! `rotate_vector` with positive steps).
 
 mod core_backend;
+pub mod eval_mod;
 pub mod lintrans;
 pub mod poly_eval;
 pub mod polynomial;
 pub mod sim;
 
+pub use eval_mod::{EvalMod, chebyshev_fit};
 pub use lintrans::{
     BABY_COST, DiagTransform, Layout as DiagLayout, PLAIN_MUL_COST, dense_diagonal, dense_layout,
     dense_transform, dot_plain, inner_sum, inner_sum_rotation_steps,

@@ -1,0 +1,87 @@
+//! EvalMod (the non-linear step of bootstrapping, issue #41) on real CKKS
+//! ciphertexts and on the simulator: slots holding `(I + x) / K` for random
+//! integers |I| < K and fractions |x| ≤ 2^-8 come back as `x`, with the
+//! levels the circuit plans, about the input's scale (over 2π), and the simulator's
+//! prediction of the error within a few bits of the real run.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::{ChaCha8Rng, ChaCha20Rng};
+use slaf_ckks::circuits::sim::SimBackend;
+use slaf_ckks::circuits::{CircuitBackend, EvalMod};
+use slaf_ckks::{
+    CkksContext, CkksParameters, CkksParametersLiteral, Encoder, Encryptor, EvaluationKeys,
+    Evaluator, KeyGenerator, decrypt,
+};
+
+const K: f64 = 12.0;
+const SCALE_BITS: u32 = 45;
+
+#[test]
+fn eval_mod_returns_the_fraction_on_ckks_and_the_simulator_predicts_it() {
+    let m = EvalMod::new(K, 63, 3).unwrap();
+    let depth = m.depth();
+    // A small test ring (insecure: tests only) with the levels EvalMod needs.
+    let mut bits = vec![60];
+    bits.extend(std::iter::repeat_n(SCALE_BITS, depth + 1));
+    bits.push(60);
+    let params = CkksParameters::new(CkksParametersLiteral {
+        log_n: 11,
+        coeff_mod_bit_sizes: bits.clone(),
+        scale_bits: SCALE_BITS,
+        allow_insecure: true,
+        special_primes: 1,
+        dnum: None,
+    })
+    .unwrap();
+    let ctx = CkksContext::new(params).unwrap();
+    let mut kg = KeyGenerator::new(&ctx, ChaCha20Rng::seed_from_u64(1));
+    let pk = kg.public_key();
+    let rk = kg.relinearization_key();
+    let enc = Encoder::new(&ctx);
+    let mut encryptor = Encryptor::new(&ctx, pk, ChaCha20Rng::seed_from_u64(2));
+    let bk = Evaluator::with_keys(&ctx, EvaluationKeys::new(Some(rk), None));
+    let slots = ctx.params().slots();
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let x_max = (-8f64).exp2();
+    let xs: Vec<f64> = (0..slots)
+        .map(|_| rng.random_range(-x_max..=x_max))
+        .collect();
+    let ts: Vec<f64> = xs
+        .iter()
+        .map(|x| f64::from(rng.random_range(-11i32..=11)) + x)
+        .collect();
+    let ys: Vec<f64> = ts.iter().map(|t| t / K).collect();
+    let scale = f64::from(SCALE_BITS).exp2();
+    let top = ctx.params().max_level();
+    let ct = encryptor.encrypt(&enc.encode(&ys, top, scale).unwrap());
+    let out = m.apply(&bk, &ct).unwrap();
+    assert_eq!(ct.level() - out.level(), depth, "levels consumed");
+    // The double angles square the scale over primes of about the same size.
+    let drift = (out.scale() / (std::f64::consts::TAU * scale)).log2().abs();
+    assert!(drift < 0.01, "scale 2^{:.3}", out.scale().log2());
+    let got = enc.decode(&decrypt(&ctx, kg.secret_key(), &out));
+    let err = |values: &[f64]| {
+        xs.iter()
+            .zip(values)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f64, f64::max)
+    };
+    let real = err(&got);
+    let model = m.max_error(x_max);
+    // The simulator with the chain's primes and a rescale noise of 2^4.
+    let sim = SimBackend::with_bit_sizes(&bits[..bits.len() - 1], 11, 16.0, 4);
+    let sct = sim.encrypt(&ys, scale);
+    let sout = m.apply(&sim, &sct).unwrap();
+    assert_eq!(sim.level(&sct) - sim.level(&sout), depth);
+    let predicted = err(&sout.values);
+    eprintln!(
+        "EvalMod K = {K}, degree 63, 3 double angles, depth {depth}, N = 2^11, scale 2^{SCALE_BITS}: \
+         max error 2^{:.1} on CKKS, 2^{:.1} simulated, 2^{:.1} in the plaintext model",
+        real.log2(),
+        predicted.log2(),
+        model.log2()
+    );
+    assert!(real < (-17f64).exp2(), "2^{:.1}", real.log2());
+    assert!((real.log2() - predicted.log2()).abs() < 4.0);
+}
