@@ -795,6 +795,64 @@ impl Evaluator {
         })
     }
 
+    /// ModRaise, the first step of bootstrapping: a ciphertext at level 0
+    /// read at the top level. Each part's coefficients modulo `q_0`,
+    /// centred, are lifted to every prime of the chain, so the result
+    /// decrypts to `Δm + e + q_0·I` with `I` an integer polynomial whose
+    /// coefficients are at most about `(||s||_1 + 1) / 2` in size (the
+    /// secret's Hamming weight bounds them; CoeffsToSlots and EvalMod then
+    /// remove `q_0·I`). Refused for a ciphertext above level 0 (switch it
+    /// down with [`Evaluator::mod_down_to`] first) or with 3 parts.
+    pub fn mod_raise(&self, ct: &Ciphertext) -> Result<Ciphertext, CkksError> {
+        if ct.level != 0 || ct.parts.len() != 2 {
+            return Err(CkksError::Mismatch {
+                op: "ModRaise",
+                detail: format!(
+                    "a {}-part ciphertext at level {}: ModRaise takes 2 parts at level 0 (mod_down_to(ct, 0) first)",
+                    ct.parts.len(),
+                    ct.level
+                ),
+            });
+        }
+        let top = self.ctx.params().max_level();
+        let m0 = self.ctx.q_moduli(0);
+        let mt = self.ctx.q_moduli(top);
+        let q0 = m0[0].q;
+        let parts = ct
+            .parts
+            .iter()
+            .map(|p| {
+                let mut c = p.clone();
+                c.make_coeff(m0);
+                let words = c.limbs[0].wide();
+                let centered: Vec<i64> = words
+                    .iter()
+                    .map(|&v| {
+                        if v > q0 / 2 {
+                            v as i64 - q0 as i64
+                        } else {
+                            v as i64
+                        }
+                    })
+                    .collect();
+                let mut out = RnsPoly {
+                    limbs: mt
+                        .iter()
+                        .map(|md| Limb::collect(md, centered.iter().map(|&v| reduce_i64(v, md.q))))
+                        .collect(),
+                    ntt: false,
+                };
+                out.make_ntt(mt);
+                out
+            })
+            .collect();
+        Ok(Ciphertext {
+            parts,
+            level: top,
+            scale: ct.scale,
+        })
+    }
+
     /// A zero ciphertext (`parts` parts, 2 or 3; NTT domain) at `level`
     /// with `scale`: the starting value of an accumulator.
     pub fn zero_ciphertext(&self, level: usize, parts: usize, scale: f64) -> Ciphertext {

@@ -85,3 +85,53 @@ fn eval_mod_returns_the_fraction_on_ckks_and_the_simulator_predicts_it() {
     assert!(real < (-17f64).exp2(), "2^{:.1}", real.log2());
     assert!((real.log2() - predicted.log2()).abs() < 4.0);
 }
+
+/// ModRaise: a level-0 ciphertext read at the top level decrypts to the
+/// original plaintext plus `q_0·I` with a small integer `I`, and switching
+/// it back down gives the original ciphertext exactly.
+#[test]
+fn mod_raise_adds_only_a_small_multiple_of_q0() {
+    let params = CkksParameters::new(CkksParametersLiteral {
+        log_n: 11,
+        coeff_mod_bit_sizes: vec![50, 40, 40, 40, 60],
+        scale_bits: 40,
+        allow_insecure: true,
+        special_primes: 1,
+        dnum: None,
+    })
+    .unwrap();
+    let ctx = CkksContext::new(params).unwrap();
+    let mut kg = KeyGenerator::new(&ctx, ChaCha20Rng::seed_from_u64(5));
+    let pk = kg.public_key();
+    let enc = Encoder::new(&ctx);
+    let ev = Evaluator::new(&ctx);
+    let mut encryptor = Encryptor::new(&ctx, pk, ChaCha20Rng::seed_from_u64(6));
+    let xs: Vec<f64> = (0..ctx.params().slots())
+        .map(|i| (i as f64 * 0.37).sin())
+        .collect();
+    let ct = encryptor.encrypt(&enc.encode(&xs, 0, 2f64.powi(30)).unwrap());
+    let raised = ev.mod_raise(&ct).unwrap();
+    let top = ctx.params().max_level();
+    assert_eq!((raised.level(), raised.scale()), (top, ct.scale()));
+    assert_eq!(
+        ev.mod_down_to(&raised, 0).unwrap(),
+        ct,
+        "back down: the original"
+    );
+    let q0 = ctx.params().q()[0] as f64;
+    let before = enc.centered_coefficients(&decrypt(&ctx, kg.secret_key(), &ct));
+    let after = enc.centered_coefficients(&decrypt(&ctx, kg.secret_key(), &raised));
+    let mut largest = 0f64;
+    for (b, a) in before.iter().zip(&after) {
+        let i = ((a - b) / q0).round();
+        assert!((a - b - i * q0).abs() < 1e6, "not a multiple of q_0");
+        largest = largest.max(i.abs());
+    }
+    // A uniform ternary secret at N = 2^11: |I| is O(sqrt(N)), far below N.
+    eprintln!("ModRaise at N = 2^11: largest |I| = {largest}");
+    assert!(largest > 0.0 && largest < 64.0, "|I| = {largest}");
+    // Above level 0 it is refused, naming the level.
+    let high = encryptor.encrypt(&enc.encode(&xs, 2, 2f64.powi(30)).unwrap());
+    let e = ev.mod_raise(&high).unwrap_err().to_string();
+    assert!(e.contains("level 2"), "{e}");
+}
