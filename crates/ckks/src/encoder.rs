@@ -244,6 +244,26 @@ impl Encoder {
         Ok(Plaintext { poly, level, scale })
     }
 
+    /// A plaintext with the given integer coefficients (N of them) at
+    /// `level`, read at `scale` (bootstrapping reads the DFT off the decoder).
+    pub(crate) fn plaintext_from_integers(
+        &self,
+        coeffs: &[i64],
+        level: usize,
+        scale: f64,
+    ) -> Plaintext {
+        let m = self.ctx.q_moduli(level);
+        let mut poly = RnsPoly {
+            limbs: m
+                .iter()
+                .map(|md| Limb::collect(md, coeffs.iter().map(|&c| reduce_i64(c, md.q))))
+                .collect(),
+            ntt: false,
+        };
+        poly.make_ntt(m);
+        Plaintext { poly, level, scale }
+    }
+
     /// Encode real values at `level` with `scale`.
     pub fn encode(&self, values: &[f64], level: usize, scale: f64) -> Result<Plaintext, CkksError> {
         let c: Vec<Complex> = values.iter().map(|&v| (v, 0.0)).collect();

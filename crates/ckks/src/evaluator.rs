@@ -795,6 +795,27 @@ impl Evaluator {
         })
     }
 
+    /// Multiply every slot by `i`: the product of each part by the
+    /// monomial `X^{N/2}` (every slot's root raised to N/2 is `i`), exact
+    /// and free of noise and levels.
+    pub fn mul_by_i(&self, ct: &Ciphertext) -> Result<Ciphertext, CkksError> {
+        let n = self.ctx.params().n();
+        let m = self.ctx.q_moduli(ct.level);
+        let mut mono = RnsPoly {
+            limbs: m
+                .iter()
+                .map(|md| Limb::collect(md, (0..n).map(|j| u64::from(j == n / 2))))
+                .collect(),
+            ntt: false,
+        };
+        mono.make_ntt(m);
+        Ok(Ciphertext {
+            parts: ct.parts.iter().map(|p| p.mul(&mono, m)).collect(),
+            level: ct.level,
+            scale: ct.scale,
+        })
+    }
+
     /// ModRaise, the first step of bootstrapping: a ciphertext at level 0
     /// read at the top level. Each part's coefficients modulo `q_0`,
     /// centred, are lifted to every prime of the chain, so the result

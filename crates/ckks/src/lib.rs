@@ -29,6 +29,7 @@
 pub const AVX512_KERNELS: bool = cfg!(feature = "avx512");
 
 mod basis;
+pub mod bootstrap;
 pub mod circuits;
 pub mod context;
 pub mod encoder;
