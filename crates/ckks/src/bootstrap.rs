@@ -217,8 +217,20 @@ impl Bootstrapper {
         self.ctx.params().max_level() - 2 - self.eval_mod.depth()
     }
 
-    /// Bootstrap `ct` with `ev`'s relinearization and Galois keys.
+    /// Bootstrap `ct` with `ev`'s relinearization and Galois keys; the
+    /// result has `ct`'s scale.
     pub fn bootstrap(&self, ev: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext, CkksError> {
+        self.bootstrap_to(ev, ct, ct.scale())
+    }
+
+    /// Bootstrap `ct`; the result has scale `out_scale` (a chain of
+    /// squarings drifts away from its scale: a bootstrap can bring it back).
+    pub fn bootstrap_to(
+        &self,
+        ev: &Evaluator,
+        ct: &Ciphertext,
+        out_scale: f64,
+    ) -> Result<Ciphertext, CkksError> {
         let enc = Encoder::new(&self.ctx);
         let params = self.ctx.params();
         let top = params.max_level();
@@ -250,11 +262,11 @@ impl Bootstrapper {
         let v = ev.add(&xr, &self.mul_by_i(ev, &xi)?)?;
         // SlotsToCoeffs, its plaintexts scaled so that after the rescale
         // and the relabelling from (Δ m + e) / q0 back to m the result is at
-        // the input's scale exactly (a second bootstrap sees the same Δ).
-        let pt_scale = q0 * params.q()[v.level()] as f64 / v.scale();
+        // `out_scale` exactly.
+        let pt_scale = out_scale * q0 * params.q()[v.level()] as f64 / (v.scale() * delta_in);
         let out = self.slots_to_coeffs.apply(ev, &enc, &v, pt_scale)?;
         let mut out = ev.rescale(&out)?;
-        ev.set_scale(&mut out, delta_in)?;
+        ev.set_scale(&mut out, out_scale)?;
         Ok(out)
     }
 
