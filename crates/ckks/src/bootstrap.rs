@@ -5,11 +5,14 @@
 //!
 //! 1. **ModRaise** ([`Evaluator::mod_raise`]): the plaintext becomes
 //!    `t = Δm + e + q_0·I` over the whole chain;
-//! 2. **CoeffsToSlots**: the inverse of the encoder's DFT, a dense complex
-//!    `N/2 × N/2` transform on the slots (baby-step giant-step, hoisted
-//!    baby rotations), puts `(t_j + i·t_{j+N/2}) / (2 q_0 K)` in slot `j`;
-//!    the `1 / (2 q_0 K)` is a relabelling of the scale, and the transform's
-//!    plaintexts are encoded so that its rescale lands on the next prime;
+//! 2. **CoeffsToSlots**: the inverse of the encoder's DFT, its log2(N/2)
+//!    butterfly stages (3 diagonals each) merged into `dft_levels` sparse
+//!    matrices, each a baby-step giant-step transform with hoisted baby
+//!    rotations; the bit reversal is skipped (the steps between the two
+//!    DFTs are slot-wise). Slot `j` (bit-reversed) gets
+//!    `(t_j + i·t_{j+N/2}) / (2 q_0 K)`; the `1 / (2 q_0 K)` is a
+//!    relabelling of the scale, and the plaintexts are encoded so that each
+//!    rescale keeps the scale and the last lands on the next prime;
 //! 3. conjugation splits the real and imaginary parts (`i` is the free
 //!    monomial `X^{N/2}`, [`Evaluator::mul_by_i`]);
 //! 4. **EvalMod** ([`EvalMod`]) on each part returns `(Δm_j + e_j) / q_0`;
@@ -18,58 +21,192 @@
 //!    for it, and a relabelling by `q_0 / Δ` restores the values).
 //!
 //! Invariants: the input is any 2-part ciphertext (above level 0 it is
-//! switched down first); the output is at level `L − 2 − EvalMod depth`
-//! and the input's scale, holding the input's slot values; the Galois keys must hold
+//! switched down first); the output is at level
+//! `L − 2·dft_levels − EvalMod depth` and the input's scale (or the one
+//! asked for), holding the input's slot values; the Galois keys must hold
 //! [`Bootstrapper::rotation_steps`] and the conjugation. Not yet here:
-//! the merged-FFT factorisation of the DFTs (these are dense: `O(N)`
-//! plaintexts per transform, fine for test rings, not for N = 2^16),
-//! sparse packings, sparse secrets and named secure parameter sets.
+//! sparse packings, sparse secrets, named secure parameter sets, the
+//! planner and the simulator's model of a bootstrap.
 
 use crate::circuits::EvalMod;
 use crate::context::CkksContext;
 use crate::encoder::{Complex, Encoder};
 use crate::error::CkksError;
 use crate::evaluator::{Ciphertext, Evaluator};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// A dense complex transform of the slots, diagonal by diagonal, with the
-/// giant-step rotations folded into the diagonals.
+/// A sparse matrix on the slots by its diagonals: `out[k] = Σ_d diag_d[k] ·
+/// in[(k + d) mod n]`.
+#[derive(Clone, Debug, Default)]
+struct Diagonals {
+    n: usize,
+    diags: BTreeMap<usize, Vec<Complex>>,
+}
+
+fn cmul(a: Complex, b: Complex) -> Complex {
+    (a.0 * b.0 - a.1 * b.1, a.0 * b.1 + a.1 * b.0)
+}
+
+fn cadd(a: Complex, b: Complex) -> Complex {
+    (a.0 + b.0, a.1 + b.1)
+}
+
+impl Diagonals {
+    fn new(n: usize) -> Self {
+        Self {
+            n,
+            diags: BTreeMap::new(),
+        }
+    }
+
+    fn set(&mut self, d: usize, k: usize, v: Complex) {
+        let n = self.n;
+        self.diags
+            .entry(d % n)
+            .or_insert_with(|| vec![(0.0, 0.0); n])[k] = v;
+    }
+
+    /// `self · other` (apply `other` first).
+    fn compose(&self, other: &Diagonals) -> Diagonals {
+        let n = self.n;
+        let mut out = Diagonals::new(n);
+        for (&d, a) in &self.diags {
+            for (&e, b) in &other.diags {
+                let slot = out
+                    .diags
+                    .entry((d + e) % n)
+                    .or_insert_with(|| vec![(0.0, 0.0); n]);
+                for k in 0..n {
+                    slot[k] = cadd(slot[k], cmul(a[k], b[(k + d) % n]));
+                }
+            }
+        }
+        out
+    }
+
+    /// The plaintext product (tests).
+    #[cfg(test)]
+    fn apply_plain(&self, z: &[Complex]) -> Vec<Complex> {
+        let n = self.n;
+        (0..n)
+            .map(|k| {
+                self.diags.iter().fold((0.0, 0.0), |acc, (&d, v)| {
+                    cadd(acc, cmul(v[k], z[(k + d) % n]))
+                })
+            })
+            .collect()
+    }
+}
+
+/// The twiddle of the encoder's butterfly stage of length `len` at `j`:
+/// `exp(2πi · (5^j mod 4 len) / (4 len))` (its `fft_special`).
+fn twiddle(len: usize, j: usize) -> Complex {
+    let m = 4 * len;
+    let mut g = 1usize;
+    for _ in 0..j {
+        g = g * 5 % m;
+    }
+    let t = std::f64::consts::TAU * g as f64 / m as f64;
+    (t.cos(), t.sin())
+}
+
+/// The encoder's DFT without its bit reversal, as its butterfly stages
+/// (stage s has length 2^s, applied in order s = 1..log2 n), each with
+/// the diagonals 0 and ±len/2; `inverse`: the inverse stages, in the order
+/// they apply (s = log2 n down to 1). The forward DFT is
+/// `stages · bitreverse`, so a slot-wise step between CoeffsToSlots and
+/// SlotsToCoeffs never needs the (dense) bit reversal.
+fn dft_stages(n: usize, inverse: bool) -> Vec<Diagonals> {
+    let mut out = Vec::new();
+    let mut len = 2;
+    while len <= n {
+        let h = len / 2;
+        let mut m = Diagonals::new(n);
+        for i in (0..n).step_by(len) {
+            for j in 0..h {
+                let w = twiddle(len, j);
+                let (lo, hi) = (i + j, i + j + h);
+                if inverse {
+                    // (a, b) -> ((a + b) / 2, (a - b) / (2w)).
+                    let inv = {
+                        let d = w.0 * w.0 + w.1 * w.1;
+                        (w.0 / (2.0 * d), -w.1 / (2.0 * d))
+                    };
+                    m.set(0, lo, (0.5, 0.0));
+                    m.set(h, lo, (0.5, 0.0));
+                    m.set(0, hi, (-inv.0, -inv.1));
+                    m.set(n - h, hi, inv);
+                } else {
+                    // (a, b) -> (a + w b, a - w b).
+                    m.set(0, lo, (1.0, 0.0));
+                    m.set(h, lo, w);
+                    m.set(0, hi, (-w.0, -w.1));
+                    m.set(n - h, hi, (1.0, 0.0));
+                }
+            }
+        }
+        out.push(m);
+        len *= 2;
+    }
+    if inverse {
+        out.reverse();
+    }
+    out
+}
+
+/// Merge consecutive stages into `levels` matrices (one level each).
+fn merge_stages(stages: &[Diagonals], levels: usize) -> Vec<Diagonals> {
+    let per = stages.len().div_ceil(levels.max(1)).max(1);
+    stages
+        .chunks(per)
+        .map(|group| {
+            group
+                .iter()
+                .skip(1)
+                .fold(group[0].clone(), |acc, next| next.compose(&acc))
+        })
+        .collect()
+}
+
+/// A slot transform ready for baby-step giant-step evaluation: diagonal
+/// `g·baby + r` is stored rotated right by `g·baby`.
 #[derive(Clone, Debug)]
 struct SlotTransform {
-    /// Baby steps (a power of two dividing the slots).
     baby: usize,
-    /// `pre[g][b]`: diagonal `g·baby + b`, rotated right by `g·baby`.
-    pre: Vec<Vec<Vec<Complex>>>,
+    /// giant step g -> (baby step r, pre-rotated diagonal).
+    groups: BTreeMap<usize, Vec<(usize, Vec<Complex>)>>,
 }
 
 impl SlotTransform {
-    /// The transform `w = A z` of the `n × n` matrix `a` (row-major).
-    fn new(a: &[Complex], n: usize, baby: usize) -> Self {
-        let giant = n / baby;
-        let pre = (0..giant)
-            .map(|g| {
-                (0..baby)
-                    .map(|b| {
-                        let k = g * baby + b;
-                        let shift = g * baby;
-                        // diag_k[i] = A[i][(i + k) mod n], then rotated right by `shift`.
-                        (0..n)
-                            .map(|j| {
-                                let i = (j + n - shift) % n;
-                                a[i * n + (i + k) % n]
-                            })
-                            .collect()
-                    })
-                    .collect()
-            })
-            .collect();
-        Self { baby, pre }
+    fn new(m: &Diagonals) -> Self {
+        let n = m.n;
+        let count = m.diags.len().max(1);
+        let mut baby = 1;
+        while baby * baby < count {
+            baby *= 2;
+        }
+        let mut groups: BTreeMap<usize, Vec<(usize, Vec<Complex>)>> = BTreeMap::new();
+        for (&d, v) in &m.diags {
+            let (g, r) = (d / baby, d % baby);
+            let shift = g * baby;
+            let rotated = (0..n).map(|j| v[(j + n - shift) % n]).collect();
+            groups.entry(g).or_default().push((r, rotated));
+        }
+        Self { baby, groups }
     }
 
     fn rotation_steps(&self) -> Vec<i64> {
-        let baby = self.baby as i64;
-        let giant = self.pre.len() as i64;
-        (1..baby).chain((1..giant).map(|g| g * baby)).collect()
+        let mut s: Vec<i64> = self
+            .groups
+            .values()
+            .flat_map(|v| v.iter().map(|(r, _)| *r as i64))
+            .chain(self.groups.keys().map(|g| (g * self.baby) as i64))
+            .filter(|&x| x != 0)
+            .collect();
+        s.sort_unstable();
+        s.dedup();
+        s
     }
 
     /// `A z` (not rescaled: the result's scale is the input's times `pt_scale`).
@@ -81,15 +218,27 @@ impl SlotTransform {
         pt_scale: f64,
     ) -> Result<Ciphertext, CkksError> {
         let gk = ev.galois_keys("bootstrapping")?;
-        let steps: Vec<i64> = (0..self.baby as i64).collect();
-        let babies = ev.rotate_hoisted(ct, &steps, gk)?;
+        let mut steps: Vec<i64> = self
+            .groups
+            .values()
+            .flat_map(|v| v.iter().map(|(r, _)| *r as i64))
+            .collect();
+        steps.sort_unstable();
+        steps.dedup();
+        let rotated = ev.rotate_hoisted(ct, &steps, gk)?;
+        let baby: BTreeMap<usize, &Ciphertext> = steps
+            .iter()
+            .map(|&s| s as usize)
+            .zip(rotated.iter())
+            .collect();
         let level = ct.level();
         let mut sum: Option<Ciphertext> = None;
-        for (g, diags) in self.pre.iter().enumerate() {
+        for (&g, diags) in &self.groups {
             let mut acc: Option<Ciphertext> = None;
-            for (b, d) in diags.iter().enumerate() {
+            for (r, d) in diags {
                 let pt = enc.encode_complex(d, level, pt_scale)?;
-                let term = ev.mul_plain(&babies[b], &pt)?;
+                let Some(src) = baby.get(r) else { continue };
+                let term = ev.mul_plain(src, &pt)?;
                 acc = Some(match acc {
                     None => term,
                     Some(a) => ev.add(&a, &term)?,
@@ -120,59 +269,24 @@ pub struct BootstrapConfig {
     pub degree: usize,
     /// EvalMod's double-angle steps.
     pub double_angles: u32,
+    /// Levels each DFT takes: its log2(N/2) butterfly stages merged into
+    /// this many sparse matrices (1: one dense matrix of N/2 diagonals;
+    /// more levels, far fewer diagonals and rotations).
+    pub dft_levels: usize,
 }
 
-/// The bootstrapping circuit for one context: the two slot transforms and
-/// EvalMod.
+/// The bootstrapping circuit for one context: the two factored slot
+/// transforms and EvalMod.
 #[derive(Clone, Debug)]
 pub struct Bootstrapper {
     ctx: Arc<CkksContext>,
     eval_mod: EvalMod,
-    coeffs_to_slots: SlotTransform,
-    slots_to_coeffs: SlotTransform,
-}
-
-/// The encoder's DFT `F` (slots = F · (c_low + i c_high) / Δ) and its
-/// inverse, as dense row-major matrices, read off the encoder itself.
-fn dft_matrices(ctx: &Arc<CkksContext>) -> Result<(Vec<Complex>, Vec<Complex>), CkksError> {
-    let enc = Encoder::new(ctx);
-    let n = ctx.params().slots();
-    let scale = 2f64.powi(50);
-    let mut f = vec![(0.0, 0.0); n * n];
-    let mut f_inv = vec![(0.0, 0.0); n * n];
-    for k in 0..n {
-        // Column k of F^-1: encode the unit slot vector e_k.
-        let mut e = vec![(0.0, 0.0); n];
-        e[k] = (1.0, 0.0);
-        let c = enc.centered_coefficients(&enc.encode_complex(&e, 0, scale)?);
-        for j in 0..n {
-            f_inv[j * n + k] = (c[j] / scale, c[j + n] / scale);
-        }
-    }
-    // F from the decoder: column j is the slots of the coefficient e_j
-    // (2^30 read at scale 2^30).
-    for j in 0..n {
-        let mut c = vec![0i64; 2 * n];
-        c[j] = 1 << 30;
-        let col = enc.decode_complex(&enc.plaintext_from_integers(&c, 0, 2f64.powi(30)));
-        for (i, v) in col.iter().enumerate() {
-            f[i * n + j] = *v;
-        }
-    }
-    Ok((f, f_inv))
-}
-
-fn baby_for(n: usize) -> usize {
-    let mut b = 1;
-    while b * b < n {
-        b *= 2;
-    }
-    b
+    coeffs_to_slots: Vec<SlotTransform>,
+    slots_to_coeffs: Vec<SlotTransform>,
 }
 
 impl Bootstrapper {
-    /// The circuit for `ctx` with `config` (the DFT matrices are read off
-    /// the encoder: `O(N²)` work, for test rings).
+    /// The circuit for `ctx` with `config`.
     pub fn new(ctx: &Arc<CkksContext>, config: BootstrapConfig) -> Result<Self, CkksError> {
         let eval_mod =
             EvalMod::new(config.k, config.degree, config.double_angles).map_err(|e| {
@@ -181,32 +295,49 @@ impl Bootstrapper {
                     detail: e.to_string(),
                 }
             })?;
-        let need = eval_mod.depth() + 2;
+        let n = ctx.params().slots();
+        let stages = n.trailing_zeros() as usize;
+        let levels = config.dft_levels.clamp(1, stages.max(1));
+        let need = eval_mod.depth() + 2 * levels;
         let have = ctx.params().max_level();
         if need > have {
             return Err(CkksError::Mismatch {
                 op: "bootstrapping",
                 detail: format!(
-                    "needs {need} levels above level 0 (CoeffsToSlots 1, EvalMod {}, SlotsToCoeffs 1); the chain has {have}",
+                    "needs {need} levels above level 0 (CoeffsToSlots {levels}, EvalMod {}, SlotsToCoeffs {levels}); the chain has {have}",
                     eval_mod.depth()
                 ),
             });
         }
-        let n = ctx.params().slots();
-        let (f, f_inv) = dft_matrices(ctx)?;
-        let baby = baby_for(n);
+        let cts = merge_stages(&dft_stages(n, true), levels);
+        let stc = merge_stages(&dft_stages(n, false), levels);
         Ok(Self {
             ctx: Arc::clone(ctx),
             eval_mod,
-            coeffs_to_slots: SlotTransform::new(&f_inv, n, baby),
-            slots_to_coeffs: SlotTransform::new(&f, n, baby),
+            coeffs_to_slots: cts.iter().map(SlotTransform::new).collect(),
+            slots_to_coeffs: stc.iter().map(SlotTransform::new).collect(),
         })
+    }
+
+    /// Plaintext diagonals of each merged matrix of the two DFTs (the cost
+    /// breakdown: one plaintext multiplication each).
+    pub fn diagonal_counts(&self) -> (Vec<usize>, Vec<usize>) {
+        let count = |t: &[SlotTransform]| {
+            t.iter()
+                .map(|x| x.groups.values().map(Vec::len).sum())
+                .collect()
+        };
+        (count(&self.coeffs_to_slots), count(&self.slots_to_coeffs))
     }
 
     /// Rotation steps the Galois keys must hold (and the conjugation).
     pub fn rotation_steps(&self) -> Vec<i64> {
-        let mut s = self.coeffs_to_slots.rotation_steps();
-        s.extend(self.slots_to_coeffs.rotation_steps());
+        let mut s: Vec<i64> = self
+            .coeffs_to_slots
+            .iter()
+            .chain(&self.slots_to_coeffs)
+            .flat_map(SlotTransform::rotation_steps)
+            .collect();
         s.sort_unstable();
         s.dedup();
         s
@@ -214,7 +345,7 @@ impl Bootstrapper {
 
     /// The level a bootstrapped ciphertext comes back at.
     pub fn output_level(&self) -> usize {
-        self.ctx.params().max_level() - 2 - self.eval_mod.depth()
+        self.ctx.params().max_level() - self.depth()
     }
 
     /// Bootstrap `ct` with `ev`'s relinearization and Galois keys; the
@@ -233,7 +364,6 @@ impl Bootstrapper {
     ) -> Result<Ciphertext, CkksError> {
         let enc = Encoder::new(&self.ctx);
         let params = self.ctx.params();
-        let top = params.max_level();
         let q0 = params.q()[0] as f64;
         let k = self.eval_mod.k();
         let low = ev.mod_down_to(ct, 0)?;
@@ -242,12 +372,22 @@ impl Bootstrapper {
         // Slots now read F((t_low + i t_high) / (2 q0 K)): the 2 is the
         // conjugation split's (re = w + w̄ = 2 Re w).
         ev.set_scale(&mut raised, 2.0 * q0 * k)?;
-        // CoeffsToSlots, landing on the next prime's scale after the rescale.
-        let target = params.q()[top - 1] as f64;
-        let pt_scale = target * params.q()[top] as f64 / raised.scale();
-        let w = self.coeffs_to_slots.apply(ev, &enc, &raised, pt_scale)?;
-        let mut w = ev.rescale(&w)?;
-        ev.set_scale(&mut w, target)?;
+        // CoeffsToSlots, one level per merged matrix: each keeps the scale
+        // (plaintexts at the dropped prime's scale), the last lands on the
+        // scale of the prime EvalMod drops first.
+        let last = self.coeffs_to_slots.len() - 1;
+        let mut w = raised;
+        for (i, t) in self.coeffs_to_slots.iter().enumerate() {
+            let q = params.q()[w.level()] as f64;
+            let (pt_scale, keep) = if i == last {
+                let target = params.q()[w.level() - 1] as f64;
+                (target * q / w.scale(), target)
+            } else {
+                (q, w.scale())
+            };
+            w = ev.rescale(&t.apply(ev, &enc, &w, pt_scale)?)?;
+            ev.set_scale(&mut w, keep)?;
+        }
         // Real and imaginary parts: w + w̄ and (w̄ − w)·i, each t / (q0 K).
         let gk = ev.galois_keys("bootstrapping")?;
         let wc = ev.conjugate(&w, gk)?;
@@ -263,10 +403,18 @@ impl Bootstrapper {
         // SlotsToCoeffs, its plaintexts scaled so that after the rescale
         // and the relabelling from (Δ m + e) / q0 back to m the result is at
         // `out_scale` exactly.
-        let pt_scale = out_scale * q0 * params.q()[v.level()] as f64 / (v.scale() * delta_in);
-        let out = self.slots_to_coeffs.apply(ev, &enc, &v, pt_scale)?;
-        let mut out = ev.rescale(&out)?;
-        ev.set_scale(&mut out, out_scale)?;
+        let last = self.slots_to_coeffs.len() - 1;
+        let mut out = v;
+        for (i, t) in self.slots_to_coeffs.iter().enumerate() {
+            let q = params.q()[out.level()] as f64;
+            let (pt_scale, keep) = if i == last {
+                (out_scale * q0 * q / (out.scale() * delta_in), out_scale)
+            } else {
+                (q, out.scale())
+            };
+            out = ev.rescale(&t.apply(ev, &enc, &out, pt_scale)?)?;
+            ev.set_scale(&mut out, keep)?;
+        }
         Ok(out)
     }
 
@@ -281,6 +429,77 @@ impl Bootstrapper {
 
     /// Whether a circuit backend's level bookkeeping matches (for the planner).
     pub fn depth(&self) -> usize {
-        2 + self.eval_mod.depth()
+        self.coeffs_to_slots.len() + self.slots_to_coeffs.len() + self.eval_mod.depth()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::params::{CkksParameters, CkksParametersLiteral};
+
+    fn bit_reversed(v: &[Complex]) -> Vec<Complex> {
+        let n = v.len();
+        let bits = n.trailing_zeros();
+        (0..n)
+            .map(|i| v[i.reverse_bits() >> (usize::BITS - bits)])
+            .collect()
+    }
+
+    /// The factored DFTs are the encoder's: SlotsToCoeffs on bit-reversed
+    /// input is the decoder's DFT, CoeffsToSlots its inverse (bit-reversed
+    /// output), whatever the number of levels they are merged into.
+    #[test]
+    fn factored_dfts_are_the_encoders() {
+        let ctx = CkksContext::new(
+            CkksParameters::new(CkksParametersLiteral {
+                log_n: 10,
+                coeff_mod_bit_sizes: vec![60, 60],
+                scale_bits: 40,
+                allow_insecure: true,
+                special_primes: 1,
+                dnum: None,
+            })
+            .unwrap(),
+        )
+        .unwrap();
+        let enc = Encoder::new(&ctx);
+        let n = ctx.params().slots();
+        let u: Vec<Complex> = (0..n)
+            .map(|i| ((i as f64 * 0.7).sin(), (i as f64 * 0.3).cos()))
+            .collect();
+        let s = 2f64.powi(40);
+        let coeffs: Vec<i64> = (0..2 * n)
+            .map(|j| {
+                let v = if j < n { u[j].0 } else { u[j - n].1 };
+                (v * s).round() as i64
+            })
+            .collect();
+        let z = enc.decode_complex(&enc.plaintext_from_integers(&coeffs, 0, s));
+        for levels in [1, 2, 3, 9] {
+            let stc = merge_stages(&dft_stages(n, false), levels);
+            let cts = merge_stages(&dft_stages(n, true), levels);
+            assert_eq!(stc.len(), levels);
+            let fwd = stc.iter().fold(bit_reversed(&u), |v, m| m.apply_plain(&v));
+            let inv = cts.iter().fold(z.clone(), |v, m| m.apply_plain(&v));
+            let back = bit_reversed(&u);
+            for k in 0..n {
+                assert!(
+                    (fwd[k].0 - z[k].0).abs() + (fwd[k].1 - z[k].1).abs() < 1e-9,
+                    "levels {levels}, slot {k}"
+                );
+                assert!(
+                    (inv[k].0 - back[k].0).abs() + (inv[k].1 - back[k].1).abs() < 1e-9,
+                    "levels {levels}, slot {k}"
+                );
+            }
+            // Merging g of the 9 stages gives at most 3^g diagonals.
+            let most = stc.iter().map(|m| m.diags.len()).max().unwrap();
+            assert!(
+                most <= 3usize.pow(7u32.div_ceil(levels as u32)).min(n),
+                "{most}"
+            );
+        }
     }
 }

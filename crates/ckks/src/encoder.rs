@@ -245,7 +245,8 @@ impl Encoder {
     }
 
     /// A plaintext with the given integer coefficients (N of them) at
-    /// `level`, read at `scale` (bootstrapping reads the DFT off the decoder).
+    /// `level`, read at `scale` (tests of the bootstrapping DFTs).
+    #[cfg(test)]
     pub(crate) fn plaintext_from_integers(
         &self,
         coeffs: &[i64],
