@@ -310,3 +310,95 @@ fn sixty_squarings_run_through_repeated_bootstraps() {
     // cycle attracts).
     assert!(worst < (-11f64).exp2(), "worst error 2^{:.1}", worst.log2());
 }
+
+/// How bootstrapping scales with the ring (insecure test chains, dense
+/// secret, full slots, DFTs in 3 levels each): time, precision, keys.
+/// `cargo test --release -p slaf-ckks --test ckks_bootstrap -- --ignored --nocapture`
+#[test]
+#[ignore = "measurement (minutes): bootstrapping from N = 2^11 to 2^13"]
+fn bootstrapping_cost_by_ring() {
+    use slaf_ckks::bootstrap::{BootstrapConfig, Bootstrapper};
+    // |I| grows with sqrt(N) for a dense secret: K = 64 holds to 2^12
+    // (2^13 with K = 64 measured -76 bits: EvalMod out of its range).
+    let mut rows = Vec::new();
+    for (log_n, k, r) in [(11u32, 64.0, 6u32), (12, 64.0, 6), (13, 128.0, 7)] {
+        let config = BootstrapConfig {
+            k,
+            degree: 63,
+            double_angles: r,
+            dft_levels: 3,
+        };
+        let mut bits = vec![60];
+        bits.extend(std::iter::repeat_n(60, 6 + 6 + r as usize + 1));
+        bits.push(60);
+        let ctx = CkksContext::new(
+            CkksParameters::new(CkksParametersLiteral {
+                log_n,
+                coeff_mod_bit_sizes: bits,
+                scale_bits: 55,
+                allow_insecure: true,
+                special_primes: 1,
+                dnum: None,
+            })
+            .unwrap(),
+        )
+        .unwrap();
+        let boot = Bootstrapper::new(&ctx, config).unwrap();
+        let mut kg = KeyGenerator::new(&ctx, ChaCha20Rng::seed_from_u64(20));
+        let pk = kg.public_key();
+        let rk = kg.relinearization_key();
+        let t = std::time::Instant::now();
+        let gk = kg.galois_keys(&boot.rotation_steps(), true);
+        let keygen = t.elapsed().as_secs_f64();
+        let key_bytes = rk.byte_size() + gk.byte_size();
+        let ev = Evaluator::with_keys(&ctx, EvaluationKeys::new(Some(rk), Some(gk)));
+        let enc = Encoder::new(&ctx);
+        let mut encryptor = Encryptor::new(&ctx, pk, ChaCha20Rng::seed_from_u64(21));
+        let mut rng = ChaCha8Rng::seed_from_u64(22);
+        let xs: Vec<f64> = (0..ctx.params().slots())
+            .map(|_| rng.random_range(-1.0..=1.0))
+            .collect();
+        let ct = encryptor.encrypt(&enc.encode(&xs, 0, 2f64.powi(50)).unwrap());
+        let t = std::time::Instant::now();
+        let out = boot.bootstrap(&ev, &ct).unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        let got = enc.decode(&decrypt(&ctx, kg.secret_key(), &out));
+        let errs: Vec<f64> = xs.iter().zip(&got).map(|(x, y)| (x - y).abs()).collect();
+        let worst = errs.iter().fold(0f64, |a, &b| a.max(b));
+        let mean = errs.iter().sum::<f64>() / errs.len() as f64;
+        rows.push(format!(
+            "| 2^{log_n} | {} | {k} | {} | {} | {:.2} | {:.1} | {:.1} | {:.0} | {keygen:.1} |",
+            ctx.params().slots(),
+            boot.eval_mod().depth(),
+            out.level(),
+            secs,
+            -worst.log2(),
+            -mean.log2(),
+            key_bytes as f64 / (1 << 20) as f64,
+        ));
+        eprintln!("{}", rows.last().unwrap());
+    }
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpu
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map_or("?", |m| m.trim_start_matches([' ', '\t', ':']));
+    let flags: Vec<&str> = ["avx2", "avx512f", "avx512ifma"]
+        .into_iter()
+        .filter(|f| cpu.split_whitespace().any(|w| w == *f))
+        .collect();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let text = format!(
+        "# Bootstrapping by ring size (work in progress, issue #41)\n\nCPU: {model}; SIMD: {}; {} threads; load average {}.\n\nInsecure test chains (60-bit primes, a dense ternary secret), full slots, inputs uniform in [-1, 1] at Δ = 2^50 under q_0 = 2^60, EvalMod degree 63, DFTs in 3 levels each. K bounds the integer part after ModRaise, which grows with sqrt(N) for a dense secret (K = 64 at N = 2^13 measured -76 bits: out of EvalMod's range). Keys: the relinearisation key and the rotation keys the circuit lists, in memory (full-digit key switching).\n\n| N | slots | K | EvalMod depth | levels left | s per bootstrap | min bits | mean bits | keys (MiB) | keygen (s) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n{}\n\n`cargo test --release -p slaf-ckks --test ckks_bootstrap -- --ignored --nocapture` regenerates this file.\n",
+        flags.join(" "),
+        rayon::current_num_threads(),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+        rows.join("\n")
+    );
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../results/bootstrap");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("scaling.md"), text).unwrap();
+}
