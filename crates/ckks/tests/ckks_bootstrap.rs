@@ -321,7 +321,13 @@ fn bootstrapping_cost_by_ring() {
     // |I| grows with sqrt(N) for a dense secret: K = 64 holds to 2^12
     // (2^13 with K = 64 measured -76 bits: EvalMod out of its range).
     let mut rows = Vec::new();
-    for (log_n, k, r) in [(11u32, 64.0, 6u32), (12, 64.0, 6), (13, 128.0, 7)] {
+    // The last row: hybrid key switching (4 digits, 5 special primes).
+    for (log_n, k, r, special, dnum) in [
+        (11u32, 64.0, 6u32, 1usize, None),
+        (12, 64.0, 6, 1, None),
+        (13, 128.0, 7, 1, None),
+        (12, 64.0, 6, 5, Some(4usize)),
+    ] {
         let config = BootstrapConfig {
             k,
             degree: 63,
@@ -330,15 +336,15 @@ fn bootstrapping_cost_by_ring() {
         };
         let mut bits = vec![60];
         bits.extend(std::iter::repeat_n(60, 6 + 6 + r as usize + 1));
-        bits.push(60);
+        bits.extend(std::iter::repeat_n(60, special));
         let ctx = CkksContext::new(
             CkksParameters::new(CkksParametersLiteral {
                 log_n,
                 coeff_mod_bit_sizes: bits,
                 scale_bits: 55,
                 allow_insecure: true,
-                special_primes: 1,
-                dnum: None,
+                special_primes: special,
+                dnum,
             })
             .unwrap(),
         )
@@ -367,8 +373,11 @@ fn bootstrapping_cost_by_ring() {
         let worst = errs.iter().fold(0f64, |a, &b| a.max(b));
         let mean = errs.iter().sum::<f64>() / errs.len() as f64;
         rows.push(format!(
-            "| 2^{log_n} | {} | {k} | {} | {} | {:.2} | {:.1} | {:.1} | {:.0} | {keygen:.1} |",
+            "| 2^{log_n} | {} | {} | {k} | {} | {} | {:.2} | {:.1} | {:.1} | {:.0} | {keygen:.1} |",
             ctx.params().slots(),
+            dnum.map_or("full digits".to_string(), |d| format!(
+                "{d} digits, {special} special primes"
+            )),
             boot.eval_mod().depth(),
             out.level(),
             secs,
@@ -389,7 +398,7 @@ fn bootstrapping_cost_by_ring() {
         .collect();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let text = format!(
-        "# Bootstrapping by ring size (work in progress, issue #41)\n\nCPU: {model}; SIMD: {}; {} threads; load average {}.\n\nInsecure test chains (60-bit primes, a dense ternary secret), full slots, inputs uniform in [-1, 1] at Δ = 2^50 under q_0 = 2^60, EvalMod degree 63, DFTs in 3 levels each. K bounds the integer part after ModRaise, which grows with sqrt(N) for a dense secret (K = 64 at N = 2^13 measured -76 bits: out of EvalMod's range). Keys: the relinearisation key and the rotation keys the circuit lists, in memory (full-digit key switching).\n\n| N | slots | K | EvalMod depth | levels left | s per bootstrap | min bits | mean bits | keys (MiB) | keygen (s) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n{}\n\n`cargo test --release -p slaf-ckks --test ckks_bootstrap -- --ignored --nocapture` regenerates this file.\n",
+        "# Bootstrapping by ring size (work in progress, issue #41)\n\nCPU: {model}; SIMD: {}; {} threads; load average {}.\n\nInsecure test chains (60-bit primes, a dense ternary secret), full slots, inputs uniform in [-1, 1] at Δ = 2^50 under q_0 = 2^60, EvalMod degree 63, DFTs in 3 levels each. K bounds the integer part after ModRaise, which grows with sqrt(N) for a dense secret (K = 64 at N = 2^13 measured -76 bits: out of EvalMod's range). Keys: the relinearisation key and the rotation keys the circuit lists, in memory.\n\n| N | slots | key switching | K | EvalMod depth | levels left | s per bootstrap | min bits | mean bits | keys (MiB) | keygen (s) |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n{}\n\n`cargo test --release -p slaf-ckks --test ckks_bootstrap -- --ignored --nocapture` regenerates this file.\n",
         flags.join(" "),
         rayon::current_num_threads(),
         load.split_whitespace()
