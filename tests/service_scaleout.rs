@@ -255,25 +255,11 @@ fn three_replicas_behind_haproxy_lose_no_request_when_one_is_killed() {
         CLIENTS * per_client,
         "every request answered"
     );
-    let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpu
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map_or("?", |m| m.trim_start_matches([' ', '\t', ':']));
-    let flags: Vec<&str> = ["avx2", "avx512f", "avx512ifma"]
-        .into_iter()
-        .filter(|f| cpu.split_whitespace().any(|w| w == *f))
-        .collect();
-    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let report = format!(
-        "CPU: {model}; SIMD: {}; {} threads; load average {}.\n\n{CLIENTS} clients x {per_client} one-image per-image requests (CNN1-X2), each replica `serve --workers 1 --queue 4`, one bundle store; the same run, one after the other.\n\n| run | requests | wall (s) | requests/s | p50 (ms) | p95 (ms) | retried | wrong |\n|---|---:|---:|---:|---:|---:|---:|---:|\n{}\n{}\n\nPeak RSS per replica (MiB): r0, r1, r2 after the single-replica run {}; r0, r2 after the balanced run {}. Replica r1 was killed after a third of the second run's requests: {} of its requests were retried by the client, none lost, every answer decrypted to the plaintext model's class.\n",
-        flags.join(" "),
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        loadavg
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" "),
+        "{}.\n\n{CLIENTS} clients x {per_client} one-image per-image requests (CNN1-X2), each replica `serve --workers 1 --queue 4`, one bundle store; the same run, one after the other.\n\n| run | requests | wall (s) | requests/s | p50 (ms) | p95 (ms) | retried | wrong |\n|---|---:|---:|---:|---:|---:|---:|---:|\n{}\n{}\n\nPeak RSS per replica (MiB): r0, r1, r2 after the single-replica run {}; r0, r2 after the balanced run {}. Replica r1 was killed after a third of the second run's requests: {} of its requests were retried by the client, none lost, every answer decrypted to the plaintext model's class.\n",
+        slaf_he::machine::timing_caption(
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        ),
         row("1 replica, direct", &single),
         row("3 replicas behind HAProxy, r1 killed", &behind),
         rss.iter()

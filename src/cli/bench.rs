@@ -154,15 +154,7 @@ fn ckks(args: CkksBenchArgs) -> anyhow::Result<()> {
     let reps = if args.quick { 3 } else { 15 };
     let machine = slaf_he::machine::Machine::current();
     let load = slaf_he::machine::load_averages();
-    println!(
-        "{}; {} threads; load average {}",
-        machine.caption(),
-        args.threads,
-        load.map_or("n/a".into(), |l| format!(
-            "{:.2} {:.2} {:.2}",
-            l[0], l[1], l[2]
-        ))
-    );
+    println!("{}", slaf_he::machine::timing_caption(args.threads));
     let mut rows = Vec::new();
     for params in sets {
         if params.is_insecure() {

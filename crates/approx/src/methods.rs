@@ -217,31 +217,8 @@ pub enum HeStage {
 /// series under encryption (depth 6, the whole chain of the study; conversion error ~2e-10).
 pub const FOURIER_HE_DEGREE: usize = 47;
 
-/// Chebyshev interpolant of degree `d` of `f` at the `d + 1` Chebyshev
-/// points of the second kind (chebfun's construction).
-pub fn chebyshev_interpolant(f: impl Fn(f64) -> f64, d: usize) -> Vec<f64> {
-    let n = d + 1;
-    if n == 1 {
-        return vec![f(0.0)];
-    }
-    let xs: Vec<f64> = (0..n)
-        .map(|j| (std::f64::consts::PI * j as f64 / d as f64).cos())
-        .collect();
-    let fx: Vec<f64> = xs.iter().map(|&x| f(x)).collect();
-    // Discrete cosine transform on the extrema grid (endpoints halved).
-    (0..n)
-        .map(|k| {
-            let s: f64 = (0..n)
-                .map(|j| {
-                    let w = if j == 0 || j == d { 0.5 } else { 1.0 };
-                    w * fx[j] * (std::f64::consts::PI * (k * j) as f64 / d as f64).cos()
-                })
-                .sum();
-            let c = 2.0 * s / d as f64;
-            if k == 0 || k == d { c / 2.0 } else { c }
-        })
-        .collect()
-}
+/// Chebyshev interpolant (the one fitter, in the CKKS circuit layer).
+pub use slaf_ckks::circuits::chebyshev_interpolant;
 
 /// Least-squares polynomial of `degree` fitted to `(x, y)` (solved in the
 /// Chebyshev basis by QR, then converted to the power basis).

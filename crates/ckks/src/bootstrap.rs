@@ -174,6 +174,8 @@ fn merge_stages(stages: &[Diagonals], levels: usize) -> Vec<Diagonals> {
 #[derive(Clone, Debug)]
 struct SlotTransform {
     baby: usize,
+    /// The baby steps the diagonals use (0 included), sorted.
+    baby_steps: Vec<i64>,
     /// giant step g -> (baby step r, pre-rotated diagonal).
     groups: BTreeMap<usize, Vec<(usize, Vec<Complex>)>>,
 }
@@ -193,14 +195,24 @@ impl SlotTransform {
             let rotated = (0..n).map(|j| v[(j + n - shift) % n]).collect();
             groups.entry(g).or_default().push((r, rotated));
         }
-        Self { baby, groups }
+        let mut baby_steps: Vec<i64> = groups
+            .values()
+            .flat_map(|v| v.iter().map(|(r, _)| *r as i64))
+            .collect();
+        baby_steps.sort_unstable();
+        baby_steps.dedup();
+        Self {
+            baby,
+            baby_steps,
+            groups,
+        }
     }
 
     fn rotation_steps(&self) -> Vec<i64> {
         let mut s: Vec<i64> = self
-            .groups
-            .values()
-            .flat_map(|v| v.iter().map(|(r, _)| *r as i64))
+            .baby_steps
+            .iter()
+            .copied()
             .chain(self.groups.keys().map(|g| (g * self.baby) as i64))
             .filter(|&x| x != 0)
             .collect();
@@ -218,15 +230,9 @@ impl SlotTransform {
         pt_scale: f64,
     ) -> Result<Ciphertext, CkksError> {
         let gk = ev.galois_keys("bootstrapping")?;
-        let mut steps: Vec<i64> = self
-            .groups
-            .values()
-            .flat_map(|v| v.iter().map(|(r, _)| *r as i64))
-            .collect();
-        steps.sort_unstable();
-        steps.dedup();
-        let rotated = ev.rotate_hoisted(ct, &steps, gk)?;
-        let baby: BTreeMap<usize, &Ciphertext> = steps
+        let rotated = ev.rotate_hoisted(ct, &self.baby_steps, gk)?;
+        let baby: BTreeMap<usize, &Ciphertext> = self
+            .baby_steps
             .iter()
             .map(|&s| s as usize)
             .zip(rotated.iter())
@@ -392,14 +398,14 @@ impl Bootstrapper {
         let gk = ev.galois_keys("bootstrapping")?;
         let wc = ev.conjugate(&w, gk)?;
         let re = ev.add(&w, &wc)?;
-        let im = self.mul_by_i(ev, &ev.sub(&wc, &w)?)?;
+        let im = ev.mul_by_i(&ev.sub(&wc, &w)?)?;
         let bk = |e: crate::circuits::CircuitError| CkksError::Mismatch {
             op: "bootstrapping EvalMod",
             detail: e.to_string(),
         };
         let xr = self.eval_mod.apply(ev, &re).map_err(bk)?;
         let xi = self.eval_mod.apply(ev, &im).map_err(bk)?;
-        let v = ev.add(&xr, &self.mul_by_i(ev, &xi)?)?;
+        let v = ev.add(&xr, &ev.mul_by_i(&xi)?)?;
         // SlotsToCoeffs, its plaintexts scaled so that after the rescale
         // and the relabelling from (Δ m + e) / q0 back to m the result is at
         // `out_scale` exactly.
@@ -418,16 +424,12 @@ impl Bootstrapper {
         Ok(out)
     }
 
-    fn mul_by_i(&self, ev: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext, CkksError> {
-        ev.mul_by_i(ct)
-    }
-
     /// EvalMod's circuit.
     pub fn eval_mod(&self) -> &EvalMod {
         &self.eval_mod
     }
 
-    /// Whether a circuit backend's level bookkeeping matches (for the planner).
+    /// Levels one bootstrap consumes (both DFTs and EvalMod).
     pub fn depth(&self) -> usize {
         self.coeffs_to_slots.len() + self.slots_to_coeffs.len() + self.eval_mod.depth()
     }

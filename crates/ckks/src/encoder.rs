@@ -232,21 +232,11 @@ impl Encoder {
             });
         }
         let coeffs = self.coefficients(values, level, scale)?;
-        let m = self.ctx.q_moduli(level);
-        let mut poly = RnsPoly {
-            limbs: m
-                .iter()
-                .map(|md| Limb::collect(md, coeffs.iter().map(|&c| reduce_i64(c, md.q))))
-                .collect(),
-            ntt: false,
-        };
-        poly.make_ntt(m);
-        Ok(Plaintext { poly, level, scale })
+        Ok(self.plaintext_from_integers(&coeffs, level, scale))
     }
 
     /// A plaintext with the given integer coefficients (N of them) at
-    /// `level`, read at `scale` (tests of the bootstrapping DFTs).
-    #[cfg(test)]
+    /// `level`, read at `scale`.
     pub(crate) fn plaintext_from_integers(
         &self,
         coeffs: &[i64],

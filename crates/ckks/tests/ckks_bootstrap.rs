@@ -14,6 +14,31 @@ use slaf_ckks::{
     EvaluationKeys, Evaluator, KeyGenerator, decrypt,
 };
 
+/// An insecure test context (tests only): `bits` (the special primes last).
+fn context(log_n: u32, bits: Vec<u32>, special_primes: usize) -> std::sync::Arc<CkksContext> {
+    CkksContext::new(
+        CkksParameters::new(CkksParametersLiteral {
+            log_n,
+            coeff_mod_bit_sizes: bits,
+            scale_bits: 55,
+            allow_insecure: true,
+            special_primes,
+            dnum: None,
+        })
+        .unwrap(),
+    )
+    .unwrap()
+}
+
+/// The bootstrapping circuit the tests run: K = 64 (a dense secret at
+/// N = 2^10), degree 63, 6 double angles, DFTs in 3 levels each (depth 18).
+const BOOT: slaf_ckks::bootstrap::BootstrapConfig = slaf_ckks::bootstrap::BootstrapConfig {
+    k: 64.0,
+    degree: 63,
+    double_angles: 6,
+    dft_levels: 3,
+};
+
 const K: f64 = 12.0;
 const SCALE_BITS: u32 = 45;
 
@@ -143,27 +168,10 @@ fn mod_raise_adds_only_a_small_multiple_of_q0() {
 /// missing keys and short chains are typed errors.
 #[test]
 fn bootstrapping_refreshes_a_level_zero_ciphertext() {
-    use slaf_ckks::bootstrap::{BootstrapConfig, Bootstrapper};
-    let config = BootstrapConfig {
-        k: 64.0,
-        degree: 63,
-        double_angles: 6,
-        dft_levels: 3,
-    };
+    use slaf_ckks::bootstrap::Bootstrapper;
+    let config = BOOT;
     let depth = 2 * 3 + 6 + 6;
-    let mut bits = vec![60];
-    bits.extend(std::iter::repeat_n(60, depth + 1));
-    bits.push(60);
-    let params = CkksParameters::new(CkksParametersLiteral {
-        log_n: 10,
-        coeff_mod_bit_sizes: bits,
-        scale_bits: 55,
-        allow_insecure: true,
-        special_primes: 1,
-        dnum: None,
-    })
-    .unwrap();
-    let ctx = CkksContext::new(params).unwrap();
+    let ctx = context(10, vec![60; depth + 3], 1);
     let t = std::time::Instant::now();
     let boot = Bootstrapper::new(&ctx, config).unwrap();
     let setup = t.elapsed().as_secs_f64();
@@ -220,18 +228,7 @@ fn bootstrapping_refreshes_a_level_zero_ciphertext() {
     let e = boot.bootstrap(&bare, &ct).unwrap_err().to_string();
     assert!(e.contains("Galois key") || e.contains("rotation"), "{e}");
     // A chain too short for the circuit is refused, with the count.
-    let short = CkksContext::new(
-        CkksParameters::new(CkksParametersLiteral {
-            log_n: 10,
-            coeff_mod_bit_sizes: vec![60, 60, 60, 60],
-            scale_bits: 55,
-            allow_insecure: true,
-            special_primes: 1,
-            dnum: None,
-        })
-        .unwrap(),
-    )
-    .unwrap();
+    let short = context(10, vec![60; 4], 1);
     let e = Bootstrapper::new(&short, config).unwrap_err().to_string();
     assert!(e.contains("needs 18 levels"), "{e}");
 }
@@ -242,29 +239,15 @@ fn bootstrapping_refreshes_a_level_zero_ciphertext() {
 /// The map's 2-cycle {0, −1} attracts, so the error stays bounded.
 #[test]
 fn sixty_squarings_run_through_repeated_bootstraps() {
-    use slaf_ckks::bootstrap::{BootstrapConfig, Bootstrapper};
-    let config = BootstrapConfig {
-        k: 64.0,
-        degree: 63,
-        double_angles: 6,
-        dft_levels: 3,
-    };
+    use slaf_ckks::bootstrap::Bootstrapper;
+    let config = BOOT;
     // q_0, 4 user primes of about Δ (a square rescaled stays near Δ), the
     // 18 bootstrapping primes of 60 bits, the special prime.
     let user = 4;
     let mut bits = vec![60];
     bits.extend(std::iter::repeat_n(50, user));
     bits.extend(std::iter::repeat_n(60, 18 + 1));
-    let params = CkksParameters::new(CkksParametersLiteral {
-        log_n: 10,
-        coeff_mod_bit_sizes: bits,
-        scale_bits: 55,
-        allow_insecure: true,
-        special_primes: 1,
-        dnum: None,
-    })
-    .unwrap();
-    let ctx = CkksContext::new(params).unwrap();
+    let ctx = context(10, bits, 1);
     let boot = Bootstrapper::new(&ctx, config).unwrap();
     assert_eq!(boot.output_level(), user);
     let mut kg = KeyGenerator::new(&ctx, ChaCha20Rng::seed_from_u64(10));
@@ -309,105 +292,4 @@ fn sixty_squarings_run_through_repeated_bootstraps() {
     // Measured 2^-12.5 (the map amplifies errors by up to 3 before the
     // cycle attracts).
     assert!(worst < (-11f64).exp2(), "worst error 2^{:.1}", worst.log2());
-}
-
-/// How bootstrapping scales with the ring (insecure test chains, dense
-/// secret, full slots, DFTs in 3 levels each): time, precision, keys.
-/// `cargo test --release -p slaf-ckks --test ckks_bootstrap -- --ignored --nocapture`
-#[test]
-#[ignore = "measurement (minutes): bootstrapping from N = 2^11 to 2^13"]
-fn bootstrapping_cost_by_ring() {
-    use slaf_ckks::bootstrap::{BootstrapConfig, Bootstrapper};
-    // |I| grows with sqrt(N) for a dense secret: K = 64 holds to 2^12
-    // (2^13 with K = 64 measured -76 bits: EvalMod out of its range).
-    let mut rows = Vec::new();
-    // The last row: hybrid key switching (4 digits, 5 special primes).
-    for (log_n, k, r, special, dnum) in [
-        (11u32, 64.0, 6u32, 1usize, None),
-        (12, 64.0, 6, 1, None),
-        (13, 128.0, 7, 1, None),
-        (12, 64.0, 6, 5, Some(4usize)),
-    ] {
-        let config = BootstrapConfig {
-            k,
-            degree: 63,
-            double_angles: r,
-            dft_levels: 3,
-        };
-        let mut bits = vec![60];
-        bits.extend(std::iter::repeat_n(60, 6 + 6 + r as usize + 1));
-        bits.extend(std::iter::repeat_n(60, special));
-        let ctx = CkksContext::new(
-            CkksParameters::new(CkksParametersLiteral {
-                log_n,
-                coeff_mod_bit_sizes: bits,
-                scale_bits: 55,
-                allow_insecure: true,
-                special_primes: special,
-                dnum,
-            })
-            .unwrap(),
-        )
-        .unwrap();
-        let boot = Bootstrapper::new(&ctx, config).unwrap();
-        let mut kg = KeyGenerator::new(&ctx, ChaCha20Rng::seed_from_u64(20));
-        let pk = kg.public_key();
-        let rk = kg.relinearization_key();
-        let t = std::time::Instant::now();
-        let gk = kg.galois_keys(&boot.rotation_steps(), true);
-        let keygen = t.elapsed().as_secs_f64();
-        let key_bytes = rk.byte_size() + gk.byte_size();
-        let ev = Evaluator::with_keys(&ctx, EvaluationKeys::new(Some(rk), Some(gk)));
-        let enc = Encoder::new(&ctx);
-        let mut encryptor = Encryptor::new(&ctx, pk, ChaCha20Rng::seed_from_u64(21));
-        let mut rng = ChaCha8Rng::seed_from_u64(22);
-        let xs: Vec<f64> = (0..ctx.params().slots())
-            .map(|_| rng.random_range(-1.0..=1.0))
-            .collect();
-        let ct = encryptor.encrypt(&enc.encode(&xs, 0, 2f64.powi(50)).unwrap());
-        let t = std::time::Instant::now();
-        let out = boot.bootstrap(&ev, &ct).unwrap();
-        let secs = t.elapsed().as_secs_f64();
-        let got = enc.decode(&decrypt(&ctx, kg.secret_key(), &out));
-        let errs: Vec<f64> = xs.iter().zip(&got).map(|(x, y)| (x - y).abs()).collect();
-        let worst = errs.iter().fold(0f64, |a, &b| a.max(b));
-        let mean = errs.iter().sum::<f64>() / errs.len() as f64;
-        rows.push(format!(
-            "| 2^{log_n} | {} | {} | {k} | {} | {} | {:.2} | {:.1} | {:.1} | {:.0} | {keygen:.1} |",
-            ctx.params().slots(),
-            dnum.map_or("full digits".to_string(), |d| format!(
-                "{d} digits, {special} special primes"
-            )),
-            boot.eval_mod().depth(),
-            out.level(),
-            secs,
-            -worst.log2(),
-            -mean.log2(),
-            key_bytes as f64 / (1 << 20) as f64,
-        ));
-        eprintln!("{}", rows.last().unwrap());
-    }
-    let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpu
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map_or("?", |m| m.trim_start_matches([' ', '\t', ':']));
-    let flags: Vec<&str> = ["avx2", "avx512f", "avx512ifma"]
-        .into_iter()
-        .filter(|f| cpu.split_whitespace().any(|w| w == *f))
-        .collect();
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let text = format!(
-        "# Bootstrapping by ring size (work in progress, issue #41)\n\nCPU: {model}; SIMD: {}; {} threads; load average {}.\n\nInsecure test chains (60-bit primes, a dense ternary secret), full slots, inputs uniform in [-1, 1] at Δ = 2^50 under q_0 = 2^60, EvalMod degree 63, DFTs in 3 levels each. K bounds the integer part after ModRaise, which grows with sqrt(N) for a dense secret (K = 64 at N = 2^13 measured -76 bits: out of EvalMod's range). Keys: the relinearisation key and the rotation keys the circuit lists, in memory.\n\n| N | slots | key switching | K | EvalMod depth | levels left | s per bootstrap | min bits | mean bits | keys (MiB) | keygen (s) |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n{}\n\n`cargo test --release -p slaf-ckks --test ckks_bootstrap -- --ignored --nocapture` regenerates this file.\n",
-        flags.join(" "),
-        rayon::current_num_threads(),
-        load.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" "),
-        rows.join("\n")
-    );
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../results/bootstrap");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("scaling.md"), text).unwrap();
 }

@@ -161,6 +161,19 @@ pub fn quiet_on_broken_pipe() -> bool {
     }
 }
 
+/// The first line of a timing artifact: the machine's caption, `threads`
+/// threads and the load averages (`n/a` where unknown).
+pub fn timing_caption(threads: usize) -> String {
+    format!(
+        "{}; {threads} threads; load average {}",
+        Machine::current().caption(),
+        load_averages().map_or("n/a".into(), |l| format!(
+            "{:.2} {:.2} {:.2}",
+            l[0], l[1], l[2]
+        ))
+    )
+}
+
 /// The 1-, 5- and 15-minute load averages (Linux), `None` elsewhere.
 pub fn load_averages() -> Option<[f64; 3]> {
     let s = std::fs::read_to_string("/proc/loadavg").ok()?;

@@ -488,6 +488,13 @@ impl Remote {
         format!("{}{path}", self.base)
     }
 
+    /// The `Authorization` header value, when there is a token.
+    fn authorization(&self) -> Option<Zeroizing<String>> {
+        self.token
+            .as_ref()
+            .map(|tok| Zeroizing::new(format!("Bearer {}", tok.as_str())))
+    }
+
     fn attempt(
         &self,
         url: &str,
@@ -555,10 +562,7 @@ impl Remote {
         let t = Instant::now();
         let mut tries = 0u32;
         loop {
-            let auth = self
-                .token
-                .as_ref()
-                .map(|tok| Zeroizing::new(format!("Bearer {}", tok.as_str())));
+            let auth = self.authorization();
             let r = match body {
                 Some(b) => {
                     let mut req = self
@@ -618,8 +622,8 @@ impl Remote {
     pub fn delete_bundle(&self, key_id: &str) -> Result<(), ServiceError> {
         let url = self.url(&format!("/v1/keys/{key_id}"));
         let mut req = self.agent.delete(&url);
-        if let Some(tok) = &self.token {
-            req = req.header("authorization", format!("Bearer {}", tok.as_str()));
+        if let Some(a) = self.authorization() {
+            req = req.header("authorization", a.as_str());
         }
         match self.attempt(&url, req.call(), 1 << 20) {
             Attempt::Done(_) => Ok(()),

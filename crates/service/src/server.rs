@@ -327,8 +327,8 @@ impl Server {
 
 /// Refuse a flooding width that leaves under 4 bits of logit precision.
 fn check_flood_bits(bits: u32, n: usize, out_scale: f64) -> Result<(), ServiceError> {
-    let slot_bits = f64::from(bits) + (n as f64 / 3.0).log2() / 2.0;
-    let max = (out_scale.log2() - 4.0 - (n as f64 / 3.0).log2() / 2.0).floor();
+    let slot_bits = Flood::Uniform { bits }.slot_noise_bits(n);
+    let max = (out_scale.log2() - 4.0 - Flood::Uniform { bits: 0 }.slot_noise_bits(n)).floor();
     if slot_bits + 4.0 > out_scale.log2() {
         return Err(ServiceError::bad(format!(
             "--flood-bits {bits} would put slot noise 2^{slot_bits:.1} on logits of scale 2^{:.1}; at most {max} bits keep 4 bits of precision",
@@ -594,9 +594,8 @@ impl<C: Circuit> Server<C> {
                 ),
             });
         }
-        let mut mine = self.registered(&tenant.name)?;
-        let mut total: usize = mine.iter().map(|b| b.1).sum();
-        let mut oldest = mine.drain(..).collect::<std::collections::VecDeque<_>>();
+        let mut oldest = std::collections::VecDeque::from(self.registered(&tenant.name)?);
+        let mut total: usize = oldest.iter().map(|b| b.1).sum();
         while oldest.len() + 1 > tenant.max_bundles.max(1) || total + wire > tenant.max_bytes {
             let Some((id, bytes)) = oldest.pop_front() else {
                 break;

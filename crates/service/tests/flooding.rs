@@ -114,24 +114,9 @@ fn statistical_flooding_is_sized_from_the_noise_and_keeps_agreement() {
 }
 
 fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpu
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map_or("?", |m| m.trim_start_matches([' ', '\t', ':']));
-    let flags: Vec<&str> = ["avx2", "avx512f", "avx512ifma"]
-        .into_iter()
-        .filter(|f| cpu.split_whitespace().any(|w| w == *f))
-        .collect();
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     format!(
-        "CPU: {model}; SIMD: {}; {} threads; load average {}.",
-        flags.join(" "),
-        rayon::current_num_threads(),
-        load.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        "{}.",
+        slaf_report::machine::timing_caption(rayon::current_num_threads())
     )
 }
 

@@ -18,7 +18,9 @@
 //! over every integer `|I| < K` and `|x| ≤ x_max`. The arcsine correction
 //! is not applied (its worth is to be measured).
 
-use super::{CircuitBackend, CircuitError, Polynomial, PolynomialEvaluator, be};
+use super::{
+    CircuitBackend, CircuitError, Polynomial, PolynomialEvaluator, be, chebyshev_roots_interpolant,
+};
 
 /// The EvalMod circuit: an interpolant and its double-angle steps.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,28 +28,6 @@ pub struct EvalMod {
     k: f64,
     double_angles: u32,
     cos: Polynomial,
-}
-
-/// Chebyshev interpolation of `f` on [−1, 1] at the `degree + 1`
-/// Chebyshev nodes: coefficients of `T_0..T_degree`.
-pub fn chebyshev_fit(f: impl Fn(f64) -> f64, degree: usize) -> Vec<f64> {
-    let m = degree + 1;
-    let nodes: Vec<f64> = (0..m)
-        .map(|j| (std::f64::consts::PI * (j as f64 + 0.5) / m as f64).cos())
-        .collect();
-    let values: Vec<f64> = nodes.iter().map(|&x| f(x)).collect();
-    (0..m)
-        .map(|i| {
-            let s: f64 = (0..m)
-                .map(|j| {
-                    values[j]
-                        * (std::f64::consts::PI * i as f64 * (j as f64 + 0.5) / m as f64).cos()
-                })
-                .sum();
-            let c = 2.0 * s / m as f64;
-            if i == 0 { c / 2.0 } else { c }
-        })
-        .collect()
 }
 
 impl EvalMod {
@@ -63,7 +43,7 @@ impl EvalMod {
         }
         let scale = f64::from(1u32 << double_angles);
         let g = |y: f64| (std::f64::consts::TAU * (k * y - 0.25) / scale).cos();
-        let cos = Polynomial::chebyshev(chebyshev_fit(g, degree), -1.0, 1.0);
+        let cos = Polynomial::chebyshev(chebyshev_roots_interpolant(g, degree), -1.0, 1.0);
         cos.validate()?;
         Ok(Self {
             k,
@@ -155,13 +135,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chebyshev_fit_reproduces_polynomials_and_smooth_functions() {
+    fn chebyshev_roots_interpolant_reproduces_polynomials_and_smooth_functions() {
         // x^3 = (3 T_1 + T_3) / 4.
-        let c = chebyshev_fit(|x| x * x * x, 5);
+        let c = chebyshev_roots_interpolant(|x| x * x * x, 5);
         for (i, want) in [0.0, 0.75, 0.0, 0.25, 0.0, 0.0].iter().enumerate() {
             assert!((c[i] - want).abs() < 1e-12, "{c:?}");
         }
-        let p = Polynomial::chebyshev(chebyshev_fit(f64::exp, 20), -1.0, 1.0);
+        let p = Polynomial::chebyshev(chebyshev_roots_interpolant(f64::exp, 20), -1.0, 1.0);
         for s in 0..=20 {
             let x = f64::from(s) / 10.0 - 1.0;
             assert!((p.eval(x) - x.exp()).abs() < 1e-14);

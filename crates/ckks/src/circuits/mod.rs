@@ -35,13 +35,13 @@ pub mod poly_eval;
 pub mod polynomial;
 pub mod sim;
 
-pub use eval_mod::{EvalMod, chebyshev_fit};
+pub use eval_mod::EvalMod;
 pub use lintrans::{
     BABY_COST, DiagTransform, Layout as DiagLayout, PLAIN_MUL_COST, dense_diagonal, dense_layout,
     dense_transform, dot_plain, inner_sum, inner_sum_rotation_steps,
 };
 pub use poly_eval::{AffineMode, EvalPlan, PolynomialEvaluator};
-pub use polynomial::{Basis, Polynomial};
+pub use polynomial::{Basis, Polynomial, chebyshev_interpolant, chebyshev_roots_interpolant};
 // `FusedBackend` is defined below, beside `CircuitBackend`.
 
 use std::error::Error as StdError;

@@ -257,6 +257,57 @@ fn power_to_cheb(p: &[f64]) -> Vec<f64> {
     acc
 }
 
+/// Chebyshev interpolant of degree `d` of `f` at the `d + 1` Chebyshev
+/// points of the second kind (chebfun's construction).
+pub fn chebyshev_interpolant(f: impl Fn(f64) -> f64, d: usize) -> Vec<f64> {
+    let n = d + 1;
+    if n == 1 {
+        return vec![f(0.0)];
+    }
+    let xs: Vec<f64> = (0..n)
+        .map(|j| (std::f64::consts::PI * j as f64 / d as f64).cos())
+        .collect();
+    let fx: Vec<f64> = xs.iter().map(|&x| f(x)).collect();
+    // Discrete cosine transform on the extrema grid (endpoints halved).
+    (0..n)
+        .map(|k| {
+            let s: f64 = (0..n)
+                .map(|j| {
+                    let w = if j == 0 || j == d { 0.5 } else { 1.0 };
+                    w * fx[j] * (std::f64::consts::PI * (k * j) as f64 / d as f64).cos()
+                })
+                .sum();
+            let c = 2.0 * s / d as f64;
+            if k == 0 || k == d { c / 2.0 } else { c }
+        })
+        .collect()
+}
+
+/// Chebyshev interpolant of degree `d` of `f` at the `d + 1` roots of
+/// `T_{d+1}` (Chebyshev points of the first kind): EvalMod's fit. Through
+/// its double angles this one measured 0.7-1.2 bits more bootstrapping
+/// precision than [`chebyshev_interpolant`] (24.2 / 23.8 against 23.5 /
+/// 22.6 bits after one / two bootstraps, `tests/ckks_bootstrap.rs`).
+pub fn chebyshev_roots_interpolant(f: impl Fn(f64) -> f64, d: usize) -> Vec<f64> {
+    let m = d + 1;
+    let nodes: Vec<f64> = (0..m)
+        .map(|j| (std::f64::consts::PI * (j as f64 + 0.5) / m as f64).cos())
+        .collect();
+    let values: Vec<f64> = nodes.iter().map(|&x| f(x)).collect();
+    (0..m)
+        .map(|i| {
+            let s: f64 = (0..m)
+                .map(|j| {
+                    values[j]
+                        * (std::f64::consts::PI * i as f64 * (j as f64 + 0.5) / m as f64).cos()
+                })
+                .sum();
+            let c = 2.0 * s / m as f64;
+            if i == 0 { c / 2.0 } else { c }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
