@@ -4,7 +4,11 @@
 //! al. 2021):
 //!
 //! 1. **ModRaise** ([`Evaluator::mod_raise`]): the plaintext becomes
-//!    `t = Δm + e + q_0·I` over the whole chain;
+//!    `t = Δm + e + q_0·I` over the whole chain. With sparse-secret
+//!    encapsulation keys in the evaluator ([`EncapsulationKeys`]) the
+//!    level-0 ciphertext is first switched to an ephemeral secret of
+//!    Hamming weight h, so that `|I| ≤ (h + 1) / 2` whatever N (K = 17 for
+//!    h = 32), and back to the user's secret after ModRaise;
 //! 2. **CoeffsToSlots**: the inverse of the encoder's DFT, its log2(N/2)
 //!    butterfly stages (3 diagonals each) merged into `dft_levels` sparse
 //!    matrices, each a baby-step giant-step transform with hoisted baby
@@ -24,15 +28,17 @@
 //! switched down first); the output is at level
 //! `L − 2·dft_levels − EvalMod depth` and the input's scale (or the one
 //! asked for), holding the input's slot values; the Galois keys must hold
-//! [`Bootstrapper::rotation_steps`] and the conjugation. Not yet here:
-//! sparse packings, sparse secrets, named secure parameter sets, the
-//! planner and the simulator's model of a bootstrap.
+//! [`Bootstrapper::rotation_steps`] and the conjugation; with
+//! encapsulation keys, EvalMod's K must exceed their bound on |I| by one
+//! ([`Bootstrapper::check_range`], a typed error otherwise). Not yet here:
+//! sparse packings, the planner's bootstrapping keys.
 
 use crate::circuits::EvalMod;
 use crate::context::CkksContext;
 use crate::encoder::{Complex, Encoder};
 use crate::error::CkksError;
 use crate::evaluator::{Ciphertext, Evaluator};
+use crate::keys::EncapsulationKeys;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -374,7 +380,14 @@ impl Bootstrapper {
         let k = self.eval_mod.k();
         let low = ev.mod_down_to(ct, 0)?;
         let delta_in = low.scale();
-        let mut raised = ev.mod_raise(&low)?;
+        let mut raised = match ev.keys().encapsulation() {
+            Some(keys) => {
+                self.check_range(keys)?;
+                let sparse = ev.switch_key(&low, &keys.to_sparse)?;
+                ev.switch_key(&ev.mod_raise(&sparse)?, &keys.to_dense)?
+            }
+            None => ev.mod_raise(&low)?,
+        };
         // Slots now read F((t_low + i t_high) / (2 q0 K)): the 2 is the
         // conjugation split's (re = w + w̄ = 2 Re w).
         ev.set_scale(&mut raised, 2.0 * q0 * k)?;
@@ -422,6 +435,26 @@ impl Bootstrapper {
             ev.set_scale(&mut out, keep)?;
         }
         Ok(out)
+    }
+
+    /// Whether EvalMod's range covers the integer part ModRaise adds under
+    /// the ephemeral secret of `keys`: `|I| ≤ (h + 1) / 2`, and the message
+    /// adds less than one half, so K must exceed the bound by one.
+    pub fn check_range(&self, keys: &EncapsulationKeys) -> Result<(), CkksError> {
+        let bound = keys.integer_bound();
+        let need = bound + 1.0;
+        if self.eval_mod.k() < need {
+            return Err(CkksError::BootstrapRange {
+                k: self.eval_mod.k(),
+                bound,
+                need,
+                what: format!(
+                    "an ephemeral secret of Hamming weight {}",
+                    keys.hamming_weight()
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// EvalMod's circuit.

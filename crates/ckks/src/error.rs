@@ -86,6 +86,20 @@ pub enum CkksError {
         /// Its level.
         level: usize,
     },
+    /// A bootstrap whose EvalMod cannot cover the integer part ModRaise adds.
+    #[error(
+        "cannot bootstrap: EvalMod is fitted for |t| < K = {k}, but {what} bounds the integer part |I| by {bound} (fit it for K >= {need})"
+    )]
+    BootstrapRange {
+        /// The K EvalMod was fitted for.
+        k: f64,
+        /// The bound on |I|.
+        bound: f64,
+        /// The smallest K that covers it.
+        need: f64,
+        /// Where the bound comes from.
+        what: String,
+    },
     /// Operands do not fit together.
     #[error("cannot {op}: {detail}")]
     Mismatch {

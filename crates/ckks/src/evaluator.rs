@@ -10,8 +10,9 @@ use super::context::CkksContext;
 use super::encoder::{Encoder, Plaintext};
 use super::error::CkksError;
 use super::keys::{
-    GaloisKeys, PolySeed, PublicKey, RelinearizationKey, SecretKey, SwitchingKey, expand_uniform,
-    galois_element, sample_error, sample_ternary, seeded_uniform, small_to_ntt,
+    EncapsulationKeys, GaloisKeys, PolySeed, PublicKey, RelinearizationKey, SecretKey,
+    SwitchingKey, expand_uniform, galois_element, sample_error, sample_ternary, seeded_uniform,
+    small_to_ntt,
 };
 use super::math::{ConstMul, mul_shoup, reduce_f64, reduce_i64, shoup};
 use super::ring::{
@@ -224,12 +225,26 @@ pub const SCALE_HEADROOM_BITS: u32 = 1;
 pub struct EvaluationKeys {
     relin: Option<RelinearizationKey>,
     galois: Option<GaloisKeys>,
+    encapsulation: Option<EncapsulationKeys>,
 }
 
 impl EvaluationKeys {
     /// A bundle of the given keys.
     pub fn new(relin: Option<RelinearizationKey>, galois: Option<GaloisKeys>) -> Self {
-        Self { relin, galois }
+        Self {
+            relin,
+            galois,
+            encapsulation: None,
+        }
+    }
+    /// The same bundle with sparse-secret encapsulation keys (bootstrapping).
+    pub fn with_encapsulation(mut self, keys: EncapsulationKeys) -> Self {
+        self.encapsulation = Some(keys);
+        self
+    }
+    /// The sparse-secret encapsulation keys, if any.
+    pub fn encapsulation(&self) -> Option<&EncapsulationKeys> {
+        self.encapsulation.as_ref()
     }
     /// The relinearisation key, if any.
     pub fn relin(&self) -> Option<&RelinearizationKey> {
@@ -554,6 +569,30 @@ impl Evaluator {
     fn key_switch(&self, d: &RnsPoly, level: usize, key: &SwitchingKey) -> (RnsPoly, RnsPoly) {
         let digits = self.decompose(d, level);
         self.key_switch_digits(&digits, level, key)
+    }
+
+    /// Switch a 2-part ciphertext to the secret of `key` (the
+    /// sparse-secret encapsulation's two switches).
+    pub(crate) fn switch_key(
+        &self,
+        a: &Ciphertext,
+        key: &SwitchingKey,
+    ) -> Result<Ciphertext, CkksError> {
+        if a.parts.len() != 2 {
+            return Err(CkksError::Degree {
+                op: "key switch",
+                parts: a.parts.len(),
+                expected: 2,
+            });
+        }
+        let (u0, u1) = self.key_switch(&a.parts[1], a.level, key);
+        let mut c0 = a.parts[0].clone();
+        c0.add_assign(&u0, self.ctx.q_moduli(a.level));
+        Ok(Ciphertext {
+            parts: vec![c0, u1],
+            level: a.level,
+            scale: a.scale,
+        })
     }
 
     /// Relinearise a 3-part ciphertext to 2 parts.

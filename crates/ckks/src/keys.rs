@@ -238,6 +238,38 @@ impl RelinearizationKey {
     }
 }
 
+/// Sparse-secret encapsulation keys for bootstrapping (Bossuat,
+/// Troncoso-Pastoriza and Hubaux, ACNS 2022): an ephemeral secret `s'`
+/// with exactly `h` nonzero coefficients, a key from the dense `s` to `s'`
+/// that exists only modulo `q_0 · P` (its other limbs are zero: an RLWE
+/// sample under a sparse secret is only safe at a small modulus), and a
+/// key from `s'` back to `s` over the whole chain. Bootstrapping switches
+/// a level-0 ciphertext to `s'` before ModRaise, so that the integer part
+/// `I` it adds is at most `(h + 1) / 2`, and switches back after it: the
+/// user's secret stays dense and within the HE standard.
+#[derive(Clone, Debug)]
+pub struct EncapsulationKeys {
+    pub(crate) to_sparse: SwitchingKey,
+    pub(crate) to_dense: SwitchingKey,
+    hamming_weight: usize,
+}
+
+impl EncapsulationKeys {
+    /// The ephemeral secret's Hamming weight h.
+    pub fn hamming_weight(&self) -> usize {
+        self.hamming_weight
+    }
+    /// The bound on |I| after ModRaise under the ephemeral secret:
+    /// `|c_0 + c_1 s'| ≤ (h + 1) q_0 / 2`, so `|I| ≤ (h + 1) / 2`.
+    pub fn integer_bound(&self) -> f64 {
+        ((self.hamming_weight + 1) / 2) as f64
+    }
+    /// Bytes of their residues.
+    pub fn byte_size(&self) -> usize {
+        self.to_sparse.byte_size() + self.to_dense.byte_size()
+    }
+}
+
 /// Galois keys, by Galois element (5^r mod 2N for a rotation by r, 2N-1 for
 /// conjugation). The key of element k is stored with sigma_k^-1 already
 /// applied (an NTT-domain permutation), so that a rotation key-switches the
@@ -312,6 +344,33 @@ pub(crate) fn sample_ternary(n: usize, rng: &mut impl RngCore) -> Zeroizing<Vec<
             .map(|_| ((u128::from(rng.next_u64()) * 3) >> 64) as i64 - 1)
             .collect(),
     )
+}
+
+/// A sparse ternary secret: exactly `h` of the `n` coefficients are ±1,
+/// the rest 0, constant time. Positions by Knuth's selection sampling
+/// (Algorithm S): coefficient `i` is taken with probability
+/// `(h − taken) / (n − i)`, decided by comparing `r · (n − i)` with
+/// `(h − taken) · 2^64` in 128-bit arithmetic (bias below 2^-64, no
+/// branch or index on secret data); the sign is one more random bit.
+/// Zeroized on drop.
+pub(crate) fn sample_sparse_ternary(
+    n: usize,
+    h: usize,
+    rng: &mut impl RngCore,
+) -> Zeroizing<Vec<i64>> {
+    let mut out = Zeroizing::new(vec![0i64; n]);
+    let mut taken = 0u128;
+    for (i, c) in out.iter_mut().enumerate() {
+        let r = u128::from(rng.next_u64());
+        let sign = i64::from((rng.next_u32() & 1) as u8) * 2 - 1;
+        let left = (h as u128).saturating_sub(taken);
+        // take = 1 iff r · (n − i) < left · 2^64 (the borrow of the
+        // subtraction, read without a branch).
+        let take = (r * (n - i) as u128).wrapping_sub(left << 64) >> 127;
+        taken += take;
+        *c = sign * take as i64;
+    }
+    out
 }
 
 /// Centred binomial errors (η = [`CBD_ETA`], σ = [`SIGMA`]), constant
@@ -397,19 +456,21 @@ impl KeyGenerator {
     }
 
     fn switching_key(&mut self, target: &RnsPoly) -> SwitchingKey {
-        let (parts, seeds) = self.switching_key_parts(target);
+        let (parts, seeds) = self.switching_key_parts(target, None);
         SwitchingKey {
             parts,
             a_seeds: Some(seeds),
         }
     }
 
-    /// The (b_i, a_i) of a switching key to `target`, with the seeds of
-    /// the `a_i`.
+    /// The (b_i, a_i) of a switching key from `target` to the secret
+    /// (`under`, else the key's own s), with the seeds of the `a_i`.
     fn switching_key_parts(
         &mut self,
         target: &RnsPoly,
+        under: Option<&RnsPoly>,
     ) -> (Vec<(RnsPoly, RnsPoly)>, Vec<PolySeed>) {
+        let secret = under.unwrap_or(self.sk.s());
         let m = self.ctx.key_moduli();
         let n = self.ctx.params().n();
         let params = self.ctx.params();
@@ -422,7 +483,7 @@ impl KeyGenerator {
                 let (a, seed) = seeded_uniform(m, &mut self.rng);
                 seeds.push(seed);
                 let e = small_to_ntt(&sample_error(n, &mut self.rng), m);
-                let mut b = a.mul(self.sk.s(), m);
+                let mut b = a.mul(secret, m);
                 b.neg_assign(m);
                 b.add_assign(&e, m);
                 for j in digit {
@@ -446,6 +507,41 @@ impl KeyGenerator {
         RelinearizationKey(self.switching_key(&s2))
     }
 
+    /// Sparse-secret encapsulation keys with an ephemeral secret of
+    /// Hamming weight `h` (1..=N; 32 is the published choice). The key to
+    /// the sparse secret keeps only its `q_0` and special-prime limbs.
+    pub fn encapsulation_keys(&mut self, h: usize) -> Result<EncapsulationKeys, CkksError> {
+        let n = self.ctx.params().n();
+        if h == 0 || h > n {
+            return Err(CkksError::InvalidParameters {
+                detail: format!(
+                    "an ephemeral secret of Hamming weight {h}: it must be in 1..={n} (N)"
+                ),
+            });
+        }
+        let m = self.ctx.key_moduli().to_vec();
+        let sparse = small_to_ntt(&sample_sparse_ternary(n, h, &mut self.rng), &m);
+        let to_dense = self.switching_key(&sparse);
+        let dense = self.sk.s.duplicate();
+        let (mut parts, seeds) = self.switching_key_parts(&dense, Some(&sparse));
+        drop(dense);
+        drop(sparse);
+        let top = self.ctx.params().max_level();
+        for (b, _) in &mut parts {
+            for j in 1..=top {
+                b.limbs[j] = Limb::collect(&m[j], std::iter::repeat_n(0u64, n));
+            }
+        }
+        Ok(EncapsulationKeys {
+            to_sparse: SwitchingKey {
+                parts,
+                a_seeds: Some(seeds),
+            },
+            to_dense,
+            hamming_weight: h,
+        })
+    }
+
     /// Galois keys for left rotations by each of `steps` (negative: right)
     /// and, if `conjugate`, for complex conjugation.
     pub fn galois_keys(&mut self, steps: &[i64], conjugate: bool) -> GaloisKeys {
@@ -467,7 +563,7 @@ impl KeyGenerator {
             let mut target = SecretPoly::new(automorphism(&s, k, &m));
             drop(s);
             target.convert_to_ntt(&m);
-            let (mut parts, seeds) = self.switching_key_parts(&target);
+            let (mut parts, seeds) = self.switching_key_parts(&target, None);
             drop(target);
             // (Z/2N)* has order N: k^-1 = k^(N-1) mod 2N.
             let k_inv = super::math::pow_mod(k as u64, n as u64 - 1, 2 * n as u64) as usize;
@@ -484,5 +580,36 @@ impl KeyGenerator {
             );
         }
         GaloisKeys { keys }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    /// Exactly h nonzero coefficients, each ±1, spread over the whole
+    /// polynomial, both signs, and different draws from different seeds.
+    #[test]
+    fn sparse_ternary_has_exactly_h_nonzeros() {
+        for (n, h) in [(1024, 32), (4096, 192), (64, 64), (64, 1)] {
+            let mut rng = ChaCha20Rng::seed_from_u64(n as u64 + h as u64);
+            let s = sample_sparse_ternary(n, h, &mut rng);
+            assert_eq!(s.iter().filter(|&&c| c != 0).count(), h, "n {n}, h {h}");
+            assert!(s.iter().all(|&c| (-1..=1).contains(&c)));
+            if h >= 32 && h < n {
+                let plus = s.iter().filter(|&&c| c == 1).count();
+                assert!(plus > h / 4 && plus < 3 * h / 4, "{plus} of {h} positive");
+                // Positions in both halves (selection sampling is uniform).
+                let first = s[..n / 2].iter().filter(|&&c| c != 0).count();
+                assert!(
+                    first > h / 4 && first < 3 * h / 4,
+                    "{first} of {h} in the first half"
+                );
+            }
+        }
+        let a = sample_sparse_ternary(1024, 32, &mut ChaCha20Rng::seed_from_u64(1));
+        let b = sample_sparse_ternary(1024, 32, &mut ChaCha20Rng::seed_from_u64(2));
+        assert_ne!(*a, *b);
     }
 }

@@ -49,7 +49,9 @@ pub use evaluator::{
     Ciphertext, Encryptor, EvaluationKeys, Evaluator, Flood, SeededCiphertext, decrypt,
     encrypt_symmetric, encrypt_symmetric_seeded,
 };
-pub use keys::{GaloisKeys, KeyGenerator, KeySeed, PublicKey, RelinearizationKey, SecretKey};
+pub use keys::{
+    EncapsulationKeys, GaloisKeys, KeyGenerator, KeySeed, PublicKey, RelinearizationKey, SecretKey,
+};
 pub use params::{CkksParameters, CkksParametersLiteral, Preset, Security, presets};
 pub use ring::NttWords;
 pub use select::{ChainRequest, auto, hybrid_key_switching};

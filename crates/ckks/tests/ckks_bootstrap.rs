@@ -293,3 +293,77 @@ fn sixty_squarings_run_through_repeated_bootstraps() {
     // cycle attracts).
     assert!(worst < (-11f64).exp2(), "worst error 2^{:.1}", worst.log2());
 }
+
+/// Sparse-secret encapsulation (Bossuat et al. 2022): with an ephemeral
+/// secret of Hamming weight 32 ModRaise's integer part is at most 16, so
+/// EvalMod fitted for K = 17 (degree 31, 4 double angles: 9 levels instead
+/// of the dense secret's 12) bootstraps as precisely, and whatever the
+/// ring. EvalMod fitted for too small a K is refused with the numbers.
+#[test]
+fn sparse_secret_encapsulation_bootstraps_with_a_small_k() {
+    use slaf_ckks::bootstrap::{BootstrapConfig, Bootstrapper};
+    let config = BootstrapConfig {
+        k: 17.0,
+        degree: 31,
+        double_angles: 4,
+        dft_levels: 3,
+    };
+    let ctx = context(10, vec![60; 1 + 15 + 2 + 1], 1);
+    let boot = Bootstrapper::new(&ctx, config).unwrap();
+    assert_eq!(boot.depth(), 15);
+    let mut kg = KeyGenerator::new(&ctx, ChaCha20Rng::seed_from_u64(30));
+    let pk = kg.public_key();
+    let rk = kg.relinearization_key();
+    let gk = kg.galois_keys(&boot.rotation_steps(), true);
+    let encapsulation = kg.encapsulation_keys(32).unwrap();
+    assert_eq!(encapsulation.integer_bound(), 16.0);
+    let ev = Evaluator::with_keys(
+        &ctx,
+        EvaluationKeys::new(Some(rk.clone()), Some(gk.clone())).with_encapsulation(encapsulation),
+    );
+    let enc = Encoder::new(&ctx);
+    let mut encryptor = Encryptor::new(&ctx, pk, ChaCha20Rng::seed_from_u64(31));
+    let mut rng = ChaCha8Rng::seed_from_u64(32);
+    let xs: Vec<f64> = (0..ctx.params().slots())
+        .map(|_| rng.random_range(-1.0..=1.0))
+        .collect();
+    let ct = encryptor.encrypt(&enc.encode(&xs, 0, 2f64.powi(50)).unwrap());
+    let precision = |c: &Ciphertext| {
+        let got = enc.decode(&decrypt(&ctx, kg.secret_key(), c));
+        -xs.iter()
+            .zip(&got)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f64, f64::max)
+            .log2()
+    };
+    let once = boot.bootstrap(&ev, &ct).unwrap();
+    assert_eq!(once.level(), 2, "17 levels above q_0, 15 used");
+    let p1 = precision(&once);
+    let p2 = precision(&boot.bootstrap(&ev, &once).unwrap());
+    eprintln!(
+        "encapsulated bootstrap (h = 32, K = 17, EvalMod depth 9): {p1:.1} bits after one, {p2:.1} after two"
+    );
+    assert!(p1 > 22.0, "{p1:.1} bits");
+    assert!(p2 > 21.0, "{p2:.1} bits");
+    // Without the encapsulation the dense secret's |I| overflows K = 17.
+    let dense = Evaluator::with_keys(
+        &ctx,
+        EvaluationKeys::new(Some(rk.clone()), Some(gk.clone())),
+    );
+    let bad = precision(&boot.bootstrap(&dense, &ct).unwrap());
+    assert!(bad < 10.0, "a dense secret with K = 17: {bad:.1} bits");
+    // K below the ephemeral secret's bound: a typed error with the numbers.
+    let narrow = Bootstrapper::new(&ctx, BootstrapConfig { k: 12.0, ..config }).unwrap();
+    let heavy = Evaluator::with_keys(
+        &ctx,
+        EvaluationKeys::new(Some(rk), Some(gk))
+            .with_encapsulation(kg.encapsulation_keys(32).unwrap()),
+    );
+    let e = narrow.bootstrap(&heavy, &ct).unwrap_err().to_string();
+    assert!(
+        e.contains("K = 12") && e.contains("16") && e.contains("K >= 17"),
+        "{e}"
+    );
+    assert!(kg.encapsulation_keys(0).is_err());
+    assert!(kg.encapsulation_keys(ctx.params().n() + 1).is_err());
+}
