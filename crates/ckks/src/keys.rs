@@ -262,7 +262,7 @@ impl EncapsulationKeys {
     /// The bound on |I| after ModRaise under the ephemeral secret:
     /// `|c_0 + c_1 s'| ≤ (h + 1) q_0 / 2`, so `|I| ≤ (h + 1) / 2`.
     pub fn integer_bound(&self) -> f64 {
-        ((self.hamming_weight + 1) / 2) as f64
+        self.hamming_weight.div_ceil(2) as f64
     }
     /// Bytes of their residues.
     pub fn byte_size(&self) -> usize {
@@ -528,8 +528,8 @@ impl KeyGenerator {
         drop(sparse);
         let top = self.ctx.params().max_level();
         for (b, _) in &mut parts {
-            for j in 1..=top {
-                b.limbs[j] = Limb::collect(&m[j], std::iter::repeat_n(0u64, n));
+            for (limb, md) in b.limbs.iter_mut().zip(&m).take(top + 1).skip(1) {
+                *limb = Limb::collect(md, std::iter::repeat_n(0u64, n));
             }
         }
         Ok(EncapsulationKeys {
