@@ -216,6 +216,20 @@ impl Encoder {
         Ok(coeffs)
     }
 
+    /// The largest |coefficient| of the (unscaled) encoding of real
+    /// `values` (at most N/2; zero-padded): at most `max |values|`, reached
+    /// by a constant vector. Bootstrapping's EvalMod sees this times
+    /// `Δ / q_0`.
+    pub fn max_coefficient(&self, values: &[f64]) -> f64 {
+        let slots = self.ctx.params().slots();
+        let mut v = vec![(0.0, 0.0); slots];
+        for (d, &x) in v.iter_mut().zip(values) {
+            d.0 = x;
+        }
+        self.fft_special_inv(&mut v);
+        v.iter().fold(0f64, |m, c| m.max(c.0.abs()).max(c.1.abs()))
+    }
+
     /// Encode complex values (at most N/2; the rest of the slots are zero)
     /// at `level` with `scale`.
     pub fn encode_complex(

@@ -8,7 +8,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::{ChaCha8Rng, ChaCha20Rng};
 use slaf_ckks::circuits::sim::SimBackend;
-use slaf_ckks::circuits::{CircuitBackend, EvalMod};
+use slaf_ckks::circuits::{CircuitBackend, EvalMod, FusedBackend};
 use slaf_ckks::{
     Ciphertext, CkksContext, CkksParameters, CkksParametersLiteral, Encoder, Encryptor,
     EvaluationKeys, Evaluator, KeyGenerator, decrypt,
@@ -263,30 +263,49 @@ fn sixty_squarings_run_through_repeated_bootstraps() {
         .collect();
     let delta = 2f64.powi(50);
     let mut ct = encryptor.encrypt(&enc.encode(&xs, user, delta).unwrap());
+    // The simulator runs the same circuit with the bootstrap's model.
+    let sim = SimBackend::for_params(ctx.params(), 1.0, 13);
+    let model = boot.model(None);
+    let mut sct = sim.encrypt_at(&xs, user, delta);
     let mut boots = 0;
-    let mut worst = 0f64;
+    let (mut worst, mut sim_worst) = (0f64, 0f64);
+    let max_err = |want: &[f64], got: &[f64]| {
+        want.iter()
+            .zip(got)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f64, f64::max)
+    };
     for _ in 0..60 {
         if ct.level() == 0 {
             // Back to Δ: the squarings' scale drifts (Δ²/q is not Δ).
             ct = boot.bootstrap_to(&ev, &ct, delta).unwrap();
+            sct = sim.bootstrap(&sct, &model, delta).unwrap();
             boots += 1;
         }
         let sq = ev.mul_relin_rescale(&ct, &ct, &rk).unwrap();
         ct = CircuitBackend::add_const(&ev, &sq, -1.0).unwrap();
+        let ssq = FusedBackend::mul_relin_rescale(&sim, &sct, &sct).unwrap();
+        sct = sim.add_const(&ssq, -1.0).unwrap();
+        assert_eq!((sct.level, sct.scale), (ct.level(), ct.scale()));
         for x in &mut xs {
             *x = *x * *x - 1.0;
         }
         let got = enc.decode(&decrypt(&ctx, kg.secret_key(), &ct));
-        let err = xs
-            .iter()
-            .zip(&got)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f64, f64::max);
-        worst = worst.max(err);
+        worst = worst.max(max_err(&xs, &got));
+        sim_worst = sim_worst.max(max_err(&xs, &sct.values));
     }
     eprintln!(
-        "60 squarings through {boots} bootstraps (N = 2^10, 4 levels each): worst error 2^{:.1}",
-        worst.log2()
+        "60 squarings through {boots} bootstraps (N = 2^10, 4 levels each): worst error 2^{:.1}, simulated 2^{:.1}",
+        worst.log2(),
+        sim_worst.log2()
+    );
+    assert_eq!(sim.bootstraps(), boots);
+    // The dense model's noise term is conservative (2-3 bits here).
+    assert!(
+        (worst.log2() - sim_worst.log2()).abs() < 4.0,
+        "real 2^{:.1}, simulated 2^{:.1}",
+        worst.log2(),
+        sim_worst.log2()
     );
     assert!(boots >= 14, "{boots} bootstraps");
     // Measured 2^-12.5 (the map amplifies errors by up to 3 before the
@@ -345,6 +364,60 @@ fn sparse_secret_encapsulation_bootstraps_with_a_small_k() {
     );
     assert!(p1 > 22.0, "{p1:.1} bits");
     assert!(p2 > 21.0, "{p2:.1} bits");
+    // The simulator's model: the same level, and the error within 3 bits
+    // of the real run whichever term dominates (the circuit's noise at
+    // Δ = 2^45, both at 2^50, EvalMod's approximation for a constant
+    // vector at 2^55).
+    let model = boot.model(Some(16.0));
+    let sim = SimBackend::for_params(ctx.params(), 0.0, 33);
+    for (bits, constant) in [(45, false), (50, false), (55, true)] {
+        let vs: Vec<f64> = if constant {
+            vec![1.0; xs.len()]
+        } else {
+            xs.clone()
+        };
+        let delta = f64::from(bits).exp2();
+        let real_ct = boot
+            .bootstrap(&ev, &encryptor.encrypt(&enc.encode(&vs, 0, delta).unwrap()))
+            .unwrap();
+        let got = enc.decode(&decrypt(&ctx, kg.secret_key(), &real_ct));
+        let real = vs
+            .iter()
+            .zip(&got)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f64, f64::max);
+        let sct = sim
+            .bootstrap(&sim.encrypt_at(&vs, 0, delta), &model, delta)
+            .unwrap();
+        assert_eq!(sct.level, real_ct.level(), "Δ = 2^{bits}");
+        let simulated = vs
+            .iter()
+            .zip(&sct.values)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f64, f64::max);
+        let predicted = model.predicted_error(delta, &vs);
+        eprintln!(
+            "Δ = 2^{bits}{}: real 2^{:.1}, predicted 2^{:.1}, simulated 2^{:.1}",
+            if constant { " (constant)" } else { "" },
+            real.log2(),
+            predicted.log2(),
+            simulated.log2()
+        );
+        assert!((real.log2() - predicted.log2()).abs() < 3.0, "Δ = 2^{bits}");
+        assert!(
+            (simulated.log2() - predicted.log2()).abs() < 1.0,
+            "Δ = 2^{bits}"
+        );
+    }
+    assert_eq!(sim.bootstraps(), 3);
+    // Out of range: slots of 1 at Δ = 2^58.5 put 0.35 q_0 in a coefficient.
+    let high = 2f64.powf(58.5);
+    let e = sim
+        .bootstrap(&sim.encrypt_at(&vec![1.0; xs.len()], 0, high), &model, high)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("below 1/4") && e.contains("K = 17"), "{e}");
+    assert!(model.worst_case_error(2f64.powi(50), 1.0) > model.predicted_error(2f64.powi(50), &xs));
     // Without the encapsulation the dense secret's |I| overflows K = 17.
     let dense = Evaluator::with_keys(
         &ctx,

@@ -57,6 +57,11 @@ impl EvalMod {
         self.k
     }
 
+    /// Its double-angle steps.
+    pub fn double_angles(&self) -> u32 {
+        self.double_angles
+    }
+
     /// Levels the circuit consumes.
     pub fn depth(&self) -> usize {
         self.cos.depth() + self.double_angles as usize

@@ -4,7 +4,10 @@
 //! at their scale (the CKKS quantisation), every multiplication/rescale adds a
 //! configurable rounding noise, a value that would wrap around the current
 //! modulus is an error, and the rotation steps used are recorded (so tests
-//! can check that a circuit only needs the Galois keys it declares).
+//! can check that a circuit only needs the Galois keys it declares). A
+//! bootstrap is modelled by [`BootstrapModel`]: its output level and
+//! scale exactly, its EvalMod range checked, its error added at the
+//! model's worst-case amplitude.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -13,6 +16,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{CircuitBackend, FusedBackend};
+use crate::bootstrap::BootstrapModel;
 
 /// Errors of the simulator (the conditions the real evaluator refuses).
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +62,9 @@ pub enum SimError {
         /// log2 of the modulus.
         logq: f64,
     },
+    /// A bootstrap outside the range its EvalMod was fitted for.
+    #[error("simulated {0}")]
+    Bootstrap(Box<crate::error::CkksError>),
     /// Wrong vector length.
     #[error("simulated encode: {got} values for {slots} slots")]
     Length {
@@ -102,6 +109,7 @@ pub struct SimBackend {
     rng: Mutex<ChaCha8Rng>,
     used_rotations: Mutex<BTreeSet<usize>>,
     key_switches: Mutex<usize>,
+    bootstraps: Mutex<usize>,
 }
 
 impl SimBackend {
@@ -116,6 +124,7 @@ impl SimBackend {
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
             used_rotations: Mutex::new(BTreeSet::new()),
             key_switches: Mutex::new(0),
+            bootstraps: Mutex::new(0),
         }
     }
 
@@ -183,6 +192,43 @@ impl SimBackend {
     /// hoisted batch of rotations counts one per rotation.
     pub fn key_switches(&self) -> usize {
         self.key_switches.lock().map(|g| *g).unwrap_or(0)
+    }
+
+    /// Bootstraps simulated so far.
+    pub fn bootstraps(&self) -> usize {
+        self.bootstraps.lock().map(|g| *g).unwrap_or(0)
+    }
+
+    /// A bootstrap as `model` describes it: the input's range is checked
+    /// against EvalMod's ([`BootstrapModel::check`]); the result is at the
+    /// model's output level and at `out_scale`, its slots the input's plus
+    /// a uniform error of the model's worst-case amplitude
+    /// ([`BootstrapModel::predicted_error`]).
+    pub fn bootstrap(
+        &self,
+        ct: &SimCiphertext,
+        model: &BootstrapModel,
+        out_scale: f64,
+    ) -> Result<SimCiphertext, SimError> {
+        model
+            .check(ct.scale, &ct.values)
+            .map_err(|e| SimError::Bootstrap(Box::new(e)))?;
+        let amplitude = model.predicted_error(ct.scale, &ct.values);
+        let mut out = SimCiphertext {
+            values: ct.values.clone(),
+            level: model.output_level().min(self.max_level()),
+            scale: out_scale,
+            parts: 2,
+        };
+        if let Ok(mut rng) = self.rng.lock() {
+            for v in &mut out.values {
+                *v += rng.random_range(-amplitude..=amplitude);
+            }
+        }
+        if let Ok(mut g) = self.bootstraps.lock() {
+            *g += 1;
+        }
+        self.check("bootstrap", out)
     }
 
     fn count_ks(&self, k: usize) {
