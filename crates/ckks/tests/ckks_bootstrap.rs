@@ -440,3 +440,70 @@ fn sparse_secret_encapsulation_bootstraps_with_a_small_k() {
     assert!(kg.encapsulation_keys(0).is_err());
     assert!(kg.encapsulation_keys(ctx.params().n() + 1).is_err());
 }
+
+/// The simulator's model away from the run its noise law was fitted on
+/// (N = 2^10, K = 17, 4 double angles): N = 2^11, 2 double angles of a
+/// degree-63 interpolant, hybrid key switching; the predicted worst error
+/// within 1.5 bits of the real one and the level exact.
+#[test]
+fn the_bootstrap_model_predicts_another_ring() {
+    use slaf_ckks::bootstrap::{BootstrapConfig, Bootstrapper};
+    let mut bits = vec![60; 1 + 3 + 8 + 3 + 1];
+    bits.extend([60, 60]);
+    let ctx = CkksContext::new(
+        CkksParameters::new(
+            CkksParametersLiteral {
+                log_n: 11,
+                coeff_mod_bit_sizes: bits,
+                scale_bits: 40,
+                allow_insecure: true,
+                special_primes: 1,
+                dnum: None,
+            }
+            .with_key_switching(2, 8),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let config = BootstrapConfig {
+        k: 17.0,
+        degree: 63,
+        double_angles: 2,
+        dft_levels: 3,
+    };
+    let boot = Bootstrapper::new(&ctx, config).unwrap();
+    let mut kg = KeyGenerator::new(&ctx, ChaCha20Rng::seed_from_u64(40));
+    let pk = kg.public_key();
+    let rk = kg.relinearization_key();
+    let gk = kg.galois_keys(&boot.rotation_steps(), true);
+    let ev = Evaluator::with_keys(
+        &ctx,
+        EvaluationKeys::new(Some(rk), Some(gk))
+            .with_encapsulation(kg.encapsulation_keys(32).unwrap()),
+    );
+    let enc = Encoder::new(&ctx);
+    let mut encryptor = Encryptor::new(&ctx, pk, ChaCha20Rng::seed_from_u64(41));
+    let mut rng = ChaCha8Rng::seed_from_u64(42);
+    let xs: Vec<f64> = (0..ctx.params().slots())
+        .map(|_| rng.random_range(-1.0..=1.0))
+        .collect();
+    let delta = 2f64.powi(40);
+    let out = boot
+        .bootstrap(&ev, &encryptor.encrypt(&enc.encode(&xs, 0, delta).unwrap()))
+        .unwrap();
+    let got = enc.decode(&decrypt(&ctx, kg.secret_key(), &out));
+    let real = xs
+        .iter()
+        .zip(&got)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f64, f64::max);
+    let model = boot.model(Some(16.0));
+    let predicted = model.predicted_error(delta, &xs);
+    eprintln!(
+        "N = 2^11, K = 17, degree 63, 2 double angles, Δ = 2^40: real 2^{:.1}, predicted 2^{:.1}",
+        real.log2(),
+        predicted.log2()
+    );
+    assert_eq!(model.output_level(), out.level());
+    assert!((real.log2() - predicted.log2()).abs() < 1.5);
+}
