@@ -32,6 +32,7 @@ fn bootstrapping_cost_by_ring() {
             degree: 63,
             double_angles: r,
             dft_levels: 3,
+            arcsine: false,
         };
         let mut bits = vec![60];
         bits.extend(std::iter::repeat_n(60, 6 + 6 + r as usize + 1));

@@ -39,6 +39,7 @@ use crate::encoder::{Complex, Encoder};
 use crate::error::CkksError;
 use crate::evaluator::{Ciphertext, Evaluator};
 use crate::keys::EncapsulationKeys;
+use crate::params::{CkksParameters, CkksParametersLiteral};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -285,6 +286,143 @@ pub struct BootstrapConfig {
     /// this many sparse matrices (1: one dense matrix of N/2 diagonals;
     /// more levels, far fewer diagonals and rotations).
     pub dft_levels: usize,
+    /// EvalMod's arcsine correction ([`EvalMod::with_arcsine`]): two more
+    /// levels, and the message may take a larger share of `q_0`.
+    pub arcsine: bool,
+}
+
+/// A named bootstrapping parameter set: ring, chain, key switching and
+/// circuit, with the security its chain is checked for. The chain is, from
+/// q_0 up: the base prime (60 bits), the user's levels at the scale,
+/// SlotsToCoeffs, EvalMod (60-bit primes), CoeffsToSlots (60-bit), then
+/// the special primes; a bootstrap consumes the levels above the user's.
+/// The user's secret is dense ternary (the HE-standard bound applies); a
+/// bootstrap uses sparse-secret encapsulation with an ephemeral secret of
+/// Hamming weight 32 (K = 17), whose key exists only modulo `q_0 · P`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BootstrapPreset {
+    /// N = 2^16, 32,768 slots, 128-bit (1,740 of the 1,747 bits the 2024
+    /// guidelines allow): scale 2^54 (q_0 / Δ = 2^6), 5 levels left to the
+    /// user, DFTs in 5 levels each, EvalMod of depth 8, 6 special primes,
+    /// 4 digits.
+    N16,
+    /// N = 2^16, 32,768 slots, 128-bit (1,712 bits): EvalMod with the
+    /// arcsine correction (depth 10) and scale 2^56 (q_0 / Δ = 2^4), for
+    /// precision; 2 levels left to the user.
+    N16Precise,
+    /// N = 2^12, 2,048 slots, INSECURE (tests and quick comparisons): the
+    /// structure of `n16` with 2 user levels and DFTs in 3 levels each.
+    N12Toy,
+}
+
+/// The shape of a preset.
+struct Shape {
+    log_n: u32,
+    user_levels: usize,
+    dft_levels: usize,
+    special_primes: usize,
+    dnum: usize,
+    scale_bits: u32,
+    arcsine: bool,
+}
+
+impl BootstrapPreset {
+    /// Every preset.
+    pub const ALL: [BootstrapPreset; 3] = [
+        BootstrapPreset::N16,
+        BootstrapPreset::N16Precise,
+        BootstrapPreset::N12Toy,
+    ];
+
+    /// The ephemeral secret's Hamming weight.
+    pub const HAMMING_WEIGHT: usize = 32;
+
+    /// Its name: `n16`, `n16-precise` or `n12-toy`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::N16 => "n16",
+            Self::N16Precise => "n16-precise",
+            Self::N12Toy => "n12-toy",
+        }
+    }
+
+    fn shape(self) -> Shape {
+        let (log_n, user_levels, dft_levels, special_primes, dnum, scale_bits, arcsine) = match self
+        {
+            Self::N16 => (16, 5, 5, 6, 4, 54, false),
+            Self::N16Precise => (16, 2, 5, 6, 4, 56, true),
+            Self::N12Toy => (12, 2, 3, 2, 9, 54, false),
+        };
+        Shape {
+            log_n,
+            user_levels,
+            dft_levels,
+            special_primes,
+            dnum,
+            scale_bits,
+            arcsine,
+        }
+    }
+
+    /// The scale's bits (the user's and SlotsToCoeffs' primes have this size).
+    pub fn scale_bits(self) -> u32 {
+        self.shape().scale_bits
+    }
+
+    /// Levels left to the user after a bootstrap.
+    pub fn user_levels(self) -> usize {
+        self.shape().user_levels
+    }
+
+    /// Its literal (never marked insecure: see [`Self::params`]).
+    pub fn literal(self) -> CkksParametersLiteral {
+        let sh = self.shape();
+        let config = self.config();
+        let eval_mod = EvalMod::new(config.k, config.degree, config.double_angles)
+            .map(|m| if config.arcsine { m.with_arcsine() } else { m })
+            .map(|m| m.depth())
+            .unwrap_or(8);
+        let mut bits = vec![60];
+        bits.extend(std::iter::repeat_n(
+            sh.scale_bits,
+            sh.user_levels + sh.dft_levels,
+        ));
+        bits.extend(std::iter::repeat_n(
+            60,
+            eval_mod + sh.dft_levels + sh.special_primes,
+        ));
+        CkksParametersLiteral::new(sh.log_n, bits, sh.scale_bits)
+            .with_key_switching(sh.special_primes, sh.dnum)
+    }
+
+    /// The bootstrapping circuit: K = 17, a degree-63 interpolant with 2
+    /// double angles (depth 8; 10 with the arcsine correction), the DFTs
+    /// merged into the preset's levels.
+    pub fn config(self) -> BootstrapConfig {
+        let sh = self.shape();
+        BootstrapConfig {
+            k: 17.0,
+            degree: 63,
+            double_angles: 2,
+            dft_levels: sh.dft_levels,
+            arcsine: sh.arcsine,
+        }
+    }
+
+    /// The validated parameters; an insecure preset is refused unless
+    /// `allow_insecure` (tests only).
+    pub fn params(self, allow_insecure: bool) -> Result<CkksParameters, CkksError> {
+        let mut literal = self.literal();
+        literal.allow_insecure = allow_insecure;
+        CkksParameters::new(literal)
+    }
+}
+
+impl std::fmt::Display for BootstrapPreset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// The bootstrapping circuit for one context: the two factored slot
@@ -300,12 +438,11 @@ pub struct Bootstrapper {
 impl Bootstrapper {
     /// The circuit for `ctx` with `config`.
     pub fn new(ctx: &Arc<CkksContext>, config: BootstrapConfig) -> Result<Self, CkksError> {
-        let eval_mod =
-            EvalMod::new(config.k, config.degree, config.double_angles).map_err(|e| {
-                CkksError::Mismatch {
-                    op: "bootstrapping",
-                    detail: e.to_string(),
-                }
+        let eval_mod = EvalMod::new(config.k, config.degree, config.double_angles)
+            .map(|m| if config.arcsine { m.with_arcsine() } else { m })
+            .map_err(|e| CkksError::Mismatch {
+                op: "bootstrapping",
+                detail: e.to_string(),
             })?;
         let n = ctx.params().slots();
         let stages = n.trailing_zeros() as usize;
@@ -496,11 +633,12 @@ pub const BOOTSTRAP_NOISE: f64 = 10.0;
 /// error it adds (a worst-case estimate over the slots).
 ///
 /// The error has two terms, both in slot units:
-/// - **EvalMod's approximation**: a slot vector encodes to coefficients of
-///   at most `c_max` ([`Encoder::max_coefficient`]; at most `max |v|`, which
-///   a constant vector reaches), so EvalMod sees fractions
-///   `|x| ≤ Δ·c_max / q_0`; its worst deviation there
-///   ([`EvalMod::max_error`]), times `q_0 / Δ`, bounds the slot error;
+/// - **EvalMod's approximation**, computed: the slot values encode to
+///   coefficients `c_j` ([`Encoder::real_coefficients`]), EvalMod sees
+///   `x_j = Δ·c_j / q_0` and returns [`EvalMod::eval`]`(x_j)` (its
+///   polynomial, double angles and the sine's own `(2πx)²x/6`), and the
+///   coefficient errors, times `q_0 / Δ`, are decoded back to the slots
+///   ([`Encoder::slots_of_coefficients`]): the largest is the term;
 /// - **the circuit's noise**, a fitted law: `C · K · N^1.5 · (q_0 / q_e) / Δ`
 ///   with `q_e` the scale EvalMod starts at and [`BOOTSTRAP_NOISE`] `C = 10`,
 ///   fitted on one run (N = 2^10, K = 17, Δ = 2^35). Its shape: the noise
@@ -565,21 +703,36 @@ impl BootstrapModel {
     /// The worst slot error a bootstrap adds to `values` at scale `delta`:
     /// EvalMod's term plus the noise term (see the type's documentation).
     pub fn predicted_error(&self, delta: f64, values: &[f64]) -> f64 {
-        self.error_for_fraction(delta, self.fraction(delta, values))
+        let ratio = self.q0 / delta;
+        let errors: Vec<f64> = self
+            .encoder
+            .real_coefficients(values)
+            .iter()
+            .map(|&c| {
+                let x = c / ratio;
+                (self.eval_mod.eval(x) - x) * ratio
+            })
+            .collect();
+        let approx = self
+            .encoder
+            .slots_of_coefficients(&errors)
+            .iter()
+            .fold(0f64, |m, e| m.max(e.abs()));
+        approx + self.noise(delta)
     }
 
-    /// The same for any slot values of magnitude at most `max_abs` (the
-    /// constant vector's worst case; for planning without the values).
-    pub fn worst_case_error(&self, delta: f64, max_abs: f64) -> f64 {
-        self.error_for_fraction(delta, delta * max_abs / self.q0)
+    /// The error for a constant vector of `max_abs` (one coefficient holds
+    /// it all): a planning figure when the values are not known. Vectors
+    /// with many large coefficients (smooth, nearly constant data) can
+    /// exceed it; [`Self::predicted_error`] computes it for the values.
+    pub fn constant_vector_error(&self, delta: f64, max_abs: f64) -> f64 {
+        let x = delta * max_abs / self.q0;
+        (self.eval_mod.eval(x) - x).abs() * self.q0 / delta + self.noise(delta)
     }
 
-    fn error_for_fraction(&self, delta: f64, x: f64) -> f64 {
-        let approx = self.eval_mod.max_error(x) * self.q0 / delta;
-        let noise =
-            BOOTSTRAP_NOISE * self.eval_mod.k() * self.n.powf(1.5) * (self.q0 / self.q_eval)
-                / delta;
-        approx + noise
+    /// The noise term at scale `delta`.
+    fn noise(&self, delta: f64) -> f64 {
+        BOOTSTRAP_NOISE * self.eval_mod.k() * self.n.powf(1.5) * (self.q0 / self.q_eval) / delta
     }
 }
 

@@ -216,18 +216,36 @@ impl Encoder {
         Ok(coeffs)
     }
 
-    /// The largest |coefficient| of the (unscaled) encoding of real
-    /// `values` (at most N/2; zero-padded): at most `max |values|`, reached
-    /// by a constant vector. Bootstrapping's EvalMod sees this times
+    /// The N (unscaled) coefficients of the encoding of real `values` (at
+    /// most N/2; zero-padded): each at most `max |values|`, which a
+    /// constant vector reaches. Bootstrapping's EvalMod sees them times
     /// `Δ / q_0`.
-    pub fn max_coefficient(&self, values: &[f64]) -> f64 {
+    pub fn real_coefficients(&self, values: &[f64]) -> Vec<f64> {
         let slots = self.ctx.params().slots();
         let mut v = vec![(0.0, 0.0); slots];
         for (d, &x) in v.iter_mut().zip(values) {
             d.0 = x;
         }
         self.fft_special_inv(&mut v);
-        v.iter().fold(0f64, |m, c| m.max(c.0.abs()).max(c.1.abs()))
+        v.iter().map(|c| c.0).chain(v.iter().map(|c| c.1)).collect()
+    }
+
+    /// The largest |coefficient| of [`Self::real_coefficients`].
+    pub fn max_coefficient(&self, values: &[f64]) -> f64 {
+        self.real_coefficients(values)
+            .iter()
+            .fold(0f64, |m, c| m.max(c.abs()))
+    }
+
+    /// The slots (real parts) of the polynomial with the N (unscaled)
+    /// coefficients `coeffs` (missing ones are zero): the inverse of
+    /// [`Self::real_coefficients`] on real slot values.
+    pub fn slots_of_coefficients(&self, coeffs: &[f64]) -> Vec<f64> {
+        let slots = self.ctx.params().slots();
+        let at = |i: usize| coeffs.get(i).copied().unwrap_or(0.0);
+        let mut v: Vec<Complex> = (0..slots).map(|i| (at(i), at(i + slots))).collect();
+        self.fft_special(&mut v);
+        v.into_iter().map(|c| c.0).collect()
     }
 
     /// Encode complex values (at most N/2; the rest of the slots are zero)

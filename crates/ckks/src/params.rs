@@ -23,11 +23,20 @@ pub const HE_STANDARD_128: [(usize, u32); 6] = [
     (32768, 881),
 ];
 
-/// The HE-standard 128-bit bound on log2(QP) for ring degree `n`, if the
-/// standard gives one.
+/// The 128-bit classical bound on log2(QP) at N = 2^16 for ternary
+/// secrets, which the 2018 HE standard does not tabulate: 1,747 bits, from
+/// Bossuat et al., "Security Guidelines for Implementing Homomorphic
+/// Encryption" (IACR ePrint 2024/463), the value OpenFHE's
+/// `HEStd_128_classic` table uses.
+pub const GUIDELINES_128_N16: (usize, u32) = (65536, 1747);
+
+/// The 128-bit bound on log2(QP) for ring degree `n`, if one is published:
+/// the HE standard's ([`HE_STANDARD_128`]) up to 2^15, the 2024 security
+/// guidelines' at 2^16 ([`GUIDELINES_128_N16`]).
 pub fn he_standard_bound(n: usize) -> Option<u32> {
     HE_STANDARD_128
         .iter()
+        .chain(std::iter::once(&GUIDELINES_128_N16))
         .find(|(m, _)| *m == n)
         .map(|(_, b)| *b)
 }
