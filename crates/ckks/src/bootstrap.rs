@@ -425,6 +425,27 @@ impl std::fmt::Display for BootstrapPreset {
     }
 }
 
+/// Seconds each phase of one bootstrap took
+/// ([`Bootstrapper::bootstrap_timed`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BootstrapTimes {
+    /// Down to level 0, the encapsulation's key switches and ModRaise.
+    pub mod_raise: f64,
+    /// CoeffsToSlots.
+    pub coeffs_to_slots: f64,
+    /// The conjugation split and EvalMod on both parts.
+    pub eval_mod: f64,
+    /// SlotsToCoeffs.
+    pub slots_to_coeffs: f64,
+}
+
+impl BootstrapTimes {
+    /// Their sum.
+    pub fn total(&self) -> f64 {
+        self.mod_raise + self.coeffs_to_slots + self.eval_mod + self.slots_to_coeffs
+    }
+}
+
 /// The bootstrapping circuit for one context: the two factored slot
 /// transforms and EvalMod.
 #[derive(Clone, Debug)]
@@ -511,12 +532,41 @@ impl Bootstrapper {
         ct: &Ciphertext,
         out_scale: f64,
     ) -> Result<Ciphertext, CkksError> {
+        self.bootstrap_timed(ev, ct, out_scale).map(|(c, _)| c)
+    }
+
+    /// [`Self::bootstrap_to`], with the seconds each phase took.
+    pub fn bootstrap_timed(
+        &self,
+        ev: &Evaluator,
+        ct: &Ciphertext,
+        out_scale: f64,
+    ) -> Result<(Ciphertext, BootstrapTimes), CkksError> {
         let enc = Encoder::new(&self.ctx);
-        let params = self.ctx.params();
-        let q0 = params.q()[0] as f64;
-        let k = self.eval_mod.k();
+        let mut times = BootstrapTimes::default();
+        let clock = std::time::Instant::now();
+        let delta_in = ct.scale();
+        let raised = self.raise(ev, ct)?;
+        times.mod_raise = clock.elapsed().as_secs_f64();
+        let clock = std::time::Instant::now();
+        let w = self.coeffs_to_slots(ev, &enc, raised)?;
+        times.coeffs_to_slots = clock.elapsed().as_secs_f64();
+        let clock = std::time::Instant::now();
+        let v = self.eval_mod_both(ev, &w)?;
+        times.eval_mod = clock.elapsed().as_secs_f64();
+        let clock = std::time::Instant::now();
+        let out = self.slots_to_coeffs(ev, &enc, v, delta_in, out_scale)?;
+        times.slots_to_coeffs = clock.elapsed().as_secs_f64();
+        Ok((out, times))
+    }
+
+    /// ModRaise (through the ephemeral sparse secret when the evaluator
+    /// holds encapsulation keys), the scale relabelled to `2 q_0 K`: slots
+    /// read `F((t_low + i t_high) / (2 q_0 K))`, the 2 being the
+    /// conjugation split's (`re = w + w̄ = 2 Re w`).
+    fn raise(&self, ev: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext, CkksError> {
+        let q0 = self.ctx.params().q()[0] as f64;
         let low = ev.mod_down_to(ct, 0)?;
-        let delta_in = low.scale();
         let mut raised = match ev.keys().encapsulation() {
             Some(keys) => {
                 self.check_range(keys)?;
@@ -525,50 +575,75 @@ impl Bootstrapper {
             }
             None => ev.mod_raise(&low)?,
         };
-        // Slots now read F((t_low + i t_high) / (2 q0 K)): the 2 is the
-        // conjugation split's (re = w + w̄ = 2 Re w).
-        ev.set_scale(&mut raised, 2.0 * q0 * k)?;
-        // CoeffsToSlots, one level per merged matrix: each keeps the scale
-        // (plaintexts at the dropped prime's scale), the last lands on the
-        // scale of the prime EvalMod drops first.
+        ev.set_scale(&mut raised, 2.0 * q0 * self.eval_mod.k())?;
+        Ok(raised)
+    }
+
+    /// CoeffsToSlots, one level per merged matrix: each keeps the scale
+    /// (plaintexts at the dropped prime's scale), the last lands on the
+    /// scale of the prime EvalMod drops first.
+    fn coeffs_to_slots(
+        &self,
+        ev: &Evaluator,
+        enc: &Encoder,
+        raised: Ciphertext,
+    ) -> Result<Ciphertext, CkksError> {
+        let q = self.ctx.params().q();
         let last = self.coeffs_to_slots.len() - 1;
         let mut w = raised;
         for (i, t) in self.coeffs_to_slots.iter().enumerate() {
-            let q = params.q()[w.level()] as f64;
+            let prime = q[w.level()] as f64;
             let (pt_scale, keep) = if i == last {
-                let target = params.q()[w.level() - 1] as f64;
-                (target * q / w.scale(), target)
+                let target = q[w.level() - 1] as f64;
+                (target * prime / w.scale(), target)
             } else {
-                (q, w.scale())
+                (prime, w.scale())
             };
-            w = ev.rescale(&t.apply(ev, &enc, &w, pt_scale)?)?;
+            w = ev.rescale(&t.apply(ev, enc, &w, pt_scale)?)?;
             ev.set_scale(&mut w, keep)?;
         }
-        // Real and imaginary parts: w + w̄ and (w̄ − w)·i, each t / (q0 K).
+        Ok(w)
+    }
+
+    /// The real and imaginary parts, `w + w̄` and `(w̄ − w)·i` (each
+    /// `t / (q_0 K)`), through EvalMod, recombined as `x_re + i·x_im`.
+    fn eval_mod_both(&self, ev: &Evaluator, w: &Ciphertext) -> Result<Ciphertext, CkksError> {
         let gk = ev.galois_keys("bootstrapping")?;
-        let wc = ev.conjugate(&w, gk)?;
-        let re = ev.add(&w, &wc)?;
-        let im = ev.mul_by_i(&ev.sub(&wc, &w)?)?;
+        let wc = ev.conjugate(w, gk)?;
+        let re = ev.add(w, &wc)?;
+        let im = ev.mul_by_i(&ev.sub(&wc, w)?)?;
         let bk = |e: crate::circuits::CircuitError| CkksError::Mismatch {
             op: "bootstrapping EvalMod",
             detail: e.to_string(),
         };
         let xr = self.eval_mod.apply(ev, &re).map_err(bk)?;
         let xi = self.eval_mod.apply(ev, &im).map_err(bk)?;
-        let v = ev.add(&xr, &ev.mul_by_i(&xi)?)?;
-        // SlotsToCoeffs, its plaintexts scaled so that after the rescale
-        // and the relabelling from (Δ m + e) / q0 back to m the result is at
-        // `out_scale` exactly.
+        ev.add(&xr, &ev.mul_by_i(&xi)?)
+    }
+
+    /// SlotsToCoeffs, its plaintexts scaled so that after the rescale and
+    /// the relabelling from `(Δ m + e) / q_0` back to `m` the result is at
+    /// `out_scale` exactly.
+    fn slots_to_coeffs(
+        &self,
+        ev: &Evaluator,
+        enc: &Encoder,
+        v: Ciphertext,
+        delta_in: f64,
+        out_scale: f64,
+    ) -> Result<Ciphertext, CkksError> {
+        let q = self.ctx.params().q();
+        let q0 = q[0] as f64;
         let last = self.slots_to_coeffs.len() - 1;
         let mut out = v;
         for (i, t) in self.slots_to_coeffs.iter().enumerate() {
-            let q = params.q()[out.level()] as f64;
+            let prime = q[out.level()] as f64;
             let (pt_scale, keep) = if i == last {
-                (out_scale * q0 * q / (out.scale() * delta_in), out_scale)
+                (out_scale * q0 * prime / (out.scale() * delta_in), out_scale)
             } else {
-                (q, out.scale())
+                (prime, out.scale())
             };
-            out = ev.rescale(&t.apply(ev, &enc, &out, pt_scale)?)?;
+            out = ev.rescale(&t.apply(ev, enc, &out, pt_scale)?)?;
             ev.set_scale(&mut out, keep)?;
         }
         Ok(out)
