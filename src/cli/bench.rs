@@ -53,6 +53,13 @@ pub struct CkksBenchArgs {
     /// under both, with the ratio, in one run).
     #[arg(long, value_enum, default_value_t = WordsArg::Auto)]
     pub ntt_words: WordsArg,
+    /// Time a bootstrapping set instead of the primitives: key generation,
+    /// seconds per bootstrap (median of 3, 1 with --quick) and its phases,
+    /// levels left, precision (measured and as the simulator predicts it),
+    /// key MiB and peak RSS, on uniform slots in [-1, 1]. `n16` takes
+    /// minutes and about 8 GiB; `n12-toy` needs --insecure-params.
+    #[arg(long, value_enum)]
+    pub bootstrap: Option<crate::cli::bench_bootstrap::BootstrapArg>,
 }
 
 /// `--ntt-words`.
@@ -128,6 +135,9 @@ fn ckks(args: CkksBenchArgs) -> anyhow::Result<()> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads.max(1))
         .build()?;
+    if let Some(set) = args.bootstrap {
+        return bootstrap(&pool, set, &args);
+    }
     let sets: Vec<CkksParameters> = match (
         &args.poly_modulus_degree,
         &args.coeff_mod_bit_sizes,
@@ -204,6 +214,38 @@ fn ckks(args: CkksBenchArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `bench ckks --bootstrap SET`: the table, and the JSON line with `--json`.
+fn bootstrap(
+    pool: &rayon::ThreadPool,
+    set: crate::cli::bench_bootstrap::BootstrapArg,
+    args: &CkksBenchArgs,
+) -> anyhow::Result<()> {
+    use crate::cli::bench_bootstrap as bb;
+    println!("{}", slaf_he::machine::timing_caption(args.threads));
+    let reps = if args.quick { 1 } else { 3 };
+    let row = pool.install(|| bb::run(set, args.insecure_params, reps, args.threads))?;
+    if !row_secure(&row) {
+        println!("WARNING: benchmarking an INSECURE test set");
+    }
+    print!("{}", bb::markdown(std::slice::from_ref(&row)));
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "machine": slaf_he::machine::Machine::current(),
+                "load_average": slaf_he::machine::load_averages(),
+                "threads": args.threads,
+                "bootstrap": row.json(),
+            })
+        );
+    }
+    Ok(())
+}
+
+fn row_secure(row: &crate::cli::bench_bootstrap::BootstrapRow) -> bool {
+    row.secure()
 }
 
 fn words_name(w: NttWords) -> &'static str {

@@ -2,6 +2,7 @@
 //! to one module per subcommand.
 
 mod bench;
+mod bench_bootstrap;
 mod data;
 mod infer;
 mod model;
@@ -49,7 +50,8 @@ pub enum Command {
     Compare(study::CompareArgs),
     /// Interval analysis of the sign approximations: metrics for eps = 0..0.5.
     Interval(study::IntervalArgs),
-    /// Benchmarks: `bench ckks` times the CKKS primitives (median µs).
+    /// Benchmarks: `bench ckks` times the CKKS primitives (median µs), or
+    /// with `--bootstrap SET` a named bootstrapping set.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
     /// Regenerate every table and figure into results/ (manifest.json, REPORT.md).

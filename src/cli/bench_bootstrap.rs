@@ -1,0 +1,184 @@
+//! `slaf-he bench ckks --bootstrap PRESET`: one named bootstrapping set,
+//! timed end to end and by phase, with its precision (measured and as the
+//! simulator's model predicts it), levels left, key bytes and peak memory.
+
+use slaf_he::ckks::bootstrap::{BootstrapPreset, BootstrapTimes, Bootstrapper};
+use slaf_he::ckks::{
+    CkksContext, Encoder, Encryptor, EvaluationKeys, Evaluator, KeyGenerator, KeySeed, decrypt,
+};
+use std::time::Instant;
+
+/// `--bootstrap`: the named sets of [`BootstrapPreset`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BootstrapArg {
+    /// N = 2^16, 32,768 slots, 128-bit, 5 levels left, scale 2^54.
+    N16,
+    /// N = 2^16, 128-bit, the arcsine correction, 2 levels left, scale 2^56.
+    N16Precise,
+    /// N = 2^12, 2,048 slots, INSECURE (needs --insecure-params): quick runs.
+    N12Toy,
+}
+
+impl BootstrapArg {
+    fn preset(self) -> BootstrapPreset {
+        match self {
+            Self::N16 => BootstrapPreset::N16,
+            Self::N16Precise => BootstrapPreset::N16Precise,
+            Self::N12Toy => BootstrapPreset::N12Toy,
+        }
+    }
+}
+
+/// One bootstrap benchmark's results.
+#[derive(Debug)]
+pub struct BootstrapRow {
+    preset: &'static str,
+    n: usize,
+    slots: usize,
+    threads: usize,
+    secure: bool,
+    keygen_s: f64,
+    key_mib: f64,
+    rotation_keys: usize,
+    /// Median seconds per bootstrap over the repetitions.
+    bootstrap_s: f64,
+    /// The median run's phases.
+    mod_raise_s: f64,
+    coeffs_to_slots_s: f64,
+    eval_mod_s: f64,
+    slots_to_coeffs_s: f64,
+    levels_left: usize,
+    /// −log2 of the largest slot error.
+    min_bits: f64,
+    /// −log2 of the mean slot error.
+    mean_bits: f64,
+    /// −log2 of the model's predicted largest error.
+    predicted_bits: f64,
+    peak_rss_mib: Option<f64>,
+}
+
+/// Generate the keys, bootstrap `reps` times a ciphertext of uniform
+/// values in [-1, 1] at level 0, and measure.
+pub fn run(
+    arg: BootstrapArg,
+    insecure: bool,
+    reps: usize,
+    threads: usize,
+) -> anyhow::Result<BootstrapRow> {
+    let preset = arg.preset();
+    let params = preset.params(insecure).map_err(|e| {
+        anyhow::anyhow!("bootstrapping set {preset}: {e} (--insecure-params allows the toy set)")
+    })?;
+    let secure = !params.is_insecure();
+    slaf_he::experiments::harness::reset_peak_rss();
+    let ctx = CkksContext::new(params)?;
+    let boot = Bootstrapper::new(&ctx, preset.config())?;
+    let clock = Instant::now();
+    let mut kg = KeyGenerator::from_seed(&ctx, &KeySeed::from_os_rng());
+    let pk = kg.public_key();
+    let rk = kg.relinearization_key();
+    let steps = boot.rotation_steps();
+    let gk = kg.galois_keys(&steps, true);
+    let encapsulation = kg.encapsulation_keys(BootstrapPreset::HAMMING_WEIGHT)?;
+    let keygen_s = clock.elapsed().as_secs_f64();
+    let key_bytes = rk.byte_size() + gk.byte_size() + encapsulation.byte_size();
+    let model = boot.model(Some(encapsulation.integer_bound()));
+    let ev = Evaluator::with_keys(
+        &ctx,
+        EvaluationKeys::new(Some(rk), Some(gk)).with_encapsulation(encapsulation),
+    );
+    let enc = Encoder::new(&ctx);
+    let mut encryptor = Encryptor::new(&ctx, pk, KeySeed::from_os_rng().rng());
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(41);
+    let xs: Vec<f64> = (0..ctx.params().slots())
+        .map(|_| rand::Rng::random_range(&mut rng, -1.0..=1.0))
+        .collect();
+    let delta = ctx.params().default_scale();
+    let ct = encryptor.encrypt(&enc.encode(&xs, 0, delta)?);
+    let mut runs: Vec<(f64, BootstrapTimes, slaf_he::ckks::Ciphertext)> = Vec::new();
+    for _ in 0..reps.max(1) {
+        let clock = Instant::now();
+        let (out, times) = boot.bootstrap_timed(&ev, &ct, delta)?;
+        runs.push((clock.elapsed().as_secs_f64(), times, out));
+    }
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (secs, times, out) = &runs[runs.len() / 2];
+    let got = enc.decode(&decrypt(&ctx, kg.secret_key(), out));
+    let errs: Vec<f64> = xs.iter().zip(&got).map(|(a, b)| (a - b).abs()).collect();
+    let worst = errs.iter().fold(0f64, |m, &e| m.max(e));
+    let mean = errs.iter().sum::<f64>() / errs.len() as f64;
+    Ok(BootstrapRow {
+        preset: preset.name(),
+        n: ctx.params().n(),
+        slots: ctx.params().slots(),
+        threads,
+        secure,
+        keygen_s,
+        key_mib: key_bytes as f64 / f64::from(1u32 << 20),
+        rotation_keys: steps.len() + 1,
+        bootstrap_s: *secs,
+        mod_raise_s: times.mod_raise,
+        coeffs_to_slots_s: times.coeffs_to_slots,
+        eval_mod_s: times.eval_mod,
+        slots_to_coeffs_s: times.slots_to_coeffs,
+        levels_left: out.level(),
+        min_bits: -worst.log2(),
+        mean_bits: -mean.log2(),
+        predicted_bits: -model.predicted_error(delta, &xs).log2(),
+        peak_rss_mib: slaf_he::experiments::harness::peak_rss_bytes()
+            .map(|b| b as f64 / f64::from(1u32 << 20)),
+    })
+}
+
+impl BootstrapRow {
+    /// Whether the set is 128-bit secure.
+    pub fn secure(&self) -> bool {
+        self.secure
+    }
+
+    /// The row as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "preset": self.preset, "n": self.n, "slots": self.slots,
+            "threads": self.threads, "secure": self.secure,
+            "keygen_s": self.keygen_s, "key_mib": self.key_mib,
+            "rotation_keys": self.rotation_keys, "bootstrap_s": self.bootstrap_s,
+            "mod_raise_s": self.mod_raise_s, "coeffs_to_slots_s": self.coeffs_to_slots_s,
+            "eval_mod_s": self.eval_mod_s, "slots_to_coeffs_s": self.slots_to_coeffs_s,
+            "levels_left": self.levels_left, "min_bits": self.min_bits,
+            "mean_bits": self.mean_bits, "predicted_bits": self.predicted_bits,
+            "peak_rss_mib": self.peak_rss_mib,
+        })
+    }
+}
+
+/// The rows as a markdown table (header included).
+pub fn markdown(rows: &[BootstrapRow]) -> String {
+    let mut s = String::from(
+        "| set | N | slots | threads | 128-bit | s per bootstrap | ModRaise | CoeffsToSlots | EvalMod | SlotsToCoeffs | levels left | min bits | mean bits | predicted min bits | keys (MiB) | rotation keys | keygen (s) | peak RSS (MiB) |\n|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        s.push_str(&format!(
+            "| {} | 2^{} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.1} | {:.1} | {:.0} | {} | {:.1} | {} |\n",
+            r.preset,
+            r.n.trailing_zeros(),
+            r.slots,
+            r.threads,
+            if r.secure { "yes" } else { "no (test set)" },
+            r.bootstrap_s,
+            r.mod_raise_s,
+            r.coeffs_to_slots_s,
+            r.eval_mod_s,
+            r.slots_to_coeffs_s,
+            r.levels_left,
+            r.min_bits,
+            r.mean_bits,
+            r.predicted_bits,
+            r.key_mib,
+            r.rotation_keys,
+            r.keygen_s,
+            r.peak_rss_mib.map_or("n/a".into(), |m| format!("{m:.0}")),
+        ));
+    }
+    s
+}
