@@ -60,6 +60,12 @@ pub struct CkksBenchArgs {
     /// minutes and about 8 GiB; `n12-toy` needs --insecure-params.
     #[arg(long, value_enum)]
     pub bootstrap: Option<crate::cli::bench_bootstrap::BootstrapArg>,
+    /// With --bootstrap: levels left after a bootstrap instead of the set's
+    /// (to compare at another library's depth); the chain grows by one
+    /// prime of the scale's size per level and must stay within the
+    /// 128-bit bound unless --insecure-params.
+    #[arg(long, requires = "bootstrap")]
+    pub user_levels: Option<usize>,
 }
 
 /// `--ntt-words`.
@@ -225,7 +231,15 @@ fn bootstrap(
     use crate::cli::bench_bootstrap as bb;
     println!("{}", slaf_he::machine::timing_caption(args.threads));
     let reps = if args.quick { 1 } else { 3 };
-    let row = pool.install(|| bb::run(set, args.insecure_params, reps, args.threads))?;
+    let row = pool.install(|| {
+        bb::run(
+            set,
+            args.user_levels,
+            args.insecure_params,
+            reps,
+            args.threads,
+        )
+    })?;
     if !row_secure(&row) {
         println!("WARNING: benchmarking an INSECURE test set");
     }

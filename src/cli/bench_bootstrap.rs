@@ -61,12 +61,14 @@ pub struct BootstrapRow {
 /// values in [-1, 1] at level 0, and measure.
 pub fn run(
     arg: BootstrapArg,
+    user_levels: Option<usize>,
     insecure: bool,
     reps: usize,
     threads: usize,
 ) -> anyhow::Result<BootstrapRow> {
     let preset = arg.preset();
-    let params = preset.params(insecure).map_err(|e| {
+    let levels = user_levels.unwrap_or(preset.user_levels());
+    let params = preset.params_with_levels(levels, insecure).map_err(|e| {
         anyhow::anyhow!("bootstrapping set {preset}: {e} (--insecure-params allows the toy set)")
     })?;
     let secure = !params.is_insecure();

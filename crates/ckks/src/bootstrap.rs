@@ -322,7 +322,6 @@ struct Shape {
     user_levels: usize,
     dft_levels: usize,
     special_primes: usize,
-    dnum: usize,
     scale_bits: u32,
     arcsine: bool,
 }
@@ -348,18 +347,16 @@ impl BootstrapPreset {
     }
 
     fn shape(self) -> Shape {
-        let (log_n, user_levels, dft_levels, special_primes, dnum, scale_bits, arcsine) = match self
-        {
-            Self::N16 => (16, 5, 5, 6, 4, 54, false),
-            Self::N16Precise => (16, 2, 5, 6, 4, 56, true),
-            Self::N12Toy => (12, 2, 3, 2, 9, 54, false),
+        let (log_n, user_levels, dft_levels, special_primes, scale_bits, arcsine) = match self {
+            Self::N16 => (16, 5, 5, 6, 54, false),
+            Self::N16Precise => (16, 2, 5, 6, 56, true),
+            Self::N12Toy => (12, 2, 3, 2, 54, false),
         };
         Shape {
             log_n,
             user_levels,
             dft_levels,
             special_primes,
-            dnum,
             scale_bits,
             arcsine,
         }
@@ -377,6 +374,13 @@ impl BootstrapPreset {
 
     /// Its literal (never marked insecure: see [`Self::params`]).
     pub fn literal(self) -> CkksParametersLiteral {
+        self.literal_with_levels(self.user_levels())
+    }
+
+    /// Its literal with `user_levels` levels left after a bootstrap instead
+    /// of the preset's (comparisons at another depth; the security check
+    /// applies when it is validated).
+    pub fn literal_with_levels(self, user_levels: usize) -> CkksParametersLiteral {
         let sh = self.shape();
         let config = self.config();
         let eval_mod = EvalMod::new(config.k, config.degree, config.double_angles)
@@ -386,14 +390,16 @@ impl BootstrapPreset {
         let mut bits = vec![60];
         bits.extend(std::iter::repeat_n(
             sh.scale_bits,
-            sh.user_levels + sh.dft_levels,
+            user_levels + sh.dft_levels,
         ));
-        bits.extend(std::iter::repeat_n(
-            60,
-            eval_mod + sh.dft_levels + sh.special_primes,
-        ));
+        bits.extend(std::iter::repeat_n(60, eval_mod + sh.dft_levels));
+        // Digits of as many primes as there are special primes (each
+        // digit's modulus then stays below P, the special primes being the
+        // largest of their size).
+        let dnum = bits.len().div_ceil(sh.special_primes);
+        bits.extend(std::iter::repeat_n(60, sh.special_primes));
         CkksParametersLiteral::new(sh.log_n, bits, sh.scale_bits)
-            .with_key_switching(sh.special_primes, sh.dnum)
+            .with_key_switching(sh.special_primes, dnum)
     }
 
     /// The bootstrapping circuit: K = 17, a degree-63 interpolant with 2
@@ -413,7 +419,16 @@ impl BootstrapPreset {
     /// The validated parameters; an insecure preset is refused unless
     /// `allow_insecure` (tests only).
     pub fn params(self, allow_insecure: bool) -> Result<CkksParameters, CkksError> {
-        let mut literal = self.literal();
+        self.params_with_levels(self.user_levels(), allow_insecure)
+    }
+
+    /// [`Self::params`] with `user_levels` levels left after a bootstrap.
+    pub fn params_with_levels(
+        self,
+        user_levels: usize,
+        allow_insecure: bool,
+    ) -> Result<CkksParameters, CkksError> {
+        let mut literal = self.literal_with_levels(user_levels);
         literal.allow_insecure = allow_insecure;
         CkksParameters::new(literal)
     }
