@@ -201,6 +201,7 @@ struct Objects {
     pk: Vec<u8>,
     rk: Vec<u8>,
     gk: Vec<u8>,
+    ek: Vec<u8>,
 }
 
 fn objects() -> Objects {
@@ -218,6 +219,7 @@ fn objects() -> Objects {
     let pk = kg.public_key();
     let rk = kg.relinearization_key();
     let gk = kg.galois_keys(&[1, -2], true);
+    let ek = kg.encapsulation_keys(32).expect("encapsulation keys");
     let ev = Evaluator::new(&ctx);
     let pt = ev
         .encoder()
@@ -231,6 +233,7 @@ fn objects() -> Objects {
         pk: public_key_to_bytes(&ctx, &pk),
         rk: relinearization_key_to_bytes(&ctx, &rk),
         gk: galois_keys_to_bytes(&ctx, &gk),
+        ek: encapsulation_keys_to_bytes(&ctx, &ek),
         ctx,
     }
 }
@@ -283,6 +286,20 @@ fn fuzz_relinearization_key() {
     fuzz(
         "relinearization key",
         &o.rk,
+        HEADER,
+        cases(2000),
+        alloc_bound,
+        &parse,
+    );
+}
+
+#[test]
+fn fuzz_encapsulation_keys() {
+    let o = objects();
+    let parse = |b: &[u8]| encapsulation_keys_from_bytes(&o.ctx, b).is_ok();
+    fuzz(
+        "encapsulation keys",
+        &o.ek,
         HEADER,
         cases(2000),
         alloc_bound,

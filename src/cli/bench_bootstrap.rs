@@ -3,9 +3,7 @@
 //! simulator's model predicts it), levels left, key bytes and peak memory.
 
 use slaf_he::ckks::bootstrap::{BootstrapPreset, BootstrapTimes, Bootstrapper};
-use slaf_he::ckks::{
-    CkksContext, Encoder, Encryptor, EvaluationKeys, Evaluator, KeyGenerator, KeySeed, decrypt,
-};
+use slaf_he::ckks::{CkksContext, Encoder, Encryptor, Evaluator, KeyGenerator, KeySeed, decrypt};
 use std::time::Instant;
 
 /// `--bootstrap`: the named sets of [`BootstrapPreset`].
@@ -78,17 +76,14 @@ pub fn run(
     let clock = Instant::now();
     let mut kg = KeyGenerator::from_seed(&ctx, &KeySeed::from_os_rng());
     let pk = kg.public_key();
-    let rk = kg.relinearization_key();
-    let steps = boot.rotation_steps();
-    let gk = kg.galois_keys(&steps, true);
-    let encapsulation = kg.encapsulation_keys(BootstrapPreset::HAMMING_WEIGHT)?;
+    let keys = boot.keygen(&mut kg, &[], BootstrapPreset::HAMMING_WEIGHT)?;
     let keygen_s = clock.elapsed().as_secs_f64();
-    let key_bytes = rk.byte_size() + gk.byte_size() + encapsulation.byte_size();
-    let model = boot.model(Some(encapsulation.integer_bound()));
-    let ev = Evaluator::with_keys(
-        &ctx,
-        EvaluationKeys::new(Some(rk), Some(gk)).with_encapsulation(encapsulation),
-    );
+    let rotation_keys = keys.galois().map_or(0, |g| g.len());
+    let key_bytes = keys.relin().map_or(0, |k| k.byte_size())
+        + keys.galois().map_or(0, |g| g.byte_size())
+        + keys.encapsulation().map_or(0, |e| e.byte_size());
+    let model = boot.model(keys.encapsulation().map(|e| e.integer_bound()));
+    let ev = Evaluator::with_keys(&ctx, keys);
     let enc = Encoder::new(&ctx);
     let mut encryptor = Encryptor::new(&ctx, pk, KeySeed::from_os_rng().rng());
     let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(41);
@@ -117,7 +112,7 @@ pub fn run(
         secure,
         keygen_s,
         key_mib: key_bytes as f64 / f64::from(1u32 << 20),
-        rotation_keys: steps.len() + 1,
+        rotation_keys,
         bootstrap_s: *secs,
         mod_raise_s: times.mod_raise,
         coeffs_to_slots_s: times.coeffs_to_slots,

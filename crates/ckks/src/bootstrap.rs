@@ -37,8 +37,8 @@ use crate::circuits::EvalMod;
 use crate::context::CkksContext;
 use crate::encoder::{Complex, Encoder};
 use crate::error::CkksError;
-use crate::evaluator::{Ciphertext, Evaluator};
-use crate::keys::EncapsulationKeys;
+use crate::evaluator::{Ciphertext, EvaluationKeys, Evaluator};
+use crate::keys::{EncapsulationKeys, KeyGenerator};
 use crate::params::{CkksParameters, CkksParametersLiteral};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -531,6 +531,29 @@ impl Bootstrapper {
     /// The level a bootstrapped ciphertext comes back at.
     pub fn output_level(&self) -> usize {
         self.ctx.params().max_level() - self.depth()
+    }
+
+    /// The evaluation keys a bootstrap needs, made by the key owner: the
+    /// relinearisation key, Galois keys for [`Self::rotation_steps`], the
+    /// conjugation and `extra_steps` (the user's circuit's), and
+    /// encapsulation keys of Hamming weight `h` (checked against EvalMod's
+    /// K). Every uniform part keeps its seed, so that the keys upload in
+    /// about half their bytes ([`crate::serial`]).
+    pub fn keygen(
+        &self,
+        kg: &mut KeyGenerator,
+        extra_steps: &[i64],
+        h: usize,
+    ) -> Result<EvaluationKeys, CkksError> {
+        let encapsulation = kg.encapsulation_keys(h)?;
+        self.check_range(&encapsulation)?;
+        let mut steps = self.rotation_steps();
+        steps.extend_from_slice(extra_steps);
+        steps.sort_unstable();
+        steps.dedup();
+        let rk = kg.relinearization_key();
+        let gk = kg.galois_keys(&steps, true);
+        Ok(EvaluationKeys::new(Some(rk), Some(gk)).with_encapsulation(encapsulation))
     }
 
     /// Bootstrap `ct` with `ev`'s relinearization and Galois keys; the

@@ -255,6 +255,19 @@ pub struct EncapsulationKeys {
 }
 
 impl EncapsulationKeys {
+    /// Keys read back by the deserializer (which checks them).
+    pub(crate) fn from_parts(
+        to_sparse: SwitchingKey,
+        to_dense: SwitchingKey,
+        hamming_weight: usize,
+    ) -> Self {
+        Self {
+            to_sparse,
+            to_dense,
+            hamming_weight,
+        }
+    }
+
     /// The ephemeral secret's Hamming weight h.
     pub fn hamming_weight(&self) -> usize {
         self.hamming_weight

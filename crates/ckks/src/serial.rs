@@ -25,7 +25,8 @@ use super::context::CkksContext;
 use super::error::CkksError;
 use super::evaluator::{Ciphertext, SeededCiphertext};
 use super::keys::{
-    GaloisKeys, PolySeed, PublicKey, RelinearizationKey, SwitchingKey, expand_uniform,
+    EncapsulationKeys, GaloisKeys, PolySeed, PublicKey, RelinearizationKey, SwitchingKey,
+    expand_uniform,
 };
 use super::params::{CkksParameters, CkksParametersLiteral};
 use super::ring::{Limb, Modulus, RnsPoly, Word, automorphism_ntt, on_limb};
@@ -43,6 +44,7 @@ enum Kind {
     PublicKey = 2,
     RelinearizationKey = 3,
     GaloisKeys = 4,
+    EncapsulationKeys = 5,
 }
 
 impl Kind {
@@ -52,6 +54,7 @@ impl Kind {
             Kind::PublicKey => "public key",
             Kind::RelinearizationKey => "relinearization key",
             Kind::GaloisKeys => "Galois keys",
+            Kind::EncapsulationKeys => "encapsulation keys",
         }
     }
 }
@@ -493,6 +496,50 @@ pub fn galois_keys_from_bytes(ctx: &CkksContext, bytes: &[u8]) -> Result<GaloisK
     Ok(GaloisKeys { keys })
 }
 
+/// Serialize sparse-secret encapsulation keys: the Hamming weight, then
+/// the key to the sparse secret (its `b` limbs above `q_0` are zero) and
+/// the key back, uniform parts as seeds when known.
+pub fn encapsulation_keys_to_bytes(ctx: &CkksContext, keys: &EncapsulationKeys) -> Vec<u8> {
+    let mut w = Writer::new(ctx, Kind::EncapsulationKeys);
+    w.u64(keys.hamming_weight() as u64);
+    w.switching_key(&keys.to_sparse);
+    w.switching_key(&keys.to_dense);
+    w.buf
+}
+
+/// Read encapsulation keys serialized under the same parameters, validated:
+/// the Hamming weight in 1..=N, and the key to the sparse secret zero on
+/// every limb of `b` above `q_0` (a key under the sparse secret over the
+/// whole chain would be an RLWE sample at a modulus its security does not
+/// cover; such a key is refused).
+pub fn encapsulation_keys_from_bytes(
+    ctx: &CkksContext,
+    bytes: &[u8],
+) -> Result<EncapsulationKeys, CkksError> {
+    let mut r = Reader::new(ctx, bytes, Kind::EncapsulationKeys)?;
+    let h = r.u64()?;
+    if h == 0 || h > r.n as u64 {
+        return Err(bad(format!(
+            "encapsulation keys: Hamming weight {h}, expected 1..={}",
+            r.n
+        )));
+    }
+    let to_sparse = r.switching_key("encapsulation key to the sparse secret", None)?;
+    let q_len = r.q_len;
+    for (d, (b, _)) in to_sparse.parts.iter().enumerate() {
+        if let Some(j) = (1..q_len).find(|&j| (0..r.n).any(|i| b.limbs[j].get(i) != 0)) {
+            return Err(bad(format!(
+                "encapsulation key to the sparse secret: digit {d} has a nonzero limb {j} above q_0 (it may only exist modulo q_0 · P)"
+            )));
+        }
+    }
+    let to_dense = r.switching_key("encapsulation key to the dense secret", None)?;
+    r.finish()?;
+    Ok(EncapsulationKeys::from_parts(
+        to_sparse, to_dense, h as usize,
+    ))
+}
+
 /// Size in bytes of a serialized ciphertext (in full), computed without
 /// serializing.
 pub fn ciphertext_size(ctx: &CkksContext, ct: &Ciphertext) -> usize {
@@ -548,5 +595,10 @@ pub mod sizes {
     /// `count` Galois keys (uniform parts as seeds when `seeded`).
     pub fn galois_keys(p: &CkksParameters, count: usize, seeded: bool) -> usize {
         header(p) + 4 + count * (8 + switching_key(p, seeded))
+    }
+
+    /// Sparse-secret encapsulation keys (uniform parts as seeds when `seeded`).
+    pub fn encapsulation_keys(p: &CkksParameters, seeded: bool) -> usize {
+        header(p) + 8 + 2 * switching_key(p, seeded)
     }
 }

@@ -647,3 +647,87 @@ fn the_arcsine_correction_removes_the_sines_cubic_error() {
     // Measured 2^-19.0 without and 2^-30.2 with.
     assert!(results[1] < results[0] / 64.0, "{results:?}");
 }
+
+/// Bootstrapping keys made by the key owner (`Bootstrapper::keygen`) and
+/// uploaded seed-compressed: the encapsulation keys serialize to the size
+/// `sizes` computes, read back to keys that bootstrap to the same
+/// ciphertext, and a key to the sparse secret with a nonzero limb above
+/// `q_0` (an RLWE sample at a modulus its security does not cover) or a
+/// Hamming weight of 0 is refused.
+#[test]
+fn bootstrapping_keys_upload_seeded_and_are_checked() {
+    use slaf_ckks::bootstrap::{BootstrapConfig, Bootstrapper};
+    use slaf_ckks::serial;
+    let ctx = context(10, vec![60; 1 + 14 + 1 + 1], 1);
+    let boot = Bootstrapper::new(
+        &ctx,
+        BootstrapConfig {
+            k: 17.0,
+            degree: 63,
+            double_angles: 2,
+            dft_levels: 3,
+            arcsine: false,
+        },
+    )
+    .unwrap();
+    let mut kg = KeyGenerator::new(&ctx, ChaCha20Rng::seed_from_u64(70));
+    let pk = kg.public_key();
+    let keys = boot.keygen(&mut kg, &[1, 2], 32).unwrap();
+    let gk = keys.galois().unwrap();
+    assert!(gk.has_step(1, ctx.params().n()) && gk.has_step(2, ctx.params().n()));
+    for s in boot.rotation_steps() {
+        assert!(gk.has_step(s, ctx.params().n()), "step {s}");
+    }
+    let e = keys.encapsulation().unwrap();
+    let bytes = serial::encapsulation_keys_to_bytes(&ctx, e);
+    assert_eq!(
+        bytes.len(),
+        serial::sizes::encapsulation_keys(ctx.params(), true)
+    );
+    assert!(bytes.len() < serial::sizes::encapsulation_keys(ctx.params(), false) * 6 / 10);
+    let back = serial::encapsulation_keys_from_bytes(&ctx, &bytes).unwrap();
+    assert_eq!(back.hamming_weight(), 32);
+    let enc = Encoder::new(&ctx);
+    let mut encryptor = Encryptor::new(&ctx, pk, ChaCha20Rng::seed_from_u64(71));
+    let xs: Vec<f64> = (0..ctx.params().slots())
+        .map(|i| (i as f64 * 0.01).sin())
+        .collect();
+    let ct = encryptor.encrypt(&enc.encode(&xs, 0, 2f64.powi(50)).unwrap());
+    let rk = keys.relin().unwrap().clone();
+    let ev_read = Evaluator::with_keys(
+        &ctx,
+        EvaluationKeys::new(Some(rk), Some(gk.clone())).with_encapsulation(back),
+    );
+    let ev = Evaluator::with_keys(&ctx, keys);
+    let a = enc.decode(&decrypt(
+        &ctx,
+        kg.secret_key(),
+        &boot.bootstrap(&ev, &ct).unwrap(),
+    ));
+    let b = enc.decode(&decrypt(
+        &ctx,
+        kg.secret_key(),
+        &boot.bootstrap(&ev_read, &ct).unwrap(),
+    ));
+    assert_eq!(a, b, "the keys read back bootstrap identically");
+    // Limb 1 of the first digit's b: after the header, the weight, the
+    // digit count, the polynomial's header and limb 0.
+    let p = ctx.params();
+    let header = 8 + 4 + 1 + 8 + 4 + 8 * (p.q().len() + p.special_primes().len()) + 4;
+    let limb1 = header + 8 + 4 + 5 + p.n() * 8;
+    let mut tampered = bytes.clone();
+    tampered[limb1] ^= 1;
+    let err = serial::encapsulation_keys_from_bytes(&ctx, &tampered)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("above q_0"), "{err}");
+    let mut zero_h = bytes.clone();
+    zero_h[header..header + 8].copy_from_slice(&0u64.to_le_bytes());
+    let err = serial::encapsulation_keys_from_bytes(&ctx, &zero_h)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("Hamming weight 0"), "{err}");
+    // A weight EvalMod's K cannot cover is refused at key generation.
+    let err = boot.keygen(&mut kg, &[], 64).unwrap_err().to_string();
+    assert!(err.contains("K >= 33"), "{err}");
+}
