@@ -23,6 +23,8 @@ struct Case {
     /// The ephemeral secret's Hamming weight (None: the dense secret).
     encapsulation: Option<usize>,
     delta: f64,
+    /// Slots bootstrapped (N/2 or a sparse packing's).
+    slots: Option<usize>,
 }
 
 /// An insecure test chain: q_0, `user` primes, the bootstrap's, specials.
@@ -71,6 +73,7 @@ fn cases() -> Vec<Case> {
             },
             encapsulation: None,
             delta: 2f64.powi(50),
+            slots: None,
         });
     }
     // The encapsulation: K = 17 whatever N.
@@ -87,13 +90,10 @@ fn cases() -> Vec<Case> {
             },
             encapsulation: Some(32),
             delta: 2f64.powi(50),
+            slots: None,
         });
     }
-    for preset in [
-        BootstrapPreset::N12Toy,
-        BootstrapPreset::N16,
-        BootstrapPreset::N16Precise,
-    ] {
+    for preset in BootstrapPreset::ALL {
         let params = preset.params(true).unwrap();
         let delta = params.default_scale();
         v.push(Case {
@@ -109,6 +109,7 @@ fn cases() -> Vec<Case> {
             config: preset.config(),
             encapsulation: Some(BootstrapPreset::HAMMING_WEIGHT),
             delta,
+            slots: Some(preset.slots()),
         });
     }
     v
@@ -116,7 +117,8 @@ fn cases() -> Vec<Case> {
 
 fn measure(case: &Case) -> String {
     let ctx = &case.ctx;
-    let boot = Bootstrapper::new(ctx, case.config).unwrap();
+    let slots = case.slots.unwrap_or(ctx.params().slots());
+    let boot = Bootstrapper::with_slots(ctx, case.config, slots).unwrap();
     let mut kg = KeyGenerator::new(ctx, ChaCha20Rng::seed_from_u64(20));
     let pk = kg.public_key();
     let rk = kg.relinearization_key();
@@ -136,9 +138,8 @@ fn measure(case: &Case) -> String {
     let enc = Encoder::new(ctx);
     let mut encryptor = Encryptor::new(ctx, pk, ChaCha20Rng::seed_from_u64(21));
     let mut rng = ChaCha8Rng::seed_from_u64(22);
-    let xs: Vec<f64> = (0..ctx.params().slots())
-        .map(|_| rng.random_range(-1.0..=1.0))
-        .collect();
+    let short: Vec<f64> = (0..slots).map(|_| rng.random_range(-1.0..=1.0)).collect();
+    let xs = boot.replicate(&short);
     let ct = encryptor.encrypt(&enc.encode(&xs, 0, case.delta).unwrap());
     let t = std::time::Instant::now();
     let out = boot.bootstrap(&ev, &ct).unwrap();
@@ -151,7 +152,7 @@ fn measure(case: &Case) -> String {
     format!(
         "| 2^{} | {} | {} | {} | 2^{:.0} | {} | {} | {:.2} | {:.1} | {:.1} | {:.1} | {:.0} | {keygen:.1} |",
         ctx.params().n().trailing_zeros(),
-        ctx.params().slots(),
+        slots,
         case.name,
         case.config.k,
         case.delta.log2(),
@@ -193,4 +194,85 @@ fn bootstrapping_cost_by_ring() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results/bootstrap");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("scaling.md"), text).unwrap();
+}
+
+/// Ten bootstraps in a chain on a named set (default `n16-precise`; set
+/// `SLAF_HE_BOOT_SET` to another set's name): the precision after each,
+/// against the simulator running the same chain with the set's model.
+/// Written to `results/bootstrap/chain-SET.md`.
+/// `cargo test --release --test bootstrap_scaling chain -- --ignored --nocapture`
+#[test]
+#[ignore = "measurement (about 7 minutes at N = 2^16, 8 GiB)"]
+fn ten_bootstraps_in_a_chain() {
+    use slaf_he::ckks::circuits::CircuitBackend;
+    use slaf_he::ckks::circuits::sim::SimBackend;
+    let name = std::env::var("SLAF_HE_BOOT_SET").unwrap_or_else(|_| "n16-precise".into());
+    let preset = BootstrapPreset::ALL
+        .into_iter()
+        .find(|p| p.name() == name)
+        .unwrap_or_else(|| panic!("no bootstrapping set {name}"));
+    let ctx = CkksContext::new(preset.params(true).unwrap()).unwrap();
+    let boot = preset.bootstrapper(&ctx).unwrap();
+    let mut kg = KeyGenerator::new(&ctx, ChaCha20Rng::seed_from_u64(90));
+    let pk = kg.public_key();
+    let keys = boot
+        .keygen(&mut kg, &[], BootstrapPreset::HAMMING_WEIGHT)
+        .unwrap();
+    let model = boot.model(keys.encapsulation().map(|e| e.integer_bound()));
+    let ev = Evaluator::with_keys(&ctx, keys);
+    let enc = Encoder::new(&ctx);
+    let mut encryptor = Encryptor::new(&ctx, pk, ChaCha20Rng::seed_from_u64(91));
+    let mut rng = ChaCha8Rng::seed_from_u64(92);
+    let short: Vec<f64> = (0..boot.slots())
+        .map(|_| rng.random_range(-1.0..=1.0))
+        .collect();
+    let xs = boot.replicate(&short);
+    let delta = ctx.params().default_scale();
+    let mut ct = encryptor.encrypt(&enc.encode(&xs, 0, delta).unwrap());
+    let sim = SimBackend::for_params(ctx.params(), 0.0, 93);
+    let mut sct = sim.encrypt_at(&xs, 0, delta);
+    let bits = |got: &[f64]| {
+        let worst = xs
+            .iter()
+            .zip(got)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f64, f64::max);
+        -worst.log2()
+    };
+    let mut rows = Vec::new();
+    let mut total = 0.0;
+    for i in 1..=10 {
+        let t = std::time::Instant::now();
+        ct = boot.bootstrap(&ev, &ct).unwrap();
+        total += t.elapsed().as_secs_f64();
+        sct = sim.bootstrap(&sct, &model, delta).unwrap();
+        let real = bits(&enc.decode(&decrypt(&ctx, kg.secret_key(), &ct)));
+        let simulated = bits(&sct.values);
+        rows.push(format!(
+            "| {i} | {} | {real:.1} | {simulated:.1} |",
+            ct.level()
+        ));
+        eprintln!("{}", rows.last().unwrap());
+        // Back to level 0 for the next one (the user's levels unused).
+        ct = ev.mod_down_to(&ct, 0).unwrap();
+        sct = sim.mod_down(&sct, 0).unwrap();
+    }
+    let text = format!(
+        "# Ten bootstraps in a chain, set `{}` (issue #41)\n\n{}.\n\n\
+         {} slots, inputs uniform in [-1, 1] at scale 2^{}; each output switched down to level 0 and bootstrapped again \
+         ({:.1} s per bootstrap on average). min bits: −log2 of the largest slot error against the original values; \
+         simulated: the plaintext simulator running the same chain with the set's `BootstrapModel`.\n\n\
+         | bootstraps | level | min bits | simulated min bits |\n|---:|---:|---:|---:|\n{}\n\n\
+         `cargo test --release --test bootstrap_scaling chain -- --ignored --nocapture` regenerates this file \
+         (`SLAF_HE_BOOT_SET=NAME` for another set).\n",
+        preset.name(),
+        slaf_he::machine::timing_caption(rayon::current_num_threads()),
+        boot.slots(),
+        preset.scale_bits(),
+        total / 10.0,
+        rows.join("\n")
+    );
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results/bootstrap");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("chain-{}.md", preset.name())), text).unwrap();
 }

@@ -2,7 +2,7 @@
 //! timed end to end and by phase, with its precision (measured and as the
 //! simulator's model predicts it), levels left, key bytes and peak memory.
 
-use slaf_he::ckks::bootstrap::{BootstrapPreset, BootstrapTimes, Bootstrapper};
+use slaf_he::ckks::bootstrap::{BootstrapPreset, BootstrapTimes};
 use slaf_he::ckks::{CkksContext, Encoder, Encryptor, Evaluator, KeyGenerator, KeySeed, decrypt};
 use std::time::Instant;
 
@@ -13,6 +13,8 @@ pub enum BootstrapArg {
     N16,
     /// N = 2^16, 128-bit, the arcsine correction, 2 levels left, scale 2^56.
     N16Precise,
+    /// N = 2^15, a sparse packing of 1,024 slots, 128-bit, 2 levels left, scale 2^44.
+    N15Sparse,
     /// N = 2^12, 2,048 slots, INSECURE (needs --insecure-params): quick runs.
     N12Toy,
 }
@@ -22,6 +24,7 @@ impl BootstrapArg {
         match self {
             Self::N16 => BootstrapPreset::N16,
             Self::N16Precise => BootstrapPreset::N16Precise,
+            Self::N15Sparse => BootstrapPreset::N15Sparse,
             Self::N12Toy => BootstrapPreset::N12Toy,
         }
     }
@@ -72,7 +75,7 @@ pub fn run(
     let secure = !params.is_insecure();
     slaf_he::experiments::harness::reset_peak_rss();
     let ctx = CkksContext::new(params)?;
-    let boot = Bootstrapper::new(&ctx, preset.config())?;
+    let boot = preset.bootstrapper(&ctx)?;
     let clock = Instant::now();
     let mut kg = KeyGenerator::from_seed(&ctx, &KeySeed::from_os_rng());
     let pk = kg.public_key();
@@ -87,9 +90,10 @@ pub fn run(
     let enc = Encoder::new(&ctx);
     let mut encryptor = Encryptor::new(&ctx, pk, KeySeed::from_os_rng().rng());
     let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(41);
-    let xs: Vec<f64> = (0..ctx.params().slots())
+    let short: Vec<f64> = (0..boot.slots())
         .map(|_| rand::Rng::random_range(&mut rng, -1.0..=1.0))
         .collect();
+    let xs = boot.replicate(&short);
     let delta = ctx.params().default_scale();
     let ct = encryptor.encrypt(&enc.encode(&xs, 0, delta)?);
     let mut runs: Vec<(f64, BootstrapTimes, slaf_he::ckks::Ciphertext)> = Vec::new();
@@ -107,7 +111,7 @@ pub fn run(
     Ok(BootstrapRow {
         preset: preset.name(),
         n: ctx.params().n(),
-        slots: ctx.params().slots(),
+        slots: boot.slots(),
         threads,
         secure,
         keygen_s,

@@ -311,6 +311,11 @@ pub enum BootstrapPreset {
     /// arcsine correction (depth 10) and scale 2^56 (q_0 / Δ = 2^4), for
     /// precision; 2 levels left to the user.
     N16Precise,
+    /// N = 2^15, a sparse packing of 1,024 slots, 128-bit (876 of the 881
+    /// bits the HE standard allows): 50-bit base, DFT, EvalMod and special
+    /// primes, scale 2^44, 2 levels left, DFTs in 2 levels each, 3 special
+    /// primes: for MNIST-size circuits, with keys under 1 GiB.
+    N15Sparse,
     /// N = 2^12, 2,048 slots, INSECURE (tests and quick comparisons): the
     /// structure of `n16` with 2 user levels and DFTs in 3 levels each.
     N12Toy,
@@ -319,47 +324,68 @@ pub enum BootstrapPreset {
 /// The shape of a preset.
 struct Shape {
     log_n: u32,
+    /// log2 of the slots bootstrapped (log_n − 1: full).
+    log_slots: u32,
     user_levels: usize,
     dft_levels: usize,
     special_primes: usize,
     scale_bits: u32,
+    /// The base, CoeffsToSlots, EvalMod and special primes' bits.
+    boot_bits: u32,
     arcsine: bool,
 }
 
 impl BootstrapPreset {
     /// Every preset.
-    pub const ALL: [BootstrapPreset; 3] = [
+    pub const ALL: [BootstrapPreset; 4] = [
         BootstrapPreset::N16,
         BootstrapPreset::N16Precise,
+        BootstrapPreset::N15Sparse,
         BootstrapPreset::N12Toy,
     ];
 
     /// The ephemeral secret's Hamming weight.
     pub const HAMMING_WEIGHT: usize = 32;
 
-    /// Its name: `n16`, `n16-precise` or `n12-toy`.
+    /// Its name: `n16`, `n16-precise`, `n15-sparse` or `n12-toy`.
     pub fn name(self) -> &'static str {
         match self {
             Self::N16 => "n16",
             Self::N16Precise => "n16-precise",
+            Self::N15Sparse => "n15-sparse",
             Self::N12Toy => "n12-toy",
         }
     }
 
     fn shape(self) -> Shape {
-        let (log_n, user_levels, dft_levels, special_primes, scale_bits, arcsine) = match self {
-            Self::N16 => (16, 5, 5, 6, 54, false),
-            Self::N16Precise => (16, 2, 5, 6, 56, true),
-            Self::N12Toy => (12, 2, 3, 2, 54, false),
-        };
+        let (log_n, log_slots, user_levels, dft_levels, special_primes, scale_bits, boot_bits) =
+            match self {
+                Self::N16 => (16, 15, 5, 5, 6, 54, 60),
+                Self::N16Precise => (16, 15, 2, 5, 6, 56, 60),
+                Self::N15Sparse => (15, 10, 2, 2, 3, 44, 50),
+                Self::N12Toy => (12, 11, 2, 3, 2, 54, 60),
+            };
         Shape {
             log_n,
+            log_slots,
             user_levels,
             dft_levels,
             special_primes,
             scale_bits,
-            arcsine,
+            boot_bits,
+            arcsine: self == Self::N16Precise,
         }
+    }
+
+    /// Slots it bootstraps: N/2, or fewer for a sparse packing
+    /// ([`Bootstrapper::with_slots`]).
+    pub fn slots(self) -> usize {
+        1 << self.shape().log_slots
+    }
+
+    /// Its circuit on `ctx` (made from [`Self::params`]).
+    pub fn bootstrapper(self, ctx: &Arc<CkksContext>) -> Result<Bootstrapper, CkksError> {
+        Bootstrapper::with_slots(ctx, self.config(), self.slots())
     }
 
     /// The scale's bits (the user's and SlotsToCoeffs' primes have this size).
@@ -387,17 +413,17 @@ impl BootstrapPreset {
             .map(|m| if config.arcsine { m.with_arcsine() } else { m })
             .map(|m| m.depth())
             .unwrap_or(8);
-        let mut bits = vec![60];
+        let mut bits = vec![sh.boot_bits];
         bits.extend(std::iter::repeat_n(
             sh.scale_bits,
             user_levels + sh.dft_levels,
         ));
-        bits.extend(std::iter::repeat_n(60, eval_mod + sh.dft_levels));
+        bits.extend(std::iter::repeat_n(sh.boot_bits, eval_mod + sh.dft_levels));
         // Digits of as many primes as there are special primes (each
         // digit's modulus then stays below P, the special primes being the
         // largest of their size).
         let dnum = bits.len().div_ceil(sh.special_primes);
-        bits.extend(std::iter::repeat_n(60, sh.special_primes));
+        bits.extend(std::iter::repeat_n(sh.boot_bits, sh.special_primes));
         CkksParametersLiteral::new(sh.log_n, bits, sh.scale_bits)
             .with_key_switching(sh.special_primes, dnum)
     }
@@ -469,19 +495,60 @@ pub struct Bootstrapper {
     eval_mod: EvalMod,
     coeffs_to_slots: Vec<SlotTransform>,
     slots_to_coeffs: Vec<SlotTransform>,
+    /// Slots bootstrapped: N/2 (full), or fewer (a sparse packing: slot
+    /// vectors periodic with this period).
+    slots: usize,
+}
+
+/// `m` (on `slots` slots) acting on a vector of `n` slots that is
+/// periodic with period `slots`: every diagonal tiled.
+fn tile(m: &Diagonals, n: usize) -> Diagonals {
+    if m.n == n {
+        return m.clone();
+    }
+    Diagonals {
+        n,
+        diags: m
+            .diags
+            .iter()
+            .map(|(&d, v)| (d, (0..n).map(|k| v[k % m.n]).collect()))
+            .collect(),
+    }
 }
 
 impl Bootstrapper {
-    /// The circuit for `ctx` with `config`.
+    /// The circuit for `ctx` with `config`, on all N/2 slots.
     pub fn new(ctx: &Arc<CkksContext>, config: BootstrapConfig) -> Result<Self, CkksError> {
+        Self::with_slots(ctx, config, ctx.params().slots())
+    }
+
+    /// The circuit for a sparse packing of `slots` slots (a power of two,
+    /// at most N/2): the slot vector must repeat with period `slots`
+    /// ([`Self::replicate`]); ModRaise's result is first projected onto
+    /// that subring by a partial trace (log2(N / 2 slots) rotations and
+    /// additions), and the DFTs have log2(slots) stages instead of
+    /// log2(N/2), so fewer levels, diagonals and rotation keys.
+    pub fn with_slots(
+        ctx: &Arc<CkksContext>,
+        config: BootstrapConfig,
+        slots: usize,
+    ) -> Result<Self, CkksError> {
         let eval_mod = EvalMod::new(config.k, config.degree, config.double_angles)
             .map(|m| if config.arcsine { m.with_arcsine() } else { m })
             .map_err(|e| CkksError::Mismatch {
                 op: "bootstrapping",
                 detail: e.to_string(),
             })?;
-        let n = ctx.params().slots();
-        let stages = n.trailing_zeros() as usize;
+        let full = ctx.params().slots();
+        if !slots.is_power_of_two() || slots < 2 || slots > full {
+            return Err(CkksError::Mismatch {
+                op: "bootstrapping",
+                detail: format!(
+                    "a packing of {slots} slots: it must be a power of two from 2 to N/2 = {full}"
+                ),
+            });
+        }
+        let stages = slots.trailing_zeros() as usize;
         let levels = config.dft_levels.clamp(1, stages.max(1));
         let need = eval_mod.depth() + 2 * levels;
         let have = ctx.params().max_level();
@@ -494,14 +561,45 @@ impl Bootstrapper {
                 ),
             });
         }
-        let cts = merge_stages(&dft_stages(n, true), levels);
-        let stc = merge_stages(&dft_stages(n, false), levels);
+        let lifted = |inverse: bool| -> Vec<SlotTransform> {
+            merge_stages(&dft_stages(slots, inverse), levels)
+                .iter()
+                .map(|m| SlotTransform::new(&tile(m, full)))
+                .collect()
+        };
         Ok(Self {
             ctx: Arc::clone(ctx),
             eval_mod,
-            coeffs_to_slots: cts.iter().map(SlotTransform::new).collect(),
-            slots_to_coeffs: stc.iter().map(SlotTransform::new).collect(),
+            coeffs_to_slots: lifted(true),
+            slots_to_coeffs: lifted(false),
+            slots,
         })
+    }
+
+    /// Slots it bootstraps (N/2 for a full packing).
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
+
+    /// `values` (at most [`Self::slots`]) zero-padded and repeated over the
+    /// N/2 slots: the encoding a sparse packing bootstraps.
+    pub fn replicate(&self, values: &[f64]) -> Vec<f64> {
+        let full = self.ctx.params().slots();
+        (0..full)
+            .map(|k| values.get(k % self.slots).copied().unwrap_or(0.0))
+            .collect()
+    }
+
+    /// The partial trace's rotation steps: `slots · 2^i` below N/2.
+    fn trace_steps(&self) -> Vec<i64> {
+        let full = self.ctx.params().slots();
+        let mut steps = Vec::new();
+        let mut s = self.slots;
+        while s < full {
+            steps.push(s as i64);
+            s *= 2;
+        }
+        steps
     }
 
     /// Plaintext diagonals of each merged matrix of the two DFTs (the cost
@@ -522,6 +620,7 @@ impl Bootstrapper {
             .iter()
             .chain(&self.slots_to_coeffs)
             .flat_map(SlotTransform::rotation_steps)
+            .chain(self.trace_steps())
             .collect();
         s.sort_unstable();
         s.dedup();
@@ -613,7 +712,17 @@ impl Bootstrapper {
             }
             None => ev.mod_raise(&low)?,
         };
-        ev.set_scale(&mut raised, 2.0 * q0 * self.eval_mod.k())?;
+        // A sparse packing: the partial trace multiplies the subring's
+        // coefficients by N / (2 slots) and cancels the others; the scale's
+        // relabelling absorbs the factor.
+        let gap = self.ctx.params().slots() / self.slots;
+        ev.set_scale(&mut raised, 2.0 * q0 * self.eval_mod.k() * gap as f64)?;
+        if gap > 1 {
+            let gk = ev.galois_keys("bootstrapping")?;
+            for step in self.trace_steps() {
+                raised = ev.add(&raised, &ev.rotate(&raised, step, gk)?)?;
+            }
+        }
         Ok(raised)
     }
 
@@ -723,6 +832,7 @@ impl Bootstrapper {
             q0: params.q()[0] as f64,
             q_eval: params.q()[eval_level] as f64,
             n: params.n() as f64,
+            slots: self.slots,
         }
     }
 
@@ -752,7 +862,8 @@ pub const BOOTSTRAP_NOISE: f64 = 10.0;
 ///   polynomial, double angles and the sine's own `(2πx)²x/6`), and the
 ///   coefficient errors, times `q_0 / Δ`, are decoded back to the slots
 ///   ([`Encoder::slots_of_coefficients`]): the largest is the term;
-/// - **the circuit's noise**, a fitted law: `C · K · N^1.5 · (q_0 / q_e) / Δ`
+/// - **the circuit's noise**, a fitted law: `C · K · N · √(2n) · (q_0 / q_e) / Δ`
+///   for `n` slots (`N^1.5` at full slots)
 ///   with `q_e` the scale EvalMod starts at and [`BOOTSTRAP_NOISE`] `C = 10`,
 ///   fitted on one run (N = 2^10, K = 17, Δ = 2^35). Its shape: the noise
 ///   of the ciphertext entering EvalMod (relative to `q_e`) is multiplied
@@ -773,6 +884,7 @@ pub struct BootstrapModel {
     q0: f64,
     q_eval: f64,
     n: f64,
+    slots: usize,
 }
 
 impl BootstrapModel {
@@ -791,6 +903,18 @@ impl BootstrapModel {
     /// with a bound on |I|, that is with encapsulation), and `|x| < 1/4`
     /// (past it the sine is no approximation of the identity at all).
     pub fn check(&self, delta: f64, values: &[f64]) -> Result<(), CkksError> {
+        if let Some(k) = (self.slots..values.len()).find(|&k| values[k] != values[k % self.slots]) {
+            return Err(CkksError::Mismatch {
+                op: "bootstrap",
+                detail: format!(
+                    "a packing of {} slots needs a slot vector that repeats with that period; slot {k} holds {} but slot {} holds {} (Bootstrapper::replicate)",
+                    self.slots,
+                    values[k],
+                    k % self.slots,
+                    values[k % self.slots]
+                ),
+            });
+        }
         let x = self.fraction(delta, values);
         let k = self.eval_mod.k();
         let bound = self.integer_bound.unwrap_or(0.0);
@@ -845,7 +969,9 @@ impl BootstrapModel {
 
     /// The noise term at scale `delta`.
     fn noise(&self, delta: f64) -> f64 {
-        BOOTSTRAP_NOISE * self.eval_mod.k() * self.n.powf(1.5) * (self.q0 / self.q_eval) / delta
+        let summed = (2 * self.slots) as f64;
+        BOOTSTRAP_NOISE * self.eval_mod.k() * self.n * summed.sqrt() * (self.q0 / self.q_eval)
+            / delta
     }
 }
 

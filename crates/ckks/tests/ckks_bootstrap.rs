@@ -535,6 +535,17 @@ fn bootstrap_presets_are_checked_and_run() {
         boot_p.output_level(),
         BootstrapPreset::N16Precise.user_levels()
     );
+    let n15 = BootstrapPreset::N15Sparse.params(false).unwrap();
+    assert_eq!(n15.security(), Security::Standard128);
+    assert!(n15.total_bits() <= he_standard_bound(1 << 15).unwrap());
+    let boot15 = BootstrapPreset::N15Sparse
+        .bootstrapper(&CkksContext::new(n15).unwrap())
+        .unwrap();
+    assert_eq!(boot15.slots(), 1024);
+    assert_eq!(
+        boot15.output_level(),
+        BootstrapPreset::N15Sparse.user_levels()
+    );
     let e = BootstrapPreset::N12Toy
         .params(false)
         .unwrap_err()
@@ -730,4 +741,83 @@ fn bootstrapping_keys_upload_seeded_and_are_checked() {
     // A weight EvalMod's K cannot cover is refused at key generation.
     let err = boot.keygen(&mut kg, &[], 64).unwrap_err().to_string();
     assert!(err.contains("K >= 33"), "{err}");
+}
+
+/// A sparse packing: 64 of N/2 = 1024 slots at N = 2^11. The slot vector
+/// repeats with period 64; a partial trace projects ModRaise's result onto
+/// that subring, and the DFTs have 6 stages (2 levels each instead of 3
+/// for the same diagonal budget), so the chain keeps 2 more levels and
+/// needs fewer rotation keys. Precision and level as the model predicts;
+/// a vector that does not repeat is refused by the simulator.
+#[test]
+fn a_sparse_packing_bootstraps_with_fewer_levels_and_keys() {
+    use slaf_ckks::bootstrap::{BootstrapConfig, Bootstrapper};
+    let config = BootstrapConfig {
+        k: 17.0,
+        degree: 63,
+        double_angles: 2,
+        dft_levels: 2,
+        arcsine: false,
+    };
+    let ctx = context(11, vec![60; 1 + 2 + 2 + 8 + 2 + 1], 1);
+    let sparse = Bootstrapper::with_slots(&ctx, config, 64).unwrap();
+    assert_eq!(sparse.output_level(), 2);
+    // Full slots with DFTs in 3 levels (about as many diagonals per
+    // level): no level left.
+    let full = Bootstrapper::new(
+        &ctx,
+        BootstrapConfig {
+            dft_levels: 3,
+            ..config
+        },
+    )
+    .unwrap();
+    assert_eq!(full.output_level(), 0);
+    assert!(
+        sparse.rotation_steps().len() < full.rotation_steps().len(),
+        "{} vs {} rotations",
+        sparse.rotation_steps().len(),
+        full.rotation_steps().len()
+    );
+    let mut kg = KeyGenerator::new(&ctx, ChaCha20Rng::seed_from_u64(80));
+    let pk = kg.public_key();
+    let keys = sparse.keygen(&mut kg, &[], 32).unwrap();
+    let model = sparse.model(keys.encapsulation().map(|e| e.integer_bound()));
+    let ev = Evaluator::with_keys(&ctx, keys);
+    let enc = Encoder::new(&ctx);
+    let mut encryptor = Encryptor::new(&ctx, pk, ChaCha20Rng::seed_from_u64(81));
+    let mut rng = ChaCha8Rng::seed_from_u64(82);
+    let short: Vec<f64> = (0..64).map(|_| rng.random_range(-1.0..=1.0)).collect();
+    let xs = sparse.replicate(&short);
+    let delta = 2f64.powi(50);
+    let out = sparse
+        .bootstrap(&ev, &encryptor.encrypt(&enc.encode(&xs, 0, delta).unwrap()))
+        .unwrap();
+    assert_eq!(out.level(), 2);
+    let got = enc.decode(&decrypt(&ctx, kg.secret_key(), &out));
+    let real = xs
+        .iter()
+        .zip(&got)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f64, f64::max);
+    let predicted = model.predicted_error(delta, &xs);
+    eprintln!(
+        "sparse packing, 64 of 1024 slots, N = 2^11: {} rotation keys (full: {}), real 2^{:.1}, predicted 2^{:.1}",
+        sparse.rotation_steps().len() + 1,
+        full.rotation_steps().len() + 1,
+        real.log2(),
+        predicted.log2()
+    );
+    assert!(real < (-20f64).exp2(), "2^{:.1}", real.log2());
+    assert!((real.log2() - predicted.log2()).abs() < 1.5);
+    let sim = SimBackend::for_params(ctx.params(), 0.0, 83);
+    let mut broken = xs.clone();
+    broken[700] += 0.5;
+    let e = sim
+        .bootstrap(&sim.encrypt_at(&broken, 0, delta), &model, delta)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("repeats") && e.contains("slot 700"), "{e}");
+    assert!(Bootstrapper::with_slots(&ctx, config, 48).is_err());
+    assert!(Bootstrapper::with_slots(&ctx, config, 2048).is_err());
 }
