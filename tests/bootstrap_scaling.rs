@@ -10,8 +10,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::{ChaCha8Rng, ChaCha20Rng};
 use slaf_he::ckks::bootstrap::{BootstrapConfig, BootstrapPreset, Bootstrapper};
 use slaf_he::ckks::{
-    CkksContext, CkksParameters, CkksParametersLiteral, Encoder, Encryptor, EvaluationKeys,
-    Evaluator, KeyGenerator, decrypt,
+    CkksContext, CkksParameters, CkksParametersLiteral, Encoder, Encryptor, Evaluator,
+    KeyGenerator, KeySeed, decrypt,
 };
 use std::sync::Arc;
 
@@ -119,50 +119,30 @@ fn measure(case: &Case) -> String {
     let ctx = &case.ctx;
     let slots = case.slots.unwrap_or(ctx.params().slots());
     let boot = Bootstrapper::with_slots(ctx, case.config, slots).unwrap();
-    let mut kg = KeyGenerator::new(ctx, ChaCha20Rng::seed_from_u64(20));
-    let pk = kg.public_key();
-    let rk = kg.relinearization_key();
-    let t = std::time::Instant::now();
-    let gk = kg.galois_keys(&boot.rotation_steps(), true);
-    let mut key_bytes = rk.byte_size() + gk.byte_size();
-    let mut keys = EvaluationKeys::new(Some(rk), Some(gk));
-    let mut bound = None;
-    if let Some(h) = case.encapsulation {
-        let e = kg.encapsulation_keys(h).unwrap();
-        key_bytes += e.byte_size();
-        bound = Some(e.integer_bound());
-        keys = keys.with_encapsulation(e);
-    }
-    let keygen = t.elapsed().as_secs_f64();
-    let ev = Evaluator::with_keys(ctx, keys);
-    let enc = Encoder::new(ctx);
-    let mut encryptor = Encryptor::new(ctx, pk, ChaCha20Rng::seed_from_u64(21));
-    let mut rng = ChaCha8Rng::seed_from_u64(22);
-    let short: Vec<f64> = (0..slots).map(|_| rng.random_range(-1.0..=1.0)).collect();
-    let xs = boot.replicate(&short);
-    let ct = encryptor.encrypt(&enc.encode(&xs, 0, case.delta).unwrap());
-    let t = std::time::Instant::now();
-    let out = boot.bootstrap(&ev, &ct).unwrap();
-    let secs = t.elapsed().as_secs_f64();
-    let got = enc.decode(&decrypt(ctx, kg.secret_key(), &out));
-    let errs: Vec<f64> = xs.iter().zip(&got).map(|(x, y)| (x - y).abs()).collect();
-    let worst = errs.iter().fold(0f64, |a, &b| a.max(b));
-    let mean = errs.iter().sum::<f64>() / errs.len() as f64;
-    let predicted = boot.model(bound).predicted_error(case.delta, &xs);
+    let run = slaf_he::experiments::bootstrap::measure(
+        ctx,
+        &boot,
+        case.encapsulation,
+        case.delta,
+        1,
+        &KeySeed::for_tests(20),
+    )
+    .unwrap();
     format!(
-        "| 2^{} | {} | {} | {} | 2^{:.0} | {} | {} | {:.2} | {:.1} | {:.1} | {:.1} | {:.0} | {keygen:.1} |",
+        "| 2^{} | {} | {} | {} | 2^{:.0} | {} | {} | {:.2} | {:.1} | {:.1} | {:.1} | {:.0} | {:.1} |",
         ctx.params().n().trailing_zeros(),
         slots,
         case.name,
         case.config.k,
         case.delta.log2(),
         boot.eval_mod().depth(),
-        out.level(),
-        secs,
-        -worst.log2(),
-        -mean.log2(),
-        -predicted.log2(),
-        key_bytes as f64 / (1 << 20) as f64,
+        run.level,
+        run.bootstrap_s,
+        run.min_bits,
+        run.mean_bits,
+        run.predicted_bits,
+        run.key_bytes as f64 / (1 << 20) as f64,
+        run.keygen_s,
     )
 }
 

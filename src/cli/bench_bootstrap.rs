@@ -2,9 +2,8 @@
 //! timed end to end and by phase, with its precision (measured and as the
 //! simulator's model predicts it), levels left, key bytes and peak memory.
 
-use slaf_he::ckks::bootstrap::{BootstrapPreset, BootstrapTimes};
-use slaf_he::ckks::{CkksContext, Encoder, Encryptor, Evaluator, KeyGenerator, KeySeed, decrypt};
-use std::time::Instant;
+use slaf_he::ckks::bootstrap::BootstrapPreset;
+use slaf_he::ckks::{CkksContext, KeySeed};
 
 /// `--bootstrap`: the named sets of [`BootstrapPreset`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -76,56 +75,33 @@ pub fn run(
     slaf_he::experiments::harness::reset_peak_rss();
     let ctx = CkksContext::new(params)?;
     let boot = preset.bootstrapper(&ctx)?;
-    let clock = Instant::now();
-    let mut kg = KeyGenerator::from_seed(&ctx, &KeySeed::from_os_rng());
-    let pk = kg.public_key();
-    let keys = boot.keygen(&mut kg, &[], BootstrapPreset::HAMMING_WEIGHT)?;
-    let keygen_s = clock.elapsed().as_secs_f64();
-    let rotation_keys = keys.galois().map_or(0, |g| g.len());
-    let key_bytes = keys.relin().map_or(0, |k| k.byte_size())
-        + keys.galois().map_or(0, |g| g.byte_size())
-        + keys.encapsulation().map_or(0, |e| e.byte_size());
-    let model = boot.model(keys.encapsulation().map(|e| e.integer_bound()));
-    let ev = Evaluator::with_keys(&ctx, keys);
-    let enc = Encoder::new(&ctx);
-    let mut encryptor = Encryptor::new(&ctx, pk, KeySeed::from_os_rng().rng());
-    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(41);
-    let short: Vec<f64> = (0..boot.slots())
-        .map(|_| rand::Rng::random_range(&mut rng, -1.0..=1.0))
-        .collect();
-    let xs = boot.replicate(&short);
     let delta = ctx.params().default_scale();
-    let ct = encryptor.encrypt(&enc.encode(&xs, 0, delta)?);
-    let mut runs: Vec<(f64, BootstrapTimes, slaf_he::ckks::Ciphertext)> = Vec::new();
-    for _ in 0..reps.max(1) {
-        let clock = Instant::now();
-        let (out, times) = boot.bootstrap_timed(&ev, &ct, delta)?;
-        runs.push((clock.elapsed().as_secs_f64(), times, out));
-    }
-    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (secs, times, out) = &runs[runs.len() / 2];
-    let got = enc.decode(&decrypt(&ctx, kg.secret_key(), out));
-    let errs: Vec<f64> = xs.iter().zip(&got).map(|(a, b)| (a - b).abs()).collect();
-    let worst = errs.iter().fold(0f64, |m, &e| m.max(e));
-    let mean = errs.iter().sum::<f64>() / errs.len() as f64;
+    let run = slaf_he::experiments::bootstrap::measure(
+        &ctx,
+        &boot,
+        Some(BootstrapPreset::HAMMING_WEIGHT),
+        delta,
+        reps,
+        &KeySeed::from_os_rng(),
+    )?;
     Ok(BootstrapRow {
         preset: preset.name(),
         n: ctx.params().n(),
         slots: boot.slots(),
         threads,
         secure,
-        keygen_s,
-        key_mib: key_bytes as f64 / f64::from(1u32 << 20),
-        rotation_keys,
-        bootstrap_s: *secs,
-        mod_raise_s: times.mod_raise,
-        coeffs_to_slots_s: times.coeffs_to_slots,
-        eval_mod_s: times.eval_mod,
-        slots_to_coeffs_s: times.slots_to_coeffs,
-        levels_left: out.level(),
-        min_bits: -worst.log2(),
-        mean_bits: -mean.log2(),
-        predicted_bits: -model.predicted_error(delta, &xs).log2(),
+        keygen_s: run.keygen_s,
+        key_mib: run.key_bytes as f64 / f64::from(1u32 << 20),
+        rotation_keys: run.rotation_keys,
+        bootstrap_s: run.bootstrap_s,
+        mod_raise_s: run.times.mod_raise,
+        coeffs_to_slots_s: run.times.coeffs_to_slots,
+        eval_mod_s: run.times.eval_mod,
+        slots_to_coeffs_s: run.times.slots_to_coeffs,
+        levels_left: run.level,
+        min_bits: run.min_bits,
+        mean_bits: run.mean_bits,
+        predicted_bits: run.predicted_bits,
         peak_rss_mib: slaf_he::experiments::harness::peak_rss_bytes()
             .map(|b| b as f64 / f64::from(1u32 << 20)),
     })

@@ -291,6 +291,14 @@ pub struct BootstrapConfig {
     pub arcsine: bool,
 }
 
+impl BootstrapConfig {
+    /// Its EvalMod circuit (with the arcsine correction when asked).
+    pub fn eval_mod(&self) -> Result<EvalMod, crate::circuits::CircuitError> {
+        let m = EvalMod::new(self.k, self.degree, self.double_angles)?;
+        Ok(if self.arcsine { m.with_arcsine() } else { m })
+    }
+}
+
 /// A named bootstrapping parameter set: ring, chain, key switching and
 /// circuit, with the security its chain is checked for. The chain is, from
 /// q_0 up: the base prime (60 bits), the user's levels at the scale,
@@ -408,11 +416,7 @@ impl BootstrapPreset {
     /// applies when it is validated).
     pub fn literal_with_levels(self, user_levels: usize) -> CkksParametersLiteral {
         let sh = self.shape();
-        let config = self.config();
-        let eval_mod = EvalMod::new(config.k, config.degree, config.double_angles)
-            .map(|m| if config.arcsine { m.with_arcsine() } else { m })
-            .map(|m| m.depth())
-            .unwrap_or(8);
+        let eval_mod = self.config().eval_mod().map_or(8, |m| m.depth());
         let mut bits = vec![sh.boot_bits];
         bits.extend(std::iter::repeat_n(
             sh.scale_bits,
@@ -480,13 +484,6 @@ pub struct BootstrapTimes {
     pub slots_to_coeffs: f64,
 }
 
-impl BootstrapTimes {
-    /// Their sum.
-    pub fn total(&self) -> f64 {
-        self.mod_raise + self.coeffs_to_slots + self.eval_mod + self.slots_to_coeffs
-    }
-}
-
 /// The bootstrapping circuit for one context: the two factored slot
 /// transforms and EvalMod.
 #[derive(Clone, Debug)]
@@ -533,12 +530,10 @@ impl Bootstrapper {
         config: BootstrapConfig,
         slots: usize,
     ) -> Result<Self, CkksError> {
-        let eval_mod = EvalMod::new(config.k, config.degree, config.double_angles)
-            .map(|m| if config.arcsine { m.with_arcsine() } else { m })
-            .map_err(|e| CkksError::Mismatch {
-                op: "bootstrapping",
-                detail: e.to_string(),
-            })?;
+        let eval_mod = config.eval_mod().map_err(|e| CkksError::Mismatch {
+            op: "bootstrapping",
+            detail: e.to_string(),
+        })?;
         let full = ctx.params().slots();
         if !slots.is_power_of_two() || slots < 2 || slots > full {
             return Err(CkksError::Mismatch {
@@ -648,8 +643,6 @@ impl Bootstrapper {
         self.check_range(&encapsulation)?;
         let mut steps = self.rotation_steps();
         steps.extend_from_slice(extra_steps);
-        steps.sort_unstable();
-        steps.dedup();
         let rk = kg.relinearization_key();
         let gk = kg.galois_keys(&steps, true);
         Ok(EvaluationKeys::new(Some(rk), Some(gk)).with_encapsulation(encapsulation))
@@ -679,26 +672,27 @@ impl Bootstrapper {
         ct: &Ciphertext,
         out_scale: f64,
     ) -> Result<(Ciphertext, BootstrapTimes), CkksError> {
-        let enc = Encoder::new(&self.ctx);
+        let enc = ev.encoder();
         let mut times = BootstrapTimes::default();
         let clock = std::time::Instant::now();
         let delta_in = ct.scale();
         let raised = self.raise(ev, ct)?;
         times.mod_raise = clock.elapsed().as_secs_f64();
         let clock = std::time::Instant::now();
-        let w = self.coeffs_to_slots(ev, &enc, raised)?;
+        let w = self.coeffs_to_slots(ev, enc, raised)?;
         times.coeffs_to_slots = clock.elapsed().as_secs_f64();
         let clock = std::time::Instant::now();
         let v = self.eval_mod_both(ev, &w)?;
         times.eval_mod = clock.elapsed().as_secs_f64();
         let clock = std::time::Instant::now();
-        let out = self.slots_to_coeffs(ev, &enc, v, delta_in, out_scale)?;
+        let out = self.slots_to_coeffs(ev, enc, v, delta_in, out_scale)?;
         times.slots_to_coeffs = clock.elapsed().as_secs_f64();
         Ok((out, times))
     }
 
     /// ModRaise (through the ephemeral sparse secret when the evaluator
-    /// holds encapsulation keys), the scale relabelled to `2 q_0 K`: slots
+    /// holds encapsulation keys), then for a sparse packing the partial
+    /// trace; the scale relabelled to `2 q_0 K` (times the trace's factor): slots
     /// read `F((t_low + i t_high) / (2 q_0 K))`, the 2 being the
     /// conjugation split's (`re = w + w̄ = 2 Re w`).
     fn raise(&self, ev: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext, CkksError> {
@@ -899,10 +893,27 @@ impl BootstrapModel {
         delta * self.encoder.max_coefficient(values) / self.q0
     }
 
+    /// [`Self::check`], then [`Self::predicted_error`], encoding the values
+    /// once (the simulator's bootstrap).
+    pub fn check_and_predict(&self, delta: f64, values: &[f64]) -> Result<f64, CkksError> {
+        let coeffs = self.encoder.real_coefficients(values);
+        self.check_coefficients(delta, values, &coeffs)?;
+        Ok(self.error_of(delta, &coeffs))
+    }
+
     /// Whether EvalMod covers the input: `|I| + |x| < K` (only checkable
     /// with a bound on |I|, that is with encapsulation), and `|x| < 1/4`
     /// (past it the sine is no approximation of the identity at all).
     pub fn check(&self, delta: f64, values: &[f64]) -> Result<(), CkksError> {
+        self.check_coefficients(delta, values, &self.encoder.real_coefficients(values))
+    }
+
+    fn check_coefficients(
+        &self,
+        delta: f64,
+        values: &[f64],
+        coeffs: &[f64],
+    ) -> Result<(), CkksError> {
         if let Some(k) = (self.slots..values.len()).find(|&k| values[k] != values[k % self.slots]) {
             return Err(CkksError::Mismatch {
                 op: "bootstrap",
@@ -915,7 +926,7 @@ impl BootstrapModel {
                 ),
             });
         }
-        let x = self.fraction(delta, values);
+        let x = delta * coeffs.iter().fold(0f64, |m, c| m.max(c.abs())) / self.q0;
         let k = self.eval_mod.k();
         let bound = self.integer_bound.unwrap_or(0.0);
         if x >= 0.25 || bound + x >= k {
@@ -940,10 +951,13 @@ impl BootstrapModel {
     /// The worst slot error a bootstrap adds to `values` at scale `delta`:
     /// EvalMod's term plus the noise term (see the type's documentation).
     pub fn predicted_error(&self, delta: f64, values: &[f64]) -> f64 {
+        self.error_of(delta, &self.encoder.real_coefficients(values))
+    }
+
+    /// The predicted error for the values' coefficients `coeffs`.
+    fn error_of(&self, delta: f64, coeffs: &[f64]) -> f64 {
         let ratio = self.q0 / delta;
-        let errors: Vec<f64> = self
-            .encoder
-            .real_coefficients(values)
+        let errors: Vec<f64> = coeffs
             .iter()
             .map(|&c| {
                 let x = c / ratio;

@@ -14,6 +14,14 @@ use slaf_ckks::{
     EvaluationKeys, Evaluator, KeyGenerator, decrypt,
 };
 
+/// The largest |want − got| over the slots.
+fn max_error(want: &[f64], got: &[f64]) -> f64 {
+    want.iter()
+        .zip(got)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f64, f64::max)
+}
+
 /// An insecure test context (tests only): `bits` (the special primes last).
 fn context(log_n: u32, bits: Vec<u32>, special_primes: usize) -> std::sync::Arc<CkksContext> {
     CkksContext::new(
@@ -87,12 +95,7 @@ fn eval_mod_returns_the_fraction_on_ckks_and_the_simulator_predicts_it() {
     let drift = (out.scale() / (std::f64::consts::TAU * scale)).log2().abs();
     assert!(drift < 0.01, "scale 2^{:.3}", out.scale().log2());
     let got = enc.decode(&decrypt(&ctx, kg.secret_key(), &out));
-    let err = |values: &[f64]| {
-        xs.iter()
-            .zip(values)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0f64, f64::max)
-    };
+    let err = |values: &[f64]| max_error(&xs, values);
     let real = err(&got);
     let model = m.max_error(x_max);
     // The simulator with the chain's primes and a rescale noise of 2^4.
@@ -193,11 +196,7 @@ fn bootstrapping_refreshes_a_level_zero_ciphertext() {
     let ct = encryptor.encrypt(&enc.encode(&xs, 0, 2f64.powi(50)).unwrap());
     let precision = |c: &Ciphertext| {
         let got = enc.decode(&decrypt(&ctx, kg.secret_key(), c));
-        -xs.iter()
-            .zip(&got)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0f64, f64::max)
-            .log2()
+        -max_error(&xs, &got).log2()
     };
     let t = std::time::Instant::now();
     let once = boot.bootstrap(&ev, &ct).unwrap();
@@ -270,12 +269,6 @@ fn sixty_squarings_run_through_repeated_bootstraps() {
     let mut sct = sim.encrypt_at(&xs, user, delta);
     let mut boots = 0;
     let (mut worst, mut sim_worst) = (0f64, 0f64);
-    let max_err = |want: &[f64], got: &[f64]| {
-        want.iter()
-            .zip(got)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f64, f64::max)
-    };
     for _ in 0..60 {
         if ct.level() == 0 {
             // Back to Δ: the squarings' scale drifts (Δ²/q is not Δ).
@@ -292,8 +285,8 @@ fn sixty_squarings_run_through_repeated_bootstraps() {
             *x = *x * *x - 1.0;
         }
         let got = enc.decode(&decrypt(&ctx, kg.secret_key(), &ct));
-        worst = worst.max(max_err(&xs, &got));
-        sim_worst = sim_worst.max(max_err(&xs, &sct.values));
+        worst = worst.max(max_error(&xs, &got));
+        sim_worst = sim_worst.max(max_error(&xs, &sct.values));
     }
     eprintln!(
         "60 squarings through {boots} bootstraps (N = 2^10, 4 levels each): worst error 2^{:.1}, simulated 2^{:.1}",
@@ -351,11 +344,7 @@ fn sparse_secret_encapsulation_bootstraps_with_a_small_k() {
     let ct = encryptor.encrypt(&enc.encode(&xs, 0, 2f64.powi(50)).unwrap());
     let precision = |c: &Ciphertext| {
         let got = enc.decode(&decrypt(&ctx, kg.secret_key(), c));
-        -xs.iter()
-            .zip(&got)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0f64, f64::max)
-            .log2()
+        -max_error(&xs, &got).log2()
     };
     let once = boot.bootstrap(&ev, &ct).unwrap();
     assert_eq!(once.level(), 2, "17 levels above q_0, 15 used");
@@ -383,20 +372,12 @@ fn sparse_secret_encapsulation_bootstraps_with_a_small_k() {
             .bootstrap(&ev, &encryptor.encrypt(&enc.encode(&vs, 0, delta).unwrap()))
             .unwrap();
         let got = enc.decode(&decrypt(&ctx, kg.secret_key(), &real_ct));
-        let real = vs
-            .iter()
-            .zip(&got)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f64, f64::max);
+        let real = max_error(&vs, &got);
         let sct = sim
             .bootstrap(&sim.encrypt_at(&vs, 0, delta), &model, delta)
             .unwrap();
         assert_eq!(sct.level, real_ct.level(), "Δ = 2^{bits}");
-        let simulated = vs
-            .iter()
-            .zip(&sct.values)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f64, f64::max);
+        let simulated = max_error(&vs, &sct.values);
         let predicted = model.predicted_error(delta, &vs);
         eprintln!(
             "Δ = 2^{bits}{}: real 2^{:.1}, predicted 2^{:.1}, simulated 2^{:.1}",
@@ -479,13 +460,7 @@ fn the_bootstrap_model_predicts_another_ring() {
     let boot = Bootstrapper::new(&ctx, config).unwrap();
     let mut kg = KeyGenerator::new(&ctx, ChaCha20Rng::seed_from_u64(40));
     let pk = kg.public_key();
-    let rk = kg.relinearization_key();
-    let gk = kg.galois_keys(&boot.rotation_steps(), true);
-    let ev = Evaluator::with_keys(
-        &ctx,
-        EvaluationKeys::new(Some(rk), Some(gk))
-            .with_encapsulation(kg.encapsulation_keys(32).unwrap()),
-    );
+    let ev = Evaluator::with_keys(&ctx, boot.keygen(&mut kg, &[], 32).unwrap());
     let enc = Encoder::new(&ctx);
     let mut encryptor = Encryptor::new(&ctx, pk, ChaCha20Rng::seed_from_u64(41));
     let mut rng = ChaCha8Rng::seed_from_u64(42);
@@ -497,11 +472,7 @@ fn the_bootstrap_model_predicts_another_ring() {
         .bootstrap(&ev, &encryptor.encrypt(&enc.encode(&xs, 0, delta).unwrap()))
         .unwrap();
     let got = enc.decode(&decrypt(&ctx, kg.secret_key(), &out));
-    let real = xs
-        .iter()
-        .zip(&got)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f64, f64::max);
+    let real = max_error(&xs, &got);
     let model = boot.model(Some(16.0));
     let predicted = model.predicted_error(delta, &xs);
     eprintln!(
@@ -579,11 +550,7 @@ fn bootstrap_presets_are_checked_and_run() {
     assert_eq!(out.level(), preset.user_levels());
     assert_eq!(out.scale(), delta);
     let got = enc.decode(&decrypt(&ctx, kg.secret_key(), &out));
-    let real = xs
-        .iter()
-        .zip(&got)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f64, f64::max);
+    let real = max_error(&xs, &got);
     let predicted = model.predicted_error(delta, &xs);
     eprintln!(
         "preset {preset}: {} levels left, real 2^{:.1}, predicted 2^{:.1}",
@@ -623,13 +590,7 @@ fn the_arcsine_correction_removes_the_sines_cubic_error() {
         assert_eq!(boot.depth(), depth);
         let mut kg = KeyGenerator::new(&ctx, ChaCha20Rng::seed_from_u64(60));
         let pk = kg.public_key();
-        let rk = kg.relinearization_key();
-        let gk = kg.galois_keys(&boot.rotation_steps(), true);
-        let ev = Evaluator::with_keys(
-            &ctx,
-            EvaluationKeys::new(Some(rk), Some(gk))
-                .with_encapsulation(kg.encapsulation_keys(32).unwrap()),
-        );
+        let ev = Evaluator::with_keys(&ctx, boot.keygen(&mut kg, &[], 32).unwrap());
         let enc = Encoder::new(&ctx);
         let mut encryptor = Encryptor::new(&ctx, pk, ChaCha20Rng::seed_from_u64(61));
         let mut rng = ChaCha8Rng::seed_from_u64(62);
@@ -641,11 +602,7 @@ fn the_arcsine_correction_removes_the_sines_cubic_error() {
             .bootstrap(&ev, &encryptor.encrypt(&enc.encode(&xs, 0, delta).unwrap()))
             .unwrap();
         let got = enc.decode(&decrypt(&ctx, kg.secret_key(), &out));
-        let real = xs
-            .iter()
-            .zip(&got)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f64, f64::max);
+        let real = max_error(&xs, &got);
         let predicted = boot.model(Some(16.0)).predicted_error(delta, &xs);
         eprintln!(
             "N = 2^11, Δ = 2^54, arcsine {arcsine}: real 2^{:.1}, predicted 2^{:.1}",
@@ -795,11 +752,7 @@ fn a_sparse_packing_bootstraps_with_fewer_levels_and_keys() {
         .unwrap();
     assert_eq!(out.level(), 2);
     let got = enc.decode(&decrypt(&ctx, kg.secret_key(), &out));
-    let real = xs
-        .iter()
-        .zip(&got)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f64, f64::max);
+    let real = max_error(&xs, &got);
     let predicted = model.predicted_error(delta, &xs);
     eprintln!(
         "sparse packing, 64 of 1024 slots, N = 2^11: {} rotation keys (full: {}), real 2^{:.1}, predicted 2^{:.1}",

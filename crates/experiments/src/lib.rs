@@ -11,13 +11,16 @@
 //! - [`beyond`]: the study beyond the papers (SLAF on Fashion-MNIST and
 //!   deeper CNNs, degrees 2-4), cell by cell, resumable;
 //! - [`p2`]: the companion paper's sign-approximation study (comparison and
-//!   interval analysis).
+//!   interval analysis);
+//! - [`bootstrap`]: one measured CKKS bootstrap (what `bench ckks
+//!   --bootstrap` and the bootstrapping measurements run).
 //!
 //! Sits above [`slaf_he_nn`], [`slaf_approx`] and [`slaf_report`];
 //! nothing below imports it. Every function returns values (tables,
 //! figures, summaries); none writes outside the folder it is given.
 
 pub mod beyond;
+pub mod bootstrap;
 pub mod harness;
 pub mod inference;
 pub mod p2;

@@ -210,10 +210,9 @@ impl SimBackend {
         model: &BootstrapModel,
         out_scale: f64,
     ) -> Result<SimCiphertext, SimError> {
-        model
-            .check(ct.scale, &ct.values)
+        let amplitude = model
+            .check_and_predict(ct.scale, &ct.values)
             .map_err(|e| SimError::Bootstrap(Box::new(e)))?;
-        let amplitude = model.predicted_error(ct.scale, &ct.values);
         let mut out = SimCiphertext {
             values: ct.values.clone(),
             level: model.output_level().min(self.max_level()),
